@@ -1,0 +1,90 @@
+"""Typed errors of the ipydeps library: each says what happened, why, and what to try."""
+
+from __future__ import annotations
+
+
+class IpydepsError(Exception):
+    """Base class of every error ipydeps raises on purpose.
+
+    At the edges (the IPython magic, ``python -m ipydeps``) an ``IpydepsError`` is
+    shown as its message alone, without a traceback: the message is written for
+    the notebook author. Any other exception is a bug and keeps its traceback.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+class InvalidRequirementError(IpydepsError):
+    """One or more requirement strings are not valid PEP 508; nothing was run."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = [f"  {text!r}: {why}" for text, why in self.problems.items()]
+        super().__init__(
+            "Refused invalid requirement(s); nothing was installed:\n" + "\n".join(lines),
+            hint="use PEP 508 strings such as 'scipy', 'numpy>=2', 'pandas[performance]'",
+        )
+
+
+class ConfigError(IpydepsError):
+    """The configuration file, an environment variable or an argument is invalid."""
+
+
+class RepositoryError(IpydepsError):
+    """The package repository could not be read (down, unreachable, bad response)."""
+
+
+class NoCandidateError(IpydepsError):
+    """No allowed source offers a version that satisfies a requirement."""
+
+    def __init__(self, requirement: str, reason: str, *, hint: str | None = None) -> None:
+        self.requirement = requirement
+        self.reason = reason
+        super().__init__(f"Cannot install {requirement!r}: {reason}", hint=hint)
+
+
+class ResolutionError(IpydepsError):
+    """The requirements (with their dependencies) conflict with each other."""
+
+
+class DownloadError(IpydepsError):
+    """A file could not be downloaded, even after retries."""
+
+    def __init__(self, url: str, reason: str, *, hint: str | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"Download of {url} failed: {reason}", hint=hint)
+
+
+class HashMismatchError(IpydepsError):
+    """A downloaded file does not have the sha256 the index promised: it was refused."""
+
+    def __init__(self, url: str, expected: str, actual: str) -> None:
+        self.url = url
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Refused {url}: its sha256 is {actual}, the index says {expected}. "
+            "The file was corrupted or tampered with; nothing was installed.",
+            hint="retry; if it persists, tell the repository maintainer",
+        )
+
+
+class InstallError(IpydepsError):
+    """Installing a planned step failed; the environment was rolled back."""
+
+
+class ApkFailedError(InstallError):
+    """``apk add`` refused or failed; its own output is kept in ``output``."""
+
+    def __init__(self, packages: list[str], returncode: int, output: str) -> None:
+        self.packages = list(packages)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(
+            f"apk add {' '.join(self.packages)} failed with exit code {returncode}:\n{output}",
+            hint="check the repository URL and that its public key is in /etc/apk/keys",
+        )

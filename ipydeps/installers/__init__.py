@@ -1,0 +1,1 @@
+"""Installers that carry out the steps of a plan: apks and wheels."""

@@ -1,0 +1,121 @@
+"""Data types at the seams between index parsing, planning and installing."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+
+class Route(enum.Enum):
+    """Where a package comes from, fastest first (DESIGN.md, "How ipydeps decides")."""
+
+    APK = "apk"  # an apk from our repository, installed with apk add
+    WHEEL = "wheel"  # a prebuilt wheel from our repository
+    UPSTREAM = "upstream"  # a wheel from the upstream index (PyPI or a mirror), if policy allows
+
+    @property
+    def rank(self) -> int:
+        """Smaller is preferred."""
+        return {Route.APK: 0, Route.WHEEL: 1, Route.UPSTREAM: 2}[self]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One installable file (an apk or a wheel) offered by an index for one project version.
+
+    Every index format (APKINDEX, PEP 691 JSON, PEP 503 HTML) parses straight into
+    this type. ``name`` is the canonical Python project name, also for apks (an apk
+    stands for the Python distribution it carries, e.g. py3-numpy for numpy).
+    """
+
+    name: NormalizedName
+    version: Version
+    route: Route
+    url: str
+    filename: str
+    sha256: str | None = None  # wheels: from the index, checked before install
+    size: int | None = None
+    requires_python: str | None = None
+    # PEP 658/714: URL of the wheel's METADATA, served beside it, when the index says so.
+    metadata_url: str | None = None
+    # PEP 508 Requires-Dist strings once known (from METADATA, or mapped from apk depends).
+    requires_dist: tuple[str, ...] | None = None
+    # apk only: the package name and full apk version (e.g. "py3-numpy", "2.3.5-r0").
+    apk_name: str | None = None
+    apk_version: str | None = None
+    # Wheels only: the wheel's tags are checked against the interpreter when listing.
+    yanked: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """A requirement as the user wrote it, and as parsed by ``packaging``."""
+
+    text: str
+    requirement: Requirement
+
+    @property
+    def name(self) -> str:
+        """The project name as written."""
+        return self.requirement.name
+
+
+class StepAction(enum.Enum):
+    """What a plan step does."""
+
+    INSTALL = "install"
+    UPGRADE = "upgrade"  # replaces an installed distribution of another version
+
+
+@dataclass(frozen=True)
+class Step:
+    """Install one candidate; ``reason`` says why it is in the plan (requested or whose dependency)."""
+
+    candidate: Candidate
+    action: StepAction
+    reason: str
+    replaces: Version | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A requirement that needs no work, and why (already satisfied, standard library, marker false)."""
+
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unsatisfiable:
+    """A requirement no allowed source can satisfy, with the reason and what to try."""
+
+    text: str
+    reason: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The pure result of planning: printable, testable, and what the installers carry out.
+
+    ``steps`` are in install order (dependencies first). A plan with any
+    ``unsatisfiable`` entry must not be executed.
+    """
+
+    steps: tuple[Step, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    unsatisfiable: tuple[Unsatisfiable, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when every requirement can be satisfied."""
+        return not self.unsatisfiable
+
+    def by_route(self, route: Route) -> tuple[Step, ...]:
+        """The steps that use ``route``, in plan order."""
+        return tuple(step for step in self.steps if step.candidate.route is route)

@@ -1,0 +1,1 @@
+"""Apk v2 package and APKINDEX format: keys, writer, reader and verifier."""

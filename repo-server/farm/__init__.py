@@ -1,0 +1,1 @@
+"""The build farm driver: recipes, build order, host builds, freshness checks."""

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run the test suite: creates .venv (if needed) with the project and its test tools, then pytest.
+# Extra arguments go to pytest, e.g. ./run-tests.sh -m slow   or   ./run-tests.sh tests/ipydeps
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${IPYDEPS_TEST_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+echo "==> installing the project with its server, jupyter and test extras"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[server,jupyter,test]'
+
+echo "==> running tests"
+exec "$VENV/bin/python" -m pytest -m "not slow" "$@"
