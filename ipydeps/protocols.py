@@ -1,0 +1,30 @@
+"""Narrow protocols behind which every side effect of ipydeps sits; the core takes them as arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+
+class Fetcher(Protocol):
+    """Reads URLs. The real one (``ipydeps.fetch.HttpFetcher``) retries transient errors."""
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        """Return the body of ``url``; raise ``RepositoryError``/``DownloadError`` on failure.
+
+        A 404 raises ``ipydeps.errors.RepositoryError`` with ``status == 404`` semantics
+        documented by the implementation, so callers can treat "no such project" as empty.
+        """
+        ...
+
+    def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        sha256: str | None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        """Stream ``url`` to ``destination``, verify ``sha256``; raise ``HashMismatchError``."""
+        ...
