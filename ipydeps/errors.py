@@ -37,6 +37,19 @@ class RepositoryError(IpydepsError):
     """The package repository could not be read (down, unreachable, bad response)."""
 
 
+class NotFoundError(RepositoryError):
+    """The repository answered 404 for ``url``: for a project page it means "no such project".
+
+    ``Fetcher.get_bytes`` raises this for a 404 so that sources can treat a missing
+    project as "no candidates" without looking at status codes themselves.
+    """
+
+    def __init__(self, url: str, *, hint: str | None = None) -> None:
+        self.url = url
+        self.status = 404
+        super().__init__(f"{url} was not found (HTTP 404)", hint=hint)
+
+
 class NoCandidateError(IpydepsError):
     """No allowed source offers a version that satisfies a requirement."""
 

@@ -50,6 +50,21 @@ class Candidate:
     # Wheels only: the wheel's tags are checked against the interpreter when listing.
     yanked: bool = False
 
+    @property
+    def is_wheel(self) -> bool:
+        """True for a ``.whl`` file (installable by the wheel installer)."""
+        return self.filename.endswith(".whl")
+
+    @property
+    def is_sdist(self) -> bool:
+        """True for a source distribution: recorded to explain plans, never installed (no compiling)."""
+        return self.filename.endswith((".tar.gz", ".zip", ".tar.bz2", ".tgz"))
+
+    @property
+    def is_apk(self) -> bool:
+        """True for an Alpine package."""
+        return self.route is Route.APK
+
 
 @dataclass(frozen=True)
 class Request:
