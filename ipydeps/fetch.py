@@ -1,0 +1,242 @@
+"""HTTP fetching for ipydeps: index pages and streamed, sha256-verified downloads with retries."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
+
+USER_AGENT = "ipydeps/0.1"
+_CHUNK = 1 << 20
+
+
+class _TransientError(Exception):
+    """A failure worth retrying (connection refused/reset, timeout, HTTP 5xx); internal only."""
+
+
+class _PermanentError(Exception):
+    """A failure not worth retrying (4xx other than 404, bad URL); internal only."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+class _Missing(Exception):
+    """HTTP 404; internal only, turned into ``NotFoundError``/``DownloadError``."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently transient errors are retried (exponential backoff)."""
+
+    attempts: int = 4
+    initial_delay: float = 0.2
+    factor: float = 3.0
+    timeout: float = 30.0
+
+    def delays(self) -> list[float]:
+        """The waits between attempts: ``initial_delay * factor**i``."""
+        return [self.initial_delay * self.factor**i for i in range(max(self.attempts - 1, 0))]
+
+
+class HttpFetcher:
+    """Implements ``ipydeps.protocols.Fetcher`` over ``http.client``, with keep-alive per thread.
+
+    Transient errors (connection refused or reset, timeouts, HTTP 5xx, a body cut
+    short) are retried with exponential backoff; a 404 or a hash mismatch is not.
+    """
+
+    def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None):
+        self.retry = retry or RetryPolicy()
+        self.cancel = cancel or threading.Event()
+        self._local = threading.local()
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        """Return the body of ``url``.
+
+        Raises ``NotFoundError`` for a 404 and ``RepositoryError`` when the
+        repository stays unreachable or answers with an error after retries.
+        """
+        chunks: list[bytes] = []
+
+        def attempt() -> None:
+            chunks.clear()
+            self._stream(url, accept, chunks.append)
+
+        try:
+            self._with_retries(attempt)
+        except _Missing:
+            raise NotFoundError(url) from None
+        except (_TransientError, _PermanentError) as error:
+            raise RepositoryError(
+                f"Could not read {url}: {error}",
+                hint="check that the repository URL is right and the server is running",
+            ) from None
+        return b"".join(chunks)
+
+    def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        sha256: str | None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        """Stream ``url`` to ``destination`` while hashing it; return ``destination``.
+
+        The file is written next to ``destination`` and renamed into place only when
+        its sha256 matches. Raises ``DownloadError`` (404, or unreachable after
+        retries) and ``HashMismatchError`` (not retried: the bytes are wrong).
+        """
+        partial = destination.with_name(destination.name + ".part")
+        digest_box: list[hashlib._Hash] = []
+
+        def attempt() -> None:
+            digest = hashlib.sha256()
+            digest_box[:] = [digest]
+            done = 0
+            with open(partial, "wb") as handle:
+
+                def sink(chunk: bytes) -> None:
+                    nonlocal done
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total_box[0] if total_box else None)
+
+                total_box: list[int | None] = []
+                self._stream(url, None, sink, total_box)
+
+        try:
+            self._with_retries(attempt)
+        except _Missing:
+            partial.unlink(missing_ok=True)
+            raise DownloadError(url, "not found (HTTP 404)",
+                                hint="the index lists a file the server lacks; "
+                                     "tell the repository maintainer") from None
+        except (_TransientError, _PermanentError) as error:
+            partial.unlink(missing_ok=True)
+            raise DownloadError(url, str(error),
+                                hint="check the network and that the repository is up, "
+                                     "then retry") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        actual = digest_box[0].hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            partial.unlink(missing_ok=True)
+            raise HashMismatchError(url, sha256.lower(), actual)
+        os.replace(partial, destination)
+        return destination
+
+    def _with_retries(self, attempt: Callable[[], None]) -> None:
+        delays = self.retry.delays()
+        for index in range(len(delays) + 1):
+            try:
+                attempt()
+                return
+            except _TransientError:
+                self._drop_connection()
+                if index == len(delays):
+                    raise
+                # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
+                if self.cancel.wait(delays[index]):
+                    raise
+            except _PermanentError:
+                self._drop_connection()
+                raise
+
+    def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        key = (parts.scheme, parts.netloc)
+        cached = getattr(self._local, "connection", None)
+        if cached is not None and cached[0] == key:
+            connection: http.client.HTTPConnection = cached[1]
+            return connection
+        self._drop_connection()
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(parts.netloc, timeout=self.retry.timeout)
+        elif parts.scheme == "http":
+            connection = http.client.HTTPConnection(parts.netloc, timeout=self.retry.timeout)
+        else:
+            raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
+        self._local.connection = (key, connection)
+        return connection
+
+    def _drop_connection(self) -> None:
+        cached = getattr(self._local, "connection", None)
+        if cached is not None:
+            cached[1].close()
+            self._local.connection = None
+
+    def _stream(
+        self,
+        url: str,
+        accept: str | None,
+        sink: Callable[[bytes], None],
+        total_box: list[int | None] | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if accept:
+            headers["Accept"] = accept
+        connection = self._connection(parts)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as error:
+            raise _TransientError(_describe(error)) from None
+        status = response.status
+        if status >= 400:
+            response.read()
+            if status == 404:
+                raise _Missing()
+            if status >= 500 or status == 429:
+                raise _TransientError(f"HTTP {status} {response.reason}")
+            raise _PermanentError(f"HTTP {status} {response.reason}", status)
+        length = response.getheader("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if total_box is not None:
+            total_box[:] = [total]
+        received = 0
+        try:
+            while True:
+                if self.cancel.is_set():
+                    raise _PermanentError("cancelled")
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                received += len(chunk)
+                sink(chunk)
+        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as error:
+            raise _TransientError(_describe(error)) from None
+        if total is not None and received != total:
+            raise _TransientError(f"connection closed after {received} of {total} bytes")
+        if response.will_close:
+            self._drop_connection()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset"
+    if isinstance(error, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(error, http.client.IncompleteRead):
+        return f"connection closed after {len(error.partial)} bytes"
+    return f"{type(error).__name__}: {error}".rstrip(": ")

@@ -1,0 +1,223 @@
+"""All-or-nothing wheel installs: stage, then commit with renames journaled for rollback."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from ..environment import InstallScheme
+from ..errors import InstallError
+from .wheel import StagedWheel, stage_wheel
+
+STAGING_PREFIX = ".ipydeps-tx-"
+
+
+@dataclass(frozen=True)
+class InstalledWheel:
+    """What committing one wheel did, for the Result and for kernel refresh."""
+
+    name: NormalizedName
+    version: str
+    files: int
+    bytes_written: int
+    top_level: tuple[str, ...]
+    pth_files: tuple[Path, ...]
+    removed_version: str | None  # the version moved aside (upgrade), if any
+
+
+class WheelTransaction:
+    """Stage wheels (thread-safe), then commit them all or none.
+
+    Use as a context manager: leaving the block with an exception (including
+    ``KeyboardInterrupt``) rolls back every rename and removes the staging
+    directories, so the environment is exactly as before. ``commit`` itself
+    rolls back when it fails half-way.
+    """
+
+    def __init__(self, scheme: InstallScheme, *, workers: int = 4,
+                 cancel: threading.Event | None = None) -> None:
+        self.scheme = scheme
+        self.cancel = cancel or threading.Event()
+        self.name = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._executor = ThreadPoolExecutor(max_workers=max(workers, 1),
+                                            thread_name_prefix="ipydeps-unpack")
+        self._lock = threading.Lock()
+        self._staged: list[StagedWheel] = []
+        self._journal: list[tuple[Path, Path]] = []  # (from, to) renames, in order
+        self._emptied: set[Path] = set()
+        self._backup_count = 0
+        self.committed = False
+
+    def __enter__(self) -> WheelTransaction:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        try:
+            if kind is not None and not self.committed:
+                self.rollback()
+        finally:
+            self.close()
+
+    def stage(self, wheel: Path) -> StagedWheel:
+        """Unpack a hash-verified ``wheel`` into staging; raises ``InvalidWheelError``."""
+        staged = stage_wheel(wheel, self.scheme, self.name, executor=self._executor,
+                             cancel=self.cancel)
+        with self._lock:
+            self._staged.append(staged)
+        return staged
+
+    def commit(self, *, order: list[NormalizedName] | None = None,
+               before_each: Callable[[StagedWheel], None] | None = None) -> list[InstalledWheel]:
+        """Move every staged wheel into place, replacing older installs of the same projects.
+
+        ``before_each`` is called with each wheel before it is moved (progress
+        display; an exception from it aborts). Raises ``InstallError`` (after
+        rolling back) when a rename fails.
+        """
+        staged = list(self._staged)
+        if order is not None:
+            rank = {name: index for index, name in enumerate(order)}
+            staged.sort(key=lambda item: rank.get(item.name, len(rank)))
+        results: list[InstalledWheel] = []
+        try:
+            for wheel in staged:
+                if before_each is not None:
+                    before_each(wheel)
+                removed = self._move_aside_installed(wheel.name)
+                for category, source_root in wheel.staging.items():
+                    target = wheel.targets[category]
+                    for child in sorted(os.listdir(source_root)):
+                        self._merge(source_root / child, target / child)
+                lib = wheel.targets[wheel.lib_category]
+                results.append(InstalledWheel(
+                    name=wheel.name, version=wheel.version, files=wheel.files,
+                    bytes_written=wheel.bytes_written, top_level=wheel.top_level,
+                    pth_files=tuple(lib / name for name in wheel.pth_files),
+                    removed_version=removed))
+        except OSError as error:
+            self.rollback()
+            raise InstallError(f"Installing failed ({error}); the environment was restored",
+                               hint="check free disk space and permissions, then retry") from None
+        except BaseException:
+            self.rollback()
+            raise
+        self.committed = True
+        return results
+
+    def rollback(self) -> None:
+        """Undo every rename done so far, newest first (restores moved-aside old files)."""
+        while self._journal:
+            source, destination = self._journal.pop()
+            source.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(destination, source)
+
+    def close(self) -> None:
+        """Stop the unpack threads and delete staging and backup directories."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for root in self._staging_roots():
+            shutil.rmtree(root, ignore_errors=True)
+        if self.committed:
+            for directory in sorted(self._emptied, key=lambda path: len(path.parts),
+                                    reverse=True):
+                _remove_if_empty(directory)
+
+    def _staging_roots(self) -> Iterator[Path]:
+        roots = {target / self.name for wheel in self._staged for target in wheel.targets.values()}
+        roots |= {Path(root) / self.name for root in self.scheme.roots().values()}
+        yield from (root for root in roots if root.exists())
+
+    def _rename(self, source: Path, destination: Path) -> None:
+        os.rename(source, destination)
+        self._journal.append((source, destination))
+
+    def _backup_path(self, path: Path) -> Path:
+        # Backups sit in the staging dir of the same root, so the rename stays on one filesystem.
+        for root in sorted(self.scheme.roots().values(), key=lambda p: len(p.parts),
+                           reverse=True):
+            if path.is_relative_to(root):
+                self._backup_count += 1
+                backup = root / self.name / "backup" / f"{self._backup_count}-{path.name}"
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                return backup
+        backup = path.with_name(f"{path.name}{self.name}")
+        return backup
+
+    def _merge(self, source: Path, destination: Path) -> None:
+        if not os.path.lexists(destination):
+            self._rename(source, destination)
+        elif source.is_dir() and destination.is_dir() and not destination.is_symlink():
+            for child in sorted(os.listdir(source)):
+                self._merge(source / child, destination / child)
+        else:
+            # Another file is in the way (pip overwrites too): keep it aside for rollback.
+            self._rename(destination, self._backup_path(destination))
+            self._rename(source, destination)
+
+    def _move_aside_installed(self, name: NormalizedName) -> str | None:
+        """Move an installed distribution of ``name`` (any version) aside; return its version."""
+        removed: str | None = None
+        for lib in {self.scheme.purelib, self.scheme.platlib}:
+            if not lib.is_dir():
+                continue
+            for entry in os.listdir(lib):
+                if not entry.endswith(".dist-info"):
+                    continue
+                project, _, version = entry[: -len(".dist-info")].partition("-")
+                if canonicalize_name(project) != name:
+                    continue
+                self._remove_recorded(lib, lib / entry)
+                removed = version
+        return removed
+
+    def _remove_recorded(self, lib: Path, dist_info: Path) -> None:
+        owned: set[Path] = set()
+        record = dist_info / "RECORD"
+        if record.is_file():
+            with open(record, newline="") as handle:
+                for row in csv.reader(handle):
+                    if row:
+                        owned.add(Path(os.path.normpath(lib / row[0])))
+        top_dirs = {path.relative_to(lib).parts[0] for path in owned
+                    if path.is_relative_to(lib) and len(path.relative_to(lib).parts) > 1}
+        whole = {lib / top for top in top_dirs if _wholly_owned(lib / top, owned)}
+        whole.add(dist_info)
+        for directory in sorted(whole):
+            if directory.exists():
+                self._rename(directory, self._backup_path(directory))
+        for path in sorted(owned):
+            if any(path.is_relative_to(directory) for directory in whole):
+                continue
+            if os.path.lexists(path) and not path.is_dir():
+                self._rename(path, self._backup_path(path))
+                self._emptied.add(path.parent)
+
+
+def _wholly_owned(directory: Path, owned: set[Path]) -> bool:
+    """True when every file under ``directory`` belongs to the distribution (bytecode aside)."""
+    if not directory.is_dir() or directory.is_symlink():
+        return False
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [name for name in dirs if name != "__pycache__"]
+        for name in files:
+            if Path(root, name) not in owned:
+                return False
+    return True
+
+
+def _remove_if_empty(directory: Path) -> None:
+    pycache = directory / "__pycache__"
+    if pycache.is_dir() and not any(p.suffix != ".pyc" for p in pycache.iterdir()):
+        shutil.rmtree(pycache, ignore_errors=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        return

@@ -1,0 +1,356 @@
+"""Unpack a verified wheel into a staging directory beside its final place, in parallel threads.
+
+Follows the binary distribution format spec (PEP 427 / PEP 491): ``.data`` categories,
+``#!python`` shebang rewriting, console-script entry points, RECORD rewritten with
+installed paths and ``INSTALLER = ipydeps``. Staging lives inside each target
+directory so that committing is a handful of ``rename`` calls (see transaction.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import csv
+import hashlib
+import io
+import os
+import re
+import struct
+import threading
+import zipfile
+import zlib
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from pathlib import Path, PurePosixPath
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from ..environment import InstallScheme
+from ..errors import InstallError
+
+INSTALLER_NAME = "ipydeps"
+_CATEGORIES = ("purelib", "platlib", "scripts", "data", "headers")
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_BATCH_BYTES = 4 << 20  # small files are grouped into tasks of about this many compressed bytes
+_ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*$")
+
+
+class InvalidWheelError(InstallError):
+    """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+
+
+@dataclass
+class StagedWheel:
+    """A wheel unpacked into staging directories, ready to be renamed into place."""
+
+    name: NormalizedName
+    version: str
+    dist_info: str  # e.g. "numpy-2.3.5.dist-info"
+    lib_category: str  # "purelib" or "platlib": where the .dist-info goes
+    staging: dict[str, Path]  # category -> this wheel's staging dir for it
+    targets: dict[str, Path]  # category -> final directory
+    files: int = 0
+    bytes_written: int = 0
+    top_level: tuple[str, ...] = ()  # importable top-level names, for restart warnings
+    pth_files: tuple[str, ...] = ()
+    ships_bytecode: bool = False
+
+
+@dataclass
+class _Entry:
+    info: zipfile.ZipInfo
+    destination: Path
+    executable: bool
+
+
+@dataclass
+class _Layout:
+    entries: list[_Entry] = field(default_factory=list)
+    record: list[tuple[str, str, str]] = field(default_factory=list)  # installed path, hash, size
+    scripts: list[tuple[zipfile.ZipInfo, Path]] = field(default_factory=list)
+
+
+def stage_wheel(
+    wheel: Path,
+    scheme: InstallScheme,
+    staging_name: str,
+    *,
+    executor: Executor,
+    cancel: threading.Event,
+) -> StagedWheel:
+    """Unpack ``wheel`` (already hash-verified) into ``<target>/<staging_name>/`` dirs.
+
+    Entries are decompressed and written by ``executor``'s threads (zlib and file
+    writes release the GIL). Raises ``InvalidWheelError`` for a wheel that breaks
+    the spec; nothing outside the staging directories is touched.
+    """
+    with zipfile.ZipFile(wheel) as archive:
+        infos = archive.infolist()
+        dist_info, name, version = _find_dist_info(wheel, infos)
+        wheel_meta = BytesHeaderParser().parsebytes(archive.read(f"{dist_info}/WHEEL"))
+        if not str(wheel_meta.get("Wheel-Version", "")).startswith("1."):
+            raise InvalidWheelError(f"{wheel.name}: unsupported Wheel-Version "
+                                    f"{wheel_meta.get('Wheel-Version')!r}")
+        lib = "purelib" if str(wheel_meta.get("Root-Is-Purelib", "")).lower() == "true" \
+            else "platlib"
+        targets = scheme.roots()
+        targets["headers"] = scheme.headers / name
+        staged = StagedWheel(name=name, version=version, dist_info=dist_info, lib_category=lib,
+                             staging={}, targets=targets)
+        layout = _plan_layout(wheel, archive, infos, staged, staging_name)
+        _make_directories(entry.destination.parent for entry in layout.entries)
+        _extract_all(wheel, layout.entries, executor, cancel)
+        _write_scripts(archive, layout, staged, scheme, staging_name)
+        _write_metadata(archive, layout, staged, staging_name)
+    staged.files = len(layout.record)
+    staged.bytes_written = sum(entry.info.file_size for entry in layout.entries)
+    return staged
+
+
+def _find_dist_info(wheel: Path, infos: list[zipfile.ZipInfo]) -> tuple[str, NormalizedName, str]:
+    dist_infos = {info.filename.split("/", 1)[0] for info in infos
+                  if info.filename.split("/", 1)[0].endswith(".dist-info")}
+    if len(dist_infos) != 1:
+        raise InvalidWheelError(f"{wheel.name}: expected one .dist-info directory, "
+                                f"found {sorted(dist_infos) or 'none'}")
+    dist_info = dist_infos.pop()
+    project, _, version = dist_info[: -len(".dist-info")].partition("-")
+    expected = canonicalize_name(wheel.name.split("-", 1)[0])
+    if canonicalize_name(project) != expected or not version:
+        raise InvalidWheelError(f"{wheel.name}: its metadata directory {dist_info!r} names "
+                                "another project")
+    return dist_info, expected, version
+
+
+def _category_root(staged: StagedWheel, category: str, staging_name: str) -> Path:
+    root = staged.staging.get(category)
+    if root is None:
+        target = staged.targets[category]
+        root = target / staging_name / staged.dist_info.removesuffix(".dist-info")
+        staged.staging[category] = root
+    return root
+
+
+def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo],
+                 staged: StagedWheel, staging_name: str) -> _Layout:
+    layout = _Layout()
+    hashes = _record_hashes(archive, staged.dist_info)
+    data_dir = staged.dist_info.removesuffix(".dist-info") + ".data"
+    problems: list[str] = []
+    top_level: set[str] = set()
+    pth: list[str] = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        name = info.filename
+        path = PurePosixPath(name)
+        if name.startswith("/") or "\\" in name or ".." in path.parts or ":" in path.parts[0]:
+            problems.append(f"unsafe path {name!r}")
+            continue
+        if name == f"{staged.dist_info}/RECORD" or name.endswith((".dist-info/RECORD.jws",
+                                                                   ".dist-info/RECORD.p7s")):
+            continue
+        if path.parts[0] == data_dir:
+            if len(path.parts) < 3 or path.parts[1] not in _CATEGORIES:
+                problems.append(f"unknown .data entry {name!r}")
+                continue
+            category, relative = path.parts[1], PurePosixPath(*path.parts[2:])
+        else:
+            category, relative = staged.lib_category, path
+        if name.endswith(".pyc"):
+            staged.ships_bytecode = True
+        if category in ("purelib", "platlib") and len(relative.parts) >= 1:
+            head = relative.parts[0]
+            if len(relative.parts) == 1 and head.endswith(".pth"):
+                pth.append(head)
+            elif not head.endswith((".dist-info", ".data")):
+                top_level.add(head.split(".", 1)[0] if len(relative.parts) == 1 else head)
+        destination = _category_root(staged, category, staging_name) / relative
+        installed = _installed_path(staged, category, relative)
+        if category == "scripts":
+            layout.scripts.append((info, destination))
+            continue
+        record_hash, size = hashes.get(name, ("", str(info.file_size)))
+        layout.record.append((installed, record_hash, size))
+        layout.entries.append(_Entry(info, destination, bool((info.external_attr >> 16) & 0o111)))
+    if problems:
+        raise InvalidWheelError(f"Refused {wheel.name}: " + "; ".join(problems),
+                                hint="the wheel is malformed or hostile; tell its publisher")
+    staged.top_level = tuple(sorted(name for name in top_level if name.isidentifier()))
+    staged.pth_files = tuple(pth)
+    return layout
+
+
+def _installed_path(staged: StagedWheel, category: str, relative: PurePosixPath) -> str:
+    """The RECORD path: relative to the directory that holds the .dist-info (wheel spec)."""
+    lib_root = staged.targets[staged.lib_category]
+    final = staged.targets[category] / relative
+    if category == staged.lib_category:
+        return relative.as_posix()
+    return Path(os.path.relpath(final, lib_root)).as_posix()
+
+
+def _record_hashes(archive: zipfile.ZipFile, dist_info: str) -> dict[str, tuple[str, str]]:
+    try:
+        text = archive.read(f"{dist_info}/RECORD").decode()
+    except KeyError:
+        return {}
+    result: dict[str, tuple[str, str]] = {}
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) >= 3 and row[1]:
+            result[row[0]] = (row[1], row[2])
+    return result
+
+
+def _make_directories(parents: object) -> None:
+    # Each directory is created once; sorting puts every parent before its children.
+    for directory in sorted(set(parents)):  # type: ignore[call-overload]
+        os.makedirs(directory, exist_ok=True)
+
+
+def _extract_all(wheel: Path, entries: list[_Entry], executor: Executor,
+                 cancel: threading.Event) -> None:
+    batches: list[list[_Entry]] = []
+    current: list[_Entry] = []
+    current_bytes = 0
+    for entry in sorted(entries, key=lambda item: item.info.compress_size, reverse=True):
+        current.append(entry)
+        current_bytes += entry.info.compress_size
+        if current_bytes >= _BATCH_BYTES:
+            batches.append(current)
+            current, current_bytes = [], 0
+    if current:
+        batches.append(current)
+    descriptor = os.open(wheel, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        futures: list[Future[None]] = [
+            executor.submit(_extract_batch, wheel, descriptor, batch, cancel) for batch in batches
+        ]
+        errors = [future.exception() for future in futures]
+    finally:
+        os.close(descriptor)
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
+                   cancel: threading.Event) -> None:
+    for entry in batch:
+        if cancel.is_set():
+            raise InstallError("Installation cancelled; nothing was installed")
+        data = _read_entry(wheel, descriptor, entry.info)
+        mode = 0o755 if entry.executable else 0o644
+        handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
+        finally:
+            os.close(handle)
+
+
+def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
+    """Read and inflate one member with ``pread``: no shared file position, no lock."""
+    header = os.pread(descriptor, _LOCAL_HEADER.size, info.header_offset)
+    fields = _LOCAL_HEADER.unpack(header)
+    if fields[0] != b"PK\x03\x04":
+        raise InvalidWheelError(f"{wheel.name}: bad local header for {info.filename!r}")
+    start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
+    raw = os.pread(descriptor, info.compress_size, start)
+    if info.compress_type == zipfile.ZIP_STORED:
+        data = raw
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        data = zlib.decompress(raw, -15)
+    else:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(info)
+    if zlib.crc32(data) != info.CRC or len(data) != info.file_size:
+        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
+    return data
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode()
+
+
+def _shebang(python: str) -> bytes:
+    if " " in python or len(python) > 127:
+        # The kernel's path cannot be a shebang: re-exec through sh (as distlib does).
+        return f"#!/bin/sh\n'''exec' '{python}' \"$0\" \"$@\"\n' '''\n".encode()
+    return f"#!{python}\n".encode()
+
+
+def _write_file(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(handle, data)
+    finally:
+        os.close(handle)
+
+
+def _write_scripts(archive: zipfile.ZipFile, layout: _Layout, staged: StagedWheel,
+                   scheme: InstallScheme, staging_name: str) -> None:
+    scripts: list[tuple[str, bytes]] = []
+    for info, destination in layout.scripts:
+        data = archive.read(info)
+        if data.startswith(b"#!python"):
+            first, _, rest = data.partition(b"\n")
+            data = _shebang(scheme.python) + rest
+        scripts.append((destination.name, data))
+    entry_points = f"{staged.dist_info}/entry_points.txt"
+    if entry_points in archive.namelist():
+        scripts += _entry_point_scripts(archive.read(entry_points).decode(), scheme.python)
+    if not scripts:
+        return
+    root = _category_root(staged, "scripts", staging_name)
+    for name, data in scripts:
+        if "/" in name or name in ("", ".", ".."):
+            raise InvalidWheelError(f"unsafe script name {name!r}")
+        _write_file(root / name, data, 0o755)
+        installed = _installed_path(staged, "scripts", PurePosixPath(name))
+        layout.record.append((installed, _record_hash(data), str(len(data))))
+
+
+def _entry_point_scripts(text: str, python: str) -> list[tuple[str, bytes]]:
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    scripts: list[tuple[str, bytes]] = []
+    for section in ("console_scripts", "gui_scripts"):
+        if not parser.has_section(section):
+            continue
+        for name, value in parser.items(section):
+            match = _ENTRY_POINT.match(value)
+            if match is None or not match.group("attrs"):
+                raise InvalidWheelError(f"bad entry point {name} = {value!r}")
+            module, attrs = match.group("module"), match.group("attrs")
+            head = attrs.split(".", 1)[0]
+            body = (
+                "# -*- coding: utf-8 -*-\n"
+                "import re\nimport sys\n"
+                f"from {module} import {head}\n"
+                "if __name__ == '__main__':\n"
+                "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+                f"    sys.exit({attrs}())\n"
+            )
+            scripts.append((name, _shebang(python) + body.encode()))
+    return scripts
+
+
+def _write_metadata(archive: zipfile.ZipFile, layout: _Layout, staged: StagedWheel,
+                    staging_name: str) -> None:
+    dist_dir = _category_root(staged, staged.lib_category, staging_name) / staged.dist_info
+    installer = (INSTALLER_NAME + "\n").encode()
+    _write_file(dist_dir / "INSTALLER", installer, 0o644)
+    layout.record.append((f"{staged.dist_info}/INSTALLER", _record_hash(installer),
+                          str(len(installer))))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(layout.record)
+    writer.writerow((f"{staged.dist_info}/RECORD", "", ""))
+    _write_file(dist_dir / "RECORD", buffer.getvalue().encode(), 0o644)
