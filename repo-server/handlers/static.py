@@ -1,0 +1,72 @@
+"""Serve the static tree (ETag, Last-Modified, Range, HEAD), and /simple/ by content negotiation."""
+
+from __future__ import annotations
+
+import os
+
+import tornado.web
+
+from ..simple_index import JSON_TYPE, Negotiated, choose_format
+from .base import JsonErrorMixin
+
+_TYPES = {
+    ".apk": "application/octet-stream",
+    ".whl": "application/octet-stream",
+    ".metadata": "text/plain; charset=utf-8",
+    ".pub": "application/x-pem-file",
+    ".tar.gz": "application/gzip",
+}
+
+
+class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
+    """Files of the public tree, with tornado's conditional-request and range semantics."""
+
+    def get_content_type(self) -> str:
+        """Name the types clients care about; fall back to tornado's guess."""
+        for suffix, content_type in _TYPES.items():
+            if self.absolute_path.endswith(suffix):
+                return content_type
+        return super().get_content_type()
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        """Hide dot files (temp files of atomic writes): they are 404 like anything missing."""
+        if os.path.basename(absolute_path).startswith("."):
+            raise tornado.web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
+    def compute_etag(self) -> str | None:
+        """Return an ETag from mtime and size, like nginx.
+
+        Tornado's default hashes the whole file and caches it per path for the life of
+        the process, which is wrong for index pages that are rewritten in place.
+        """
+        stat = os.stat(self.absolute_path)
+        return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+
+
+class SimpleHandler(TreeHandler):
+    """``/simple/`` and ``/simple/<project>/``: index.json or index.html by ``Accept``."""
+
+    _negotiated = Negotiated("html", "text/html")
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        """Map the page to its JSON or HTML file, chosen from Accept or ``?format=``."""
+        self._negotiated = choose_format(
+            self.request.headers.get("Accept"), self.get_query_argument("format", None)
+        )
+        if path and not path.endswith("/"):
+            # PEP 503 pages end in "/"; the relative file URLs in them depend on it.
+            self.redirect(self.request.path + "/", permanent=True)
+            return
+        page = "index.json" if self._negotiated.kind == "json" else "index.html"
+        await super().get(path + page, include_body)
+
+    def set_extra_headers(self, path: str) -> None:
+        """One URL, two representations: caches must key on Accept (PEP 691)."""
+        self.set_header("Vary", "Accept")
+
+    def get_content_type(self) -> str:
+        """Send the negotiated media type."""
+        if self._negotiated.kind == "json":
+            return JSON_TYPE
+        return self._negotiated.content_type + "; charset=utf-8"

@@ -1,0 +1,125 @@
+"""``PUT /api/v1/upload/<filename>``: stream the body to a temp file, then publish it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import tornado.ioloop
+import tornado.web
+
+from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
+from ..errors import TooLargeError, ValidationError
+from ..storage import Store
+from ..validation import check_filename
+from .base import BaseHandler
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+@tornado.web.stream_request_body
+class UploadHandler(BaseHandler):
+    """Authenticate and validate before the body; hash while streaming; publish off the loop."""
+
+    def initialize(self, store: Store, tokens: TokenStore) -> None:
+        """Receive the store and the token store (no globals)."""
+        self.store = store
+        self.tokens = tokens
+        self._descriptor: int | None = None
+        self._temp: Path | None = None
+        self._digest = hashlib.sha256()
+        self._received = 0
+
+    def prepare(self) -> None:
+        """Refuse early: bad token, bad name or a declared size over the limit.
+
+        Raises:
+            AuthenticationError, PermissionDeniedError, ValidationError, TooLargeError.
+        """
+        if self.request.method != "PUT":
+            raise tornado.web.HTTPError(405)
+        force = self.get_query_argument("force", "0").lower() in _TRUE
+        self.tokens.authenticate(
+            self.request.headers.get("Authorization"),
+            scope=SCOPE_FORCE if force else SCOPE_UPLOAD,
+        )
+        check_filename(self.path_args[0] if self.path_args else "")
+        limit = self.store.max_upload_bytes
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLargeError(
+                f"upload of {declared} bytes is over the limit of {limit} bytes",
+                hint="raise the server's --max-upload size",
+            )
+        # Tornado drops the connection past this size (bodies without Content-Length).
+        if self.request.connection is not None:
+            self.request.connection.set_max_body_size(limit)
+        self._descriptor, self._temp = self.store.new_temp_file()
+
+    def data_received(self, chunk: bytes) -> None:
+        """Hash and append a chunk; writes are small and local, so they stay on the loop."""
+        if self._descriptor is None:
+            return
+        self._received += len(chunk)
+        self._digest.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._descriptor, view)
+            view = view[written:]
+
+    async def put(self, filename: str) -> None:
+        """Publish the received file and answer with the publish result as JSON.
+
+        Raises:
+            ValidationError, ConflictError, TooLargeError, ConfigurationError: from the store.
+        """
+        temp = self._temp
+        if temp is None or self._descriptor is None:
+            raise ValidationError("upload", ["no body was received"])
+        os.close(self._descriptor)
+        self._descriptor = None
+        self._temp = None  # the store owns (and always removes) the temp file from here on
+        if self._received == 0:
+            temp.unlink(missing_ok=True)
+            raise ValidationError(f"upload of {filename!r}", ["the body is empty"])
+        branch = self.get_query_argument("branch", None)
+        repo = self.get_query_argument("repo", None)
+        arch = self.get_query_argument("arch", None)
+        force = self.get_query_argument("force", "0").lower() in _TRUE
+        result = await tornado.ioloop.IOLoop.current().run_in_executor(
+            None,
+            lambda: self.store.publish(
+                temp,
+                filename,
+                sha256=self._digest.hexdigest(),
+                branch=branch,
+                repo=repo,
+                arch=arch,
+                force=force,
+            ),
+        )
+        self.set_status(201 if result.status != "unchanged" else 200)
+        self.write(result.to_json())
+
+    def on_connection_close(self) -> None:
+        """The client went away mid-upload: nothing was published, remove the partial file."""
+        self._discard()
+
+    def on_finish(self) -> None:
+        """Remove the temp file if the request ended before the store took it."""
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Drop the partial file before answering with the error."""
+        self._discard()
+        super().write_error(status_code, **kwargs)

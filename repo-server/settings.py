@@ -1,0 +1,143 @@
+"""The server's one frozen Settings object and the data directory layout, built in one place."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+DATA_ENV = "IPYDEPS_REPO_DATA"
+DEFAULT_DATA_DIR = "ipydeps-repo-data"
+DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+_SIZE_RE = re.compile(r"(?P<number>\d+)\s*(?P<unit>[kmg]?)(?:i?b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where everything lives inside one data directory.
+
+    ``tree`` is the public static tree (served as is, or synced to a CDN); ``state`` and
+    ``keys`` are private: tokens, temporary uploads, locks, caches and the signing key.
+    """
+
+    root: Path
+
+    @property
+    def tree(self) -> Path:
+        """The public tree: keys/, alpine/, simple/, files/."""
+        return self.root / "tree"
+
+    @property
+    def keys(self) -> Path:
+        """Private signing keys (mode 0600)."""
+        return self.root / "keys"
+
+    @property
+    def trusted_keys(self) -> Path:
+        """Public keys of other builders whose apks may be published here."""
+        return self.root / "trusted-keys"
+
+    @property
+    def state(self) -> Path:
+        """Private mutable state: tokens.json, tmp/, locks/, cache/."""
+        return self.root / "state"
+
+    @property
+    def tmp(self) -> Path:
+        """Temporary uploads; on the same filesystem as ``tree`` so renames are atomic."""
+        return self.state / "tmp"
+
+    @property
+    def locks(self) -> Path:
+        """Lock files (fcntl.flock), shared by every replica that mounts this directory."""
+        return self.state / "locks"
+
+    @property
+    def cache(self) -> Path:
+        """Per-project and per-arch caches of file facts, rebuilt by ``index``."""
+        return self.state / "cache"
+
+    @property
+    def tokens_file(self) -> Path:
+        """Hashed publish tokens."""
+        return self.state / "tokens.json"
+
+    @property
+    def public_keys(self) -> Path:
+        """The published public keys, ``<tree>/keys/<name>.rsa.pub``."""
+        return self.tree / "keys"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to run, validated."""
+
+    data: DataLayout
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    public_url: str | None = None
+    default_branch: str = "v3.22"
+    default_repo: str = "sci"
+    default_arch: str = "x86_64"
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Return ``$IPYDEPS_REPO_DATA`` if set, else ``./ipydeps-repo-data``."""
+    env = os.environ if environ is None else environ
+    value = env.get(DATA_ENV, "").strip()
+    return Path(value) if value else Path(DEFAULT_DATA_DIR)
+
+
+def parse_size(text: str) -> int:
+    """Parse ``512M``, ``2G``, ``100k`` or a plain byte count.
+
+    Raises:
+        ConfigurationError: for anything else, or a size of zero.
+    """
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None or int(match["number"]) == 0:
+        raise ConfigurationError(
+            f"invalid size {text!r}", hint="use a positive number with an optional k, M or G"
+        )
+    return int(match["number"]) * _UNITS[match["unit"].lower()]
+
+
+def build_settings(
+    *,
+    data: Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_upload: str | None = None,
+    public_url: str | None = None,
+    default_branch: str = "v3.22",
+    default_repo: str = "sci",
+) -> Settings:
+    """Validate the command-line values and return Settings.
+
+    Raises:
+        ConfigurationError: for a port out of range, a bad size or a public URL that is not http(s).
+    """
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"port {port} is out of range", hint="use 0..65535 (0 = any free)")
+    if public_url is not None:
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"public URL {public_url!r} is not an http(s) URL",
+                hint="for example https://repo.example.org/",
+            )
+        public_url = public_url.rstrip("/") + "/"
+    return Settings(
+        data=DataLayout(data.absolute()),
+        host=host,
+        port=port,
+        max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES if max_upload is None else parse_size(max_upload),
+        public_url=public_url,
+        default_branch=default_branch,
+        default_repo=default_repo,
+    )

@@ -1,0 +1,175 @@
+"""Render the PEP 503 HTML and PEP 691 JSON simple index pages, and negotiate between them."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
+
+API_VERSION = "1.1"  # PEP 700: adds "versions", "size" and "upload-time".
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html"
+# PEP 691: "latest" aliases resolve to v1 here.
+_ALIASES = {
+    JSON_TYPE: ("json", JSON_TYPE),
+    "application/vnd.pypi.simple.latest+json": ("json", JSON_TYPE),
+    HTML_TYPE: ("html", HTML_TYPE),
+    "application/vnd.pypi.simple.latest+html": ("html", HTML_TYPE),
+    TEXT_HTML: ("html", TEXT_HTML),
+}
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """One wheel as the simple index lists it; ``url`` is relative to the project page."""
+
+    filename: str
+    url: str
+    version: str
+    sha256: str
+    size: int
+    metadata_sha256: str
+    requires_python: str | None = None
+    upload_time: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """One project's page: its normalized name (PEP 503) and files."""
+
+    name: str
+    files: tuple[WheelFile, ...]
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """The chosen representation: ``json`` or ``html``, and the Content-Type to send."""
+
+    kind: str
+    content_type: str
+
+
+def choose_format(accept: str | None, override: str | None = None) -> Negotiated:
+    """Pick JSON or HTML from an ``Accept`` header (PEP 691), or a ``?format=`` override.
+
+    Highest q wins; on a tie the order in the header wins. Nothing acceptable, no header
+    or ``*/*`` all give HTML (PEP 691 allows a default instead of 406), which keeps
+    browsers and old pip happy.
+    """
+    if override in ("json", JSON_TYPE):
+        return Negotiated("json", JSON_TYPE)
+    if override in ("html", HTML_TYPE, TEXT_HTML):
+        return Negotiated("html", TEXT_HTML if override != HTML_TYPE else HTML_TYPE)
+    best: tuple[float, int, Negotiated] | None = None
+    for position, part in enumerate((accept or "").split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        choice = _ALIASES.get(media.lower())
+        if choice is None or quality <= 0:
+            continue
+        candidate = (quality, -position, Negotiated(*choice))
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best else Negotiated("html", TEXT_HTML)
+
+
+def _version_key(text: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def _sorted_versions(files: Iterable[WheelFile]) -> list[str]:
+    return sorted({item.version for item in files}, key=_version_key)
+
+
+def render_project_html(project: Project) -> str:
+    """Return the PEP 503 page of one project, with PEP 658/714 metadata and PEP 345 attributes."""
+    escaped = html.escape(project.name)
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "<head>",
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">',
+        f"<title>Links for {escaped}</title>",
+        "</head>",
+        "<body>",
+        f"<h1>Links for {escaped}</h1>",
+    ]
+    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+        attributes = [f'href="{html.escape(item.url)}#sha256={item.sha256}"']
+        if item.requires_python:
+            attributes.append(f'data-requires-python="{html.escape(item.requires_python)}"')
+        # PEP 714 renamed the attribute; both are written so older pips also use it.
+        metadata = f"sha256={item.metadata_sha256}"
+        attributes.append(f'data-dist-info-metadata="{metadata}"')
+        attributes.append(f'data-core-metadata="{metadata}"')
+        lines.append(f"<a {' '.join(attributes)}>{html.escape(item.filename)}</a><br>")
+    lines += ["</body>", "</html>", ""]
+    return "\n".join(lines)
+
+
+def render_project_json(project: Project) -> str:
+    """Return the PEP 691 (API 1.1) JSON page of one project."""
+    files = []
+    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+        entry: dict[str, object] = {
+            "filename": item.filename,
+            "url": item.url,
+            "hashes": {"sha256": item.sha256},
+            "size": item.size,
+            "core-metadata": {"sha256": item.metadata_sha256},
+            "dist-info-metadata": {"sha256": item.metadata_sha256},
+            "yanked": False,
+        }
+        if item.requires_python:
+            entry["requires-python"] = item.requires_python
+        if item.upload_time:
+            entry["upload-time"] = item.upload_time
+        files.append(entry)
+    document = {
+        "meta": {"api-version": API_VERSION},
+        "name": project.name,
+        "versions": _sorted_versions(project.files),
+        "files": files,
+    }
+    return json.dumps(document, indent=1) + "\n"
+
+
+def render_root_html(projects: Iterable[str]) -> str:
+    """Return the PEP 503 root page listing every project (normalized names, sorted)."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "<head>",
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">',
+        "<title>Simple index</title>",
+        "</head>",
+        "<body>",
+    ]
+    for name in sorted(projects):
+        escaped = html.escape(name)
+        lines.append(f'<a href="{escaped}/">{escaped}</a><br>')
+    lines += ["</body>", "</html>", ""]
+    return "\n".join(lines)
+
+
+def render_root_json(projects: Iterable[str]) -> str:
+    """Return the PEP 691 root JSON listing every project."""
+    document = {
+        "meta": {"api-version": API_VERSION},
+        "projects": [{"name": name} for name in sorted(projects)],
+    }
+    return json.dumps(document, indent=1) + "\n"

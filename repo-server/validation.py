@@ -1,0 +1,160 @@
+"""Checks every upload passes before it becomes visible: safe names, and complete wheel checks."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import compat32
+from pathlib import Path
+
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from .errors import ValidationError
+
+# A published name is one path segment of plain characters: no separators, no NUL,
+# no leading dot (hidden/temp files), and no ".." anywhere (cheap defence in depth).
+_SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
+MAX_NAME_LENGTH = 200
+_BRANCH_RE = re.compile(r"v\d+\.\d+|edge")
+_SEGMENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def filename_problems(filename: str) -> list[str]:
+    """Return why ``filename`` may not be published (empty list: it is a safe basename)."""
+    problems = []
+    if not filename:
+        return ["the file name is empty"]
+    if "/" in filename or "\\" in filename:
+        problems.append("the file name contains a path separator")
+    if "\x00" in filename:
+        problems.append("the file name contains a NUL character")
+    if ".." in filename:
+        problems.append("the file name contains '..'")
+    if len(filename) > MAX_NAME_LENGTH:
+        problems.append(f"the file name is longer than {MAX_NAME_LENGTH} characters")
+    if not problems and _SAFE_NAME_RE.fullmatch(filename) is None:
+        problems.append(
+            "the file name may only contain letters, digits and . _ + ~ - "
+            "and must start with a letter or digit"
+        )
+    return problems
+
+
+def check_filename(filename: str) -> None:
+    """Refuse a name that is not a plain, safe basename ending in ``.whl`` or ``.apk``.
+
+    Raises:
+        ValidationError: listing every problem with the name.
+    """
+    problems = filename_problems(filename)
+    if not problems and not filename.endswith((".whl", ".apk")):
+        problems.append("only wheels (.whl) and Alpine packages (.apk) can be published")
+    if problems:
+        raise ValidationError(f"file name {filename!r}", problems)
+
+
+def check_target(branch: str, repo: str, arch: str | None = None) -> None:
+    """Refuse an apk target that would not be one plain directory per level.
+
+    Raises:
+        ValidationError: for a branch that is not ``vX.Y``/``edge``, or a bad repo/arch name.
+    """
+    problems = []
+    if _BRANCH_RE.fullmatch(branch) is None:
+        problems.append(f"branch {branch!r} is not like 'v3.22' or 'edge'")
+    if _SEGMENT_RE.fullmatch(repo) is None:
+        problems.append(f"repository {repo!r} must be lower-case letters, digits, . _ -")
+    if arch is not None and _SEGMENT_RE.fullmatch(arch) is None:
+        problems.append(f"architecture {arch!r} must be lower-case letters, digits, . _ -")
+    if problems:
+        raise ValidationError("apk target", problems)
+
+
+@dataclass(frozen=True)
+class WheelFacts:
+    """What a valid wheel says about itself."""
+
+    name: str
+    project: str
+    version: str
+    requires_python: str | None
+    metadata: bytes
+
+
+def inspect_wheel(path: Path, filename: str) -> WheelFacts:
+    """Validate the wheel at ``path`` published as ``filename`` and return its facts.
+
+    Checks: the name parses (PEP 427/491), the file is a readable zip whose members all
+    pass their CRC, it has exactly one ``.dist-info`` with METADATA and RECORD, and
+    METADATA's Name and Version match the file name.
+
+    Raises:
+        ValidationError: listing every problem found.
+    """
+    subject = f"wheel {filename!r}"
+    try:
+        name, version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as error:
+        raise ValidationError(
+            subject, [f"the file name is not a valid wheel name: {error}"]
+        ) from None
+    if not zipfile.is_zipfile(path):
+        raise ValidationError(subject, ["the file is not a zip archive"])
+    problems: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        damaged = archive.testzip()
+        if damaged is not None:
+            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
+        dist_infos = sorted(
+            {
+                entry.split("/", 1)[0]
+                for entry in names
+                if entry.split("/", 1)[0].endswith(".dist-info")
+            }
+        )
+        if len(dist_infos) != 1:
+            found = ", ".join(dist_infos) or "none"
+            raise ValidationError(
+                subject, [*problems, f"expected one .dist-info folder, found {found}"]
+            )
+        dist_info = dist_infos[0]
+        for required in ("METADATA", "RECORD"):
+            if f"{dist_info}/{required}" not in names:
+                problems.append(f"{dist_info}/{required} is missing")
+        if f"{dist_info}/METADATA" not in names:
+            raise ValidationError(subject, problems)
+        metadata = archive.read(f"{dist_info}/METADATA")
+    message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
+    meta_name = str(message.get("Name", "")).strip()
+    meta_version = str(message.get("Version", "")).strip()
+    if canonicalize_name(meta_name) != name:
+        problems.append(f"METADATA Name {meta_name!r} does not match the file name's {str(name)!r}")
+    if not _same_version(meta_version, version):
+        problems.append(
+            f"METADATA Version {meta_version!r} does not match the file name's {str(version)!r}"
+        )
+    if problems:
+        raise ValidationError(subject, problems)
+    requires_python = message.get("Requires-Python")
+    return WheelFacts(
+        name=meta_name,
+        project=str(name),
+        version=str(version),
+        requires_python=str(requires_python).strip() if requires_python else None,
+        metadata=metadata,
+    )
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
