@@ -1,0 +1,289 @@
+"""The one frozen ``Settings`` of the notebook library, built and validated in ``load_config``.
+
+Public API (stable):
+
+- ``load_config(*, name=None, overrides=None, environ, system_path=SYSTEM_CONFIG_PATH,
+  user_path=None) -> Settings``. Precedence, lowest first: defaults < system TOML <
+  user TOML < ``IPYDEPS_*`` environment variables < ``overrides`` (keyword arguments).
+  ``environ`` is passed by the edge (``os.environ``); this module reads no environment.
+  Raises ``ConfigError`` listing every problem at once.
+- ``Settings``: frozen; ``provenance[key]`` says where each value came from;
+  ``describe() -> str``; ``upstream_allowed`` / ``apk_allowed`` properties.
+- ``user_config_path(environ) -> Path | None``
+- ``load_dependency_links(json_text) -> dict[str, tuple[str, ...]]``: the legacy overrides
+  file, accepted as data only (see ``ipydeps.dependency_links``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .dependency_links import load_dependency_links
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_config", "load_dependency_links", "user_config_path"]
+
+SYSTEM_CONFIG_PATH = Path("/etc/ipydeps/config.toml")
+
+DEFAULTS: dict[str, Any] = {
+    "repository_url": None,
+    "upstream": "allow",
+    "upstream_url": "https://pypi.org/simple/",
+    "apk": "auto",
+    "apk_repository": "v3.22/sci",
+    "policy": "prebuilt-only",
+    "jobs": 4,
+    "retries": 3,
+    "timeout": 30.0,
+    "apk_map": {},
+}
+
+ENVIRONMENT_VARIABLES = {
+    "repository_url": "IPYDEPS_REPOSITORY_URL",
+    "upstream": "IPYDEPS_UPSTREAM",
+    "upstream_url": "IPYDEPS_UPSTREAM_URL",
+    "apk": "IPYDEPS_APK",
+    "apk_repository": "IPYDEPS_APK_REPOSITORY",
+    "policy": "IPYDEPS_POLICY",
+    "jobs": "IPYDEPS_JOBS",
+    "retries": "IPYDEPS_RETRIES",
+    "timeout": "IPYDEPS_TIMEOUT",
+    "apk_map": "IPYDEPS_APK_MAP",
+}
+CONFIG_VARIABLE = "IPYDEPS_CONFIG"
+
+_CHOICES = {
+    "upstream": ("allow", "deny"),
+    "apk": ("auto", "never"),
+    # ipydeps never compiles; the key exists so that a config can state it explicitly.
+    "policy": ("prebuilt-only",),
+}
+_RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration; ``provenance[key]`` names the source of each value."""
+
+    repository_url: str | None
+    upstream: str
+    upstream_url: str
+    apk: str
+    apk_repository: str
+    policy: str
+    jobs: int
+    retries: int
+    timeout: float
+    apk_map: Mapping[str, str]
+    profile: str | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apk_map", MappingProxyType(dict(self.apk_map)))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+
+    @property
+    def upstream_allowed(self) -> bool:
+        """False in air-gapped setups (``upstream = "deny"``)."""
+        return self.upstream == "allow"
+
+    @property
+    def apk_allowed(self) -> bool:
+        """False when ``apk = "never"``; "auto" means: where apk can run."""
+        return self.apk != "never"
+
+    def describe(self) -> str:
+        """One line per setting: ``key = value    (source)``."""
+        lines = [f"ipydeps configuration (profile: {self.profile or 'none'})"]
+        for key in DEFAULTS:
+            value = getattr(self, key)
+            shown = dict(value) if key == "apk_map" else value
+            lines.append(f"  {key:<15} = {shown!r:<40} ({self.provenance.get(key, 'default')})")
+        return "\n".join(lines)
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path | None:
+    """``$XDG_CONFIG_HOME/ipydeps/config.toml``, else ``$HOME/.config/ipydeps/config.toml``."""
+    if environ.get("XDG_CONFIG_HOME"):
+        return Path(environ["XDG_CONFIG_HOME"]) / "ipydeps" / "config.toml"
+    if environ.get("HOME"):
+        return Path(environ["HOME"]) / ".config" / "ipydeps" / "config.toml"
+    return None
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The TOML table in ``path`` ({} if the file does not exist); problems are collected."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        problems.append(f"{path}: cannot be read ({error.strerror})")
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path}: not valid TOML ({error}); fix the syntax or remove the file")
+        return {}
+
+
+def _unknown_key(key: str, where: str) -> str:
+    close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+    suggestion = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(DEFAULTS)}"
+    return f"{where}: unknown key {key!r}{suggestion}"
+
+
+def _layer_from_table(
+    table: Mapping[str, Any], where: str, problems: list[str]
+) -> dict[str, tuple[Any, str]]:
+    """Keys of one TOML table as (value, source) pairs; unknown keys are problems."""
+    layer = {}
+    for key, value in table.items():
+        if key == "profiles":
+            continue
+        if key not in DEFAULTS:
+            problems.append(_unknown_key(key, where))
+            continue
+        layer[key] = (value, where)
+    return layer
+
+
+def _parse_apk_map_variable(text: str) -> dict[str, str] | str:
+    """``numpy=py3-numpy,scipy=py3-scipy`` as a dict, or the reason it is malformed."""
+    mapping = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        project, sep, apk_name = item.partition("=")
+        if not sep or not project.strip() or not apk_name.strip():
+            return f"{item!r} is not project=apk-name"
+        mapping[project.strip()] = apk_name.strip()
+    return mapping
+
+
+def _environment_layer(environ: Mapping[str, str], problems: list[str]) -> dict[str, tuple[Any, str]]:
+    layer: dict[str, tuple[Any, str]] = {}
+    for key, variable in ENVIRONMENT_VARIABLES.items():
+        if variable not in environ:
+            continue
+        raw: Any = environ[variable]
+        if key == "apk_map":
+            raw = _parse_apk_map_variable(raw)
+            if isinstance(raw, str):
+                problems.append(f"env {variable}: {raw}; write e.g. numpy=py3-numpy,scipy=py3-scipy")
+                continue
+        layer[key] = (raw, f"env {variable}")
+    return layer
+
+
+def _coerce(key: str, value: Any, source: str, problems: list[str]) -> Any:
+    """Check and convert one value; strings from the environment become numbers here."""
+    if key == "repository_url" and value in (None, ""):
+        return None
+    if key in ("repository_url", "upstream_url"):
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            problems.append(f"{source}: {key} must be an http(s) URL, got {value!r}")
+        return value
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            choices = " or ".join(repr(choice) for choice in _CHOICES[key])
+            problems.append(f"{source}: {key} must be {choices}, got {value!r}")
+        return value
+    if key == "apk_repository":
+        parts = value.split("/") if isinstance(value, str) else []
+        if len(parts) != 2 or not all(parts) or ".." in parts:
+            problems.append(f"{source}: apk_repository must be <branch>/<repo> such as 'v3.22/sci', got {value!r}")
+        return value
+    if key == "apk_map":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+        ):
+            problems.append(f"{source}: apk_map must map project names to apk names, e.g. {{numpy = \"py3-numpy\"}}")
+            return {}
+        return dict(value)
+    low, high = _RANGES[key]
+    kind = int if key in ("jobs", "retries") else float
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        problems.append(f"{source}: {key} must be a number, got {value!r}")
+        return DEFAULTS[key]
+    if not low <= number <= high:
+        problems.append(f"{source}: {key} must be between {low} and {high}, got {number}")
+    return number
+
+
+def load_config(
+    *,
+    name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str],
+    system_path: Path | None = SYSTEM_CONFIG_PATH,
+    user_path: Path | None = None,
+) -> Settings:
+    """Build the effective ``Settings`` from every source, validating all values at once.
+
+    ``name`` selects a ``[profiles.<name>]`` table (default: ``IPYDEPS_CONFIG`` if it is
+    not a path). ``IPYDEPS_CONFIG`` holding a path (with ``/`` or ending ``.toml``) reads
+    that file in place of the user file. ``user_path`` None means the XDG location from
+    ``environ``. ``overrides`` are keyword arguments; None values are ignored.
+
+    Raises ``ConfigError`` naming every bad file, key and value, with how to fix it.
+    """
+    problems: list[str] = []
+    config_variable = environ.get(CONFIG_VARIABLE, "").strip()
+    if config_variable and ("/" in config_variable or config_variable.endswith(".toml")):
+        user_path = Path(config_variable)
+        if not user_path.is_file():
+            problems.append(f"env {CONFIG_VARIABLE}: {user_path} does not exist")
+    else:
+        name = name or config_variable or None
+        user_path = user_path or user_config_path(environ)
+    layers: list[dict[str, tuple[Any, str]]] = [
+        {key: (value, "default") for key, value in DEFAULTS.items()}
+    ]
+    profiles_seen: list[str] = []
+    for path in (system_path, user_path):
+        if path is None:
+            continue
+        table = _read_toml(path, problems)
+        layers.append(_layer_from_table(table, str(path), problems))
+        profiles = table.get("profiles", {})
+        if not isinstance(profiles, dict):
+            problems.append(f"{path}: [profiles] must be a table of tables")
+            continue
+        profiles_seen += profiles
+        if name is not None and name in profiles:
+            layers.append(_layer_from_table(profiles[name], f"{path} [profiles.{name}]", problems))
+    if name is not None and name not in profiles_seen:
+        known = ", ".join(sorted(set(profiles_seen))) or "none defined"
+        problems.append(f"profile {name!r} is not defined in any config file (profiles: {known})")
+    layers.append(_environment_layer(environ, problems))
+    argument_layer = {}
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULTS:
+            problems.append(_unknown_key(key, "argument"))
+        elif value is not None:
+            argument_layer[key] = (value, "argument")
+    layers.append(argument_layer)
+
+    effective: dict[str, tuple[Any, str]] = {}
+    for layer in layers:
+        effective.update(layer)
+    values = {key: _coerce(key, value, source, problems) for key, (value, source) in effective.items()}
+    if problems:
+        raise ConfigError(
+            "Invalid ipydeps configuration:\n" + "\n".join(f"  - {problem}" for problem in problems),
+            hint="fix the values above; Settings.describe() shows where each setting comes from",
+        )
+    return Settings(
+        **values,
+        profile=name,
+        provenance={key: source for key, (_, source) in effective.items()},
+    )

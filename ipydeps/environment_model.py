@@ -1,0 +1,117 @@
+"""The pure description of the target environment the planner plans for (markers, tags, apk).
+
+Public API (stable):
+
+- ``TargetEnvironment(markers, supported_tags, apk_available)``: frozen value.
+- ``TargetEnvironment.current(*, apk_available: bool) -> TargetEnvironment``: this interpreter.
+- ``TargetEnvironment.simulated(*, python="3.12", platforms=("musllinux_1_2_x86_64",),
+  apk_available=False, implementation="cp") -> TargetEnvironment``: another target, for tests
+  and dry runs (e.g. an Alpine kernel planned from Debian).
+- ``PlanPolicy(upgrade=False, upstream_allowed=True, apk_allowed=True, prereleases=False)``.
+
+Installed distributions are passed to ``resolve`` separately (``Mapping[NormalizedName,
+Version]``); reading them (importlib.metadata) is an effect and lives in the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from packaging.markers import default_environment
+from packaging.tags import Tag, compatible_tags, cpython_tags, sys_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+
+@dataclass(frozen=True)
+class TargetEnvironment:
+    """Where packages will be installed: PEP 508 marker values, wheel tags, whether apk runs.
+
+    ``supported_tags`` is in preference order (best first), as ``packaging.tags.sys_tags``.
+    """
+
+    markers: Mapping[str, str]
+    supported_tags: tuple[Tag, ...]
+    apk_available: bool = False
+    _tag_rank: Mapping[Tag, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "markers", MappingProxyType(dict(self.markers)))
+        ranks: dict[Tag, int] = {}
+        for position, tag in enumerate(self.supported_tags):
+            ranks.setdefault(tag, position)
+        object.__setattr__(self, "_tag_rank", MappingProxyType(ranks))
+
+    @property
+    def python_version(self) -> Version:
+        """The full Python version, as ``Requires-Python`` is checked against."""
+        return Version(self.markers["python_full_version"])
+
+    def wheel_rank(self, filename: str) -> int | None:
+        """Preference of a wheel file here (smaller is better), or None if it cannot install here."""
+        try:
+            _, _, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return None
+        ranks = [self._tag_rank[tag] for tag in tags if tag in self._tag_rank]
+        return min(ranks) if ranks else None
+
+    @classmethod
+    def current(cls, *, apk_available: bool) -> TargetEnvironment:
+        """This interpreter's markers and tags; whether apk can run is decided by the caller."""
+        return cls(
+            markers=dict(default_environment()),
+            supported_tags=tuple(sys_tags()),
+            apk_available=apk_available,
+        )
+
+    @classmethod
+    def simulated(
+        cls,
+        *,
+        python: str = "3.12.0",
+        platforms: Iterable[str] = ("musllinux_1_2_x86_64",),
+        apk_available: bool = False,
+        sys_platform: str = "linux",
+    ) -> TargetEnvironment:
+        """A CPython target other than this one: its markers and tags, computed, not probed."""
+        version = Version(python)
+        major_minor = (version.major, version.minor)
+        platform_list = list(platforms)
+        tags = [
+            *cpython_tags(major_minor, platforms=platform_list),
+            *compatible_tags(major_minor, interpreter=f"cp{version.major}{version.minor}",
+                             platforms=platform_list),
+        ]
+        machine = platform_list[0].split("_", 3)[-1] if platform_list else "x86_64"
+        markers = {
+            "implementation_name": "cpython",
+            "implementation_version": str(version),
+            "os_name": "posix",
+            "platform_machine": machine,
+            "platform_release": "",
+            "platform_system": "Linux" if sys_platform == "linux" else sys_platform,
+            "platform_version": "",
+            "python_full_version": str(version),
+            "platform_python_implementation": "CPython",
+            "python_version": f"{version.major}.{version.minor}",
+            "sys_platform": sys_platform,
+        }
+        return cls(markers=markers, supported_tags=tuple(tags), apk_available=apk_available)
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    """What the planner may choose: ``upgrade`` the requested names, use upstream, use apk.
+
+    ipydeps never compiles: source distributions are never planned, whatever the policy.
+    ``prereleases`` admits pre-releases everywhere; otherwise only where a specifier
+    names one (PEP 440).
+    """
+
+    upgrade: bool = False
+    upstream_allowed: bool = True
+    apk_allowed: bool = True
+    prereleases: bool = False

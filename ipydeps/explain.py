@@ -1,0 +1,114 @@
+"""Say why a requirement cannot be satisfied, and what to try, for ``Plan.unsatisfiable``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .models import Candidate, Route, Unsatisfiable
+from .provider import Provider, Wanted, allows_prereleases, identifier_of, pinned_exactly, python_ok
+
+ASK_MAINTAINER = "ask the repository maintainer to publish a wheel or apk of it"
+
+
+def _versions(candidates: Iterable[Candidate], limit: int = 6) -> str:
+    """Newest distinct versions, for "available: ..." messages."""
+    versions = sorted({c.version for c in candidates}, reverse=True)
+    shown = ", ".join(str(v) for v in versions[:limit])
+    return shown + (", ..." if len(versions) > limit else "")
+
+
+def _requirement_text(items: Sequence[Wanted]) -> str:
+    return " and ".join(item.describe() for item in items)
+
+
+def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, str | None]:
+    """The reason and hint for requirements on one project that nothing satisfies.
+
+    Filters the project's files stage by stage (found, prebuilt, platform, Python,
+    yanked, route, version) and reports the first stage that leaves nothing.
+    """
+    name = items[0].name
+    files = [candidate for _, candidate in provider.files(name)]
+    where = ", ".join(provider.locations) or "no configured source"
+    if not files:
+        if not provider.policy.upstream_allowed:
+            return (
+                f"{name} is not in our repository ({where}), and the upstream index is off "
+                "(air-gapped policy: upstream is off)",
+                f"{ASK_MAINTAINER}, or allow upstream (upstream = \"allow\") if this setup may "
+                "reach it",
+            )
+        if not provider.locations:
+            return ("no package source is configured", "set repository_url or allow upstream")
+        return (f"{name} was not found in {where}", "check the spelling of the project name")
+    prebuilt = [c for c in files if c.is_apk or c.is_wheel]
+    if not prebuilt:
+        return (
+            f"only a source distribution of {name} exists ({_versions(files)}): it would need "
+            "compiling, and ipydeps installs prebuilt packages only",
+            ASK_MAINTAINER,
+        )
+    here = [c for c in prebuilt if provider.usable(c)]
+    if not here:
+        platform_tag = provider.environment.supported_tags[0]
+        return (
+            f"no wheel of {name} fits this platform ({platform_tag}); wheels exist only for "
+            "other platforms or Python versions",
+            ASK_MAINTAINER + " for this target",
+        )
+    python = [c for c in here if python_ok(c, provider.environment)]
+    if not python:
+        needs = sorted({c.requires_python or "" for c in here})
+        return (
+            f"every version of {name} needs another Python (Requires-Python {', '.join(needs)}; "
+            f"this is {provider.environment.python_version})",
+            "use an older version that supports this Python",
+        )
+    only = {item.only_route for item in items if item.only_route is not None}
+    routed = [c for c in python if not only or c.route in only]
+    if not routed:
+        return (
+            f"{name} is needed by an apk, so it must come as an apk too, and our apk "
+            "repository has none that fits",
+            ASK_MAINTAINER + " (as an apk)",
+        )
+    prereleases = allows_prereleases(items, provider.policy)
+    matching = [
+        c for c in routed
+        if all(item.requirement.specifier.contains(c.version, prereleases=True) for item in items)
+    ]
+    if not matching:
+        return (f"no version of {name} matches {_requirement_text(items)} "
+                f"(available: {_versions(routed)})", "relax the version specifier")
+    if all(c.yanked and not pinned_exactly(items, c.version) for c in matching):
+        return (f"every matching file of {name} is yanked", "pin an exact version to use a yanked one")
+    if not prereleases and all(c.version.is_prerelease for c in matching):
+        return (
+            f"only pre-releases of {name} match ({_versions(matching)})",
+            "ask for one explicitly (e.g. name>=X.Y.0rc1) or pass pre=True",
+        )
+    return (f"no file of {name} satisfies {_requirement_text(items)}", None)
+
+
+def explain_conflict(provider: Provider, causes: Iterable[Any]) -> list[Unsatisfiable]:
+    """Unsatisfiable entries for resolvelib's ``ResolutionImpossible.causes``, one per project."""
+    by_project: dict[str, list[Wanted]] = {}
+    for cause in causes:
+        wanted: Wanted = cause.requirement
+        group = by_project.setdefault(str(wanted.name), [])
+        if wanted not in group:
+            group.append(wanted)
+    found = []
+    for items in by_project.values():
+        text = "; ".join(item.describe() for item in items)
+        alone = [item for item in items if not provider.matches(identifier_of(item), [item])]
+        if alone:
+            reason, hint = explain_no_match(provider, alone)
+        else:
+            reason = f"version conflict: {text} cannot all be satisfied at once"
+            hint = "pin compatible versions of the packages that need it, or install them separately"
+            if any(item.only_route is Route.APK for item in items):
+                hint += "; an apk pulls its dependencies as apks"
+        found.append(Unsatisfiable(text, reason, hint))
+    return found

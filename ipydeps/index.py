@@ -1,0 +1,291 @@
+"""Parse index formats (PEP 691 JSON, PEP 503 HTML, APKINDEX records) straight into ``Candidate``s.
+
+Public API (stable; pure functions, no I/O):
+
+- ``parse_project_page(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]``
+  PEP 691 JSON or PEP 503 HTML (sniffed), wheels AND sdists; sdists are recorded so the
+  planner can explain "only a source distribution exists". Raises ``RepositoryError``.
+- ``parse_project_json(...)`` / ``parse_project_html(...)``: the same, one format each.
+- ``compatible_wheels(candidates, supported_tags) -> list[Candidate]``
+- ``apk_candidates(records, *, repository_url, apk_map=None) -> list[Candidate]``
+  APKINDEX records (from ``ipydeps.apkindex.parse_apkindex``) of py3-* (or ``apk_map``)
+  packages, named by their Python project, with requires_dist mapped from ``D:``.
+- ``apk_name_for(project, apk_map=None) -> str``: ``py3-<canonical>`` unless overridden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
+from typing import Any, Protocol
+from urllib.parse import urldefrag, urljoin
+
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from .apkversion import ApkVersionError, apk_to_pep440
+from .errors import RepositoryError
+from .models import Candidate, Route
+
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+# PEP 691: ask for JSON first, accept HTML from older indexes.
+ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+# Split subpackages carry no importable project of their own (aports conventions).
+_APK_SUBPACKAGE_SUFFIXES = ("-pyc", "-tests", "-doc", "-dev", "-dbg")
+
+
+def _file_candidate(
+    filename: str,
+    url: str,
+    *,
+    route: Route,
+    sha256: str | None,
+    requires_python: str | None,
+    yanked: bool,
+    has_metadata: bool,
+    size: int | None,
+) -> Candidate | None:
+    """One index entry as a Candidate, or None for files we never use (eggs, installers)."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return Candidate(
+        name=name,
+        version=version,
+        route=route,
+        url=url,
+        filename=filename,
+        sha256=sha256.lower() if sha256 else None,
+        size=size,
+        requires_python=requires_python or None,
+        # PEP 658/714: metadata is served at the file URL plus ".metadata" (wheels only).
+        metadata_url=f"{url}.metadata" if has_metadata and filename.endswith(".whl") else None,
+        yanked=yanked,
+    )
+
+
+def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:
+    """Parse a PEP 691 JSON project page; raise ``RepositoryError`` if it is not one."""
+    try:
+        page = json.loads(body)
+        files = page["files"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise RepositoryError(
+            f"{page_url} did not return a PEP 691 project page ({error})",
+            hint="check that the repository URL points at a simple index (ending in /simple/)",
+        ) from None
+    candidates = []
+    for entry in files:
+        if not isinstance(entry, dict) or "filename" not in entry or "url" not in entry:
+            continue
+        hashes = entry.get("hashes") or {}
+        # PEP 714 renamed dist-info-metadata to core-metadata; accept both.
+        metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+        size = entry.get("size")
+        candidate = _file_candidate(
+            str(entry["filename"]),
+            urljoin(page_url, str(entry["url"])),
+            route=route,
+            sha256=hashes.get("sha256") if isinstance(hashes, dict) else None,
+            requires_python=entry.get("requires-python"),
+            yanked=bool(entry.get("yanked", False)),
+            has_metadata=bool(metadata),
+            size=size if isinstance(size, int) else None,
+        )
+        if candidate is not None:
+            candidates.append(candidate)
+    return candidates
+
+
+class _AnchorCollector(HTMLParser):
+    """Collect ``<a>`` elements (attributes and text) of a PEP 503 page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def parse_project_html(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:
+    """Parse a PEP 503 HTML project page (with PEP 592 yanks, PEP 658/714 metadata)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    collector = _AnchorCollector()
+    collector.feed(text)
+    collector.close()
+    candidates = []
+    for attributes, label in collector.anchors:
+        href = attributes.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(page_url, href))
+        filename = label or url.rsplit("/", 1)[-1]
+        sha256 = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+        metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))
+        candidate = _file_candidate(
+            filename,
+            url,
+            route=route,
+            sha256=sha256,
+            requires_python=attributes.get("data-requires-python"),
+            yanked="data-yanked" in attributes,
+            # PEP 658: present means available, unless the value is literally "false".
+            has_metadata=metadata is not None and metadata.lower() != "false",
+            size=None,
+        )
+        if candidate is not None:
+            candidates.append(candidate)
+    return candidates
+
+
+def parse_project_page(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:
+    """Parse a project page in either format; JSON is recognised by its leading ``{``."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if text.lstrip().startswith("{"):
+        return parse_project_json(text, page_url=page_url, route=route)
+    return parse_project_html(text, page_url=page_url, route=route)
+
+
+def compatible_wheels(candidates: Iterable[Candidate], supported_tags: Iterable[Tag]) -> list[Candidate]:
+    """The wheels among ``candidates`` that any of ``supported_tags`` can install."""
+    supported = frozenset(supported_tags)
+    kept = []
+    for candidate in candidates:
+        if not candidate.is_wheel:
+            continue
+        try:
+            _, _, _, tags = parse_wheel_filename(candidate.filename)
+        except InvalidWheelFilename:
+            continue
+        if tags & supported:
+            kept.append(candidate)
+    return kept
+
+
+class ApkRecord(Protocol):
+    """The fields of an APKINDEX record this module reads (``ipydeps.apkindex.ApkIndexRecord``)."""
+
+    name: str
+    version: str
+    arch: str
+    size: int | None
+    depends: Any
+
+
+def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
+    """The apk that carries Python project ``project``: ``py3-<canonical name>`` unless mapped."""
+    canonical = canonicalize_name(project)
+    mapped = {canonicalize_name(key): value for key, value in (apk_map or {}).items()}
+    return mapped.get(canonical, f"py3-{canonical}")
+
+
+def project_for_apk(apk_name: str, apk_map: Mapping[str, str] | None = None) -> NormalizedName | None:
+    """The Python project an apk carries, or None when it carries none (e.g. openblas)."""
+    for project, mapped in (apk_map or {}).items():
+        if mapped == apk_name:
+            return canonicalize_name(project)
+    if apk_name.startswith("py3-") and not apk_name.endswith(_APK_SUBPACKAGE_SUFFIXES):
+        return canonicalize_name(apk_name[len("py3-"):])
+    return None
+
+
+_APK_DEPEND = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._+-]*?)(?:(?P<op>[<>=~]+)(?P<ver>\S+))?$")
+_APK_TO_PEP440_OPERATOR = {">=": ">=", "<=": "<=", ">": ">", "<": "<", "=": "==", "~": "=="}
+
+
+def _pep440_of_apk(apk_version: str) -> Version | None:
+    """The Python version of an apk version (via ``ipydeps.apkversion``), or None if unmappable."""
+    try:
+        return apk_to_pep440(apk_version)
+    except ApkVersionError:
+        return None
+
+
+def apk_depends_to_requires_dist(
+    depends: Iterable[str], apk_map: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Map an apk's ``D:`` entries to PEP 508 strings for the Python projects they carry.
+
+    ``py3-numpy>=2.0-r0`` becomes ``numpy>=2.0``; system libraries (``openblas``,
+    ``so:libc.musl...``), conflicts (``!name``) and ``python3`` itself are left to apk.
+    """
+    requirements = []
+    for depend in depends:
+        match = _APK_DEPEND.match(depend.strip())
+        if not match or depend.startswith(("!", "so:", "cmd:", "pc:")):
+            continue
+        project = project_for_apk(match["name"], apk_map)
+        if project is None:
+            continue
+        operator, version = match["op"], match["ver"]
+        python_version = _pep440_of_apk(version) if version else None
+        if operator in _APK_TO_PEP440_OPERATOR and python_version is not None:
+            suffix = ".*" if operator == "~" else ""
+            requirements.append(f"{project}{_APK_TO_PEP440_OPERATOR[operator]}{python_version}{suffix}")
+        else:
+            requirements.append(str(project))
+    return tuple(requirements)
+
+
+def apk_candidates(
+    records: Iterable[ApkRecord], *, repository_url: str, apk_map: Mapping[str, str] | None = None
+) -> list[Candidate]:
+    """Candidates for the apks in an APKINDEX that carry a Python project.
+
+    ``repository_url`` is the repository root above the arch folder, e.g.
+    ``https://repo/alpine/v3.22/sci``; the file is ``<repo>/<arch>/<name>-<version>.apk``.
+    Records whose version has no PEP 440 equivalent are left out.
+    """
+    base = repository_url.rstrip("/")
+    candidates = []
+    for record in records:
+        project = project_for_apk(record.name, apk_map)
+        version = _pep440_of_apk(record.version)
+        if project is None or version is None:
+            continue
+        depends = record.depends
+        depend_list = depends.split() if isinstance(depends, str) else list(depends or ())
+        filename = f"{record.name}-{record.version}.apk"
+        candidates.append(
+            Candidate(
+                name=project,
+                version=version,
+                route=Route.APK,
+                url=f"{base}/{record.arch}/{filename}",
+                filename=filename,
+                size=record.size,
+                requires_dist=apk_depends_to_requires_dist(depend_list, apk_map),
+                apk_name=record.name,
+                apk_version=record.version,
+            )
+        )
+    return candidates

@@ -1,0 +1,191 @@
+"""Plan an install: pick the fastest trustworthy source per project with resolvelib; pure, no I/O.
+
+Public API (stable):
+
+- ``resolve(requests, *, sources, installed, environment, policy) -> Plan``
+  ``requests``: from ``parse_requirements``; ``sources``: ``PackageSource``s (any order;
+  preferred by ``Route.rank``); ``installed``: ``Mapping[NormalizedName, Version]``;
+  ``environment``: ``TargetEnvironment``; ``policy``: ``PlanPolicy``. Never raises for an
+  unsatisfiable requirement: the plan lists it with a reason and hint. Sources may raise
+  ``RepositoryError`` (repository down), which propagates.
+- ``raise_for_unsatisfiable(plan) -> None``: for edges that want an exception:
+  ``NoCandidateError`` (one requirement) or ``ResolutionError`` (several / conflicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+
+from .environment_model import PlanPolicy, TargetEnvironment
+from .errors import NoCandidateError, ResolutionError
+from .explain import explain_conflict, explain_no_match
+from .models import Plan, Request, Skipped, Step, StepAction, Unsatisfiable
+from .provider import Pick, Provider, Wanted, identifier_of
+from .requirements import partition_requests
+from .sources import PackageSource
+
+# Bounds the backtracking work of one plan; far above what real scientific stacks need.
+MAX_ROUNDS = 2000
+
+
+def _order_steps(
+    mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]
+) -> list[NormalizedName]:
+    """Base project names in dependency order (dependencies first), stable by request order."""
+    children: dict[str, list[str]] = {}
+    for parent, kids in edges.items():
+        base = "" if parent is None else mapping[parent].name
+        for child in kids:
+            children.setdefault(base, []).append(mapping[child].name)
+    ordered: list[NormalizedName] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        # A cycle (rare but legal between wheels) is broken where it is first met.
+        if name in visiting or name in ordered:
+            return
+        visiting.add(name)
+        for child in children.get(name, ()):
+            if child != name:
+                visit(child)
+        visiting.discard(name)
+        if name:
+            ordered.append(canonicalize_name(name))
+
+    visit("")
+    for pick in mapping.values():
+        visit(pick.name)
+    return ordered
+
+
+def _parents(mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]) -> dict[str, list[str]]:
+    """Base name -> base names of the projects that depend on it."""
+    parents: dict[str, list[str]] = {}
+    for parent, kids in edges.items():
+        if parent is None:
+            continue
+        for child in kids:
+            child_name, parent_name = mapping[child].name, mapping[parent].name
+            if child_name != parent_name and parent_name not in parents.setdefault(child_name, []):
+                parents[child_name].append(parent_name)
+    return parents
+
+
+def resolve(
+    requests: Iterable[Request],
+    *,
+    sources: Sequence[PackageSource],
+    installed: Mapping[NormalizedName, Version],
+    environment: TargetEnvironment,
+    policy: PlanPolicy,
+) -> Plan:
+    """Plan the install of ``requests`` and their dependencies into ``environment``.
+
+    Each project comes from the best allowed route (apk, then our wheels, then upstream),
+    newest satisfying version within a route; installed versions that satisfy are kept
+    unless ``policy.upgrade`` (which applies to the requested names only). Requests for
+    the standard library, or whose marker is false here, are skipped with a note.
+    Unsatisfiable requirements are listed in ``Plan.unsatisfiable`` with a reason.
+
+    Raises ``RepositoryError`` when a source cannot be read.
+    """
+    wanted, skipped = partition_requests(requests, environment.markers)
+    provider = Provider(
+        sources=sources, installed=installed, environment=environment, policy=policy,
+        upgrade_names=frozenset(canonicalize_name(r.requirement.name) for r in wanted),
+    )
+    unsatisfiable: list[Unsatisfiable] = []
+    roots: list[Wanted] = []
+    by_identifier: dict[str, list[Wanted]] = {}
+    for request in wanted:
+        item = Wanted(request.requirement, parent=None, text=request.text)
+        by_identifier.setdefault(identifier_of(item), []).append(item)
+    # Check each request alone first, so that one missing package is reported as such
+    # (with its own reason) and does not hide the rest of the plan.
+    for identifier, items in by_identifier.items():
+        if provider.matches(identifier, items):
+            roots += items
+            continue
+        reason, hint = explain_no_match(provider, items)
+        unsatisfiable += [Unsatisfiable(item.text, reason, hint) for item in items]
+
+    steps: list[Step] = []
+    if roots:
+        try:
+            result = Resolver(provider, BaseReporter()).resolve(roots, max_rounds=MAX_ROUNDS)
+        except ResolutionImpossible as error:
+            unsatisfiable += explain_conflict(provider, error.causes)
+        except ResolutionTooDeep:
+            unsatisfiable.append(Unsatisfiable(
+                ", ".join(item.text for item in roots),
+                "the requirements conflict in too many ways to resolve",
+                "pin versions of the main packages (e.g. numpy==2.3.5) and try again",
+            ))
+        else:
+            steps, kept = _steps(result.mapping, result.graph, provider, roots, installed)
+            skipped += kept
+    return Plan(
+        steps=tuple(steps) if not unsatisfiable else (),
+        skipped=tuple(skipped),
+        unsatisfiable=tuple(unsatisfiable),
+        notes=tuple(provider.notes),
+    )
+
+
+def _steps(
+    mapping: Mapping[str, Pick],
+    graph: object,
+    provider: Provider,
+    roots: Sequence[Wanted],
+    installed: Mapping[NormalizedName, Version],
+) -> tuple[list[Step], list[Skipped]]:
+    """Steps in dependency order, and the requested names that need no work."""
+    edges: dict[str | None, list[str]] = {}
+    for vertex in graph:  # type: ignore[attr-defined]
+        edges[vertex] = list(graph.iter_children(vertex))  # type: ignore[attr-defined]
+    base_picks = {pick.name: pick for pick in mapping.values() if not pick.extras}
+    for pick in mapping.values():
+        base_picks.setdefault(pick.name, pick)
+    parents = _parents(mapping, edges)
+    requested = {canonicalize_name(item.requirement.name): item.text for item in roots}
+    steps: list[Step] = []
+    skipped: list[Skipped] = []
+    for name in _order_steps(mapping, edges):
+        pick = base_picks[name]
+        current = installed.get(name)
+        if pick.candidate is None or current == pick.version:
+            if name in requested:
+                why = "" if provider.policy.upgrade else " (upgrade=True looks for newer)"
+                skipped.append(Skipped(requested[name], f"{name} {current} is already installed{why}"))
+            continue
+        if name in requested:
+            reason = "requested"
+        else:
+            reason = "dependency of " + ", ".join(parents.get(name, ["?"]))
+        action = StepAction.INSTALL if current is None else StepAction.UPGRADE
+        steps.append(Step(pick.candidate, action, reason, replaces=current))
+    return steps, skipped
+
+
+def raise_for_unsatisfiable(plan: Plan) -> None:
+    """Raise if ``plan`` cannot be carried out; do nothing for a plan that is ``ok``.
+
+    Raises ``NoCandidateError`` when exactly one requirement is unsatisfiable, else
+    ``ResolutionError`` listing each with its reason.
+    """
+    if plan.ok:
+        return
+    if len(plan.unsatisfiable) == 1:
+        item = plan.unsatisfiable[0]
+        raise NoCandidateError(item.text, item.reason, hint=item.hint)
+    lines = [f"  {item.text}: {item.reason}" for item in plan.unsatisfiable]
+    hints = sorted({item.hint for item in plan.unsatisfiable if item.hint})
+    raise ResolutionError(
+        "Cannot install these requirements; nothing was installed:\n" + "\n".join(lines),
+        hint="; ".join(hints) or None,
+    )

@@ -1,0 +1,270 @@
+"""The resolvelib provider behind ``ipydeps.plan.resolve``: candidates, preference, dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider
+
+from .environment_model import PlanPolicy, TargetEnvironment
+from .models import Candidate, Route
+from .requirements import is_standard_library, marker_applies
+from .sources import PackageSource
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A requirement in the resolution: requested (``parent`` None) or a dependency."""
+
+    requirement: Requirement
+    parent: str | None
+    text: str
+    # Dependencies of an apk are installed by apk itself, so they must be apks too.
+    only_route: Route | None = None
+
+    @property
+    def name(self) -> NormalizedName:
+        """The canonical project name."""
+        return canonicalize_name(self.requirement.name)
+
+    def describe(self) -> str:
+        """The requirement and who needs it, for messages."""
+        return self.text if self.parent is None else f"{self.text} (needed by {self.parent})"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A resolution candidate: a file from a source, or the installed version (``candidate`` None)."""
+
+    name: NormalizedName
+    version: Version
+    candidate: Candidate | None
+    extras: frozenset[str] = frozenset()
+    source: Any = None  # the PackageSource of ``candidate``; Any keeps the dataclass hashable
+
+
+def identifier_of(item: Wanted | Pick) -> str:
+    """resolvelib identifier: the canonical name, with sorted extras as pip does (``a[x,y]``)."""
+    if isinstance(item, Wanted):
+        name, extras = item.name, item.requirement.extras
+    else:
+        name, extras = item.name, item.extras
+    if not extras:
+        return str(name)
+    return f"{name}[{','.join(sorted(canonicalize_name(e) for e in extras))}]"
+
+
+def allows_prereleases(items: Iterable[Wanted], policy: PlanPolicy) -> bool:
+    """PEP 440: pre-releases only when asked for, globally or by a specifier naming one."""
+    return policy.prereleases or any(item.requirement.specifier.prereleases for item in items)
+
+
+def pinned_exactly(items: Iterable[Wanted], version: Version) -> bool:
+    """True when some requirement pins ``==version``: PEP 592 lets such a pin take a yanked file."""
+    return any(
+        spec.operator in ("==", "===") and spec.contains(version, prereleases=True)
+        and "*" not in spec.version
+        for item in items
+        for spec in item.requirement.specifier
+    )
+
+
+def python_ok(candidate: Candidate, environment: TargetEnvironment) -> bool:
+    """Requires-Python allows this Python (an unparseable value is ignored, as pip does)."""
+    if not candidate.requires_python:
+        return True
+    try:
+        specifier = SpecifierSet(candidate.requires_python)
+    except InvalidSpecifier:
+        return True
+    return specifier.contains(environment.python_version, prereleases=True)
+
+
+class Provider(AbstractProvider):  # type: ignore[type-arg]
+    """Offers candidates of a project from every allowed source, best first."""
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[PackageSource],
+        installed: Mapping[NormalizedName, Version],
+        environment: TargetEnvironment,
+        policy: PlanPolicy,
+        upgrade_names: frozenset[NormalizedName],
+    ) -> None:
+        self.environment = environment
+        self.policy = policy
+        self.installed = {canonicalize_name(k): v for k, v in installed.items()}
+        self.upgrade_names = upgrade_names if policy.upgrade else frozenset()
+        self.apk_usable = environment.apk_available and policy.apk_allowed
+        self.sources = sorted(sources, key=lambda source: source.route.rank)
+        self.notes: list[str] = []
+        self._files: dict[NormalizedName, list[tuple[PackageSource, Candidate]]] = {}
+        if not self.apk_usable and any(s.route is Route.APK for s in self.sources):
+            self.note("apk cannot be used here, so apks were not considered")
+        if not policy.upstream_allowed and any(s.route is Route.UPSTREAM for s in self.sources):
+            self.note("upstream is off (air-gapped policy): only our repository was used")
+
+    def note(self, text: str) -> None:
+        """Record a note for the plan, once."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def source_allowed(self, source: PackageSource) -> bool:
+        """Whether policy and environment let the planner read ``source`` at all."""
+        if source.route is Route.APK:
+            return self.apk_usable
+        return source.route is not Route.UPSTREAM or self.policy.upstream_allowed
+
+    @property
+    def locations(self) -> list[str]:
+        """Where the allowed sources read from, for messages."""
+        return [s.location for s in self.sources if self.source_allowed(s)]
+
+    def files(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
+        """Every file the allowed sources offer for ``name`` (cached)."""
+        if name not in self._files:
+            self._files[name] = [
+                (source, candidate)
+                for source in self.sources
+                if self.source_allowed(source)
+                for candidate in source.candidates(name)
+            ]
+        return self._files[name]
+
+    def usable(self, candidate: Candidate) -> bool:
+        """An installable file for this environment, whatever the specifier (no sdists)."""
+        if candidate.is_apk:
+            return True
+        return candidate.is_wheel and self.environment.wheel_rank(candidate.filename) is not None
+
+    def _source_picks(self, name: NormalizedName, extras: frozenset[str], items: Sequence[Wanted]) -> list[Pick]:
+        prereleases = allows_prereleases(items, self.policy)
+        only = {item.only_route for item in items if item.only_route is not None}
+        picks = []
+        for source, candidate in self.files(name):
+            if not self.usable(candidate) or not python_ok(candidate, self.environment):
+                continue
+            if candidate.yanked and not pinned_exactly(items, candidate.version):
+                continue
+            if only and candidate.route not in only:
+                continue
+            if all(item.requirement.specifier.contains(candidate.version, prereleases=prereleases)
+                   for item in items):
+                picks.append(Pick(name, candidate.version, candidate, extras, source))
+        # Stable sorts, least significant key first: tag preference, newest, fastest route.
+        picks.sort(key=lambda p: self.environment.wheel_rank(p.candidate.filename) or 0
+                   if p.candidate and p.candidate.is_wheel else 0)
+        picks.sort(key=lambda p: p.version, reverse=True)
+        picks.sort(key=lambda p: p.candidate.route.rank if p.candidate else 0)
+        unique: dict[tuple[Route, Version], Pick] = {}
+        for pick in picks:
+            if pick.candidate is not None:
+                unique.setdefault((pick.candidate.route, pick.version), pick)
+        return list(unique.values())
+
+    def picks(self, identifier: str, items: Sequence[Wanted]) -> list[Pick]:
+        """Candidates for ``identifier`` satisfying every item, most preferred first."""
+        name = items[0].name
+        extras = frozenset(canonicalize_name(e) for item in items for e in item.requirement.extras)
+        found = self._source_picks(name, extras, items)
+        current = self.installed.get(name)
+        if current is None or not all(
+            item.requirement.specifier.contains(current, prereleases=True) for item in items
+        ):
+            return found
+        kept = Pick(name, current, None, extras)
+        if name in self.upgrade_names:
+            # Upgrade never means downgrade: newer-or-equal files first, then what is installed.
+            newer = [pick for pick in found if pick.version >= current]
+            return [*newer, kept, *(pick for pick in found if pick.version < current)]
+        return [kept, *found]
+
+    def matches(self, identifier: str, items: Sequence[Wanted]) -> bool:
+        """Whether anything satisfies ``items`` on their own."""
+        return bool(self.picks(identifier, items))
+
+    # resolvelib's AbstractProvider interface.
+
+    def identify(self, requirement_or_candidate: Wanted | Pick) -> str:
+        """The identifier resolvelib groups requirements and candidates by."""
+        return identifier_of(requirement_or_candidate)
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Pick],
+        candidates: Mapping[str, Iterator[Pick]],
+        information: Mapping[str, Iterator[Any]],
+        backtrack_causes: Sequence[Any],
+    ) -> tuple[int, int, str]:
+        """Resolve pinned and conflicting projects first, then by name for a stable plan."""
+        pinned = any(
+            spec.operator in ("==", "===")
+            for info in information[identifier]
+            for spec in info.requirement.requirement.specifier
+        )
+        causes = {identifier_of(cause.requirement) for cause in backtrack_causes}
+        return (0 if pinned else 1, 0 if identifier in causes else 1, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Wanted]],
+        incompatibilities: Mapping[str, Iterator[Pick]],
+    ) -> list[Pick]:
+        """Candidates satisfying every requirement on ``identifier``, best first."""
+        items = list(requirements[identifier])
+        bad = set(incompatibilities[identifier])
+        return [pick for pick in self.picks(identifier, items) if pick not in bad]
+
+    def is_satisfied_by(self, requirement: Wanted, candidate: Pick) -> bool:
+        """Whether ``candidate`` satisfies ``requirement`` (version, and route for apk deps)."""
+        if requirement.name != candidate.name:
+            return False
+        if requirement.only_route is not None and candidate.candidate is not None \
+                and candidate.candidate.route is not requirement.only_route:
+            return False
+        return requirement.requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def _requires(self, pick: Pick) -> tuple[str, ...]:
+        if pick.candidate is not None:
+            return tuple(pick.source.requires_dist(pick.candidate))
+        if not pick.extras:
+            # What an installed distribution needs is already installed with it.
+            return ()
+        for source, candidate in self.files(pick.name):
+            if candidate.version == pick.version and self.usable(candidate):
+                return tuple(source.requires_dist(candidate))
+        return ()
+
+    def get_dependencies(self, candidate: Pick) -> list[Wanted]:
+        """Requires-Dist of ``candidate`` that apply here (markers, extras), as requirements."""
+        label = f"{candidate.name} {candidate.version}"
+        route = candidate.candidate.route if candidate.candidate is not None else None
+        only = Route.APK if route is Route.APK else None
+        dependencies = []
+        if candidate.extras:
+            # The extras of a project come with the project itself, at the same version and route.
+            base = Requirement(f"{candidate.name}=={candidate.version}")
+            dependencies.append(Wanted(base, label, str(base), route))
+        for text in self._requires(candidate):
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                self.note(f"{label} declares an invalid dependency {text!r}; it was ignored")
+                continue
+            if not marker_applies(requirement.marker, self.environment.markers, candidate.extras):
+                continue
+            if is_standard_library(requirement.name):
+                continue
+            requirement.marker = None
+            requirement.url = None
+            dependencies.append(Wanted(requirement, label, str(requirement), only))
+        return dependencies

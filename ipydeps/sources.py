@@ -1,0 +1,251 @@
+"""Package sources over a ``Fetcher``: our wheel index, the upstream index and our apk repository.
+
+Public API (stable):
+
+- ``PackageSource`` (Protocol): ``route: Route``, ``location: str``,
+  ``candidates(name: NormalizedName) -> Sequence[Candidate]`` (every file the source
+  offers for the project: wheels of any tag, sdists, apks; the planner filters and
+  explains) and ``requires_dist(candidate) -> tuple[str, ...]``.
+- ``RepositorySource(base_url, fetcher)``: our repository's ``<base>/simple/`` (Route.WHEEL).
+- ``UpstreamSource(index_url, fetcher)``: e.g. ``https://pypi.org/simple/`` (Route.UPSTREAM).
+- ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
+  ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK).
+- ``sources_from_settings(settings, fetcher, *, arch) -> list[PackageSource]``: in route order.
+
+A 404 for a project is "no candidates"; an unreachable repository or a bad response
+raises ``RepositoryError`` naming the URL, with a hint. Results are cached per source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from email.parser import BytesHeaderParser
+from typing import TYPE_CHECKING, Protocol
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
+from .index import ACCEPT, apk_candidates, parse_project_page
+from .models import Candidate, Route
+from .protocols import Fetcher
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+
+class PackageSource(Protocol):
+    """Where candidates come from; the planner asks each allowed source in route order."""
+
+    @property
+    def route(self) -> Route:
+        """The route every candidate of this source takes."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the source reads from, for messages (a URL)."""
+        ...
+
+    def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
+        """Every file offered for project ``name``; empty if the source does not have it."""
+        ...
+
+    def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
+        """The PEP 508 Requires-Dist strings of ``candidate`` (one of this source's)."""
+        ...
+
+
+def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
+    """GET ``url``; None on 404; ``RepositoryError`` naming ``what`` on any other failure."""
+    try:
+        return fetcher.get_bytes(url, accept=accept)
+    except NotFoundError:
+        return None
+    except (RepositoryError, DownloadError) as error:
+        raise RepositoryError(
+            f"Cannot read {what} at {url}: {error.message}",
+            hint=error.hint
+            or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
+            "config.toml) and that the repository is up",
+        ) from error
+
+
+def requires_dist_from_metadata(metadata: bytes) -> tuple[str, ...]:
+    """The Requires-Dist values of a METADATA file (RFC 822 headers)."""
+    headers = BytesHeaderParser().parsebytes(metadata)
+    return tuple(str(value).strip() for value in headers.get_all("Requires-Dist") or ())
+
+
+def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
+    """The ``*.dist-info/METADATA`` member of a wheel held in memory, or None."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.namelist():
+            if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
+                return archive.read(entry)
+    return None
+
+
+class SimpleIndexSource:
+    """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``)."""
+
+    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route) -> None:
+        self.index_url = index_url.rstrip("/") + "/"
+        self._fetcher = fetcher
+        self._route = route
+        self._candidates: dict[NormalizedName, tuple[Candidate, ...]] = {}
+        self._requires: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def route(self) -> Route:
+        """The route of every candidate (WHEEL for ours, UPSTREAM for the upstream index)."""
+        return self._route
+
+    @property
+    def location(self) -> str:
+        """The index URL."""
+        return self.index_url
+
+    def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
+        """Files on ``<index>/<name>/``; raises ``RepositoryError`` if the index is unreadable."""
+        name = canonicalize_name(name)
+        if name not in self._candidates:
+            url = f"{self.index_url}{name}/"
+            body = _read(self._fetcher, url, accept=ACCEPT, what="the package index")
+            found = [] if body is None else parse_project_page(body, page_url=url, route=self.route)
+            self._candidates[name] = tuple(c for c in found if c.name == name)
+        return self._candidates[name]
+
+    def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
+        """Requires-Dist from PEP 658 metadata, else from the wheel itself (checked by sha256).
+
+        Raises ``RepositoryError`` when neither can be read, ``HashMismatchError`` when the
+        wheel read for its metadata does not match the index's sha256.
+        """
+        if candidate.requires_dist is not None:
+            return candidate.requires_dist
+        if candidate.url not in self._requires:
+            self._requires[candidate.url] = self._fetch_requires(candidate)
+        return self._requires[candidate.url]
+
+    def _fetch_requires(self, candidate: Candidate) -> tuple[str, ...]:
+        if candidate.metadata_url is not None:
+            metadata = _read(self._fetcher, candidate.metadata_url, accept=None, what="metadata")
+            if metadata is not None:
+                return requires_dist_from_metadata(metadata)
+        # No PEP 658 metadata: read the wheel itself (costly, so only when the index lacks it).
+        data = _read(self._fetcher, candidate.url, accept=None, what="a wheel")
+        if data is None:
+            raise RepositoryError(
+                f"{candidate.url} is listed by {self.index_url} but missing (404)",
+                hint="the index is stale; tell the repository maintainer",
+            )
+        if candidate.sha256 is not None:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != candidate.sha256:
+                raise HashMismatchError(candidate.url, candidate.sha256, actual)
+        metadata = _metadata_from_wheel(data, candidate.filename)
+        if metadata is None:
+            raise RepositoryError(
+                f"{candidate.url} is not a valid wheel: it has no .dist-info/METADATA",
+                hint="tell the repository maintainer",
+            )
+        return requires_dist_from_metadata(metadata)
+
+
+class RepositorySource(SimpleIndexSource):
+    """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
+
+    def __init__(self, base_url: str, fetcher: Fetcher) -> None:
+        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL)
+
+
+class UpstreamSource(SimpleIndexSource):
+    """The upstream index (PyPI or a mirror) at ``index_url`` (Route.UPSTREAM)."""
+
+    def __init__(self, index_url: str, fetcher: Fetcher) -> None:
+        super().__init__(index_url, fetcher, route=Route.UPSTREAM)
+
+
+class ApkRepositorySource:
+    """Our apk repository ``<base>/alpine/<branch>/<repo>/<arch>/`` (Route.APK).
+
+    The APKINDEX is read once. Its signature is not checked here: planning only reads
+    it, and ``apk add`` verifies index and packages against /etc/apk/keys before installing.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        fetcher: Fetcher,
+        *,
+        branch: str,
+        repo: str,
+        arch: str,
+        apk_map: Mapping[str, str] | None = None,
+    ) -> None:
+        self.repository_url = f"{base_url.rstrip('/')}/alpine/{branch}/{repo}"
+        self.arch = arch
+        self._fetcher = fetcher
+        self._apk_map = dict(apk_map or {})
+        self._by_name: dict[NormalizedName, list[Candidate]] | None = None
+
+    @property
+    def route(self) -> Route:
+        """Always Route.APK."""
+        return Route.APK
+
+    @property
+    def location(self) -> str:
+        """The repository URL as apk's /etc/apk/repositories names it."""
+        return self.repository_url
+
+    def _load(self) -> dict[NormalizedName, list[Candidate]]:
+        from .apkindex import parse_apkindex, read_apkindex_archive
+
+        url = f"{self.repository_url}/{self.arch}/APKINDEX.tar.gz"
+        data = _read(self._fetcher, url, accept=None, what="the apk index")
+        by_name: dict[NormalizedName, list[Candidate]] = {}
+        if data is not None:
+            _, text = read_apkindex_archive(data)
+            records = [r for r in parse_apkindex(text) if r.arch in (self.arch, "noarch")]
+            for candidate in apk_candidates(
+                records, repository_url=self.repository_url, apk_map=self._apk_map
+            ):
+                by_name.setdefault(candidate.name, []).append(candidate)
+        return by_name
+
+    def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
+        """The apks carrying project ``name``; raises ``RepositoryError`` if unreadable."""
+        if self._by_name is None:
+            self._by_name = self._load()
+        return tuple(self._by_name.get(canonicalize_name(name), ()))
+
+    def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
+        """The Python projects among the apk's ``D:`` dependencies, as PEP 508 strings."""
+        return candidate.requires_dist or ()
+
+
+def sources_from_settings(settings: Settings, fetcher: Fetcher, *, arch: str) -> list[PackageSource]:
+    """The sources the settings allow, in route order (apk, our wheels, upstream).
+
+    ``arch`` is the apk architecture (e.g. ``x86_64``). Whether apk can run here is
+    the planner's concern (``TargetEnvironment.apk_available``), so the apk source is
+    listed whenever a repository is configured and ``apk`` is not ``never``.
+    """
+    sources: list[PackageSource] = []
+    if settings.repository_url:
+        if settings.apk != "never":
+            branch, _, repo = settings.apk_repository.partition("/")
+            sources.append(
+                ApkRepositorySource(
+                    settings.repository_url, fetcher, branch=branch, repo=repo, arch=arch,
+                    apk_map=settings.apk_map,
+                )
+            )
+        sources.append(RepositorySource(settings.repository_url, fetcher))
+    if settings.upstream == "allow":
+        sources.append(UpstreamSource(settings.upstream_url, fetcher))
+    return sources
