@@ -1,0 +1,247 @@
+"""``ipydeps.pip()``: parse, plan, show, execute, refresh the kernel, report a ``Result``."""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from packaging.markers import default_environment
+
+from .config import Settings, load_config
+from .environment import Environment, inspect_environment
+from .environment_model import PlanPolicy, TargetEnvironment
+from .errors import ConfigError
+from .execute import Execution, execute_plan
+from .fetch import HttpFetcher, RetryPolicy
+from .installers.apk import ApkRunner, SystemApkRunner
+from .kernel import Upgraded, refresh_import_system, restart_warnings
+from .models import Plan, Skipped
+from .plan import raise_for_unsatisfiable, resolve
+from .progress import Progress, in_notebook_kernel, make_progress
+from .protocols import Fetcher
+from .render import render_html, render_text
+from .requirements import parse_requirements
+from .sources import sources_from_settings
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One package installed by ``pip()``: what, from where, how big, how long."""
+
+    name: str
+    version: str
+    route: str  # "apk", "wheel" (our repository) or "upstream"
+    source: str  # the host the file came from
+    action: str  # "install" or "upgrade"
+    replaced: str | None
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of ``ipydeps.pip()``; shown as a table in the notebook."""
+
+    plan: Plan
+    installed: tuple[Installed, ...]
+    skipped: tuple[Skipped, ...]
+    dry_run: bool
+    seconds: float
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every requirement was (or, in a dry run, can be) satisfied."""
+        return self.plan.ok
+
+    def summary(self) -> str:
+        """One line: what was installed (or would be), and how long it took."""
+        if self.dry_run:
+            count = len(self.plan.steps)
+            return f"Dry run: {count} package(s) would be installed; nothing was changed"
+        if not self.installed:
+            return "Nothing to install: all requirements are already satisfied"
+        names = ", ".join(f"{item.name} {item.version} ({item.route} from {item.source})"
+                          for item in self.installed)
+        total = sum(item.bytes for item in self.installed)
+        return f"Installed {names} ({total / 1e6:.1f} MB) in {self.seconds:.2f} s"
+
+    def __repr__(self) -> str:
+        lines = [self.summary()]
+        for item in self.installed:
+            replaced = f" (was {item.replaced})" if item.replaced else ""
+            lines.append(f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
+                         f"from {item.source:<22} {item.bytes / 1e6:8.1f} MB "
+                         f"{item.seconds:6.2f} s")
+        lines += [f"  skipped {skip.text}: {skip.reason}" for skip in self.skipped]
+        lines += [f"  WARNING: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(item.name)}</td><td>{html.escape(item.version)}</td>"
+            f"<td>{html.escape(item.replaced or '')}</td><td>{html.escape(item.route)}</td>"
+            f"<td>{html.escape(item.source)}</td>"
+            f"<td style='text-align:right'>{item.bytes / 1e6:.1f} MB</td>"
+            f"<td style='text-align:right'>{item.seconds:.2f} s</td></tr>"
+            for item in self.installed
+        )
+        notes = "".join(f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.reason)}</li>"
+                        for skip in self.skipped)
+        notes += "".join(f"<li><b>{html.escape(warning)}</b></li>" for warning in self.warnings)
+        table = ("<table><tr><th>package</th><th>version</th><th>replaced</th><th>route</th>"
+                 f"<th>source</th><th>size</th><th>time</th></tr>{rows}</table>") if rows else ""
+        return (f"<p>{html.escape(self.summary())}</p>{table}"
+                + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+class _PlanView:
+    """Shows a plan as HTML in the notebook and as text elsewhere."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __repr__(self) -> str:
+        return render_text(self.plan)
+
+    def _repr_html_(self) -> str:
+        return render_html(self.plan)
+
+
+def repository_base(url: str) -> str:
+    """The repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
+    trimmed = url.rstrip("/")
+    if trimmed.endswith("/simple"):
+        trimmed = trimmed[: -len("/simple")]
+    return trimmed + "/"
+
+
+def config(name: str | None = None, **overrides: Any) -> Settings:
+    """The effective configuration (profile ``name``, plus ``overrides``), with provenance.
+
+    ``print(ipydeps.config().describe())`` shows each value and where it came from.
+    Raises ``ConfigError`` listing every invalid setting.
+    """
+    return load_config(name=name, overrides=overrides, environ=os.environ)
+
+
+def pip(
+    requirements: str | Iterable[str],
+    *,
+    dry_run: bool = False,
+    upgrade: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
+    config: str | None = None,
+    upstream: str | None = None,
+    prebuilt_only: bool | None = None,
+    index_url: str | None = None,
+    jobs: int | None = None,
+    prefix: str | os.PathLike[str] | None = None,
+    fetcher: Fetcher | None = None,
+    apk_runner: ApkRunner | None = None,
+    stream: TextIO | None = None,
+) -> Result:
+    """Install ``requirements`` into the running interpreter's environment, prebuilt only.
+
+    Parses every requirement first (``InvalidRequirementError``: nothing runs), loads the
+    configuration (``ConfigError``), plans (``RepositoryError`` when an index cannot be
+    read; ``NoCandidateError`` when a requirement cannot be met, e.g. air-gapped with
+    ``upstream="deny"``), prints the plan, then downloads, verifies and installs
+    everything or nothing (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``,
+    ``InstallError``). New packages are importable at once; upgraded modules that are
+    already imported are named with a restart warning. ``dry_run`` prints the plan and
+    changes nothing. ``prefix`` installs into another environment (default ``sys.prefix``).
+    """
+    started = time.perf_counter()
+    out = stream or sys.stdout
+    requests = parse_requirements(requirements)
+    if prebuilt_only is False:
+        raise ConfigError("prebuilt_only=False is not supported: ipydeps never compiles",
+                          hint="install source-only packages with the real pip")
+    settings = load_config(
+        name=config,
+        overrides={"repository_url": repository_base(index_url) if index_url else None,
+                   "upstream": upstream, "jobs": jobs},
+        environ=os.environ,
+    )
+    environment = inspect_environment(Path(prefix) if prefix else None,
+                                      apk=False if not settings.apk_allowed else None)
+    target = TargetEnvironment(markers=dict(default_environment()),
+                               supported_tags=environment.tags,
+                               apk_available=environment.apk_available)
+    fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
+                                                       timeout=settings.timeout))
+    sources = sources_from_settings(settings, fetcher, arch=platform.machine())
+    policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
+                        apk_allowed=settings.apk_allowed)
+    plan = resolve(requests, sources=sources, installed=environment.installed,
+                   environment=target, policy=policy)
+    if not quiet or not plan.ok:
+        _show_plan(plan, out if stream is not None else None)
+    if dry_run:
+        return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
+    raise_for_unsatisfiable(plan)
+    progress = make_progress(quiet=quiet, stream=stream)
+    execution = _execute(plan, settings, environment, fetcher, apk_runner, progress)
+    warnings: list[str] = []
+    if prefix is None:
+        # Only this interpreter's own environment is made importable here.
+        refresh_import_system(environment.site_dirs,
+                              [pth for wheel in execution.wheels for pth in wheel.pth_files])
+        warnings = restart_warnings(
+            Upgraded(wheel.name, wheel.removed_version, wheel.version, wheel.top_level)
+            for wheel in execution.wheels
+            if wheel.removed_version is not None and wheel.removed_version != wheel.version
+        )
+    result = _result(plan, execution, time.perf_counter() - started, warnings)
+    progress.finish(result.summary())
+    if not quiet:
+        for warning in warnings:
+            print(f"WARNING: {warning}", file=out)
+    if verbose and not quiet:
+        print(repr(result), file=out)
+    return result
+
+
+def _show_plan(plan: Plan, stream: TextIO | None) -> None:
+    if stream is None and in_notebook_kernel():
+        from IPython.display import display
+
+        display(_PlanView(plan))
+    else:
+        print(render_text(plan), file=stream or sys.stdout)
+
+
+def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
+             apk_runner: ApkRunner | None, progress: Progress) -> Execution:
+    if apk_runner is None and environment.apk_available:
+        apk_runner = SystemApkRunner()
+    return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
+                        apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
+                        unpack_workers=max(os.cpu_count() or 2, 2) * 2,
+                        cancel=threading.Event())
+
+
+def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:
+    removed = {wheel.name: wheel.removed_version for wheel in execution.wheels}
+    items = []
+    for outcome in execution.outcomes:
+        candidate = outcome.step.candidate
+        replaced = removed.get(candidate.name) or (
+            str(outcome.step.replaces) if outcome.step.replaces else None)
+        items.append(Installed(
+            name=candidate.name, version=str(candidate.version), route=candidate.route.value,
+            source=urllib.parse.urlsplit(candidate.url).netloc or candidate.url,
+            action=outcome.step.action.value, replaced=replaced,
+            bytes=outcome.bytes_downloaded, seconds=outcome.seconds))
+    return Result(plan, tuple(items), plan.skipped, False, seconds, tuple(warnings))

@@ -1,0 +1,164 @@
+"""Carry out a plan: parallel verified downloads, parallel unpacking, one apk run, one commit."""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .environment import InstallScheme
+from .errors import InstallError
+from .installers.apk import ApkRunner, install_apks
+from .installers.transaction import InstalledWheel, WheelTransaction
+from .models import Plan, Route, Step
+from .progress import PackageProgress, Progress
+from .protocols import Fetcher
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How one step went: bytes fetched and the seconds it took (download + unpack)."""
+
+    step: Step
+    bytes_downloaded: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The effects of executing a plan."""
+
+    outcomes: tuple[StepOutcome, ...]
+    wheels: tuple[InstalledWheel, ...]
+    apk_output: str = ""
+
+
+_Event = tuple[str, str, str | None, int | None, int | None]  # kind, name, state, done, total
+
+
+def execute_plan(
+    plan: Plan,
+    *,
+    scheme: InstallScheme,
+    fetcher: Fetcher,
+    apk_runner: ApkRunner | None,
+    progress: Progress,
+    jobs: int = 4,
+    unpack_workers: int = 4,
+    cancel: threading.Event | None = None,
+) -> Execution:
+    """Install every step of ``plan`` or none of them.
+
+    Wheels are downloaded ``jobs`` at a time, each verified against the index's
+    sha256 and unpacked into staging as soon as it arrives; then the apk steps run
+    in one ``apk add``; then the wheels are renamed into place. Any failure
+    (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``, ``InstallError``,
+    ``KeyboardInterrupt``) leaves the environment as it was.
+    """
+    if not plan.ok:
+        raise InstallError("The plan has unsatisfiable requirements; nothing was installed")
+    cancel = cancel or threading.Event()
+    wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
+    apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
+    if apk_steps and apk_runner is None:
+        raise InstallError("The plan needs apk but apk cannot be run here",
+                           hint="plan again with apk disabled (apk = \"never\")")
+    missing_hash = [step.candidate.filename for step in wheel_steps if not step.candidate.sha256]
+    if missing_hash:
+        raise InstallError(f"Refused {', '.join(missing_hash)}: the index gives no sha256",
+                           hint="use an index that publishes hashes (PEP 503/691)")
+    progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
+                                    step.candidate.route.value, total=step.candidate.size)
+                    for step in plan.steps])
+    events: queue.Queue[_Event] = queue.Queue()
+    outcomes: dict[str, StepOutcome] = {}
+    with tempfile.TemporaryDirectory(prefix="ipydeps-download-") as downloads, \
+            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
+
+        def fetch_and_stage(step: Step) -> StepOutcome:
+            candidate = step.candidate
+            started = time.perf_counter()
+
+            def report(done: int, total: int | None) -> None:
+                events.put(("progress", candidate.name, None, done, total))
+
+            events.put(("progress", candidate.name, "downloading", None, None))
+            path = fetcher.download(candidate.url, Path(downloads) / candidate.filename,
+                                    sha256=candidate.sha256, progress=report)
+            events.put(("progress", candidate.name, "verified", None, None))
+            size = path.stat().st_size
+            transaction.stage(path)
+            path.unlink()
+            events.put(("progress", candidate.name, "unpacked", None, None))
+            return StepOutcome(step, size, time.perf_counter() - started)
+
+        def job(step: Step) -> None:
+            try:
+                outcomes[step.candidate.name] = fetch_and_stage(step)
+            except BaseException as error:  # reported to the main thread, which re-raises it
+                cancel.set()
+                events.put(("error", step.candidate.name, None, None, None))
+                errors.append(error)
+            finally:
+                events.put(("done", step.candidate.name, None, None, None))
+
+        errors: list[BaseException] = []
+        pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
+        try:
+            for step in wheel_steps:
+                pool.submit(job, step)
+            _pump(events, progress, len(wheel_steps))
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if errors:
+            raise errors[0]
+        apk_output = _run_apk(apk_steps, apk_runner, progress)
+        order = [step.candidate.name for step in wheel_steps]
+        wheels = transaction.commit(
+            order=order,
+            before_each=lambda staged: progress.update(staged.name, state="installing"),
+        )
+        for wheel in wheels:
+            progress.update(wheel.name, state="installed")
+    for step in apk_steps:
+        outcomes[step.candidate.name] = StepOutcome(step, step.candidate.size or 0, 0.0)
+    ordered = tuple(outcomes[step.candidate.name] for step in plan.steps
+                    if step.candidate.name in outcomes)
+    return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
+
+
+def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
+    """Feed worker events to ``progress`` on this thread until every job has finished."""
+    remaining = jobs
+    while remaining:
+        kind, name, state, done, total = events.get()
+        if kind == "done":
+            remaining -= 1
+        elif kind == "error":
+            progress.update(name, state="failed")
+        else:
+            progress.update(name, state=state, done=done, total=total)
+
+
+def _run_apk(steps: Sequence[Step], runner: ApkRunner | None, progress: Progress) -> str:
+    if not steps or runner is None:
+        return ""
+    for step in steps:
+        progress.update(step.candidate.name, state="installing")
+    try:
+        outcome = install_apks(steps, runner)
+    except BaseException:
+        for step in steps:
+            progress.update(step.candidate.name, state="failed")
+        raise
+    for step in steps:
+        progress.update(step.candidate.name, state="installed")
+    return outcome.output

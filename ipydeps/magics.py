@@ -1,0 +1,91 @@
+"""IPython extension: ``%pip install`` and ``!pip install`` go through ``ipydeps.pip()``.
+
+``%load_ext ipydeps`` registers a ``%pip`` line magic and an input transformer that
+rewrites ``!pip install ...`` (also ``!pip3``, ``!python -m pip``) into ``%pip install ...``.
+Anything ipydeps does not handle (other subcommands, unknown options) runs the real
+pip of the kernel's interpreter, unchanged, as an argument list.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+from .errors import IpydepsError
+from .pipargs import parse_install, read_requirement_file, split_command
+
+# `!pip install`, `!pip3 install`, `!python -m pip install`, `!python3.11 -m pip install`.
+_SHELL_PIP = re.compile(
+    r"^(?P<indent>\s*)!\s*(?:pip3?(?:\.\d+)?|python(?:3(?:\.\d+)?)?\s+-m\s+pip)"
+    r"(?P<rest>\s+install\b.*)$"
+)
+
+
+def rewrite_shell_pip(lines: list[str]) -> list[str]:
+    """Input transformer: turn ``!pip install ...`` lines into ``%pip install ...``.
+
+    Only whole statements are rewritten (not ``x = !pip ...``), and not line
+    continuations, so the meaning of every other line is unchanged.
+    """
+    rewritten = []
+    for line in lines:
+        match = _SHELL_PIP.match(line.rstrip("\n"))
+        if match is None or line.rstrip().endswith("\\"):
+            rewritten.append(line)
+            continue
+        ending = "\n" if line.endswith("\n") else ""
+        rewritten.append(f"{match.group('indent')}%pip{match.group('rest')}{ending}")
+    return rewritten
+
+
+def run_real_pip(args: list[str]) -> int:
+    """Run the kernel interpreter's own pip with ``args``; stream its output; return its code."""
+    process = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
+                             text=True, check=False)
+    sys.stdout.write(process.stdout)
+    sys.stderr.write(process.stderr)
+    return process.returncode
+
+
+def pip_magic(line: str) -> None:
+    """The ``%pip`` line magic: ``install`` through ipydeps, everything else to the real pip.
+
+    An ``IpydepsError`` is shown as its message, without a traceback.
+    """
+    try:
+        args = split_command(line)
+        install = parse_install(args)
+        requirements = list(install.requirements) if install else []
+        if install is not None:
+            for path in install.requirement_files:
+                lines = read_requirement_file(path)
+                if lines is None:
+                    install = None
+                    break
+                requirements += lines
+        if install is None:
+            run_real_pip(args)
+            return
+        from .api import pip
+
+        pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
+            verbose=install.verbose, dry_run=install.dry_run, index_url=install.index_url)
+    except IpydepsError as error:
+        print(f"ipydeps: {error}", file=sys.stderr)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%pip`` and the ``!pip install`` transformer (``%load_ext ipydeps``)."""
+    ipython.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
+    cleanup = ipython.input_transformers_cleanup
+    if rewrite_shell_pip not in cleanup:
+        cleanup.append(rewrite_shell_pip)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the transformer (``%unload_ext ipydeps``); IPython's own %pip is not restored."""
+    cleanup = ipython.input_transformers_cleanup
+    if rewrite_shell_pip in cleanup:
+        cleanup.remove(rewrite_shell_pip)

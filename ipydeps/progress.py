@@ -1,0 +1,188 @@
+"""Live progress of an install: one display updated in place (notebook) or one line (terminal)."""
+
+from __future__ import annotations
+
+import html
+import sys
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+STATES = ("queued", "downloading", "verified", "unpacked", "installing", "installed", "failed")
+
+
+@dataclass
+class PackageProgress:
+    """The state of one package in an install."""
+
+    name: str
+    version: str
+    route: str
+    state: str = "queued"
+    done: int = 0
+    total: int | None = None
+
+
+class Progress(Protocol):
+    """Receives progress; called from ONE thread (the one running ``pip()``)."""
+
+    def start(self, packages: list[PackageProgress]) -> None:
+        """Show the packages about to be installed."""
+        ...
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        """Record a change for ``name``."""
+        ...
+
+    def finish(self, summary: str) -> None:
+        """Show the final summary line and stop updating."""
+        ...
+
+
+class NullProgress:
+    """Quiet mode: shows nothing."""
+
+    def start(self, packages: list[PackageProgress]) -> None:
+        """Do nothing."""
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        """Do nothing."""
+
+    def finish(self, summary: str) -> None:
+        """Do nothing."""
+
+
+class _Tracker:
+    def __init__(self) -> None:
+        self.packages: dict[str, PackageProgress] = {}
+
+    def start(self, packages: list[PackageProgress]) -> None:
+        self.packages = {package.name: package for package in packages}
+
+    def apply(self, name: str, state: str | None, done: int | None, total: int | None) -> bool:
+        """Apply a change; True when it is worth redrawing (state or a 5% step of bytes)."""
+        package = self.packages.get(name)
+        if package is None:
+            return False
+        redraw = state is not None and state != package.state
+        if state is not None:
+            package.state = state
+        if total is not None:
+            package.total = total
+        if done is not None:
+            step = max((package.total or 0) // 20, 1 << 20)
+            redraw = redraw or done // step != package.done // step
+            package.done = done
+        return redraw
+
+    def totals(self) -> tuple[int, int, int]:
+        done = sum(package.done for package in self.packages.values())
+        total = sum(package.total or package.done for package in self.packages.values())
+        finished = sum(package.state == "installed" for package in self.packages.values())
+        return done, total, finished
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+class TerminalProgress(_Tracker):
+    """A single progress line on stderr, redrawn with carriage returns."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+        self._width = 0
+        # A redrawn line only makes sense on a terminal; logs and pipes get the summary alone.
+        isatty = getattr(self.stream, "isatty", None)
+        self._live = bool(isatty and isatty())
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        """Redraw the line when something visible changed."""
+        if self.apply(name, state, done, total) and self._live:
+            self._draw()
+
+    def _draw(self) -> None:
+        done, total, finished = self.totals()
+        active = [p.name for p in self.packages.values()
+                  if p.state not in ("queued", "installed")]
+        fraction = done / total if total else 0.0
+        bar = "#" * int(fraction * 20)
+        line = (f"[{bar:<20}] {_megabytes(done)}/{_megabytes(total)} "
+                f"{finished}/{len(self.packages)} installed {' '.join(active[:3])}")
+        padding = max(self._width - len(line), 0)
+        self._width = len(line)
+        self.stream.write("\r" + line + " " * padding)
+        self.stream.flush()
+
+    def finish(self, summary: str) -> None:
+        """Replace the bar with the summary."""
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+        self.stream.write(summary + "\n")
+        self.stream.flush()
+
+
+class NotebookProgress(_Tracker):
+    """One HTML table shown with ``display(display_id=True)`` and updated in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handle: Any = None
+
+    def start(self, packages: list[PackageProgress]) -> None:
+        """Show the table."""
+        from IPython.display import HTML, display
+
+        super().start(packages)
+        self._handle = display(HTML(self._html()), display_id=True)
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        """Update the table when something visible changed."""
+        if self.apply(name, state, done, total) and self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self._html()))
+
+    def finish(self, summary: str) -> None:
+        """Show the final table with the summary below it."""
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self._html(summary)))
+
+    def _html(self, summary: str = "") -> str:
+        rows = []
+        for package in self.packages.values():
+            size = _megabytes(package.done)
+            if package.total:
+                size += f" / {_megabytes(package.total)}"
+            rows.append(
+                f"<tr><td>{html.escape(package.name)}</td><td>{html.escape(package.version)}</td>"
+                f"<td>{html.escape(package.route)}</td><td>{html.escape(package.state)}</td>"
+                f"<td style='text-align:right'>{size}</td></tr>"
+            )
+        caption = f"<p>{html.escape(summary)}</p>" if summary else ""
+        return ("<table><tr><th>package</th><th>version</th><th>route</th><th>state</th>"
+                f"<th>bytes</th></tr>{''.join(rows)}</table>{caption}")
+
+
+def in_notebook_kernel() -> bool:
+    """True inside a Jupyter kernel (where rich display reaches the notebook)."""
+    module = sys.modules.get("IPython")
+    if module is None:
+        return False
+    shell = module.get_ipython()  # type: ignore[attr-defined]
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def make_progress(*, quiet: bool, stream: TextIO | None = None) -> Progress:
+    """The progress display for where we run: nothing, a notebook table, or a terminal line."""
+    if quiet:
+        return NullProgress()
+    if stream is None and in_notebook_kernel():
+        return NotebookProgress()
+    return TerminalProgress(stream)
