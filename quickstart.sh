@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Quickstart: a local ipydeps repository seeded with NumPy/SciPy/pandas plus a Jupyter server
+# whose kernel installs them in seconds. Ctrl-C stops everything.
+#
+#   ./quickstart.sh           start the repository and Jupyter, print the URL with its token
+#   ./quickstart.sh --check   run examples/scipy-in-seconds.ipynb headless, exit non-zero on failure
+#
+# Environment (all optional):
+#   PYTHON                      interpreter to build the venvs with (default: python3, >= 3.11)
+#   IPYDEPS_QUICKSTART_HOME     where .venv, .venv-kernel, ipydeps-data and .cache go (default: here)
+#   IPYDEPS_QUICKSTART_PORT     repository server port (default: a free port)
+#   JUPYTER_PORT                Jupyter server port (default: a free port)
+#   JUPYTER_TOKEN               Jupyter token (default: a new random token each run)
+#   IPYDEPS_QUICKSTART_PACKAGES packages to seed the repository with (default: numpy scipy pandas)
+set -euo pipefail
+
+SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+HOME_DIR="${IPYDEPS_QUICKSTART_HOME:-$SOURCE_DIR}"
+PYTHON="${PYTHON:-python3}"
+PACKAGES="${IPYDEPS_QUICKSTART_PACKAGES:-numpy scipy pandas}"
+NOTEBOOK="$SOURCE_DIR/examples/scipy-in-seconds.ipynb"
+
+VENV="$HOME_DIR/.venv"
+KERNEL_BASE="$HOME_DIR/.venv-kernel"
+DATA="$HOME_DIR/ipydeps-data"
+STATE="$HOME_DIR/.cache/quickstart"
+RUN="$STATE/run-$$"
+
+MODE=serve
+case "${1:-}" in
+    "") ;;
+    --check) MODE=check ;;
+    -h | --help)
+        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "quickstart: unknown option '$1' (try --help)" >&2
+        exit 2
+        ;;
+esac
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'quickstart: %s\n' "$1" >&2
+    [ -n "${2:-}" ] && printf '  try: %s\n' "$2" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------- prerequisites
+check_python() {
+    command -v "$PYTHON" > /dev/null 2>&1 \
+        || die "'$PYTHON' was not found" "apt-get install python3   (or set PYTHON=/path/to/python3.11+)"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$("$PYTHON" -V 2>&1) is too old: ipydeps needs Python 3.11 or newer" \
+            "apt-get install python3.11   (or set PYTHON=/path/to/python3.11+)"
+    # Debian/Ubuntu split venv and ensurepip into python3-venv; both are needed for a venv with pip.
+    if ! "$PYTHON" -c 'import ensurepip, venv' > /dev/null 2>&1; then
+        local package
+        package="python$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')-venv"
+        if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
+            say "installing $package (the venv module is missing)"
+            apt-get install -y "$package" >&2 || die "could not install $package" "apt-get update && apt-get install $package"
+        else
+            die "the Python venv module is missing" "sudo apt-get install $package"
+        fi
+    fi
+}
+
+# A stamp holds a hash of what a cached step depends on, so re-runs skip finished work.
+stamp_of() { cat "$@" | "$PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
+
+setup_venv() {
+    local stamp
+    stamp="$(printf '%s' "$(stamp_of "$SOURCE_DIR/pyproject.toml")")"
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.quickstart-stamp" 2> /dev/null)" = "$stamp" ]; then
+        say "reusing $VENV"
+        return
+    fi
+    say "creating $VENV with ipydeps[server,jupyter]"
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+    # nbclient runs the notebook for --check; jupyterlab/notebook are used when present.
+    "$VENV/bin/python" -m pip install --quiet -e "${SOURCE_DIR}[server,jupyter]" nbclient nbformat >&2
+    printf '%s' "$stamp" > "$VENV/.quickstart-stamp"
+}
+
+# The kernel's base environment: ipykernel + ipydeps, and nothing scientific.
+setup_kernel_base() {
+    local stamp
+    stamp="$(stamp_of "$SOURCE_DIR/pyproject.toml")"
+    if [ -x "$KERNEL_BASE/bin/python" ] && [ "$(cat "$KERNEL_BASE/.quickstart-stamp" 2> /dev/null)" = "$stamp" ]; then
+        say "reusing $KERNEL_BASE"
+        return
+    fi
+    say "creating the kernel base environment $KERNEL_BASE (ipykernel + ipydeps)"
+    [ -x "$KERNEL_BASE/bin/python" ] || "$PYTHON" -m venv "$KERNEL_BASE"
+    "$KERNEL_BASE/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$KERNEL_BASE/bin/python" -m pip install --quiet ipykernel -e "$SOURCE_DIR" >&2
+    printf '%s' "$stamp" > "$KERNEL_BASE/.quickstart-stamp"
+}
+
+# A fresh, throwaway venv per run that sees the kernel base through a .pth file: installs land
+# in the throwaway venv (its own sys.prefix), so every run really installs SciPy again, and
+# creating it takes a fraction of a second instead of a pip install of ipykernel.
+make_throwaway_kernel_env() {
+    local env="$RUN/kernel-env" site base_site
+    "$PYTHON" -m venv --without-pip "$env"
+    site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    base_site="$("$KERNEL_BASE/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n' "$base_site" > "$site/_quickstart_kernel_base.pth"
+    printf '%s' "$env"
+}
+
+# ------------------------------------------------------------------------------ repository
+setup_repository() {
+    mkdir -p "$DATA" "$STATE"
+    if ! compgen -G "$DATA/tree/keys/*.rsa.pub" > /dev/null; then
+        say "creating the signing key in $DATA"
+        "$VENV/bin/ipydeps-repo" keygen --name quickstart --data "$DATA" >&2
+    fi
+    if [ ! -s "$STATE/publish-token" ]; then
+        say "creating a publish token ($STATE/publish-token)"
+        (umask 077 && "$VENV/bin/ipydeps-repo" token create quickstart --data "$DATA" | tail -n 1 > "$STATE/publish-token")
+    fi
+    local stamp
+    stamp="$PACKAGES $(uname -m) $("$PYTHON" -c 'import sys; print(sys.implementation.cache_tag)')"
+    if [ "$(cat "$DATA/.quickstart-seeded" 2> /dev/null)" = "$stamp" ]; then
+        say "reusing the seeded repository in $DATA"
+        return
+    fi
+    say "seeding the repository with prebuilt $PACKAGES for this host (once; re-runs reuse it)"
+    # shellcheck disable=SC2086 # PACKAGES is a list of names
+    "$VENV/bin/ipydeps-repo" mirror $PACKAGES --data "$DATA" >&2
+    printf '%s' "$stamp" > "$DATA/.quickstart-seeded"
+}
+
+# -------------------------------------------------------------------------------- children
+CHILDREN=()
+
+cleanup() {
+    local status=$? pid
+    trap - EXIT INT TERM
+    for pid in "${CHILDREN[@]}"; do
+        kill -TERM "$pid" 2> /dev/null || true
+    done
+    for pid in "${CHILDREN[@]}"; do
+        wait "$pid" 2> /dev/null || true
+    done
+    rm -rf "$RUN"
+    [ "$MODE" = serve ] && say "stopped"
+    exit "$status"
+}
+
+# Start "$@" in the background with stdout+stderr on fd 3; read lines until one matches the
+# ready pattern (so we wait on the child's own announcement, not a timer), then copy the rest
+# to the log file. Sets READY_LINE to the matching line. (Not run in $(...): the child must
+# belong to this shell so cleanup can stop it.)
+READY_LINE=
+start_child() {
+    local name="$1" pattern="$2" log="$3" line
+    shift 3
+    # stdin from /dev/null: Jupyter asks "Shutdown this server?" on Ctrl-C only with a tty.
+    exec 3< <(exec "$@" < /dev/null 2>&1)
+    CHILDREN+=("$!")
+    while IFS= read -r line <&3; do
+        printf '%s\n' "$line" >> "$log"
+        if [[ "$line" =~ $pattern ]]; then
+            cat <&3 >> "$log" &
+            exec 3<&-
+            READY_LINE="$line"
+            return 0
+        fi
+    done
+    exec 3<&-
+    sed 's/^/    /' "$log" >&2
+    die "$name exited before it was ready (log above, also in $log)"
+}
+
+start_repository() {
+    start_child "the repository server" '^ipydeps-repo serving (http://[^ ]+)' "$RUN/repository.log" \
+        "$VENV/bin/ipydeps-repo" serve --data "$DATA" --host 127.0.0.1 --port "${IPYDEPS_QUICKSTART_PORT:-0}"
+    REPOSITORY_URL="${READY_LINE#ipydeps-repo serving }"
+    say "repository server: $REPOSITORY_URL   (data: $DATA)"
+}
+
+# Every Jupyter/IPython directory lives under the run directory: nothing touches ~/.jupyter.
+write_jupyter_config() {
+    local kernel_env="$1"
+    export JUPYTER_CONFIG_DIR="$RUN/jupyter-config"
+    export JUPYTER_DATA_DIR="$RUN/jupyter-data"
+    export JUPYTER_RUNTIME_DIR="$RUN/jupyter-runtime"
+    export JUPYTER_PATH="$RUN/jupyter-data"
+    export IPYTHONDIR="$RUN/ipython"
+    mkdir -p "$JUPYTER_CONFIG_DIR" "$JUPYTER_DATA_DIR/kernels/python3" "$IPYTHONDIR/profile_default"
+    # The same profile setting the runtime image uses: every kernel loads the extension, so
+    # %pip and !pip go through ipydeps.
+    printf '%s\n' '"""Kernel profile: load ipydeps so %pip and !pip install through it."""' \
+        "c.InteractiveShellApp.extensions = ['ipydeps']" \
+        > "$IPYTHONDIR/profile_default/ipython_kernel_config.py"
+    # Named python3 so it replaces the default kernel: the notebook opens with it.
+    "$VENV/bin/python" - "$kernel_env/bin/python" "$JUPYTER_DATA_DIR/kernels/python3/kernel.json" << 'EOF'
+import json, sys
+python, target = sys.argv[1], sys.argv[2]
+spec = {
+    "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    "display_name": "Python 3 (ipydeps quickstart)",
+    "language": "python",
+}
+with open(target, "w", encoding="utf-8") as file:
+    json.dump(spec, file, indent=1)
+EOF
+}
+
+# The kernel sees only ipydeps settings: none of this machine's pip defaults, and no upstream
+# index, so the demo proves the local route.
+configure_ipydeps_env() {
+    local name
+    while IFS= read -r name; do
+        unset "$name"
+    done < <(compgen -e | grep -E '^(PIP|UV|IPYDEPS)_' || true)
+    export PIP_CONFIG_FILE=/dev/null
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    export IPYDEPS_REPOSITORY_URL="$REPOSITORY_URL"
+    export IPYDEPS_UPSTREAM=deny
+}
+
+start_jupyter() {
+    local app=jupyter_server args=()
+    # Use JupyterLab or Notebook 7 when the user installed one; jupyter-server alone is enough.
+    if "$VENV/bin/python" -c 'import jupyterlab' > /dev/null 2>&1; then
+        app=jupyterlab
+    elif "$VENV/bin/python" -c 'import notebook.app' > /dev/null 2>&1; then
+        app=notebook
+    fi
+    [ "$(id -u)" = 0 ] && args+=(--allow-root)
+    JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$PYTHON" -c 'import secrets; print(secrets.token_hex(24))')}"
+    export JUPYTER_TOKEN
+    start_child "the Jupyter server" '^\[I .*\] (http://127\.0\.0\.1:[0-9]+/)' "$RUN/jupyter.log" \
+        "$VENV/bin/python" -m "$app" --no-browser --ServerApp.ip=127.0.0.1 \
+        --ServerApp.port="${JUPYTER_PORT:-0}" --ServerApp.port_retries=0 \
+        --ServerApp.root_dir="$SOURCE_DIR/examples" "${args[@]}"
+    [[ "$READY_LINE" =~ (http://127\.0\.0\.1:[0-9]+/) ]]
+    JUPYTER_URL="${BASH_REMATCH[1]}"
+}
+
+main() {
+    check_python
+    setup_venv
+    setup_kernel_base
+    setup_repository
+    mkdir -p "$RUN"
+    trap cleanup EXIT INT TERM
+    start_repository
+    local kernel_env
+    kernel_env="$(make_throwaway_kernel_env)"
+    configure_ipydeps_env
+    write_jupyter_config "$kernel_env"
+    start_jupyter
+    if [ "$MODE" = check ]; then
+        say "checking $NOTEBOOK headless"
+        "$VENV/bin/python" "$SOURCE_DIR/scripts/quickstart_check.py" \
+            --notebook "$NOTEBOOK" --server "$JUPYTER_URL" --token "$JUPYTER_TOKEN" \
+            --kernel-env "$kernel_env"
+        return
+    fi
+    cat << EOF
+
+  Jupyter is running:  ${JUPYTER_URL}tree/scipy-in-seconds.ipynb?token=${JUPYTER_TOKEN}
+                       ${JUPYTER_URL}api/status   (token: ${JUPYTER_TOKEN})
+  repository:          ${REPOSITORY_URL}   (publish token in $STATE/publish-token)
+  kernel environment:  ${kernel_env}   (throwaway: deleted on exit)
+  logs:                $RUN/
+
+  Open the notebook and run it, or from Python:  import ipydeps; ipydeps.pip(['scipy'])
+  Press Ctrl-C to stop.
+
+EOF
+    wait "${CHILDREN[@]}"
+}
+
+main

@@ -1,0 +1,126 @@
+"""Headless check for ``./quickstart.sh --check``: probe the Jupyter server, run the notebook.
+
+The quickstart script starts the repository and Jupyter servers and exports the kernel's
+environment (JUPYTER_PATH with the quickstart kernel, IPYDEPS_* settings), then runs this.
+Exit status 0 means every cell ran without error and every assertion in it held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+CELL_TIMEOUT_SECONDS = 900
+
+
+class CheckFailed(Exception):
+    """A check of the running setup failed; the message says which and why."""
+
+
+def _get(url: str, token: str | None) -> tuple[int, Any]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def check_server(server: str, token: str, kernel_env: Path) -> None:
+    """Check /api/status answers with the token only, and the default kernel is ours.
+
+    Raises ``CheckFailed`` with the observed status or kernel command otherwise.
+    """
+    status, body = _get(server + "api/status", token)
+    if status != 200:
+        raise CheckFailed(f"GET /api/status with the token answered {status}, expected 200")
+    print(f"ok   Jupyter server answers /api/status: {body}")
+    status, _ = _get(server + "api/status", None)
+    if status not in (401, 403):
+        raise CheckFailed(f"GET /api/status without a token answered {status}, expected 403")
+    print(f"ok   token auth is on (no token -> {status})")
+    status, specs = _get(server + "api/kernelspecs", token)
+    if status != 200:
+        raise CheckFailed(f"GET /api/kernelspecs answered {status}")
+    default = specs["kernelspecs"][specs["default"]]["spec"]
+    if Path(default["argv"][0]).parent.parent != kernel_env:
+        raise CheckFailed(
+            f"the default kernel runs {default['argv'][0]}, not the throwaway env {kernel_env}"
+        )
+    print(f"ok   default kernel {specs['default']!r} runs in {kernel_env}")
+
+
+def _text_of(outputs: list[Any]) -> str:
+    parts = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            parts.append(output.get("text", ""))
+        elif "data" in output and "text/plain" in output["data"]:
+            parts.append(output["data"]["text/plain"])
+    return "".join(parts).rstrip()
+
+
+def run_notebook(path: Path) -> None:
+    """Execute the notebook with the default kernel; print each code cell's outcome.
+
+    Raises ``CheckFailed`` naming the failing cell and its error.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    started = time.monotonic()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        raise CheckFailed(f"a notebook cell failed:\n{error}") from None
+    finally:
+        for number, cell in enumerate(notebook.cells, start=1):
+            if cell.cell_type != "code":
+                continue
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            first_line = cell.source.splitlines()[0] if cell.source else ""
+            ran = cell.get("execution_count") is not None
+            mark = "FAIL" if errors else ("ok  " if ran else "skip")
+            print(f"{mark} cell {number:2}: {first_line}")
+            text = _text_of(cell.get("outputs", []))
+            if text:
+                print("           " + text.replace("\n", "\n           "))
+    print(f"ok   notebook ran in {time.monotonic() - started:.1f} s")
+
+
+def main() -> int:
+    """Run the checks; return 0 when all pass, 1 otherwise."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--notebook", type=Path, required=True)
+    parser.add_argument("--server", required=True, help="Jupyter base URL, ending in /")
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--kernel-env", type=Path, required=True)
+    options = parser.parse_args()
+    try:
+        check_server(options.server, options.token, options.kernel_env)
+        run_notebook(options.notebook)
+    except CheckFailed as failure:
+        print(f"FAIL {failure}", file=sys.stderr)
+        return 1
+    print("quickstart check passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
