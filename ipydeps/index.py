@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from html.parser import HTMLParser
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import Tag
@@ -197,8 +197,8 @@ class ApkRecord(Protocol):
     name: str
     version: str
     arch: str
-    size: int | None
-    depends: Any
+    size: int
+    depends: tuple[str, ...]
 
 
 def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
@@ -257,13 +257,19 @@ def apk_depends_to_requires_dist(
 
 
 def apk_candidates(
-    records: Iterable[ApkRecord], *, repository_url: str, apk_map: Mapping[str, str] | None = None
+    records: Iterable[ApkRecord],
+    *,
+    repository_url: str,
+    apk_map: Mapping[str, str] | None = None,
+    arch: str | None = None,
 ) -> list[Candidate]:
     """Candidates for the apks in an APKINDEX that carry a Python project.
 
     ``repository_url`` is the repository root above the arch folder, e.g.
-    ``https://repo/alpine/v3.22/sci``; the file is ``<repo>/<arch>/<name>-<version>.apk``.
-    Records whose version has no PEP 440 equivalent are left out.
+    ``https://repo/alpine/v3.22/sci``; the file is ``<repo>/<A>/<name>-<version>.apk``,
+    or ``<repo>/<arch>/...`` when ``arch`` (the index's folder) is given, since a
+    ``noarch`` package sits in every arch folder. Records whose version has no PEP 440
+    equivalent are left out.
     """
     base = repository_url.rstrip("/")
     candidates = []
@@ -272,18 +278,16 @@ def apk_candidates(
         version = _pep440_of_apk(record.version)
         if project is None or version is None:
             continue
-        depends = record.depends
-        depend_list = depends.split() if isinstance(depends, str) else list(depends or ())
         filename = f"{record.name}-{record.version}.apk"
         candidates.append(
             Candidate(
                 name=project,
                 version=version,
                 route=Route.APK,
-                url=f"{base}/{record.arch}/{filename}",
+                url=f"{base}/{arch or record.arch}/{filename}",
                 filename=filename,
-                size=record.size,
-                requires_dist=apk_depends_to_requires_dist(depend_list, apk_map),
+                size=record.size or None,
+                requires_dist=apk_depends_to_requires_dist(record.depends, apk_map),
                 apk_name=record.name,
                 apk_version=record.version,
             )

@@ -212,7 +212,7 @@ class ApkRepositorySource:
             _, text = read_apkindex_archive(data)
             records = [r for r in parse_apkindex(text) if r.arch in (self.arch, "noarch")]
             for candidate in apk_candidates(
-                records, repository_url=self.repository_url, apk_map=self._apk_map
+                records, repository_url=self.repository_url, apk_map=self._apk_map, arch=self.arch
             ):
                 by_name.setdefault(candidate.name, []).append(candidate)
         return by_name
