@@ -1,0 +1,310 @@
+"""The farm driver: build recipes per target in dependency order, skip cached builds, publish."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import BuildError, RepoError
+from . import alpine
+from .host import HostBuild, build_wheel, pip_environment
+from .manifest import Manifest, Target
+from .order import build_order, dependencies_of
+from .publish import ApkPlace, Publisher
+from .state import Artifact, BuildRecord, FarmState, build_key
+from .upstream import (
+    DEFAULT_JSON_API,
+    Release,
+    download_sdist,
+    fetch_releases,
+    file_sha256,
+    newest_release,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ApkTargetSpec:
+    """``--apk-target v3.22/3.12/x86_64``: also wrap each host wheel as an apk for this place."""
+
+    branch: str
+    python: str
+    arch: str
+
+    @classmethod
+    def parse(cls, text: str) -> ApkTargetSpec:
+        """Parse ``<branch>/<python>/<arch>``.
+
+        Raises:
+            BuildError: the text does not have three non-empty parts.
+        """
+        parts = text.split("/")
+        if len(parts) != 3 or not all(parts):
+            raise BuildError(
+                f"bad --apk-target {text!r}",
+                hint="use <branch>/<python>/<arch>, e.g. v3.22/3.12/x86_64",
+            )
+        return cls(*parts)
+
+
+@dataclass(frozen=True)
+class FarmOptions:
+    """Everything one farm run needs besides the manifest and the publisher."""
+
+    cache_dir: Path
+    out_dir: Path
+    targets: tuple[str, ...]
+    recipes: tuple[str, ...] = ()
+    jobs: int = 2
+    python: str = sys.executable
+    pypi_api: str = DEFAULT_JSON_API
+    apk_targets: tuple[ApkTargetSpec, ...] = ()
+    key_path: Path | None = None
+    builder_image: str = ""
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    """The outcome of one recipe on one target, as the summary reports it."""
+
+    recipe: str
+    target: str
+    status: str  # built | skipped | failed | blocked
+    version: str = ""
+    key: str = ""
+    duration_seconds: float = 0.0
+    artifacts: tuple[Artifact, ...] = ()
+    published: dict[str, str] = field(default_factory=dict)
+    log: str = ""
+    message: str = ""
+
+
+def run_farm(
+    manifest: Manifest,
+    options: FarmOptions,
+    *,
+    publisher: Publisher | None,
+    progress: Progress,
+) -> list[RecipeResult]:
+    """Build (or skip) every selected recipe for every selected target, then publish.
+
+    A recipe whose build fails is reported as failed; recipes that need it are reported
+    as blocked and not attempted; the others still build.
+
+    Raises:
+        ConfigurationError: an unknown target.
+        ValidationError: an unknown recipe or a dependency cycle.
+        DockerUnavailableError: an Alpine target was asked for and no Docker engine answers.
+    """
+    order = build_order(manifest.recipes, options.recipes)
+    state = FarmState(options.cache_dir)
+    results: list[RecipeResult] = []
+    for target in [manifest.target(name) for name in options.targets]:
+        if target.kind == "alpine":
+            alpine.require_docker()
+        failed: set[str] = set()
+        for name in order:
+            blockers = [dep for dep in dependencies_of(manifest.recipes, name) if dep in failed]
+            if blockers:
+                failed.add(name)
+                results.append(
+                    RecipeResult(
+                        name, target.name, "blocked", message=f"needs {', '.join(blockers)}"
+                    )
+                )
+                continue
+            try:
+                result = _run_one(manifest, options, state, target, name, progress)
+                result = _publish(result, state, publisher, target, manifest, progress)
+            except RepoError as error:
+                failed.add(name)
+                log = str(log_path(options.out_dir, name, target.name))
+                result = RecipeResult(name, target.name, "failed", log=log, message=str(error))
+                progress(f"{name}: FAILED: {error}")
+            results.append(result)
+    return results
+
+
+def log_path(out_dir: Path, recipe: str, target: str) -> Path:
+    """Return the path of a recipe's build log: ``<out>/logs/<recipe>-<target>.log``."""
+    return out_dir / "logs" / f"{recipe}-{target}.log"
+
+
+def _run_one(
+    manifest: Manifest,
+    options: FarmOptions,
+    state: FarmState,
+    target: Target,
+    name: str,
+    progress: Progress,
+) -> RecipeResult:
+    if target.kind == "alpine":
+        return alpine.build_recipe(manifest, options, state, target, name, progress)
+    return _build_host(manifest, options, state, target, name, progress)
+
+
+def host_identity(python: str) -> str:
+    """Return the host target's identity for build keys, e.g. ``host-cp311-linux_x86_64``.
+
+    Raises:
+        BuildError: the build Python cannot be run.
+    """
+    code = (
+        "import sys, sysconfig;"
+        "print(f'cp{sys.version_info[0]}{sys.version_info[1]}',"
+        " sysconfig.get_platform().replace('-', '_').replace('.', '_'),"
+        " f'{sys.version_info[0]}.{sys.version_info[1]}')"
+    )
+    try:
+        output = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise BuildError(f"cannot run the build Python {python}: {error}") from error
+    return f"host-{output[0]}-{output[1]}|{output[2]}"
+
+
+def choose_host_release(releases: list[Release], pkgver: str, python_version: str) -> Release:
+    """Return the release the host builds: the recipe's pkgver if it supports this Python.
+
+    Otherwise the newest final release that does (e.g. NumPy 2.5 needs Python 3.12; a
+    Python 3.11 host builds the newest 2.4.x).
+
+    Raises:
+        BuildError: no release with an sdist supports this Python.
+    """
+    for release in releases:
+        if release.version == pkgver and release.supports_python(python_version):
+            return release
+    fallback = newest_release(releases, python_version=python_version)
+    if fallback is None:
+        project = releases[0].project if releases else "this project"
+        raise BuildError(f"no release of {project} with an sdist supports Python {python_version}")
+    return fallback
+
+
+def _build_host(
+    manifest: Manifest,
+    options: FarmOptions,
+    state: FarmState,
+    target: Target,
+    name: str,
+    progress: Progress,
+) -> RecipeResult:
+    recipe = manifest.recipes[name]
+    settings = manifest.settings[name]
+    identity, python_version = host_identity(options.python).split("|")
+    release = choose_host_release(
+        fetch_releases(settings.pypi, api=options.pypi_api), recipe.pkgver, python_version
+    )
+    if release.version != recipe.pkgver:
+        progress(
+            f"{name}: recipe pkgver {recipe.pkgver} does not support Python {python_version}; "
+            f"building {release.version}, the newest release that does"
+        )
+    key = build_key(
+        recipe_text=recipe.text,
+        source_sha256=release.sdist_sha256,
+        target=identity,
+        builder_version=manifest.builder_version,
+    )
+    log = log_path(options.out_dir, name, target.name)
+    cached = state.finished(key)
+    if cached is not None:
+        progress(f"{name}: {release.version} cached for {identity} (key {key[:12]}), skipped")
+        return RecipeResult(
+            name, target.name, "skipped", release.version, key, 0.0, cached.artifacts, log=str(log)
+        )
+    sdist = download_sdist(release, options.cache_dir / "sdists")
+    started = time.monotonic()
+    folder = state.artifact_dir(key)
+    wheel = build_wheel(
+        HostBuild(
+            recipe=name,
+            project=settings.pypi,
+            sdist=sdist,
+            setup_args=settings.setup_args,
+            python=options.python,
+            jobs=options.jobs,
+        ),
+        folder,
+        log,
+        env=pip_environment(_environ(), jobs=options.jobs),
+        progress=progress,
+    )
+    artifacts = [
+        Artifact(
+            filename=wheel.path.name,
+            sha256=file_sha256(wheel.path),
+            size=wheel.path.stat().st_size,
+            kind="wheel",
+            needed_libraries=wheel.needed_libraries,
+            platform_tag=wheel.platform_tag,
+        )
+    ]
+    artifacts += [_wrap_apk(wheel.path, spec, options, folder) for spec in options.apk_targets]
+    duration = round(time.monotonic() - started, 1)
+    record = BuildRecord(key, name, target.name, release.version, duration, tuple(artifacts))
+    state.record(record)
+    progress(f"{name}: built {wheel.path.name} in {duration:.0f}s, needs {wheel.needed_libraries}")
+    return RecipeResult(
+        name, target.name, "built", release.version, key, duration, record.artifacts, log=str(log)
+    )
+
+
+def _wrap_apk(wheel: Path, spec: ApkTargetSpec, options: FarmOptions, folder: Path) -> Artifact:
+    """Make an apk of a host wheel with wheel2apk (the apk route, tested from the host)."""
+    if options.key_path is None:
+        raise BuildError("--apk-target needs --key (the private key that signs the apk)")
+    from ..apk.keys import load_key
+    from ..apk.wheel2apk import ApkTarget, wheel_to_apk
+
+    filename, data = wheel_to_apk(
+        wheel, ApkTarget(spec.branch, spec.python, spec.arch), load_key(options.key_path)
+    )
+    path = folder / filename
+    path.write_bytes(data)
+    return Artifact(
+        filename=filename,
+        sha256=file_sha256(path),
+        size=len(data),
+        kind="apk",
+        platform_tag=f"{spec.branch}/{spec.arch}",
+    )
+
+
+def _publish(
+    result: RecipeResult,
+    state: FarmState,
+    publisher: Publisher | None,
+    target: Target,
+    manifest: Manifest,
+    progress: Progress,
+) -> RecipeResult:
+    if publisher is None:
+        return result
+    statuses: dict[str, str] = {}
+    for artifact in result.artifacts:
+        # Skip only what this exact destination already has, byte for byte (by sha256).
+        if state.is_published(publisher.destination, artifact):
+            statuses[artifact.filename] = "already published"
+            continue
+        path = state.artifact_dir(result.key) / artifact.filename
+        place = None
+        if artifact.kind == "apk":
+            branch, arch = (artifact.platform_tag.split("/") + [""])[:2]
+            place = ApkPlace(branch or target.branch, manifest.apk_repo, arch or target.arch)
+        statuses[artifact.filename] = publisher.publish(path, place)
+        state.mark_published(publisher.destination, artifact)
+        progress(f"{result.recipe}: published {artifact.filename} ({statuses[artifact.filename]})")
+    return replace(result, published=statuses)
+
+
+def _environ() -> dict[str, str]:
+    return dict(os.environ)

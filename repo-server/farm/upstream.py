@@ -1,0 +1,174 @@
+"""Upstream releases from PyPI's JSON API: newest version, its sdist, download and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from ..errors import BuildError, RepoError
+
+DEFAULT_JSON_API = "https://pypi.org/pypi"
+
+
+class UpstreamError(RepoError):
+    """PyPI could not be asked, or had no usable release."""
+
+    status = 502
+
+
+@dataclass(frozen=True)
+class Release:
+    """One upstream release that has an sdist: the farm builds only from source."""
+
+    project: str
+    version: str
+    sdist_filename: str
+    sdist_url: str
+    sdist_sha256: str
+    requires_python: str
+
+    def supports_python(self, python_version: str) -> bool:
+        """Return whether ``python_version`` (e.g. ``3.11``) satisfies Requires-Python."""
+        if not self.requires_python:
+            return True
+        try:
+            return SpecifierSet(self.requires_python).contains(python_version)
+        except InvalidSpecifier:
+            return True
+
+
+def parse_releases(project: str, data: Mapping[str, Any], base_url: str) -> list[Release]:
+    """Return the releases in a PyPI JSON API document that have a non-yanked sdist.
+
+    Pure: ``data`` is the decoded ``/pypi/<project>/json`` body; ``base_url`` is where it came
+    from, used to resolve relative file URLs (some mirrors answer with them). Versions that
+    are not valid PEP 440 are left out. Sorted oldest first.
+    """
+    releases: list[Release] = []
+    for version, files in data.get("releases", {}).items():
+        try:
+            Version(version)
+        except InvalidVersion:
+            continue
+        for entry in files:
+            if entry.get("packagetype") != "sdist" or entry.get("yanked"):
+                continue
+            releases.append(
+                Release(
+                    project=project,
+                    version=version,
+                    sdist_filename=str(entry["filename"]),
+                    sdist_url=urllib.parse.urljoin(base_url, str(entry["url"])),
+                    sdist_sha256=str(entry["digests"]["sha256"]),
+                    requires_python=str(entry.get("requires_python") or ""),
+                )
+            )
+            break
+    return sorted(releases, key=lambda release: Version(release.version))
+
+
+def newest_release(
+    releases: list[Release], *, python_version: str | None = None, prereleases: bool = False
+) -> Release | None:
+    """Return the newest release (final releases only unless ``prereleases``).
+
+    With ``python_version``, only releases whose Requires-Python admits it are considered.
+    """
+    for release in reversed(releases):
+        version = Version(release.version)
+        if (version.is_prerelease or version.is_devrelease) and not prereleases:
+            continue
+        if python_version and not release.supports_python(python_version):
+            continue
+        return release
+    return None
+
+
+def project_url(project: str, api: str = DEFAULT_JSON_API) -> str:
+    """Return the JSON API URL of ``project``."""
+    return f"{api.rstrip('/')}/{urllib.parse.quote(project)}/json"
+
+
+def fetch_releases(
+    project: str, *, api: str = DEFAULT_JSON_API, timeout: float = 60
+) -> list[Release]:
+    """Ask the JSON API for every release of ``project`` that has an sdist.
+
+    Raises:
+        UpstreamError: the API cannot be reached or answers with something else than JSON.
+    """
+    url = project_url(project, api)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = json.load(response)
+    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
+        raise UpstreamError(
+            f"could not read {url}: {error}", hint="check the network, or pass --pypi-api"
+        ) from error
+    return parse_releases(project, data, url)
+
+
+def download_sdist(release: Release, directory: Path, *, timeout: float = 300) -> Path:
+    """Download ``release``'s sdist into ``directory`` (kept as a cache) and verify its sha256.
+
+    A file already there with the right sha256 is reused without downloading.
+
+    Raises:
+        BuildError: the download fails or its sha256 differs from the one PyPI published.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / release.sdist_filename
+    if target.is_file() and file_sha256(target) == release.sdist_sha256:
+        return target
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with (
+            urllib.request.urlopen(release.sdist_url, timeout=timeout) as response,
+            partial.open("wb") as out,
+        ):
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except (urllib.error.URLError, TimeoutError) as error:
+        partial.unlink(missing_ok=True)
+        raise BuildError(f"could not download {release.sdist_url}: {error}") from error
+    if digest.hexdigest() != release.sdist_sha256:
+        partial.unlink(missing_ok=True)
+        raise BuildError(
+            f"{release.sdist_filename}: sha256 {digest.hexdigest()} differs from PyPI's "
+            f"{release.sdist_sha256}",
+            hint="the download was corrupted or tampered with; retry",
+        )
+    os.replace(partial, target)
+    return target
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a file."""
+    return _file_digest(path, "sha256")
+
+
+def file_sha512(path: Path) -> str:
+    """Return the hex sha512 of a file (the checksum APKBUILDs record)."""
+    return _file_digest(path, "sha512")
+
+
+def _file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
