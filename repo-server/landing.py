@@ -50,8 +50,10 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         f"<pre>pip install --index-url {esc(base_url)}simple/ PACKAGE</pre>",
         "<h2>ipydeps</h2>",
         "<p>In <code>~/.config/ipydeps/config.toml</code> (or <code>/etc/ipydeps/config.toml</code>):</p>",
-        f'<pre>[repository]\nurl = "{esc(base_url)}"</pre>',
-        f"<p>or in the environment:</p><pre>export IPYDEPS_REPOSITORY={esc(base_url)}</pre>",
+        f'<pre>repository_url = "{esc(base_url)}"\napk_repository = "{esc(example)}"</pre>',
+        "<p>or in the environment:</p>"
+        f"<pre>export IPYDEPS_REPOSITORY_URL={esc(base_url)}\n"
+        f"export IPYDEPS_APK_REPOSITORY={esc(example)}</pre>",
         "<h2>Wheels</h2><ul>",
     ]
     for project, files in sorted(wheels.items()):
