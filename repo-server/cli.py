@@ -16,7 +16,7 @@ from .settings import DATA_ENV, DEFAULT_DATA_DIR, default_data_dir
 # The mirror and farm engineers add their module here (one line each).
 COMMAND_MODULES: list[str] = [
     "ipydeps_repo.commands",
-    # "ipydeps_repo.mirror",
+    "ipydeps_repo.mirror",
     # "ipydeps_repo.farm.cli",
 ]
 
