@@ -106,7 +106,10 @@ def explain_conflict(provider: Provider, causes: Iterable[Any]) -> list[Unsatisf
         if alone:
             reason, hint = explain_no_match(provider, alone)
         else:
-            reason = f"version conflict: {text} cannot all be satisfied at once"
+            name = items[0].name
+            available = _versions(c for _, c in provider.files(name) if provider.usable(c))
+            reason = (f"version conflict: these requirements on {name} cannot all be satisfied "
+                      f"at once (available: {available})")
             hint = "pin compatible versions of the packages that need it, or install them separately"
             if any(item.only_route is Route.APK for item in items):
                 hint += "; an apk pulls its dependencies as apks"

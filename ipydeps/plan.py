@@ -112,7 +112,7 @@ def resolve(
             roots += items
             continue
         reason, hint = explain_no_match(provider, items)
-        unsatisfiable += [Unsatisfiable(item.text, reason, hint) for item in items]
+        unsatisfiable.append(Unsatisfiable(", ".join(item.text for item in items), reason, hint))
 
     steps: list[Step] = []
     if roots:
