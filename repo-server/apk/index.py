@@ -1,0 +1,102 @@
+"""Build signed APKINDEX.tar.gz files from packages or index records."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from ipydeps.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
+
+from ..errors import ApkFormatError
+from .archive import END_OF_ARCHIVE, gzip_member, regular_info, tar_entry
+from .keys import SigningKey, signature_type
+from .package import ApkPackage
+
+
+def index_record(package: ApkPackage) -> ApkIndexRecord:
+    """Return the APKINDEX record of a package, as ``apk index`` would write it."""
+    info = package.info
+    return ApkIndexRecord(
+        checksum=package.control_checksum,
+        name=info.pkgname,
+        version=info.pkgver,
+        arch=info.arch,
+        size=package.file_size,
+        installed_size=info.size,
+        description=info.pkgdesc,
+        url=info.url,
+        license=info.license,
+        origin=info.origin,
+        maintainer=info.maintainer,
+        build_time=info.builddate,
+        commit=info.commit,
+        provider_priority=info.provider_priority,
+        depends=info.depends,
+        provides=info.provides,
+        install_if=info.install_if,
+    )
+
+
+def index_records(
+    packages: Iterable[ApkPackage | ApkIndexRecord], *, arch: str
+) -> list[ApkIndexRecord]:
+    """Return records for an ``arch`` index; ``noarch`` ones get ``A:<arch>``.
+
+    apk fetches a package from ``<repo>/<A:>/``, so noarch packages kept in the arch
+    directory must say ``A:<arch>``, like ``apk index --rewrite-arch`` (APK-FORMAT 3.1).
+
+    Raises:
+        ApkFormatError: for a package of another architecture, or the same name and
+            version twice.
+    """
+    problems: list[str] = []
+    records: dict[tuple[str, str], ApkIndexRecord] = {}
+    for item in packages:
+        record = index_record(item) if isinstance(item, ApkPackage) else item
+        if record.arch in ("noarch", ""):
+            record = dataclasses.replace(record, arch=arch)
+        elif record.arch != arch:
+            problems.append(f"{record.filename} is for {record.arch}, not {arch}")
+        key = (record.name, record.version)
+        if key in records:
+            problems.append(f"{record.filename} is listed twice")
+        records[key] = record
+    if problems:
+        raise ApkFormatError(f"{arch} index", problems)
+    return list(records.values())
+
+
+def build_index(
+    packages: Iterable[ApkPackage | ApkIndexRecord],
+    key: SigningKey,
+    *,
+    arch: str,
+    description: str | None = None,
+    hash_name: str = "sha1",
+) -> bytes:
+    """Return a signed APKINDEX.tar.gz listing ``packages`` (ApkPackage or ready records).
+
+    Layout: GZ(cut tar with ``.SIGN.RSA.<key.public_name>``) + GZ(tar with DESCRIPTION
+    and APKINDEX, with end blocks); the signature covers the second member's bytes.
+
+    Raises:
+        ApkFormatError: for records apk cannot read (see ``render_record``), packages of
+            another architecture, or duplicates.
+    """
+    records = index_records(packages, arch=arch)
+    try:
+        text = render_apkindex(records).encode()
+    except ApkIndexError as error:
+        raise ApkFormatError(f"{arch} index", error.problems) from None
+    body = b""
+    if description is not None:
+        if "\n" in description:
+            raise ApkFormatError(f"{arch} index", ["description must be one line"])
+        body += tar_entry(
+            regular_info("DESCRIPTION", len(description.encode())), description.encode()
+        )
+    body += tar_entry(regular_info("APKINDEX", len(text)), text) + END_OF_ARCHIVE
+    index_gz = gzip_member(body)
+    signature = key.sign(index_gz, hash_name)
+    sign_name = f".SIGN.{signature_type(hash_name)}.{key.public_name}"
+    return gzip_member(tar_entry(regular_info(sign_name, len(signature)), signature)) + index_gz
