@@ -134,3 +134,15 @@ class Plan:
     def by_route(self, route: Route) -> tuple[Step, ...]:
         """The steps that use ``route``, in plan order."""
         return tuple(step for step in self.steps if step.candidate.route is route)
+
+    def __str__(self) -> str:
+        """The plan as a text table (``ipydeps.render.render_text``), e.g. for ``print(plan)``."""
+        from .render import render_text  # render imports this module
+
+        return render_text(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the plan as escaped HTML (``ipydeps.render.render_html``)."""
+        from .render import render_html
+
+        return render_html(self)

@@ -1,0 +1,119 @@
+"""Plans shown to people: a readable text table and escaped HTML for notebooks."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from packaging.version import Version
+
+from ipydeps.models import Candidate, Plan, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.render import format_size, render_html, render_text
+
+NUMPY_APK = Candidate(
+    name="numpy", version=Version("2.2.6"), route=Route.APK,  # type: ignore[arg-type]
+    url="http://127.0.0.1:8080/alpine/v3.22/sci/x86_64/py3-numpy-2.2.6-r0.apk",
+    filename="py3-numpy-2.2.6-r0.apk", size=5_432_100, apk_name="py3-numpy", apk_version="2.2.6-r0")
+SIX = Candidate(
+    name="six", version=Version("1.17.0"), route=Route.UPSTREAM,  # type: ignore[arg-type]
+    url="https://files.pythonhosted.org/packages/six-1.17.0-py2.py3-none-any.whl",
+    filename="six-1.17.0-py2.py3-none-any.whl", size=11050)
+PLAN = Plan(
+    steps=(Step(NUMPY_APK, StepAction.UPGRADE, "requested", replaces=Version("1.26.4")),
+           Step(SIX, StepAction.INSTALL, "dependency of python-dateutil")),
+    skipped=(Skipped("json", "json is part of Python's standard library"),),
+    notes=("apk cannot be used here, so apks were not considered",),
+)
+
+
+def test_text_table_lists_package_version_route_source_size_reason() -> None:
+    lines = render_text(PLAN).splitlines()
+    assert lines[0].split() == ["package", "version", "route", "source", "size", "reason"]
+    assert set(lines[1]) == {"-", " "}
+    assert lines[2].split() == ["py3-numpy", "2.2.6-r0", "(replaces", "1.26.4)", "upgrade", "apk",
+                                "127.0.0.1:8080", "5.4", "MB", "requested"]
+    assert lines[3].split() == ["six", "1.17.0", "install", "upstream", "files.pythonhosted.org",
+                                "11.1", "kB", "dependency", "of", "python-dateutil"]
+    # Columns line up: every row starts its "route" column at the same place.
+    assert len({line.index(word) for line, word in zip(lines[2:4], ["upgrade", "install"],
+                                                            strict=True)}) == 1
+    assert "skipped json: json is part of Python's standard library" in lines
+    assert "note: apk cannot be used here, so apks were not considered" in lines
+
+
+def test_text_for_empty_and_failed_plans() -> None:
+    assert render_text(Plan()) == "Nothing to install."
+    failed = Plan(unsatisfiable=(
+        Unsatisfiable("requests", "requests is not in our repository (http://127.0.0.1:8080/), "
+                      "and the upstream index is off (air-gapped policy: upstream is off)",
+                      "allow upstream"),
+        Unsatisfiable("pyfoo", "only a source distribution of pyfoo exists"),))
+    text = render_text(failed)
+    assert "Nothing to install." not in text
+    assert text.splitlines() == [
+        "Cannot install (nothing will be installed):",
+        "  requests: requests is not in our repository (http://127.0.0.1:8080/), and the upstream "
+        "index is off (air-gapped policy: upstream is off)",
+        "    hint: allow upstream",
+        "  pyfoo: only a source distribution of pyfoo exists",
+    ]
+
+
+class _TextAndTags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_escapes_everything_that_came_from_an_index() -> None:
+    hostile = Candidate(
+        name="evil", version=Version("1.0"), route=Route.UPSTREAM,  # type: ignore[arg-type]
+        url="http://127.0.0.1/<script>alert(1)</script>.whl", filename="evil-1.0-py3-none-any.whl")
+    plan = Plan(
+        steps=(Step(hostile, StepAction.INSTALL, "dependency of <img src=x onerror=alert(1)>"),),
+        skipped=(Skipped("<b>x</b>", "reason & <i>more</i>"),),
+        unsatisfiable=(Unsatisfiable("a<b", "why <script>", "hint <svg>"),),
+        notes=("note <iframe>",),
+    )
+    html = render_html(plan)
+    parser = _TextAndTags()
+    parser.feed(html)
+    assert not {"script", "img", "b", "i", "svg", "iframe"} & set(parser.tags)
+    text = "".join(parser.text)
+    for shown in ["dependency of <img src=x onerror=alert(1)>", "<b>x</b>", "reason & <i>more</i>",
+                  "why <script>", "hint: hint <svg>", "note: note <iframe>"]:
+        assert shown in text
+
+
+def test_html_table_has_one_row_per_step() -> None:
+    parser = _TextAndTags()
+    parser.feed(render_html(PLAN))
+    assert parser.tags.count("tr") == 3  # header + two steps
+    assert parser.tags.count("th") == 6
+    assert "py3-numpy" in parser.text and "2.2.6-r0 (replaces 1.26.4)" in parser.text
+    assert "Nothing to install." in "".join(_parsed(render_html(Plan())))
+
+
+def _parsed(html: str) -> list[str]:
+    parser = _TextAndTags()
+    parser.feed(html)
+    return parser.text
+
+
+def test_format_size() -> None:
+    assert format_size(None) == "?"
+    assert format_size(999) == "999 B"
+    assert format_size(11050) == "11.1 kB"
+    assert format_size(5_432_100) == "5.4 MB"
+    assert format_size(3_000_000_000) == "3.0 GB"
+
+
+def test_plan_displays_itself_in_terminals_and_notebooks() -> None:
+    assert str(PLAN) == render_text(PLAN)
+    assert PLAN._repr_html_() == render_html(PLAN)
