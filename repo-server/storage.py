@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import ConfigurationError, ConflictError, TooLargeError
 from .locking import file_lock
-from .settings import DataLayout
+from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .simple_index import (
     Project,
     WheelFile,
@@ -89,7 +89,9 @@ class Store:
     the tree happens under ``<state>/locks/publish.lock``.
     """
 
-    def __init__(self, layout: DataLayout, *, max_upload_bytes: int) -> None:
+    def __init__(
+        self, layout: DataLayout, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    ) -> None:
         self.layout = layout
         self.max_upload_bytes = max_upload_bytes
         for folder in (layout.tree, layout.tmp, layout.locks, layout.cache / "simple"):
@@ -399,16 +401,3 @@ class Store:
                 if not path.name.startswith(".")
             ]
         return {"wheels": wheels, "apks": apks}
-
-
-def require_tree(layout: DataLayout) -> None:
-    """Fail early when the data directory was never initialised.
-
-    Raises:
-        ConfigurationError: no signing key has been created (run keygen first).
-    """
-    if not layout.keys.is_dir() or not any(layout.keys.glob("*.rsa")):
-        raise ConfigurationError(
-            f"no signing key in {layout.keys}",
-            hint="run 'ipydeps-repo keygen --name NAME --data DIR' first",
-        )

@@ -2,8 +2,123 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
+
+from .errors import RepoError
+from .settings import DataLayout
+
+TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
+URL_ENV = "IPYDEPS_REPO_URL"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def register(subparsers: Any) -> None:
     """Add wrap, publish and index."""
+    wrap = subparsers.add_parser(
+        "wrap", help="turn a wheel into a signed apk",
+        description="Make an Alpine apk of a built wheel (files under "
+        "usr/lib/pythonX.Y/site-packages, .dist-info kept), signed with the data directory's key.",
+    )
+    wrap.add_argument("wheel", type=Path, help="the wheel file")
+    wrap.add_argument("--branch", default="v3.22", help="Alpine branch (default v3.22)")
+    wrap.add_argument("--python", default="3.12", help="Python version of the target (default 3.12)")
+    wrap.add_argument("--arch", default="x86_64", help="apk architecture (default x86_64)")
+    wrap.add_argument("--output", type=Path, default=Path("."), metavar="DIR",
+                      help="where to write the apk (default: current directory)")
+    wrap.set_defaults(func=run_wrap)
+
+    publish = subparsers.add_parser(
+        "publish", help="upload wheels/apks to a running server",
+        description="Upload files with the upload API. The token may also come from "
+        f"${TOKEN_ENV} and the URL from ${URL_ENV}.",
+    )
+    publish.add_argument("files", type=Path, nargs="+", metavar="FILE", help=".whl or .apk files")
+    publish.add_argument("--url", default=os.environ.get(URL_ENV), help="server base URL")
+    publish.add_argument("--token", default=os.environ.get(TOKEN_ENV), help="publish token")
+    publish.add_argument("--branch", default=None, help="apk branch (default v3.22)")
+    publish.add_argument("--repo", default=None, help="apk repository (default sci)")
+    publish.add_argument("--arch", default=None, help="arch for noarch apks")
+    publish.add_argument("--force", action="store_true", help="replace different files of the same name")
+    publish.set_defaults(func=run_publish)
+
+    index = subparsers.add_parser(
+        "index", help="rebuild every index from the stored files (repair)",
+        description="Re-hash every wheel, rewrite every simple page and re-sign every "
+        "APKINDEX.tar.gz from the files in the tree. Safe while the server runs.",
+    )
+    index.set_defaults(func=run_index)
+
+
+def run_wrap(args: argparse.Namespace) -> int:
+    """Write ``<name>-<ver>-r<rel>.apk`` for the wheel into --output.
+
+    Raises:
+        ConfigurationError: no signing key. ValidationError: the wheel cannot be wrapped.
+    """
+    from .apk.wheel2apk import ApkTarget, wheel_to_apk
+    from .signing import load_signing_key
+    from .storage import write_atomic
+
+    key = load_signing_key(DataLayout(Path(args.data).absolute()))
+    target = ApkTarget(branch=args.branch, python=args.python, arch=args.arch)
+    filename, data = wheel_to_apk(args.wheel, target, key)
+    path = args.output / filename
+    write_atomic(path, data)
+    _out(str(path))
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """Upload every file; report each; exit 1 if any failed."""
+    from .publish_client import publish
+
+    if not args.url or not args.token:
+        _err(f"error: --url and --token are required (or set ${URL_ENV} and ${TOKEN_ENV})")
+        return 2
+    failures = 0
+    for path in args.files:
+        try:
+            reply = publish(
+                args.url, args.token, path, branch=args.branch, repo=args.repo,
+                arch=args.arch, force=args.force,
+            )
+        except RepoError as error:
+            failures += 1
+            _err(f"error: {error.message}")
+            if error.hint:
+                _err(f"hint: {error.hint}")
+            continue
+        _out(f"{reply.status:<9} {reply.path} sha256={reply.sha256}")
+    return 1 if failures else 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Rebuild every index, printing progress to stderr.
+
+    Raises:
+        ConfigurationError: apks are stored but there is no signing key.
+    """
+    from .storage import Store
+
+    layout = DataLayout(Path(args.data).absolute())
+    store = Store(layout)
+
+    def progress(done: int, total: int, what: str) -> None:
+        _err(f"[{done}/{total}] {what}")
+
+    count = store.rebuild(progress=progress)
+    _out(f"rebuilt {count} index(es) in {layout.tree}")
+    return 0
