@@ -1,4 +1,4 @@
-"""``python -m ipydeps install|plan|config``: the terminal edge of ``ipydeps.pip()``.
+"""``python -m ipydeps install|plan|config|pip``: the terminal edge of ``ipydeps.pip()``.
 
 Exit codes: 0 ok, 1 an ``IpydepsError`` (its message, no traceback), 2 usage error.
 """
@@ -6,11 +6,12 @@ Exit codes: 0 ok, 1 an ``IpydepsError`` (its message, no traceback), 2 usage err
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .errors import IpydepsError
-from .pipargs import read_requirement_file
+from .pipargs import parse_install, read_requirement_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,11 +37,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pip_command(args: list[str]) -> int:
+    """``python -m ipydeps pip ARGS``: the pip shim's entry (docker/pip-shim).
+
+    ``install`` command lines ipydeps understands are carried out by ``ipydeps.pip()``;
+    anything else replaces this process with the real pip, arguments unchanged.
+    """
+    install = parse_install(args)
+    requirements = list(install.requirements) if install else []
+    for path in install.requirement_files if install else ():
+        lines = read_requirement_file(path)
+        if lines is None:
+            install = None
+            break
+        requirements += lines
+    if install is None:
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "pip", *args])
+    from . import api
+
+    result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
+                     verbose=install.verbose, dry_run=install.dry_run,
+                     index_url=install.index_url)
+    if not install.quiet and result.installed:
+        print(repr(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["pip"]:
+        try:
+            return pip_command(words[1:])
+        except IpydepsError as error:
+            print(f"ipydeps: {error}", file=sys.stderr)
+            return 1
     parser = _parser()
     try:
-        options = parser.parse_args(argv)
+        options = parser.parse_args(words)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     from . import api
