@@ -1,4 +1,4 @@
-"""Fixtures for farm tests made in code: a tiny C-extension sdist, its recipe, a file-based PyPI API."""
+"""Farm test fixtures made in code: a tiny C-extension sdist, its recipe, a file-based PyPI API."""
 
 from __future__ import annotations
 
@@ -95,7 +95,9 @@ def make_sdist(directory: Path, project: str, version: str, *, c_source: str = D
     return path
 
 
-def write_json_api(api: Path, project: str, sdists: dict[str, Path], requires_python: str = ">=3.8") -> None:
+def write_json_api(
+    api: Path, project: str, sdists: dict[str, Path], requires_python: str = ">=3.8"
+) -> None:
     """Write ``api/<project>/json`` shaped like PyPI's JSON API, with file:// sdist URLs."""
     releases = {
         version: [

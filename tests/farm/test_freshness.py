@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ipydeps_repo.errors import ValidationError
 from ipydeps_repo.farm.freshness import check_updates, compare, rewrite_recipe
 from ipydeps_repo.farm.recipe import load_recipe
 from ipydeps_repo.farm.upstream import Release, newest_release, parse_releases
+
 from tests.farm.helpers import make_sdist, write_json_api, write_recipes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,9 @@ RECORDED = Path(__file__).resolve().parent / "data" / "pypi"
 
 def _recorded(project: str) -> tuple[list[Release], str]:
     data = json.loads((RECORDED / project / "json").read_text())
-    return parse_releases(project, data, f"https://pypi.org/pypi/{project}/json"), data["info"]["version"]
+    return parse_releases(project, data, f"https://pypi.org/pypi/{project}/json"), data["info"][
+        "version"
+    ]
 
 
 def _farm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,8 +51,19 @@ def test_prereleases_and_yanked_are_skipped() -> None:
     check = compare("py3-demo", "demo", "1.0", releases)
     assert (check.newest, check.outdated) == ("1.1", True)
     assert not compare("py3-demo", "demo", "1.1", releases).outdated
-    data = {"releases": {"3.0": [{"packagetype": "sdist", "filename": "demo-3.0.tar.gz",
-                                  "url": "x", "digests": {"sha256": "0"}, "yanked": True}]}}
+    data = {
+        "releases": {
+            "3.0": [
+                {
+                    "packagetype": "sdist",
+                    "filename": "demo-3.0.tar.gz",
+                    "url": "x",
+                    "digests": {"sha256": "0"},
+                    "yanked": True,
+                }
+            ]
+        }
+    }
     assert parse_releases("demo", data, "https://pypi.org/pypi/demo/json") == []
 
 
@@ -109,7 +122,9 @@ def test_bump_rewrites_the_recipe_with_the_new_sdist_checksum(tmp_path: Path) ->
     assert "py3-farmdemo: bumped to 1.1" in bumped.stdout
     recipe = load_recipe(apkbuilds / "py3-farmdemo")
     assert (recipe.pkgver, recipe.pkgrel) == ("1.1", 0)
-    assert recipe.sha512sums == {"farmdemo-1.1.tar.gz": hashlib.sha512(new.read_bytes()).hexdigest()}
+    assert recipe.sha512sums == {
+        "farmdemo-1.1.tar.gz": hashlib.sha512(new.read_bytes()).hexdigest()
+    }
     again = _farm("check-updates", "--apkbuilds", str(apkbuilds), "--pypi-api", api)
     assert again.returncode == 0 and "current" in again.stdout
 
@@ -122,8 +137,14 @@ def test_bump_refuses_a_tampered_sdist(tmp_path: Path) -> None:
     apkbuilds = tmp_path / "apkbuilds"
     write_recipes(apkbuilds, {"py3-farmdemo": ("farmdemo", old, "")})
     before = (apkbuilds / "py3-farmdemo" / "APKBUILD").read_text()
-    result = _farm("check-updates", "--bump", "--apkbuilds", str(apkbuilds),
-                   "--pypi-api", (tmp_path / "api").as_uri())
+    result = _farm(
+        "check-updates",
+        "--bump",
+        "--apkbuilds",
+        str(apkbuilds),
+        "--pypi-api",
+        (tmp_path / "api").as_uri(),
+    )
     assert result.returncode == 1
     assert "farmdemo-1.1.tar.gz: sha256" in result.stderr and "differs from PyPI's" in result.stderr
     assert (apkbuilds / "py3-farmdemo" / "APKBUILD").read_text() == before

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ipydeps_repo.errors import ValidationError
 from ipydeps_repo.farm.order import build_order
 from ipydeps_repo.farm.recipe import load_recipes
@@ -53,7 +52,14 @@ def test_cycle_and_unknown_recipe_are_errors(tmp_path: Path) -> None:
 
 def test_order_command_prints_the_order() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ipydeps_repo.farm", "order", "--apkbuilds", str(ROOT / "apkbuilds")],
+        [
+            sys.executable,
+            "-m",
+            "ipydeps_repo.farm",
+            "order",
+            "--apkbuilds",
+            str(ROOT / "apkbuilds"),
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ipydeps_repo.errors import ValidationError
 from ipydeps_repo.farm.recipe import load_recipe, load_recipes, parse_assignments
 
@@ -14,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_multiline_values_and_expansion() -> None:
     text = (
-        'pkgname=py3-demo\n_pyname=demo\npkgver=1.2\npkgrel=3\n'
+        "pkgname=py3-demo\n_pyname=demo\npkgver=1.2\npkgrel=3\n"
         'makedepends="\n\tcython\n\tpy3-numpy-dev\n\t"\n'
         'source="https://x.invalid/${_pyname}/$_pyname-$pkgver.tar.gz"\n'
         "options=!check # the reason\n"
@@ -64,7 +63,9 @@ def test_our_recipes_parse_with_their_dependencies() -> None:
     assert "py3-numpy" in recipes["py3-pandas"].depends
     for recipe in recipes.values():
         # sha512sums is last, as in aports; every source has a 128-hex checksum.
-        assert recipe.text.rstrip().endswith('"') and "sha512sums=" in recipe.text.split("\n}\n")[-1]
+        assert (
+            recipe.text.rstrip().endswith('"') and "sha512sums=" in recipe.text.split("\n}\n")[-1]
+        )
         assert all(len(value) == 128 for value in recipe.sha512sums.values())
         assert f"{recipe.name}-pyc" in recipe.provides and f"{recipe.name}-tests" in recipe.provides
 

@@ -39,7 +39,9 @@ def trim(data: dict[str, object]) -> dict[str, object]:
 def main() -> None:
     """Fetch and write every project's trimmed JSON."""
     for project in PROJECTS:
-        with urllib.request.urlopen(f"https://pypi.org/pypi/{project}/json", timeout=60) as response:
+        with urllib.request.urlopen(
+            f"https://pypi.org/pypi/{project}/json", timeout=60
+        ) as response:
             data = json.load(response)
         target = HERE / project / "json"
         target.parent.mkdir(parents=True, exist_ok=True)
