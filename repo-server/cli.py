@@ -17,7 +17,7 @@ from .settings import DATA_ENV, DEFAULT_DATA_DIR, default_data_dir
 COMMAND_MODULES: list[str] = [
     "ipydeps_repo.commands",
     "ipydeps_repo.mirror",
-    # "ipydeps_repo.farm.cli",
+    "ipydeps_repo.farm.cli",
 ]
 
 
