@@ -43,9 +43,18 @@ def register(subparsers: Any) -> None:
     build.add_argument("--python", default=sys.executable, help="Python the host target builds for")
     build.add_argument("--publish-url", help="repository server base URL to upload to")
     build.add_argument("--token", default=os.environ.get("IPYDEPS_REPO_TOKEN"), help="upload token")
-    build.add_argument("--data", type=Path, help="publish straight into this data directory")
+    # Its own dest: the main CLI fills ``args.data`` with a default for every command, and
+    # the farm must publish only when asked to.
+    build.add_argument(
+        "--data", dest="publish_data", type=Path, help="publish straight into this data directory"
+    )
     build.add_argument("--key", type=Path, help="private signing key (Alpine builds, --apk-target)")
     build.add_argument("--apk-target", action="append", default=[], help="branch/python/arch")
+    build.add_argument(
+        "--no-build-isolation",
+        action="store_true",
+        help="host builds use the build Python's own build deps instead of fetching them",
+    )
     build.add_argument("--builder-image", default="", help="builder image tag (Alpine targets)")
     build.set_defaults(func=_build)
 
@@ -86,7 +95,7 @@ def _build(args: argparse.Namespace) -> int:
     from .publish import HttpPublisher, Publisher, StorePublisher
     from .summary import render_table, write_summary
 
-    if args.publish_url and args.data:
+    if args.publish_url and args.publish_data:
         return _fail("choose one of --publish-url and --data", EXIT_USAGE)
     if args.publish_url and not args.token:
         return _fail("--publish-url needs --token (or IPYDEPS_REPO_TOKEN)", EXIT_USAGE)
@@ -95,8 +104,8 @@ def _build(args: argparse.Namespace) -> int:
         publisher: Publisher | None = None
         if args.publish_url:
             publisher = HttpPublisher(args.publish_url, args.token)
-        elif args.data:
-            publisher = StorePublisher(args.data)
+        elif args.publish_data:
+            publisher = StorePublisher(args.publish_data)
         options = FarmOptions(
             cache_dir=args.cache,
             out_dir=args.out,
@@ -108,6 +117,7 @@ def _build(args: argparse.Namespace) -> int:
             apk_targets=tuple(ApkTargetSpec.parse(text) for text in args.apk_target),
             key_path=args.key,
             builder_image=args.builder_image,
+            build_isolation=not args.no_build_isolation,
         )
         if publisher is None:
             _say("farm: no --publish-url/--data given: building only, nothing is published")

@@ -67,6 +67,7 @@ class FarmOptions:
     apk_targets: tuple[ApkTargetSpec, ...] = ()
     key_path: Path | None = None
     builder_image: str = ""
+    build_isolation: bool = True
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,7 @@ def _build_host(
             setup_args=settings.setup_args,
             python=options.python,
             jobs=options.jobs,
+            isolation=options.build_isolation,
         ),
         folder,
         log,

@@ -34,6 +34,9 @@ class HostBuild:
     python: str = sys.executable
     jobs: int = 2
     nice: int = 19
+    # PEP 517 build isolation: build deps from PyPI in a throwaway env (off: use the build
+    # Python's own, e.g. offline or for tests).
+    isolation: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def wheel_command(build: HostBuild, wheel_dir: Path) -> list[str]:
         str(wheel_dir),
         f"-Ccompile-args=-j{build.jobs}",
     ]
+    if not build.isolation:
+        command.append("--no-build-isolation")
     command += [f"-Csetup-args={arg}" for arg in build.setup_args]
     command.append(str(build.sdist))
     return command
@@ -155,13 +160,15 @@ def _run_logged(
         stdout = process.stdout
         if stdout is None:
             raise BuildError(f"{recipe}: could not read the build output")
+        step = "preparing"
         for line in stdout:
             log.write(line)  # type: ignore[attr-defined]
+            match = _NINJA_PROGRESS.match(line)
+            if match:
+                step = f"compile step {match[1]}/{match[2]}"
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_SECONDS:
                 last_report = now
-                match = _NINJA_PROGRESS.match(line)
-                step = f"step {match[1]}/{match[2]}" if match else line.strip()[:60]
                 progress(f"{recipe}: {_minutes(now - started)} {step}")
         return process.wait()
 
