@@ -1,0 +1,276 @@
+"""Install benchmark: ipydeps vs uv vs pip installing numpy, scipy and pandas from our repository.
+
+Every run installs into a fresh venv with fresh, empty cache, HOME and TMPDIR directories,
+from the repository server this script starts on 127.0.0.1, and is timed until
+``python -c "import numpy, scipy.linalg, pandas"`` has finished in that venv. Each tool's
+setup (creating the venv; for ipydeps, installing ipydeps itself, as the runtime image
+ships it) is not timed. Runs go both on tmpfs and on disk when asked (``--where``).
+
+    python bench/install_bench.py [--runs 3] [--where tmpfs,disk] [--data DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+READY = "ipydeps-repo serving "
+IMPORT_CHECK = "import numpy, scipy.linalg, pandas"
+TOOLS = ("ipydeps", "uv", "pip")
+ROOTS = {"tmpfs": Path("/dev/shm"), "disk": Path("/var/tmp")}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This machine's pip/uv defaults removed (same rule as tests/support/pipenv.py)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "IPYDEPS_"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", UV_NO_CONFIG="1")
+    env.update(extra)
+    return env
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    kwargs.setdefault("env", clean_env())
+    finished = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if finished.returncode != 0:
+        sys.stderr.write(f"command failed: {' '.join(command)}\n{finished.stdout}{finished.stderr}")
+        raise SystemExit(1)
+    return finished
+
+
+# -- machine ---------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def storage_of(path: Path) -> str:
+    """Filesystem type and device of ``path``, plus whether the disk is rotational."""
+    best = ("", "?", "?")
+    for line in Path("/proc/mounts").read_text().splitlines():
+        device, mountpoint, fstype = line.split()[:3]
+        if str(path).startswith(mountpoint) and len(mountpoint) >= len(best[0]):
+            best = (mountpoint, device, fstype)
+    _, device, fstype = best
+    kind = fstype
+    block = Path("/sys/block") / Path(device).name / "queue" / "rotational"
+    if block.exists():
+        kind += ", rotational" if block.read_text().strip() == "1" else ", non-rotational"
+    return f"{kind} ({device})"
+
+
+def machine_info(roots: dict[str, Path]) -> dict[str, str]:
+    return {
+        "cpu": cpu_model(),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        **{f"storage_{where}": f"{root}: {storage_of(root)}" for where, root in roots.items()},
+    }
+
+
+# -- repository ------------------------------------------------------------------------------
+
+def seed(data: Path, requirements: list[str], compression: str, optimize: bool) -> None:
+    """Mirror the requirements into ``data`` (fast and a no-op when already there)."""
+    if not any(data.glob("keys/*.rsa")):
+        run([sys.executable, "-m", "ipydeps_repo", "keygen", "--name", "bench", "--bits", "2048",
+             "--data", str(data)])
+    command = [sys.executable, "-m", "ipydeps_repo", "mirror", *requirements,
+               "--compression", compression, "--data", str(data)]
+    if not optimize:
+        command.append("--no-optimize")
+    print(run(command).stdout.strip().splitlines()[-1], flush=True)
+
+
+class Server:
+    """The repository server as a child process on 127.0.0.1, port chosen by the kernel."""
+
+    def __init__(self, data: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
+             "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(),
+        )
+        assert self.process.stdout is not None
+        self.url = ""
+        for line in self.process.stdout:
+            if line.startswith(READY):
+                self.url = line[len(READY):].strip().rstrip("/")
+                break
+        if not self.url:
+            raise SystemExit("the repository server exited before listening")
+        # Keep reading its log so a full pipe never blocks the server.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+# -- tools -------------------------------------------------------------------------------------
+
+def ensure_uv() -> str:
+    found = shutil.which("uv", path=str(Path(sys.executable).parent))
+    if found is None:
+        run([sys.executable, "-m", "pip", "install", "--quiet", "uv"])
+        found = shutil.which("uv", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit("uv could not be installed into the bench venv")
+    return found
+
+
+def ipydeps_available() -> bool:
+    return (REPO_ROOT / "ipydeps" / "__main__.py").is_file()
+
+
+def build_ipydeps_wheel(directory: Path) -> Path:
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory),
+         str(REPO_ROOT)])
+    return next(directory.glob("ipydeps-*.whl"))
+
+
+def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
+                  requirements: list[str]) -> list[str]:
+    python = str(venv / "bin" / "python")
+    if tool == "pip":
+        return [sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
+                "--index-url", f"{url}/simple", "--cache-dir", str(cache), *requirements]
+    if tool == "uv":
+        return [uv, "pip", "install", "--quiet", "--python", python, "--index-url",
+                f"{url}/simple", "--cache-dir", str(cache), *requirements]
+    return [python, "-m", "ipydeps", "install", "--quiet", "--upstream", "deny",
+            "--index-url", f"{url}/simple", *requirements]
+
+
+def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
+            ipydeps_wheel: Path | None, requirements: list[str]) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=root))
+    try:
+        venv, cache, home, tmp = (work / "venv", work / "cache", work / "home", work / "tmp")
+        for folder in (cache, home, tmp):
+            folder.mkdir()
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        if tool == "ipydeps" and ipydeps_wheel is not None:
+            # Not timed: the runtime image ships ipydeps. Its small deps come from PyPI once.
+            run([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+                 "--cache-dir", str(setup_cache), str(ipydeps_wheel)])
+        env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
+        start = time.perf_counter()
+        run(timed_command(tool, venv, url, cache, uv, requirements), env=env)
+        installed = time.perf_counter()
+        run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK], env=env)
+        done = time.perf_counter()
+        return {"install_s": installed - start, "import_s": done - installed,
+                "total_s": done - start}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, object]:
+    table: dict[str, object] = {}
+    for where, tools in results.items():
+        rows = {tool: {key: statistics.median(run[key] for run in runs)
+                       for key in ("install_s", "import_s", "total_s")}
+                for tool, runs in tools.items() if runs}
+        ratios = {}
+        if "ipydeps" in rows:
+            for other in ("uv", "pip"):
+                if other in rows:
+                    ratios[f"ipydeps/{other}"] = rows["ipydeps"]["total_s"] / rows[other]["total_s"]
+        table[where] = {"median": rows, "ratios": ratios}
+    return table
+
+
+def print_table(info: dict[str, str], table: dict[str, object], runs: int,
+                notes: list[str]) -> None:
+    print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
+    print(f"medians of {runs} run(s), seconds (install + first import = total)")
+    print(f"{'where':6} {'tool':8} {'install':>8} {'import':>8} {'total':>8}")
+    for where, entry in table.items():
+        assert isinstance(entry, dict)
+        for tool, row in entry["median"].items():
+            print(f"{where:6} {tool:8} {row['install_s']:8.2f} {row['import_s']:8.2f}"
+                  f" {row['total_s']:8.2f}")
+        for name, ratio in entry["ratios"].items():
+            print(f"{where:6} ratio {name} (total) = {ratio:.2f}")
+    for note in notes:
+        print("note: " + note)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--where", default="tmpfs,disk", help="comma list of tmpfs, disk")
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--data", type=Path, help="repository data dir (seeded if needed; "
+                        "default: a cache dir under ~/.cache/ipydeps-bench)")
+    parser.add_argument("--requirements", nargs="+", default=["numpy", "scipy", "pandas"])
+    parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated")
+    parser.add_argument("--no-optimize", action="store_true", help="seed upstream wheels as is")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    wheres = [where for where in args.where.split(",") if where]
+    roots = {where: ROOTS[where] for where in wheres}
+    tools = [tool for tool in args.tools.split(",") if tool]
+    notes = []
+    if "ipydeps" in tools and not ipydeps_available():
+        tools.remove("ipydeps")
+        notes.append("ipydeps unavailable (no ipydeps/__main__.py): measured pip and uv only")
+    suffix = ("upstream" if args.no_optimize else args.compression)
+    data = args.data or Path.home() / ".cache" / "ipydeps-bench" / f"data-{suffix}"
+    data.mkdir(parents=True, exist_ok=True)
+    info = machine_info(roots)
+    seed(data, args.requirements, args.compression, not args.no_optimize)
+    uv = ensure_uv()
+    info["uv"] = run([uv, "--version"]).stdout.strip()
+    info["pip"] = run([sys.executable, "-m", "pip", "--version"]).stdout.split(" from ")[0]
+    info["wheels"] = "upstream" if args.no_optimize else f"optimized, {args.compression}"
+    scratch = Path(tempfile.mkdtemp(prefix="install-bench-"))
+    ipydeps_wheel = build_ipydeps_wheel(scratch) if "ipydeps" in tools else None
+    server = Server(data)
+    results: dict[str, dict[str, list[dict[str, float]]]] = {w: {t: [] for t in tools}
+                                                             for w in wheres}
+    try:
+        for number in range(args.runs):
+            for where in wheres:
+                # Rotate the order so no tool always runs right after another's page-cache churn.
+                order = tools[number % len(tools):] + tools[:number % len(tools)]
+                for tool in order:
+                    timing = one_run(tool, roots[where], server.url, uv, scratch / "setup-cache",
+                                     ipydeps_wheel, args.requirements)
+                    results[where][tool].append(timing)
+                    print(f"run {number + 1}/{args.runs} {where:5} {tool:8} "
+                          f"install {timing['install_s']:6.2f} s  import "
+                          f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s",
+                          flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    table = summarize(results)
+    print_table(info, table, args.runs, notes)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "runs": results, "summary": table,
+                                         "notes": notes}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
