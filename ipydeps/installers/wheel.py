@@ -263,7 +263,11 @@ def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
     if info.compress_type == zipfile.ZIP_STORED:
         data = raw
     elif info.compress_type == zipfile.ZIP_DEFLATED:
-        data = zlib.decompress(raw, -15)
+        try:
+            data = zlib.decompress(raw, -15)
+        except zlib.error:
+            raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
+                                    "(cannot be inflated)") from None
     else:
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(info)

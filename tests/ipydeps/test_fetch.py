@@ -1,0 +1,90 @@
+"""HttpFetcher against real loopback HTTP servers: retries, 404s, cut bodies, hash checks."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import pytest
+
+from ipydeps.errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
+from ipydeps.fetch import HttpFetcher, RetryPolicy
+from tests.support.loopback import Scripted, scripted_server
+
+BODY = bytes(range(256)) * 4096  # 1 MiB
+SHA = hashlib.sha256(BODY).hexdigest()
+FAST = RetryPolicy(attempts=3, initial_delay=0.01, factor=2.0, timeout=10.0)
+
+
+def fetcher() -> HttpFetcher:
+    return HttpFetcher(retry=FAST)
+
+
+def test_download_streams_and_verifies(tmp_path: Path) -> None:
+    seen: list[tuple[int, int | None]] = []
+    with scripted_server(Scripted(body=BODY)) as server:
+        path = fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA,
+                                  progress=lambda done, total: seen.append((done, total)))
+    assert path.read_bytes() == BODY
+    assert seen[-1] == (len(BODY), len(BODY))
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_transient_errors_are_retried(tmp_path: Path) -> None:
+    with scripted_server(Scripted(503, b"busy"), Scripted(body=BODY, cut=1000),
+                         Scripted(body=BODY)) as server:
+        path = fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
+    assert path.read_bytes() == BODY
+    assert len(server.requests) == 3
+
+
+def test_body_cut_short_every_time_fails_and_leaves_no_file(tmp_path: Path) -> None:
+    with scripted_server(Scripted(body=BODY, cut=len(BODY) // 2)) as server:
+        with pytest.raises(DownloadError) as caught:
+            fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
+    assert f"connection closed after {len(BODY) // 2} of {len(BODY)} bytes" in str(caught.value)
+    assert len(server.requests) == FAST.attempts
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_is_not_retried(tmp_path: Path) -> None:
+    with scripted_server(Scripted(404, b"no")) as server:
+        with pytest.raises(DownloadError, match=r"not found \(HTTP 404\)"):
+            fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
+        with pytest.raises(NotFoundError) as caught:
+            fetcher().get_bytes(server.url + "simple/nothing/")
+    assert caught.value.status == 404
+    assert len(server.requests) == 2
+
+
+def test_hash_mismatch_is_refused_without_retry(tmp_path: Path) -> None:
+    with scripted_server(Scripted(body=BODY)) as server:
+        with pytest.raises(HashMismatchError) as caught:
+            fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256="0" * 64)
+    assert caught.value.actual == SHA
+    assert "tampered" in str(caught.value)
+    assert len(server.requests) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_client_errors_are_repository_errors() -> None:
+    with scripted_server(Scripted(403, b"forbidden")) as server:
+        with pytest.raises(RepositoryError, match="HTTP 403"):
+            fetcher().get_bytes(server.url + "simple/")
+    assert len(server.requests) == 1
+
+
+def test_connection_refused_is_retried_then_reported(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RepositoryError, match="connection refused") as caught:
+        fetcher().get_bytes(f"http://127.0.0.1:{port}/simple/")
+    assert caught.value.hint and "server is running" in caught.value.hint
+
+
+def test_get_bytes_sends_accept_header() -> None:
+    with scripted_server(Scripted(body=b"{}")) as server:
+        assert fetcher().get_bytes(server.url + "simple/x/", accept="application/json") == b"{}"
+    assert server.headers[0]["Accept"] == "application/json"

@@ -1,0 +1,78 @@
+"""A scripted HTTP server on 127.0.0.1 for client tests: each request takes the next response.
+
+A response can be a full body, a status error, or a body cut off half-way (the server
+sends the headers and part of the body, then closes the connection), which is how a
+server killed mid-download looks to a client.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class Scripted:
+    """One response: ``status``, ``body``; ``cut`` sends only that many body bytes, then closes."""
+
+    status: int = 200
+    body: bytes = b""
+    cut: int | None = None
+
+
+class ScriptedServer:
+    """Serves ``responses`` in order (the last one repeats) and records request paths."""
+
+    def __init__(self, responses: list[Scripted]) -> None:
+        self.responses = list(responses)
+        self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                owner.requests.append(self.path)
+                owner.headers.append(dict(self.headers))
+                index = min(len(owner.requests), len(owner.responses)) - 1
+                response = owner.responses[index]
+                self.send_response(response.status)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                if response.cut is not None:
+                    self.wfile.write(response.body[: response.cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(response.body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def scripted_server(*responses: Scripted) -> Iterator[ScriptedServer]:
+    """Run a ``ScriptedServer`` for the duration of a ``with`` block."""
+    server = ScriptedServer(list(responses))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
