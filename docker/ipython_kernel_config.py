@@ -1,0 +1,9 @@
+"""IPython kernel settings of the runtime image (installed as /etc/ipython/ipython_kernel_config.py).
+
+Every kernel loads the ipydeps extension, so %pip install and !pip install go through
+ipydeps (prebuilt apks or wheels from the configured repository) like ipydeps.pip().
+"""
+
+c = get_config()  # noqa: F821 - injected by traitlets when it runs this file
+
+c.InteractiveShellApp.extensions = ["ipydeps"]
