@@ -1,0 +1,51 @@
+"""Inspecting an interpreter's environment: install scheme, installed distributions, apk."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from packaging.tags import sys_tags
+from packaging.version import Version
+
+from ipydeps.environment import apk_status, inspect_environment, install_scheme
+from ipydeps.installers.transaction import WheelTransaction
+from tests.support.venvs import make_venv, site_packages
+from tests.support.wheels import make_wheel
+
+
+def test_scheme_of_a_venv_points_into_it(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    scheme = install_scheme(tmp_path / "env")
+    assert scheme.purelib == site_packages(tmp_path / "env")
+    assert scheme.scripts == tmp_path / "env" / "bin"
+    assert scheme.data == tmp_path / "env"
+    assert scheme.python == str(tmp_path / "env" / "bin" / "python")
+
+
+def test_scheme_of_the_running_interpreter_is_sys_prefix() -> None:
+    scheme = install_scheme()
+    assert scheme.python == sys.executable
+    assert Path(scheme.purelib).is_relative_to(sys.prefix)
+
+
+def test_installed_distributions_of_a_prefix(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    before = inspect_environment(tmp_path / "env", apk=False)
+    assert "demo-pkg" not in before.installed
+    with WheelTransaction(before.scheme) as transaction:
+        transaction.stage(make_wheel(tmp_path, "Demo_Pkg", "1.2.3"))
+        transaction.commit()
+    after = inspect_environment(tmp_path / "env", apk=False)
+    assert after.installed["demo-pkg"] == Version("1.2.3")
+    assert after.tags[0] == next(iter(sys_tags()))
+    assert after.apk_available is False and after.apk_reason == "set by configuration"
+
+
+def test_apk_is_not_available_without_an_apk_binary() -> None:
+    available, reason = apk_status()
+    if shutil.which("apk") is None:
+        assert (available, reason) == (False, "no apk binary (not an Alpine system)")
+    else:
+        assert isinstance(available, bool) and reason
