@@ -365,7 +365,7 @@ class Store:
                     progress(done, total, f"simple/{project}/")
             self.regenerate_root()
             for directory in directories:
-                regenerate_apk_index(self, directory)
+                regenerate_apk_index(self, directory, rehash=True)
                 done += 1
                 if progress:
                     progress(done, total, str(directory.relative_to(self.layout.tree)) + "/")
@@ -373,7 +373,7 @@ class Store:
 
     def listing(self) -> dict[str, Any]:
         """Return every published wheel (by project) and apk (by target) as JSON-ready data."""
-        from .apk_repository import apk_directories
+        from .apk_repository import apk_listing
 
         wheels: dict[str, list[dict[str, Any]]] = {}
         for project in self.projects():
@@ -388,16 +388,4 @@ class Store:
                 }
                 for name, entry in sorted(cache.items())
             ]
-        apks: dict[str, list[dict[str, Any]]] = {}
-        for directory in apk_directories(self):
-            target = str(directory.relative_to(self.layout.tree / "alpine"))
-            apks[target] = [
-                {
-                    "filename": path.name,
-                    "url": f"alpine/{target}/{path.name}",
-                    "size": path.stat().st_size,
-                }
-                for path in sorted(directory.glob("*.apk"))
-                if not path.name.startswith(".")
-            ]
-        return {"wheels": wheels, "apks": apks}
+        return {"wheels": wheels, "apks": apk_listing(self)}
