@@ -17,6 +17,7 @@ Public API (stable):
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ def user_config_path(environ: Mapping[str, str]) -> Path | None:
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
-    """The TOML table in ``path`` ({} if the file does not exist); problems are collected."""
+    """Return the TOML table in ``path`` ({} if the file does not exist), collecting problems."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -135,7 +136,9 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
 
 def _unknown_key(key: str, where: str) -> str:
     close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
-    suggestion = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(DEFAULTS)}"
+    suggestion = (
+        f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(DEFAULTS)}"
+    )
     return f"{where}: unknown key {key!r}{suggestion}"
 
 
@@ -165,7 +168,9 @@ def _parse_apk_map_variable(text: str) -> dict[str, str] | str:
     return mapping
 
 
-def _environment_layer(environ: Mapping[str, str], problems: list[str]) -> dict[str, tuple[Any, str]]:
+def _environment_layer(
+    environ: Mapping[str, str], problems: list[str]
+) -> dict[str, tuple[Any, str]]:
     layer: dict[str, tuple[Any, str]] = {}
     for key, variable in ENVIRONMENT_VARIABLES.items():
         if variable not in environ:
@@ -174,49 +179,107 @@ def _environment_layer(environ: Mapping[str, str], problems: list[str]) -> dict[
         if key == "apk_map":
             raw = _parse_apk_map_variable(raw)
             if isinstance(raw, str):
-                problems.append(f"env {variable}: {raw}; write e.g. numpy=py3-numpy,scipy=py3-scipy")
+                problems.append(
+                    f"env {variable}: {raw}; write e.g. numpy=py3-numpy,scipy=py3-scipy"
+                )
                 continue
         layer[key] = (raw, f"env {variable}")
     return layer
 
 
+_INTEGER = re.compile(r"^\s*[0-9]+\s*$")
+_NUMBER = re.compile(r"^\s*[0-9]+(\.[0-9]*)?\s*$")
+
+
+def _check_url(key: str, value: Any) -> tuple[Any, str | None]:
+    if key == "repository_url" and value in (None, ""):
+        return None, None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return value, f"{key} must be an http(s) URL, got {value!r}"
+    return value, None
+
+
+def _check_choice(key: str, value: Any) -> tuple[Any, str | None]:
+    if value in _CHOICES[key]:
+        return value, None
+    choices = " or ".join(repr(choice) for choice in _CHOICES[key])
+    return value, f"{key} must be {choices}, got {value!r}"
+
+
+def _check_apk_repository(key: str, value: Any) -> tuple[Any, str | None]:
+    parts = value.split("/") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(parts) or ".." in parts:
+        return value, f"{key} must be <branch>/<repo> such as 'v3.22/sci', got {value!r}"
+    return value, None
+
+
+def _check_apk_map(key: str, value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        return dict(value), None
+    return {}, f'{key} must map project names to apk names, e.g. {{numpy = "py3-numpy"}}'
+
+
+def _check_number(key: str, value: Any) -> tuple[Any, str | None]:
+    """Numbers come as TOML numbers or, from the environment, as strings of digits."""
+    integral = key in ("jobs", "retries")
+    pattern = _INTEGER if integral else _NUMBER
+    if isinstance(value, bool) or not (
+        isinstance(value, int)
+        or (isinstance(value, float) and not integral)
+        or (isinstance(value, str) and pattern.match(value))
+    ):
+        return DEFAULTS[key], f"{key} must be a number, got {value!r}"
+    number = int(value) if integral else float(value)
+    low, high = _RANGES[key]
+    if not low <= number <= high:
+        return number, f"{key} must be between {low} and {high}, got {number}"
+    return number, None
+
+
+_CHECKS = {
+    "repository_url": _check_url,
+    "upstream_url": _check_url,
+    "upstream": _check_choice,
+    "apk": _check_choice,
+    "policy": _check_choice,
+    "apk_repository": _check_apk_repository,
+    "apk_map": _check_apk_map,
+    "jobs": _check_number,
+    "retries": _check_number,
+    "timeout": _check_number,
+}
+
+
 def _coerce(key: str, value: Any, source: str, problems: list[str]) -> Any:
     """Check and convert one value; strings from the environment become numbers here."""
-    if key == "repository_url" and value in (None, ""):
-        return None
-    if key in ("repository_url", "upstream_url"):
-        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-            problems.append(f"{source}: {key} must be an http(s) URL, got {value!r}")
-        return value
-    if key in _CHOICES:
-        if value not in _CHOICES[key]:
-            choices = " or ".join(repr(choice) for choice in _CHOICES[key])
-            problems.append(f"{source}: {key} must be {choices}, got {value!r}")
-        return value
-    if key == "apk_repository":
-        parts = value.split("/") if isinstance(value, str) else []
-        if len(parts) != 2 or not all(parts) or ".." in parts:
-            problems.append(f"{source}: apk_repository must be <branch>/<repo> such as 'v3.22/sci', got {value!r}")
-        return value
-    if key == "apk_map":
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
-        ):
-            problems.append(f"{source}: apk_map must map project names to apk names, e.g. {{numpy = \"py3-numpy\"}}")
-            return {}
-        return dict(value)
-    low, high = _RANGES[key]
-    kind = int if key in ("jobs", "retries") else float
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = kind(value)
-    except (TypeError, ValueError):
-        problems.append(f"{source}: {key} must be a number, got {value!r}")
-        return DEFAULTS[key]
-    if not low <= number <= high:
-        problems.append(f"{source}: {key} must be between {low} and {high}, got {number}")
-    return number
+    converted, problem = _CHECKS[key](key, value)
+    if problem is not None:
+        problems.append(f"{source}: {problem}")
+    return converted
+
+
+def _file_layers(
+    paths: list[Path | None], name: str | None, problems: list[str]
+) -> tuple[list[dict[str, tuple[Any, str]]], list[str]]:
+    """Return the layers of the config files (each file, then its profile) and all profile names."""
+    layers = []
+    profiles_seen: list[str] = []
+    for path in paths:
+        if path is None:
+            continue
+        table = _read_toml(path, problems)
+        layers.append(_layer_from_table(table, str(path), problems))
+        profiles = table.get("profiles", {})
+        if not isinstance(profiles, dict):
+            problems.append(f"{path}: [profiles] must be a table of tables")
+            continue
+        profiles_seen += profiles
+        if name is not None and name in profiles:
+            where = f"{path} [profiles.{name}]"
+            layers.append(_layer_from_table(profiles[name], where, problems))
+    return layers, profiles_seen
 
 
 def load_config(
@@ -248,19 +311,8 @@ def load_config(
     layers: list[dict[str, tuple[Any, str]]] = [
         {key: (value, "default") for key, value in DEFAULTS.items()}
     ]
-    profiles_seen: list[str] = []
-    for path in (system_path, user_path):
-        if path is None:
-            continue
-        table = _read_toml(path, problems)
-        layers.append(_layer_from_table(table, str(path), problems))
-        profiles = table.get("profiles", {})
-        if not isinstance(profiles, dict):
-            problems.append(f"{path}: [profiles] must be a table of tables")
-            continue
-        profiles_seen += profiles
-        if name is not None and name in profiles:
-            layers.append(_layer_from_table(profiles[name], f"{path} [profiles.{name}]", problems))
+    file_layers, profiles_seen = _file_layers([system_path, user_path], name, problems)
+    layers += file_layers
     if name is not None and name not in profiles_seen:
         known = ", ".join(sorted(set(profiles_seen))) or "none defined"
         problems.append(f"profile {name!r} is not defined in any config file (profiles: {known})")
@@ -276,10 +328,13 @@ def load_config(
     effective: dict[str, tuple[Any, str]] = {}
     for layer in layers:
         effective.update(layer)
-    values = {key: _coerce(key, value, source, problems) for key, (value, source) in effective.items()}
+    values = {
+        key: _coerce(key, value, source, problems) for key, (value, source) in effective.items()
+    }
     if problems:
         raise ConfigError(
-            "Invalid ipydeps configuration:\n" + "\n".join(f"  - {problem}" for problem in problems),
+            "Invalid ipydeps configuration:\n"
+            + "\n".join(f"  - {problem}" for problem in problems),
             hint="fix the values above; Settings.describe() shows where each setting comes from",
         )
     return Settings(

@@ -22,7 +22,7 @@ _APK_NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 
 def _names_from_command(command: Any, where: str, problems: list[str]) -> list[str]:
-    """The package names of one ``apk add a b`` command, or a problem recorded."""
+    """Return the package names of one ``apk add a b`` command, or record a problem."""
     if not isinstance(command, str):
         problems.append(f"{where}: expected a string like 'apk add py3-numpy', got {command!r}")
         return []
@@ -86,7 +86,9 @@ def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
         elif isinstance(entry, dict) and set(entry) == {"apk"} and isinstance(entry["apk"], list):
             names = _checked_names(entry["apk"], where, problems)
         else:
-            problems.append(f"{where}: expected a list of 'apk add ...' strings or {{\"apk\": [...]}}")
+            problems.append(
+                f"{where}: expected a list of 'apk add ...' strings or {{\"apk\": [...]}}"
+            )
         if names:
             links[canonicalize_name(project)] = tuple(names)
     if problems:

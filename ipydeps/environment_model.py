@@ -50,7 +50,7 @@ class TargetEnvironment:
         return Version(self.markers["python_full_version"])
 
     def wheel_rank(self, filename: str) -> int | None:
-        """Preference of a wheel file here (smaller is better), or None if it cannot install here."""
+        """Rank a wheel file here (smaller is better); None if it cannot install here."""
         try:
             _, _, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:
@@ -60,9 +60,9 @@ class TargetEnvironment:
 
     @classmethod
     def current(cls, *, apk_available: bool) -> TargetEnvironment:
-        """This interpreter's markers and tags; whether apk can run is decided by the caller."""
+        """Describe this interpreter (markers, tags); the caller decides whether apk can run."""
         return cls(
-            markers=dict(default_environment()),
+            markers={key: str(value) for key, value in default_environment().items()},
             supported_tags=tuple(sys_tags()),
             apk_available=apk_available,
         )
@@ -76,14 +76,17 @@ class TargetEnvironment:
         apk_available: bool = False,
         sys_platform: str = "linux",
     ) -> TargetEnvironment:
-        """A CPython target other than this one: its markers and tags, computed, not probed."""
+        """Describe another CPython target: its markers and tags, computed, not probed."""
         version = Version(python)
         major_minor = (version.major, version.minor)
         platform_list = list(platforms)
         tags = [
             *cpython_tags(major_minor, platforms=platform_list),
-            *compatible_tags(major_minor, interpreter=f"cp{version.major}{version.minor}",
-                             platforms=platform_list),
+            *compatible_tags(
+                major_minor,
+                interpreter=f"cp{version.major}{version.minor}",
+                platforms=platform_list,
+            ),
         ]
         machine = platform_list[0].split("_", 3)[-1] if platform_list else "x86_64"
         markers = {

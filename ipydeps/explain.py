@@ -22,26 +22,30 @@ def _requirement_text(items: Sequence[Wanted]) -> str:
     return " and ".join(item.describe() for item in items)
 
 
+def _explain_missing(provider: Provider, name: str) -> tuple[str, str | None]:
+    """Explain a project that no allowed source has at all."""
+    where = ", ".join(provider.locations) or "no configured source"
+    if not provider.policy.upstream_allowed:
+        return (
+            f"{name} is not in our repository ({where}), and the upstream index is off "
+            "(air-gapped policy: upstream is off)",
+            f'{ASK_MAINTAINER}, or allow upstream (upstream = "allow") if this setup may reach it',
+        )
+    if not provider.locations:
+        return ("no package source is configured", "set repository_url or allow upstream")
+    return (f"{name} was not found in {where}", "check the spelling of the project name")
+
+
 def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, str | None]:
-    """The reason and hint for requirements on one project that nothing satisfies.
+    """Return the reason and hint for requirements on one project that nothing satisfies.
 
     Filters the project's files stage by stage (found, prebuilt, platform, Python,
     yanked, route, version) and reports the first stage that leaves nothing.
     """
     name = items[0].name
     files = [candidate for _, candidate in provider.files(name)]
-    where = ", ".join(provider.locations) or "no configured source"
     if not files:
-        if not provider.policy.upstream_allowed:
-            return (
-                f"{name} is not in our repository ({where}), and the upstream index is off "
-                "(air-gapped policy: upstream is off)",
-                f"{ASK_MAINTAINER}, or allow upstream (upstream = \"allow\") if this setup may "
-                "reach it",
-            )
-        if not provider.locations:
-            return ("no package source is configured", "set repository_url or allow upstream")
-        return (f"{name} was not found in {where}", "check the spelling of the project name")
+        return _explain_missing(provider, name)
     prebuilt = [c for c in files if c.is_apk or c.is_wheel]
     if not prebuilt:
         return (
@@ -75,18 +79,26 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         )
     prereleases = allows_prereleases(items, provider.policy)
     matching = [
-        c for c in routed
+        c
+        for c in routed
         if all(item.requirement.specifier.contains(c.version, prereleases=True) for item in items)
     ]
     if not matching:
-        return (f"no version of {name} matches {_requirement_text(items)} "
-                f"(available: {_versions(routed)})", "relax the version specifier")
+        return (
+            f"no version of {name} matches {_requirement_text(items)} "
+            f"(available: {_versions(routed)})",
+            "relax the version specifier",
+        )
     if all(c.yanked and not pinned_exactly(items, c.version) for c in matching):
-        return (f"every matching file of {name} is yanked", "pin an exact version to use a yanked one")
+        return (
+            f"every matching file of {name} is yanked",
+            "pin an exact version to use a yanked one",
+        )
     if not prereleases and all(c.version.is_prerelease for c in matching):
+        newest = max(c.version for c in matching)
         return (
             f"only pre-releases of {name} match ({_versions(matching)})",
-            "ask for one explicitly (e.g. name>=X.Y.0rc1) or pass pre=True",
+            f"ask for a pre-release explicitly, e.g. '{name}>={newest}'",
         )
     return (f"no file of {name} satisfies {_requirement_text(items)}", None)
 
@@ -108,9 +120,13 @@ def explain_conflict(provider: Provider, causes: Iterable[Any]) -> list[Unsatisf
         else:
             name = items[0].name
             available = _versions(c for _, c in provider.files(name) if provider.usable(c))
-            reason = (f"version conflict: these requirements on {name} cannot all be satisfied "
-                      f"at once (available: {available})")
-            hint = "pin compatible versions of the packages that need it, or install them separately"
+            reason = (
+                f"version conflict: these requirements on {name} cannot all be satisfied "
+                f"at once (available: {available})"
+            )
+            hint = (
+                "pin compatible versions of the packages that need it, or install them separately"
+            )
             if any(item.only_route is Route.APK for item in items):
                 hint += "; an apk pulls its dependencies as apks"
         found.append(Unsatisfiable(text, reason, hint))

@@ -149,7 +149,7 @@ def parse_project_html(body: bytes | str, *, page_url: str, route: Route) -> lis
             continue
         url, fragment = urldefrag(urljoin(page_url, href))
         filename = label or url.rsplit("/", 1)[-1]
-        sha256 = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+        sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
         metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))
         candidate = _file_candidate(
             filename,
@@ -175,8 +175,10 @@ def parse_project_page(body: bytes | str, *, page_url: str, route: Route) -> lis
     return parse_project_html(text, page_url=page_url, route=route)
 
 
-def compatible_wheels(candidates: Iterable[Candidate], supported_tags: Iterable[Tag]) -> list[Candidate]:
-    """The wheels among ``candidates`` that any of ``supported_tags`` can install."""
+def compatible_wheels(
+    candidates: Iterable[Candidate], supported_tags: Iterable[Tag]
+) -> list[Candidate]:
+    """Return the wheels among ``candidates`` that any of ``supported_tags`` can install."""
     supported = frozenset(supported_tags)
     kept = []
     for candidate in candidates:
@@ -194,36 +196,59 @@ def compatible_wheels(candidates: Iterable[Candidate], supported_tags: Iterable[
 class ApkRecord(Protocol):
     """The fields of an APKINDEX record this module reads (``ipydeps.apkindex.ApkIndexRecord``)."""
 
-    name: str
-    version: str
-    arch: str
-    size: int
-    depends: tuple[str, ...]
+    @property
+    def name(self) -> str:
+        """P: the apk name."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """V: the apk version with ``-rN``."""
+        ...
+
+    @property
+    def arch(self) -> str:
+        """A: the architecture (or ``noarch``)."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """S: the size of the .apk file (0 when unknown)."""
+        ...
+
+    @property
+    def depends(self) -> tuple[str, ...]:
+        """D: the dependencies."""
+        ...
 
 
 def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
-    """The apk that carries Python project ``project``: ``py3-<canonical name>`` unless mapped."""
+    """Return the apk carrying project ``project``: ``py3-<canonical name>`` unless mapped."""
     canonical = canonicalize_name(project)
     mapped = {canonicalize_name(key): value for key, value in (apk_map or {}).items()}
     return mapped.get(canonical, f"py3-{canonical}")
 
 
-def project_for_apk(apk_name: str, apk_map: Mapping[str, str] | None = None) -> NormalizedName | None:
-    """The Python project an apk carries, or None when it carries none (e.g. openblas)."""
+def project_for_apk(
+    apk_name: str, apk_map: Mapping[str, str] | None = None
+) -> NormalizedName | None:
+    """Return the Python project an apk carries, or None when it carries none (e.g. openblas)."""
     for project, mapped in (apk_map or {}).items():
         if mapped == apk_name:
             return canonicalize_name(project)
     if apk_name.startswith("py3-") and not apk_name.endswith(_APK_SUBPACKAGE_SUFFIXES):
-        return canonicalize_name(apk_name[len("py3-"):])
+        return canonicalize_name(apk_name[len("py3-") :])
     return None
 
 
-_APK_DEPEND = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._+-]*?)(?:(?P<op>[<>=~]+)(?P<ver>\S+))?$")
+_APK_DEPEND = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._+-]*?)(?:(?P<op>[<>=~]+)(?P<ver>\S+))?$"
+)
 _APK_TO_PEP440_OPERATOR = {">=": ">=", "<=": "<=", ">": ">", "<": "<", "=": "==", "~": "=="}
 
 
 def _pep440_of_apk(apk_version: str) -> Version | None:
-    """The Python version of an apk version (via ``ipydeps.apkversion``), or None if unmappable."""
+    """Return the PEP 440 version of an apk version, or None if it has none."""
     try:
         return apk_to_pep440(apk_version)
     except ApkVersionError:
@@ -250,7 +275,9 @@ def apk_depends_to_requires_dist(
         python_version = _pep440_of_apk(version) if version else None
         if operator in _APK_TO_PEP440_OPERATOR and python_version is not None:
             suffix = ".*" if operator == "~" else ""
-            requirements.append(f"{project}{_APK_TO_PEP440_OPERATOR[operator]}{python_version}{suffix}")
+            requirements.append(
+                f"{project}{_APK_TO_PEP440_OPERATOR[operator]}{python_version}{suffix}"
+            )
         else:
             requirements.append(str(project))
     return tuple(requirements)

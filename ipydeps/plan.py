@@ -36,7 +36,7 @@ MAX_ROUNDS = 2000
 def _order_steps(
     mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]
 ) -> list[NormalizedName]:
-    """Base project names in dependency order (dependencies first), stable by request order."""
+    """Return base project names, dependencies first, stable by request order."""
     children: dict[str, list[str]] = {}
     for parent, kids in edges.items():
         base = "" if parent is None else mapping[parent].name
@@ -63,8 +63,10 @@ def _order_steps(
     return ordered
 
 
-def _parents(mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]) -> dict[str, list[str]]:
-    """Base name -> base names of the projects that depend on it."""
+def _parents(
+    mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]
+) -> dict[str, list[str]]:
+    """Map each base name to the base names of the projects that depend on it."""
     parents: dict[str, list[str]] = {}
     for parent, kids in edges.items():
         if parent is None:
@@ -96,7 +98,10 @@ def resolve(
     """
     wanted, skipped = partition_requests(requests, environment.markers)
     provider = Provider(
-        sources=sources, installed=installed, environment=environment, policy=policy,
+        sources=sources,
+        installed=installed,
+        environment=environment,
+        policy=policy,
         upgrade_names=frozenset(canonicalize_name(r.requirement.name) for r in wanted),
     )
     unsatisfiable: list[Unsatisfiable] = []
@@ -121,11 +126,13 @@ def resolve(
         except ResolutionImpossible as error:
             unsatisfiable += explain_conflict(provider, error.causes)
         except ResolutionTooDeep:
-            unsatisfiable.append(Unsatisfiable(
-                ", ".join(item.text for item in roots),
-                "the requirements conflict in too many ways to resolve",
-                "pin versions of the main packages (e.g. numpy==2.3.5) and try again",
-            ))
+            unsatisfiable.append(
+                Unsatisfiable(
+                    ", ".join(item.text for item in roots),
+                    "the requirements conflict in too many ways to resolve",
+                    "pin versions of the main packages (e.g. numpy==2.3.5) and try again",
+                )
+            )
         else:
             steps, kept = _steps(result.mapping, result.graph, provider, roots, installed)
             skipped += kept
@@ -144,7 +151,7 @@ def _steps(
     roots: Sequence[Wanted],
     installed: Mapping[NormalizedName, Version],
 ) -> tuple[list[Step], list[Skipped]]:
-    """Steps in dependency order, and the requested names that need no work."""
+    """Return the steps in dependency order, and the requested names that need no work."""
     edges: dict[str | None, list[str]] = {}
     for vertex in graph:  # type: ignore[attr-defined]
         edges[vertex] = list(graph.iter_children(vertex))  # type: ignore[attr-defined]
@@ -161,7 +168,9 @@ def _steps(
         if pick.candidate is None or current == pick.version:
             if name in requested:
                 why = "" if provider.policy.upgrade else " (upgrade=True looks for newer)"
-                skipped.append(Skipped(requested[name], f"{name} {current} is already installed{why}"))
+                skipped.append(
+                    Skipped(requested[name], f"{name} {current} is already installed{why}")
+                )
             continue
         if name in requested:
             reason = "requested"

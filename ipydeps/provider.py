@@ -34,13 +34,13 @@ class Wanted:
         return canonicalize_name(self.requirement.name)
 
     def describe(self) -> str:
-        """The requirement and who needs it, for messages."""
+        """Return the requirement and who needs it, for messages."""
         return self.text if self.parent is None else f"{self.text} (needed by {self.parent})"
 
 
 @dataclass(frozen=True)
 class Pick:
-    """A resolution candidate: a file from a source, or the installed version (``candidate`` None)."""
+    """A resolution candidate: a file from a source, or what is installed (``candidate`` None)."""
 
     name: NormalizedName
     version: Version
@@ -50,11 +50,9 @@ class Pick:
 
 
 def identifier_of(item: Wanted | Pick) -> str:
-    """resolvelib identifier: the canonical name, with sorted extras as pip does (``a[x,y]``)."""
-    if isinstance(item, Wanted):
-        name, extras = item.name, item.requirement.extras
-    else:
-        name, extras = item.name, item.extras
+    """Return the resolvelib identifier: canonical name plus sorted extras, as pip (``a[x,y]``)."""
+    extras: Iterable[str] = item.requirement.extras if isinstance(item, Wanted) else item.extras
+    name = item.name
     if not extras:
         return str(name)
     return f"{name}[{','.join(sorted(canonicalize_name(e) for e in extras))}]"
@@ -66,9 +64,10 @@ def allows_prereleases(items: Iterable[Wanted], policy: PlanPolicy) -> bool:
 
 
 def pinned_exactly(items: Iterable[Wanted], version: Version) -> bool:
-    """True when some requirement pins ``==version``: PEP 592 lets such a pin take a yanked file."""
+    """Tell whether a requirement pins ``==version`` (PEP 592: such a pin may take a yank)."""
     return any(
-        spec.operator in ("==", "===") and spec.contains(version, prereleases=True)
+        spec.operator in ("==", "===")
+        and spec.contains(version, prereleases=True)
         and "*" not in spec.version
         for item in items
         for spec in item.requirement.specifier
@@ -139,12 +138,14 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return self._files[name]
 
     def usable(self, candidate: Candidate) -> bool:
-        """An installable file for this environment, whatever the specifier (no sdists)."""
+        """Tell whether ``candidate`` installs here, whatever the specifier (never sdists)."""
         if candidate.is_apk:
             return True
         return candidate.is_wheel and self.environment.wheel_rank(candidate.filename) is not None
 
-    def _source_picks(self, name: NormalizedName, extras: frozenset[str], items: Sequence[Wanted]) -> list[Pick]:
+    def _source_picks(
+        self, name: NormalizedName, extras: frozenset[str], items: Sequence[Wanted]
+    ) -> list[Pick]:
         prereleases = allows_prereleases(items, self.policy)
         only = {item.only_route for item in items if item.only_route is not None}
         picks = []
@@ -155,12 +156,19 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                 continue
             if only and candidate.route not in only:
                 continue
-            if all(item.requirement.specifier.contains(candidate.version, prereleases=prereleases)
-                   for item in items):
+            if all(
+                item.requirement.specifier.contains(candidate.version, prereleases=prereleases)
+                for item in items
+            ):
                 picks.append(Pick(name, candidate.version, candidate, extras, source))
         # Stable sorts, least significant key first: tag preference, newest, fastest route.
-        picks.sort(key=lambda p: self.environment.wheel_rank(p.candidate.filename) or 0
-                   if p.candidate and p.candidate.is_wheel else 0)
+        picks.sort(
+            key=lambda p: (
+                self.environment.wheel_rank(p.candidate.filename) or 0
+                if p.candidate and p.candidate.is_wheel
+                else 0
+            )
+        )
         picks.sort(key=lambda p: p.version, reverse=True)
         picks.sort(key=lambda p: p.candidate.route.rank if p.candidate else 0)
         unique: dict[tuple[Route, Version], Pick] = {}
@@ -193,7 +201,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
     # resolvelib's AbstractProvider interface.
 
     def identify(self, requirement_or_candidate: Wanted | Pick) -> str:
-        """The identifier resolvelib groups requirements and candidates by."""
+        """Return the identifier resolvelib groups requirements and candidates by."""
         return identifier_of(requirement_or_candidate)
 
     def get_preference(
@@ -228,8 +236,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         """Whether ``candidate`` satisfies ``requirement`` (version, and route for apk deps)."""
         if requirement.name != candidate.name:
             return False
-        if requirement.only_route is not None and candidate.candidate is not None \
-                and candidate.candidate.route is not requirement.only_route:
+        if (
+            requirement.only_route is not None
+            and candidate.candidate is not None
+            and candidate.candidate.route is not requirement.only_route
+        ):
             return False
         return requirement.requirement.specifier.contains(candidate.version, prereleases=True)
 

@@ -54,7 +54,7 @@ def _rows(plan: Plan) -> list[tuple[str, ...]]:
 
 
 def render_text(plan: Plan) -> str:
-    """The plan as a text table, then skipped requirements, problems with hints, and notes."""
+    """Render the plan as a text table, then what is skipped, problems with hints, notes."""
     lines: list[str] = []
     rows = _rows(plan)
     if rows:
@@ -79,7 +79,7 @@ def render_text(plan: Plan) -> str:
 
 
 def render_html(plan: Plan) -> str:
-    """The plan as an HTML fragment for notebooks; every value from an index is escaped."""
+    """Render the plan as an HTML fragment for notebooks; every value from an index is escaped."""
     parts = ['<div class="ipydeps-plan">']
     rows = _rows(plan)
     if rows:
@@ -92,21 +92,25 @@ def render_html(plan: Plan) -> str:
     elif plan.ok:
         parts.append("<p>Nothing to install.</p>")
     if plan.skipped:
-        parts.append("<ul class=\"ipydeps-skipped\">")
+        parts.append('<ul class="ipydeps-skipped">')
         parts += [
             f"<li>skipped <code>{escape(item.text)}</code>: {escape(item.reason)}</li>"
             for item in plan.skipped
         ]
         parts.append("</ul>")
     if plan.unsatisfiable:
-        parts.append('<p><strong>Cannot install</strong> (nothing will be installed):</p>'
-                     '<ul class="ipydeps-unsatisfiable">')
+        parts.append(
+            "<p><strong>Cannot install</strong> (nothing will be installed):</p>"
+            '<ul class="ipydeps-unsatisfiable">'
+        )
         for problem in plan.unsatisfiable:
             hint = f"<br><em>hint: {escape(problem.hint)}</em>" if problem.hint else ""
-            parts.append(f"<li><code>{escape(problem.text)}</code>: {escape(problem.reason)}{hint}</li>")
+            parts.append(
+                f"<li><code>{escape(problem.text)}</code>: {escape(problem.reason)}{hint}</li>"
+            )
         parts.append("</ul>")
     if plan.notes:
-        parts.append("<ul class=\"ipydeps-notes\">")
+        parts.append('<ul class="ipydeps-notes">')
         parts += [f"<li>note: {escape(note)}</li>" for note in plan.notes]
         parts.append("</ul>")
     parts.append("</div>")

@@ -35,7 +35,7 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def is_standard_library(name: str) -> bool:
-    """True when ``name`` is a module of this interpreter's standard library (so not installable).
+    """Tell whether ``name`` is a standard library module of this interpreter (not installable).
 
     Compares canonical names, so ``Tkinter``-style case or ``_``/``-`` differences match.
     """
@@ -86,7 +86,7 @@ def _parsed_problem(text: str, requirement: Requirement) -> str | None:
 
 
 def _syntax_problem(text: str, error: InvalidRequirement) -> str:
-    """A readable reason for a ``packaging`` parse error, with the common mistakes named."""
+    """Explain a ``packaging`` parse error readably, naming the common mistakes."""
     parts = text.split()
     if len(parts) > 1 and all(_policy_problem(part) is None for part in parts):
         try:
@@ -139,8 +139,10 @@ def parse_requirements(items: str | Iterable[str]) -> list[Request]:
     return requests
 
 
-def marker_applies(marker: Marker | None, markers: Mapping[str, str], extras: Iterable[str]) -> bool:
-    """True when ``marker`` holds in the environment ``markers`` for no extra or any of ``extras``."""
+def marker_applies(
+    marker: Marker | None, markers: Mapping[str, str], extras: Iterable[str]
+) -> bool:
+    """Tell whether ``marker`` holds in ``markers`` for no extra or for any of ``extras``."""
     if marker is None:
         return True
     for extra in ("", *sorted(extras)):

@@ -54,7 +54,7 @@ class PackageSource(Protocol):
         ...
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
-        """The PEP 508 Requires-Dist strings of ``candidate`` (one of this source's)."""
+        """Return the PEP 508 Requires-Dist strings of ``candidate`` (one of this source's)."""
         ...
 
 
@@ -74,13 +74,13 @@ def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes
 
 
 def requires_dist_from_metadata(metadata: bytes) -> tuple[str, ...]:
-    """The Requires-Dist values of a METADATA file (RFC 822 headers)."""
+    """Return the Requires-Dist values of a METADATA file (RFC 822 headers)."""
     headers = BytesHeaderParser().parsebytes(metadata)
     return tuple(str(value).strip() for value in headers.get_all("Requires-Dist") or ())
 
 
 def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
-    """The ``*.dist-info/METADATA`` member of a wheel held in memory, or None."""
+    """Return the ``*.dist-info/METADATA`` member of a wheel held in memory, or None."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for entry in archive.namelist():
             if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
@@ -218,18 +218,20 @@ class ApkRepositorySource:
         return by_name
 
     def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
-        """The apks carrying project ``name``; raises ``RepositoryError`` if unreadable."""
+        """Return the apks carrying project ``name``; raise ``RepositoryError`` if unreadable."""
         if self._by_name is None:
             self._by_name = self._load()
         return tuple(self._by_name.get(canonicalize_name(name), ()))
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
-        """The Python projects among the apk's ``D:`` dependencies, as PEP 508 strings."""
+        """Return the Python projects among the apk's ``D:`` dependencies, as PEP 508 strings."""
         return candidate.requires_dist or ()
 
 
-def sources_from_settings(settings: Settings, fetcher: Fetcher, *, arch: str) -> list[PackageSource]:
-    """The sources the settings allow, in route order (apk, our wheels, upstream).
+def sources_from_settings(
+    settings: Settings, fetcher: Fetcher, *, arch: str
+) -> list[PackageSource]:
+    """Return the sources the settings allow, in route order (apk, our wheels, upstream).
 
     ``arch`` is the apk architecture (e.g. ``x86_64``). Whether apk can run here is
     the planner's concern (``TargetEnvironment.apk_available``), so the apk source is
@@ -241,7 +243,11 @@ def sources_from_settings(settings: Settings, fetcher: Fetcher, *, arch: str) ->
             branch, _, repo = settings.apk_repository.partition("/")
             sources.append(
                 ApkRepositorySource(
-                    settings.repository_url, fetcher, branch=branch, repo=repo, arch=arch,
+                    settings.repository_url,
+                    fetcher,
+                    branch=branch,
+                    repo=repo,
+                    arch=arch,
                     apk_map=settings.apk_map,
                 )
             )

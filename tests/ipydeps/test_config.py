@@ -18,22 +18,28 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    system = write(tmp_path / "etc" / "config.toml", """
+    system = write(
+        tmp_path / "etc" / "config.toml",
+        """
 repository_url = "http://127.0.0.1:9/system/"
 upstream = "allow"
 jobs = 2
 [profiles.airgap]
 upstream = "deny"
 retries = 7
-""")
-    user = write(tmp_path / "home" / "config.toml", """
+""",
+    )
+    user = write(
+        tmp_path / "home" / "config.toml",
+        """
 repository_url = "http://127.0.0.1:9/user/"
 timeout = 12.5
 [apk_map]
 python-dateutil = "py3-dateutil"
 [profiles.fast]
 jobs = 16
-""")
+""",
+    )
     return system, user
 
 
@@ -64,7 +70,7 @@ def test_precedence_defaults_system_user_env_arguments(files: tuple[Path, Path])
     assert dict(settings.apk_map) == {"python-dateutil": "py3-dateutil"}
     assert settings.provenance["upstream_url"] == "default"
     description = settings.describe()
-    assert f"timeout         = 12.5" in description
+    assert "timeout         = 12.5" in description
     assert "(env IPYDEPS_REPOSITORY_URL)" in description and "(argument)" in description
 
 
@@ -85,8 +91,9 @@ def test_named_profile_by_argument_and_by_environment(files: tuple[Path, Path]) 
     from_env = load_config(environ={"IPYDEPS_CONFIG": "fast"}, system_path=system, user_path=user)
     assert from_env.jobs == 16 and from_env.profile == "fast"
     # The environment still beats a profile.
-    env_wins = load_config(name="airgap", environ={"IPYDEPS_UPSTREAM": "allow"},
-                           system_path=system, user_path=user)
+    env_wins = load_config(
+        name="airgap", environ={"IPYDEPS_UPSTREAM": "allow"}, system_path=system, user_path=user
+    )
     assert env_wins.upstream == "allow"
 
 
@@ -107,7 +114,9 @@ def test_ipydeps_config_may_name_a_file(tmp_path: Path, files: tuple[Path, Path]
 
 
 def test_user_config_path_follows_xdg_then_home(tmp_path: Path) -> None:
-    assert user_config_path({"XDG_CONFIG_HOME": "/x", "HOME": "/h"}) == Path("/x/ipydeps/config.toml")
+    assert user_config_path({"XDG_CONFIG_HOME": "/x", "HOME": "/h"}) == Path(
+        "/x/ipydeps/config.toml"
+    )
     assert user_config_path({"HOME": "/h"}) == Path("/h/.config/ipydeps/config.toml")
     assert user_config_path({}) is None
     write(tmp_path / "xdg" / "ipydeps" / "config.toml", "jobs = 3\n")
@@ -120,8 +129,11 @@ def test_every_problem_is_reported_at_once_with_fixes(tmp_path: Path) -> None:
     user = write(tmp_path / "user.toml", "this is not toml")
     with pytest.raises(ConfigError) as caught:
         load_config(
-            environ={"IPYDEPS_UPSTREAM": "sometimes", "IPYDEPS_APK_MAP": "numpy",
-                     "IPYDEPS_REPOSITORY_URL": "ftp://mirror/"},
+            environ={
+                "IPYDEPS_UPSTREAM": "sometimes",
+                "IPYDEPS_APK_MAP": "numpy",
+                "IPYDEPS_REPOSITORY_URL": "ftp://mirror/",
+            },
             overrides={"retries": 99, "polcy": "x", "apk_repository": "../etc"},
             system_path=system,
             user_path=user,
@@ -147,8 +159,10 @@ def test_policy_other_than_prebuilt_only_is_refused() -> None:
 
 
 def test_apk_map_from_the_environment() -> None:
-    settings = load_config(environ={"IPYDEPS_APK_MAP": "python-dateutil=py3-dateutil, pyyaml=py3-yaml"},
-                           system_path=None)
+    settings = load_config(
+        environ={"IPYDEPS_APK_MAP": "python-dateutil=py3-dateutil, pyyaml=py3-yaml"},
+        system_path=None,
+    )
     assert dict(settings.apk_map) == {"python-dateutil": "py3-dateutil", "pyyaml": "py3-yaml"}
 
 
@@ -165,8 +179,11 @@ def test_dependency_links_accept_only_apk_names() -> None:
         '{"numpy": ["apk add py3-numpy openblas"], "SciPy": {"apk": ["py3-scipy"]},'
         ' "pandas": "apk add py3-pandas"}'
     )
-    assert links == {"numpy": ("py3-numpy", "openblas"), "scipy": ("py3-scipy",),
-                     "pandas": ("py3-pandas",)}
+    assert links == {
+        "numpy": ("py3-numpy", "openblas"),
+        "scipy": ("py3-scipy",),
+        "pandas": ("py3-pandas",),
+    }
 
 
 def test_dependency_links_refuse_commands_and_run_nothing(tmp_path: Path) -> None:

@@ -32,10 +32,12 @@ GLIBC = TargetEnvironment.simulated(
 
 
 def test_recorded_pypi_json_and_html_agree() -> None:
-    from_json = parse_project_json((DATA / "pypi-six.json").read_bytes(), page_url=PYPI_SIX,
-                                   route=Route.UPSTREAM)
-    from_html = parse_project_html((DATA / "pypi-six.html").read_bytes(), page_url=PYPI_SIX,
-                                   route=Route.UPSTREAM)
+    from_json = parse_project_json(
+        (DATA / "pypi-six.json").read_bytes(), page_url=PYPI_SIX, route=Route.UPSTREAM
+    )
+    from_html = parse_project_html(
+        (DATA / "pypi-six.html").read_bytes(), page_url=PYPI_SIX, route=Route.UPSTREAM
+    )
     assert len(from_json) > 20
     # The JSON carries sizes, the HTML does not; everything else is the same.
     html_by_file = {c.filename: c for c in from_html}
@@ -48,8 +50,9 @@ def test_recorded_pypi_json_and_html_agree() -> None:
 
 
 def test_recorded_pypi_six_wheel_fields() -> None:
-    candidates = parse_project_page((DATA / "pypi-six.json").read_bytes(), page_url=PYPI_SIX,
-                                    route=Route.UPSTREAM)
+    candidates = parse_project_page(
+        (DATA / "pypi-six.json").read_bytes(), page_url=PYPI_SIX, route=Route.UPSTREAM
+    )
     [wheel] = [c for c in candidates if c.filename == "six-1.17.0-py2.py3-none-any.whl"]
     assert wheel.name == "six" and wheel.version == Version("1.17.0")
     assert wheel.route is Route.UPSTREAM and wheel.is_wheel and not wheel.is_sdist
@@ -65,7 +68,9 @@ def test_recorded_pypi_six_wheel_fields() -> None:
 
 @pytest.mark.parametrize("filename", ["handmade-demo.json", "handmade-demo.html"])
 def test_crafted_page_metadata_yanks_relative_urls_and_tags(filename: str) -> None:
-    candidates = parse_project_page((DATA / filename).read_bytes(), page_url=OURS, route=Route.WHEEL)
+    candidates = parse_project_page(
+        (DATA / filename).read_bytes(), page_url=OURS, route=Route.WHEEL
+    )
     by_file = {c.filename: c for c in candidates}
     assert "demo-0.1-py2.7.egg" not in by_file  # eggs are never used
     sdist = by_file["demo-1.0.tar.gz"]
@@ -76,29 +81,39 @@ def test_crafted_page_metadata_yanks_relative_urls_and_tags(filename: str) -> No
     assert musl.requires_python == ">=3.10"
     # PEP 658/714: metadata lives beside the file.
     assert musl.metadata_url == musl.url + ".metadata"
-    assert musl.url == "http://127.0.0.1:8080/files/demo/demo-2.0-cp312-cp312-musllinux_1_2_x86_64.whl"
+    assert (
+        musl.url == "http://127.0.0.1:8080/files/demo/demo-2.0-cp312-cp312-musllinux_1_2_x86_64.whl"
+    )
     glibc = by_file["demo-2.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
     assert glibc.metadata_url is not None and glibc.sha256 is None
     rc = by_file["demo-2.1rc1-py3-none-any.whl"]
     assert rc.yanked and rc.url == "http://127.0.0.1:8080/simple/demo/demo-2.1rc1-py3-none-any.whl"
     assert not musl.yanked
     assert {c.filename for c in compatible_wheels(candidates, MUSL.supported_tags)} == {
-        musl.filename, rc.filename}
+        musl.filename,
+        rc.filename,
+    }
     assert {c.filename for c in compatible_wheels(candidates, GLIBC.supported_tags)} == {
-        glibc.filename, rc.filename}
+        glibc.filename,
+        rc.filename,
+    }
 
 
 def test_not_an_index_page_is_a_repository_error() -> None:
     with pytest.raises(RepositoryError, match="did not return a PEP 691 project page"):
         parse_project_page(b'{"detail": "nope"}', page_url=OURS, route=Route.WHEEL)
     # An HTML page without links (a login page, say) simply offers nothing.
-    assert parse_project_page(b"<html><body>Sign in</body></html>", page_url=OURS,
-                              route=Route.WHEEL) == []
+    assert (
+        parse_project_page(b"<html><body>Sign in</body></html>", page_url=OURS, route=Route.WHEEL)
+        == []
+    )
 
 
 def test_html_escaping_in_attributes_is_undone() -> None:
-    page = ('<a href="x-1.0-py3-none-any.whl" data-requires-python="&gt;=3.8,&lt;4">'
-            'x-1.0-py3-none-any.whl</a>')
+    page = (
+        '<a href="x-1.0-py3-none-any.whl" data-requires-python="&gt;=3.8,&lt;4">'
+        "x-1.0-py3-none-any.whl</a>"
+    )
     [candidate] = parse_project_html(page, page_url=OURS, route=Route.WHEEL)
     assert candidate.requires_python == ">=3.8,<4"
 
@@ -113,28 +128,65 @@ def test_apk_names_map_both_ways() -> None:
 
 
 def test_apk_depends_become_requirements_on_python_projects() -> None:
-    depends = ["python3~3.12", "py3-numpy>=1.22.4-r0", "so:libopenblas.so.0", "openblas",
-               "py3-tzdata", "py3-dateutil~2.8", "!py3-conflict", "py3-pytz=2024.1-r0"]
+    depends = [
+        "python3~3.12",
+        "py3-numpy>=1.22.4-r0",
+        "so:libopenblas.so.0",
+        "openblas",
+        "py3-tzdata",
+        "py3-dateutil~2.8",
+        "!py3-conflict",
+        "py3-pytz=2024.1-r0",
+    ]
     assert apk_depends_to_requires_dist(depends, {"python-dateutil": "py3-dateutil"}) == (
-        "numpy>=1.22.4", "tzdata", "python-dateutil==2.8.*", "pytz==2024.1")
+        "numpy>=1.22.4",
+        "tzdata",
+        "python-dateutil==2.8.*",
+        "pytz==2024.1",
+    )
 
 
 def test_apkindex_records_become_apk_candidates() -> None:
     records = [
-        ApkIndexRecord(checksum="Q1" + "A" * 27 + "=", name="py3-pandas", version="2.2.3-r1",
-                       arch="x86_64", size=9_000_000,
-                       depends=("python3", "py3-numpy>=1.26", "py3-dateutil", "py3-tzdata")),
-        ApkIndexRecord(checksum="Q1" + "B" * 27 + "=", name="py3-numpy", version="2.1.0_rc1-r0",
-                       arch="x86_64", size=5_000_000, depends=("openblas",)),
-        ApkIndexRecord(checksum="Q1" + "C" * 27 + "=", name="openblas", version="0.3.28-r0",
-                       arch="x86_64", size=4_000_000),
-        ApkIndexRecord(checksum="Q1" + "D" * 27 + "=", name="py3-tzdata", version="2024.2-r0",
-                       arch="noarch", size=1000),
+        ApkIndexRecord(
+            checksum="Q1" + "A" * 27 + "=",
+            name="py3-pandas",
+            version="2.2.3-r1",
+            arch="x86_64",
+            size=9_000_000,
+            depends=("python3", "py3-numpy>=1.26", "py3-dateutil", "py3-tzdata"),
+        ),
+        ApkIndexRecord(
+            checksum="Q1" + "B" * 27 + "=",
+            name="py3-numpy",
+            version="2.1.0_rc1-r0",
+            arch="x86_64",
+            size=5_000_000,
+            depends=("openblas",),
+        ),
+        ApkIndexRecord(
+            checksum="Q1" + "C" * 27 + "=",
+            name="openblas",
+            version="0.3.28-r0",
+            arch="x86_64",
+            size=4_000_000,
+        ),
+        ApkIndexRecord(
+            checksum="Q1" + "D" * 27 + "=",
+            name="py3-tzdata",
+            version="2024.2-r0",
+            arch="noarch",
+            size=1000,
+        ),
     ]
     # Through the real APKINDEX text, as the repository serves it.
     parsed = parse_apkindex(render_apkindex(records))
-    candidates = apk_candidates(parsed, repository_url="http://127.0.0.1:8080/alpine/v3.22/sci/",
-                                apk_map={"python-dateutil": "py3-dateutil"}, arch="x86_64")
+    candidates = apk_candidates(
+        parsed,
+        repository_url="http://127.0.0.1:8080/alpine/v3.22/sci/",
+        apk_map={"python-dateutil": "py3-dateutil"},
+        arch="x86_64",
+    )
     by_name = {c.name: c for c in candidates}
     assert set(by_name) == {"pandas", "numpy", "tzdata"}
     pandas = by_name["pandas"]

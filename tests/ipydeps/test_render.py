@@ -10,16 +10,28 @@ from ipydeps.models import Candidate, Plan, Route, Skipped, Step, StepAction, Un
 from ipydeps.render import format_size, render_html, render_text
 
 NUMPY_APK = Candidate(
-    name="numpy", version=Version("2.2.6"), route=Route.APK,  # type: ignore[arg-type]
+    name="numpy",
+    version=Version("2.2.6"),
+    route=Route.APK,  # type: ignore[arg-type]
     url="http://127.0.0.1:8080/alpine/v3.22/sci/x86_64/py3-numpy-2.2.6-r0.apk",
-    filename="py3-numpy-2.2.6-r0.apk", size=5_432_100, apk_name="py3-numpy", apk_version="2.2.6-r0")
+    filename="py3-numpy-2.2.6-r0.apk",
+    size=5_432_100,
+    apk_name="py3-numpy",
+    apk_version="2.2.6-r0",
+)
 SIX = Candidate(
-    name="six", version=Version("1.17.0"), route=Route.UPSTREAM,  # type: ignore[arg-type]
+    name="six",
+    version=Version("1.17.0"),
+    route=Route.UPSTREAM,  # type: ignore[arg-type]
     url="https://files.pythonhosted.org/packages/six-1.17.0-py2.py3-none-any.whl",
-    filename="six-1.17.0-py2.py3-none-any.whl", size=11050)
+    filename="six-1.17.0-py2.py3-none-any.whl",
+    size=11050,
+)
 PLAN = Plan(
-    steps=(Step(NUMPY_APK, StepAction.UPGRADE, "requested", replaces=Version("1.26.4")),
-           Step(SIX, StepAction.INSTALL, "dependency of python-dateutil")),
+    steps=(
+        Step(NUMPY_APK, StepAction.UPGRADE, "requested", replaces=Version("1.26.4")),
+        Step(SIX, StepAction.INSTALL, "dependency of python-dateutil"),
+    ),
     skipped=(Skipped("json", "json is part of Python's standard library"),),
     notes=("apk cannot be used here, so apks were not considered",),
 )
@@ -29,24 +41,57 @@ def test_text_table_lists_package_version_route_source_size_reason() -> None:
     lines = render_text(PLAN).splitlines()
     assert lines[0].split() == ["package", "version", "route", "source", "size", "reason"]
     assert set(lines[1]) == {"-", " "}
-    assert lines[2].split() == ["py3-numpy", "2.2.6-r0", "(replaces", "1.26.4)", "upgrade", "apk",
-                                "127.0.0.1:8080", "5.4", "MB", "requested"]
-    assert lines[3].split() == ["six", "1.17.0", "install", "upstream", "files.pythonhosted.org",
-                                "11.1", "kB", "dependency", "of", "python-dateutil"]
+    assert lines[2].split() == [
+        "py3-numpy",
+        "2.2.6-r0",
+        "(replaces",
+        "1.26.4)",
+        "upgrade",
+        "apk",
+        "127.0.0.1:8080",
+        "5.4",
+        "MB",
+        "requested",
+    ]
+    assert lines[3].split() == [
+        "six",
+        "1.17.0",
+        "install",
+        "upstream",
+        "files.pythonhosted.org",
+        "11.1",
+        "kB",
+        "dependency",
+        "of",
+        "python-dateutil",
+    ]
     # Columns line up: every row starts its "route" column at the same place.
-    assert len({line.index(word) for line, word in zip(lines[2:4], ["upgrade", "install"],
-                                                            strict=True)}) == 1
+    assert (
+        len(
+            {
+                line.index(word)
+                for line, word in zip(lines[2:4], ["upgrade", "install"], strict=True)
+            }
+        )
+        == 1
+    )
     assert "skipped json: json is part of Python's standard library" in lines
     assert "note: apk cannot be used here, so apks were not considered" in lines
 
 
 def test_text_for_empty_and_failed_plans() -> None:
     assert render_text(Plan()) == "Nothing to install."
-    failed = Plan(unsatisfiable=(
-        Unsatisfiable("requests", "requests is not in our repository (http://127.0.0.1:8080/), "
-                      "and the upstream index is off (air-gapped policy: upstream is off)",
-                      "allow upstream"),
-        Unsatisfiable("pyfoo", "only a source distribution of pyfoo exists"),))
+    failed = Plan(
+        unsatisfiable=(
+            Unsatisfiable(
+                "requests",
+                "requests is not in our repository (http://127.0.0.1:8080/), "
+                "and the upstream index is off (air-gapped policy: upstream is off)",
+                "allow upstream",
+            ),
+            Unsatisfiable("pyfoo", "only a source distribution of pyfoo exists"),
+        )
+    )
     text = render_text(failed)
     assert "Nothing to install." not in text
     assert text.splitlines() == [
@@ -73,8 +118,12 @@ class _TextAndTags(HTMLParser):
 
 def test_html_escapes_everything_that_came_from_an_index() -> None:
     hostile = Candidate(
-        name="evil", version=Version("1.0"), route=Route.UPSTREAM,  # type: ignore[arg-type]
-        url="http://127.0.0.1/<script>alert(1)</script>.whl", filename="evil-1.0-py3-none-any.whl")
+        name="evil",
+        version=Version("1.0"),
+        route=Route.UPSTREAM,  # type: ignore[arg-type]
+        url="http://127.0.0.1/<script>alert(1)</script>.whl",
+        filename="evil-1.0-py3-none-any.whl",
+    )
     plan = Plan(
         steps=(Step(hostile, StepAction.INSTALL, "dependency of <img src=x onerror=alert(1)>"),),
         skipped=(Skipped("<b>x</b>", "reason & <i>more</i>"),),
@@ -86,8 +135,14 @@ def test_html_escapes_everything_that_came_from_an_index() -> None:
     parser.feed(html)
     assert not {"script", "img", "b", "i", "svg", "iframe"} & set(parser.tags)
     text = "".join(parser.text)
-    for shown in ["dependency of <img src=x onerror=alert(1)>", "<b>x</b>", "reason & <i>more</i>",
-                  "why <script>", "hint: hint <svg>", "note: note <iframe>"]:
+    for shown in [
+        "dependency of <img src=x onerror=alert(1)>",
+        "<b>x</b>",
+        "reason & <i>more</i>",
+        "why <script>",
+        "hint: hint <svg>",
+        "note: note <iframe>",
+    ]:
         assert shown in text
 
 

@@ -8,10 +8,19 @@ from ipydeps.errors import InvalidRequirementError
 from ipydeps.models import Skipped
 from ipydeps.requirements import is_standard_library, parse_requirements, partition_requests
 
-MARKERS = {"python_version": "3.12", "python_full_version": "3.12.1", "sys_platform": "linux",
-           "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
-           "implementation_name": "cpython", "platform_python_implementation": "CPython",
-           "implementation_version": "3.12.1", "platform_release": "", "platform_version": ""}
+MARKERS = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.1",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "implementation_version": "3.12.1",
+    "platform_release": "",
+    "platform_version": "",
+}
 
 
 @pytest.mark.parametrize(

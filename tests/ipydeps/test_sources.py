@@ -31,7 +31,9 @@ def publish(server: RunningServer, tmp_path: Path, name: str, version: str, *req
 
 def test_repository_source_reads_our_server(repo_server: RunningServer, tmp_path: Path) -> None:
     publish(repo_server, tmp_path, "demo-lib", "1.0")
-    wheel = publish(repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5", 'tomli; python_version < "3.11"')
+    wheel = publish(
+        repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5", 'tomli; python_version < "3.11"'
+    )
     source = RepositorySource(repo_server.url, FETCHER)
     assert source.route is Route.WHEEL
     assert source.location == repo_server.url + "simple/"
@@ -46,7 +48,9 @@ def test_repository_source_reads_our_server(repo_server: RunningServer, tmp_path
     assert list(source.candidates(canonicalize_name("no-such-project"))) == []
 
 
-def test_requires_dist_falls_back_to_the_wheel_itself(repo_server: RunningServer, tmp_path: Path) -> None:
+def test_requires_dist_falls_back_to_the_wheel_itself(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
     publish(repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5")
     source = RepositorySource(repo_server.url, FETCHER)
     [candidate] = source.candidates(canonicalize_name("demo-lib"))
@@ -75,7 +79,9 @@ def test_resolve_against_our_server_pulls_dependencies_from_it(
     )
     assert plan.ok, plan.unsatisfiable
     assert [(s.candidate.name, str(s.candidate.version), s.action) for s in plan.steps] == [
-        ("demo-lib", "1.2", StepAction.UPGRADE), ("demo-app", "2.0", StepAction.INSTALL)]
+        ("demo-lib", "1.2", StepAction.UPGRADE),
+        ("demo-app", "2.0", StepAction.INSTALL),
+    ]
     assert plan.steps[0].replaces == Version("1.0")
     assert plan.steps[0].reason == "dependency of demo-app"
 
@@ -101,17 +107,31 @@ def test_upstream_source_uses_the_given_index_url() -> None:
     assert source.route is Route.UPSTREAM and source.location == "http://127.0.0.1:9/mirror/simple/"
 
 
-def _publish_apk(server: RunningServer, tmp_path: Path, name: str, version: str, *depends: str,
-                 arch: str = "x86_64") -> None:
+def _publish_apk(
+    server: RunningServer,
+    tmp_path: Path,
+    name: str,
+    version: str,
+    *depends: str,
+    arch: str = "x86_64",
+) -> None:
     from ipydeps_repo.apk.keys import load_key
     from ipydeps_repo.apk.package import ApkEntry, build_apk
     from ipydeps_repo.apk.pkginfo import PkgInfo
 
     (key_path,) = (server.data / "keys").glob("*.rsa")
-    info = PkgInfo(pkgname=name, pkgver=version, arch=arch, pkgdesc=f"{name} fixture",
-                   license="MIT", builddate=1700000000, depends=depends)
-    data = build_apk([ApkEntry.file(f"usr/share/{name}/VERSION", version.encode())], info,
-                     load_key(key_path))
+    info = PkgInfo(
+        pkgname=name,
+        pkgver=version,
+        arch=arch,
+        pkgdesc=f"{name} fixture",
+        license="MIT",
+        builddate=1700000000,
+        depends=depends,
+    )
+    data = build_apk(
+        [ApkEntry.file(f"usr/share/{name}/VERSION", version.encode())], info, load_key(key_path)
+    )
     path = tmp_path / f"{name}-{version}.apk"
     path.write_bytes(data)
     status, body = server.upload(path, query="branch=v3.22&repo=sci")
@@ -119,24 +139,37 @@ def _publish_apk(server: RunningServer, tmp_path: Path, name: str, version: str,
 
 
 def test_apk_source_reads_our_signed_index(repo_server: RunningServer, tmp_path: Path) -> None:
-    _publish_apk(repo_server, tmp_path, "py3-demo-app", "2.0-r1", "python3", "py3-demo-lib>=1.1",
-                 "openblas")
+    _publish_apk(
+        repo_server, tmp_path, "py3-demo-app", "2.0-r1", "python3", "py3-demo-lib>=1.1", "openblas"
+    )
     _publish_apk(repo_server, tmp_path, "py3-demo-lib", "1.2-r0", arch="noarch")
     _publish_apk(repo_server, tmp_path, "openblas", "0.3.28-r0")
-    source = ApkRepositorySource(repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64")
+    source = ApkRepositorySource(
+        repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
+    )
     assert source.location == repo_server.url + "alpine/v3.22/sci"
     [app] = source.candidates(canonicalize_name("demo-app"))
     assert (app.route, app.version, app.apk_name, app.apk_version) == (
-        Route.APK, Version("2.0"), "py3-demo-app", "2.0-r1")
+        Route.APK,
+        Version("2.0"),
+        "py3-demo-app",
+        "2.0-r1",
+    )
     assert app.url == repo_server.url + "alpine/v3.22/sci/x86_64/py3-demo-app-2.0-r1.apk"
     assert source.requires_dist(app) == ("demo-lib>=1.1",)
     assert list(source.candidates(canonicalize_name("openblas"))) == []
     # The planner takes both from apk on a target where apk runs.
-    plan = resolve(parse_requirements("demo-app"), sources=[source], installed={},
-                   environment=TargetEnvironment.simulated(apk_available=True),
-                   policy=PlanPolicy(upstream_allowed=False))
+    plan = resolve(
+        parse_requirements("demo-app"),
+        sources=[source],
+        installed={},
+        environment=TargetEnvironment.simulated(apk_available=True),
+        policy=PlanPolicy(upstream_allowed=False),
+    )
     assert [(s.candidate.apk_name, s.reason) for s in plan.steps] == [
-        ("py3-demo-lib", "dependency of demo-app"), ("py3-demo-app", "requested")]
+        ("py3-demo-lib", "dependency of demo-app"),
+        ("py3-demo-app", "requested"),
+    ]
     # An arch the repository has no index for offers nothing rather than failing.
     other = ApkRepositorySource(repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="s390x")
     assert list(other.candidates(canonicalize_name("demo-app"))) == []

@@ -19,7 +19,9 @@ RESPONSES = {
 
 def record(filename: str, accept: str) -> None:
     """Fetch the project page with ``accept`` and save the body as ``filename``."""
-    request = urllib.request.Request(f"https://pypi.org/simple/{PROJECT}/", headers={"Accept": accept})
+    request = urllib.request.Request(
+        f"https://pypi.org/simple/{PROJECT}/", headers={"Accept": accept}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         body = response.read()
     (HERE / filename).write_bytes(body)
