@@ -1,4 +1,4 @@
-"""The host farm end to end: a tiny C extension built from its sdist, published, installed, skipped."""
+"""Host farm end to end: a tiny C extension built from its sdist, published, installed, skipped."""
 
 from __future__ import annotations
 
