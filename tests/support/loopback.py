@@ -1,4 +1,4 @@
-"""A scripted HTTP server on 127.0.0.1 for client tests: each request takes the next response.
+"""A scripted HTTP server on 127.0.0.1 for client tests: responses by path, or in order.
 
 A response can be a full body, a status error, or a body cut off half-way (the server
 sends the headers and part of the body, then closes the connection), which is how a
@@ -21,13 +21,16 @@ class Scripted:
     status: int = 200
     body: bytes = b""
     cut: int | None = None
+    content_type: str = "application/octet-stream"
 
 
 class ScriptedServer:
     """Serves ``responses`` in order (the last one repeats) and records request paths."""
 
-    def __init__(self, responses: list[Scripted]) -> None:
+    def __init__(self, responses: list[Scripted],
+                 routes: dict[str, Scripted] | None = None) -> None:
         self.responses = list(responses)
+        self.routes = dict(routes or {})
         self.requests: list[str] = []
         self.headers: list[dict[str, str]] = []
         owner = self
@@ -38,11 +41,16 @@ class ScriptedServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 owner.requests.append(self.path)
                 owner.headers.append(dict(self.headers))
-                index = min(len(owner.requests), len(owner.responses)) - 1
-                response = owner.responses[index]
+                if self.path in owner.routes:
+                    response = owner.routes[self.path]
+                elif owner.responses:
+                    index = min(len(owner.requests), len(owner.responses)) - 1
+                    response = owner.responses[index]
+                else:
+                    response = Scripted(404, b"not found")
                 self.send_response(response.status)
                 self.send_header("Content-Length", str(len(response.body)))
-                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Type", response.content_type)
                 self.end_headers()
                 if response.cut is not None:
                     self.wfile.write(response.body[: response.cut])
@@ -68,9 +76,10 @@ class ScriptedServer:
 
 
 @contextmanager
-def scripted_server(*responses: Scripted) -> Iterator[ScriptedServer]:
-    """Run a ``ScriptedServer`` for the duration of a ``with`` block."""
-    server = ScriptedServer(list(responses))
+def scripted_server(*responses: Scripted,
+                    routes: dict[str, Scripted] | None = None) -> Iterator[ScriptedServer]:
+    """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first)."""
+    server = ScriptedServer(list(responses), routes)
     server.start()
     try:
         yield server
