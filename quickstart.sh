@@ -67,6 +67,15 @@ check_python() {
     fi
 }
 
+# Run a setup command with its output in the setup log; show the log's tail if it fails.
+quietly() {
+    mkdir -p "$STATE"
+    if ! "$@" >> "$STATE/setup.log" 2>&1; then
+        tail -n 30 "$STATE/setup.log" | sed 's/^/    /' >&2
+        die "'$*' failed (full log: $STATE/setup.log)"
+    fi
+}
+
 # A stamp holds a hash of what a cached step depends on, so re-runs skip finished work.
 stamp_of() { cat "$@" | "$PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
 
@@ -79,9 +88,9 @@ setup_venv() {
     fi
     say "creating $VENV with ipydeps[server,jupyter]"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+    quietly "$VENV/bin/python" -m pip install --upgrade pip
     # nbclient runs the notebook for --check; jupyterlab/notebook are used when present.
-    "$VENV/bin/python" -m pip install --quiet -e "${SOURCE_DIR}[server,jupyter]" nbclient nbformat >&2
+    quietly "$VENV/bin/python" -m pip install -e "${SOURCE_DIR}[server,jupyter]" nbclient nbformat
     printf '%s' "$stamp" > "$VENV/.quickstart-stamp"
 }
 
@@ -95,8 +104,8 @@ setup_kernel_base() {
     fi
     say "creating the kernel base environment $KERNEL_BASE (ipykernel + ipydeps)"
     [ -x "$KERNEL_BASE/bin/python" ] || "$PYTHON" -m venv "$KERNEL_BASE"
-    "$KERNEL_BASE/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$KERNEL_BASE/bin/python" -m pip install --quiet ipykernel -e "$SOURCE_DIR" >&2
+    quietly "$KERNEL_BASE/bin/python" -m pip install --upgrade pip
+    quietly "$KERNEL_BASE/bin/python" -m pip install ipykernel -e "$SOURCE_DIR"
     printf '%s' "$stamp" > "$KERNEL_BASE/.quickstart-stamp"
 }
 
@@ -108,7 +117,10 @@ make_throwaway_kernel_env() {
     "$PYTHON" -m venv --without-pip "$env"
     site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     base_site="$("$KERNEL_BASE/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    printf '%s\n' "$base_site" > "$site/_quickstart_kernel_base.pth"
+    # An "import" line in a .pth runs at startup; addsitedir also processes the base's own .pth
+    # files (the editable install of ipydeps is one).
+    printf 'import site; site.addsitedir(%s)\n' "$("$PYTHON" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$base_site")" \
+        > "$site/_quickstart_kernel_base.pth"
     printf '%s' "$env"
 }
 

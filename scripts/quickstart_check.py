@@ -67,7 +67,9 @@ def _text_of(outputs: list[Any]) -> str:
     for output in outputs:
         if output.get("output_type") == "stream":
             parts.append(output.get("text", ""))
-        elif "data" in output and "text/plain" in output["data"]:
+        elif "text/html" in output.get("data", {}):
+            continue  # rich displays (the live progress table) repeat the stream text
+        elif "text/plain" in output.get("data", {}):
             parts.append(output["data"]["text/plain"])
     return "".join(parts).rstrip()
 
