@@ -138,7 +138,8 @@ def _run_pip(arguments: list[str], env: Mapping[str, str], what: str) -> None:
         # pip's last lines name the failing requirement (e.g. "No matching distribution").
         tail = "\n".join((finished.stderr or finished.stdout).strip().splitlines()[-6:])
         raise UpstreamError(f"pip could not {what}:\n{tail}",
-                            hint="check the requirement names, the target and --index-url")
+                            hint="check the requirement names, the target and --index-url; "
+                            "only wheels are mirrored, never sdists")
 
 
 def resolve(

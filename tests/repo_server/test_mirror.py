@@ -89,7 +89,8 @@ def test_unknown_project_fails_with_pips_reason(
     assert failed.returncode == 1
     assert "error: pip could not resolve no-such-project" in failed.stderr
     assert "No matching distribution found for no-such-project" in failed.stderr
-    assert "hint: check the requirement names, the target and --index-url" in failed.stderr
+    assert ("hint: check the requirement names, the target and --index-url; only wheels are "
+            "mirrored, never sdists") in failed.stderr
     assert mirrored_wheels(data) == []
 
 
