@@ -1,0 +1,128 @@
+"""``python -m ipydeps`` and the pip shim, run as child processes against the real server."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.pipenv import clean_pip_env
+from tests.support.server import RunningServer, start_server
+from tests.support.venvs import ROOT, make_venv, run_python, snapshot
+from tests.support.wheels import make_wheel
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Terminal:
+    server: RunningServer
+    venv: Path
+    python: Path
+    work: Path
+
+    def run(self, *args: str, command: list[str] | None = None,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        base = command or [str(self.python), "-m", "ipydeps"]
+        environment = clean_pip_env(
+            IPYDEPS_REPOSITORY_URL=self.server.url, IPYDEPS_UPSTREAM="deny",
+            IPYDEPS_APK="never", HOME=str(self.work), XDG_CONFIG_HOME=str(self.work / "config"),
+            **env)
+        return subprocess.run([*base, *args], capture_output=True, text=True, env=environment,
+                              timeout=300, check=False)
+
+    def publish(self, name: str, version: str, **options: object) -> None:
+        status, body = self.server.upload(make_wheel(self.work / "wheels", name, version,
+                                                     **options))  # type: ignore[arg-type]
+        assert status == 201, body
+
+
+@pytest.fixture(scope="module")
+def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+    work = tmp_path_factory.mktemp("cli")
+    (work / "wheels").mkdir()
+    server = start_server(work / "repo-data")
+    python = make_venv(work / "env", see_test_packages=True)
+    try:
+        yield Terminal(server, work / "env", python, work)
+    finally:
+        server.stop()
+
+
+def test_install_then_import(terminal: Terminal) -> None:
+    terminal.publish("cli-dep", "1.0")
+    terminal.publish("cli-pkg", "2.0", requires=["cli-dep"])
+    done = terminal.run("install", "cli-pkg")
+    assert done.returncode == 0, done.stderr
+    source = terminal.server.url.split("//", 1)[1].rstrip("/")
+    assert f"cli-pkg 2.0 (wheel from {source})" in done.stderr
+    assert "\r" not in done.stderr  # no progress bar redraws when stderr is not a terminal
+    shown = run_python(terminal.python, "import cli_pkg, cli_dep; print(cli_pkg.__version__)")
+    assert shown.stdout == "2.0\n", shown.stderr
+
+
+def test_plan_changes_nothing(terminal: Terminal) -> None:
+    terminal.publish("plan-pkg", "1.0")
+    before = snapshot(terminal.venv)
+    done = terminal.run("plan", "plan-pkg")
+    assert done.returncode == 0, done.stderr
+    assert "plan-pkg" in done.stdout and "requested" in done.stdout
+    assert snapshot(terminal.venv) == before
+
+
+def test_errors_are_messages_with_exit_code_1(terminal: Terminal) -> None:
+    before = snapshot(terminal.venv)
+    bad = terminal.run("install", "numpy; import os")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("ipydeps: Refused invalid requirement(s)")
+    assert "Traceback" not in bad.stderr
+    missing = terminal.run("install", "no-such-pkg-anywhere")
+    assert missing.returncode == 1
+    assert "no-such-pkg-anywhere is not in our repository" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert snapshot(terminal.venv) == before
+
+
+def test_usage_errors_exit_2(terminal: Terminal) -> None:
+    assert terminal.run().returncode == 2
+    assert terminal.run("install").returncode == 2
+    assert terminal.run("frobnicate").returncode == 2
+
+
+def test_config_shows_where_values_come_from(terminal: Terminal) -> None:
+    done = terminal.run("config")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if "upstream " in line)
+    assert "'deny'" in line and "IPYDEPS_UPSTREAM" in line
+
+
+def test_requirements_file(terminal: Terminal) -> None:
+    terminal.publish("file-pkg", "1.0")
+    requirements = terminal.work / "requirements.txt"
+    requirements.write_text("# our deps\nfile-pkg>=1  # pinned loosely\n")
+    done = terminal.run("install", "-r", str(requirements))
+    assert done.returncode == 0, done.stderr
+    assert run_python(terminal.python, "import file_pkg").returncode == 0
+
+
+def test_pip_shim_routes_install_to_ipydeps_and_the_rest_to_pip(terminal: Terminal) -> None:
+    terminal.publish("shim-pkg", "1.0")
+    shim = ["/bin/sh", str(ROOT / "docker" / "pip-shim")]
+    installed = terminal.run("install", "shim-pkg", command=shim,
+                             IPYDEPS_PYTHON=str(terminal.python))
+    assert installed.returncode == 0, installed.stderr
+    source = terminal.server.url.split("//", 1)[1].rstrip("/")
+    assert f"shim-pkg 1.0 (wheel from {source})" in installed.stderr
+    listed = terminal.run("list", "--format=freeze", command=shim,
+                          IPYDEPS_PYTHON=str(terminal.python))
+    assert listed.returncode == 0, listed.stderr
+    assert "shim-pkg==1.0" in listed.stdout.split()
+    # An install option ipydeps does not handle goes to the real pip unchanged.
+    passthrough = terminal.run("install", "--no-index", "shim-absent", command=shim,
+                               IPYDEPS_PYTHON=str(terminal.python))
+    assert passthrough.returncode != 0
+    assert "No matching distribution found for shim-absent" in passthrough.stderr + \
+        passthrough.stdout
