@@ -2,7 +2,7 @@
 
 Public API (stable):
 
-- ``resolve(requests, *, sources, installed, environment, policy) -> Plan``
+- ``resolve(requests, *, sources, installed, environment, policy, jobs=1) -> Plan``
   ``requests``: from ``parse_requirements``; ``sources``: ``PackageSource``s (any order;
   preferred by ``Route.rank``); ``installed``: ``Mapping[NormalizedName, Version]``;
   ``environment``: ``TargetEnvironment``; ``policy``: ``PlanPolicy``. Never raises for an
@@ -15,6 +15,7 @@ Public API (stable):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -85,6 +86,7 @@ def resolve(
     installed: Mapping[NormalizedName, Version],
     environment: TargetEnvironment,
     policy: PlanPolicy,
+    jobs: int = 1,
 ) -> Plan:
     """Plan the install of ``requests`` and their dependencies into ``environment``.
 
@@ -93,9 +95,27 @@ def resolve(
     unless ``policy.upgrade`` (which applies to the requested names only). Requests for
     the standard library, or whose marker is false here, are skipped with a note.
     Unsatisfiable requirements are listed in ``Plan.unsatisfiable`` with a reason.
+    ``jobs`` > 1 reads project pages (and the likeliest metadata) ahead in that many
+    threads; the plan is the same as with ``jobs=1``.
 
     Raises ``RepositoryError`` when a source cannot be read.
     """
+    executor = ThreadPoolExecutor(jobs, thread_name_prefix="ipydeps-plan") if jobs > 1 else None
+    try:
+        return _resolve(requests, sources, installed, environment, policy, executor)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _resolve(
+    requests: Iterable[Request],
+    sources: Sequence[PackageSource],
+    installed: Mapping[NormalizedName, Version],
+    environment: TargetEnvironment,
+    policy: PlanPolicy,
+    executor: Executor | None,
+) -> Plan:
     wanted, skipped = partition_requests(requests, environment.markers)
     provider = Provider(
         sources=sources,
@@ -103,7 +123,9 @@ def resolve(
         environment=environment,
         policy=policy,
         upgrade_names=frozenset(canonicalize_name(r.requirement.name) for r in wanted),
+        executor=executor,
     )
+    provider.prefetch(canonicalize_name(r.requirement.name) for r in wanted)
     unsatisfiable: list[Unsatisfiable] = []
     roots: list[Wanted] = []
     by_identifier: dict[str, list[Wanted]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         environment: TargetEnvironment,
         policy: PlanPolicy,
         upgrade_names: frozenset[NormalizedName],
+        executor: Executor | None = None,
     ) -> None:
         self.environment = environment
         self.policy = policy
@@ -105,6 +107,10 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         self.sources = sorted(sources, key=lambda source: source.route.rank)
         self.notes: list[str] = []
         self._files: dict[NormalizedName, list[tuple[PackageSource, Candidate]]] = {}
+        # Project pages being read ahead in worker threads; only this (the resolver's)
+        # thread touches ``_files`` and ``_pending``, workers only call the sources.
+        self._executor = executor
+        self._pending: dict[NormalizedName, Future[list[tuple[PackageSource, Candidate]]]] = {}
         if not self.apk_usable and any(s.route is Route.APK for s in self.sources):
             self.note("apk cannot be used here, so apks were not considered")
         if not policy.upstream_allowed and any(s.route is Route.UPSTREAM for s in self.sources):
@@ -126,15 +132,45 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         """Where the allowed sources read from, for messages."""
         return [s.location for s in self.sources if self.source_allowed(s)]
 
+    def _collect(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
+        return [
+            (source, candidate)
+            for source in self.sources
+            if self.source_allowed(source)
+            for candidate in source.candidates(name)
+        ]
+
+    def _collect_and_warm(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
+        """Read a project's files, then start reading the metadata of its likeliest pick."""
+        files = self._collect(name)
+        likely = [
+            (source, c)
+            for source, c in files
+            if self.usable(c)
+            and not c.yanked
+            and not c.version.is_prerelease
+            and python_ok(c, self.environment)
+        ]
+        kept = name in self.installed and name not in self.upgrade_names
+        if likely and not kept and self._executor is not None:
+            source, best = max(likely, key=lambda pair: (-pair[1].route.rank, pair[1].version))
+            # Speculative: an error here is dropped; the real call raises it again.
+            self._executor.submit(source.requires_dist, best)
+        return files
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None:
+        """Start reading the project pages of ``names`` in parallel (with an executor)."""
+        if self._executor is None:
+            return
+        for name in names:
+            if name not in self._files and name not in self._pending:
+                self._pending[name] = self._executor.submit(self._collect_and_warm, name)
+
     def files(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
         """Every file the allowed sources offer for ``name`` (cached)."""
         if name not in self._files:
-            self._files[name] = [
-                (source, candidate)
-                for source in self.sources
-                if self.source_allowed(source)
-                for candidate in source.candidates(name)
-            ]
+            future = self._pending.pop(name, None)
+            self._files[name] = future.result() if future is not None else self._collect(name)
         return self._files[name]
 
     def usable(self, candidate: Candidate) -> bool:
@@ -278,4 +314,5 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             requirement.marker = None
             requirement.url = None
             dependencies.append(Wanted(requirement, label, str(requirement), only))
+        self.prefetch(item.name for item in dependencies)
         return dependencies

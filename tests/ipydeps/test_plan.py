@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 
 import pytest
@@ -9,7 +10,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
-from ipydeps.errors import NoCandidateError, ResolutionError
+from ipydeps.errors import NoCandidateError, RepositoryError, ResolutionError
 from ipydeps.models import Candidate, Plan, Route, StepAction
 from ipydeps.plan import raise_for_unsatisfiable, resolve
 from ipydeps.requirements import parse_requirements
@@ -522,3 +523,91 @@ def test_resolution_is_deterministic() -> None:
     assert all(plan("a", ours) == first for _ in range(3))
     order = [s.candidate.name for s in first.steps]
     assert order[0] == "d" and order[-1] == "a"
+
+
+# Reading ahead in parallel.
+
+
+class MeetingSource(FakeSource):
+    """Pages of ``b`` and ``c`` are only served once both are being read at the same time."""
+
+    def __init__(self, candidates: Iterable[Candidate]) -> None:
+        super().__init__(Route.WHEEL, candidates)
+        self.meeting = threading.Barrier(2, timeout=30)
+
+    def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
+        if name in ("b", "c"):
+            self.meeting.wait()  # raises BrokenBarrierError if read one after the other
+        return super().candidates(name)
+
+
+def test_jobs_read_dependency_pages_in_parallel() -> None:
+    source = MeetingSource([wheel("a", "1.0", "b", "c"), wheel("b", "1.0"), wheel("c", "1.0")])
+    result = resolve(
+        parse_requirements("a"),
+        sources=[source],
+        installed={},
+        environment=MUSL,
+        policy=PlanPolicy(),
+        jobs=2,
+    )
+    assert {n for n, _, _ in chosen(result)} == {"a", "b", "c"}
+
+
+def test_parallel_plans_equal_sequential_plans() -> None:
+    apks = FakeSource(Route.APK, [apk("pandas", "2.2.3", "numpy>=1.26"), apk("numpy", "2.2.6")])
+    ours = FakeSource(
+        Route.WHEEL,
+        [
+            wheel("pandas", "2.2.3", "numpy>=1.26", "python-dateutil", 'numexpr; extra == "perf"'),
+            wheel("numpy", "2.3.0"),
+            wheel("numexpr", "2.10.0", "numpy"),
+            wheel("lib", "2.0", "x>=3"),
+            wheel("lib", "1.0"),
+        ],
+    )
+    pypi = FakeSource(
+        Route.UPSTREAM,
+        [
+            upstream("python-dateutil", "2.9.0", "six>=1.5"),
+            upstream("six", "1.17.0"),
+            upstream("x", "1.0"),
+        ],
+    )
+    for requirements in (["pandas[perf]", "lib"], ["pandas", "nothere"], ["lib", "numpy<2"]):
+        for environment in (MUSL, MUSL_NO_APK):
+            results = [
+                resolve(
+                    parse_requirements(requirements),
+                    sources=[apks, ours, pypi],
+                    installed={canonicalize_name("six"): Version("1.16.0")},
+                    environment=environment,
+                    policy=PlanPolicy(),
+                    jobs=jobs,
+                )
+                for jobs in (1, 4)
+            ]
+            assert results[0] == results[1], requirements
+
+
+def test_a_source_error_in_a_reading_thread_reaches_the_caller() -> None:
+    class Down(FakeSource):
+        def candidates(self, name: NormalizedName) -> Sequence[Candidate]:
+            raise RepositoryError(f"Cannot read the package index at {self.location}{name}/")
+
+    with pytest.raises(RepositoryError, match="Cannot read the package index"):
+        resolve(
+            parse_requirements(["a", "b"]),
+            sources=[Down(Route.WHEEL, [])],
+            installed={},
+            environment=MUSL,
+            policy=PlanPolicy(),
+            jobs=3,
+        )
+
+
+def test_project_names_are_canonical() -> None:
+    pypi = FakeSource(Route.UPSTREAM, [upstream("python-dateutil", "2.9.0")])
+    result = plan("Python_Dateutil>=2", pypi)
+    assert chosen(result) == [("python-dateutil", "2.9.0", "upstream")]
+    assert result.steps[0].reason == "requested"
