@@ -55,6 +55,7 @@ def _file_candidate(
     yanked: bool,
     has_metadata: bool,
     size: int | None,
+    metadata_sha256: str | None = None,
 ) -> Candidate | None:
     """One index entry as a Candidate, or None for files we never use (eggs, installers)."""
     try:
@@ -75,6 +76,7 @@ def _file_candidate(
         requires_python=requires_python or None,
         # PEP 658/714: metadata is served at the file URL plus ".metadata" (wheels only).
         metadata_url=f"{url}.metadata" if has_metadata and filename.endswith(".whl") else None,
+        metadata_sha256=metadata_sha256.lower() if has_metadata and metadata_sha256 else None,
         yanked=yanked,
     )
 
@@ -106,6 +108,7 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
             yanked=bool(entry.get("yanked", False)),
             has_metadata=bool(metadata),
             size=size if isinstance(size, int) else None,
+            metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
         )
         if candidate is not None:
             candidates.append(candidate)
@@ -161,6 +164,9 @@ def parse_project_html(body: bytes | str, *, page_url: str, route: Route) -> lis
             # PEP 658: present means available, unless the value is literally "false".
             has_metadata=metadata is not None and metadata.lower() != "false",
             size=None,
+            metadata_sha256=(
+                metadata[len("sha256=") :] if metadata and metadata.startswith("sha256=") else None
+            ),
         )
         if candidate is not None:
             candidates.append(candidate)

@@ -42,6 +42,8 @@ class Candidate:
     requires_python: str | None = None
     # PEP 658/714: URL of the wheel's METADATA, served beside it, when the index says so.
     metadata_url: str | None = None
+    # PEP 658/714: sha256 of that METADATA file, when the index gives one; checked on read.
+    metadata_sha256: str | None = None
     # PEP 508 Requires-Dist strings once known (from METADATA, or mapped from apk depends).
     requires_dist: tuple[str, ...] | None = None
     # apk only: the package name and full apk version (e.g. "py3-numpy", "2.3.5-r0").
@@ -57,7 +59,7 @@ class Candidate:
 
     @property
     def is_sdist(self) -> bool:
-        """True for a source distribution: recorded to explain plans, never installed (no compiling)."""
+        """True for a source distribution: recorded to explain plans, never installed."""
         return self.filename.endswith((".tar.gz", ".zip", ".tar.bz2", ".tgz"))
 
     @property
@@ -136,13 +138,13 @@ class Plan:
         return tuple(step for step in self.steps if step.candidate.route is route)
 
     def __str__(self) -> str:
-        """The plan as a text table (``ipydeps.render.render_text``), e.g. for ``print(plan)``."""
+        """Render the plan as a text table (``ipydeps.render.render_text``) for ``print``."""
         from .render import render_text  # render imports this module
 
         return render_text(self)
 
     def _repr_html_(self) -> str:
-        """Jupyter's rich display: the plan as escaped HTML (``ipydeps.render.render_html``)."""
+        """Render the plan as escaped HTML for Jupyter (``ipydeps.render.render_html``)."""
         from .render import render_html
 
         return render_html(self)

@@ -73,6 +73,15 @@ def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes
         ) from error
 
 
+def _check_sha256(url: str, expected: str | None, data: bytes) -> None:
+    """Raise ``HashMismatchError`` unless ``data`` has the sha256 the index promised."""
+    if expected is None:
+        return
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise HashMismatchError(url, expected, actual)
+
+
 def requires_dist_from_metadata(metadata: bytes) -> tuple[str, ...]:
     """Return the Requires-Dist values of a METADATA file (RFC 822 headers)."""
     headers = BytesHeaderParser().parsebytes(metadata)
@@ -119,10 +128,10 @@ class SimpleIndexSource:
         return self._candidates[name]
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
-        """Requires-Dist from PEP 658 metadata, else from the wheel itself (checked by sha256).
+        """Requires-Dist from PEP 658 metadata, else from the wheel itself, both checked by sha256.
 
         Raises ``RepositoryError`` when neither can be read, ``HashMismatchError`` when the
-        wheel read for its metadata does not match the index's sha256.
+        metadata or the wheel read for it does not match the sha256 the index gives.
         """
         if candidate.requires_dist is not None:
             return candidate.requires_dist
@@ -134,6 +143,7 @@ class SimpleIndexSource:
         if candidate.metadata_url is not None:
             metadata = _read(self._fetcher, candidate.metadata_url, accept=None, what="metadata")
             if metadata is not None:
+                _check_sha256(candidate.metadata_url, candidate.metadata_sha256, metadata)
                 return requires_dist_from_metadata(metadata)
         # No PEP 658 metadata: read the wheel itself (costly, so only when the index lacks it).
         data = _read(self._fetcher, candidate.url, accept=None, what="a wheel")
@@ -142,10 +152,7 @@ class SimpleIndexSource:
                 f"{candidate.url} is listed by {self.index_url} but missing (404)",
                 hint="the index is stale; tell the repository maintainer",
             )
-        if candidate.sha256 is not None:
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != candidate.sha256:
-                raise HashMismatchError(candidate.url, candidate.sha256, actual)
+        _check_sha256(candidate.url, candidate.sha256, data)
         metadata = _metadata_from_wheel(data, candidate.filename)
         if metadata is None:
             raise RepositoryError(

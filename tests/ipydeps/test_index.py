@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from ipydeps.index import (
     project_for_apk,
 )
 from ipydeps.models import Route
+from ipydeps.sources import requires_dist_from_metadata
 
 DATA = Path(__file__).parent / "data"
 PYPI_SIX = "https://pypi.org/simple/six/"
@@ -197,3 +199,19 @@ def test_apkindex_records_become_apk_candidates() -> None:
     assert pandas.requires_dist == ("numpy>=1.26", "python-dateutil", "tzdata")
     assert by_name["numpy"].version == Version("2.1.0rc1")
     assert by_name["tzdata"].url.endswith("/x86_64/py3-tzdata-2024.2-r0.apk")
+
+
+@pytest.mark.parametrize("suffix", ["json", "html"])
+def test_recorded_pages_of_our_server(suffix: str) -> None:
+    page = "http://127.0.0.1:8080/simple/demo-lib/"
+    candidates = parse_project_page(
+        (DATA / f"ours-demo-lib.{suffix}").read_bytes(), page_url=page, route=Route.WHEEL
+    )
+    assert sorted(str(c.version) for c in candidates) == ["1.0", "1.1"]
+    [newest] = [c for c in candidates if c.version == Version("1.1")]
+    assert newest.url == "http://127.0.0.1:8080/files/demo-lib/demo_lib-1.1-py3-none-any.whl"
+    assert newest.metadata_url == newest.url + ".metadata"
+    metadata = (DATA / "ours-demo-lib-1.1.metadata").read_bytes()
+    assert newest.metadata_sha256 == hashlib.sha256(metadata).hexdigest()
+    assert newest.sha256 is not None and len(newest.sha256) == 64
+    assert requires_dist_from_metadata(metadata) == ("six>=1.5",)

@@ -9,13 +9,19 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from ipydeps.config import load_config
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.errors import HashMismatchError, RepositoryError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
 from ipydeps.models import Route, StepAction
 from ipydeps.plan import resolve
 from ipydeps.requirements import parse_requirements
-from ipydeps.sources import ApkRepositorySource, RepositorySource, UpstreamSource
+from ipydeps.sources import (
+    ApkRepositorySource,
+    RepositorySource,
+    UpstreamSource,
+    sources_from_settings,
+)
 from tests.support.server import RunningServer
 from tests.support.wheels import make_wheel
 
@@ -56,6 +62,10 @@ def test_requires_dist_falls_back_to_the_wheel_itself(
     [candidate] = source.candidates(canonicalize_name("demo-lib"))
     import dataclasses
 
+    assert candidate.metadata_sha256 is not None
+    tampered_metadata = dataclasses.replace(candidate, metadata_sha256="0" * 64)
+    with pytest.raises(HashMismatchError, match=r"\.whl\.metadata: its sha256 is"):
+        RepositorySource(repo_server.url, FETCHER).requires_dist(tampered_metadata)
     without_metadata = dataclasses.replace(candidate, metadata_url=None)
     assert source.requires_dist(without_metadata) == ("six>=1.5",)
     tampered = dataclasses.replace(candidate, metadata_url=None, sha256="0" * 64)
@@ -173,3 +183,31 @@ def test_apk_source_reads_our_signed_index(repo_server: RunningServer, tmp_path:
     # An arch the repository has no index for offers nothing rather than failing.
     other = ApkRepositorySource(repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="s390x")
     assert list(other.candidates(canonicalize_name("demo-app"))) == []
+
+
+def test_sources_from_settings_follow_the_configuration() -> None:
+    settings = load_config(
+        environ={"IPYDEPS_REPOSITORY_URL": "http://127.0.0.1:9/repo/"}, system_path=None
+    )
+    sources = sources_from_settings(settings, FETCHER, arch="aarch64")
+    assert [(s.route, s.location) for s in sources] == [
+        (Route.APK, "http://127.0.0.1:9/repo/alpine/v3.22/sci"),
+        (Route.WHEEL, "http://127.0.0.1:9/repo/simple/"),
+        (Route.UPSTREAM, "https://pypi.org/simple/"),
+    ]
+    assert isinstance(sources[0], ApkRepositorySource) and sources[0].arch == "aarch64"
+    airgapped = load_config(
+        environ={
+            "IPYDEPS_REPOSITORY_URL": "http://127.0.0.1:9/",
+            "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never",
+        },
+        system_path=None,
+    )
+    assert [s.route for s in sources_from_settings(airgapped, FETCHER, arch="x86_64")] == [
+        Route.WHEEL
+    ]
+    nothing_but_upstream = load_config(environ={}, system_path=None)
+    assert [
+        s.route for s in sources_from_settings(nothing_but_upstream, FETCHER, arch="x86_64")
+    ] == [Route.UPSTREAM]
