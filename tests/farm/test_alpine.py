@@ -1,4 +1,4 @@
-"""Alpine targets: a clear refusal without a Docker engine, and the abuild run the driver asks for."""
+"""Alpine targets: a clear refusal without a Docker engine, and the abuild run the driver makes."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ if args[:1] == ["info"]:
     sys.exit(0)
 with open(os.environ["FAKE_DOCKER_CALLS"], "a") as calls:
     calls.write(" ".join(args) + "\\n")
-mounts = dict(v.split(":")[1::-1] for v in (args[i + 1] for i, a in enumerate(args) if a == "--volume"))
+volumes = [args[i + 1] for i, a in enumerate(args) if a == "--volume"]
+mounts = dict(v.split(":")[1::-1] for v in volumes)
 workdir = args[args.index("--workdir") + 1]
 recipe = Path(mounts[workdir])
 text = (recipe / "APKBUILD").read_text()
@@ -38,7 +39,8 @@ name, version, release = get("pkgname"), get("pkgver"), get("pkgrel")
 out = Path(mounts["/home/builder/packages"]) / "sci" / "x86_64"
 out.mkdir(parents=True, exist_ok=True)
 for package in (name, name + "-pyc"):
-    (out / f"{{package}}-{{version}}-r{{release}}.apk").write_bytes(b"apk bytes of " + package.encode())
+    apk = out / f"{{package}}-{{version}}-r{{release}}.apk"
+    apk.write_bytes(b"apk bytes of " + package.encode())
 print(">>> abuild: fake build of", name)
 """
 
@@ -77,7 +79,8 @@ def test_without_a_docker_engine_it_says_so_and_exits_3(tmp_path: Path) -> None:
 def test_without_a_docker_command_it_says_so(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=str(tmp_path))
     result = _farm(env, "build", "--target", "alpine-3.22-x86_64",
-                   "--apkbuilds", str(ROOT / "apkbuilds"), "--out", str(tmp_path / "out"))  # fmt: skip
+                   "--apkbuilds", str(ROOT / "apkbuilds"),
+                   "--out", str(tmp_path / "out"))  # fmt: skip
     assert result.returncode == 3
     assert "cannot build Alpine targets: no 'docker' command on this machine" in result.stderr
 
