@@ -154,7 +154,11 @@ def scan_apks(store: Store, directory: Path, *, rehash: bool = False) -> list[Ap
             continue
         stat = path.stat()
         entry = cache.get(path.name)
-        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        if (
+            entry
+            and entry.get("size") == stat.st_size
+            and entry.get("mtime_ns") == stat.st_mtime_ns
+        ):
             fields = dict(entry["record"])
             for name in ("depends", "provides", "install_if"):
                 fields[name] = tuple(fields.get(name, ()))
@@ -186,7 +190,5 @@ def regenerate_apk_index(
     signing_key = key or load_signing_key(store.layout)
     records = scan_apks(store, directory, rehash=rehash)
     branch, repo, arch = directory.parts[-3:]
-    index = build_index(
-        records, signing_key, arch=arch, description=f"ipydeps {branch}/{repo}"
-    )
+    index = build_index(records, signing_key, arch=arch, description=f"ipydeps {branch}/{repo}")
     write_atomic(directory / INDEX_NAME, index)

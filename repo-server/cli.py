@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .console import warn
 from .errors import RepoError
 from .settings import DATA_ENV, DEFAULT_DATA_DIR, default_data_dir
 
@@ -73,12 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except RepoError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+        warn(f"error: {error.message}")
         if error.hint:
-            print(f"hint: {error.hint}", file=sys.stderr)
+            warn(f"hint: {error.hint}")
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        warn("interrupted")
         return 130
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 from .auth import ALL_SCOPES, SCOPE_UPLOAD, TokenStore
+from .console import say, warn
 from .errors import ConfigurationError
 from .settings import DataLayout, build_settings
 
@@ -124,7 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
         server.add_sockets(sockets)
         port = sockets[0].getsockname()[1]
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        print(f"ipydeps-repo serving http://{host}:{port}/", flush=True)
+        say(f"ipydeps-repo serving http://{host}:{port}/")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -161,11 +161,9 @@ def run_keygen(args: argparse.Namespace) -> int:
         # The old public key stays in <tree>/keys so packages it signed still verify.
         old.unlink()
         old.with_name(old.name + ".pub").unlink(missing_ok=True)
-    print(f"private key: {private_path}")
-    print(
-        f"public key:  {layout.public_keys / key.public_name} (served at /keys/{key.public_name})"
-    )
-    print(key.name)
+    say(f"private key: {private_path}")
+    say(f"public key:  {layout.public_keys / key.public_name} (served at /keys/{key.public_name})")
+    say(key.name)
     return 0
 
 
@@ -179,11 +177,8 @@ def run_token_create(args: argparse.Namespace) -> int:
     token = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file).create(
         args.name, scopes=scopes
     )
-    print(
-        f"created token {args.name!r} ({', '.join(scopes)}); it is shown only once:",
-        file=sys.stderr,
-    )
-    print(token, flush=True)
+    warn(f"created token {args.name!r} ({', '.join(scopes)}); it is shown only once:")
+    say(token)
     return 0
 
 
@@ -191,12 +186,12 @@ def run_token_list(args: argparse.Namespace) -> int:
     """Print one line per token: name, created, last 4 characters, scopes, revoked."""
     tokens = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file).list()
     if not tokens:
-        print("no tokens (create one with 'ipydeps-repo token create NAME')")
+        say("no tokens (create one with 'ipydeps-repo token create NAME')")
         return 0
-    print(f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<14} STATUS")
+    say(f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<14} STATUS")
     for info in tokens:
         status = f"revoked {info.revoked}" if info.revoked else "active"
-        print(
+        say(
             f"{info.name:<20} {info.created:<26} ...{info.last4:<3} "
             f"{','.join(info.scopes):<14} {status}"
         )
@@ -210,5 +205,5 @@ def run_token_revoke(args: argparse.Namespace) -> int:
         NotFoundError: no token has that name.
     """
     info = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file).revoke(args.name)
-    print(f"revoked token {info.name!r} at {info.revoked}")
+    say(f"revoked token {info.name!r} at {info.revoked}")
     return 0

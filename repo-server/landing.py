@@ -23,7 +23,8 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "pre{background:#f4f4f4;padding:.6em;overflow-x:auto}</style></head><body>",
         "<h1>ipydeps repository</h1>",
-        "<p>Signed Alpine apk repositories and a PEP 503/691 wheel index, served from one store.</p>",
+        "<p>Signed Alpine apk repositories and a PEP 503/691 wheel index, "
+        "served from one store.</p>",
         "<h2>Alpine (apk)</h2>",
     ]
     if key_names:
@@ -49,7 +50,8 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         "<h2>pip</h2>",
         f"<pre>pip install --index-url {esc(base_url)}simple/ PACKAGE</pre>",
         "<h2>ipydeps</h2>",
-        "<p>In <code>~/.config/ipydeps/config.toml</code> (or <code>/etc/ipydeps/config.toml</code>):</p>",
+        "<p>In <code>~/.config/ipydeps/config.toml</code> "
+        "(or <code>/etc/ipydeps/config.toml</code>):</p>",
         f'<pre>repository_url = "{esc(base_url)}"\napk_repository = "{esc(example)}"</pre>',
         "<p>or in the environment:</p>"
         f"<pre>export IPYDEPS_REPOSITORY_URL={esc(base_url)}\n"

@@ -69,7 +69,11 @@ def publish(
         RepoError: the server could not be reached or answered something unexpected.
     """
     url = upload_url(
-        base_url, path.name, branch=branch or "", repo=repo or "", arch=arch or "",
+        base_url,
+        path.name,
+        branch=branch or "",
+        repo=repo or "",
+        arch=arch or "",
         force="1" if force else "",
     )
     try:

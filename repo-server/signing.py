@@ -29,7 +29,9 @@ def load_signing_key(layout: DataLayout) -> SigningKey:
         )
     if len(keys) > 1:
         raise ConfigurationError(
-            "more than one signing key in " + str(layout.keys) + ": "
+            "more than one signing key in "
+            + str(layout.keys)
+            + ": "
             + ", ".join(path.name for path in keys),
             hint="keep one; 'ipydeps-repo keygen --force' replaces the key cleanly",
         )

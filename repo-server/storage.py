@@ -15,7 +15,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .errors import ConfigurationError, ConflictError, TooLargeError
+from .errors import ConflictError, TooLargeError
 from .locking import file_lock
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .simple_index import (
@@ -96,8 +96,8 @@ class Store:
         self.max_upload_bytes = max_upload_bytes
         for folder in (layout.tree, layout.tmp, layout.locks, layout.cache / "simple"):
             folder.mkdir(parents=True, exist_ok=True)
-        for folder in ("keys", "alpine", "simple", "files"):
-            (layout.tree / folder).mkdir(exist_ok=True)
+        for name in ("keys", "alpine", "simple", "files"):
+            (layout.tree / name).mkdir(exist_ok=True)
         self._lock_path = layout.locks / "publish.lock"
 
     # -- temp files -------------------------------------------------------------------
@@ -194,7 +194,7 @@ class Store:
             temp.unlink(missing_ok=True)
 
     def lock(self) -> Any:
-        """The publish lock: hold it while changing anything in the tree."""
+        """Return the publish lock; hold it while changing anything in the tree."""
         return file_lock(self._lock_path)
 
     def claim(self, target: Path, digest: str, *, force: bool) -> str:
@@ -323,7 +323,10 @@ class Store:
         }
 
     def regenerate_project(self, project: str, *, rehash: bool = False) -> None:
-        """Rewrite ``simple/<project>/index.{html,json}`` and the root pages (caller holds the lock)."""
+        """Rewrite ``simple/<project>/index.{html,json}`` and the root pages.
+
+        The caller holds the publish lock.
+        """
         project = canonicalize_name(project)
         files = self.scan_project(project, rehash=rehash)
         folder = self.layout.tree / "simple" / project

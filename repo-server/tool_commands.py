@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from .console import say, warn
 from .errors import RepoError
 from .settings import DataLayout
 
@@ -15,33 +15,32 @@ TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
 URL_ENV = "IPYDEPS_REPO_URL"
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
 def register(subparsers: Any) -> None:
     """Add wrap, publish and index."""
     wrap = subparsers.add_parser(
-        "wrap", help="turn a wheel into a signed apk",
+        "wrap",
+        help="turn a wheel into a signed apk",
         description="Make an Alpine apk of a built wheel (files under "
         "usr/lib/pythonX.Y/site-packages, .dist-info kept), signed with the data directory's key.",
     )
     wrap.add_argument("wheel", type=Path, help="the wheel file")
     wrap.add_argument("--branch", default="v3.22", help="Alpine branch (default v3.22)")
-    wrap.add_argument("--python", default="3.12", help="Python version of the target (default 3.12)")
+    wrap.add_argument(
+        "--python", default="3.12", help="Python version of the target (default 3.12)"
+    )
     wrap.add_argument("--arch", default="x86_64", help="apk architecture (default x86_64)")
-    wrap.add_argument("--output", type=Path, default=Path("."), metavar="DIR",
-                      help="where to write the apk (default: current directory)")
+    wrap.add_argument(
+        "--output",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where to write the apk (default: current directory)",
+    )
     wrap.set_defaults(func=run_wrap)
 
     publish = subparsers.add_parser(
-        "publish", help="upload wheels/apks to a running server",
+        "publish",
+        help="upload wheels/apks to a running server",
         description="Upload files with the upload API. The token may also come from "
         f"${TOKEN_ENV} and the URL from ${URL_ENV}.",
     )
@@ -51,11 +50,14 @@ def register(subparsers: Any) -> None:
     publish.add_argument("--branch", default=None, help="apk branch (default v3.22)")
     publish.add_argument("--repo", default=None, help="apk repository (default sci)")
     publish.add_argument("--arch", default=None, help="arch for noarch apks")
-    publish.add_argument("--force", action="store_true", help="replace different files of the same name")
+    publish.add_argument(
+        "--force", action="store_true", help="replace different files of the same name"
+    )
     publish.set_defaults(func=run_publish)
 
     index = subparsers.add_parser(
-        "index", help="rebuild every index from the stored files (repair)",
+        "index",
+        help="rebuild every index from the stored files (repair)",
         description="Re-hash every wheel, rewrite every simple page and re-sign every "
         "APKINDEX.tar.gz from the files in the tree. Safe while the server runs.",
     )
@@ -77,7 +79,7 @@ def run_wrap(args: argparse.Namespace) -> int:
     filename, data = wheel_to_apk(args.wheel, target, key)
     path = args.output / filename
     write_atomic(path, data)
-    _out(str(path))
+    say(str(path))
     return 0
 
 
@@ -86,22 +88,27 @@ def run_publish(args: argparse.Namespace) -> int:
     from .publish_client import publish
 
     if not args.url or not args.token:
-        _err(f"error: --url and --token are required (or set ${URL_ENV} and ${TOKEN_ENV})")
+        warn(f"error: --url and --token are required (or set ${URL_ENV} and ${TOKEN_ENV})")
         return 2
     failures = 0
     for path in args.files:
         try:
             reply = publish(
-                args.url, args.token, path, branch=args.branch, repo=args.repo,
-                arch=args.arch, force=args.force,
+                args.url,
+                args.token,
+                path,
+                branch=args.branch,
+                repo=args.repo,
+                arch=args.arch,
+                force=args.force,
             )
         except RepoError as error:
             failures += 1
-            _err(f"error: {error.message}")
+            warn(f"error: {error.message}")
             if error.hint:
-                _err(f"hint: {error.hint}")
+                warn(f"hint: {error.hint}")
             continue
-        _out(f"{reply.status:<9} {reply.path} sha256={reply.sha256}")
+        say(f"{reply.status:<9} {reply.path} sha256={reply.sha256}")
     return 1 if failures else 0
 
 
@@ -117,8 +124,8 @@ def run_index(args: argparse.Namespace) -> int:
     store = Store(layout)
 
     def progress(done: int, total: int, what: str) -> None:
-        _err(f"[{done}/{total}] {what}")
+        warn(f"[{done}/{total}] {what}")
 
     count = store.rebuild(progress=progress)
-    _out(f"rebuilt {count} index(es) in {layout.tree}")
+    say(f"rebuilt {count} index(es) in {layout.tree}")
     return 0

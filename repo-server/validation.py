@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import compat32
@@ -107,31 +108,11 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         ) from None
     if not zipfile.is_zipfile(path):
         raise ValidationError(subject, ["the file is not a zip archive"])
-    problems: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        damaged = archive.testzip()
-        if damaged is not None:
-            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
-        dist_infos = sorted(
-            {
-                entry.split("/", 1)[0]
-                for entry in names
-                if entry.split("/", 1)[0].endswith(".dist-info")
-            }
-        )
-        if len(dist_infos) != 1:
-            found = ", ".join(dist_infos) or "none"
-            raise ValidationError(
-                subject, [*problems, f"expected one .dist-info folder, found {found}"]
-            )
-        dist_info = dist_infos[0]
-        for required in ("METADATA", "RECORD"):
-            if f"{dist_info}/{required}" not in names:
-                problems.append(f"{dist_info}/{required} is missing")
-        if f"{dist_info}/METADATA" not in names:
-            raise ValidationError(subject, problems)
-        metadata = archive.read(f"{dist_info}/METADATA")
+    try:
+        problems, metadata = _archive_problems(path, subject)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        # zipfile reports damage it meets while reading as exceptions, not as values.
+        raise ValidationError(subject, [f"the zip archive is damaged: {error}"]) from None
     message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
     meta_name = str(message.get("Name", "")).strip()
     meta_version = str(message.get("Version", "")).strip()
@@ -151,6 +132,35 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         requires_python=str(requires_python).strip() if requires_python else None,
         metadata=metadata,
     )
+
+
+def _archive_problems(path: Path, subject: str) -> tuple[list[str], bytes]:
+    """Check CRCs and the .dist-info folder; return (problems so far, METADATA bytes).
+
+    Raises:
+        ValidationError: when there is no METADATA to check further.
+    """
+    problems: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        damaged = archive.testzip()
+        if damaged is not None:
+            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
+        tops = {entry.split("/", 1)[0] for entry in names}
+        dist_infos = sorted(top for top in tops if top.endswith(".dist-info"))
+        if len(dist_infos) != 1:
+            found = ", ".join(dist_infos) or "none"
+            problems.append(f"expected one .dist-info folder, found {found}")
+            raise ValidationError(subject, problems)
+        dist_info = dist_infos[0]
+        problems += [
+            f"{dist_info}/{required} is missing"
+            for required in ("METADATA", "RECORD")
+            if f"{dist_info}/{required}" not in names
+        ]
+        if f"{dist_info}/METADATA" not in names:
+            raise ValidationError(subject, problems)
+        return problems, archive.read(f"{dist_info}/METADATA")
 
 
 def _same_version(text: str, version: Version) -> bool:

@@ -23,8 +23,9 @@ class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
 
     def get_content_type(self) -> str:
         """Name the types clients care about; fall back to tornado's guess."""
+        path = self.absolute_path or ""
         for suffix, content_type in _TYPES.items():
-            if self.absolute_path.endswith(suffix):
+            if path.endswith(suffix):
                 return content_type
         return super().get_content_type()
 
@@ -40,6 +41,8 @@ class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
         Tornado's default hashes the whole file and caches it per path for the life of
         the process, which is wrong for index pages that are rewritten in place.
         """
+        if self.absolute_path is None:
+            return None
         stat = os.stat(self.absolute_path)
         return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import tornado.http1connection
 import tornado.ioloop
 import tornado.web
 
@@ -54,8 +55,9 @@ class UploadHandler(BaseHandler):
                 hint="raise the server's --max-upload size",
             )
         # Tornado drops the connection past this size (bodies without Content-Length).
-        if self.request.connection is not None:
-            self.request.connection.set_max_body_size(limit)
+        connection = self.request.connection
+        if isinstance(connection, tornado.http1connection.HTTP1Connection):
+            connection.set_max_body_size(limit)
         self._descriptor, self._temp = self.store.new_temp_file()
 
     def data_received(self, chunk: bytes) -> None:
@@ -104,7 +106,7 @@ class UploadHandler(BaseHandler):
         self.write(result.to_json())
 
     def on_connection_close(self) -> None:
-        """The client went away mid-upload: nothing was published, remove the partial file."""
+        """Remove the partial file: the client went away mid-upload, so nothing is published."""
         self._discard()
 
     def on_finish(self) -> None:

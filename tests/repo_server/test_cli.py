@@ -16,7 +16,10 @@ from tests.support.wheels import make_wheel
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ipydeps_repo", *args],
-        capture_output=True, text=True, env=clean_pip_env(**env), timeout=300,
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(**env),
+        timeout=300,
     )
 
 
@@ -99,15 +102,25 @@ def test_data_directory_comes_from_the_environment(tmp_path: Path) -> None:
 def test_publish_command_uploads_and_reports(repo_server: RunningServer, tmp_path: Path) -> None:
     first = make_wheel(tmp_path, "demo", "1.0")
     second = make_wheel(tmp_path, "demo", "1.1")
-    args = ["publish", str(first), str(second), "--url", repo_server.url,
-            "--token", repo_server.token, "--data", str(tmp_path)]
+    args = [
+        "publish",
+        str(first),
+        str(second),
+        "--url",
+        repo_server.url,
+        "--token",
+        repo_server.token,
+        "--data",
+        str(tmp_path),
+    ]
     result = run(*args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(f"created   files/demo/{first.name} sha256=")
     again = run(*args)
     assert again.stdout.splitlines()[1].startswith(f"unchanged files/demo/{second.name}")
-    bad = run("publish", str(first), "--url", repo_server.url, "--token", "nope",
-              "--data", str(tmp_path))
+    bad = run(
+        "publish", str(first), "--url", repo_server.url, "--token", "nope", "--data", str(tmp_path)
+    )
     assert bad.returncode == 1
     assert f"error: {first.name}: invalid token" in bad.stderr
 
@@ -128,5 +141,6 @@ def test_index_rebuilds_lost_pages(repo_server: RunningServer, tmp_path: Path) -
     assert rebuilt["files"] == json.loads(expected)["files"]
     assert (repo_server.data / "tree/files/demo/demo-1.0-py3-none-any.whl.metadata").exists()
     assert json.loads((simple / "index.json").read_text())["projects"] == [
-        {"name": "demo"}, {"name": "other"}
+        {"name": "demo"},
+        {"name": "other"},
     ]

@@ -1,7 +1,8 @@
-"""Publishing over the real upload API: auth, validation, conflicts, concurrency, aborted uploads."""
+"""Publishing over the real upload API: auth, validation, conflicts, concurrency, aborts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -42,7 +43,9 @@ def test_publish_returns_what_was_stored(repo_server: RunningServer, tmp_path: P
     ]
 
 
-def test_missing_token_is_401_with_bearer_challenge(repo_server: RunningServer, tmp_path: Path) -> None:
+def test_missing_token_is_401_with_bearer_challenge(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "demo", "1.0")
     status, body = repo_server.upload(wheel, token="")
     assert status == 401
@@ -105,7 +108,10 @@ def test_not_a_zip_is_refused(repo_server: RunningServer, tmp_path: Path) -> Non
     fake.write_bytes(b"this is not a zip archive")
     status, body = repo_server.upload(fake)
     assert status == 400
-    assert body["error"] == "wheel 'demo-1.0-py3-none-any.whl' is invalid: the file is not a zip archive"
+    assert (
+        body["error"]
+        == "wheel 'demo-1.0-py3-none-any.whl' is invalid: the file is not a zip archive"
+    )
     assert visible_files(repo_server) == []
     assert temp_files(repo_server) == []
 
@@ -155,10 +161,9 @@ def test_oversized_upload_is_413_and_leaves_nothing(tmp_path: Path) -> None:
                 "Transfer-Encoding: chunked\r\n\r\n".encode()
             )
             data = wheel.read_bytes()
-            try:
+            # The server may close before the whole body is sent.
+            with contextlib.suppress(OSError):
                 connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
-            except OSError:
-                pass  # the server may close before the whole body is sent
             response = _read_response(connection)
         assert b" 201 " not in response
         _wait_until_no_temp_files(server)
@@ -245,8 +250,11 @@ def _read_response(connection: socket.socket) -> bytes:
         if b"\r\n\r\n" in b"".join(chunks):
             head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
             length = next(
-                (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                 if line.lower().startswith(b"content-length:")),
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
                 0,
             )
             if len(body) >= length:
@@ -262,7 +270,8 @@ def _raw_put(
     with socket.create_connection(_address(server)) as connection:
         connection.sendall(
             f"PUT /api/v1/upload/{raw_name} HTTP/1.1\r\nHost: x\r\n{auth}"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
         )
         response = _read_response(connection)
     head, _, payload = response.partition(b"\r\n\r\n")

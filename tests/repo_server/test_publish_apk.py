@@ -7,11 +7,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ipydeps_repo.apk.index import build_index
 from ipydeps_repo.apk.keys import SigningKey, generate_key, load_key, load_public_keys
 from ipydeps_repo.apk.package import ApkEntry, build_apk
 from ipydeps_repo.apk.pkginfo import PkgInfo
 from ipydeps_repo.apk.verify import verify_index, verify_repository
+
 from tests.support.server import RunningServer, repo_cli
 
 INDEX = "alpine/v3.22/sci/x86_64/APKINDEX.tar.gz"
@@ -25,8 +25,15 @@ def server_key(server: RunningServer) -> SigningKey:
 def make_apk(
     directory: Path, name: str, version: str, key: SigningKey, *, arch: str = "x86_64"
 ) -> Path:
-    info = PkgInfo(pkgname=name, pkgver=version, arch=arch, pkgdesc=f"{name} fixture",
-                   url="https://example.org", license="MIT", builddate=1700000000)
+    info = PkgInfo(
+        pkgname=name,
+        pkgver=version,
+        arch=arch,
+        pkgdesc=f"{name} fixture",
+        url="https://example.org",
+        license="MIT",
+        builddate=1700000000,
+    )
     data = build_apk([ApkEntry.file(f"usr/share/{name}/VERSION", version.encode())], info, key)
     path = directory / f"{name}-{version}.apk"
     path.write_bytes(data)
@@ -91,7 +98,7 @@ def test_tampered_apk_is_refused(repo_server: RunningServer, tmp_path: Path) -> 
     tampered = tmp_path / "tampered" / apk.name
     tampered.parent.mkdir()
     tampered.write_bytes(
-        data[: data.rfind(b"\x1f\x8b\x08")] + other_data[other_data.rfind(b"\x1f\x8b\x08"):]
+        data[: data.rfind(b"\x1f\x8b\x08")] + other_data[other_data.rfind(b"\x1f\x8b\x08") :]
     )
     status, body = repo_server.upload(tampered)
     assert status == 400
@@ -104,7 +111,9 @@ def test_apk_name_must_match_its_content(repo_server: RunningServer, tmp_path: P
     renamed = apk.rename(tmp_path / "py3-other-1.0-r0.apk")
     status, body = repo_server.upload(renamed)
     assert status == 400
-    assert body["problems"] == ["the package inside is py3-demo-1.0-r0.apk (name-version from .PKGINFO)"]
+    assert body["problems"] == [
+        "the package inside is py3-demo-1.0-r0.apk (name-version from .PKGINFO)"
+    ]
 
 
 def test_bad_branch_is_refused(repo_server: RunningServer, tmp_path: Path) -> None:
@@ -125,7 +134,9 @@ def test_concurrent_apk_publishes_all_land_in_a_valid_index(
     assert published_index(repo_server) == {f"py3-pkg{n}": "1.0-r0" for n in range(20)}
 
 
-def test_index_command_resigns_after_key_rotation(repo_server: RunningServer, tmp_path: Path) -> None:
+def test_index_command_resigns_after_key_rotation(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
     repo_server.upload(make_apk(tmp_path, "py3-demo", "1.0-r0", server_key(repo_server)))
     old_index = (repo_server.data / "tree" / INDEX).read_bytes()
     repo_cli("keygen", "--name", "rotated", "--bits", "2048", "--force", data=repo_server.data)

@@ -155,8 +155,13 @@ def test_head_has_length_and_no_body(repo_server: RunningServer, tmp_path: Path)
 
 
 def test_missing_things_are_json_404(repo_server: RunningServer) -> None:
-    for path in ("simple/nothing/", "files/nothing/x.whl", "alpine/v3.22/sci/x86_64/x.apk",
-                 "no/such/route", "keys/missing.rsa.pub"):
+    for path in (
+        "simple/nothing/",
+        "files/nothing/x.whl",
+        "alpine/v3.22/sci/x86_64/x.apk",
+        "no/such/route",
+        "keys/missing.rsa.pub",
+    ):
         status, headers, body = repo_server.get(path)
         assert status == 404, path
         assert headers["Content-Type"].startswith("application/json")
@@ -164,8 +169,13 @@ def test_missing_things_are_json_404(repo_server: RunningServer) -> None:
 
 
 def test_state_and_private_keys_are_not_served(repo_server: RunningServer) -> None:
-    for path in ("state/tokens.json", "keys/../../state/tokens.json", "files/../state/tokens.json",
-                 "files/%2E%2E/%2E%2E/state/tokens.json", "keys/test.rsa"):
+    for path in (
+        "state/tokens.json",
+        "keys/../../state/tokens.json",
+        "files/../state/tokens.json",
+        "files/%2E%2E/%2E%2E/state/tokens.json",
+        "keys/test.rsa",
+    ):
         status, _, body = repo_server.get(path)
         assert status in (403, 404), path
         assert b"sha256" not in body

@@ -28,15 +28,33 @@ def test_pip_installs_from_the_index(repo_server: RunningServer, tmp_path: Path)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=clean_pip_env())
     python = venv / "bin" / "python"
     result = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-cache-dir",
-         "--index-url", repo_server.url + "simple", "ipd-fixture-app"],
-        capture_output=True, text=True, env=clean_pip_env(), timeout=300,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            repo_server.url + "simple",
+            "ipd-fixture-app",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # 3.0 needs Python >= 3.99 (data-requires-python / requires-python), so 2.0 is chosen.
     assert "Successfully installed ipd-fixture-app-1.0 ipd-fixture-lib-2.0" in result.stdout
     check = subprocess.run(
-        [str(python), "-c", "import ipd_fixture_app, ipd_fixture_lib; print(ipd_fixture_lib.__version__)"],
-        capture_output=True, text=True, env=clean_pip_env(), check=True,
+        [
+            str(python),
+            "-c",
+            "import ipd_fixture_app, ipd_fixture_lib; print(ipd_fixture_lib.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        check=True,
     )
     assert check.stdout.strip() == "2.0"
