@@ -37,6 +37,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _complain(text: str) -> None:
+    sys.stderr.write(f"ipydeps: {text}\n")
+
+
+def _read_files(requirements: list[str], paths: Sequence[str]) -> list[str] | None:
+    """Return requirements plus each file's lines; None if a file holds pip options."""
+    collected = list(requirements)
+    for path in paths:
+        lines = read_requirement_file(path)
+        if lines is None:
+            return None
+        collected += lines
+    return collected
+
+
 def pip_command(args: list[str]) -> int:
     """``python -m ipydeps pip ARGS``: the pip shim's entry (docker/pip-shim).
 
@@ -44,14 +63,10 @@ def pip_command(args: list[str]) -> int:
     anything else replaces this process with the real pip, arguments unchanged.
     """
     install = parse_install(args)
-    requirements = list(install.requirements) if install else []
-    for path in install.requirement_files if install else ():
-        lines = read_requirement_file(path)
-        if lines is None:
-            install = None
-            break
-        requirements += lines
-    if install is None:
+    requirements = None
+    if install is not None:
+        requirements = _read_files(list(install.requirements), install.requirement_files)
+    if install is None or requirements is None:
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "pip", *args])
     from . import api
@@ -60,54 +75,49 @@ def pip_command(args: list[str]) -> int:
                      verbose=install.verbose, dry_run=install.dry_run,
                      index_url=install.index_url)
     if not install.quiet and result.installed:
-        print(repr(result))
+        _say(repr(result))
+    return 0
+
+
+def _run(options: argparse.Namespace) -> int:
+    from . import api
+
+    if options.command == "config":
+        _say(api.config(options.profile).describe())
+        return 0
+    requirements = _read_files(options.requirements, options.requirement)
+    if requirements is None:
+        _complain("a requirements file holds pip options; use pip for it")
+        return 2
+    if not requirements:
+        _complain("no requirements given (usage: python -m ipydeps install NAME ...)")
+        return 2
+    result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
+                     upgrade=options.upgrade, quiet=options.quiet, verbose=options.verbose,
+                     config=options.profile, upstream=options.upstream,
+                     index_url=options.index_url, prefix=options.prefix)
+    if not options.quiet and result.installed:
+        _say(repr(result))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code (0 ok, 1 IpydepsError, 2 usage)."""
     words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] == ["pip"]:
-        try:
+    try:
+        if words[:1] == ["pip"]:
             return pip_command(words[1:])
-        except IpydepsError as error:
-            print(f"ipydeps: {error}", file=sys.stderr)
-            return 1
-    parser = _parser()
-    try:
-        options = parser.parse_args(words)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    from . import api
-
-    try:
-        if options.command == "config":
-            print(api.config(options.profile).describe())
-            return 0
-        requirements = list(options.requirements)
-        for path in options.requirement:
-            lines = read_requirement_file(path)
-            if lines is None:
-                print(f"ipydeps: {path} holds pip options; use pip for it", file=sys.stderr)
-                return 2
-            requirements += lines
-        if not requirements:
-            parser.print_usage(sys.stderr)
-            print("ipydeps: no requirements given", file=sys.stderr)
-            return 2
-        result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
-                         upgrade=options.upgrade, quiet=options.quiet, verbose=options.verbose,
-                         config=options.profile, upstream=options.upstream,
-                         index_url=options.index_url, prefix=options.prefix)
+        try:
+            options = _parser().parse_args(words)
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+        return _run(options)
     except IpydepsError as error:
-        print(f"ipydeps: {error}", file=sys.stderr)
+        _complain(str(error))
         return 1
     except KeyboardInterrupt:
-        print("ipydeps: interrupted; nothing was installed", file=sys.stderr)
+        _complain("interrupted; nothing was installed")
         return 1
-    if not options.quiet and result.installed:
-        print(repr(result))
-    return 0
 
 
 if __name__ == "__main__":

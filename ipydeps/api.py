@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from packaging.markers import default_environment
-
 from .config import Settings, load_config
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
@@ -118,7 +116,7 @@ class _PlanView:
 
 
 def repository_base(url: str) -> str:
-    """The repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
+    """Return the repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
     trimmed = url.rstrip("/")
     if trimmed.endswith("/simple"):
         trimmed = trimmed[: -len("/simple")]
@@ -126,7 +124,7 @@ def repository_base(url: str) -> str:
 
 
 def config(name: str | None = None, **overrides: Any) -> Settings:
-    """The effective configuration (profile ``name``, plus ``overrides``), with provenance.
+    """Return the effective configuration (profile ``name``, plus ``overrides``), with provenance.
 
     ``print(ipydeps.config().describe())`` shows each value and where it came from.
     Raises ``ConfigError`` listing every invalid setting.
@@ -176,9 +174,7 @@ def pip(
     )
     environment = inspect_environment(Path(prefix) if prefix else None,
                                       apk=False if not settings.apk_allowed else None)
-    target = TargetEnvironment(markers=dict(default_environment()),
-                               supported_tags=environment.tags,
-                               apk_available=environment.apk_available)
+    target = TargetEnvironment.current(apk_available=environment.apk_available)
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout))
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
@@ -217,7 +213,7 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
     if stream is None and in_notebook_kernel():
         from IPython.display import display
 
-        display(_PlanView(plan))
+        display(_PlanView(plan))  # type: ignore[no-untyped-call]
     else:
         print(render_text(plan), file=stream or sys.stdout)
 

@@ -31,7 +31,7 @@ class InstallScheme:
     python: str  # the interpreter written into script shebangs
 
     def roots(self) -> dict[str, Path]:
-        """The scheme as a mapping from wheel category to directory."""
+        """Return the scheme as a mapping from wheel category to directory."""
         return {
             "purelib": self.purelib,
             "platlib": self.platlib,
@@ -61,7 +61,7 @@ class Environment:
 
 
 def install_scheme(prefix: Path | None = None) -> InstallScheme:
-    """The install scheme of ``prefix`` (default: ``sys.prefix``, the kernel's venv or system).
+    """Return the install scheme of ``prefix`` (default ``sys.prefix``: the kernel's environment).
 
     Uses the interpreter's default sysconfig scheme, as pip does for a plain
     ``pip install``; headers go to ``<prefix>/include/site/pythonX.Y`` like pip's venv scheme.

@@ -60,18 +60,10 @@ def execute_plan(
     (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``, ``InstallError``,
     ``KeyboardInterrupt``) leaves the environment as it was.
     """
-    if not plan.ok:
-        raise InstallError("The plan has unsatisfiable requirements; nothing was installed")
+    _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
-    if apk_steps and apk_runner is None:
-        raise InstallError("The plan needs apk but apk cannot be run here",
-                           hint="plan again with apk disabled (apk = \"never\")")
-    missing_hash = [step.candidate.filename for step in wheel_steps if not step.candidate.sha256]
-    if missing_hash:
-        raise InstallError(f"Refused {', '.join(missing_hash)}: the index gives no sha256",
-                           hint="use an index that publishes hashes (PEP 503/691)")
     progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
                                     step.candidate.route.value, total=step.candidate.size)
                     for step in plan.steps])
@@ -133,6 +125,20 @@ def execute_plan(
     ordered = tuple(outcomes[step.candidate.name] for step in plan.steps
                     if step.candidate.name in outcomes)
     return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
+
+
+def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
+    """Refuse, before any effect, a plan that cannot be carried out safely."""
+    if not plan.ok:
+        raise InstallError("The plan has unsatisfiable requirements; nothing was installed")
+    if plan.by_route(Route.APK) and apk_runner is None:
+        raise InstallError("The plan needs apk but apk cannot be run here",
+                           hint="plan again with apk disabled (apk = \"never\")")
+    missing_hash = [step.candidate.filename for step in plan.steps
+                    if step.candidate.route is not Route.APK and not step.candidate.sha256]
+    if missing_hash:
+        raise InstallError(f"Refused {', '.join(missing_hash)}: the index gives no sha256",
+                           hint="use an index that publishes hashes (PEP 503/691)")
 
 
 def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import socket
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ class RetryPolicy:
     timeout: float = 30.0
 
     def delays(self) -> list[float]:
-        """The waits between attempts: ``initial_delay * factor**i``."""
+        """Return the waits between attempts: ``initial_delay * factor**i``."""
         return [self.initial_delay * self.factor**i for i in range(max(self.attempts - 1, 0))]
 
 
@@ -180,6 +178,25 @@ class HttpFetcher:
             cached[1].close()
             self._local.connection = None
 
+    def _request(self, parts: urllib.parse.SplitResult, path: str,
+                 headers: dict[str, str]) -> http.client.HTTPResponse:
+        """Send one GET; sort failures into transient, permanent and missing."""
+        connection = self._connection(parts)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
+            raise _TransientError(_describe(error)) from None
+        status = response.status
+        if status >= 400:
+            response.read()
+            if status == 404:
+                raise _Missing()
+            if status >= 500 or status == 429:
+                raise _TransientError(f"HTTP {status} {response.reason}")
+            raise _PermanentError(f"HTTP {status} {response.reason}", status)
+        return response
+
     def _stream(
         self,
         url: str,
@@ -194,20 +211,7 @@ class HttpFetcher:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         if accept:
             headers["Accept"] = accept
-        connection = self._connection(parts)
-        try:
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as error:
-            raise _TransientError(_describe(error)) from None
-        status = response.status
-        if status >= 400:
-            response.read()
-            if status == 404:
-                raise _Missing()
-            if status >= 500 or status == 429:
-                raise _TransientError(f"HTTP {status} {response.reason}")
-            raise _PermanentError(f"HTTP {status} {response.reason}", status)
+        response = self._request(parts, path, headers)
         length = response.getheader("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total_box is not None:
@@ -222,7 +226,7 @@ class HttpFetcher:
                     break
                 received += len(chunk)
                 sink(chunk)
-        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as error:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             raise _TransientError(_describe(error)) from None
         if total is not None and received != total:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
@@ -235,7 +239,7 @@ def _describe(error: BaseException) -> str:
         return "connection refused"
     if isinstance(error, ConnectionResetError):
         return "connection reset"
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, TimeoutError):
         return "timed out"
     if isinstance(error, http.client.IncompleteRead):
         return f"connection closed after {len(error.partial)} bytes"

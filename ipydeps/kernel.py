@@ -38,7 +38,7 @@ def refresh_import_system(site_dirs: Sequence[Path], new_pth_files: Iterable[Pat
             for pth in new_pth_files:
                 if pth.parent == directory and pth.is_file():
                     # site.addpackage is how site itself runs a .pth: paths and import lines.
-                    site.addpackage(str(directory), pth.name, None)  # type: ignore[attr-defined]
+                    site.addpackage(str(directory), pth.name, None)
     importlib.invalidate_caches()
 
 

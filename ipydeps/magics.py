@@ -50,7 +50,7 @@ def run_real_pip(args: list[str]) -> int:
 
 
 def pip_magic(line: str) -> None:
-    """The ``%pip`` line magic: ``install`` through ipydeps, everything else to the real pip.
+    """Run ``%pip``: ``install`` through ipydeps, everything else to the real pip.
 
     An ``IpydepsError`` is shown as its message, without a traceback.
     """
@@ -73,7 +73,7 @@ def pip_magic(line: str) -> None:
         pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
             verbose=install.verbose, dry_run=install.dry_run, index_url=install.index_url)
     except IpydepsError as error:
-        print(f"ipydeps: {error}", file=sys.stderr)
+        sys.stderr.write(f"ipydeps: {error}\n")
 
 
 def load_ipython_extension(ipython: Any) -> None:

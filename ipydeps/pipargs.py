@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,18 @@ def split_command(line: str) -> list[str]:
         raise IpydepsError(f"Cannot read the command line {line!r}: {error}") from None
 
 
+def _option_value(word: str, words: Iterator[str]) -> tuple[str | None, str | None]:
+    """Return (setting, value) of a valued option (``-r F``, ``-rF``, ``--index-url=U``)."""
+    option, has_value, inline = word.partition("=")
+    if word in _VALUED:
+        return _VALUED[word], next(words, None)
+    if option.startswith("--") and option in _VALUED and has_value:
+        return _VALUED[option], inline
+    if word[:2] in ("-i", "-r") and len(word) > 2:
+        return _VALUED[word[:2]], word[2:]
+    return None, None
+
+
 def parse_install(args: list[str]) -> InstallArgs | None:
     """Parse the words after ``pip``; None when the real pip must handle them.
 
@@ -52,23 +65,14 @@ def parse_install(args: list[str]) -> InstallArgs | None:
     files: list[str] = []
     words = iter(args[1:])
     for word in words:
-        option, has_value, inline = word.partition("=")
-        value: str | None
         if word in _FLAGS:
             values[_FLAGS[word]] = True
             continue
-        if word in _VALUED:
-            key, value = _VALUED[word], next(words, None)
-        elif option.startswith("--") and option in _VALUED and has_value:
-            key, value = _VALUED[option], inline
-        elif word[:2] in ("-i", "-r") and len(word) > 2:
-            key, value = _VALUED[word[:2]], word[2:]
-        elif word.startswith("-"):
-            return None
-        else:
+        if not word.startswith("-"):
             requirements.append(word)
             continue
-        if not value:
+        key, value = _option_value(word, words)
+        if key is None or not value:
             return None
         if key == "requirement":
             files.append(value)
@@ -83,12 +87,12 @@ def parse_install(args: list[str]) -> InstallArgs | None:
         quiet=bool(values.get("quiet")),
         verbose=bool(values.get("verbose")),
         dry_run=bool(values.get("dry_run")),
-        index_url=values.get("index_url") if isinstance(values.get("index_url"), str) else None,
+        index_url=index_url if isinstance(index_url := values.get("index_url"), str) else None,
     )
 
 
 def read_requirement_file(path: str | Path) -> list[str] | None:
-    """The requirement lines of a requirements file; None if it holds pip options.
+    """Return the requirement lines of a requirements file, or None if it holds pip options.
 
     Blank lines and comments are dropped. Options (``-e``, ``--hash``, ``-c`` ...) make
     the file one for the real pip, so None is returned. Raises ``IpydepsError`` when

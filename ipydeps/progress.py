@@ -137,7 +137,8 @@ class NotebookProgress(_Tracker):
         from IPython.display import HTML, display
 
         super().start(packages)
-        self._handle = display(HTML(self._html()), display_id=True)
+        self._handle = display(HTML(self._html()),  # type: ignore[no-untyped-call]
+                               display_id=True)
 
     def update(self, name: str, *, state: str | None = None, done: int | None = None,
                total: int | None = None) -> None:
@@ -145,14 +146,14 @@ class NotebookProgress(_Tracker):
         if self.apply(name, state, done, total) and self._handle is not None:
             from IPython.display import HTML
 
-            self._handle.update(HTML(self._html()))
+            self._handle.update(HTML(self._html()))  # type: ignore[no-untyped-call]
 
     def finish(self, summary: str) -> None:
         """Show the final table with the summary below it."""
         if self._handle is not None:
             from IPython.display import HTML
 
-            self._handle.update(HTML(self._html(summary)))
+            self._handle.update(HTML(self._html(summary)))  # type: ignore[no-untyped-call]
 
     def _html(self, summary: str = "") -> str:
         rows = []
@@ -171,16 +172,16 @@ class NotebookProgress(_Tracker):
 
 
 def in_notebook_kernel() -> bool:
-    """True inside a Jupyter kernel (where rich display reaches the notebook)."""
+    """Tell whether we run inside a Jupyter kernel (where rich display reaches the notebook)."""
     module = sys.modules.get("IPython")
     if module is None:
         return False
-    shell = module.get_ipython()  # type: ignore[attr-defined]
+    shell = module.get_ipython()
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def make_progress(*, quiet: bool, stream: TextIO | None = None) -> Progress:
-    """The progress display for where we run: nothing, a notebook table, or a terminal line."""
+    """Choose the progress display: nothing, a notebook table, or a terminal line."""
     if quiet:
         return NullProgress()
     if stream is None and in_notebook_kernel():

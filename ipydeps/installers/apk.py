@@ -1,4 +1,4 @@
-"""Install the apk steps of a plan in one ``apk add`` transaction, behind the ``ApkRunner`` protocol."""
+"""Install the apk steps of a plan in one ``apk add`` run, behind the ``ApkRunner`` protocol."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class SystemApkRunner:
         self.timeout = timeout
 
     def command(self, specs: Sequence[str]) -> list[str]:
-        """The argument list that would run for ``specs``."""
+        """Return the argument list that would run for ``specs``."""
         if os.geteuid() == 0:
             return ["apk", "add", "--no-cache", "--", *specs]
         return ["doas", "-n", self.helper, *specs]
@@ -59,8 +59,9 @@ class SystemApkRunner:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise InstallError(f"Could not run apk: {error}",
-                               hint="check that apk (and doas, when not root) is installed") from None
+            raise InstallError(
+                f"Could not run apk: {error}",
+                hint="check that apk (and doas, when not root) is installed") from None
         return ApkOutcome(completed.returncode, completed.stdout + completed.stderr)
 
 

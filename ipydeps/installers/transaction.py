@@ -202,7 +202,7 @@ class WheelTransaction:
 
 
 def _wholly_owned(directory: Path, owned: set[Path]) -> bool:
-    """True when every file under ``directory`` belongs to the distribution (bytecode aside)."""
+    """Tell whether every file under ``directory`` belongs to the distribution (bytecode aside)."""
     if not directory.is_dir() or directory.is_symlink():
         return False
     for root, dirs, files in os.walk(directory):

@@ -140,32 +140,20 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
     problems: list[str] = []
     top_level: set[str] = set()
     pth: list[str] = []
+    skip = {f"{staged.dist_info}/RECORD", f"{staged.dist_info}/RECORD.jws",
+            f"{staged.dist_info}/RECORD.p7s"}
     for info in infos:
-        if info.is_dir():
-            continue
         name = info.filename
-        path = PurePosixPath(name)
-        if name.startswith("/") or "\\" in name or ".." in path.parts or ":" in path.parts[0]:
-            problems.append(f"unsafe path {name!r}")
+        if info.is_dir() or name in skip:
             continue
-        if name == f"{staged.dist_info}/RECORD" or name.endswith((".dist-info/RECORD.jws",
-                                                                   ".dist-info/RECORD.p7s")):
+        placed = _place(name, data_dir, staged.lib_category)
+        if isinstance(placed, str):
+            problems.append(placed)
             continue
-        if path.parts[0] == data_dir:
-            if len(path.parts) < 3 or path.parts[1] not in _CATEGORIES:
-                problems.append(f"unknown .data entry {name!r}")
-                continue
-            category, relative = path.parts[1], PurePosixPath(*path.parts[2:])
-        else:
-            category, relative = staged.lib_category, path
-        if name.endswith(".pyc"):
-            staged.ships_bytecode = True
-        if category in ("purelib", "platlib") and len(relative.parts) >= 1:
-            head = relative.parts[0]
-            if len(relative.parts) == 1 and head.endswith(".pth"):
-                pth.append(head)
-            elif not head.endswith((".dist-info", ".data")):
-                top_level.add(head.split(".", 1)[0] if len(relative.parts) == 1 else head)
+        category, relative = placed
+        staged.ships_bytecode = staged.ships_bytecode or name.endswith(".pyc")
+        if category in ("purelib", "platlib"):
+            _note_top_level(relative, top_level, pth)
         destination = _category_root(staged, category, staging_name) / relative
         installed = _installed_path(staged, category, relative)
         if category == "scripts":
@@ -182,8 +170,29 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
     return layout
 
 
+def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixPath] | str:
+    """Return (category, path inside it) for an archive member, or why it is refused."""
+    path = PurePosixPath(name)
+    if name.startswith("/") or "\\" in name or ".." in path.parts or ":" in path.parts[0]:
+        return f"unsafe path {name!r}"
+    if path.parts[0] != data_dir:
+        return lib_category, path
+    if len(path.parts) < 3 or path.parts[1] not in _CATEGORIES:
+        return f"unknown .data entry {name!r}"
+    return path.parts[1], PurePosixPath(*path.parts[2:])
+
+
+def _note_top_level(relative: PurePosixPath, top_level: set[str], pth: list[str]) -> None:
+    """Collect importable top-level names and top-level .pth files of the lib directory."""
+    head = relative.parts[0]
+    if len(relative.parts) == 1 and head.endswith(".pth"):
+        pth.append(head)
+    elif not head.endswith((".dist-info", ".data")):
+        top_level.add(head.split(".", 1)[0] if len(relative.parts) == 1 else head)
+
+
 def _installed_path(staged: StagedWheel, category: str, relative: PurePosixPath) -> str:
-    """The RECORD path: relative to the directory that holds the .dist-info (wheel spec)."""
+    """Return the RECORD path: relative to the directory that holds the .dist-info (wheel spec)."""
     lib_root = staged.targets[staged.lib_category]
     final = staged.targets[category] / relative
     if category == staged.lib_category:

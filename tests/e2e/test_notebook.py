@@ -147,7 +147,8 @@ def test_server_dying_mid_download_leaves_nothing_installed(notebook: Notebook) 
     (notebook.wheels / "cut").mkdir()
     complete = make_wheel(notebook.wheels / "cut", "zeta-dep", "1.0")
     broken = make_wheel(notebook.wheels / "cut", "zeta-pkg", "1.0", requires=["zeta-dep"],
-                        files={"zeta_pkg/__init__.py": "x = 1\n", "zeta_pkg/big.bin": b"\0" * 200_000})
+                        files={"zeta_pkg/__init__.py": "x = 1\n",
+                               "zeta_pkg/big.bin": b"\0" * 200_000})
     routes: dict[str, Scripted] = {}
     for wheel, cut in ((complete, None), (broken, broken.stat().st_size // 2)):
         project = wheel.name.split("-")[0].replace("_", "-")
@@ -163,7 +164,8 @@ def test_server_dying_mid_download_leaves_nothing_installed(notebook: Notebook) 
         routes[f"/files/{wheel.name}.metadata"] = Scripted(body=metadata)
     before = snapshot(notebook.venv)
     with scripted_server(routes=routes) as dying:
-        done = notebook.kernel.run(f"import ipydeps\nipydeps.pip(['zeta-pkg'], index_url={dying.url!r})")
+        done = notebook.kernel.run(
+            f"import ipydeps\nipydeps.pip(['zeta-pkg'], index_url={dying.url!r})")
     assert done.error is not None and done.error["ename"] == "DownloadError", done.text
     assert "connection closed after" in done.error["evalue"]
     assert f"/files/{complete.name}" in dying.requests  # the other wheel did arrive

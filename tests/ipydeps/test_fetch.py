@@ -40,9 +40,9 @@ def test_transient_errors_are_retried(tmp_path: Path) -> None:
 
 
 def test_body_cut_short_every_time_fails_and_leaves_no_file(tmp_path: Path) -> None:
-    with scripted_server(Scripted(body=BODY, cut=len(BODY) // 2)) as server:
-        with pytest.raises(DownloadError) as caught:
-            fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
+    with scripted_server(Scripted(body=BODY, cut=len(BODY) // 2)) as server, \
+            pytest.raises(DownloadError) as caught:
+        fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
     assert f"connection closed after {len(BODY) // 2} of {len(BODY)} bytes" in str(caught.value)
     assert len(server.requests) == FAST.attempts
     assert list(tmp_path.iterdir()) == []
@@ -59,9 +59,9 @@ def test_404_is_not_retried(tmp_path: Path) -> None:
 
 
 def test_hash_mismatch_is_refused_without_retry(tmp_path: Path) -> None:
-    with scripted_server(Scripted(body=BODY)) as server:
-        with pytest.raises(HashMismatchError) as caught:
-            fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256="0" * 64)
+    with scripted_server(Scripted(body=BODY)) as server, \
+            pytest.raises(HashMismatchError) as caught:
+        fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256="0" * 64)
     assert caught.value.actual == SHA
     assert "tampered" in str(caught.value)
     assert len(server.requests) == 1
@@ -69,9 +69,9 @@ def test_hash_mismatch_is_refused_without_retry(tmp_path: Path) -> None:
 
 
 def test_client_errors_are_repository_errors() -> None:
-    with scripted_server(Scripted(403, b"forbidden")) as server:
-        with pytest.raises(RepositoryError, match="HTTP 403"):
-            fetcher().get_bytes(server.url + "simple/")
+    with scripted_server(Scripted(403, b"forbidden")) as server, \
+            pytest.raises(RepositoryError, match="HTTP 403"):
+        fetcher().get_bytes(server.url + "simple/")
     assert len(server.requests) == 1
 
 
