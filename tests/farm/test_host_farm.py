@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def _build_args(tmp_path: Path, apkbuilds: Path, api: str) -> list[str]:
 
 def test_build_publish_install_then_skip(tmp_path: Path, repo_server: RunningServer) -> None:
     apkbuilds, api = _setup(tmp_path)
-    publish = ["--publish-url", repo_server.url, "--token", repo_server.token]
+    key = next((repo_server.data / "keys").glob("*.rsa"))
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    publish = ["--publish-url", repo_server.url, "--token", repo_server.token,
+               # The apk route too: the host wheel wrapped as an apk (format-level on glibc).
+               "--apk-target", f"v3.22/{python}/x86_64", "--key", str(key)]  # fmt: skip
     first = _farm(*_build_args(tmp_path, apkbuilds, api), *publish)
     assert first.returncode == 0, first.stdout + first.stderr
     # Dependency order comes from the recipes: plus depends on py3-farmdemo.
@@ -71,20 +76,25 @@ def test_build_publish_install_then_skip(tmp_path: Path, repo_server: RunningSer
     log = tmp_path / "out" / "logs" / "py3-farmdemo-host.log"
     assert "pip wheel" in log.read_text() and "native.c" in log.read_text()
 
+    apk = summary["results"][0]["artifacts"][1]
+    assert apk["filename"] == "py3-farmdemo-1.0-r0.apk" and apk["kind"] == "apk"
+    status, _, body = repo_server.get(f"alpine/v3.22/sci/x86_64/{apk['filename']}")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == apk["sha256"]
+
     status, _, page = repo_server.get("simple/farmdemo/")
     assert status == 200 and wheel["filename"].encode() in page
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
+    venv_python = env_dir / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--index-url", repo_server.url + "simple/",
+        [str(venv_python), "-m", "pip", "install", "--index-url", repo_server.url + "simple/",
          "farmdemo==1.0"],
         capture_output=True, text=True, env=clean_pip_env(), timeout=300,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout + install.stderr
     run = subprocess.run(
-        [str(python), "-c", "import farmdemo; print(farmdemo.sumsq([1.0, 2.0, 3.0]))"],
+        [str(venv_python), "-c", "import farmdemo; print(farmdemo.sumsq([1.0, 2.0, 3.0]))"],
         capture_output=True, text=True, cwd=tmp_path, check=True,
     )  # fmt: skip
     assert run.stdout.strip() == "14.0"
@@ -95,7 +105,10 @@ def test_build_publish_install_then_skip(tmp_path: Path, repo_server: RunningSer
     assert "building" not in second.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [r["status"] for r in summary["results"]] == ["skipped", "skipped"]
-    assert summary["results"][0]["published"] == {wheel["filename"]: "already published"}
+    assert summary["results"][0]["published"] == {
+        wheel["filename"]: "already published",
+        apk["filename"]: "already published",
+    }
 
 
 def test_recipe_change_rebuilds_and_data_dir_publishing(tmp_path: Path) -> None:
