@@ -39,9 +39,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    kwargs.setdefault("env", clean_env())
-    finished = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    finished = subprocess.run(command, capture_output=True, text=True,
+                              env=clean_env() if env is None else env)
     if finished.returncode != 0:
         sys.stderr.write(f"command failed: {' '.join(command)}\n{finished.stdout}{finished.stderr}")
         raise SystemExit(1)
