@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
         "--python", default="3.12", help="Python version of the target (default 3.12)"
     )
     wrap.add_argument("--arch", default="x86_64", help="apk architecture (default x86_64)")
+    wrap.add_argument("--pkgrel", type=int, default=0, help="apk release number (default 0)")
     wrap.add_argument(
         "--output",
         type=Path,
@@ -76,7 +77,7 @@ def run_wrap(args: argparse.Namespace) -> int:
 
     key = load_signing_key(DataLayout(Path(args.data).absolute()))
     target = ApkTarget(branch=args.branch, python=args.python, arch=args.arch)
-    filename, data = wheel_to_apk(args.wheel, target, key)
+    filename, data = wheel_to_apk(args.wheel, target, key, pkgrel=args.pkgrel)
     path = args.output / filename
     write_atomic(path, data)
     say(str(path))

@@ -144,3 +144,58 @@ def test_index_rebuilds_lost_pages(repo_server: RunningServer, tmp_path: Path) -
         {"name": "demo"},
         {"name": "other"},
     ]
+
+
+def test_wrap_then_publish_an_apk(repo_server: RunningServer, tmp_path: Path) -> None:
+    from ipydeps_repo.apk.keys import load_public_keys
+    from ipydeps_repo.apk.verify import verify_index
+
+    wheel = make_wheel(tmp_path, "demo", "1.2", requires=["numpy>=1.26"])
+    out = tmp_path / "apks"
+    out.mkdir()
+    wrapped = repo_cli(
+        "wrap",
+        str(wheel),
+        "--branch",
+        "v3.22",
+        "--python",
+        "3.12",
+        "--arch",
+        "x86_64",
+        "--pkgrel",
+        "1",
+        "--output",
+        str(out),
+        data=repo_server.data,
+    )
+    apk = Path(wrapped.stdout.splitlines()[-1])
+    assert apk == out / "py3-demo-1.2-r1.apk"
+    result = run(
+        "publish",
+        str(apk),
+        "--arch",
+        "x86_64",
+        "--url",
+        repo_server.url,
+        "--token",
+        repo_server.token,
+        "--data",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("created   alpine/v3.22/sci/x86_64/py3-demo-1.2-r1.apk")
+    index = (repo_server.data / "tree/alpine/v3.22/sci/x86_64/APKINDEX.tar.gz").read_bytes()
+    _, records = verify_index(index, load_public_keys(repo_server.data / "tree" / "keys"))
+    (record,) = records
+    assert (record.name, record.version, record.arch) == ("py3-demo", "1.2-r1", "x86_64")
+    assert "py3-numpy>=1.26" in record.depends
+
+
+def test_wrap_without_a_key_says_to_run_keygen(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    result = repo_cli(
+        "wrap", str(wheel), "--output", str(tmp_path), data=tmp_path / "empty", check=False
+    )
+    assert result.returncode == 1
+    assert f"error: no signing key in {tmp_path / 'empty' / 'keys'}" in result.stderr
+    assert "hint: run 'ipydeps-repo keygen --name NAME --data DIR' first" in result.stderr

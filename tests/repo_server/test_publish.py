@@ -6,13 +6,16 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import RunningServer, repo_cli, start_server
+from tests.support.pipenv import clean_pip_env
+from tests.support.server import READY_PREFIX, RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
 
 
@@ -281,3 +284,51 @@ def _raw_put(
         for key, _, value in (line.partition(":") for line in lines[1:])
     }
     return int(lines[0].split()[1]), headers, payload
+
+
+def test_two_replicas_on_one_data_directory_lose_nothing(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    # A second server process on the same directory, as replicas on a shared FS would be.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ipydeps_repo",
+            "serve",
+            "--data",
+            str(repo_server.data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_pip_env(),
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith(READY_PREFIX), line
+    replica = RunningServer(
+        url=line[len(READY_PREFIX) :].strip(),
+        data=repo_server.data,
+        token=repo_server.token,
+        process=process,
+    )
+    try:
+        wheels = [make_wheel(tmp_path, "shared", f"2.{n}") for n in range(16)]
+        servers = [repo_server, replica] * 8
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(
+                pool.map(lambda pair: pair[0].upload(pair[1]), zip(servers, wheels, strict=True))
+            )
+        assert [status for status, _ in results] == [201] * 16
+        for server in (repo_server, replica):
+            _, _, page = server.get("simple/shared/", accept="application/vnd.pypi.simple.v1+json")
+            assert {item["filename"] for item in json.loads(page)["files"]} == {
+                wheel.name for wheel in wheels
+            }
+    finally:
+        replica.stop()

@@ -1,0 +1,132 @@
+"""The store as a library (what the mirror and the farm call): validation, atomicity, repair."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from ipydeps_repo.errors import ConflictError, TooLargeError, ValidationError
+from ipydeps_repo.settings import DataLayout
+from ipydeps_repo.storage import Store
+
+from tests.support.wheels import make_wheel
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(DataLayout(tmp_path / "data"), max_upload_bytes=1_000_000)
+
+
+def tree_files(store: Store) -> list[str]:
+    tree = store.layout.tree
+    return sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+
+
+def test_publish_file_keeps_the_source_and_writes_pages(store: Store, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "Demo", "1.0")
+    result = store.publish_file(wheel)
+    assert wheel.exists()
+    assert (result.status, result.kind, result.name) == ("created", "wheel", "demo")
+    assert tree_files(store) == [
+        "files/demo/demo-1.0-py3-none-any.whl",
+        "files/demo/demo-1.0-py3-none-any.whl.metadata",
+        "simple/demo/index.html",
+        "simple/demo/index.json",
+        "simple/index.html",
+        "simple/index.json",
+    ]
+    assert list(store.layout.tmp.iterdir()) == []
+
+
+def _rewrite(
+    wheel: Path, target: Path, *, drop: str = "", add: dict[str, bytes] | None = None
+) -> Path:
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w") as out:
+        for item in source.infolist():
+            if not item.filename.endswith(drop) or not drop:
+                out.writestr(item, source.read(item))
+        for name, data in (add or {}).items():
+            out.writestr(name, data)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"drop": "RECORD"}, "demo-1.0.dist-info/RECORD is missing"),
+        (
+            {"add": {"other-1.0.dist-info/METADATA": b"Name: other\n"}},
+            "expected one .dist-info folder, found demo-1.0.dist-info, other-1.0.dist-info",
+        ),
+    ],
+)
+def test_broken_wheels_are_refused(
+    store: Store, tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    broken_dir = tmp_path / "broken"
+    broken_dir.mkdir()
+    broken = _rewrite(wheel, broken_dir / wheel.name, **change)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as caught:
+        store.publish_file(broken)
+    assert problem in caught.value.problems
+    assert tree_files(store) == []
+    assert list(store.layout.tmp.iterdir()) == []
+
+
+def test_damaged_member_is_reported(store: Store, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "demo", "1.0", files={"demo/blob.bin": os.urandom(5000)})
+    data = bytearray(wheel.read_bytes())
+    offset = data.index(b"demo/blob.bin") + 1000  # inside the member's (incompressible) data
+    data[offset] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    with pytest.raises(ValidationError) as caught:
+        store.publish_file(wheel)
+    assert any("damaged" in problem for problem in caught.value.problems)
+    assert tree_files(store) == []
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    small = Store(DataLayout(tmp_path / "data"), max_upload_bytes=100)
+    with pytest.raises(TooLargeError, match="over the limit of 100"):
+        small.publish_file(make_wheel(tmp_path, "demo", "1.0"))
+    assert list(small.layout.tmp.iterdir()) == []
+
+
+def test_conflict_keeps_the_first_file(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = make_wheel(tmp_path / "a", "demo", "1.0")
+    second = make_wheel(tmp_path / "b", "demo", "1.0", files={"demo/__init__.py": "y = 2\n"})
+    store.publish_file(first)
+    with pytest.raises(ConflictError):
+        store.publish_file(second)
+    published = store.layout.tree / "files/demo" / first.name
+    assert published.read_bytes() == first.read_bytes()
+    assert store.publish_file(second, force=True).status == "replaced"
+    assert published.read_bytes() == second.read_bytes()
+    page = json.loads((store.layout.tree / "simple/demo/index.json").read_text())
+    assert page["files"][0]["size"] == second.stat().st_size
+
+
+def test_rebuild_drops_deleted_files_and_projects(store: Store, tmp_path: Path) -> None:
+    store.publish_file(make_wheel(tmp_path, "demo", "1.0"))
+    store.publish_file(make_wheel(tmp_path, "gone", "1.0"))
+    (store.layout.tree / "files/gone/gone-1.0-py3-none-any.whl").unlink()
+    for cache in (store.layout.cache / "simple").iterdir():
+        cache.unlink()
+    assert store.rebuild() == 1
+    root = json.loads((store.layout.tree / "simple/index.json").read_text())
+    assert root["projects"] == [{"name": "demo"}]
+    assert (store.layout.tree / "simple/demo/index.json").exists()
+
+
+def test_listing_matches_the_tree(store: Store, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    store.publish_file(wheel)
+    listing = store.listing()
+    assert listing["apks"] == {}
+    assert [item["filename"] for item in listing["wheels"]["demo"]] == [wheel.name]
