@@ -99,6 +99,18 @@ def test_shell_pip_install_is_intercepted(notebook: Notebook) -> None:
     assert imported.stdout == "3.0 0.5\n", imported.text
 
 
+def test_percent_pip_install_requirements_file(notebook: Notebook) -> None:
+    notebook.publish("req-one", "1.0")
+    notebook.publish("req-two", "2.0")
+    requirements = notebook.venv.parent / "requirements.txt"  # the kernel's working directory
+    requirements.write_text("# analysis deps\nreq-one\nreq-two>=2  # pinned\n")
+    done = notebook.kernel.run("%load_ext ipydeps\n%pip install -r requirements.txt")
+    assert done.error is None, done.text
+    assert f"req-two 2.0 (wheel from {notebook.source})" in done.text
+    imported = notebook.kernel.run("import req_one, req_two; print(req_two.__version__)")
+    assert imported.stdout == "2.0\n", imported.text
+
+
 def test_other_pip_commands_run_the_real_pip(notebook: Notebook) -> None:
     notebook.publish("listed-pkg", "1.0")
     notebook.kernel.run("%load_ext ipydeps\n%pip install -q listed-pkg")
