@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -159,6 +160,12 @@ def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
             "--index-url", f"{url}/simple", *requirements]
 
 
+def child_cpu_seconds() -> float:
+    """User + system CPU time of all finished children: steadier than wall time under load."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
             ipydeps_wheel: Path | None, requirements: list[str]) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=root))
@@ -172,13 +179,14 @@ def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
             run([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
                  "--cache-dir", str(setup_cache), str(ipydeps_wheel)])
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
+        cpu_before = child_cpu_seconds()
         start = time.perf_counter()
         run(timed_command(tool, venv, url, cache, uv, requirements), env=env)
         installed = time.perf_counter()
         run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK], env=env)
         done = time.perf_counter()
         return {"install_s": installed - start, "import_s": done - installed,
-                "total_s": done - start}
+                "total_s": done - start, "cpu_s": child_cpu_seconds() - cpu_before}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -189,7 +197,7 @@ def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
     table: dict[str, object] = {}
     for where, tools in results.items():
         rows = {tool: {key: statistics.median(run[key] for run in runs)
-                       for key in ("install_s", "import_s", "total_s")}
+                       for key in ("install_s", "import_s", "total_s", "cpu_s")}
                 for tool, runs in tools.items() if runs}
         ratios = {}
         if "ipydeps" in rows:
@@ -203,13 +211,14 @@ def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
 def print_table(info: dict[str, str], table: dict[str, object], runs: int,
                 notes: list[str]) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
-    print(f"medians of {runs} run(s), seconds (install + first import = total)")
-    print(f"{'where':6} {'tool':8} {'install':>8} {'import':>8} {'total':>8}")
+    print(f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
+          "of the timed processes)")
+    print(f"{'where':6} {'tool':8} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}")
     for where, entry in table.items():
         assert isinstance(entry, dict)
         for tool, row in entry["median"].items():
             print(f"{where:6} {tool:8} {row['install_s']:8.2f} {row['import_s']:8.2f}"
-                  f" {row['total_s']:8.2f}")
+                  f" {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
         for name, ratio in entry["ratios"].items():
             print(f"{where:6} ratio {name} (total) = {ratio:.2f}")
     for note in notes:
@@ -260,7 +269,8 @@ def main() -> None:
                     results[where][tool].append(timing)
                     print(f"run {number + 1}/{args.runs} {where:5} {tool:8} "
                           f"install {timing['install_s']:6.2f} s  import "
-                          f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s",
+                          f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s  cpu "
+                          f"{timing['cpu_s']:6.2f} s",
                           flush=True)
     finally:
         server.stop()

@@ -3,6 +3,18 @@
 The result has the same file name, so the same name, version and tags. Every file that is
 kept is byte-for-byte the upstream file; what changed is written down inside the wheel in
 ``<name>-<version>.dist-info/ipydeps-optimized.json`` and RECORD is rewritten to match.
+
+- Bytecode: ``__pycache__/<module>.<cache tag>.pyc`` for every importable ``.py``, as
+  unchecked-hash pycs (PEP 552), only when the target Python is the running interpreter.
+  Installers that do not compile (uv, ipydeps) then import without compiling; pip compiles
+  anyway and overwrites them. Trade-off: an installed source edited by hand is ignored
+  while its pyc exists (delete ``__pycache__`` to undo), as with any unchecked-hash pyc.
+- Test suites: every directory named ``tests`` below a top-level package. Modules such as
+  ``numpy.testing`` or ``pandas._testing`` stay; ``numpy.test()``-style runners then find
+  no tests.
+- Compression: ``deflated`` by default: the same size as upstream (downloads, storage and
+  temp files cost the same) and, measured here, no slower to install than ``stored``,
+  which is about three times larger (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -49,7 +61,7 @@ class OptimizeOptions:
     bytecode: bool = True
     drop_tests: bool = True
     target_python: tuple[int, int] | None = None
-    compression: Compression = "stored"
+    compression: Compression = "deflated"
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
                 assert optimized.read(name) == upstream.read(name), name
         validate_record(report.output.name, optimized, "fixturepkg-1.0.dist-info")
         marker = json.loads(optimized.read(f"fixturepkg-1.0.dist-info/{MARKER_NAME}"))
-        assert {info.compress_type for info in optimized.infolist()} == {zipfile.ZIP_STORED}
+        assert {info.compress_type for info in optimized.infolist()} == {zipfile.ZIP_DEFLATED}
     assert marker["bytecode"]["invalidation_mode"] == "unchecked-hash"
     assert marker["bytecode"]["compiled"] == report.compiled == 4
     assert marker["removed_tests"]["files"] == 4
@@ -93,13 +93,13 @@ def test_other_target_python_gets_no_bytecode(tmp_path: Path) -> None:
     other = (sys.version_info[0], sys.version_info[1] + 1)
     report = optimize_wheel(
         fixture_wheel(tmp_path / "upstream"), tmp_path / "optimized",
-        OptimizeOptions(target_python=other, compression="deflated"),
+        OptimizeOptions(target_python=other, compression="stored"),
     )
     assert report.compiled == 0
     assert not any(name.endswith(".pyc") for name in names(report.output))
     with zipfile.ZipFile(report.output) as archive:
         marker = json.loads(archive.read(f"fixturepkg-1.0.dist-info/{MARKER_NAME}"))
-        assert archive.getinfo("fixturepkg/core.py").compress_type == zipfile.ZIP_DEFLATED
+        assert archive.getinfo("fixturepkg/core.py").compress_type == zipfile.ZIP_STORED
     assert marker["bytecode"] is None
 
 
@@ -160,3 +160,9 @@ def test_optimized_wheel_installs_with_pip_and_imports_from_shipped_bytecode(
     assert shipped.read_bytes() == before
     installed_record = (site / "fixturepkg-1.0.dist-info" / "RECORD").read_text()
     assert f"fixturepkg/__pycache__/core.{TAG}.pyc" in installed_record
+    # Everything shipped is in RECORD, so uninstalling leaves nothing behind.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "uninstall", "--yes", "fixturepkg"],
+        check=True, env=clean_pip_env(), capture_output=True, text=True,
+    )
+    assert not (site / "fixturepkg").exists()
