@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .models import Candidate, Route, Unsatisfiable
-from .provider import Provider, Wanted, allows_prereleases, identifier_of, pinned_exactly, python_ok
+from .provider import Provider, Wanted, allows_prereleases, pinned_exactly, python_ok
 
 ASK_MAINTAINER = "ask the repository maintainer to publish a wheel or apk of it"
 
@@ -114,7 +114,7 @@ def explain_conflict(provider: Provider, causes: Iterable[Any]) -> list[Unsatisf
     found = []
     for items in by_project.values():
         text = "; ".join(item.describe() for item in items)
-        alone = [item for item in items if not provider.matches(identifier_of(item), [item])]
+        alone = [item for item in items if not provider.matches([item])]
         if alone:
             reason, hint = explain_no_match(provider, alone)
         else:

@@ -134,8 +134,8 @@ def _resolve(
         by_identifier.setdefault(identifier_of(item), []).append(item)
     # Check each request alone first, so that one missing package is reported as such
     # (with its own reason) and does not hide the rest of the plan.
-    for identifier, items in by_identifier.items():
-        if provider.matches(identifier, items):
+    for items in by_identifier.values():
+        if provider.matches(items):
             roots += items
             continue
         reason, hint = explain_no_match(provider, items)

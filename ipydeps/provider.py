@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider
 
+from .catalog import Catalog, File
 from .environment_model import PlanPolicy, TargetEnvironment
 from .models import Candidate, Route
 from .requirements import is_standard_library, marker_applies
@@ -106,11 +107,13 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         self.apk_usable = environment.apk_available and policy.apk_allowed
         self.sources = sorted(sources, key=lambda source: source.route.rank)
         self.notes: list[str] = []
-        self._files: dict[NormalizedName, list[tuple[PackageSource, Candidate]]] = {}
-        # Project pages being read ahead in worker threads; only this (the resolver's)
-        # thread touches ``_files`` and ``_pending``, workers only call the sources.
         self._executor = executor
-        self._pending: dict[NormalizedName, Future[list[tuple[PackageSource, Candidate]]]] = {}
+        self.catalog = Catalog(
+            [source for source in self.sources if self.source_allowed(source)],
+            executor=executor,
+            usable=self.usable,
+            warm=self._warm,
+        )
         if not self.apk_usable and any(s.route is Route.APK for s in self.sources):
             self.note("apk cannot be used here, so apks were not considered")
         if not policy.upstream_allowed and any(s.route is Route.UPSTREAM for s in self.sources):
@@ -132,17 +135,8 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         """Where the allowed sources read from, for messages."""
         return [s.location for s in self.sources if self.source_allowed(s)]
 
-    def _collect(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
-        return [
-            (source, candidate)
-            for source in self.sources
-            if self.source_allowed(source)
-            for candidate in source.candidates(name)
-        ]
-
-    def _collect_and_warm(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
-        """Read a project's files, then start reading the metadata of its likeliest pick."""
-        files = self._collect(name)
+    def _warm(self, name: NormalizedName, files: Sequence[File]) -> None:
+        """Start reading the metadata of the likeliest pick among ``files`` (worker thread)."""
         likely = [
             (source, c)
             for source, c in files
@@ -156,22 +150,14 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             source, best = max(likely, key=lambda pair: (-pair[1].route.rank, pair[1].version))
             # Speculative: an error here is dropped; the real call raises it again.
             self._executor.submit(source.requires_dist, best)
-        return files
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         """Start reading the project pages of ``names`` in parallel (with an executor)."""
-        if self._executor is None:
-            return
-        for name in names:
-            if name not in self._files and name not in self._pending:
-                self._pending[name] = self._executor.submit(self._collect_and_warm, name)
+        self.catalog.prefetch(names)
 
-    def files(self, name: NormalizedName) -> list[tuple[PackageSource, Candidate]]:
-        """Every file the allowed sources offer for ``name`` (cached)."""
-        if name not in self._files:
-            future = self._pending.pop(name, None)
-            self._files[name] = future.result() if future is not None else self._collect(name)
-        return self._files[name]
+    def files(self, name: NormalizedName) -> list[File]:
+        """Every file the allowed sources offer for ``name`` (reads every route)."""
+        return self.catalog.files(name)
 
     def usable(self, candidate: Candidate) -> bool:
         """Tell whether ``candidate`` installs here, whatever the specifier (never sdists)."""
@@ -180,12 +166,16 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return candidate.is_wheel and self.environment.wheel_rank(candidate.filename) is not None
 
     def _source_picks(
-        self, name: NormalizedName, extras: frozenset[str], items: Sequence[Wanted]
+        self,
+        name: NormalizedName,
+        extras: frozenset[str],
+        items: Sequence[Wanted],
+        files: Iterable[File],
     ) -> list[Pick]:
         prereleases = allows_prereleases(items, self.policy)
         only = {item.only_route for item in items if item.only_route is not None}
         picks = []
-        for source, candidate in self.files(name):
+        for source, candidate in files:
             if not self.usable(candidate) or not python_ok(candidate, self.environment):
                 continue
             if candidate.yanked and not pinned_exactly(items, candidate.version):
@@ -213,26 +203,40 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                 unique.setdefault((pick.candidate.route, pick.version), pick)
         return list(unique.values())
 
-    def picks(self, identifier: str, items: Sequence[Wanted]) -> list[Pick]:
-        """Candidates for ``identifier`` satisfying every item, most preferred first."""
+    def iter_picks(self, items: Sequence[Wanted]) -> Iterator[Pick]:
+        """Yield candidates satisfying every item, most preferred first, reading lazily.
+
+        A slower route's index is only read once the faster routes' picks are used up.
+        """
         name = items[0].name
         extras = frozenset(canonicalize_name(e) for item in items for e in item.requirement.extras)
-        found = self._source_picks(name, extras, items)
         current = self.installed.get(name)
-        if current is None or not all(
+        installed_ok = current is not None and all(
             item.requirement.specifier.contains(current, prereleases=True) for item in items
-        ):
-            return found
+        )
+        tiers = (
+            self._source_picks(name, extras, items, self.catalog.tier_files(name, tier))
+            for tier in self.catalog.tiers
+        )
+        if current is None or not installed_ok:
+            for picks in tiers:
+                yield from picks
+            return
         kept = Pick(name, current, None, extras)
         if name in self.upgrade_names:
             # Upgrade never means downgrade: newer-or-equal files first, then what is installed.
-            newer = [pick for pick in found if pick.version >= current]
-            return [*newer, kept, *(pick for pick in found if pick.version < current)]
-        return [kept, *found]
+            found = [pick for picks in tiers for pick in picks]
+            yield from (pick for pick in found if pick.version >= current)
+            yield kept
+            yield from (pick for pick in found if pick.version < current)
+            return
+        yield kept
+        for picks in tiers:
+            yield from picks
 
-    def matches(self, identifier: str, items: Sequence[Wanted]) -> bool:
+    def matches(self, items: Sequence[Wanted]) -> bool:
         """Whether anything satisfies ``items`` on their own."""
-        return bool(self.picks(identifier, items))
+        return next(self.iter_picks(items), None) is not None
 
     # resolvelib's AbstractProvider interface.
 
@@ -262,11 +266,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         identifier: str,
         requirements: Mapping[str, Iterator[Wanted]],
         incompatibilities: Mapping[str, Iterator[Pick]],
-    ) -> list[Pick]:
-        """Candidates satisfying every requirement on ``identifier``, best first."""
+    ) -> Callable[[], Iterator[Pick]]:
+        """Candidates satisfying every requirement on ``identifier``, best first, lazily."""
         items = list(requirements[identifier])
         bad = set(incompatibilities[identifier])
-        return [pick for pick in self.picks(identifier, items) if pick not in bad]
+        return lambda: (pick for pick in self.iter_picks(items) if pick not in bad)
 
     def is_satisfied_by(self, requirement: Wanted, candidate: Pick) -> bool:
         """Whether ``candidate`` satisfies ``requirement`` (version, and route for apk deps)."""

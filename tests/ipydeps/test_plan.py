@@ -611,3 +611,56 @@ def test_project_names_are_canonical() -> None:
     result = plan("Python_Dateutil>=2", pypi)
     assert chosen(result) == [("python-dateutil", "2.9.0", "upstream")]
     assert result.steps[0].reason == "requested"
+
+
+# Slower routes are read only when needed.
+
+
+def test_upstream_is_not_asked_about_what_our_repository_has() -> None:
+    ours = FakeSource(
+        Route.WHEEL, [wheel("pandas", "2.2.3", "numpy>=1.26"), wheel("numpy", "2.3.0")]
+    )
+    pypi = FakeSource(Route.UPSTREAM, [upstream("numpy", "2.3.5"), upstream("pandas", "2.3.0")])
+    assert chosen(plan("pandas", ours, pypi)) == [
+        ("numpy", "2.3.0", "wheel"),
+        ("pandas", "2.2.3", "wheel"),
+    ]
+    assert pypi.asked == []
+
+
+def test_upstream_is_asked_when_our_files_do_not_satisfy() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("numpy", "1.26.4"), wheel("six", "1.17.0")])
+    pypi = FakeSource(Route.UPSTREAM, [upstream("numpy", "2.3.5")])
+    assert chosen(plan(["numpy>=2", "six"], ours, pypi)) == [
+        ("numpy", "2.3.5", "upstream"),
+        ("six", "1.17.0", "wheel"),
+    ]
+    assert pypi.asked == ["numpy"]
+
+
+def test_upstream_is_the_fallback_when_our_versions_conflict() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("app", "1.0", "numpy>=2"), wheel("numpy", "1.26.4")])
+    pypi = FakeSource(Route.UPSTREAM, [upstream("numpy", "2.3.5")])
+    assert chosen(plan("app", ours, pypi)) == [
+        ("numpy", "2.3.5", "upstream"),
+        ("app", "1.0", "wheel"),
+    ]
+
+
+def test_reading_ahead_also_stops_at_the_first_route_that_has_the_project() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("a", "1.0", "b", "c"), wheel("b", "1.0")])
+    pypi = FakeSource(Route.UPSTREAM, [upstream("b", "2.0"), upstream("c", "1.0")])
+    result = resolve(
+        parse_requirements("a"),
+        sources=[ours, pypi],
+        installed={},
+        environment=MUSL,
+        policy=PlanPolicy(),
+        jobs=3,
+    )
+    assert chosen(result) == [
+        ("b", "1.0", "wheel"),
+        ("c", "1.0", "upstream"),
+        ("a", "1.0", "wheel"),
+    ]
+    assert sorted(pypi.asked) == ["c"]
