@@ -12,13 +12,14 @@
 #   JUPYTER_PORT                Jupyter server port (default: a free port)
 #   JUPYTER_TOKEN               Jupyter token (default: a new random token each run)
 #   IPYDEPS_QUICKSTART_PACKAGES packages to seed the repository with (default: numpy scipy pandas)
+#   IPYDEPS_QUICKSTART_NOTEBOOK notebook that --check runs (default: examples/scipy-in-seconds.ipynb)
 set -euo pipefail
 
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HOME_DIR="${IPYDEPS_QUICKSTART_HOME:-$SOURCE_DIR}"
 PYTHON="${PYTHON:-python3}"
 PACKAGES="${IPYDEPS_QUICKSTART_PACKAGES:-numpy scipy pandas}"
-NOTEBOOK="$SOURCE_DIR/examples/scipy-in-seconds.ipynb"
+NOTEBOOK="${IPYDEPS_QUICKSTART_NOTEBOOK:-$SOURCE_DIR/examples/scipy-in-seconds.ipynb}"
 
 VENV="$HOME_DIR/.venv"
 KERNEL_BASE="$HOME_DIR/.venv-kernel"
@@ -251,7 +252,7 @@ start_jupyter() {
     start_child "the Jupyter server" '^\[I .*\] (http://127\.0\.0\.1:[0-9]+/)' "$RUN/jupyter.log" \
         "$VENV/bin/python" -m "$app" --no-browser --ServerApp.ip=127.0.0.1 \
         --ServerApp.port="${JUPYTER_PORT:-0}" --ServerApp.port_retries=0 \
-        --ServerApp.root_dir="$SOURCE_DIR/examples" "${args[@]}"
+        --ServerApp.root_dir="$(dirname "$NOTEBOOK")" "${args[@]}"
     [[ "$READY_LINE" =~ (http://127\.0\.0\.1:[0-9]+/) ]]
     JUPYTER_URL="${BASH_REMATCH[1]}"
 }
@@ -278,7 +279,7 @@ main() {
     fi
     cat << EOF
 
-  Jupyter is running:  ${JUPYTER_URL}tree/scipy-in-seconds.ipynb?token=${JUPYTER_TOKEN}
+  Jupyter is running:  ${JUPYTER_URL}tree/$(basename "$NOTEBOOK")?token=${JUPYTER_TOKEN}
                        ${JUPYTER_URL}api/status   (token: ${JUPYTER_TOKEN})
   repository:          ${REPOSITORY_URL}   (publish token in $STATE/publish-token)
   kernel environment:  ${kernel_env}   (throwaway: deleted on exit)

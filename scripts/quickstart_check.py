@@ -67,10 +67,11 @@ def _text_of(outputs: list[Any]) -> str:
     for output in outputs:
         if output.get("output_type") == "stream":
             parts.append(output.get("text", ""))
-        elif "text/html" in output.get("data", {}):
-            continue  # rich displays (the live progress table) repeat the stream text
         elif "text/plain" in output.get("data", {}):
-            parts.append(output["data"]["text/plain"])
+            text = output["data"]["text/plain"]
+            # An HTML-only display's text/plain is just its repr: nothing to show.
+            if not text.startswith("<IPython.core.display."):
+                parts.append(text + "\n")
     return "".join(parts).rstrip()
 
 

@@ -1,0 +1,110 @@
+"""The README's first command: ``./quickstart.sh --check`` runs the example notebook for real.
+
+The first run builds the venvs and downloads NumPy/SciPy/pandas from PyPI into the local
+repository (hence ``network``); everything lives in ``.cache/quickstart-e2e/`` at the
+repository root (git-ignored), so later runs reuse it and take seconds. A fresh throwaway
+kernel environment is made on every run, so SciPy is really installed each time.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.support.pipenv import clean_pip_env
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "quickstart.sh"
+STATE = ROOT / ".cache" / "quickstart-e2e"
+SETUP_SECONDS = 1800
+
+
+def run_quickstart(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run quickstart.sh with the shared cache home and a pip env free of machine defaults."""
+    return subprocess.run(
+        [str(QUICKSTART), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SETUP_SECONDS,
+        env=clean_pip_env(IPYDEPS_QUICKSTART_HOME=str(STATE), **env),
+        check=False,
+    )
+
+
+def port_is_closed(url: str) -> bool:
+    """True if nothing accepts connections at the host:port of ``url`` any more."""
+    match = re.match(r"http://([\d.]+):(\d+)/", url)
+    assert match, url
+    with socket.socket() as probe:
+        return probe.connect_ex((match.group(1), int(match.group(2)))) != 0
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+@pytest.mark.timeout(SETUP_SECONDS + 60)
+def test_check_runs_the_example_notebook_against_the_local_repository() -> None:
+    result = run_quickstart("--check")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "quickstart check passed" in result.stdout
+    # The Jupyter server was up, with token auth on.
+    assert "ok   Jupyter server answers /api/status" in result.stdout
+    assert "ok   token auth is on" in result.stdout
+    # SciPy and NumPy came from the local repository, as wheels, into the throwaway kernel env.
+    repository = re.search(r"repository server: (http://127\.0\.0\.1:\d+/)", result.stderr)
+    assert repository, result.stderr
+    host = repository.group(1).removeprefix("http://").rstrip("/")
+    assert re.search(rf"Installed numpy \S+ \(wheel from {re.escape(host)}\)", result.stdout)
+    assert re.search(rf"scipy \S+ \(wheel from {re.escape(host)}\)", result.stdout)
+    # The notebook's own checks: the scipy.linalg solution and the pandas group sums.
+    assert "x = [ 1. -2. -2.]" in result.stdout
+    assert "Oslo    7.5" in result.stdout
+    assert "FAIL" not in result.stdout
+    # Everything was shut down: the repository server no longer listens, and the throwaway
+    # kernel environment is gone.
+    assert port_is_closed(repository.group(1))
+    kernel_env = re.search(r"runs in (\S+/kernel-env)", result.stdout)
+    assert kernel_env, result.stdout
+    assert not Path(kernel_env.group(1)).exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+@pytest.mark.timeout(SETUP_SECONDS + 60)
+def test_check_fails_when_a_notebook_cell_fails(tmp_path: Path) -> None:
+    notebook = tmp_path / "broken.ipynb"
+    nbformat.write(
+        new_notebook(cells=[
+            new_code_cell("import ipydeps"),
+            new_code_cell("assert 1 + 1 == 3, 'arithmetic is broken'"),
+            new_code_cell("print('never reached')"),
+        ]),
+        notebook,
+    )
+    result = run_quickstart("--check", IPYDEPS_QUICKSTART_NOTEBOOK=str(notebook))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ok   cell  1: import ipydeps" in result.stdout
+    assert "FAIL cell  2: assert 1 + 1 == 3" in result.stdout
+    assert "skip cell  3" in result.stdout
+    assert "arithmetic is broken" in result.stderr
+    assert "quickstart check passed" not in result.stdout
+
+
+def test_unknown_option_is_refused_with_a_hint() -> None:
+    result = run_quickstart("--bogus")
+    assert result.returncode == 2
+    assert "unknown option '--bogus' (try --help)" in result.stderr
+
+
+def test_missing_python_is_reported_with_what_to_install() -> None:
+    result = run_quickstart("--check", PYTHON="/nonexistent/python3")
+    assert result.returncode == 1
+    assert "'/nonexistent/python3' was not found" in result.stderr
+    assert "apt-get install python3" in result.stderr
