@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tornado.web
+from tornado.log import access_log
 
 from .auth import TokenStore
 from .handlers.api import HealthHandler, PackagesHandler
@@ -35,4 +36,19 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         # ETags come from mtime and size (TreeHandler), so tornado's hash cache is not used.
         static_hash_cache=False,
+        log_function=_log_request if settings.access_log else _no_log,
     )
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    status = handler.get_status()
+    request = handler.request
+    access_log.info(
+        "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time()
+    )
+
+
+def _no_log(handler: tornado.web.RequestHandler) -> None:
+    # Off by default: a supervisor that never reads our stderr must not stall us on a
+    # full pipe, and request lines of a busy repository are better taken from a proxy.
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="URL",
         help="URL clients use, shown on the landing page (default: request host)",
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request to stderr (default: off)"
     )
     serve.set_defaults(func=run_serve)
 
@@ -105,6 +109,11 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         max_upload=args.max_upload,
         public_url=args.public_url,
+        access_log=args.access_log,
+    )
+    logging.basicConfig(
+        level=logging.INFO if args.access_log else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     store = Store(settings.data, max_upload_bytes=settings.max_upload_bytes)
 

@@ -85,6 +85,7 @@ class Settings:
     default_branch: str = "v3.22"
     default_repo: str = "sci"
     default_arch: str = "x86_64"
+    access_log: bool = False
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -117,6 +118,7 @@ def build_settings(
     public_url: str | None = None,
     default_branch: str = "v3.22",
     default_repo: str = "sci",
+    access_log: bool = False,
 ) -> Settings:
     """Validate the command-line values and return Settings.
 
@@ -140,4 +142,5 @@ def build_settings(
         public_url=public_url,
         default_branch=default_branch,
         default_repo=default_repo,
+        access_log=access_log,
     )

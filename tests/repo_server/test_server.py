@@ -225,3 +225,14 @@ def test_landing_page_has_client_configuration(repo_server: RunningServer, tmp_p
     assert f'repository_url = "{repo_server.url}"' in page
     assert f"export IPYDEPS_REPOSITORY_URL={repo_server.url}" in page
     assert '<a href="simple/demo/">demo</a> 1.0' in page
+
+
+def test_many_errors_do_not_stall_a_server_whose_output_nobody_reads(
+    repo_server: RunningServer,
+) -> None:
+    # The fixture stops reading the server's stdout/stderr pipe after the ready line. If
+    # each 404 were logged, ~64 KiB of log lines would fill the pipe and block the server.
+    missing = "files/" + "x" * 120 + "/missing.whl"
+    for _ in range(700):
+        assert repo_server.get(missing)[0] == 404
+    assert repo_server.get("api/v1/health")[0] == 200
