@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.errors import ValidationError
+from ipydeps_repo.errors import BuildError, ValidationError
+from ipydeps_repo.farm.driver import choose_host_release
 from ipydeps_repo.farm.freshness import check_updates, compare, rewrite_recipe
 from ipydeps_repo.farm.recipe import load_recipe
 from ipydeps_repo.farm.upstream import Release, newest_release, parse_releases
@@ -158,3 +159,16 @@ def test_real_pypi_newest_versions() -> None:
     assert set(report) == {"numpy", "scipy", "pandas"}
     for check in checks:
         assert check.newest and not any(tag in check.newest for tag in ("rc", "a", "b", "dev"))
+
+
+def test_host_builds_the_recipe_version_or_the_newest_its_python_supports() -> None:
+    releases, newest = _recorded("numpy")
+    supported = choose_host_release(releases, "2.4.2", "3.11")
+    assert supported.version == "2.4.2"
+    fallback = choose_host_release(releases, newest, "3.11")
+    best_for_311 = newest_release(releases, python_version="3.11")
+    assert best_for_311 is not None and fallback == best_for_311
+    assert choose_host_release(releases, newest, "3.12").version == newest
+    modern = [r for r in releases if not r.supports_python("3.11")]
+    with pytest.raises(BuildError, match="no release of numpy with an sdist supports Python 3.11"):
+        choose_host_release(modern, newest, "3.11")
