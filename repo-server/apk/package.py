@@ -120,7 +120,10 @@ def complete_tree(entries: Iterable[ApkEntry]) -> list[ApkEntry]:
     by_path: dict[str, ApkEntry] = {}
     for entry in entries:
         path = entry.path.rstrip("/") if entry.kind == "dir" else entry.path
-        problems += _path_problems(path)
+        path_problems = _path_problems(path)
+        problems += path_problems
+        if path_problems:
+            continue
         if entry.kind == "hardlink":
             problems.append(f"{path!r}: hardlinks are not supported; store a copy")
         if path in by_path:
