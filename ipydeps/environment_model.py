@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from packaging.markers import default_environment
-from packaging.tags import Tag, compatible_tags, cpython_tags, sys_tags
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag, sys_tags
 from packaging.version import Version
 
 
@@ -36,6 +35,10 @@ class TargetEnvironment:
     supported_tags: tuple[Tag, ...]
     apk_available: bool = False
     _tag_rank: Mapping[Tag, int] = field(init=False, repr=False, compare=False)
+    # Rank per wheel tag triple ("cp312-cp312-musllinux_1_2_x86_64"): an index page of a
+    # big project lists thousands of wheels that share a few dozen triples.
+    _rank_cache: dict[str, int | None] = field(init=False, repr=False, compare=False)
+    _python_version: Version = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "markers", MappingProxyType(dict(self.markers)))
@@ -43,20 +46,24 @@ class TargetEnvironment:
         for position, tag in enumerate(self.supported_tags):
             ranks.setdefault(tag, position)
         object.__setattr__(self, "_tag_rank", MappingProxyType(ranks))
+        object.__setattr__(self, "_rank_cache", {})
+        object.__setattr__(self, "_python_version", Version(self.markers["python_full_version"]))
 
     @property
     def python_version(self) -> Version:
         """The full Python version, as ``Requires-Python`` is checked against."""
-        return Version(self.markers["python_full_version"])
+        return self._python_version
 
     def wheel_rank(self, filename: str) -> int | None:
         """Rank a wheel file here (smaller is better); None if it cannot install here."""
-        try:
-            _, _, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
+        parts = filename.removesuffix(".whl").split("-")
+        if not filename.endswith(".whl") or len(parts) not in (5, 6):
             return None
-        ranks = [self._tag_rank[tag] for tag in tags if tag in self._tag_rank]
-        return min(ranks) if ranks else None
+        triple = "-".join(parts[-3:])
+        if triple not in self._rank_cache:
+            ranks = [self._tag_rank[tag] for tag in parse_tag(triple) if tag in self._tag_rank]
+            self._rank_cache[triple] = min(ranks) if ranks else None
+        return self._rank_cache[triple]
 
     @classmethod
     def current(cls, *, apk_available: bool) -> TargetEnvironment:

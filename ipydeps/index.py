@@ -15,6 +15,7 @@ Public API (stable; pure functions, no I/O):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -45,6 +46,40 @@ ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/
 _APK_SUBPACKAGE_SUFFIXES = ("-pyc", "-tests", "-doc", "-dev", "-dbg")
 
 
+# A wheel's distribution name as the wheel spec escapes it (runs of -_. become _).
+_WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _wheel_name_version(filename: str) -> tuple[NormalizedName, Version] | None:
+    """Name and version of a wheel file name, or None if it is not one.
+
+    Tags are left unparsed here: ``TargetEnvironment.wheel_rank`` parses each distinct
+    tag triple once, which keeps pages with thousands of wheels fast to read.
+    """
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) not in (5, 6) or not _WHEEL_NAME.match(parts[0]):
+        return None
+    if len(parts) == 6 and not parts[2][:1].isdigit():
+        return None  # the optional build tag must start with a digit
+    version = _parse_version(parts[1])
+    return None if version is None else (canonicalize_name(parts[0]), version)
+
+
+def _absolute(page_url: str, url: str) -> str:
+    """Resolve ``url`` against the page; absolute URLs (PyPI's) skip the costly urljoin."""
+    if url.startswith(("https://", "http://")):
+        return url
+    return urljoin(page_url, url)
+
+
 def _file_candidate(
     filename: str,
     url: str,
@@ -58,13 +93,16 @@ def _file_candidate(
     metadata_sha256: str | None = None,
 ) -> Candidate | None:
     """One index entry as a Candidate, or None for files we never use (eggs, installers)."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+    if filename.endswith(".whl"):
+        parsed = _wheel_name_version(filename)
+    else:
+        try:
+            parsed = parse_sdist_filename(filename)
+        except (InvalidSdistFilename, InvalidVersion):
+            parsed = None
+    if parsed is None:
         return None
+    name, version = parsed
     return Candidate(
         name=name,
         version=version,
@@ -101,7 +139,7 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
         size = entry.get("size")
         candidate = _file_candidate(
             str(entry["filename"]),
-            urljoin(page_url, str(entry["url"])),
+            _absolute(page_url, str(entry["url"])),
             route=route,
             sha256=hashes.get("sha256") if isinstance(hashes, dict) else None,
             requires_python=entry.get("requires-python"),
@@ -150,7 +188,7 @@ def parse_project_html(body: bytes | str, *, page_url: str, route: Route) -> lis
         href = attributes.get("href")
         if not href:
             continue
-        url, fragment = urldefrag(urljoin(page_url, href))
+        url, fragment = urldefrag(_absolute(page_url, href))
         filename = label or url.rsplit("/", 1)[-1]
         sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
         metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))

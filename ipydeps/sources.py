@@ -145,7 +145,17 @@ class SimpleIndexSource:
             if metadata is not None:
                 _check_sha256(candidate.metadata_url, candidate.metadata_sha256, metadata)
                 return requires_dist_from_metadata(metadata)
-        # No PEP 658 metadata: read the wheel itself (costly, so only when the index lacks it).
+        elif candidate.is_wheel:
+            # Indexes and mirrors that do not advertise PEP 658 often serve the file anyway
+            # (PyPI backfilled it for all wheels); one small GET saves downloading a whole
+            # wheel. Unadvertised, it has no hash: it only informs the plan, and the wheel
+            # itself is checked against its sha256 before anything is installed.
+            guessed = _read(
+                self._fetcher, f"{candidate.url}.metadata", accept=None, what="metadata"
+            )
+            if guessed is not None:
+                return requires_dist_from_metadata(guessed)
+        # No metadata file: read the wheel itself (costly, so only when there is no other way).
         data = _read(self._fetcher, candidate.url, accept=None, what="a wheel")
         if data is None:
             raise RepositoryError(

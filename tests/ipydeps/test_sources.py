@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,24 +56,54 @@ def test_repository_source_reads_our_server(repo_server: RunningServer, tmp_path
     assert list(source.candidates(canonicalize_name("no-such-project"))) == []
 
 
-def test_requires_dist_falls_back_to_the_wheel_itself(
+class RecordingFetcher:
+    """The real HttpFetcher, remembering which URLs were read."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        self.urls.append(url)
+        return FETCHER.get_bytes(url, accept=accept)
+
+    def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        sha256: str | None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        raise AssertionError("planning never downloads to disk")
+
+
+def test_requires_dist_checks_metadata_and_falls_back_to_the_wheel(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
-    publish(repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5")
-    source = RepositorySource(repo_server.url, FETCHER)
-    [candidate] = source.candidates(canonicalize_name("demo-lib"))
-    import dataclasses
-
+    wheel = publish(repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5")
+    [candidate] = RepositorySource(repo_server.url, FETCHER).candidates(
+        canonicalize_name("demo-lib")
+    )
     assert candidate.metadata_sha256 is not None
     tampered_metadata = dataclasses.replace(candidate, metadata_sha256="0" * 64)
     with pytest.raises(HashMismatchError, match=r"\.whl\.metadata: its sha256 is"):
         RepositorySource(repo_server.url, FETCHER).requires_dist(tampered_metadata)
-    without_metadata = dataclasses.replace(candidate, metadata_url=None)
-    assert source.requires_dist(without_metadata) == ("six>=1.5",)
-    tampered = dataclasses.replace(candidate, metadata_url=None, sha256="0" * 64)
-    other = RepositorySource(repo_server.url, FETCHER)
+
+    # Not advertised: the .metadata beside the wheel is still tried before the wheel itself.
+    unadvertised = dataclasses.replace(candidate, metadata_url=None, metadata_sha256=None)
+    fetcher = RecordingFetcher()
+    assert RepositorySource(repo_server.url, fetcher).requires_dist(unadvertised) == ("six>=1.5",)
+    assert fetcher.urls == [candidate.url + ".metadata"]
+
+    # No metadata file at all: the wheel is read, and only if its sha256 matches.
+    [metadata_file] = (repo_server.data / "tree").rglob(wheel.name + ".metadata")
+    metadata_file.unlink()
+    fetcher = RecordingFetcher()
+    assert RepositorySource(repo_server.url, fetcher).requires_dist(unadvertised) == ("six>=1.5",)
+    assert fetcher.urls == [candidate.url + ".metadata", candidate.url]
+    tampered = dataclasses.replace(unadvertised, sha256="0" * 64)
     with pytest.raises(HashMismatchError, match="the index says 0000"):
-        other.requires_dist(tampered)
+        RepositorySource(repo_server.url, FETCHER).requires_dist(tampered)
 
 
 def test_resolve_against_our_server_pulls_dependencies_from_it(
