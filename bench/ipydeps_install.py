@@ -2,12 +2,15 @@
 
 Usage: python bench/ipydeps_install.py WHEEL_DIR [--tools ipydeps,uv,pip] [--runs 1]
 Each run installs every project of WHEEL_DIR into a fresh venv, then imports MODULES,
-and prints the wall time from "start installing" to "imports finished".
+and prints the wall time from "start installing" to "imports finished", plus the CPU
+seconds (user + system) of the child processes: on a shared, loaded machine the CPU
+time is the steadier comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,9 +39,16 @@ def fresh_venv(root: Path) -> Path:
     return root / "bin" / "python"
 
 
-def run(tool: str, names: list[str], url: str, work: Path) -> float:
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(tool: str, names: list[str], url: str, work: Path) -> tuple[float, float]:
+    """Install ``names`` with ``tool`` into a fresh venv, then import; return (wall, cpu)."""
     python = fresh_venv(work / f"env-{tool}")
     env = clean_pip_env()
+    cpu = _child_cpu()
     if tool == "ipydeps":
         code = (f"import time, ipydeps; t = time.perf_counter(); "
                 f"ipydeps.pip({names!r}, index_url={url!r}, upstream='deny', quiet=True); "
@@ -46,7 +56,7 @@ def run(tool: str, names: list[str], url: str, work: Path) -> float:
                 f"print(f'{{t1 - t:.2f}} {{t2 - t1:.2f}}')")
         out = subprocess.run([str(python), "-c", code], env=env, check=True,
                              capture_output=True, text=True).stdout.split()
-        return float(out[0]) + float(out[1])
+        return float(out[0]) + float(out[1]), _child_cpu() - cpu
     started = time.perf_counter()
     if tool == "uv":
         command = ["uv", "pip", "install", "--python", str(python), "--no-cache",
@@ -56,7 +66,7 @@ def run(tool: str, names: list[str], url: str, work: Path) -> float:
                    "--no-cache-dir", "--index-url", url + "simple/", *names]
     subprocess.run(command, env=env, check=True, capture_output=True)
     subprocess.run([str(python), "-c", IMPORTS], env=env, check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _child_cpu() - cpu
 
 
 def main() -> None:
@@ -80,8 +90,9 @@ def main() -> None:
                     print("uv: not installed, skipped")
                     continue
                 for index in range(options.runs):
-                    seconds = run(tool, names, server.url, work / f"{tool}-{index}")
-                    print(f"{tool:8} run {index}: {seconds:.2f} s (install + {IMPORTS})")
+                    wall, cpu = run(tool, names, server.url, work / f"{tool}-{index}")
+                    print(f"{tool:8} run {index}: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
+                          f"(install + {IMPORTS})", flush=True)
         finally:
             server.stop()
 

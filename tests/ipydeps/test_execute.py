@@ -1,0 +1,130 @@
+"""pip() and plan execution in-process against the real server, into a throwaway prefix."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import ipydeps
+from ipydeps.errors import DownloadError
+from ipydeps.fetch import HttpFetcher, RetryPolicy
+from ipydeps.progress import PackageProgress
+from tests.support.server import RunningServer
+from tests.support.venvs import make_venv, run_python, snapshot
+from tests.support.wheels import make_wheel
+
+
+class InterruptingFetcher:
+    """A ``Fetcher`` that reads through HttpFetcher but fails the n-th download."""
+
+    def __init__(self, fail_on: int, error: BaseException) -> None:
+        self.inner = HttpFetcher(retry=RetryPolicy(attempts=1))
+        self.fail_on = fail_on
+        self.error = error
+        self.downloads = 0
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        return self.inner.get_bytes(url, accept=accept)
+
+    def download(self, url: str, destination: Path, *, sha256: str | None,
+                 progress: Callable[[int, int | None], None] | None = None) -> Path:
+        self.downloads += 1
+        if self.downloads == self.fail_on:
+            raise self.error
+        return self.inner.download(url, destination, sha256=sha256, progress=progress)
+
+
+class RecordingProgress:
+    """A ``Progress`` that keeps every state change per package."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, list[str]] = {}
+        self.summary = ""
+
+    def start(self, packages: list[PackageProgress]) -> None:
+        self.states = {package.name: [package.state] for package in packages}
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        if state is not None and self.states[name][-1] != state:
+            self.states[name].append(state)
+
+    def finish(self, summary: str) -> None:
+        self.summary = summary
+
+
+@pytest.fixture
+def published(repo_server: RunningServer, tmp_path: Path) -> RunningServer:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name, version, requires in (("one-pkg", "1.0", ()), ("two-pkg", "1.0", ()),
+                                    ("top-pkg", "1.0", ("one-pkg", "two-pkg"))):
+        status, body = repo_server.upload(make_wheel(wheels, name, version, requires=requires))
+        assert status == 201, body
+    return repo_server
+
+
+def test_pip_into_a_prefix_reports_what_it_did(published: RunningServer, tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "env")
+    out = io.StringIO()
+    result = ipydeps.pip(["top-pkg"], index_url=published.url, upstream="deny",
+                         prefix=tmp_path / "env", stream=out)
+    assert sorted((item.name, item.version, item.route) for item in result.installed) == [
+        ("one-pkg", "1.0", "wheel"), ("top-pkg", "1.0", "wheel"), ("two-pkg", "1.0", "wheel")]
+    assert result.installed[-1].name == "top-pkg"  # dependencies first
+    source = published.url.split("//", 1)[1].rstrip("/")
+    assert all(item.source == source and item.bytes > 0 for item in result.installed)
+    assert "top-pkg 1.0 (wheel from" in repr(result)
+    assert "<table>" in result._repr_html_()
+    assert "dependency of top-pkg" in out.getvalue()  # the plan was printed first
+    assert run_python(python, "import top_pkg, one_pkg, two_pkg").returncode == 0
+
+
+def test_quiet_prints_nothing(published: RunningServer, tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    out = io.StringIO()
+    ipydeps.pip(["one-pkg"], index_url=published.url, upstream="deny",
+                prefix=tmp_path / "env", stream=out, quiet=True)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), DownloadError("http://x/", "boom")])
+def test_failure_in_a_download_thread_changes_nothing(
+        published: RunningServer, tmp_path: Path, error: BaseException) -> None:
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    fetcher = InterruptingFetcher(fail_on=2, error=error)
+    with pytest.raises(type(error)):
+        ipydeps.pip(["top-pkg"], index_url=published.url, upstream="deny",
+                    prefix=tmp_path / "env", fetcher=fetcher, stream=io.StringIO())
+    assert snapshot(tmp_path / "env") == before
+
+
+def test_progress_goes_through_every_state(published: RunningServer, tmp_path: Path) -> None:
+    from ipydeps.api import execute_plan, resolve  # the same functions pip() composes
+    from ipydeps.config import load_config
+    from ipydeps.environment import inspect_environment
+    from ipydeps.environment_model import PlanPolicy, TargetEnvironment
+    from ipydeps.requirements import parse_requirements
+    from ipydeps.sources import sources_from_settings
+
+    make_venv(tmp_path / "env")
+    fetcher = HttpFetcher()
+    settings = load_config(overrides={"repository_url": published.url, "upstream": "deny"},
+                           environ={}, system_path=None)
+    environment = inspect_environment(tmp_path / "env", apk=False)
+    plan = resolve(parse_requirements(["top-pkg"]),
+                   sources=sources_from_settings(settings, fetcher, arch="x86_64"),
+                   installed=environment.installed,
+                   environment=TargetEnvironment.current(apk_available=False),
+                   policy=PlanPolicy(upstream_allowed=False, apk_allowed=False))
+    progress = RecordingProgress()
+    execution = execute_plan(plan, scheme=environment.scheme, fetcher=fetcher, apk_runner=None,
+                             progress=progress)
+    assert len(execution.wheels) == 3
+    for states in progress.states.values():
+        assert states == ["queued", "downloading", "verified", "unpacked", "installing",
+                          "installed"]
