@@ -151,8 +151,10 @@ setup_repository() {
 # -------------------------------------------------------------------------------- children
 CHILDREN=()
 
+# Called on exit, and on Ctrl-C (130) or SIGTERM (143), which set the exit status explicitly:
+# by the time the trap runs the children may already have exited with status 0.
 cleanup() {
-    local status=$? pid
+    local status=${1:-$?} pid
     trap - EXIT INT TERM
     for pid in "${CHILDREN[@]}"; do
         kill -TERM "$pid" 2> /dev/null || true
@@ -263,7 +265,9 @@ main() {
     setup_kernel_base
     setup_repository
     mkdir -p "$RUN"
-    trap cleanup EXIT INT TERM
+    trap cleanup EXIT
+    trap 'cleanup 130' INT
+    trap 'cleanup 143' TERM
     start_repository
     local kernel_env
     kernel_env="$(make_throwaway_kernel_env)"
@@ -289,7 +293,12 @@ main() {
   Press Ctrl-C to stop.
 
 EOF
-    wait "${CHILDREN[@]}"
+    # Returns when either server exits on its own (a crash): then stop the other one too.
+    wait -n "${CHILDREN[@]}" || true
+    rm -rf "$STATE/last-failed-run"
+    cp -r "$RUN" "$STATE/last-failed-run"
+    say "a server stopped unexpectedly; its log is in $STATE/last-failed-run/"
+    exit 1
 }
 
 main

@@ -8,7 +8,9 @@ kernel environment is made on every run, so SciPy is really installed each time.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -108,3 +110,41 @@ def test_missing_python_is_reported_with_what_to_install() -> None:
     assert result.returncode == 1
     assert "'/nonexistent/python3' was not found" in result.stderr
     assert "apt-get install python3" in result.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+@pytest.mark.timeout(SETUP_SECONDS + 60)
+def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
+    # Ctrl-C in a terminal sends SIGINT to the whole foreground process group: do the same,
+    # with SIGINT at its default (a test runner may have it ignored, which bash would keep).
+    process = subprocess.Popen(
+        [str(QUICKSTART)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_pip_env(IPYDEPS_QUICKSTART_HOME=str(STATE)),
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line)
+        if "Press Ctrl-C to stop." in line:
+            break
+    text = "".join(banner)
+    jupyter = re.search(r"(http://127\.0\.0\.1:\d+/)api/status", text)
+    repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
+    assert jupyter and repository, text + process.stderr.read()
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert "==> stopped" in process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert port_is_closed(jupyter.group(1))
+    assert port_is_closed(repository.group(1))
+    leftovers = subprocess.run(["ps", "-o", "pid=", "-g", str(process.pid)],
+                               capture_output=True, text=True, check=False).stdout.split()
+    assert leftovers == []
