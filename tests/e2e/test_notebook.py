@@ -78,6 +78,18 @@ def test_pip_then_import_in_the_next_cell(notebook: Notebook) -> None:
     assert (site_packages(notebook.venv) / "alpha_pkg-1.0.dist-info" / "INSTALLER").exists()
 
 
+def test_progress_is_one_display_updated_in_place(notebook: Notebook) -> None:
+    notebook.publish("progress-pkg", "1.0")
+    done = notebook.kernel.run("import ipydeps\n_ = ipydeps.pip(['progress-pkg'])")
+    assert done.error is None, done.text
+    tables = [kind for kind, data in zip(done.kinds, done.displays, strict=True)
+              if "<th>state</th>" in str(data.get("text/html", ""))]
+    assert tables[0] == "display_data" and tables.count("display_data") == 1
+    assert tables.count("update_display_data") >= 2
+    assert "installed" in str(done.displays[-1]["text/html"])
+    assert "\r" not in done.stdout + done.stderr  # no terminal bar inside the notebook
+
+
 def test_percent_pip_install_is_intercepted(notebook: Notebook) -> None:
     notebook.publish("beta-pkg", "2.0")
     done = notebook.kernel.run("%load_ext ipydeps\n%pip install beta-pkg")
@@ -199,9 +211,10 @@ def test_hostile_requirements_are_refused(notebook: Notebook) -> None:
 
 def test_upgrade_of_an_imported_module_warns_about_restart(notebook: Notebook) -> None:
     notebook.publish("theta-pkg", "1.0")
-    first = notebook.kernel.run("import ipydeps\nipydeps.pip(['theta-pkg'], quiet=True)\n"
-                                "import theta_pkg\nprint(theta_pkg.__version__)")
-    assert first.stdout.strip().endswith("1.0"), first.text
+    quiet = notebook.kernel.run("import ipydeps\n_ = ipydeps.pip(['theta-pkg'], quiet=True)")
+    assert quiet.error is None and quiet.text.strip() == "", quiet.text  # quiet: no output
+    first = notebook.kernel.run("import theta_pkg\nprint(theta_pkg.__version__)")
+    assert first.stdout == "1.0\n", first.text
     notebook.publish("theta-pkg", "2.0")
     upgraded = notebook.kernel.run("ipydeps.pip(['theta-pkg'], upgrade=True)")
     assert upgraded.error is None, upgraded.text

@@ -20,6 +20,7 @@ class CellOutput:
     stdout: str = ""
     stderr: str = ""
     displays: list[dict[str, Any]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # message type of each entry of displays
     error: dict[str, Any] | None = None
 
     @property
@@ -64,6 +65,7 @@ class Kernel:
                     output.stderr += content["text"]
             elif kind in ("display_data", "update_display_data", "execute_result"):
                 output.displays.append(content["data"])
+                output.kinds.append(kind)
             elif kind == "error":
                 output.error = content
 
