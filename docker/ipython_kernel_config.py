@@ -1,4 +1,4 @@
-"""IPython kernel settings of the runtime image (installed as /etc/ipython/ipython_kernel_config.py).
+"""IPython kernel settings of the runtime image (/etc/ipython/ipython_kernel_config.py).
 
 Every kernel loads the ipydeps extension, so %pip install and !pip install go through
 ipydeps (prebuilt apks or wheels from the configured repository) like ipydeps.pip().

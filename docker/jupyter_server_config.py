@@ -1,4 +1,4 @@
-"""Jupyter server settings of the runtime image (installed as /etc/jupyter/jupyter_server_config.py).
+"""Jupyter server settings of the runtime image (/etc/jupyter/jupyter_server_config.py).
 
 Token auth stays on: set JUPYTER_TOKEN, or the server generates one and prints the URL with
 it. An empty JUPYTER_TOKEN would switch auth off, so it is refused here.

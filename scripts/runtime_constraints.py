@@ -31,7 +31,7 @@ SKIP = {"ipydeps", "pip", "setuptools", "wheel"}
 
 
 def requirements() -> list[str]:
-    """ipydeps' dependencies, its ``jupyter`` extra and the optional UIs, from pyproject."""
+    """Return ipydeps' dependencies, its ``jupyter`` extra and the optional UIs, from pyproject."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return [*project["dependencies"], *project["optional-dependencies"]["jupyter"], *UI_PACKAGES]
 

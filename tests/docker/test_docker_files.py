@@ -1,0 +1,276 @@
+"""Static and behavioural checks of docker/: the images and compose file as an operator meets them.
+
+No Docker engine runs here, so the Dockerfiles and compose.yaml are checked for the
+properties that matter (pinned base, non-root user, tini, healthchecks, key handling, the
+repository wiring), hadolint/shellcheck run for real, and the scripts the image runs
+(healthcheck, start script, Jupyter/IPython config) are executed on this host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from traitlets.config import Config
+
+from ipydeps.environment import APK_HELPER
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+RUNTIME = DOCKER / "runtime.Dockerfile"
+REPO = DOCKER / "repo.Dockerfile"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    result = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
+    """The instructions after the last FROM."""
+    steps = instructions(dockerfile)
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def arg_defaults(dockerfile: Path) -> dict[str, str]:
+    defaults = {}
+    for keyword, rest in instructions(dockerfile):
+        if keyword == "ARG" and "=" in rest:
+            name, _, value = rest.partition("=")
+            defaults[name] = value.strip('"')
+    return defaults
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    return data
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]' provides it")
+    return found
+
+
+# ------------------------------------------------------------------------------ linters
+
+@pytest.mark.static
+@pytest.mark.parametrize("dockerfile", [RUNTIME, REPO], ids=lambda path: path.name)
+def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
+    result = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.static
+@pytest.mark.parametrize("script", [ROOT / "quickstart.sh", DOCKER / "start-jupyter",
+                                    DOCKER / "repo-entrypoint"], ids=lambda path: path.name)
+def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
+    result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout
+
+
+# ------------------------------------------------------------------------- runtime image
+
+@pytest.mark.parametrize("dockerfile", [RUNTIME, REPO], ids=lambda path: path.name)
+def test_every_stage_starts_from_alpine_pinned_by_version_and_digest(dockerfile: Path) -> None:
+    defaults = arg_defaults(dockerfile)
+    assert re.fullmatch(r"3\.\d+\.\d+", defaults["ALPINE_VERSION"])
+    assert DIGEST.fullmatch(defaults["ALPINE_DIGEST"])
+    froms = [rest for keyword, rest in instructions(dockerfile) if keyword == "FROM"]
+    assert len(froms) >= 2, "expected a build stage and a final stage"
+    for image in froms:
+        assert image.startswith("alpine:${ALPINE_VERSION}@${ALPINE_DIGEST}"), image
+
+
+def test_runtime_runs_as_a_fixed_non_root_uid_under_tini_with_a_healthcheck() -> None:
+    stage = final_stage(RUNTIME)
+    defaults = arg_defaults(RUNTIME)
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users == ["${NB_UID}"] and defaults["NB_UID"] == "1000"
+    assert defaults["NB_USER"] == "jovyan"
+    entrypoint = [rest for keyword, rest in stage if keyword == "ENTRYPOINT"]
+    assert entrypoint == ['["/sbin/tini", "--"]']
+    apk_adds = " ".join(rest for keyword, rest in stage if keyword == "RUN" and "apk add" in rest)
+    for package in ("tini", "doas", "python3", "ca-certificates"):
+        assert re.search(rf"\s{re.escape(package)}\s", apk_adds), package
+    healthcheck = [rest for keyword, rest in stage if keyword == "HEALTHCHECK"]
+    assert len(healthcheck) == 1 and "jupyter-healthcheck" in healthcheck[0]
+    assert "api/status" in (DOCKER / "jupyter-healthcheck").read_text()
+
+
+def test_runtime_ends_with_a_smoke_test_as_the_notebook_user() -> None:
+    stage = final_stage(RUNTIME)
+    user_at = next(i for i, (keyword, _) in enumerate(stage) if keyword == "USER")
+    smoke = [rest for keyword, rest in stage[user_at:] if keyword == "RUN"]
+    assert any("import ipydeps, jupyter_server, ipykernel" in run for run in smoke)
+
+
+def test_build_dependencies_are_virtual_and_removed_in_the_same_layer() -> None:
+    for dockerfile in (RUNTIME, REPO):
+        for keyword, rest in instructions(dockerfile):
+            if keyword == "RUN" and "--virtual .build-deps" in rest:
+                assert "apk del --no-network .build-deps" in rest, dockerfile.name
+
+
+def test_kernel_venv_sees_apk_site_packages_and_belongs_to_the_notebook_user() -> None:
+    runs = " ".join(rest for keyword, rest in final_stage(RUNTIME) if keyword == "RUN")
+    assert "python3 -m venv --system-site-packages /opt/kernel" in runs
+    assert 'chown -R "$NB_USER:$NB_USER" /opt/kernel' in runs
+    env = " ".join(rest for keyword, rest in final_stage(RUNTIME) if keyword == "ENV")
+    assert "VIRTUAL_ENV=/opt/kernel" in env
+
+
+def test_repository_key_is_never_trusted_on_first_use() -> None:
+    runs = " ".join(rest for keyword, rest in final_stage(RUNTIME) if keyword == "RUN")
+    # A key URL without its sha256 fails the build; the download is checked before install.
+    assert 'if [ -z "$IPYDEPS_KEY_SHA256" ]' in runs
+    check = runs.index("sha256sum -c -")
+    assert runs.index('install -m 0644 "/tmp/$key_name"') > check
+    assert "/alpine/${IPYDEPS_APK_REPOSITORY}\" >> /etc/apk/repositories" in runs
+
+
+def test_apk_helper_and_doas_rule_are_installed_where_ipydeps_looks() -> None:
+    copies = [rest for keyword, rest in final_stage(RUNTIME) if keyword == "COPY"]
+    assert f"--chmod=0755 docker/ipydeps-apk-add {APK_HELPER}" in copies
+    assert "--chmod=0400 docker/doas-ipydeps.conf /etc/doas.d/ipydeps.conf" in copies
+    rule = (DOCKER / "doas-ipydeps.conf").read_text()
+    assert f"permit nopass jovyan as root cmd {APK_HELPER}" in rule
+
+
+def test_ui_build_arg_accepts_lab_notebook_or_none_only() -> None:
+    runs = " ".join(rest for keyword, rest in instructions(RUNTIME) if keyword == "RUN")
+    assert 'lab) echo "jupyterlab==${JUPYTERLAB_VERSION}"' in runs
+    assert 'notebook) echo "notebook==${NOTEBOOK_VERSION}"' in runs
+    assert "UI must be lab, notebook or none" in runs
+
+
+def test_runtime_constraints_pin_every_project_exactly() -> None:
+    lines = [line for line in (DOCKER / "runtime-constraints.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    bad = [line for line in lines if not re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+", line)]
+    assert bad == []
+    names = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in lines}
+    assert {"jupyter-server", "ipykernel", "jupyterlab", "notebook"} <= names
+
+
+# ------------------------------------------------------------------- scripts and config
+
+def load_config(path: Path, **environ: str) -> Config:
+    """Run a Jupyter/IPython config file the way traitlets does, in a clean environment."""
+    config = Config()
+    saved = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), {"get_config": lambda: config})
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return config
+
+
+def test_every_kernel_loads_the_ipydeps_extension() -> None:
+    config = load_config(DOCKER / "ipython_kernel_config.py")
+    assert config.InteractiveShellApp.extensions == ["ipydeps"]
+
+
+def test_jupyter_config_keeps_token_auth_on() -> None:
+    config = load_config(DOCKER / "jupyter_server_config.py", JUPYTER_TOKEN="secret")
+    assert config.ServerApp.ip == "0.0.0.0"
+    assert config.ServerApp.port == 8888
+    assert config.ServerApp.open_browser is False
+    with pytest.raises(SystemExit, match="JUPYTER_TOKEN is set but empty"):
+        load_config(DOCKER / "jupyter_server_config.py", JUPYTER_TOKEN="")
+
+
+def test_start_script_refuses_an_unknown_ui() -> None:
+    result = subprocess.run(["sh", str(DOCKER / "start-jupyter")], capture_output=True, text=True,
+                            env={**os.environ, "IPYDEPS_UI": "desktop"}, check=False)
+    assert result.returncode == 2
+    assert "IPYDEPS_UI must be lab, notebook or none, not 'desktop'" in result.stderr
+
+
+def test_healthcheck_fails_without_a_server_and_passes_against_a_real_one(tmp_path: Path) -> None:
+    runtime_dir = tmp_path / "runtime"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path)}
+    healthcheck = [sys.executable, str(DOCKER / "jupyter-healthcheck")]
+    down = subprocess.run(healthcheck, capture_output=True, text=True, env=env, check=False)
+    assert down.returncode == 1
+    assert "no running Jupyter server found" in down.stderr
+    # A real server with a generated token: the healthcheck finds port and token on its own.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+         "--ServerApp.port=0", "--no-browser", "--allow-root",
+         f"--ServerApp.root_dir={tmp_path}"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if re.search(r"http://127\.0\.0\.1:\d+/\?token=", line):
+                break
+        up = subprocess.run(healthcheck, capture_output=True, text=True, env=env, check=False)
+        assert up.returncode == 0, up.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------ compose
+
+def test_compose_wires_the_runtime_to_the_repository_service() -> None:
+    services = compose()["services"]
+    runtime = services["runtime"]
+    assert "IPYDEPS_REPOSITORY_URL=http://repo:8080/" in runtime["environment"]
+    assert runtime["build"]["args"]["IPYDEPS_REPOSITORY_URL"] == "http://repo:8080/"
+    assert runtime["build"]["dockerfile"] == "docker/runtime.Dockerfile"
+    assert runtime["depends_on"]["repo"]["condition"] == "service_healthy"
+    assert runtime["depends_on"]["apk-keys"]["condition"] == "service_completed_successfully"
+    # The repository serves on the port the URL names.
+    repo_command = [rest for keyword, rest in final_stage(REPO) if keyword == "CMD"][0]
+    assert '"--port", "8080"' in repo_command
+    assert services["repo"]["build"]["dockerfile"] == "docker/repo.Dockerfile"
+
+
+def test_compose_shares_the_repository_key_read_only() -> None:
+    services = compose()["services"]
+    assert "apk-keys:/etc/apk/keys:ro" in services["runtime"]["volumes"]
+    keys = services["apk-keys"]
+    assert "repo-data:/repo:ro" in keys["volumes"]
+    assert "apk-keys:/out" in keys["volumes"]
+    assert "/repo/tree/keys/*.rsa.pub" in keys["command"][0]
+    assert keys["depends_on"]["repo"]["condition"] == "service_healthy"
+
+
+def test_compose_has_healthchecks_and_never_switches_token_auth_off() -> None:
+    services = compose()["services"]
+    assert services["repo"]["healthcheck"]["test"][-1].endswith("/api/v1/health")
+    assert services["runtime"]["healthcheck"]["test"] == ["CMD", "jupyter-healthcheck"]
+    # Passed through only when set: an empty default would turn authentication off.
+    assert "JUPYTER_TOKEN" in services["runtime"]["environment"]
+    assert not any(item.startswith("JUPYTER_TOKEN=") for item in services["runtime"]["environment"])
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
