@@ -38,9 +38,11 @@ def q1_checksum(data: bytes) -> str:
 
 
 def split_gzip_members(
-    data: bytes, subject: str, *, max_bytes: int = MAX_UNPACKED_BYTES
+    data: bytes, subject: str, *, max_bytes: int = MAX_UNPACKED_BYTES, limit: int | None = None
 ) -> list[GzipMember]:
     """Split concatenated gzip members, keeping the exact compressed bytes of each.
+
+    With ``limit``, stop after that many members (the rest is not inflated).
 
     Raises:
         ApkFormatError: for bytes that are not gzip, a truncated member, or more than
@@ -49,7 +51,7 @@ def split_gzip_members(
     members: list[GzipMember] = []
     offset = 0
     total = 0
-    while offset < len(data):
+    while offset < len(data) and (limit is None or len(members) < limit):
         inflater = zlib.decompressobj(31)
         try:
             raw = inflater.decompress(data[offset:], max_bytes + 1 - total)

@@ -4,24 +4,61 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from pathlib import Path
 
 from ipydeps.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
 
 from ..errors import ApkFormatError
-from .archive import END_OF_ARCHIVE, gzip_member, regular_info, tar_entry
+from .archive import (
+    END_OF_ARCHIVE,
+    gzip_member,
+    q1_checksum,
+    read_tar,
+    regular_info,
+    split_gzip_members,
+    tar_entry,
+)
 from .keys import SigningKey, signature_type
-from .package import ApkPackage
+from .package import ApkPackage, is_signature_section
+from .pkginfo import PkgInfo, parse_pkginfo
 
 
 def index_record(package: ApkPackage) -> ApkIndexRecord:
     """Return the APKINDEX record of a package, as ``apk index`` would write it."""
-    info = package.info
+    return _record(package.info, package.control_checksum, package.file_size)
+
+
+def index_record_of_file(data: bytes, *, subject: str = "apk") -> ApkIndexRecord:
+    """Return the record of an already verified .apk, inflating only its control member.
+
+    Fast for big packages (the data member is not read): use it to re-index files
+    that passed ``verify_apk`` when they were published.
+
+    Raises:
+        ApkFormatError: if the control member is missing, has no .PKGINFO first, or the
+            .PKGINFO is invalid or has no datahash.
+    """
+    members = split_gzip_members(data, subject, limit=2)
+    control = members[-1] if is_signature_section(members[0]) else members[0]
+    entries = read_tar(control.raw, "control section").entries
+    if len(members) < 2 or not entries or entries[0].name != ".PKGINFO":
+        raise ApkFormatError(subject, ["no control section starting with .PKGINFO"])
+    try:
+        info = parse_pkginfo(entries[0].data.decode())
+    except UnicodeDecodeError as error:
+        raise ApkFormatError(subject, [f".PKGINFO is not UTF-8: {error}"]) from None
+    if not info.datahash:
+        raise ApkFormatError(subject, ["no datahash in .PKGINFO (legacy package)"])
+    return _record(info, q1_checksum(control.compressed), len(data))
+
+
+def _record(info: PkgInfo, checksum: str, size: int) -> ApkIndexRecord:
     return ApkIndexRecord(
-        checksum=package.control_checksum,
+        checksum=checksum,
         name=info.pkgname,
         version=info.pkgver,
         arch=info.arch,
-        size=package.file_size,
+        size=size,
         installed_size=info.size,
         description=info.pkgdesc,
         url=info.url,
@@ -100,3 +137,35 @@ def build_index(
     signature = key.sign(index_gz, hash_name)
     sign_name = f".SIGN.{signature_type(hash_name)}.{key.public_name}"
     return gzip_member(tar_entry(regular_info(sign_name, len(signature)), signature)) + index_gz
+
+
+def build_directory_index(
+    directory: Path | str,
+    key: SigningKey,
+    *,
+    arch: str,
+    description: str | None = None,
+    hash_name: str = "sha1",
+) -> bytes:
+    """Return a signed APKINDEX.tar.gz for every ``*.apk`` in ``directory`` (not written).
+
+    Each file must be named ``<P>-<V>.apk`` after its own .PKGINFO, since apk fetches
+    it by that name.
+
+    Raises:
+        ApkFormatError: for a package that cannot be indexed or is misnamed (all listed).
+    """
+    problems: list[str] = []
+    records: list[ApkIndexRecord] = []
+    for path in sorted(Path(directory).glob("*.apk")):
+        try:
+            record = index_record_of_file(path.read_bytes(), subject=path.name)
+        except ApkFormatError as error:
+            problems += [f"{path.name}: {problem}" for problem in error.problems]
+            continue
+        if record.filename != path.name:
+            problems.append(f"{path.name}: its .PKGINFO names it {record.filename}")
+        records.append(record)
+    if problems:
+        raise ApkFormatError(f"{arch} index", problems)
+    return build_index(records, key, arch=arch, description=description, hash_name=hash_name)

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from ipydeps_repo.apk.archive import END_OF_ARCHIVE, gzip_member, read_tar, regular_info, tar_entry
-from ipydeps_repo.apk.index import build_index, index_record
+from ipydeps_repo.apk.index import (
+    build_directory_index,
+    build_index,
+    index_record,
+    index_record_of_file,
+)
 from ipydeps_repo.apk.keys import SigningKey, generate_key, load_public_keys, save_key
 from ipydeps_repo.apk.package import ApkEntry, ApkPackage, build_apk, read_apk
 from ipydeps_repo.apk.pkginfo import PkgInfo
@@ -241,3 +246,28 @@ def test_records_can_be_reused_without_the_packages(
     names = [r.name for r in verify_index(rebuilt, trusted)[1]]
     assert names == ["py3-alpha", "py3-alpha", "py3-beta", "py3-zeta"]
     assert isinstance(new, ApkPackage)
+
+
+def test_directory_index_matches_full_read(
+    repository: Path, key: SigningKey, packages: dict[str, bytes]
+) -> None:
+    for data in packages.values():
+        assert index_record_of_file(data) == index_record(read_apk(data))
+    parsed = [read_apk(data) for data in packages.values()]
+    expected = build_index(parsed, key, arch="x86_64", description="sci v3.22")
+    assert (
+        build_directory_index(repository, key, arch="x86_64", description="sci v3.22") == expected
+    )
+
+
+def test_directory_index_refuses_misnamed_and_broken_files(
+    repository: Path, key: SigningKey
+) -> None:
+    (repository / "py3-zeta-1.0-r0.apk").rename(repository / "py3-zeta-9.9-r0.apk")
+    (repository / "junk-1-r0.apk").write_bytes(gzip_member(b"not a tar"))
+    with pytest.raises(ApkFormatError) as caught:
+        build_directory_index(repository, key, arch="x86_64")
+    assert caught.value.problems == [
+        "junk-1-r0.apk: no control section starting with .PKGINFO",
+        "py3-zeta-9.9-r0.apk: its .PKGINFO names it py3-zeta-1.0-r0.apk",
+    ]
