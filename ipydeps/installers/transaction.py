@@ -16,9 +16,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
 from ..errors import InstallError
+from .journal import JOURNAL_SUFFIX, RenameJournal, recover_interrupted, transaction_name
 from .wheel import StagedWheel, stage_wheel
-
-STAGING_PREFIX = ".ipydeps-tx-"
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,10 @@ class WheelTransaction:
                  cancel: threading.Event | None = None) -> None:
         self.scheme = scheme
         self.cancel = cancel or threading.Event()
-        self.name = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        # Leftovers of an install whose process was killed are undone before we start.
+        self.recovered = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
+        self.name = transaction_name(uuid.uuid4().hex[:12])
+        self._disk_journal = RenameJournal(scheme.purelib / (self.name + JOURNAL_SUFFIX))
         self._executor = ThreadPoolExecutor(max_workers=max(workers, 1),
                                             thread_name_prefix="ipydeps-unpack")
         self._lock = threading.Lock()
@@ -110,6 +112,7 @@ class WheelTransaction:
         except BaseException:
             self.rollback()
             raise
+        self._disk_journal.mark_committed()
         self.committed = True
         return results
 
@@ -123,6 +126,7 @@ class WheelTransaction:
     def close(self) -> None:
         """Stop the unpack threads and delete staging and backup directories."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._disk_journal.discard()
         for root in self._staging_roots():
             shutil.rmtree(root, ignore_errors=True)
         if self.committed:
@@ -136,6 +140,7 @@ class WheelTransaction:
         yield from (root for root in roots if root.exists())
 
     def _rename(self, source: Path, destination: Path) -> None:
+        self._disk_journal.record(source, destination)  # write-ahead: see journal.py
         os.rename(source, destination)
         self._journal.append((source, destination))
 

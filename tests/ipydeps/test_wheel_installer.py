@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from ipydeps.installers.wheel import InvalidWheelError
 from tests.support.venvs import make_venv, real_pip, run_python, site_packages, snapshot
 from tests.support.wheels import make_wheel
 
+ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = "[console_scripts]\ndemo-tool = demo_pkg.cli:main\n"
 
 
@@ -167,3 +169,41 @@ def test_corrupt_member_is_refused(tmp_path: Path, venv: tuple[Path, InstallSche
     with pytest.raises(InvalidWheelError, match=r"'broken/__init__.py' is corrupt"):
         install(scheme, wheel)
     assert snapshot(tmp_path / "env") == before
+
+
+KILLED_MID_COMMIT = """
+import os, sys
+from pathlib import Path
+from ipydeps.environment import install_scheme
+from ipydeps.installers.transaction import WheelTransaction
+scheme = install_scheme(Path(sys.argv[1]))
+seen = []
+def die_on_second(staged):
+    seen.append(staged.name)
+    if len(seen) == 2:
+        os._exit(9)  # like SIGKILL: no exception handler, no rollback runs
+transaction = WheelTransaction(scheme)
+transaction.stage(Path(sys.argv[2]))
+transaction.stage(Path(sys.argv[3]))
+transaction.commit(order=["demo-pkg", "other-pkg"], before_each=die_on_second)
+"""
+
+
+def test_install_killed_mid_commit_is_undone_by_the_next_one(
+        tmp_path: Path, venv: tuple[Path, InstallScheme]) -> None:
+    python, scheme = venv
+    install(scheme, demo_wheel(tmp_path, "1.0"))
+    before = snapshot(tmp_path / "env")
+    (tmp_path / "new").mkdir()
+    upgrade = demo_wheel(tmp_path / "new", "2.0")
+    other = make_wheel(tmp_path / "new", "other-pkg", "1.0")
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(tmp_path / "env"),
+                             str(upgrade), str(other)], capture_output=True, text=True,
+                            cwd=ROOT, check=False)
+    assert killed.returncode == 9, killed.stderr
+    half = run_python(python, "import demo_pkg; print(demo_pkg.__version__)")
+    assert half.stdout == "2.0\n"  # the first wheel was already renamed into place
+    with WheelTransaction(scheme) as transaction:
+        assert len(transaction.recovered) == 1
+    assert snapshot(tmp_path / "env") == before
+    assert run_python(python, "import demo_pkg; print(demo_pkg.__version__)").stdout == "1.0\n"

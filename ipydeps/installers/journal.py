@@ -1,0 +1,115 @@
+"""A write-ahead journal of an install's renames, so an install killed half-way is undone later.
+
+In-process failures (exceptions, ``KeyboardInterrupt``) are rolled back from memory. A
+kernel killed outright (SIGKILL, out of memory) cannot do that, so every rename is
+written here first; the next install (any process) rolls back journals whose process
+is gone and deletes their staging directories. The journal is flushed, not fsynced:
+it protects against a dying process, not a dying machine (whose containers are
+ephemeral anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+STAGING_PREFIX = ".ipydeps-tx-"
+JOURNAL_SUFFIX = ".journal"
+_COMMITTED = "committed"
+
+
+def transaction_name(token: str) -> str:
+    """Return the staging name of a new transaction: it carries our pid for liveness checks."""
+    return f"{STAGING_PREFIX}{os.getpid()}-{token}"
+
+
+class RenameJournal:
+    """Appends one line per rename (before doing it) to ``<lib>/<transaction>.journal``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: TextIO | None = None
+
+    def record(self, source: Path, destination: Path) -> None:
+        """Note that ``source`` is about to be renamed to ``destination``."""
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._handle.write(json.dumps([str(source), str(destination)]) + "\n")
+        self._handle.flush()
+
+    def mark_committed(self) -> None:
+        """Note that every rename is final: recovery must not undo them."""
+        if self._handle is not None:
+            self._handle.write(_COMMITTED + "\n")
+            self._handle.flush()
+
+    def discard(self) -> None:
+        """Close and delete the journal (the transaction is finished either way)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self.path.unlink(missing_ok=True)
+
+
+def _owner_alive(name: str) -> bool:
+    """Tell whether the process that started transaction ``name`` still runs."""
+    pid_text = name[len(STAGING_PREFIX):].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def recover_interrupted(lib: Path, roots: Iterable[Path]) -> list[str]:
+    """Undo installs whose process died mid-commit; delete their leftovers; return their names.
+
+    Transactions of live processes are left alone. Renames are undone newest first,
+    each only if its destination still exists and its source does not.
+    """
+    roots = list(roots)
+    recovered: list[str] = []
+    names: set[str] = set()
+    if lib.is_dir():
+        names |= {entry.removesuffix(JOURNAL_SUFFIX) for entry in os.listdir(lib)
+                  if entry.startswith(STAGING_PREFIX) and entry.endswith(JOURNAL_SUFFIX)}
+    for root in roots:
+        if root.is_dir():
+            names |= {entry for entry in os.listdir(root) if entry.startswith(STAGING_PREFIX)
+                      and not entry.endswith(JOURNAL_SUFFIX)}
+    for name in sorted(names):
+        if _owner_alive(name):
+            continue
+        journal = lib / (name + JOURNAL_SUFFIX)
+        if journal.is_file():
+            _undo(journal.read_text(encoding="utf-8").splitlines())
+        for root in roots:
+            shutil.rmtree(root / name, ignore_errors=True)
+        journal.unlink(missing_ok=True)
+        recovered.append(name)
+    return recovered
+
+
+def _undo(lines: list[str]) -> None:
+    if lines and lines[-1] == _COMMITTED:
+        return
+    for line in reversed(lines):
+        try:
+            source, destination = (Path(part) for part in json.loads(line))
+        except ValueError:
+            continue  # a line cut short by the crash: its rename never happened
+        if os.path.lexists(destination) and not os.path.lexists(source):
+            source.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(destination, source)
