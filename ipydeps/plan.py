@@ -35,14 +35,21 @@ MAX_ROUNDS = 2000
 
 
 def _order_steps(
-    mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]
+    mapping: Mapping[str, Pick],
+    edges: Mapping[str | None, Iterable[str]],
+    requested: Sequence[NormalizedName],
 ) -> list[NormalizedName]:
-    """Return base project names, dependencies first, stable by request order."""
-    children: dict[str, list[str]] = {}
+    """Return base project names, dependencies first, requests in the order asked.
+
+    resolvelib keeps its graph in sets, so siblings are visited by name: the same
+    requests give the same order on every run, whatever the hash seed.
+    """
+    children: dict[str, set[str]] = {}
     for parent, kids in edges.items():
-        base = "" if parent is None else mapping[parent].name
-        for child in kids:
-            children.setdefault(base, []).append(mapping[child].name)
+        if parent is not None:
+            children.setdefault(mapping[parent].name, set()).update(
+                mapping[child].name for child in kids
+            )
     ordered: list[NormalizedName] = []
     visiting: set[str] = set()
 
@@ -51,32 +58,32 @@ def _order_steps(
         if name in visiting or name in ordered:
             return
         visiting.add(name)
-        for child in children.get(name, ()):
+        for child in sorted(children.get(name, ())):
             if child != name:
                 visit(child)
         visiting.discard(name)
-        if name:
-            ordered.append(canonicalize_name(name))
+        ordered.append(canonicalize_name(name))
 
-    visit("")
-    for pick in mapping.values():
-        visit(pick.name)
+    for name in requested:
+        visit(name)
+    for name in sorted({pick.name for pick in mapping.values()}):
+        visit(name)
     return ordered
 
 
 def _parents(
     mapping: Mapping[str, Pick], edges: Mapping[str | None, Iterable[str]]
 ) -> dict[str, list[str]]:
-    """Map each base name to the base names of the projects that depend on it."""
-    parents: dict[str, list[str]] = {}
+    """Map each base name to the base names of the projects that depend on it, sorted."""
+    parents: dict[str, set[str]] = {}
     for parent, kids in edges.items():
         if parent is None:
             continue
         for child in kids:
             child_name, parent_name = mapping[child].name, mapping[parent].name
-            if child_name != parent_name and parent_name not in parents.setdefault(child_name, []):
-                parents[child_name].append(parent_name)
-    return parents
+            if child_name != parent_name:
+                parents.setdefault(child_name, set()).add(parent_name)
+    return {name: sorted(names) for name, names in parents.items()}
 
 
 def resolve(
@@ -184,7 +191,7 @@ def _steps(
     requested = {canonicalize_name(item.requirement.name): item.text for item in roots}
     steps: list[Step] = []
     skipped: list[Skipped] = []
-    for name in _order_steps(mapping, edges):
+    for name in _order_steps(mapping, edges, list(requested)):
         pick = base_picks[name]
         current = installed.get(name)
         if pick.candidate is None or current == pick.version:

@@ -284,39 +284,67 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return False
         return requirement.requirement.specifier.contains(candidate.version, prereleases=True)
 
-    def _requires(self, pick: Pick) -> tuple[str, ...]:
-        if pick.candidate is not None:
-            return tuple(pick.source.requires_dist(pick.candidate))
+    def _requires(self, pick: Pick) -> tuple[str, ...] | None:
+        """Requires-Dist of ``pick``; None when its extras' dependencies cannot be known."""
+        candidate = pick.candidate
+        if candidate is not None and not (pick.extras and candidate.is_apk):
+            return tuple(pick.source.requires_dist(candidate))
         if not pick.extras:
             # What an installed distribution needs is already installed with it.
             return ()
-        for source, candidate in self.files(pick.name):
-            if candidate.version == pick.version and self.usable(candidate):
-                return tuple(source.requires_dist(candidate))
-        return ()
+        # Installed, or an apk (whose depends know no extras): a wheel of the same version
+        # tells which dependencies the extras add.
+        for source, file in self.files(pick.name):
+            if file.version == pick.version and file.is_wheel:
+                return tuple(source.requires_dist(file))
+        return None
 
     def get_dependencies(self, candidate: Pick) -> list[Wanted]:
-        """Requires-Dist of ``candidate`` that apply here (markers, extras), as requirements."""
+        """Requires-Dist of ``candidate`` that apply here (markers, extras), as requirements.
+
+        A ``name[extras]`` candidate depends on ``name`` itself (same version and route)
+        plus what only its extras add; an apk's own dependencies must be apks too.
+        """
         label = f"{candidate.name} {candidate.version}"
         route = candidate.candidate.route if candidate.candidate is not None else None
-        only = Route.APK if route is Route.APK else None
+        only = Route.APK if route is Route.APK and not candidate.extras else None
         dependencies = []
         if candidate.extras:
             # The extras of a project come with the project itself, at the same version and route.
             base = Requirement(f"{candidate.name}=={candidate.version}")
             dependencies.append(Wanted(base, label, str(base), route))
-        for text in self._requires(candidate):
+        requires = self._requires(candidate)
+        if requires is None:
+            extras = ", ".join(sorted(candidate.extras))
+            self.note(
+                f"the dependencies of {label}'s extras ({extras}) are unknown and not planned"
+            )
+        mentioned: set[str] = set()
+        for text in requires or ():
             try:
                 requirement = Requirement(text)
             except InvalidRequirement:
                 self.note(f"{label} declares an invalid dependency {text!r}; it was ignored")
                 continue
-            if not marker_applies(requirement.marker, self.environment.markers, candidate.extras):
-                continue
-            if is_standard_library(requirement.name):
+            mentioned |= {e for e in candidate.extras if f'"{e}"' in str(requirement.marker)}
+            if not self._applies(requirement, candidate.extras):
                 continue
             requirement.marker = None
             requirement.url = None
             dependencies.append(Wanted(requirement, label, str(requirement), only))
+        if requires is not None:
+            for extra in sorted(candidate.extras - mentioned):
+                self.note(f"{label} has no extra {extra!r}; it was ignored")
         self.prefetch(item.name for item in dependencies)
         return dependencies
+
+    def _applies(self, requirement: Requirement, extras: frozenset[str]) -> bool:
+        """Whether a dependency is needed here: for extras, only what the extras add."""
+        if is_standard_library(requirement.name):
+            return False
+        markers = self.environment.markers
+        if not extras:
+            return marker_applies(requirement.marker, markers, ())
+        return marker_applies(requirement.marker, markers, extras) and not marker_applies(
+            requirement.marker, markers, ()
+        )

@@ -664,3 +664,65 @@ def test_reading_ahead_also_stops_at_the_first_route_that_has_the_project() -> N
         ("a", "1.0", "wheel"),
     ]
     assert sorted(pypi.asked) == ["c"]
+
+
+def test_an_unknown_extra_is_noted() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("pandas", "2.2.3", 'numexpr; extra == "performance"')])
+    result = plan("pandas[perfomance]", ours)
+    assert chosen(result) == [("pandas", "2.2.3", "wheel")]
+    assert "pandas 2.2.3 has no extra 'perfomance'; it was ignored" in result.notes
+
+
+def test_extras_of_an_apk_are_learned_from_the_wheel_of_the_same_version() -> None:
+    apks = FakeSource(Route.APK, [apk("pandas", "2.2.3", "numpy"), apk("numpy", "2.2.6")])
+    ours = FakeSource(
+        Route.WHEEL,
+        [
+            wheel("pandas", "2.2.3", "numpy>=1.26", 'numexpr>=2.8; extra == "performance"'),
+            wheel("numexpr", "2.10.0"),
+        ],
+    )
+    result = plan("pandas[performance]", apks, ours)
+    assert sorted(chosen(result)) == [
+        ("numexpr", "2.10.0", "wheel"),
+        ("numpy", "2.2.6", "apk"),
+        ("pandas", "2.2.3", "apk"),
+    ]
+    assert result.notes == ()
+    # Without such a wheel the extras cannot be known: the apk still installs, with a note.
+    result = plan("pandas[performance]", apks)
+    assert sorted(chosen(result)) == [("numpy", "2.2.6", "apk"), ("pandas", "2.2.3", "apk")]
+    assert result.notes == (
+        "the dependencies of pandas 2.2.3's extras (performance) are unknown and not planned",
+    )
+
+
+def test_order_is_stable_whatever_the_hash_seed() -> None:
+    # resolvelib keeps its graph in sets; the plan must not inherit their order.
+    ours = FakeSource(
+        Route.WHEEL,
+        [
+            wheel("app", "1.0", "zeta", "mu", "beta", "kappa"),
+            *(wheel(name, "1.0") for name in ("zeta", "mu", "beta", "kappa", "other")),
+        ],
+    )
+    result = plan(["other", "app"], ours)
+    assert [s.candidate.name for s in result.steps] == [
+        "other",
+        "beta",
+        "kappa",
+        "mu",
+        "zeta",
+        "app",
+    ]
+    shared = FakeSource(
+        Route.WHEEL,
+        [
+            wheel("x", "1.0", "lib"),
+            wheel("w", "1.0", "lib"),
+            wheel("y", "1.0", "lib"),
+            wheel("lib", "1.0"),
+        ],
+    )
+    reasons = {s.candidate.name: s.reason for s in plan(["y", "x", "w"], shared).steps}
+    assert reasons["lib"] == "dependency of w, x, y"
