@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
+from .fileops import PublishResult, write_atomic
 from .signing import load_signing_key, trusted_public_keys
 from .validation import check_target
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ipydeps.apkindex import ApkIndexRecord
 
     from .apk.keys import SigningKey
-    from .storage import PublishResult, Store
+    from .storage import Store
 
 INDEX_NAME = "APKINDEX.tar.gz"
 
@@ -79,8 +80,8 @@ def publish_apk(
         ConflictError: a different file of that name exists and ``force`` is false.
         ConfigurationError: the repository has no signing key for the index.
     """
+    from .apk.index import index_record
     from .apk.verify import verify_apk
-    from .storage import PublishResult
 
     subject = f"apk {filename!r}"
     package = verify_apk(temp.read_bytes(), trusted_public_keys(store.layout), subject=subject)
@@ -104,7 +105,7 @@ def publish_apk(
         status = store.claim(target, digest, force=force)
         if status != "unchanged":
             store.place(temp, target)
-        regenerate_apk_index(store, directory, key=key)
+        regenerate_apk_index(store, directory, key=key, known={filename: index_record(package)})
     return PublishResult(
         kind="apk",
         filename=filename,
@@ -130,23 +131,38 @@ def _load_cache(path: Path) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def scan_apks(store: Store, directory: Path, *, rehash: bool = False) -> list[ApkIndexRecord]:
-    """Return the index records of every apk in ``directory``, reusing cached records.
-
-    A cached record counts only while the file's size and mtime are unchanged, so the
-    cache (``<state>/cache/apk/...``) can always be rebuilt from the tree.
-
-    Raises:
-        ApkFormatError: a stored apk can no longer be read.
-    """
+def _cached_record(entry: dict[str, Any]) -> ApkIndexRecord:
     from ipydeps.apkindex import ApkIndexRecord
 
+    fields = dict(entry["record"])
+    for name in ("depends", "provides", "install_if"):
+        fields[name] = tuple(fields.get(name, ()))
+    return ApkIndexRecord(**fields)
+
+
+def scan_apks(
+    store: Store,
+    directory: Path,
+    *,
+    rehash: bool = False,
+    skipped: list[str] | None = None,
+    known: dict[str, ApkIndexRecord] | None = None,
+) -> list[ApkIndexRecord]:
+    """Return the index records of every apk in ``directory``, reusing cached records.
+
+    A file not in the cache (or changed since) is verified again like an upload, against
+    the trusted keys, so a file dropped into the tree by hand cannot slip into the index;
+    one that fails is left out and described in ``skipped``. A cached record counts only
+    while the file's size and mtime are unchanged, so the cache
+    (``<state>/cache/apk/...``) can always be rebuilt from the tree. ``known`` holds
+    records of files verified just now (the upload being published).
+    """
     from .apk.index import index_record
-    from .apk.package import read_apk
-    from .storage import write_atomic
+    from .apk.verify import verify_apk
 
     cache_path = _cache_path(store, directory)
     cache = {} if rehash else _load_cache(cache_path)
+    trusted = trusted_public_keys(store.layout)
     fresh: dict[str, Any] = {}
     records = []
     for path in sorted(directory.glob("*.apk")):
@@ -154,17 +170,21 @@ def scan_apks(store: Store, directory: Path, *, rehash: bool = False) -> list[Ap
             continue
         stat = path.stat()
         entry = cache.get(path.name)
-        if (
-            entry
-            and entry.get("size") == stat.st_size
-            and entry.get("mtime_ns") == stat.st_mtime_ns
+        if known and path.name in known:
+            record = known[path.name]
+        elif entry and (entry.get("size"), entry.get("mtime_ns")) == (
+            stat.st_size,
+            stat.st_mtime_ns,
         ):
-            fields = dict(entry["record"])
-            for name in ("depends", "provides", "install_if"):
-                fields[name] = tuple(fields.get(name, ()))
-            record = ApkIndexRecord(**fields)
+            record = _cached_record(entry)
         else:
-            record = index_record(read_apk(path.read_bytes()))
+            try:
+                package = verify_apk(path.read_bytes(), trusted, subject=path.name)
+            except ValidationError as error:
+                if skipped is not None:
+                    skipped.append(f"{path.relative_to(store.layout.tree)}: {error.message}")
+                continue
+            record = index_record(package)
         fresh[path.name] = {
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
@@ -176,7 +196,13 @@ def scan_apks(store: Store, directory: Path, *, rehash: bool = False) -> list[Ap
 
 
 def regenerate_apk_index(
-    store: Store, directory: Path, *, key: SigningKey | None = None, rehash: bool = False
+    store: Store,
+    directory: Path,
+    *,
+    key: SigningKey | None = None,
+    rehash: bool = False,
+    skipped: list[str] | None = None,
+    known: dict[str, ApkIndexRecord] | None = None,
 ) -> None:
     """Rebuild and sign ``directory/APKINDEX.tar.gz`` (the caller holds the publish lock).
 
@@ -185,10 +211,9 @@ def regenerate_apk_index(
         ApkFormatError: a stored package is unreadable or of another architecture.
     """
     from .apk.index import build_index
-    from .storage import write_atomic
 
     signing_key = key or load_signing_key(store.layout)
-    records = scan_apks(store, directory, rehash=rehash)
+    records = scan_apks(store, directory, rehash=rehash, skipped=skipped, known=known)
     branch, repo, arch = directory.parts[-3:]
     index = build_index(records, signing_key, arch=arch, description=f"ipydeps {branch}/{repo}")
     write_atomic(directory / INDEX_NAME, index)

@@ -114,7 +114,7 @@ def run_publish(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Rebuild every index, printing progress to stderr.
+    """Rebuild every index, printing progress to stderr; exit 1 if invalid files were left out.
 
     Raises:
         ConfigurationError: apks are stored but there is no signing key.
@@ -127,6 +127,11 @@ def run_index(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, what: str) -> None:
         warn(f"[{done}/{total}] {what}")
 
-    count = store.rebuild(progress=progress)
-    say(f"rebuilt {count} index(es) in {layout.tree}")
+    skipped = store.rebuild(progress=progress)
+    for problem in skipped:
+        warn(f"skipped: {problem}")
+    say(f"rebuilt every index in {layout.tree}")
+    if skipped:
+        warn(f"error: {len(skipped)} invalid file(s) in the tree were left out of the indexes")
+        return 1
     return 0

@@ -148,3 +148,27 @@ def test_index_command_resigns_after_key_rotation(
     _, records = verify_index(new_index, {new_key.public_name: new_key.public_key()})
     assert [record.name for record in records] == ["py3-demo"]
     assert gzip.decompress(new_index)  # one readable gzip stream chain
+
+
+def test_index_leaves_out_files_dropped_into_the_tree_by_hand(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    repo_server.upload(make_apk(tmp_path, "py3-good", "1.0-r0", server_key(repo_server)))
+    stranger = generate_key("stranger", bits=2048)
+    folder = repo_server.data / "tree/alpine/v3.22/sci/x86_64"
+    make_apk(folder, "py3-evil", "6.6-r6", stranger)
+    (repo_server.data / "tree/files/junk").mkdir(parents=True)
+    (repo_server.data / "tree/files/junk/junk-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    result = repo_cli("index", data=repo_server.data, check=False)
+    assert result.returncode == 1
+    assert (
+        "skipped: alpine/v3.22/sci/x86_64/py3-evil-6.6-r6.apk: py3-evil-6.6-r6.apk is invalid: "
+        "signed by untrusted key(s)" in result.stderr
+    )
+    assert (
+        "skipped: files/junk/junk-1.0-py3-none-any.whl: wheel 'junk-1.0-py3-none-any.whl' "
+        "is invalid: the file is not a zip archive" in result.stderr
+    )
+    assert "error: 2 invalid file(s) in the tree were left out of the indexes" in result.stderr
+    assert published_index(repo_server) == {"py3-good": "1.0-r0"}
+    assert repo_server.get("simple/junk/")[0] == 404

@@ -1,0 +1,58 @@
+"""File primitives of the store: atomic writes, hashing, and the result of one publish."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What publishing one file did; ``status`` is created, unchanged or replaced."""
+
+    kind: str
+    filename: str
+    path: str
+    sha256: str
+    size: int
+    status: str
+    name: str
+    version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the result as a JSON-ready dict (the upload API's response body)."""
+        return asdict(self)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``.
+
+    Readers (and a CDN sync) see the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

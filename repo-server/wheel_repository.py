@@ -1,0 +1,182 @@
+"""Wheels in the tree: publish one with its PEP 658 metadata, and regenerate the simple pages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.utils import canonicalize_name
+
+from .errors import ValidationError
+from .fileops import PublishResult, sha256_file, write_atomic
+from .simple_index import (
+    Project,
+    WheelFile,
+    render_project_html,
+    render_project_json,
+    render_root_html,
+    render_root_json,
+)
+from .validation import inspect_wheel
+
+if TYPE_CHECKING:
+    from .storage import Store
+
+
+def publish_wheel(
+    store: Store, temp: Path, filename: str, digest: str, size: int, *, force: bool
+) -> PublishResult:
+    """Validate a staged wheel and publish it to ``files/<project>/`` with its ``.metadata``.
+
+    Raises:
+        ValidationError: the wheel is invalid (nothing is published).
+        ConflictError: a different file of that name exists and ``force`` is false.
+    """
+    facts = inspect_wheel(temp, filename)
+    folder = store.layout.tree / "files" / facts.project
+    target = folder / filename
+    with store.lock():
+        status = store.claim(target, digest, force=force)
+        if status != "unchanged":
+            # PEP 658 metadata first, so a listed wheel always has its .metadata.
+            write_atomic(folder / f"{filename}.metadata", facts.metadata)
+            store.place(temp, target)
+        regenerate_project(store, facts.project)
+    return PublishResult(
+        kind="wheel",
+        filename=filename,
+        path=f"files/{facts.project}/{filename}",
+        sha256=digest,
+        size=size,
+        status=status,
+        name=facts.project,
+        version=facts.version,
+    )
+
+
+def projects(store: Store) -> list[str]:
+    """Return the normalized names of all projects with at least one wheel."""
+    files = store.layout.tree / "files"
+    return sorted(
+        entry.name
+        for entry in files.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".") and any(entry.glob("*.whl"))
+    )
+
+
+def _cache_path(store: Store, project: str) -> Path:
+    return store.layout.cache / "simple" / f"{project}.json"
+
+
+def _load_cache(store: Store, project: str) -> dict[str, dict[str, Any]]:
+    try:
+        document = json.loads(_cache_path(store, project).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    facts = inspect_wheel(path, path.name)
+    metadata_path = path.with_name(path.name + ".metadata")
+    if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
+        write_atomic(metadata_path, facts.metadata)
+    uploaded = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+    return {
+        "version": facts.version,
+        "sha256": sha256_file(path),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "metadata_sha256": hashlib.sha256(facts.metadata).hexdigest(),
+        "requires_python": facts.requires_python,
+        "upload_time": uploaded.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def scan_project(
+    store: Store, project: str, *, rehash: bool = False, skipped: list[str] | None = None
+) -> list[WheelFile]:
+    """Return the project's wheels, reusing cached facts for unchanged files.
+
+    The cache (``<state>/cache/simple/<project>.json``) is only a speed-up: an entry
+    counts only while size and mtime match, so it can always be rebuilt from the tree.
+    A file in the tree that is not a valid wheel is left out and described in ``skipped``.
+    """
+    folder = store.layout.tree / "files" / project
+    cache = {} if rehash else _load_cache(store, project)
+    fresh: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+        if path.name.startswith("."):
+            continue
+        stat = path.stat()
+        entry = cache.get(path.name)
+        if entry and (entry.get("size"), entry.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+            fresh[path.name] = entry
+            continue
+        try:
+            fresh[path.name] = _wheel_facts(path, stat.st_size, stat.st_mtime_ns)
+        except ValidationError as error:
+            if skipped is not None:
+                skipped.append(f"files/{project}/{path.name}: {error.message}")
+    write_atomic(_cache_path(store, project), json.dumps(fresh, indent=1).encode(), 0o600)
+    return [
+        WheelFile(
+            filename=name,
+            url=f"../../files/{project}/{name}",
+            version=entry["version"],
+            sha256=entry["sha256"],
+            size=entry["size"],
+            metadata_sha256=entry["metadata_sha256"],
+            requires_python=entry.get("requires_python"),
+            upload_time=entry.get("upload_time"),
+        )
+        for name, entry in fresh.items()
+    ]
+
+
+def regenerate_project(
+    store: Store, project: str, *, rehash: bool = False, skipped: list[str] | None = None
+) -> None:
+    """Rewrite ``simple/<project>/index.{html,json}`` and the root pages.
+
+    The caller holds the publish lock.
+    """
+    project = canonicalize_name(project)
+    files = scan_project(store, project, rehash=rehash, skipped=skipped)
+    folder = store.layout.tree / "simple" / project
+    if files:
+        page = Project(name=project, files=tuple(files))
+        write_atomic(folder / "index.html", render_project_html(page).encode())
+        write_atomic(folder / "index.json", render_project_json(page).encode())
+    else:
+        for name in ("index.html", "index.json"):
+            (folder / name).unlink(missing_ok=True)
+    regenerate_root(store)
+
+
+def regenerate_root(store: Store) -> None:
+    """Rewrite ``simple/index.html`` and ``simple/index.json`` (caller holds the lock)."""
+    names = projects(store)
+    simple = store.layout.tree / "simple"
+    write_atomic(simple / "index.html", render_root_html(names).encode())
+    write_atomic(simple / "index.json", render_root_json(names).encode())
+
+
+def wheel_listing(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Return every project's wheels (from the cache written with each page)."""
+    listing: dict[str, list[dict[str, Any]]] = {}
+    for project in projects(store):
+        listing[project] = [
+            {
+                "filename": name,
+                "version": entry.get("version"),
+                "sha256": entry.get("sha256"),
+                "size": entry.get("size"),
+                "url": f"files/{project}/{name}",
+            }
+            for name, entry in sorted(_load_cache(store, project).items())
+        ]
+    return listing
