@@ -199,3 +199,13 @@ def test_wrap_without_a_key_says_to_run_keygen(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"error: no signing key in {tmp_path / 'empty' / 'keys'}" in result.stderr
     assert "hint: run 'ipydeps-repo keygen --name NAME --data DIR' first" in result.stderr
+
+
+def test_serve_on_a_busy_port_exits_1(repo_server: RunningServer) -> None:
+    port = repo_server.url.rstrip("/").rsplit(":", 1)[1]
+    result = repo_cli(
+        "serve", "--host", "127.0.0.1", "--port", port, data=repo_server.data, check=False
+    )
+    assert result.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "hint: choose another --port, or 0 for any free port" in result.stderr
