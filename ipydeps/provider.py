@@ -13,7 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider
 
-from .catalog import Catalog, File
+from .catalog import Catalog, File, Tier
 from .environment_model import PlanPolicy, TargetEnvironment
 from .models import Candidate, Route
 from .requirements import is_standard_library, marker_applies
@@ -108,6 +108,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         self.sources = sorted(sources, key=lambda source: source.route.rank)
         self.notes: list[str] = []
         self._executor = executor
+        self._installable_cache: dict[tuple[Tier, NormalizedName], list[File]] = {}
         self.catalog = Catalog(
             [source for source in self.sources if self.source_allowed(source)],
             executor=executor,
@@ -165,6 +166,21 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return True
         return candidate.is_wheel and self.environment.wheel_rank(candidate.filename) is not None
 
+    def _installable(self, name: NormalizedName, tier: Tier) -> list[File]:
+        """Files of one route that install here, newest first, best wheel tag first (cached)."""
+        key = (tier, name)
+        if key not in self._installable_cache:
+            files = [
+                (source, candidate)
+                for source, candidate in self.catalog.tier_files(name, tier)
+                if self.usable(candidate) and python_ok(candidate, self.environment)
+            ]
+            # Stable sorts, least significant key first: tag preference, then newest.
+            files.sort(key=lambda file: self.environment.wheel_rank(file[1].filename) or 0)
+            files.sort(key=lambda file: file[1].version, reverse=True)
+            self._installable_cache[key] = files
+        return self._installable_cache[key]
+
     def _source_picks(
         self,
         name: NormalizedName,
@@ -172,36 +188,21 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         items: Sequence[Wanted],
         files: Iterable[File],
     ) -> list[Pick]:
+        """One pick per version among ``files`` (one route, best first) satisfying ``items``."""
         prereleases = allows_prereleases(items, self.policy)
         only = {item.only_route for item in items if item.only_route is not None}
-        picks = []
+        picks: dict[Version, Pick] = {}
         for source, candidate in files:
-            if not self.usable(candidate) or not python_ok(candidate, self.environment):
+            if candidate.version in picks or (only and candidate.route not in only):
                 continue
             if candidate.yanked and not pinned_exactly(items, candidate.version):
-                continue
-            if only and candidate.route not in only:
                 continue
             if all(
                 item.requirement.specifier.contains(candidate.version, prereleases=prereleases)
                 for item in items
             ):
-                picks.append(Pick(name, candidate.version, candidate, extras, source))
-        # Stable sorts, least significant key first: tag preference, newest, fastest route.
-        picks.sort(
-            key=lambda p: (
-                self.environment.wheel_rank(p.candidate.filename) or 0
-                if p.candidate and p.candidate.is_wheel
-                else 0
-            )
-        )
-        picks.sort(key=lambda p: p.version, reverse=True)
-        picks.sort(key=lambda p: p.candidate.route.rank if p.candidate else 0)
-        unique: dict[tuple[Route, Version], Pick] = {}
-        for pick in picks:
-            if pick.candidate is not None:
-                unique.setdefault((pick.candidate.route, pick.version), pick)
-        return list(unique.values())
+                picks[candidate.version] = Pick(name, candidate.version, candidate, extras, source)
+        return list(picks.values())
 
     def iter_picks(self, items: Sequence[Wanted]) -> Iterator[Pick]:
         """Yield candidates satisfying every item, most preferred first, reading lazily.
@@ -215,7 +216,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             item.requirement.specifier.contains(current, prereleases=True) for item in items
         )
         tiers = (
-            self._source_picks(name, extras, items, self.catalog.tier_files(name, tier))
+            self._source_picks(name, extras, items, self._installable(name, tier))
             for tier in self.catalog.tiers
         )
         if current is None or not installed_ok:
