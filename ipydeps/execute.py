@@ -72,26 +72,10 @@ def execute_plan(
     with tempfile.TemporaryDirectory(prefix="ipydeps-download-") as downloads, \
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
-        def fetch_and_stage(step: Step) -> StepOutcome:
-            candidate = step.candidate
-            started = time.perf_counter()
-
-            def report(done: int, total: int | None) -> None:
-                events.put(("progress", candidate.name, None, done, total))
-
-            events.put(("progress", candidate.name, "downloading", None, None))
-            path = fetcher.download(candidate.url, Path(downloads) / candidate.filename,
-                                    sha256=candidate.sha256, progress=report)
-            events.put(("progress", candidate.name, "verified", None, None))
-            size = path.stat().st_size
-            transaction.stage(path)
-            path.unlink()
-            events.put(("progress", candidate.name, "unpacked", None, None))
-            return StepOutcome(step, size, time.perf_counter() - started)
-
         def job(step: Step) -> None:
             try:
-                outcomes[step.candidate.name] = fetch_and_stage(step)
+                outcomes[step.candidate.name] = _fetch_and_stage(
+                    step, fetcher, Path(downloads), transaction, events)
             except BaseException as error:  # reported to the main thread, which re-raises it
                 cancel.set()
                 events.put(("error", step.candidate.name, None, None, None))
@@ -125,6 +109,32 @@ def execute_plan(
     ordered = tuple(outcomes[step.candidate.name] for step in plan.steps
                     if step.candidate.name in outcomes)
     return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
+
+
+def _fetch_and_stage(step: Step, fetcher: Fetcher, downloads: Path,
+                     transaction: WheelTransaction, events: queue.Queue[_Event]) -> StepOutcome:
+    """Download one wheel (verified), unpack it into staging, and report as it goes."""
+    candidate = step.candidate
+    started = time.perf_counter()
+
+    def report(done: int, total: int | None) -> None:
+        events.put(("progress", candidate.name, None, done, total))
+
+    events.put(("progress", candidate.name, "downloading", None, None))
+    path = fetcher.download(candidate.url, downloads / candidate.filename,
+                            sha256=candidate.sha256, progress=report)
+    events.put(("progress", candidate.name, "verified", None, None))
+    size = path.stat().st_size
+    try:
+        transaction.stage(path)
+    except OSError as error:
+        raise InstallError(
+            f"Could not unpack {candidate.filename}: {error.strerror or error}",
+            hint=f"check free space and that {transaction.scheme.purelib} is writable "
+                 "(a venv owned by you avoids both problems)") from None
+    path.unlink()
+    events.put(("progress", candidate.name, "unpacked", None, None))
+    return StepOutcome(step, size, time.perf_counter() - started)
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
