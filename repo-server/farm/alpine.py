@@ -124,7 +124,15 @@ def build_recipe(
         progress(f"{name}: {recipe.pkgver}-r{recipe.pkgrel} cached for {target.name}, skipped")
         version = f"{recipe.pkgver}-r{recipe.pkgrel}"
         return RecipeResult(
-            name, target.name, "skipped", version, key, 0.0, cached.artifacts, log=str(log)
+            name,
+            target.name,
+            "skipped",
+            version,
+            key,
+            0.0,
+            cached.artifacts,
+            log=str(log),
+            message=f"cached build (took {cached.duration_seconds:.0f}s)",
         )
     if options.key_path is None or not Path(f"{options.key_path}.pub").is_file():
         raise ConfigurationError(

@@ -207,7 +207,7 @@ def _build_host(
     if release.version != recipe.pkgver:
         progress(
             f"{name}: recipe pkgver {recipe.pkgver} does not support Python {python_version}; "
-            f"building {release.version}, the newest release that does"
+            f"the host uses {release.version}, the newest release that does"
         )
     key = build_key(
         recipe_text=recipe.text,
@@ -220,7 +220,15 @@ def _build_host(
     if cached is not None:
         progress(f"{name}: {release.version} cached for {identity} (key {key[:12]}), skipped")
         return RecipeResult(
-            name, target.name, "skipped", release.version, key, 0.0, cached.artifacts, log=str(log)
+            name,
+            target.name,
+            "skipped",
+            release.version,
+            key,
+            0.0,
+            cached.artifacts,
+            log=str(log),
+            message=f"cached build (took {cached.duration_seconds:.0f}s)",
         )
     sdist = download_sdist(release, options.cache_dir / "sdists")
     started = time.monotonic()

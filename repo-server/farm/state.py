@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -60,15 +61,21 @@ class FarmState:
         self.path = cache_dir / STATE_FILE
         self._builds: dict[str, BuildRecord] = {}
         self._published: dict[str, list[str]] = {}
-        if self.path.is_file():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            for key, entry in data.get("builds", {}).items():
-                artifacts = tuple(
-                    Artifact(**{**a, "needed_libraries": tuple(a.get("needed_libraries", ()))})
-                    for a in entry.pop("artifacts", [])
-                )
-                self._builds[key] = BuildRecord(**entry, artifacts=artifacts)
-            self._published = {k: list(v) for k, v in data.get("published", {}).items()}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.is_file():
+            return
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        for key, entry in data.get("builds", {}).items():
+            artifacts = tuple(
+                Artifact(**{**a, "needed_libraries": tuple(a.get("needed_libraries", ()))})
+                for a in entry.pop("artifacts", [])
+            )
+            self._builds.setdefault(key, BuildRecord(**entry, artifacts=artifacts))
+        for destination, markers in data.get("published", {}).items():
+            entries = self._published.setdefault(destination, [])
+            entries.extend(m for m in markers if m not in entries)
 
     def artifact_dir(self, key: str) -> Path:
         """Return the cache folder that holds a build's artifacts."""
@@ -105,12 +112,17 @@ class FarmState:
 
     def _save(self) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        data: dict[str, Any] = {
-            "builds": {key: asdict(build) for key, build in sorted(self._builds.items())},
-            "published": self._published,
-        }
-        handle, temp = tempfile.mkstemp(dir=self.cache_dir, prefix=".farm-state.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-        os.replace(temp, self.path)
+        # Two farm runs may share a cache (two targets, two maintainers): under the lock,
+        # merge what the other run recorded since we loaded, so neither loses builds.
+        with (self.cache_dir / ".farm-state.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._load()
+            data: dict[str, Any] = {
+                "builds": {key: asdict(build) for key, build in sorted(self._builds.items())},
+                "published": self._published,
+            }
+            handle, temp = tempfile.mkstemp(dir=self.cache_dir, prefix=".farm-state.")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2, sort_keys=True)
+                out.write("\n")
+            os.replace(temp, self.path)

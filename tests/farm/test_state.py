@@ -49,3 +49,13 @@ def test_finished_needs_the_files_and_survives_a_reload(tmp_path: Path) -> None:
     assert FarmState(tmp_path).finished(key) is None
     (folder / artifact.filename).unlink()
     assert FarmState(tmp_path).finished(key) is None
+
+
+def test_two_runs_sharing_a_cache_keep_each_others_builds(tmp_path: Path) -> None:
+    first, second = FarmState(tmp_path), FarmState(tmp_path)
+    key_a = build_key(**BASE)
+    key_b = build_key(**{**BASE, "target": "alpine-3.22-x86_64"})
+    first.record(BuildRecord(key_a, "py3-a", "host", "1.0", 1.0, ()))
+    second.record(BuildRecord(key_b, "py3-a", "alpine-3.22-x86_64", "1.0-r0", 2.0, ()))
+    merged = FarmState(tmp_path)
+    assert merged.finished(key_a) is not None and merged.finished(key_b) is not None
