@@ -1,4 +1,8 @@
-"""Plan an install: pick the fastest trustworthy source per project with resolvelib; pure, no I/O.
+"""Plan an install: pick the fastest trustworthy source per project, with resolvelib.
+
+Planning does no I/O of its own: it reads only through the ``PackageSource``s it is
+given, the fastest route first (an upstream index is asked about a project only when
+our repository cannot satisfy it), and nothing is installed.
 
 Public API (stable):
 
