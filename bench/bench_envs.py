@@ -99,11 +99,15 @@ def runtime_env() -> Path:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     for old in wheel_dir.glob("ipydeps-*.whl"):
         old.unlink()
-    subprocess.run(
+    # The build backend's warnings are noise here; pip's output is shown only on failure.
+    build = subprocess.run(
         [sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir",
          str(wheel_dir), str(ROOT)],
-        check=True, env=clean_pip_env(),
+        capture_output=True, text=True, env=clean_pip_env(),
     )
+    if build.returncode != 0:
+        sys.stderr.write(build.stdout + build.stderr)
+        build.check_returncode()
     wheel = next(wheel_dir.glob("ipydeps-*.whl"))
     requirements = [*RUNTIME_PACKAGES, str(wheel)]
     # The ipydeps source changes often; rebuild only its wheel, not the whole env.
