@@ -90,7 +90,7 @@ class StepAction(enum.Enum):
 
 @dataclass(frozen=True)
 class Step:
-    """Install one candidate; ``reason`` says why it is in the plan (requested or whose dependency)."""
+    """Install one candidate; ``reason`` says why it is in the plan (requested, or whose dep)."""
 
     candidate: Candidate
     action: StepAction
@@ -100,7 +100,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A requirement that needs no work, and why (already satisfied, standard library, marker false)."""
+    """A requirement that needs no work, and why (satisfied, standard library, marker false)."""
 
     text: str
     reason: str
@@ -134,7 +134,7 @@ class Plan:
         return not self.unsatisfiable
 
     def by_route(self, route: Route) -> tuple[Step, ...]:
-        """The steps that use ``route``, in plan order."""
+        """Return the steps that use ``route``, in plan order."""
         return tuple(step for step in self.steps if step.candidate.route is route)
 
     def __str__(self) -> str:
