@@ -172,8 +172,10 @@ def pip(
                    "upstream": upstream, "jobs": jobs},
         environ=os.environ,
     )
+    # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
+    apk = None if apk_runner is None else True
     environment = inspect_environment(Path(prefix) if prefix else None,
-                                      apk=False if not settings.apk_allowed else None)
+                                      apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout))

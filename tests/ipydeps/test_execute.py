@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from ipydeps_repo.apk.keys import load_key
+from ipydeps_repo.apk.package import ApkEntry, build_apk
+from ipydeps_repo.apk.pkginfo import PkgInfo
 
 import ipydeps
-from ipydeps.errors import DownloadError
+from ipydeps.errors import ApkFailedError, DownloadError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
+from ipydeps.installers.apk import ApkOutcome
 from ipydeps.progress import PackageProgress
 from tests.support.server import RunningServer
 from tests.support.venvs import make_venv, run_python, snapshot
@@ -128,3 +132,52 @@ def test_progress_goes_through_every_state(published: RunningServer, tmp_path: P
     for states in progress.states.values():
         assert states == ["queued", "downloading", "verified", "unpacked", "installing",
                           "installed"]
+
+
+class RecordingApkRunner:
+    """A fake ``ApkRunner``: records each ``apk add`` and answers with a set exit code."""
+
+    def __init__(self, returncode: int = 0, output: str = "OK") -> None:
+        self.returncode = returncode
+        self.output = output
+        self.calls: list[list[str]] = []
+
+    def add(self, specs: Sequence[str]) -> ApkOutcome:
+        self.calls.append(list(specs))
+        return ApkOutcome(self.returncode, self.output)
+
+
+def publish_apk(server: RunningServer, directory: Path, name: str, version: str) -> None:
+    (key_path,) = (server.data / "keys").glob("*.rsa")
+    info = PkgInfo(pkgname=name, pkgver=version, arch="x86_64", pkgdesc="fixture",
+                   url="https://example.org", license="MIT", builddate=1700000000)
+    data = build_apk([ApkEntry.file(f"usr/share/{name}/VERSION", version.encode())], info,
+                     load_key(key_path))
+    path = directory / f"{name}-{version}.apk"
+    path.write_bytes(data)
+    status, body = server.upload(path, query="branch=v3.22&repo=sci")
+    assert status == 201, body
+
+
+def test_apk_and_wheel_steps_together(published: RunningServer, tmp_path: Path) -> None:
+    publish_apk(published, tmp_path, "py3-apkdemo", "1.5-r0")
+    make_venv(tmp_path / "env")
+    runner = RecordingApkRunner()
+    result = ipydeps.pip(["apkdemo", "one-pkg"], index_url=published.url, upstream="deny",
+                         prefix=tmp_path / "env", apk_runner=runner, stream=io.StringIO())
+    assert runner.calls == [["py3-apkdemo=1.5-r0"]]  # one apk transaction
+    routes = {item.name: item.route for item in result.installed}
+    assert routes == {"apkdemo": "apk", "one-pkg": "wheel"}
+
+
+def test_apk_refusal_leaves_the_wheels_uninstalled(published: RunningServer,
+                                                   tmp_path: Path) -> None:
+    publish_apk(published, tmp_path, "py3-apkdemo", "1.5-r0")
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    runner = RecordingApkRunner(1, "ERROR: unable to select packages: py3-apkdemo")
+    with pytest.raises(ApkFailedError, match="unable to select packages"):
+        ipydeps.pip(["apkdemo", "one-pkg"], index_url=published.url, upstream="deny",
+                    prefix=tmp_path / "env", apk_runner=runner, stream=io.StringIO())
+    assert runner.calls == [["py3-apkdemo=1.5-r0"]]
+    assert snapshot(tmp_path / "env") == before
