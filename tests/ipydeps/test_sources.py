@@ -13,7 +13,7 @@ from packaging.version import Version
 
 from ipydeps.config import load_config
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
-from ipydeps.errors import HashMismatchError, RepositoryError
+from ipydeps.errors import HashMismatchError, NotFoundError, RepositoryError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
 from ipydeps.models import Route, StepAction
 from ipydeps.plan import resolve
@@ -27,6 +27,7 @@ from ipydeps.sources import (
 from tests.support.server import RunningServer
 from tests.support.wheels import make_wheel
 
+DATA = Path(__file__).parent / "data"
 FETCHER = HttpFetcher(retry=RetryPolicy(attempts=1, initial_delay=0.0, timeout=30.0))
 
 
@@ -243,3 +244,56 @@ def test_sources_from_settings_follow_the_configuration() -> None:
     assert [
         s.route for s in sources_from_settings(nothing_but_upstream, FETCHER, arch="x86_64")
     ] == [Route.UPSTREAM]
+
+
+class RecordedFetcher:
+    """Serves the recorded PyPI pages of ``six`` (tests/ipydeps/data), 404 for anything else."""
+
+    def __init__(self) -> None:
+        self.accepts: list[str | None] = []
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        self.accepts.append(accept)
+        if url == "https://pypi.org/simple/six/":
+            return (DATA / "pypi-six.json").read_bytes()
+        if "/six-" in url and url.endswith(".whl.metadata"):
+            return b"Metadata-Version: 2.1\nName: six\nVersion: 1.17.0\n"
+        raise NotFoundError(url)
+
+    def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        sha256: str | None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        raise AssertionError("planning never downloads to disk")
+
+
+def test_planning_over_the_recorded_pypi_page() -> None:
+    fetcher = RecordedFetcher()
+    pypi = UpstreamSource("https://pypi.org/simple/", fetcher)
+    result = resolve(
+        parse_requirements(["six", "nosuchthing"]),
+        sources=[pypi],
+        installed={},
+        environment=TargetEnvironment.simulated(python="3.12.1"),
+        policy=PlanPolicy(),
+    )
+    [problem] = result.unsatisfiable
+    assert problem.text == "nosuchthing"
+    assert problem.reason == "nosuchthing was not found in https://pypi.org/simple/"
+    ok = resolve(
+        parse_requirements("six<1.17"),
+        sources=[pypi],
+        installed={},
+        environment=TargetEnvironment.simulated(python="3.12.1"),
+        policy=PlanPolicy(),
+    )
+    [step] = ok.steps
+    assert step.candidate.filename == "six-1.16.0-py2.py3-none-any.whl"
+    assert step.candidate.sha256 is not None and step.candidate.route is Route.UPSTREAM
+    # PEP 691: JSON is asked for first, HTML accepted.
+    assert fetcher.accepts[0] is not None
+    assert fetcher.accepts[0].startswith("application/vnd.pypi.simple.v1+json")
