@@ -100,6 +100,11 @@ class ApkPackage:
         """The repository file name, ``<pkgname>-<pkgver>.apk``."""
         return self.info.filename
 
+    @property
+    def signature_keys(self) -> tuple[tuple[str, str], ...]:
+        """(type, key file name) of each signature, e.g. ``("RSA", "x-1a2b3c4d.rsa.pub")``."""
+        return tuple((signature.type, signature.key_name) for signature in self.signatures)
+
 
 def _path_problems(path: str) -> list[str]:
     if not path or path.startswith(("/", ".")) or path.endswith("/"):

@@ -6,9 +6,12 @@ import dataclasses
 import gzip
 import io
 import re
+import string
 import tarfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipydeps.apkindex import (
     ApkIndexError,
@@ -191,3 +194,44 @@ def test_read_archive_without_description() -> None:
 def test_read_archive_refuses_broken_files(data: bytes, problem: str) -> None:
     with pytest.raises(ApkIndexError, match=problem):
         read_apkindex_archive(data)
+
+
+_token = st.text(
+    alphabet=string.ascii_letters + string.digits + ":=<>~.-_+", min_size=1, max_size=12
+)
+_line = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc"), blacklist_characters="\r\n\x85\u2028\u2029"
+    ),
+    max_size=40,
+)
+_records = st.builds(
+    ApkIndexRecord,
+    checksum=st.just(CHECKSUM),
+    name=st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True),
+    version=st.sampled_from(["1.0-r0", "2.0_rc1-r3", "0.1_alpha_pre2-r0", "10.2.3-r1"]),
+    arch=st.sampled_from(["", "x86_64", "aarch64"]),
+    size=st.integers(0, 10**9),
+    installed_size=st.integers(0, 10**9),
+    description=_line,
+    url=_line,
+    license=_line,
+    origin=_line,
+    maintainer=_line,
+    build_time=st.integers(0, 2**40),
+    commit=st.from_regex(r"[0-9a-f]{0,12}", fullmatch=True),
+    provider_priority=st.integers(0, 1000),
+    depends=st.lists(_token, max_size=4).map(tuple),
+    provides=st.lists(_token, max_size=4).map(tuple),
+    install_if=st.lists(_token, max_size=3).map(tuple),
+)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(_records, max_size=5, unique_by=lambda r: (r.name, r.version)))
+def test_render_parse_round_trip(records: list[ApkIndexRecord]) -> None:
+    # Whatever the writer accepts must read back identically, and render the same again.
+    text = render_apkindex(records)
+    parsed = parse_apkindex(text)
+    assert sorted(parsed, key=repr) == sorted(records, key=repr)
+    assert render_apkindex(parsed) == text

@@ -119,7 +119,7 @@ def test_round_trip(apk: bytes, key: SigningKey) -> None:
     assert package.info.pkgname == "py3-hello"
     assert package.info.size == 6 + 21 + 5
     assert package.info.datahash == package.data_hash
-    assert [(s.type, s.key_name) for s in package.signatures] == [("RSA", key.public_name)]
+    assert package.signature_keys == (("RSA", key.public_name),)
     assert package.file_size == len(apk)
     assert [name for name, _ in package.control_files] == [".PKGINFO", ".post-install"]
     paths = [e.path for e in package.entries]
