@@ -115,13 +115,14 @@ def _tag_problem(wheel: WheelContents, target: ApkTarget) -> str | None:
     )
 
 
-def _dependency(requirement: Requirement) -> str:
+def _dependency(requirement: Requirement, name_map: Mapping[str, str]) -> str:
     """Map a requirement to one apk dependency token: ``py3-<name>[op version]``.
 
     apk allows one constraint per token, so only the lower bound (or ``==``) is kept;
     upper bounds are left to pip's own check of the installed metadata.
     """
-    name = f"py3-{canonicalize_name(requirement.name)}"
+    project = canonicalize_name(requirement.name)
+    name = name_map.get(project, f"py3-{project}")
     for spec in sorted(requirement.specifier, key=lambda s: s.operator):
         if spec.operator in (">=", ">", "~=", "==") and not spec.version.endswith(".*"):
             try:
@@ -136,7 +137,9 @@ def _dependency(requirement: Requirement) -> str:
     return name
 
 
-def _requirements(wheel: WheelContents, target: ApkTarget) -> tuple[list[str], list[str]]:
+def _requirements(
+    wheel: WheelContents, target: ApkTarget, name_map: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
     depends: list[str] = []
     problems: list[str] = []
     environment = target.marker_environment()
@@ -148,7 +151,7 @@ def _requirements(wheel: WheelContents, target: ApkTarget) -> tuple[list[str], l
             continue
         # Dependencies of extras and of other platforms are not installed by default.
         if requirement.marker is None or requirement.marker.evaluate(environment):
-            depends.append(_dependency(requirement))
+            depends.append(_dependency(requirement, name_map))
     return depends, problems
 
 
@@ -240,6 +243,7 @@ def wheel_to_apk(
     pkgrel: int = 0,
     packager: str = "ipydeps-repo",
     so_map: Mapping[str, str] | None = None,
+    name_map: Mapping[str, str] | None = None,
     builddate: int | None = None,
 ) -> tuple[str, bytes]:
     """Wrap a wheel as a signed apk; return (``py3-<name>-<ver>-r<pkgrel>.apk``, bytes).
@@ -247,8 +251,9 @@ def wheel_to_apk(
     Pure wheels become ``noarch``; wheels with machine code get ``target.arch``,
     ``so:`` depends for libraries they need but do not bundle (``so_map`` may name the
     apk instead, e.g. ``{"libopenblas.so.3": "openblas"}``) and ``so:`` provides for
-    bundled ones. Requires-Dist becomes ``py3-*`` depends (markers evaluated for the
-    target, extras dropped), plus ``python3~<python>``.
+    bundled ones. Requires-Dist becomes ``py3-<name>`` depends (markers evaluated for
+    the target, extras dropped; ``name_map`` maps a project to another apk, e.g.
+    ``{"pyyaml": "py3-yaml"}``), plus ``python3~<python>``.
 
     Raises:
         ValidationError: for a wheel that cannot run on the target (glibc/manylinux,
@@ -261,7 +266,8 @@ def wheel_to_apk(
     so_depends, so_provides, elf_paths, elf_problems = _elf_relations(
         wheel, entries, target, so_map or {}
     )
-    requirements, requirement_problems = _requirements(wheel, target)
+    names: dict[str, str] = {canonicalize_name(k): v for k, v in (name_map or {}).items()}
+    requirements, requirement_problems = _requirements(wheel, target, names)
     problems += elf_problems + requirement_problems
     try:
         pkgver = f"{pep440_to_apk(wheel.version)}-r{pkgrel}"

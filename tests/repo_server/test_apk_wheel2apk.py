@@ -320,3 +320,13 @@ def test_wrapped_apks_index_together(
         ("py3-fast", "x86_64"),
         ("py3-hello-world", "x86_64"),
     ]
+
+
+def test_name_map_names_other_apks(
+    tmp_path: Path, key: SigningKey, trusted: dict[str, RSAPublicKey]
+) -> None:
+    wheel = make_wheel(tmp_path, "needs", "1.0", requires=["PyYAML>=6", "python-dateutil"])
+    _, package = wrap(
+        wheel, key, trusted, name_map={"pyyaml": "py3-yaml", "Python_Dateutil": "py3-dateutil"}
+    )
+    assert package.info.depends == ("python3~3.12", "py3-yaml>=6", "py3-dateutil")
