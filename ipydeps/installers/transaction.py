@@ -56,6 +56,7 @@ class WheelTransaction:
         self._staged: list[StagedWheel] = []
         self._journal: list[tuple[Path, Path]] = []  # (from, to) renames, in order
         self._emptied: set[Path] = set()
+        self._outside_backups: list[Path] = []
         self._backup_count = 0
         self.committed = False
 
@@ -130,6 +131,11 @@ class WheelTransaction:
         for root in self._staging_roots():
             shutil.rmtree(root, ignore_errors=True)
         if self.committed:
+            for backup in self._outside_backups:
+                if backup.is_dir() and not backup.is_symlink():
+                    shutil.rmtree(backup, ignore_errors=True)
+                else:
+                    backup.unlink(missing_ok=True)
             for directory in sorted(self._emptied, key=lambda path: len(path.parts),
                                     reverse=True):
                 _remove_if_empty(directory)
@@ -153,7 +159,9 @@ class WheelTransaction:
                 backup = root / self.name / "backup" / f"{self._backup_count}-{path.name}"
                 backup.parent.mkdir(parents=True, exist_ok=True)
                 return backup
+        # A RECORD entry outside every install directory: keep its backup beside it.
         backup = path.with_name(f"{path.name}{self.name}")
+        self._outside_backups.append(backup)
         return backup
 
     def _merge(self, source: Path, destination: Path) -> None:
