@@ -332,3 +332,19 @@ def test_two_replicas_on_one_data_directory_lose_nothing(
             }
     finally:
         replica.stop()
+
+
+def test_bad_token_is_refused_before_the_body_is_sent(repo_server: RunningServer) -> None:
+    # curl sends "Expect: 100-continue" for large files: the refusal must come first,
+    # so a client never streams gigabytes to a server that will not take them.
+    with socket.create_connection(_address(repo_server)) as connection:
+        connection.sendall(
+            b"PUT /api/v1/upload/demo-1.0-py3-none-any.whl HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer wrong\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 1000000000\r\n\r\n"
+        )
+        response = _read_response(connection)
+    assert response.startswith(b"HTTP/1.1 401 ")
+    assert b"100 Continue" not in response
+    assert b'"invalid token"' in response
+    assert temp_files(repo_server) == []

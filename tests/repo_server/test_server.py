@@ -236,3 +236,14 @@ def test_many_errors_do_not_stall_a_server_whose_output_nobody_reads(
     for _ in range(700):
         assert repo_server.get(missing)[0] == 404
     assert repo_server.get("api/v1/health")[0] == 200
+
+
+def test_head_on_simple_pages_negotiates_too(repo_server: RunningServer, tmp_path: Path) -> None:
+    repo_server.upload(make_wheel(tmp_path, "demo", "1.0"))
+    request = urllib.request.Request(repo_server.url + "simple/demo/", method="HEAD")
+    request.add_header("Accept", JSON)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"] == JSON
+        size = (repo_server.data / "tree/simple/demo/index.json").stat().st_size
+        assert int(response.headers["Content-Length"]) == size
+        assert response.read() == b""
