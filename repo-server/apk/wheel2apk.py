@@ -12,7 +12,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from ipydeps.apkversion import ApkVersionError, pep440_to_apk
+from ipydeps.apkversion import ApkVersionError, compare_apk_versions, pep440_to_apk
 
 from ..errors import ValidationError
 from .elf import read_elf
@@ -115,32 +115,31 @@ def _tag_problem(wheel: WheelContents, target: ApkTarget) -> str | None:
     )
 
 
-def _dependency(requirement: Requirement, name_map: Mapping[str, str]) -> str:
-    """Map a requirement to one apk dependency token: ``py3-<name>[op version]``.
+def _dependency(requirement: Requirement, name_map: Mapping[str, str]) -> tuple[str, str, str]:
+    """Map a requirement to (apk name, operator, apk version); operator "" for any version.
 
-    apk allows one constraint per token, so only the lower bound (or ``==``) is kept;
-    upper bounds are left to pip's own check of the installed metadata.
+    apk keeps one dependency per name (apk_deps_add replaces an earlier one), so only
+    the lower bound (or ``==``) is kept; pip checks upper bounds against the metadata.
     """
     project = canonicalize_name(requirement.name)
     name = name_map.get(project, f"py3-{project}")
     for spec in sorted(requirement.specifier, key=lambda s: s.operator):
-        if spec.operator in (">=", ">", "~=", "==") and not spec.version.endswith(".*"):
+        if spec.operator == "==" and spec.version.endswith(".*"):
+            return name, "~", spec.version[:-2]
+        if spec.operator in (">=", ">", "~=", "=="):
             try:
                 version = pep440_to_apk(spec.version)
             except ApkVersionError:
                 continue
             # "==1.2" must match 1.2-r0, 1.2-r1...: that is apk's fuzzy "~".
-            op = {"==": "~", "~=": ">=", ">=": ">=", ">": ">"}[spec.operator]
-            return f"{name}{op}{version}"
-        if spec.operator == "==" and spec.version.endswith(".*"):
-            return f"{name}~{spec.version[:-2]}"
-    return name
+            return name, {"==": "~", "~=": ">=", ">=": ">=", ">": ">"}[spec.operator], version
+    return name, "", ""
 
 
 def _requirements(
     wheel: WheelContents, target: ApkTarget, name_map: Mapping[str, str]
 ) -> tuple[list[str], list[str]]:
-    depends: list[str] = []
+    chosen: dict[str, tuple[str, str, str]] = {}
     problems: list[str] = []
     environment = target.marker_environment()
     for text in wheel.metadata_values("Requires-Dist"):
@@ -150,9 +149,18 @@ def _requirements(
             problems.append(f"Requires-Dist {text!r} is invalid: {error}")
             continue
         # Dependencies of extras and of other platforms are not installed by default.
-        if requirement.marker is None or requirement.marker.evaluate(environment):
-            depends.append(_dependency(requirement, name_map))
-    return depends, problems
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        name, op, version = _dependency(requirement, name_map)
+        earlier = chosen.get(name)
+        # Two requirements on one project (different markers): keep the higher bound.
+        if (
+            earlier is None
+            or not earlier[2]
+            or (version and compare_apk_versions(version, earlier[2]) > 0)
+        ):
+            chosen[name] = (name, op, version)
+    return ["".join(parts) for parts in chosen.values()], problems
 
 
 def _so_version(soname: str) -> str:

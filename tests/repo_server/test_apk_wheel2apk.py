@@ -330,3 +330,16 @@ def test_name_map_names_other_apks(
         wheel, key, trusted, name_map={"pyyaml": "py3-yaml", "Python_Dateutil": "py3-dateutil"}
     )
     assert package.info.depends == ("python3~3.12", "py3-yaml>=6", "py3-dateutil")
+
+
+def test_one_dependency_per_project(
+    tmp_path: Path, key: SigningKey, trusted: dict[str, RSAPublicKey]
+) -> None:
+    # apk keeps one dependency per name: the stricter lower bound of the two must win.
+    requires = [
+        "numpy>=1.21; python_version < '3.13'",
+        "numpy>=1.26; python_version >= '3.12'",
+        "numpy",
+    ]
+    _, package = wrap(make_wheel(tmp_path, "twice", "1.0", requires=requires), key, trusted)
+    assert package.info.depends == ("python3~3.12", "py3-numpy>=1.26")
