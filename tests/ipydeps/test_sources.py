@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,21 @@ from ipydeps.sources import (
     UpstreamSource,
     sources_from_settings,
 )
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, start_server
 from tests.support.wheels import make_wheel
 
 DATA = Path(__file__).parent / "data"
 FETCHER = HttpFetcher(retry=RetryPolicy(attempts=1, initial_delay=0.0, timeout=30.0))
+
+
+@pytest.fixture(scope="module")
+def repo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One real server for this module (keys take a while); each test uses its own projects."""
+    server = start_server(tmp_path_factory.mktemp("sources") / "repo-data")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def publish(server: RunningServer, tmp_path: Path, name: str, version: str, *requires: str) -> Path:
@@ -81,9 +91,9 @@ class RecordingFetcher:
 def test_requires_dist_checks_metadata_and_falls_back_to_the_wheel(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
-    wheel = publish(repo_server, tmp_path, "demo-lib", "1.1", "six>=1.5")
+    wheel = publish(repo_server, tmp_path, "meta-lib", "1.1", "six>=1.5")
     [candidate] = RepositorySource(repo_server.url, FETCHER).candidates(
-        canonicalize_name("demo-lib")
+        canonicalize_name("meta-lib")
     )
     assert candidate.metadata_sha256 is not None
     tampered_metadata = dataclasses.replace(candidate, metadata_sha256="0" * 64)
@@ -110,23 +120,23 @@ def test_requires_dist_checks_metadata_and_falls_back_to_the_wheel(
 def test_resolve_against_our_server_pulls_dependencies_from_it(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
-    publish(repo_server, tmp_path, "demo-app", "2.0", "demo-lib>=1.1")
-    publish(repo_server, tmp_path, "demo-lib", "1.0")
-    publish(repo_server, tmp_path, "demo-lib", "1.2")
+    publish(repo_server, tmp_path, "res-app", "2.0", "res-lib>=1.1")
+    publish(repo_server, tmp_path, "res-lib", "1.0")
+    publish(repo_server, tmp_path, "res-lib", "1.2")
     plan = resolve(
-        parse_requirements(["demo-app"]),
+        parse_requirements(["res-app"]),
         sources=[RepositorySource(repo_server.url, FETCHER)],
-        installed={canonicalize_name("demo-lib"): Version("1.0")},
+        installed={canonicalize_name("res-lib"): Version("1.0")},
         environment=TargetEnvironment.current(apk_available=False),
         policy=PlanPolicy(upstream_allowed=False),
     )
     assert plan.ok, plan.unsatisfiable
     assert [(s.candidate.name, str(s.candidate.version), s.action) for s in plan.steps] == [
-        ("demo-lib", "1.2", StepAction.UPGRADE),
-        ("demo-app", "2.0", StepAction.INSTALL),
+        ("res-lib", "1.2", StepAction.UPGRADE),
+        ("res-app", "2.0", StepAction.INSTALL),
     ]
     assert plan.steps[0].replaces == Version("1.0")
-    assert plan.steps[0].reason == "dependency of demo-app"
+    assert plan.steps[0].reason == "dependency of res-app"
 
 
 def _closed_port() -> int:
