@@ -88,7 +88,7 @@ class RunningServer:
 def start_server(data: Path, *extra_args: str) -> RunningServer:
     """Create keys and a token in ``data``, start the server on 127.0.0.1:0, wait until it listens."""
     data.mkdir(parents=True, exist_ok=True)
-    repo_cli("keygen", "--name", "test", data=data)
+    repo_cli("keygen", "--name", "test", "--bits", "2048", data=data)
     token = repo_cli("token", "create", "tests", data=data).stdout.strip().splitlines()[-1]
     process = subprocess.Popen(
         [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
