@@ -27,9 +27,12 @@ class GzipMember:
     raw: bytes = field(repr=False)
 
 
-def gzip_member(raw: bytes) -> bytes:
-    """Compress ``raw`` into one reproducible gzip member (no name, mtime 0)."""
-    return gzip.compress(raw, compresslevel=9, mtime=0)
+def gzip_member(raw: bytes, compresslevel: int = 9) -> bytes:
+    """Compress ``raw`` into one reproducible gzip member (no name, mtime 0).
+
+    Level 9 is what abuild uses; level 6 is about 3x faster and about 1% larger.
+    """
+    return gzip.compress(raw, compresslevel=compresslevel, mtime=0)
 
 
 def q1_checksum(data: bytes) -> str:

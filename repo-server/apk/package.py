@@ -172,6 +172,7 @@ def build_apk(
     *,
     scripts: Mapping[str, bytes] | None = None,
     hash_name: str = "sha1",
+    compresslevel: int = 9,
 ) -> bytes:
     """Build a signed .apk holding ``entries`` (missing parent directories are added).
 
@@ -186,7 +187,7 @@ def build_apk(
     unknown = sorted(set(scripts or {}) - set(SCRIPTS))
     if unknown:
         raise ApkFormatError("package scripts", [f"unknown script name {n!r}" for n in unknown])
-    data_gz = gzip_member(_data_tar(tree))
+    data_gz = gzip_member(_data_tar(tree), compresslevel)
     installed = sum(len(e.data) if e.kind == "file" else len(e.target) for e in tree)
     info = dataclasses.replace(
         info, size=max(installed, 1), datahash=hashlib.sha256(data_gz).hexdigest()

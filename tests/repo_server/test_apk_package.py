@@ -215,3 +215,11 @@ def test_read_apk_refuses_non_apk_data() -> None:
         read_apk(b"PK\x03\x04 a zip file")
     with pytest.raises(ApkFormatError, match="the file is empty"):
         read_apk(b"")
+
+
+def test_compression_level_changes_only_the_data_member(key: SigningKey) -> None:
+    entries = [ApkEntry.file("usr/share/big.txt", b"".join(b"line %d\n" % i for i in range(20000)))]
+    fast, small = (build_apk(entries, INFO, key, compresslevel=level) for level in (1, 9))
+    assert len(gzip_members(fast)[2]) > len(gzip_members(small)[2])
+    assert gzip.decompress(gzip_members(fast)[2]) == gzip.decompress(gzip_members(small)[2])
+    assert read_apk(fast).info.datahash == hashlib.sha256(gzip_members(fast)[2]).hexdigest()
