@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,38 @@ def test_install_killed_mid_commit_is_undone_by_the_next_one(
         assert len(transaction.recovered) == 1
     assert snapshot(tmp_path / "env") == before
     assert run_python(python, "import demo_pkg; print(demo_pkg.__version__)").stdout == "1.0\n"
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Mark paths immutable (chattr +i): even root cannot rename them; undone afterwards."""
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        marked.append(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_disk_error_during_commit_restores_everything(
+        tmp_path: Path, venv: tuple[Path, InstallScheme],
+        immutable: Callable[[Path], None]) -> None:
+    python, scheme = venv
+    install(scheme, demo_wheel(tmp_path, "1.0"))
+    before = snapshot(tmp_path / "env")
+    (tmp_path / "new").mkdir()
+    upgrade = demo_wheel(tmp_path / "new", "2.0")
+    other = make_wheel(tmp_path / "new", "other-pkg", "1.0")
+    # The old package directory cannot be moved aside: the upgrade's commit fails half-way,
+    # after other-pkg was already renamed into place.
+    immutable(site_packages(tmp_path / "env") / "demo_pkg")
+    with pytest.raises(InstallError, match="Installing failed .*the environment was restored"), \
+            WheelTransaction(scheme) as transaction:
+        transaction.stage(upgrade)
+        transaction.stage(other)
+        transaction.commit(order=["other-pkg", "demo-pkg"])
+    assert snapshot(tmp_path / "env") == before
+    assert run_python(python, "import other_pkg").returncode != 0
