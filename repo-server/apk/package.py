@@ -244,13 +244,23 @@ def read_signature_section(member: GzipMember) -> tuple[list[ApkSignature], list
     return signatures, problems
 
 
-def inspect_apk(data: bytes) -> tuple[ApkPackage | None, list[str]]:
+def _pkginfo(data: bytes, problems: list[str]) -> PkgInfo | None:
+    try:
+        return parse_pkginfo(data.decode())
+    except UnicodeDecodeError as error:
+        problems.append(f".PKGINFO is not UTF-8: {error}")
+    except ApkFormatError as error:
+        problems += [f".PKGINFO: {problem}" for problem in error.problems]
+    return None
+
+
+def inspect_apk(data: bytes, subject: str = "apk") -> tuple[ApkPackage | None, list[str]]:
     """Parse an .apk and list every structural problem; the package is None if unreadable.
 
     Raises:
         ApkFormatError: only if the bytes are not gzip members at all (or are truncated).
     """
-    members = split_gzip_members(data, "apk")
+    members = split_gzip_members(data, subject)
     signatures: list[ApkSignature] = []
     problems: list[str] = []
     if is_signature_section(members[0]):
@@ -280,11 +290,7 @@ def inspect_apk(data: bytes) -> tuple[ApkPackage | None, list[str]]:
         for item, entry in zip(data_stream.entries, entries, strict=True)
         if entry is None
     ]
-    try:
-        info = parse_pkginfo(control.entries[0].data.decode()) if names[:1] else None
-    except (ApkFormatError, UnicodeDecodeError) as error:
-        problems += getattr(error, "problems", [f".PKGINFO is not UTF-8: {error}"])
-        info = None
+    info = _pkginfo(control.entries[0].data, problems) if names[:1] == [".PKGINFO"] else None
     if info is None:
         return None, problems
     data_gz = b"".join(m.compressed for m in members[1:])
@@ -303,14 +309,14 @@ def inspect_apk(data: bytes) -> tuple[ApkPackage | None, list[str]]:
     return package, problems
 
 
-def read_apk(data: bytes) -> ApkPackage:
+def read_apk(data: bytes, subject: str = "apk") -> ApkPackage:
     """Parse an .apk without checking signatures or file contents.
 
     Raises:
         ApkFormatError: listing every structural problem found (members, cut tars,
             .PKGINFO first, tar headers, .PKGINFO contents).
     """
-    package, problems = inspect_apk(data)
+    package, problems = inspect_apk(data, subject)
     if problems or package is None:
-        raise ApkFormatError("apk", problems or ["unreadable package"])
+        raise ApkFormatError(subject, problems or ["unreadable package"])
     return package

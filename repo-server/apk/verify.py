@@ -124,7 +124,7 @@ def verify_apk(
             ``./``, absolute or ``..`` paths, missing parent directory entries, missing
             or wrong PAX checksums, size 0, no datahash, truncated file.
     """
-    package, problems = inspect_apk(data)
+    package, problems = inspect_apk(data, subject)
     if package is None:
         raise ApkFormatError(subject, problems)
     signature_problems = check_signatures(package.signatures, package.signed_data, trusted_keys)

@@ -15,7 +15,7 @@ from ipydeps_repo.apk.package import ApkEntry, build_apk, complete_tree, read_ap
 from ipydeps_repo.apk.pkginfo import PkgInfo, parse_pkginfo
 from ipydeps_repo.errors import ApkFormatError
 
-from tests.support.apk import gzip_members, raw_members
+from tests.support.apk import PKGINFO, craft_apk, data_tar, gzip_members, raw_members
 
 INFO = PkgInfo(
     pkgname="py3-hello",
@@ -223,3 +223,9 @@ def test_compression_level_changes_only_the_data_member(key: SigningKey) -> None
     assert len(gzip_members(fast)[2]) > len(gzip_members(small)[2])
     assert gzip.decompress(gzip_members(fast)[2]) == gzip.decompress(gzip_members(small)[2])
     assert read_apk(fast).info.datahash == hashlib.sha256(gzip_members(fast)[2]).hexdigest()
+
+
+def test_read_apk_reports_pkginfo_problems(key: SigningKey) -> None:
+    crafted = craft_apk(key, data_tar([]), pkginfo=PKGINFO.replace("pkgver = 1.0-r0\n", ""))
+    with pytest.raises(ApkFormatError, match="hello.apk is invalid: .PKGINFO: missing pkgver"):
+        read_apk(crafted, subject="hello.apk")
