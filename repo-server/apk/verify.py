@@ -66,7 +66,7 @@ def _entry_problems(package: ApkPackage) -> list[str]:
         path = entry.path
         where = f"data entry {entry.path!r}"
         if entry.path.startswith("./"):
-            problems.append(f"{where}: './' prefix (apk would take it as the data start)")
+            problems.append(f"{where}: './' prefix (apk silently installs nothing for it)")
         elif entry.path.startswith("/"):
             problems.append(f"{where}: absolute path")
         elif entry.path.startswith("."):
