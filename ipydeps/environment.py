@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import shutil
+import site
 import sys
 import sysconfig
 from collections.abc import Iterable, Mapping
@@ -102,10 +103,20 @@ def installed_distributions(paths: Iterable[str | os.PathLike[str]] | None = Non
     return found
 
 
+def sees_system_site_packages() -> bool:
+    """Tell whether imports here see the system site-packages (where py3-* apks install)."""
+    if sys.prefix == sys.base_prefix:
+        return True
+    system = set(site.getsitepackages([sys.base_prefix]))
+    return any(entry in system for entry in sys.path)
+
+
 def apk_status() -> tuple[bool, str]:
     """Whether ``apk add`` can be run from this process, and why (or why not)."""
     if shutil.which("apk") is None:
         return False, "no apk binary (not an Alpine system)"
+    if not sees_system_site_packages():
+        return False, "this venv does not see the system site-packages, where apks install"
     if os.geteuid() == 0:
         return True, "running as root"
     if not os.access(APK_HELPER, os.X_OK):

@@ -11,7 +11,7 @@ from packaging.version import Version
 
 from ipydeps.environment import apk_status, inspect_environment, install_scheme
 from ipydeps.installers.transaction import WheelTransaction
-from tests.support.venvs import make_venv, site_packages
+from tests.support.venvs import make_venv, run_python, site_packages
 from tests.support.wheels import make_wheel
 
 
@@ -49,3 +49,11 @@ def test_apk_is_not_available_without_an_apk_binary() -> None:
         assert (available, reason) == (False, "no apk binary (not an Alpine system)")
     else:
         assert isinstance(available, bool) and reason
+
+
+def test_apk_needs_a_venv_that_sees_system_site_packages(tmp_path: Path) -> None:
+    probe = "from ipydeps.environment import sees_system_site_packages as s; print(s())"
+    isolated = make_venv(tmp_path / "isolated", see_test_packages=True)
+    shared = make_venv(tmp_path / "shared", see_test_packages=True, system_site_packages=True)
+    assert run_python(isolated, probe).stdout == "False\n"
+    assert run_python(shared, probe).stdout == "True\n"

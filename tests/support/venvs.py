@@ -13,15 +13,17 @@ from .pipenv import clean_pip_env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_venv(path: Path, *, see_test_packages: bool = False) -> Path:
+def make_venv(path: Path, *, see_test_packages: bool = False,
+              system_site_packages: bool = False) -> Path:
     """Create a venv without pip at ``path``; return its python.
 
     With ``see_test_packages`` a .pth file puts this test venv's site-packages (ipykernel,
     ipydeps, packaging ...) AFTER the new venv's own site-packages, so kernels started
     with it can run ipydeps while every install lands in the throwaway venv.
     """
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True,
-                   env=clean_pip_env())
+    options = ["--system-site-packages"] if system_site_packages else []
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", *options, str(path)],
+                   check=True, env=clean_pip_env())
     if see_test_packages:
         site = site_packages(path)
         paths = [sysconfig.get_paths()["purelib"], str(ROOT)]
