@@ -15,6 +15,8 @@ from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryE
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
+_MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class _TransientError(Exception):
@@ -197,6 +199,30 @@ class HttpFetcher:
             raise _PermanentError(f"HTTP {status} {response.reason}", status)
         return response
 
+    def _open(self, url: str, accept: str | None) -> http.client.HTTPResponse:
+        """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http)."""
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if accept:
+            headers["Accept"] = accept
+        for _ in range(_MAX_REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(url)
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            response = self._request(parts, path, headers)
+            if response.status not in _REDIRECTS:
+                return response
+            location = response.getheader("Location")
+            response.read()
+            if response.will_close:
+                self._drop_connection()
+            if not location:
+                raise _PermanentError(f"HTTP {response.status} without a Location header")
+            target = urllib.parse.urljoin(url, location)
+            scheme = urllib.parse.urlsplit(target).scheme
+            if scheme not in ("http", "https") or (parts.scheme == "https" and scheme != "https"):
+                raise _PermanentError(f"refused redirect from {url} to {target}")
+            url = target
+        raise _PermanentError(f"more than {_MAX_REDIRECTS} redirects")
+
     def _stream(
         self,
         url: str,
@@ -204,14 +230,7 @@ class HttpFetcher:
         sink: Callable[[bytes], None],
         total_box: list[int | None] | None = None,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        if accept:
-            headers["Accept"] = accept
-        response = self._request(parts, path, headers)
+        response = self._open(url, accept)
         length = response.getheader("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total_box is not None:

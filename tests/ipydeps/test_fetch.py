@@ -88,3 +88,27 @@ def test_get_bytes_sends_accept_header() -> None:
     with scripted_server(Scripted(body=b"{}")) as server:
         assert fetcher().get_bytes(server.url + "simple/x/", accept="application/json") == b"{}"
     assert server.headers[0]["Accept"] == "application/json"
+
+
+def test_redirects_are_followed(tmp_path: Path) -> None:
+    routes = {
+        "/simple/x/": Scripted(302, b"", headers={"Location": "/moved/x/"}),
+        "/moved/x/": Scripted(body=b"page"),
+        "/f.whl": Scripted(301, b"", headers={"Location": "/files/f.whl"}),
+        "/files/f.whl": Scripted(body=BODY),
+    }
+    with scripted_server(routes=routes) as server:
+        assert fetcher().get_bytes(server.url + "simple/x/") == b"page"
+        path = fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
+    assert path.read_bytes() == BODY
+
+
+def test_redirect_loops_and_downgrades_are_refused() -> None:
+    routes = {"/loop/": Scripted(302, b"", headers={"Location": "/loop/"})}
+    with scripted_server(routes=routes) as server, \
+            pytest.raises(RepositoryError, match="more than 5 redirects"):
+        fetcher().get_bytes(server.url + "loop/")
+    routes = {"/away/": Scripted(302, b"", headers={"Location": "file:///etc/passwd"})}
+    with scripted_server(routes=routes) as server, \
+            pytest.raises(RepositoryError, match="refused redirect"):
+        fetcher().get_bytes(server.url + "away/")

@@ -22,6 +22,7 @@ class Scripted:
     body: bytes = b""
     cut: int | None = None
     content_type: str = "application/octet-stream"
+    headers: dict[str, str] | None = None
 
 
 class ScriptedServer:
@@ -51,6 +52,8 @@ class ScriptedServer:
                 self.send_response(response.status)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.send_header("Content-Type", response.content_type)
+                for name, value in (response.headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if response.cut is not None:
                     self.wfile.write(response.body[: response.cut])
