@@ -80,6 +80,22 @@ def test_mirror_without_optimize_keeps_upstream_bytes(
 
 
 @pytest.mark.e2e
+def test_mirror_for_another_python_ships_no_bytecode(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    publish_upstream(repo_server, tmp_path)
+    data = tmp_path / "mirror-data"
+    other = f"{sys.version_info[0]}.{sys.version_info[1] + 1}"
+    done = repo_cli("mirror", "beta", "--python-version", other, "--index-url",
+                    f"{repo_server.url}simple/", data=data)
+    assert f"for cp{other} this host" in done.stdout
+    with zipfile.ZipFile(data / "tree" / "files" / "beta" / "beta-2.0-py3-none-any.whl") as wheel:
+        assert not any(name.endswith(".pyc") for name in wheel.namelist())
+        assert "beta/tests/test_beta.py" not in wheel.namelist()
+        assert json.loads(wheel.read(f"beta-2.0.dist-info/{MARKER_NAME}"))["bytecode"] is None
+
+
+@pytest.mark.e2e
 def test_unknown_project_fails_with_pips_reason(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
