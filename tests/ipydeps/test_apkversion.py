@@ -251,3 +251,21 @@ def test_mapping_preserves_pep440_order(a: Version, b: Version) -> None:
 @given(_versions)
 def test_mapping_round_trips(version: Version) -> None:
     assert apk_to_pep440(pep440_to_apk(version)) == version
+
+
+@settings(deadline=None, max_examples=500)
+@given(
+    st.text(alphabet="0123456789abcdefghilnoprstuvx._~-", max_size=16)
+    | st.from_regex(
+        r"[0-9.]{1,6}[a-z]?(_(alpha|beta|pre|rc|p|git|x)[0-9]{0,3}){0,3}(~[0-9a-f]{0,3})?(-r[0-9]{0,2})?",
+        fullmatch=True,
+    )
+)
+def test_fast_validity_check_agrees_with_the_tokenizer(text: str) -> None:
+    # is_valid_apk_version uses one regular expression; compare uses apk's tokenizer.
+    tokenizer_says_valid = True
+    try:
+        compare_apk_versions(text, text)
+    except ApkVersionError:
+        tokenizer_says_valid = False
+    assert is_valid_apk_version(text) is tokenizer_says_valid
