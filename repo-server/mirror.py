@@ -227,6 +227,8 @@ def mirror(
                  f"{len(present)} already in the store")
         paths: list[Path] = []
         if missing:
+            progress(f"downloading {len(missing)} wheel(s): "
+                     + ", ".join(f"{wheel.project} {wheel.version}" for wheel in missing))
             (workdir / "upstream").mkdir()
             paths = download(missing, target=target, index_url=index_url, env=pip_env,
                              destination=workdir / "upstream")
