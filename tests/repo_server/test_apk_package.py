@@ -229,3 +229,19 @@ def test_read_apk_reports_pkginfo_problems(key: SigningKey) -> None:
     crafted = craft_apk(key, data_tar([]), pkginfo=PKGINFO.replace("pkgver = 1.0-r0\n", ""))
     with pytest.raises(ApkFormatError, match="hello.apk is invalid: .PKGINFO: missing pkgver"):
         read_apk(crafted, subject="hello.apk")
+
+
+def test_long_and_non_ascii_paths_round_trip(key: SigningKey) -> None:
+    long_path = "usr/share/" + "/".join(["d" * 40] * 4) + "/file.txt"
+    unicode_path = "usr/share/données/ünïcode.txt"
+    package = read_apk(
+        build_apk([ApkEntry.file(long_path, b"x"), ApkEntry.file(unicode_path, b"y")], INFO, key)
+    )
+    files = {e.path: e.data for e in package.entries if e.kind == "file"}
+    assert files == {long_path: b"x", unicode_path: b"y"}
+    with tarfile.open(
+        fileobj=io.BytesIO(
+            gzip.decompress(gzip_members(build_apk([ApkEntry.file(long_path, b"x")], INFO, key))[2])
+        )
+    ) as archive:
+        assert long_path in archive.getnames()
