@@ -181,3 +181,25 @@ def test_apk_refusal_leaves_the_wheels_uninstalled(published: RunningServer,
                     prefix=tmp_path / "env", apk_runner=runner, stream=io.StringIO())
     assert runner.calls == [["py3-apkdemo=1.5-r0"]]
     assert snapshot(tmp_path / "env") == before
+
+
+class TerminalStream(io.StringIO):
+    """A text stream that says it is a terminal, as stderr is in an interactive shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_progress_is_one_line_redrawn(published: RunningServer,
+                                               tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    out = TerminalStream()
+    ipydeps.pip(["top-pkg"], index_url=published.url, upstream="deny",
+                prefix=tmp_path / "env", stream=out)
+    plan_text, _, progress = out.getvalue().partition("\r")
+    assert "top-pkg" in plan_text
+    # Redraws use carriage returns; the only newline ends the final summary line.
+    assert progress.count("\n") == 1 and progress.endswith("\n")
+    assert "3/3 installed" in progress
+    summary = progress.rstrip("\n").split("\r")[-1]
+    assert summary.startswith("Installed ") and "top-pkg 1.0 (wheel from" in summary
