@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,8 @@ def pip(
                                       apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
-                                                       timeout=settings.timeout))
+                                                       timeout=settings.timeout),
+                                     proxies=urllib.request.getproxies())
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)

@@ -7,7 +7,7 @@ import http.client
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +57,15 @@ class HttpFetcher:
     short) are retried with exponential backoff; a 404 or a hash mismatch is not.
     """
 
-    def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None):
+    def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
+                 proxies: Mapping[str, str] | None = None) -> None:
+        """``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list.
+
+        The edge passes ``urllib.request.getproxies()``; loopback is never proxied.
+        """
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
+        self.proxies = dict(proxies or {})
         self._local = threading.local()
 
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
@@ -165,14 +171,33 @@ class HttpFetcher:
             connection: http.client.HTTPConnection = cached[1]
             return connection
         self._drop_connection()
-        if parts.scheme == "https":
-            connection = http.client.HTTPSConnection(parts.netloc, timeout=self.retry.timeout)
-        elif parts.scheme == "http":
-            connection = http.client.HTTPConnection(parts.netloc, timeout=self.retry.timeout)
-        else:
+        if parts.scheme not in ("http", "https"):
             raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
+        proxy = self._proxy_for(parts)
+        timeout = self.retry.timeout
+        if proxy is None:
+            connection = (http.client.HTTPSConnection if parts.scheme == "https"
+                          else http.client.HTTPConnection)(parts.netloc, timeout=timeout)
+        elif parts.scheme == "https":
+            # HTTPS through a proxy: a CONNECT tunnel, TLS end to end with the origin.
+            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout)
+            connection.set_tunnel(parts.hostname or "", parts.port)
+        else:
+            connection = http.client.HTTPConnection(proxy.netloc, timeout=timeout)
         self._local.connection = (key, connection)
         return connection
+
+    def _proxy_for(self, parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
+        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match)."""
+        proxy = self.proxies.get(parts.scheme)
+        host = (parts.hostname or "").lower()
+        if not proxy or host in ("localhost", "127.0.0.1", "::1"):
+            return None
+        for pattern in self.proxies.get("no", "").split(","):
+            pattern = pattern.strip().lower().lstrip(".")
+            if pattern == "*" or (pattern and (host == pattern or host.endswith("." + pattern))):
+                return None
+        return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
     def _drop_connection(self) -> None:
         cached = getattr(self._local, "connection", None)
@@ -207,6 +232,8 @@ class HttpFetcher:
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if parts.scheme == "http" and self._proxy_for(parts) is not None:
+                path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
             response = self._request(parts, path, headers)
             if response.status not in _REDIRECTS:
                 return response

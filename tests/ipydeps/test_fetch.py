@@ -112,3 +112,13 @@ def test_redirect_loops_and_downgrades_are_refused() -> None:
     with scripted_server(routes=routes) as server, \
             pytest.raises(RepositoryError, match="refused redirect"):
         fetcher().get_bytes(server.url + "away/")
+
+
+def test_plain_http_goes_through_a_configured_proxy() -> None:
+    with scripted_server(Scripted(body=b"via proxy")) as proxy:
+        proxied = HttpFetcher(retry=FAST, proxies={"http": proxy.url})
+        assert proxied.get_bytes("http://repo.example.invalid/simple/x/") == b"via proxy"
+        # Loopback never goes through the proxy.
+        with scripted_server(Scripted(body=b"direct")) as origin:
+            assert proxied.get_bytes(origin.url + "simple/") == b"direct"
+    assert proxy.requests == ["http://repo.example.invalid/simple/x/"]
