@@ -162,6 +162,13 @@ cleanup() {
     for pid in "${CHILDREN[@]}"; do
         wait "$pid" 2> /dev/null || true
     done
+    # Keep the servers' logs of a failed run (not of Ctrl-C) where the user can read them.
+    if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ "$status" -ne 143 ] && [ -d "$RUN" ]; then
+        rm -rf "$STATE/last-failed-run"
+        mkdir -p "$STATE/last-failed-run"
+        cp "$RUN"/*.log "$STATE/last-failed-run/" 2> /dev/null || true
+        say "logs of this failed run: $STATE/last-failed-run/"
+    fi
     rm -rf "$RUN"
     [ "$MODE" = serve ] && say "stopped"
     exit "$status"
@@ -240,6 +247,7 @@ configure_ipydeps_env() {
     export IPYDEPS_UPSTREAM=deny
 }
 
+JUPYTER_APP=jupyter_server
 start_jupyter() {
     local app=jupyter_server args=()
     # Use JupyterLab or Notebook 7 when the user installed one; jupyter-server alone is enough.
@@ -248,6 +256,7 @@ start_jupyter() {
     elif "$VENV/bin/python" -c 'import notebook.app' > /dev/null 2>&1; then
         app=notebook
     fi
+    JUPYTER_APP="$app"
     [ "$(id -u)" = 0 ] && args+=(--allow-root)
     JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$PYTHON" -c 'import secrets; print(secrets.token_hex(24))')}"
     export JUPYTER_TOKEN
@@ -281,10 +290,19 @@ main() {
             --kernel-env "$kernel_env"
         return
     fi
+    local notebook_name open_hint
+    notebook_name="$(basename "$NOTEBOOK")"
+    case "$JUPYTER_APP" in
+        jupyterlab) open_hint="open ${JUPYTER_URL}lab/tree/${notebook_name}?token=${JUPYTER_TOKEN}" ;;
+        notebook) open_hint="open ${JUPYTER_URL}notebooks/${notebook_name}?token=${JUPYTER_TOKEN}" ;;
+        *) open_hint="no browser UI is installed: connect a Jupyter client (e.g. VS Code's
+                       'Existing Jupyter Server') to the URL above, or run
+                       $VENV/bin/pip install jupyterlab   and start again" ;;
+    esac
     cat << EOF
 
-  Jupyter is running:  ${JUPYTER_URL}tree/$(basename "$NOTEBOOK")?token=${JUPYTER_TOKEN}
-                       ${JUPYTER_URL}api/status   (token: ${JUPYTER_TOKEN})
+  Jupyter is running:  ${JUPYTER_URL}?token=${JUPYTER_TOKEN}
+                       ${open_hint}
   repository:          ${REPOSITORY_URL}   (publish token in $STATE/publish-token)
   kernel environment:  ${kernel_env}   (throwaway: deleted on exit)
   logs:                $RUN/
@@ -295,9 +313,7 @@ main() {
 EOF
     # Returns when either server exits on its own (a crash): then stop the other one too.
     wait -n "${CHILDREN[@]}" || true
-    rm -rf "$STATE/last-failed-run"
-    cp -r "$RUN" "$STATE/last-failed-run"
-    say "a server stopped unexpectedly; its log is in $STATE/last-failed-run/"
+    say "a server stopped unexpectedly"
     exit 1
 }
 

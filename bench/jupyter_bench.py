@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -137,19 +138,25 @@ def kernel_first_cell_seconds(subject: Subject, home: Path) -> float:
         manager.shutdown_kernel(now=True)
 
 
-def measure(subject: Subject, runs: int) -> dict[str, list[float]]:
-    """Run both measurements ``runs`` times after one discarded warm-up."""
-    results: dict[str, list[float]] = {"server": [], "kernel": []}
+def measure(subjects: list[Subject], runs: int) -> dict[str, dict[str, list[float]]]:
+    """Run both measurements ``runs`` times per subject after one discarded warm-up each.
+
+    Subjects alternate within every round, so a change in machine load hits both alike.
+    """
+    results: dict[str, dict[str, list[float]]] = {
+        subject.name: {"server": [], "kernel": []} for subject in subjects
+    }
     for attempt in range(runs + 1):
-        with tempfile.TemporaryDirectory(prefix="jupyter-bench-") as directory:
-            home = Path(directory)
-            server = server_start_seconds(subject, home)
-            kernel = kernel_first_cell_seconds(subject, home)
-        if attempt:  # the first run warms the page cache and writes bytecode
-            results["server"].append(server)
-            results["kernel"].append(kernel)
-        print(f"  {subject.name:8} run {attempt}{' (warm-up)' if not attempt else ''}: "
-              f"server {server:.2f} s, kernel {kernel:.2f} s", flush=True)
+        for subject in subjects:
+            with tempfile.TemporaryDirectory(prefix="jupyter-bench-") as directory:
+                home = Path(directory)
+                server = server_start_seconds(subject, home)
+                kernel = kernel_first_cell_seconds(subject, home)
+            if attempt:  # the first round warms the page cache and writes bytecode
+                results[subject.name]["server"].append(server)
+                results[subject.name]["kernel"].append(kernel)
+            print(f"  {subject.name:8} run {attempt}{' (warm-up)' if not attempt else ''}: "
+                  f"server {server:.2f} s, kernel {kernel:.2f} s", flush=True)
     return results
 
 
@@ -163,8 +170,10 @@ def main() -> None:
         Subject("runtime", runtime_env(), "jupyter_server", ("--ext=ipydeps",)),
         Subject("baseline", baseline_env(), "jupyterlab", ()),
     ]
-    results = {subject.name: measure(subject, options.runs) for subject in subjects}
-    print(f"\nmedians over {options.runs} runs (after one warm-up), 127.0.0.1:")
+    results = measure(subjects, options.runs)
+    load = os.getloadavg()[0]
+    print(f"\nmedians over {options.runs} runs (after one warm-up), 127.0.0.1, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f}:")
     print(f"  {'':8} {'server start -> /api/status':>28} {'kernel start -> first cell':>28}")
     medians = {name: {key: statistics.median(values) for key, values in figures.items()}
                for name, figures in results.items()}

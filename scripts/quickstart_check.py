@@ -31,11 +31,20 @@ def _get(url: str, token: str | None) -> tuple[int, Any]:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"token {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
+    # Jupyter may log its URL a moment before its socket accepts connections (seen with
+    # port 0 on a busy machine): a refused connection is retried for a few seconds.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except urllib.error.URLError as error:
+            refused = isinstance(error.reason, ConnectionRefusedError)
+            if not refused or time.monotonic() > deadline:
+                raise CheckFailed(f"GET {url} failed: {error.reason}") from None
+            time.sleep(0.05)
 
 
 def check_server(server: str, token: str, kernel_env: Path) -> None:

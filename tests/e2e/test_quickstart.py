@@ -63,6 +63,9 @@ def test_check_runs_the_example_notebook_against_the_local_repository() -> None:
     repository = re.search(r"repository server: (http://127\.0\.0\.1:\d+/)", result.stderr)
     assert repository, result.stderr
     host = repository.group(1).removeprefix("http://").rstrip("/")
+    # The kernel was configured for the local repository with the upstream index off.
+    assert re.search(rf"repository_url\s+= '{re.escape(repository.group(1))}", result.stdout)
+    assert re.search(r"upstream\s+= 'deny'", result.stdout)
     assert re.search(rf"Installed numpy \S+ \(wheel from {re.escape(host)}\)", result.stdout)
     assert re.search(rf"scipy \S+ \(wheel from {re.escape(host)}\)", result.stdout)
     # The notebook's own checks: the scipy.linalg solution and the pandas group sums.
@@ -135,9 +138,11 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
         if "Press Ctrl-C to stop." in line:
             break
     text = "".join(banner)
-    jupyter = re.search(r"(http://127\.0\.0\.1:\d+/)api/status", text)
+    jupyter = re.search(r"Jupyter is running: +(http://127\.0\.0\.1:\d+/)\?token=\w+", text)
     repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
     assert jupyter and repository, text + process.stderr.read()
+    # Without JupyterLab or Notebook installed there is no browser page: say what to do.
+    assert "no browser UI is installed" in text
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 130
     assert "==> stopped" in process.stderr.read()
