@@ -4,6 +4,6 @@ Every kernel loads the ipydeps extension, so %pip install and !pip install go th
 ipydeps (prebuilt apks or wheels from the configured repository) like ipydeps.pip().
 """
 
-c = get_config()  # noqa: F821 - injected by traitlets when it runs this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - injected by traitlets
 
 c.InteractiveShellApp.extensions = ["ipydeps"]

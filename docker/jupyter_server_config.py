@@ -7,7 +7,7 @@ it. An empty JUPYTER_TOKEN would switch auth off, so it is refused here.
 import os
 import sys
 
-c = get_config()  # noqa: F821 - injected by traitlets when it runs this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - injected by traitlets
 
 if os.environ.get("JUPYTER_TOKEN") == "":
     sys.exit(

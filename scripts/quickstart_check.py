@@ -89,7 +89,7 @@ def run_notebook(path: Path) -> None:
 
     Raises ``CheckFailed`` naming the failing cell and its error.
     """
-    notebook = nbformat.read(path, as_version=4)
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT_SECONDS,
