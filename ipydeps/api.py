@@ -27,7 +27,7 @@ from .models import Plan, Skipped
 from .plan import raise_for_unsatisfiable, resolve
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher
-from .render import render_html, render_text
+from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
 from .sources import sources_from_settings
 
@@ -72,14 +72,14 @@ class Result:
         names = ", ".join(f"{item.name} {item.version} ({item.route} from {item.source})"
                           for item in self.installed)
         total = sum(item.bytes for item in self.installed)
-        return f"Installed {names} ({total / 1e6:.1f} MB) in {self.seconds:.2f} s"
+        return f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
 
     def __repr__(self) -> str:
         lines = [self.summary()]
         for item in self.installed:
             replaced = f" (was {item.replaced})" if item.replaced else ""
             lines.append(f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
-                         f"from {item.source:<22} {item.bytes / 1e6:8.1f} MB "
+                         f"from {item.source:<22} {format_size(item.bytes):>9} "
                          f"{item.seconds:6.2f} s")
         lines += [f"  skipped {skip.text}: {skip.reason}" for skip in self.skipped]
         lines += [f"  WARNING: {warning}" for warning in self.warnings]
@@ -90,7 +90,7 @@ class Result:
             f"<tr><td>{html.escape(item.name)}</td><td>{html.escape(item.version)}</td>"
             f"<td>{html.escape(item.replaced or '')}</td><td>{html.escape(item.route)}</td>"
             f"<td>{html.escape(item.source)}</td>"
-            f"<td style='text-align:right'>{item.bytes / 1e6:.1f} MB</td>"
+            f"<td style='text-align:right'>{format_size(item.bytes)}</td>"
             f"<td style='text-align:right'>{item.seconds:.2f} s</td></tr>"
             for item in self.installed
         )
