@@ -270,9 +270,18 @@ start_jupyter() {
 
 main() {
     check_python
+    # Two quickstarts at once (two terminals, parallel test runs) must not build the same venv
+    # or seed the same store together: setup holds a lock; the servers then run side by side.
+    mkdir -p "$STATE"
+    exec 9> "$STATE/setup.lock"
+    if command -v flock > /dev/null 2>&1 && ! flock -n 9; then
+        say "another quickstart is setting up in $HOME_DIR; waiting for it"
+        flock 9
+    fi
     setup_venv
     setup_kernel_base
     setup_repository
+    exec 9>&-
     mkdir -p "$RUN"
     trap cleanup EXIT
     trap 'cleanup 130' INT
