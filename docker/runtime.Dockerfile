@@ -86,11 +86,11 @@ ARG IPYDEPS_KEY_SHA256=""
 ARG IPYDEPS_UPSTREAM=allow
 
 ENV HOME=/home/${NB_USER} \
+    IPYDEPS_PYTHON=/opt/kernel/bin/python \
     IPYDEPS_UI=${UI} \
     JUPYTER_PORT=8888 \
     JUPYTER_RUNTIME_DIR=/home/${NB_USER}/.local/share/jupyter/runtime \
     NOTEBOOK_DIR=/home/${NB_USER}/work \
-    IPYDEPS_PYTHON=/opt/kernel/bin/python \
     PATH=/usr/local/bin:/opt/kernel/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/kernel
 
