@@ -273,7 +273,8 @@ def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
         data = raw
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         try:
-            data = zlib.decompress(raw, -15)
+            # The exact output size up front saves zlib's repeated buffer doubling.
+            data = zlib.decompress(raw, -15, max(info.file_size, 1))
         except zlib.error:
             raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
                                     "(cannot be inflated)") from None
