@@ -84,23 +84,38 @@ def installed_distributions(paths: Iterable[str | os.PathLike[str]] | None = Non
                             ) -> dict[NormalizedName, Version]:
     """Map each distribution visible on ``paths`` (default ``sys.path``) to its version.
 
-    The first one found wins, as for imports. Distributions with an invalid
-    version are left out (nothing can be planned against them).
+    The first one found wins, as for imports. Names and versions come from the
+    ``<name>-<version>.dist-info`` directory names (PEP 376/427), so no METADATA file is
+    parsed unless a name lacks the version. Distributions with an invalid version are
+    left out (nothing can be planned against them).
     """
-    search = [str(path) for path in (sys.path if paths is None else paths)]
+    search = [os.fspath(path) or "." for path in (sys.path if paths is None else paths)]
     found: dict[NormalizedName, Version] = {}
-    for dist in importlib.metadata.distributions(path=search):
-        name = dist.metadata["Name"]
-        if not name:
-            continue
-        key = canonicalize_name(name)
-        if key in found:
-            continue
+    for directory in search:
         try:
-            found[key] = Version(dist.version)
-        except InvalidVersion:
-            continue
+            entries = os.listdir(directory)
+        except OSError:
+            continue  # missing directories and zip files hold no installed distributions
+        for entry in entries:
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            named = _name_and_version(Path(directory) / entry)
+            if named is not None and named[0] not in found:
+                found[named[0]] = named[1]
     return found
+
+
+def _name_and_version(path: Path) -> tuple[NormalizedName, Version] | None:
+    stem = path.name.rsplit(".", 1)[0]
+    project, _, version = stem.partition("-")
+    version = version.split("-py", 1)[0]  # egg-info: name-1.0-py3.11.egg-info
+    if not version:
+        metadata = importlib.metadata.PathDistribution(path).metadata
+        project, version = metadata["Name"] or "", metadata["Version"] or ""
+    try:
+        return canonicalize_name(project), Version(version)
+    except InvalidVersion:
+        return None
 
 
 def sees_system_site_packages() -> bool:
