@@ -243,3 +243,31 @@ def test_disk_error_during_commit_restores_everything(
         transaction.commit(order=["other-pkg", "demo-pkg"])
     assert snapshot(tmp_path / "env") == before
     assert run_python(python, "import other_pkg").returncode != 0
+
+
+WITHOUT_ISAL = """
+import sys
+sys.modules["isal"] = None  # as on a system without the optional accelerator
+from pathlib import Path
+from ipydeps.environment import install_scheme
+from ipydeps.installers import wheel
+from ipydeps.installers.transaction import WheelTransaction
+print(wheel._INFLATE.__name__)
+with WheelTransaction(install_scheme(Path(sys.argv[1]))) as transaction:
+    transaction.stage(Path(sys.argv[2]))
+    transaction.commit()
+"""
+
+
+def test_plain_zlib_is_used_without_the_accelerator(tmp_path: Path,
+                                                    venv: tuple[Path, InstallScheme]) -> None:
+    python, _ = venv
+    wheel = demo_wheel(tmp_path, "1.0", **{"demo_pkg/data.txt": "x" * 100_000})
+    done = subprocess.run([sys.executable, "-c", WITHOUT_ISAL, str(tmp_path / "env"), str(wheel)],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "zlib\n"
+    shown = run_python(python, "import demo_pkg, pathlib; "
+                               "print(len(pathlib.Path(demo_pkg.__file__).with_name('data.txt')"
+                               ".read_text()))")
+    assert shown.stdout == "100000\n"
