@@ -96,10 +96,9 @@ class WheelTransaction:
                 if before_each is not None:
                     before_each(wheel)
                 removed = self._move_aside_installed(wheel.name)
-                for category, source_root in wheel.staging.items():
-                    target = wheel.targets[category]
-                    for child in sorted(os.listdir(source_root)):
-                        self._merge(source_root / child, target / child)
+                for stage_dir, anchor in wheel.anchors.items():
+                    for child in sorted(os.listdir(stage_dir)):
+                        self._merge(stage_dir / child, anchor / child)
                 lib = wheel.targets[wheel.lib_category]
                 results.append(InstalledWheel(
                     name=wheel.name, version=wheel.version, files=wheel.files,
@@ -141,8 +140,11 @@ class WheelTransaction:
                 _remove_if_empty(directory)
 
     def _staging_roots(self) -> Iterator[Path]:
-        roots = {target / self.name for wheel in self._staged for target in wheel.targets.values()}
-        roots |= {Path(root) / self.name for root in self.scheme.roots().values()}
+        roots = {stage_dir.parent for wheel in self._staged for stage_dir in wheel.anchors}
+        # A wheel that failed while staging is not in _staged; its staging dir sits in an
+        # install directory or in one of their ancestors (see StagedWheel.anchors).
+        for root in self.scheme.roots().values():
+            roots |= {directory / self.name for directory in (root, *root.parents)}
         yield from (root for root in roots if root.exists())
 
     def _rename(self, source: Path, destination: Path) -> None:

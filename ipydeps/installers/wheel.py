@@ -68,6 +68,10 @@ class StagedWheel:
     lib_category: str  # "purelib" or "platlib": where the .dist-info goes
     staging: dict[str, Path]  # category -> this wheel's staging dir for it
     targets: dict[str, Path]  # category -> final directory
+    # Staging dir -> the existing directory it is committed into. A target that does not
+    # exist yet (e.g. include/site/python3.X/<name>) is staged below its nearest existing
+    # ancestor, so a rollback leaves no new empty directories behind.
+    anchors: dict[Path, Path] = field(default_factory=dict)
     files: int = 0
     bytes_written: int = 0
     top_level: tuple[str, ...] = ()  # importable top-level names, for restart warnings
@@ -145,8 +149,14 @@ def _category_root(staged: StagedWheel, category: str, staging_name: str) -> Pat
     root = staged.staging.get(category)
     if root is None:
         target = staged.targets[category]
-        root = target / staging_name / staged.dist_info.removesuffix(".dist-info")
+        anchor = target
+        while not anchor.is_dir() and anchor.parent != anchor:
+            anchor = anchor.parent
+        stage_dir = anchor / staging_name / staged.dist_info.removesuffix(".dist-info")
+        staged.anchors[stage_dir] = anchor
+        root = stage_dir / target.relative_to(anchor)
         staged.staging[category] = root
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 

@@ -271,3 +271,27 @@ def test_plain_zlib_is_used_without_the_accelerator(tmp_path: Path,
                                "print(len(pathlib.Path(demo_pkg.__file__).with_name('data.txt')"
                                ".read_text()))")
     assert shown.stdout == "100000\n"
+
+
+def test_rollback_leaves_no_new_directories(tmp_path: Path,
+                                            venv: tuple[Path, InstallScheme]) -> None:
+    _, scheme = venv
+    before = snapshot(tmp_path / "env")
+    assert not scheme.headers.exists()  # include/site/python3.X/<name> must be created
+    wheel = demo_wheel(tmp_path, "1.0", **{
+        "demo_pkg-1.0.data/headers/demo.h": "#define DEMO 1\n",
+        "demo_pkg-1.0.data/data/share/demo/new/readme.txt": "data file\n"})
+    other = make_wheel(tmp_path, "other-pkg", "1.0")
+
+    def interrupt_second(staged: object) -> None:
+        if staged.name == "other-pkg":  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), WheelTransaction(scheme) as transaction:
+        transaction.stage(wheel)
+        transaction.stage(other)
+        transaction.commit(order=["demo-pkg", "other-pkg"], before_each=interrupt_second)
+    assert snapshot(tmp_path / "env") == before
+    install(scheme, wheel)
+    assert (scheme.headers / "demo-pkg" / "demo.h").read_text() == "#define DEMO 1\n"
+    assert (tmp_path / "env/share/demo/new/readme.txt").read_text() == "data file\n"
