@@ -174,12 +174,15 @@ def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
         for folder in (cache, home, tmp):
             folder.mkdir()
         run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-        if tool == "ipydeps" and ipydeps_wheel is not None:
+        if tool.startswith("ipydeps") and ipydeps_wheel is not None:
             # Not timed: the runtime image ships ipydeps, with its bytecode compiled as an
             # image build does. Its small deps come from PyPI once, then from setup_cache.
+            # "ipydeps[fast]" as a tool name installs ipydeps with that extra.
+            target = str(ipydeps_wheel)
+            if "[" in tool:
+                target = f"{tool} @ {ipydeps_wheel.as_uri()}"
             run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
-                 str(venv / "bin" / "python"), "--cache-dir", str(setup_cache),
-                 str(ipydeps_wheel)])
+                 str(venv / "bin" / "python"), "--cache-dir", str(setup_cache), target])
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
         cpu_before = child_cpu_seconds()
         start = time.perf_counter()
@@ -202,10 +205,10 @@ def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
                        for key in ("install_s", "import_s", "total_s", "cpu_s")}
                 for tool, runs in tools.items() if runs}
         ratios = {}
-        if "ipydeps" in rows:
+        for mine in (tool for tool in rows if tool.startswith("ipydeps")):
             for other in ("uv", "pip"):
                 if other in rows:
-                    ratios[f"ipydeps/{other}"] = rows["ipydeps"]["total_s"] / rows[other]["total_s"]
+                    ratios[f"{mine}/{other}"] = rows[mine]["total_s"] / rows[other]["total_s"]
         table[where] = {"median": rows, "ratios": ratios}
     return table
 
@@ -215,11 +218,11 @@ def print_table(info: dict[str, str], table: dict[str, object], runs: int,
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
     print(f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
           "of the timed processes)")
-    print(f"{'where':6} {'tool':8} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}")
+    print(f"{'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}")
     for where, entry in table.items():
         assert isinstance(entry, dict)
         for tool, row in entry["median"].items():
-            print(f"{where:6} {tool:8} {row['install_s']:8.2f} {row['import_s']:8.2f}"
+            print(f"{where:6} {tool:13} {row['install_s']:8.2f} {row['import_s']:8.2f}"
                   f" {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
         for name, ratio in entry["ratios"].items():
             print(f"{where:6} ratio {name} (total) = {ratio:.2f}")
@@ -231,7 +234,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--where", default="tmpfs,disk", help="comma list of tmpfs, disk")
-    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, pip")
     parser.add_argument("--data", type=Path, help="repository data dir (seeded if needed; "
                         "default: a cache dir under ~/.cache/ipydeps-bench)")
     parser.add_argument("--requirements", nargs="+", default=["numpy", "scipy", "pandas"])
@@ -243,8 +247,8 @@ def main() -> None:
     roots = {where: ROOTS[where] for where in wheres}
     tools = [tool for tool in args.tools.split(",") if tool]
     notes = []
-    if "ipydeps" in tools and not ipydeps_available():
-        tools.remove("ipydeps")
+    if any(tool.startswith("ipydeps") for tool in tools) and not ipydeps_available():
+        tools = [tool for tool in tools if not tool.startswith("ipydeps")]
         notes.append("ipydeps unavailable (no ipydeps/__main__.py): measured pip and uv only")
     suffix = ("upstream" if args.no_optimize else args.compression)
     data = args.data or Path.home() / ".cache" / "ipydeps-bench" / f"data-{suffix}"
@@ -256,7 +260,8 @@ def main() -> None:
     info["pip"] = run([sys.executable, "-m", "pip", "--version"]).stdout.split(" from ")[0]
     info["wheels"] = "upstream" if args.no_optimize else f"optimized, {args.compression}"
     scratch = Path(tempfile.mkdtemp(prefix="install-bench-"))
-    ipydeps_wheel = build_ipydeps_wheel(scratch) if "ipydeps" in tools else None
+    wanted = any(tool.startswith("ipydeps") for tool in tools)
+    ipydeps_wheel = build_ipydeps_wheel(scratch) if wanted else None
     server = Server(data)
     results: dict[str, dict[str, list[dict[str, float]]]] = {w: {t: [] for t in tools}
                                                              for w in wheres}
@@ -269,7 +274,7 @@ def main() -> None:
                     timing = one_run(tool, roots[where], server.url, uv, scratch / "setup-cache",
                                      ipydeps_wheel, args.requirements)
                     results[where][tool].append(timing)
-                    print(f"run {number + 1}/{args.runs} {where:5} {tool:8} "
+                    print(f"run {number + 1}/{args.runs} {where:5} {tool:13} "
                           f"install {timing['install_s']:6.2f} s  import "
                           f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s  cpu "
                           f"{timing['cpu_s']:6.2f} s",
