@@ -5,6 +5,10 @@ resolve (``pip install --dry-run --report``, which reads only PEP 658 metadata) 
 download just the wheels the store does not have yet, pinned by the sha256 the
 resolution reported. Each wheel is optimized (see ``optimize.py``) and published through
 ``Store.publish``, so indexes are regenerated and nothing is ever half-visible.
+
+Optimizing is on by default (``--no-optimize`` keeps upstream's bytes): on numpy, scipy and
+pandas it cut the CPU time of installing plus first import by 40 to 50 % for pip, uv and
+ipydeps alike, at the same download size (bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -27,7 +32,7 @@ from packaging.utils import canonicalize_name
 from .errors import RepoError, ValidationError
 from .optimize import Compression, OptimizeOptions, optimize_wheel
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
-from .storage import Store
+from .storage import Store, sha256_file
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 Progress = Callable[[str], None]
@@ -163,7 +168,7 @@ def resolve(
         wheels.append(UpstreamWheel(
             project=canonicalize_name(item["metadata"]["name"]),
             version=item["metadata"]["version"],
-            filename=url.rsplit("/", 1)[-1].split("#", 1)[0],
+            filename=unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
             url=url,
             sha256=item["download_info"]["archive_info"]["hashes"]["sha256"],
         ))
@@ -192,6 +197,12 @@ def download(
     missing = [path.name for path in paths if not path.is_file()]
     if missing:
         raise UpstreamError(f"pip did not download {', '.join(missing)}")
+    # pip's hash-checking mode already refused other bytes; checking again costs little.
+    wrong = [wheel.filename for wheel, path in zip(wheels, paths, strict=True)
+             if sha256_file(path) != wheel.sha256]
+    if wrong:
+        raise UpstreamError(f"{', '.join(wrong)}: sha256 differs from the resolved one",
+                            hint="the upstream index changed files while mirroring; run again")
     return paths
 
 
