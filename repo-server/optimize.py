@@ -14,8 +14,8 @@ kept is byte-for-byte the upstream file; what changed is written down inside the
   no tests.
 - Compression: ``deflated`` by default. Measured on numpy+scipy+pandas (bench/README.md):
   ``stored`` is 3.1x larger (209 MB vs 66 MB) and saves about 0.6 s of CPU when extracting
-  to tmpfs, but nothing measurable on disk, where writing the files dominates; ``deflated``
-  keeps downloads, storage and installers' temp files the size of upstream's.
+  to tmpfs, but nothing on disk, where writing the files dominates (uv installed slower
+  from it there); ``deflated`` keeps downloads, storage and temp files upstream's size.
 """
 
 from __future__ import annotations
