@@ -155,7 +155,9 @@ CHILDREN=()
 # by the time the trap runs the children may already have exited with status 0.
 cleanup() {
     local status=${1:-$?} pid
-    trap - EXIT INT TERM
+    # Ignore (not reset) INT/TERM while cleaning up: a second Ctrl-C must not cut it short.
+    trap - EXIT
+    trap '' INT TERM
     for pid in "${CHILDREN[@]}"; do
         kill -TERM "$pid" 2> /dev/null || true
     done
@@ -182,9 +184,17 @@ READY_LINE=
 start_child() {
     local name="$1" pattern="$2" log="$3" line
     shift 3
+    # A real background job writing into a FIFO (not a process substitution: bash 5.2's
+    # `wait -n` does not know those, so the crash watch at the end would return at once).
     # stdin from /dev/null: Jupyter asks "Shutdown this server?" on Ctrl-C only with a tty.
-    exec 3< <(exec "$@" < /dev/null 2>&1)
+    # setsid: a Ctrl-C reaches only this shell, whose INT trap stops the children in order;
+    # servers that saw the SIGINT themselves would exit first and look like a crash.
+    local fifo="$RUN/child-${#CHILDREN[@]}.fifo"
+    mkfifo "$fifo"
+    setsid "$@" < /dev/null > "$fifo" 2>&1 &
     CHILDREN+=("$!")
+    exec 3< "$fifo"
+    rm -f "$fifo"
     while IFS= read -r line <&3; do
         printf '%s\n' "$line" >> "$log"
         if [[ "$line" =~ $pattern ]]; then
@@ -308,7 +318,11 @@ main() {
                        'Existing Jupyter Server') to the URL above, or run
                        $VENV/bin/pip install jupyterlab   and start again" ;;
     esac
-    cat << EOF
+    # Built first, then printed by the printf builtin: once the banner is visible no external
+    # command runs in the foreground, so a Ctrl-C right after it reaches the INT trap (bash
+    # may not run the trap when a foreground child such as cat dies of the same SIGINT).
+    local banner
+    banner="$(cat << EOF
 
   Jupyter is running:  ${JUPYTER_URL}?token=${JUPYTER_TOKEN}
                        ${open_hint}
@@ -318,8 +332,9 @@ main() {
 
   Open the notebook and run it, or from Python:  import ipydeps; ipydeps.pip(['scipy'])
   Press Ctrl-C to stop.
-
 EOF
+)"
+    printf '%s\n\n' "$banner"
     # Returns when either server exits on its own (a crash): then stop the other one too.
     wait -n "${CHILDREN[@]}" || true
     say "a server stopped unexpectedly"
