@@ -42,11 +42,13 @@ def is_standard_library(name: str) -> bool:
     canonical = canonicalize_name(name)
     if canonical in _INSTALLABLE_BACKPORTS:
         return False
-    return any(
-        canonicalize_name(module) == canonical
-        for module in sys.stdlib_module_names
-        if not module.startswith("_")
-    )
+    return canonical in _STANDARD_LIBRARY
+
+
+# Canonicalized once: the planner asks about every dependency it meets.
+_STANDARD_LIBRARY = frozenset(
+    canonicalize_name(module) for module in sys.stdlib_module_names if not module.startswith("_")
+)
 
 
 def _policy_problem(text: str) -> str | None:
