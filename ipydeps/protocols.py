@@ -1,4 +1,4 @@
-"""Narrow protocols behind which every side effect of ipydeps sits; the core takes them as arguments."""
+"""Narrow protocols behind which ipydeps' side effects sit; the core takes them as arguments."""
 
 from __future__ import annotations
 

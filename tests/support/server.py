@@ -86,7 +86,7 @@ class RunningServer:
 
 
 def start_server(data: Path, *extra_args: str) -> RunningServer:
-    """Create keys and a token in ``data``, start the server on 127.0.0.1:0, wait until it listens."""
+    """Create keys and a token in ``data``, start the server on 127.0.0.1:0 and wait for it."""
     data.mkdir(parents=True, exist_ok=True)
     repo_cli("keygen", "--name", "test", "--bits", "2048", data=data)
     token = repo_cli("token", "create", "tests", data=data).stdout.strip().splitlines()[-1]
