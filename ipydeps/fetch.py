@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -67,6 +68,8 @@ class HttpFetcher:
         self.cancel = cancel or threading.Event()
         self.proxies = dict(proxies or {})
         self._local = threading.local()
+        self._tls_lock = threading.Lock()
+        self._tls_context: ssl.SSLContext | None = None
 
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
         """Return the body of ``url``.
@@ -165,27 +168,47 @@ class HttpFetcher:
                 raise
 
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        # One keep-alive connection per host and thread: a plan alternates between an index
+        # host and a files host (PyPI), which a single cached connection would reconnect.
         key = (parts.scheme, parts.netloc)
-        cached = getattr(self._local, "connection", None)
-        if cached is not None and cached[0] == key:
-            connection: http.client.HTTPConnection = cached[1]
-            return connection
-        self._drop_connection()
+        connections: dict[tuple[str, str], http.client.HTTPConnection] = self._connections()
+        self._local.current = key
+        cached = connections.get(key)
+        if cached is not None:
+            return cached
         if parts.scheme not in ("http", "https"):
             raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
         proxy = self._proxy_for(parts)
         timeout = self.retry.timeout
-        if proxy is None:
-            connection = (http.client.HTTPSConnection if parts.scheme == "https"
-                          else http.client.HTTPConnection)(parts.netloc, timeout=timeout)
+        connection: http.client.HTTPConnection
+        if proxy is None and parts.scheme == "https":
+            connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout,
+                                                     context=self._tls())
+        elif proxy is None:
+            connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
         elif parts.scheme == "https":
             # HTTPS through a proxy: a CONNECT tunnel, TLS end to end with the origin.
-            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout)
+            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout,
+                                                     context=self._tls())
             connection.set_tunnel(parts.hostname or "", parts.port)
         else:
             connection = http.client.HTTPConnection(proxy.netloc, timeout=timeout)
-        self._local.connection = (key, connection)
+        connections[key] = connection
         return connection
+
+    def _connections(self) -> dict[tuple[str, str], http.client.HTTPConnection]:
+        connections = getattr(self._local, "connections", None)
+        if connections is None:
+            connections = self._local.connections = {}
+        return connections
+
+    def _tls(self) -> ssl.SSLContext:
+        # Made once and shared by every connection: loading the CA store costs milliseconds
+        # each time, and a loopback repository over plain HTTP never pays it.
+        with self._tls_lock:
+            if self._tls_context is None:
+                self._tls_context = ssl.create_default_context()
+            return self._tls_context
 
     def _proxy_for(self, parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
         """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match)."""
@@ -200,10 +223,11 @@ class HttpFetcher:
         return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
     def _drop_connection(self) -> None:
-        cached = getattr(self._local, "connection", None)
-        if cached is not None:
-            cached[1].close()
-            self._local.connection = None
+        """Close this thread's connection to the host it used last (after an error)."""
+        key = getattr(self._local, "current", None)
+        connection = self._connections().pop(key, None) if key is not None else None
+        if connection is not None:
+            connection.close()
 
     def _request(self, parts: urllib.parse.SplitResult, path: str,
                  headers: dict[str, str]) -> http.client.HTTPResponse:
