@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import tempfile
 import threading
@@ -69,7 +70,8 @@ def execute_plan(
                     for step in plan.steps])
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
-    with tempfile.TemporaryDirectory(prefix="ipydeps-download-") as downloads, \
+    with tempfile.TemporaryDirectory(prefix="ipydeps-download-",
+                                     dir=_scratch_directory(wheel_steps)) as downloads, \
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
         def job(step: Step) -> None:
@@ -135,6 +137,24 @@ def _fetch_and_stage(step: Step, fetcher: Fetcher, downloads: Path,
     path.unlink()
     events.put(("progress", candidate.name, "unpacked", None, None))
     return StepOutcome(step, size, time.perf_counter() - started)
+
+
+# Memory-backed scratch space, used for the downloaded wheels when it has room for all of
+# them: each wheel is written once and read back once, and on a slow disk that write
+# competes with the unpacked files' writes (uv avoids it by unpacking while downloading).
+_MEMORY_SCRATCH = Path("/dev/shm")
+
+
+def _scratch_directory(steps: Sequence[Step]) -> str | None:
+    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free."""
+    needed = sum(step.candidate.size or 0 for step in steps)
+    if not needed or not os.access(_MEMORY_SCRATCH, os.W_OK | os.X_OK):
+        return None
+    try:
+        status = os.statvfs(_MEMORY_SCRATCH)
+    except OSError:
+        return None
+    return str(_MEMORY_SCRATCH) if status.f_bavail * status.f_frsize >= 2 * needed else None
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
