@@ -27,9 +27,7 @@ import importlib.util
 import io
 import json
 import marshal
-import os
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from . import __version__
 from .errors import ValidationError
+from .fileops import write_atomic
 
 MARKER_NAME = "ipydeps-optimized.json"
 Compression = Literal["stored", "deflated"]
@@ -214,7 +213,7 @@ def optimize_wheel(
         dist_info = dist_info_directory(source.name, archive.namelist())
         validate_record(source.name, archive, dist_info)
         if f"{dist_info}/{MARKER_NAME}" in archive.namelist():
-            _write_atomically(output, source_bytes)
+            write_atomic(output, source_bytes)
             return OptimizeReport(source, output, True, 0, (), 0, 0, (), len(source_bytes),
                                   len(source_bytes))
         entries, outcome = _transform(archive, dist_info, options)
@@ -238,7 +237,7 @@ def optimize_wheel(
     entries.append((_new_info(f"{dist_info}/{MARKER_NAME}", None),
                     (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode()))
     data = _pack(entries, f"{dist_info}/RECORD", options.compression)
-    _write_atomically(output, data)
+    write_atomic(output, data)
     return OptimizeReport(
         source=source, output=output, already_optimized=False,
         compiled=outcome.compiled, compile_failures=tuple(outcome.failed),
@@ -318,17 +317,3 @@ def _pack(
         record.compress_type = method
         output.writestr(record, rows.getvalue().encode("utf-8"))
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import ConfigurationError
+from ..fileops import write_atomic
 
 # apk looks a key up by the file name written in the ``.SIGN.<TYPE>.<keyname>`` entry,
 # so a name must be a plain file name: abuild-keygen writes ``<id>-<8 hex>.rsa``.
@@ -153,21 +152,6 @@ def generate_key(prefix: str, bits: int = 4096) -> SigningKey:
     return SigningKey(name=f"{prefix}-{suffix}.rsa", private_pem=pem)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    # Write beside the target and rename, so no reader ever sees half a key.
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".key")
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def save_key(
     key: SigningKey, directory: Path | str, *, overwrite: bool = False
 ) -> tuple[Path, Path]:
@@ -189,8 +173,8 @@ def save_key(
                 "refusing to overwrite existing key file(s): " + ", ".join(existing),
                 hint="pass overwrite=True or generate a key with another prefix",
             )
-    _write_atomic(private_path, key.private_pem, 0o600)
-    _write_atomic(public_path, key.public_pem(), 0o644)
+    write_atomic(private_path, key.private_pem, 0o600)
+    write_atomic(public_path, key.public_pem(), 0o644)
     return private_path, public_path
 
 
