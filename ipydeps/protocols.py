@@ -13,8 +13,8 @@ class Fetcher(Protocol):
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
         """Return the body of ``url``; raise ``RepositoryError``/``DownloadError`` on failure.
 
-        A 404 raises ``ipydeps.errors.RepositoryError`` with ``status == 404`` semantics
-        documented by the implementation, so callers can treat "no such project" as empty.
+        A 404 raises ``ipydeps.errors.NotFoundError`` (a ``RepositoryError``), so callers
+        can treat "no such project" as empty.
         """
         ...
 

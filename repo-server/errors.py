@@ -34,13 +34,13 @@ class SignatureError(ValidationError):
 
 
 class AuthenticationError(RepoError):
-    """No token, or a token that is unknown or revoked (HTTP 401)."""
+    """No token, a malformed header or an unknown token (HTTP 401)."""
 
     status = 401
 
 
 class PermissionDeniedError(RepoError):
-    """A valid token that may not do this (HTTP 403)."""
+    """A known token that was revoked or may not do this, e.g. force (HTTP 403)."""
 
     status = 403
 
