@@ -228,7 +228,9 @@ def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: 
         apk_runner = SystemApkRunner()
     return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
                         apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
-                        unpack_workers=max(os.cpu_count() or 2, 2) * 2,
+                        # One unpack thread per core: inflating is CPU-bound, and more
+                        # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
+                        unpack_workers=max(os.cpu_count() or 2, 2),
                         cancel=threading.Event())
 
 

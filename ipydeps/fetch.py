@@ -140,6 +140,10 @@ class HttpFetcher:
             raise DownloadError(url, str(error),
                                 hint="check the network and that the repository is up, "
                                      "then retry") from None
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise DownloadError(url, f"could not write {partial}: {error.strerror or error}",
+                                hint="check free space in the temporary directory") from None
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -164,6 +168,12 @@ class HttpFetcher:
                 if self.cancel.wait(delays[index]):
                     raise
             except _PermanentError:
+                self._drop_connection()
+                raise
+            except _Missing:
+                raise  # its body was read: the connection is still good
+            except BaseException:
+                # A consumer's error or an interrupt, maybe mid-body: this connection is done.
                 self._drop_connection()
                 raise
 
@@ -287,17 +297,17 @@ class HttpFetcher:
         if total_box is not None:
             total_box[:] = [total]
         received = 0
-        try:
-            while True:
-                if self.cancel.is_set():
-                    raise _PermanentError("cancelled")
+        while True:
+            if self.cancel.is_set():
+                raise _PermanentError("cancelled")
+            try:
                 chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                received += len(chunk)
-                sink(chunk)
-        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-            raise _TransientError(_describe(error)) from None
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
+                raise _TransientError(_describe(error)) from None
+            if not chunk:
+                break
+            received += len(chunk)
+            sink(chunk)  # its errors are the consumer's, not the network's: not retried
         if total is not None and received != total:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
         if response.will_close:

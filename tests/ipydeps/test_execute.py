@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -105,6 +106,36 @@ def test_failure_in_a_download_thread_changes_nothing(
         ipydeps.pip(["top-pkg"], index_url=published.url, upstream="deny",
                     prefix=tmp_path / "env", fetcher=fetcher, stream=io.StringIO())
     assert snapshot(tmp_path / "env") == before
+
+
+class GcObservingFetcher(InterruptingFetcher):
+    """Records whether the cyclic garbage collector was on during each download."""
+
+    def __init__(self) -> None:
+        super().__init__(fail_on=0, error=RuntimeError())
+        self.collector_on: list[bool] = []
+
+    def download(self, url: str, destination: Path, *, sha256: str | None,
+                 progress: Callable[[int, int | None], None] | None = None) -> Path:
+        self.collector_on.append(gc.isenabled())
+        return super().download(url, destination, sha256=sha256, progress=progress)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_collector_is_paused_while_installing_and_restored_after(
+        published: RunningServer, tmp_path: Path, fail: bool) -> None:
+    make_venv(tmp_path / "env")
+    fetcher = GcObservingFetcher()
+    if fail:
+        fetcher.fail_on, fetcher.error = 1, DownloadError("http://x/", "boom")
+    assert gc.isenabled()
+    try:
+        ipydeps.pip(["top-pkg"], index_url=published.url, upstream="deny",
+                    prefix=tmp_path / "env", fetcher=fetcher, stream=io.StringIO())
+    except DownloadError:
+        assert fail
+    assert fetcher.collector_on and not any(fetcher.collector_on)
+    assert gc.isenabled()
 
 
 def test_progress_goes_through_every_state(published: RunningServer, tmp_path: Path) -> None:

@@ -48,6 +48,20 @@ def test_body_cut_short_every_time_fails_and_leaves_no_file(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_write_error_is_reported_once_not_retried_as_a_network_error(tmp_path: Path) -> None:
+    def disk_full(done: int, total: int | None) -> None:
+        raise OSError(28, "No space left on device")
+
+    with scripted_server(Scripted(body=BODY), Scripted(body=BODY)) as server, \
+            pytest.raises(DownloadError) as caught:
+        fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA,
+                           progress=disk_full)
+    assert "No space left on device" in str(caught.value)
+    assert "free space" in (caught.value.hint or "")
+    assert len(server.requests) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_404_is_not_retried(tmp_path: Path) -> None:
     with scripted_server(Scripted(404, b"no")) as server:
         with pytest.raises(DownloadError, match=r"not found \(HTTP 404\)"):
