@@ -2,11 +2,22 @@
 
 Every run installs into a fresh venv with fresh, empty cache, HOME and TMPDIR directories,
 from the repository server this script starts on 127.0.0.1, and is timed until
-``python -c "import numpy, scipy.linalg, pandas"`` has finished in that venv. Each tool's
-setup (creating the venv; for ipydeps, installing ipydeps itself, as the runtime image
-ships it) is not timed. Runs go both on tmpfs and on disk when asked (``--where``).
+``import numpy, scipy.linalg, pandas`` has finished. Each tool's setup (creating the venv;
+for ipydeps, installing ipydeps itself, as the runtime image ships it) is not timed; after
+it, and right before every timed run, ``os.sync()`` flushes the disk so no tool pays for the
+writeback of the previous tool's files. Runs go both on tmpfs and on disk when asked
+(``--where``), in one or both modes (``--modes``):
 
-    python bench/install_bench.py [--runs 3] [--where tmpfs,disk] [--data DIR] [--json FILE]
+- ``cli``: the tool's command line (``VENV/bin/python -m ipydeps install``, ``uv pip
+  install``, ``pip install``), then ``VENV/bin/python -c "import numpy, ..."``.
+- ``kernel``: what the issue specifies. A Python process in the venv stands for the notebook
+  kernel, already started (for ipydeps with the modules loaded that ``%load_ext ipydeps`` at
+  kernel start imports); timed from the go signal: ``ipydeps.pip([...])`` in that process, or
+  uv/pip run as its subprocess (as ``!uv pip install``/``%pip install`` would), then
+  ``import numpy, scipy.linalg, pandas`` in that same process.
+
+    python bench/install_bench.py [--runs 3] [--where tmpfs,disk] [--modes cli,kernel]
+                                  [--data DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -29,6 +40,53 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "
 IMPORT_CHECK = "import numpy, scipy.linalg, pandas"
 TOOLS = ("ipydeps", "uv", "pip")
+MODES = ("cli", "kernel")
+DRIVER_READY = "ready"
+DRIVER_RESULT = "RESULT "
+
+# Run as ``VENV/bin/python -c DRIVER SPEC_JSON``: the stand-in for a running notebook kernel.
+# Stdlib only (the fresh venvs of uv and pip have nothing else). Start-up is not timed: it says
+# "ready" and waits for a line on stdin; the install and the import after it are.
+DRIVER = r"""
+import json, resource, subprocess, sys, time, traceback
+
+def cpu():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+try:
+    spec = json.loads(sys.argv[1])
+    if spec["tool"] == "ipydeps":
+        # What the runtime image's "%load_ext ipydeps" at kernel start imports: IPython's
+        # load_extension imports the package ipydeps (whose __init__ itself imports
+        # ipydeps.api and ipydeps.magics) and calls ipydeps.load_ipython_extension. magics
+        # does not import IPython at module level, so this needs no IPython in the venv;
+        # nothing beyond these two imports is loaded here.
+        import ipydeps
+        import ipydeps.magics
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    if not sys.stdin.readline():
+        raise SystemExit("no go signal on stdin")
+    cpu_before = cpu()
+    start = time.perf_counter()
+    if spec["tool"] == "ipydeps":
+        ipydeps.pip(spec["requirements"], quiet=True, upstream="deny",
+                    index_url=spec["index_url"])
+    else:
+        subprocess.run(spec["command"], check=True)
+    installed = time.perf_counter()
+    exec(spec["import_check"], {})
+    done = time.perf_counter()
+    result = {"install_s": installed - start, "import_s": done - installed,
+              "total_s": done - start, "cpu_s": cpu() - cpu_before}
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+except BaseException:
+    traceback.print_exc()
+    sys.exit(1)
+"""
 ROOTS = {"tmpfs": Path("/dev/shm"), "disk": Path("/var/tmp")}
 
 
@@ -149,6 +207,7 @@ def build_ipydeps_wheel(directory: Path) -> Path:
 
 def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
                   requirements: list[str]) -> list[str]:
+    # In kernel mode the driver runs this command with sys.executable == VENV/bin/python.
     python = str(venv / "bin" / "python")
     if tool == "pip":
         return [sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
@@ -166,9 +225,45 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
+def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
+               requirements: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Kernel mode: start the driver (not timed), flush the disk, say go, read its timings."""
+    spec: dict[str, object] = {"tool": "ipydeps" if tool.startswith("ipydeps") else tool,
+                               "import_check": IMPORT_CHECK}
+    if spec["tool"] == "ipydeps":
+        spec.update(requirements=requirements, index_url=f"{url}/simple")
+    else:
+        spec["command"] = timed_command(tool, venv, url, cache, uv, requirements)
+    command = [str(venv / "bin" / "python"), "-c", DRIVER, json.dumps(spec)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stdin is not None and process.stdout is not None
+    early: list[str] = []
+    for line in process.stdout:
+        if line.strip() == DRIVER_READY:
+            break
+        early.append(line)
+    else:
+        out, err = process.communicate()
+        sys.stderr.write(f"kernel driver for {tool} exited before ready\n"
+                         f"{''.join(early)}{out}{err}")
+        raise SystemExit(1)
+    os.sync()
+    process.stdin.write("go\n")
+    process.stdin.flush()
+    out, err = process.communicate()
+    results = [line for line in out.splitlines() if line.startswith(DRIVER_RESULT)]
+    if process.returncode != 0 or not results:
+        sys.stderr.write(f"kernel driver for {tool} failed (exit {process.returncode})\n"
+                         f"{''.join(early)}{out}{err}")
+        raise SystemExit(1)
+    timing = json.loads(results[-1][len(DRIVER_RESULT):])
+    return {key: float(timing[key]) for key in ("install_s", "import_s", "total_s", "cpu_s")}
+
+
+def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Path,
             ipydeps_wheel: Path | None, requirements: list[str]) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-{tool}-", dir=root))
     try:
         venv, cache, home, tmp = (work / "venv", work / "cache", work / "home", work / "tmp")
         for folder in (cache, home, tmp):
@@ -184,6 +279,9 @@ def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
             run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
                  str(venv / "bin" / "python"), "--cache-dir", str(setup_cache), target])
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
+        if mode == "kernel":
+            return run_kernel(tool, venv, url, cache, uv, requirements, env)
+        os.sync()  # no tool pays for the writeback of the previous tool's files
         cpu_before = child_cpu_seconds()
         start = time.perf_counter()
         run(timed_command(tool, venv, url, cache, uv, requirements), env=env)
@@ -198,34 +296,43 @@ def one_run(tool: str, root: Path, url: str, uv: str, setup_cache: Path,
 
 # -- main --------------------------------------------------------------------------------------
 
-def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, object]:
-    table: dict[str, object] = {}
-    for where, tools in results.items():
-        rows = {tool: {key: statistics.median(run[key] for run in runs)
-                       for key in ("install_s", "import_s", "total_s", "cpu_s")}
-                for tool, runs in tools.items() if runs}
-        ratios = {}
-        for mine in (tool for tool in rows if tool.startswith("ipydeps")):
-            for other in ("uv", "pip"):
-                if other in rows:
-                    ratios[f"{mine}/{other}"] = rows[mine]["total_s"] / rows[other]["total_s"]
-        table[where] = {"median": rows, "ratios": ratios}
+Results = dict[str, dict[str, dict[str, list[dict[str, float]]]]]  # mode -> where -> tool
+
+
+def summarize(results: Results) -> dict[str, dict[str, object]]:
+    """Medians per (mode, place, tool); ratios of the median totals per (mode, place)."""
+    table: dict[str, dict[str, object]] = {}
+    for mode, places in results.items():
+        table[mode] = {}
+        for where, tools in places.items():
+            rows = {tool: {key: statistics.median(run[key] for run in runs)
+                           for key in ("install_s", "import_s", "total_s", "cpu_s")}
+                    for tool, runs in tools.items() if runs}
+            ratios = {}
+            for mine in (tool for tool in rows if tool.startswith("ipydeps")):
+                for other in ("uv", "pip"):
+                    if other in rows:
+                        ratios[f"{mine}/{other}"] = (rows[mine]["total_s"]
+                                                     / rows[other]["total_s"])
+            table[mode][where] = {"median": rows, "ratios": ratios}
     return table
 
 
-def print_table(info: dict[str, str], table: dict[str, object], runs: int,
+def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs: int,
                 notes: list[str]) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
     print(f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
           "of the timed processes)")
-    print(f"{'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}")
-    for where, entry in table.items():
-        assert isinstance(entry, dict)
-        for tool, row in entry["median"].items():
-            print(f"{where:6} {tool:13} {row['install_s']:8.2f} {row['import_s']:8.2f}"
-                  f" {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
-        for name, ratio in entry["ratios"].items():
-            print(f"{where:6} ratio {name} (total) = {ratio:.2f}")
+    print(f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8}"
+          f" {'cpu':>8}")
+    for mode, places in table.items():
+        for where, entry in places.items():
+            assert isinstance(entry, dict)
+            for tool, row in entry["median"].items():
+                print(f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
+                      f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
+            for name, ratio in entry["ratios"].items():
+                print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}")
     for note in notes:
         print("note: " + note)
 
@@ -234,6 +341,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--where", default="tmpfs,disk", help="comma list of tmpfs, disk")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="comma list of cli (the tools' command lines), kernel "
+                        "(ipydeps.pip() / uv, pip as subprocesses in a running Python)")
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, pip")
     parser.add_argument("--data", type=Path, help="repository data dir (seeded if needed; "
@@ -246,6 +356,11 @@ def main() -> None:
     wheres = [where for where in args.where.split(",") if where]
     roots = {where: ROOTS[where] for where in wheres}
     tools = [tool for tool in args.tools.split(",") if tool]
+    modes = [mode for mode in args.modes.split(",") if mode]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        parser.error(f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(MODES)}")
     notes = []
     if any(tool.startswith("ipydeps") for tool in tools) and not ipydeps_available():
         tools = [tool for tool in tools if not tool.startswith("ipydeps")]
@@ -263,22 +378,23 @@ def main() -> None:
     wanted = any(tool.startswith("ipydeps") for tool in tools)
     ipydeps_wheel = build_ipydeps_wheel(scratch) if wanted else None
     server = Server(data)
-    results: dict[str, dict[str, list[dict[str, float]]]] = {w: {t: [] for t in tools}
-                                                             for w in wheres}
+    results: Results = {m: {w: {t: [] for t in tools} for w in wheres} for m in modes}
     try:
         for number in range(args.runs):
             for where in wheres:
                 # Rotate the order so no tool always runs right after another's page-cache churn.
                 order = tools[number % len(tools):] + tools[:number % len(tools)]
-                for tool in order:
-                    timing = one_run(tool, roots[where], server.url, uv, scratch / "setup-cache",
-                                     ipydeps_wheel, args.requirements)
-                    results[where][tool].append(timing)
-                    print(f"run {number + 1}/{args.runs} {where:5} {tool:13} "
-                          f"install {timing['install_s']:6.2f} s  import "
-                          f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s  cpu "
-                          f"{timing['cpu_s']:6.2f} s",
-                          flush=True)
+                for mode in modes:
+                    for tool in order:
+                        timing = one_run(mode, tool, roots[where], server.url, uv,
+                                         scratch / "setup-cache", ipydeps_wheel,
+                                         args.requirements)
+                        results[mode][where][tool].append(timing)
+                        print(f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
+                              f"install {timing['install_s']:6.2f} s  import "
+                              f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
+                              f"  cpu {timing['cpu_s']:6.2f} s",
+                              flush=True)
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
