@@ -57,14 +57,14 @@ def cpu():
 
 try:
     spec = json.loads(sys.argv[1])
-    if spec["tool"] == "ipydeps":
-        # What the runtime image's "%load_ext ipydeps" at kernel start imports: IPython's
-        # load_extension imports the package ipydeps (whose __init__ itself imports
-        # ipydeps.api and ipydeps.magics) and calls ipydeps.load_ipython_extension. magics
-        # does not import IPython at module level, so this needs no IPython in the venv;
-        # nothing beyond these two imports is loaded here.
-        import ipydeps
-        import ipydeps.magics
+    # What the runtime image's "%load_ext ipydeps" at kernel start imports, for every tool:
+    # the kernel is in the same state whatever the user then types. IPython's load_extension
+    # imports the package ipydeps (whose __init__ itself imports ipydeps.api and
+    # ipydeps.magics) and calls ipydeps.load_ipython_extension. magics does not import
+    # IPython at module level, so this needs no IPython in the venv; nothing beyond these
+    # two imports is loaded here.
+    import ipydeps
+    import ipydeps.magics
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     if not sys.stdin.readline():
@@ -269,9 +269,10 @@ def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Pa
         for folder in (cache, home, tmp):
             folder.mkdir()
         run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-        if tool.startswith("ipydeps") and ipydeps_wheel is not None:
+        if (tool.startswith("ipydeps") or mode == "kernel") and ipydeps_wheel is not None:
             # Not timed: the runtime image ships ipydeps, with its bytecode compiled as an
-            # image build does. Its small deps come from PyPI once, then from setup_cache.
+            # image build does, and a kernel has it loaded whatever tool the user runs.
+            # Its small deps come from PyPI once, then from setup_cache.
             # "ipydeps[fast]" as a tool name installs ipydeps with that extra.
             target = str(ipydeps_wheel)
             if "[" in tool:
@@ -375,7 +376,7 @@ def main() -> None:
     info["pip"] = run([sys.executable, "-m", "pip", "--version"]).stdout.split(" from ")[0]
     info["wheels"] = "upstream" if args.no_optimize else f"optimized, {args.compression}"
     scratch = Path(tempfile.mkdtemp(prefix="install-bench-"))
-    wanted = any(tool.startswith("ipydeps") for tool in tools)
+    wanted = any(tool.startswith("ipydeps") for tool in tools) or "kernel" in modes
     ipydeps_wheel = build_ipydeps_wheel(scratch) if wanted else None
     server = Server(data)
     results: Results = {m: {w: {t: [] for t in tools} for w in wheres} for m in modes}
