@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .console import warn
 from .errors import RepoError
-from .settings import DATA_ENV, DEFAULT_DATA_DIR, default_data_dir
+from .settings import DATA_ENV, DEFAULT_DATA_DIR, STORED_COPIES_ENV, default_data_dir
 
 # Modules that add subcommands: each exposes ``register(subparsers) -> None`` and sets
 # ``func=<callable(args) -> int>`` on its parsers with ``set_defaults``.
@@ -30,6 +30,18 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help=f"data directory (default: ${DATA_ENV}, else ./{DEFAULT_DATA_DIR})",
+    )
+
+
+def add_stored_copies_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--stored-copies/--no-stored-copies`` (None when absent: the environment decides)."""
+    parser.add_argument(
+        "--stored-copies",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write a .stored copy (members uncompressed) beside each wheel and advertise it "
+        "to ipydeps clients; about 3x the disk of a compiled wheel "
+        f"(default: ${STORED_COPIES_ENV}, else on)",
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .auth import ALL_SCOPES, SCOPE_UPLOAD, TokenStore
+from .cli import add_stored_copies_argument
 from .console import say, warn
 from .errors import ConfigurationError
 from .settings import DataLayout, build_settings
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--access-log", action="store_true", help="log every request to stderr (default: off)"
     )
+    add_stored_copies_argument(serve)
     serve.set_defaults(func=run_serve)
 
     keygen = subparsers.add_parser(
@@ -110,12 +112,17 @@ def run_serve(args: argparse.Namespace) -> int:
         max_upload=args.max_upload,
         public_url=args.public_url,
         access_log=args.access_log,
+        stored_copies=args.stored_copies,
     )
     logging.basicConfig(
         level=logging.INFO if args.access_log else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    store = Store(settings.data, max_upload_bytes=settings.max_upload_bytes)
+    store = Store(
+        settings.data,
+        max_upload_bytes=settings.max_upload_bytes,
+        stored_copies=settings.stored_copies,
+    )
 
     async def serve() -> None:
         app = make_app(settings, store)

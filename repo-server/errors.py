@@ -71,3 +71,7 @@ class ConfigurationError(RepoError):
 
 class BuildError(RepoError):
     """A farm build step failed; the log path says where to look."""
+
+
+class StoredCopyError(RepoError):
+    """The stored copy of a wheel could not be written; the wheel stays listed without it."""

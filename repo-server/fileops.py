@@ -14,7 +14,11 @@ _CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What publishing one file did; ``status`` is created, unchanged or replaced."""
+    """What publishing one file did; ``status`` is created, unchanged or replaced.
+
+    ``warnings`` describes what went wrong without stopping the publish, e.g. a wheel's
+    stored copy that could not be written.
+    """
 
     kind: str
     filename: str
@@ -24,6 +28,7 @@ class PublishResult:
     status: str
     name: str
     version: str
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as a JSON-ready dict (the upload API's response body)."""

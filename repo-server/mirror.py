@@ -29,9 +29,10 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .cli import add_stored_copies_argument
 from .errors import RepoError, ValidationError
 from .optimize import Compression, OptimizeOptions, optimize_wheel
-from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
+from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout, stored_copies_enabled
 from .storage import Store, sha256_file
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
@@ -299,6 +300,7 @@ def register(subparsers: Any) -> None:
                         help="zip compression of optimized wheels (default deflated)")
     parser.add_argument("--force", action="store_true",
                         help="import again and replace wheels already in the store")
+    add_stored_copies_argument(parser)
     parser.set_defaults(func=run_mirror)
 
 
@@ -312,13 +314,15 @@ def run_mirror(args: argparse.Namespace) -> int:
 
     Raises:
         ValidationError, UpstreamError, ConflictError: as ``mirror``.
+        ConfigurationError: a bad ``$IPYDEPS_REPO_STORED_COPIES``.
     """
     target = Target(
         python_version=_python_version(args.python_version) if args.python_version else None,
         platforms=tuple(args.platform), implementation=args.implementation,
     )
     store = Store(DataLayout(Path(args.data).absolute()),
-                  max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES)
+                  max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
+                  stored_copies=stored_copies_enabled(args.stored_copies))
     mirror(args.requirements, store, target=target, index_url=args.index_url,
            optimize=args.optimize, compression=args.compression, env=os.environ,
            force=args.force, progress=_print_line)

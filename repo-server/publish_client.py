@@ -31,13 +31,14 @@ _BY_STATUS: dict[int, type[RepoError]] = {
 
 @dataclass(frozen=True)
 class PublishReply:
-    """The server's answer to one upload."""
+    """The server's answer to one upload; ``warnings`` did not stop the publish."""
 
     filename: str
     status: str
     path: str
     sha256: str
     kind: str
+    warnings: tuple[str, ...] = ()
 
 
 def upload_url(base_url: str, filename: str, **query: str) -> str:
@@ -104,6 +105,7 @@ def publish(
         path=str(body.get("path", "")),
         sha256=str(body.get("sha256", "")),
         kind=str(body.get("kind", "")),
+        warnings=tuple(str(item) for item in body.get("warnings") or ()),
     )
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 from .errors import ConfigurationError
 
 DATA_ENV = "IPYDEPS_REPO_DATA"
+STORED_COPIES_ENV = "IPYDEPS_REPO_STORED_COPIES"
 DEFAULT_DATA_DIR = "ipydeps-repo-data"
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 _SIZE_RE = re.compile(r"(?P<number>\d+)\s*(?P<unit>[kmg]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True,
+           "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,12 @@ class DataLayout:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the server needs to run, validated."""
+    """Everything the server needs to run, validated.
+
+    ``stored_copies``: write a ``.stored`` copy beside each wheel and advertise it in the
+    PEP 691 pages (about 3x the disk of a compiled wheel; turn it off for a repository
+    whose clients are far away and would rather inflate than download more).
+    """
 
     data: DataLayout
     host: str = "127.0.0.1"
@@ -86,6 +94,7 @@ class Settings:
     default_repo: str = "sci"
     default_arch: str = "x86_64"
     access_log: bool = False
+    stored_copies: bool = True
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -93,6 +102,28 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     value = env.get(DATA_ENV, "").strip()
     return Path(value) if value else Path(DEFAULT_DATA_DIR)
+
+
+def stored_copies_enabled(flag: bool | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Return ``--[no-]stored-copies`` if given, else ``$IPYDEPS_REPO_STORED_COPIES``, else True.
+
+    Raises:
+        ConfigurationError: the variable holds something other than on/off, 1/0,
+            true/false or yes/no.
+    """
+    if flag is not None:
+        return flag
+    env = os.environ if environ is None else environ
+    value = env.get(STORED_COPIES_ENV, "").strip().lower()
+    if not value:
+        return True
+    if value not in _SWITCH:
+        raise ConfigurationError(
+            f"${STORED_COPIES_ENV} is {env[STORED_COPIES_ENV]!r}, not on or off",
+            hint=f"set {STORED_COPIES_ENV}=off (or 0) to stop making stored copies, on (or 1) "
+            "to make them",
+        )
+    return _SWITCH[value]
 
 
 def parse_size(text: str) -> int:
@@ -119,11 +150,17 @@ def build_settings(
     default_branch: str = "v3.22",
     default_repo: str = "sci",
     access_log: bool = False,
+    stored_copies: bool | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Validate the command-line values and return Settings.
 
+    ``stored_copies`` None means ``$IPYDEPS_REPO_STORED_COPIES`` (read from ``environ``,
+    default ``os.environ``), else on.
+
     Raises:
-        ConfigurationError: for a port out of range, a bad size or a public URL that is not http(s).
+        ConfigurationError: for a port out of range, a bad size, a public URL that is not
+            http(s), or a bad ``$IPYDEPS_REPO_STORED_COPIES``.
     """
     if not 0 <= port <= 65535:
         raise ConfigurationError(f"port {port} is out of range", hint="use 0..65535 (0 = any free)")
@@ -143,4 +180,5 @@ def build_settings(
         default_branch=default_branch,
         default_repo=default_repo,
         access_log=access_log,
+        stored_copies=stored_copies_enabled(stored_copies, environ),
     )

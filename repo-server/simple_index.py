@@ -9,10 +9,14 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from .stored_copy import STORED_SUFFIX
+
 API_VERSION = "1.1"  # PEP 700: adds "versions", "size" and "upload-time".
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
+# PEP 691 leaves keys starting with "_" to index implementations: pip and uv ignore it.
+STORED_KEY = "_ipydeps-stored"
 # PEP 691: "latest" aliases resolve to v1 here.
 _ALIASES = {
     JSON_TYPE: ("json", JSON_TYPE),
@@ -25,7 +29,11 @@ _ALIASES = {
 
 @dataclass(frozen=True)
 class WheelFile:
-    """One wheel as the simple index lists it; ``url`` is relative to the project page."""
+    """One wheel as the simple index lists it; ``url`` is relative to the project page.
+
+    ``stored_sha256`` and ``stored_size`` describe its stored copy (``url`` + ``.stored``),
+    or are None when it has none.
+    """
 
     filename: str
     url: str
@@ -35,6 +43,8 @@ class WheelFile:
     metadata_sha256: str
     requires_python: str | None = None
     upload_time: str | None = None
+    stored_sha256: str | None = None
+    stored_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,11 @@ def render_project_html(project: Project) -> str:
 
 
 def render_project_json(project: Project) -> str:
-    """Return the PEP 691 (API 1.1) JSON page of one project."""
+    """Return the PEP 691 (API 1.1) JSON page of one project.
+
+    A wheel with a stored copy also gets ``"_ipydeps-stored": {"url", "hashes", "size"}``;
+    the copy is never listed as a file of its own.
+    """
     files = []
     for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
         entry: dict[str, object] = {
@@ -138,6 +152,12 @@ def render_project_json(project: Project) -> str:
             entry["requires-python"] = item.requires_python
         if item.upload_time:
             entry["upload-time"] = item.upload_time
+        if item.stored_sha256 is not None and item.stored_size is not None:
+            entry[STORED_KEY] = {
+                "url": item.url + STORED_SUFFIX,
+                "hashes": {"sha256": item.stored_sha256},
+                "size": item.stored_size,
+            }
         files.append(entry)
     document = {
         "meta": {"api-version": API_VERSION},

@@ -16,7 +16,7 @@ from .locking import file_lock
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .validation import check_filename, check_target
 from .wheel_repository import (
-    projects,
+    project_folders,
     publish_wheel,
     regenerate_project,
     regenerate_root,
@@ -34,14 +34,21 @@ class Store:
     """One data directory: the public tree, private state, and the publish operations on them.
 
     Several stores (server replicas, the CLI) may share one directory: every change of
-    the tree happens under ``<state>/locks/publish.lock``.
+    the tree happens under ``<state>/locks/publish.lock``. ``stored_copies`` says whether
+    each wheel gets a ``.stored`` copy (see ``stored_copy.py``); give every store of one
+    directory the same value, as a store with it off deletes the copies it comes across.
     """
 
     def __init__(
-        self, layout: DataLayout, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+        self,
+        layout: DataLayout,
+        *,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        stored_copies: bool = True,
     ) -> None:
         self.layout = layout
         self.max_upload_bytes = max_upload_bytes
+        self.stored_copies = stored_copies
         for folder in (layout.tree, layout.tmp, layout.locks, layout.cache / "simple"):
             folder.mkdir(parents=True, exist_ok=True)
         for name in ("keys", "alpine", "simple", "files"):
@@ -103,9 +110,10 @@ class Store:
 
         ``temp`` must be a file from ``new_temp_file``/``stage_copy``; it is consumed
         (renamed into the tree or deleted) whatever happens. Wheels go to
-        ``files/<project>/`` with a PEP 658 ``.metadata`` file, and the project's simple
-        pages are rewritten; apks go to ``alpine/<branch>/<repo>/<arch>/`` and that
-        APKINDEX.tar.gz is re-signed. Publishing the same bytes again is a no-op.
+        ``files/<project>/`` with a PEP 658 ``.metadata`` file (and a ``.stored`` copy
+        when ``stored_copies`` is on), and the project's simple pages are rewritten;
+        apks go to ``alpine/<branch>/<repo>/<arch>/`` and that APKINDEX.tar.gz is
+        re-signed. Publishing the same bytes again is a no-op.
 
         Raises:
             ValidationError: bad name, bad content or bad target (nothing is published).
@@ -171,23 +179,31 @@ class Store:
 
     # -- repair and listing ---------------------------------------------------------------
 
-    def rebuild(self, *, progress: Progress | None = None) -> list[str]:
+    def rebuild(
+        self, *, progress: Progress | None = None, warnings: list[str] | None = None
+    ) -> list[str]:
         """Re-hash every file and rebuild every simple page and APKINDEX.
 
         Files in the tree that fail validation are left out of the indexes; the
-        returned list describes each of them.
+        returned list describes each of them. Every wheel's ``.stored`` copy is made
+        again (or, with ``stored_copies`` off, deleted); a copy that cannot be written is
+        described in ``warnings`` and its wheel is listed without it. A project whose
+        wheels were all removed loses its pages and its wheels' copies.
 
         Raises:
             ConfigurationError: apks are present but there is no signing key.
         """
-        names = projects(self)
+        # Folders without wheels too: their pages and leftover copies go.
+        names = project_folders(self)
         directories = apk_directories(self)
         total = len(names) + len(directories)
         skipped: list[str] = []
         done = 0
         with self.lock():
             for project in names:
-                regenerate_project(self, project, rehash=True, skipped=skipped)
+                regenerate_project(
+                    self, project, rehash=True, skipped=skipped, warnings=warnings
+                )
                 done += 1
                 if progress:
                     progress(done, total, f"simple/{project}/")

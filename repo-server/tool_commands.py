@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .cli import add_stored_copies_argument
 from .console import say, warn
 from .errors import RepoError
-from .settings import DataLayout
+from .settings import DataLayout, stored_copies_enabled
 
 TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
 URL_ENV = "IPYDEPS_REPO_URL"
@@ -59,9 +60,11 @@ def register(subparsers: Any) -> None:
     index = subparsers.add_parser(
         "index",
         help="rebuild every index from the stored files (repair)",
-        description="Re-hash every wheel, rewrite every simple page and re-sign every "
-        "APKINDEX.tar.gz from the files in the tree. Safe while the server runs.",
+        description="Re-hash every wheel, remake its .stored copy, rewrite every simple page "
+        "and re-sign every APKINDEX.tar.gz from the files in the tree. Safe while the server "
+        "runs.",
     )
+    add_stored_copies_argument(index)
     index.set_defaults(func=run_index)
 
 
@@ -110,28 +113,37 @@ def run_publish(args: argparse.Namespace) -> int:
                 warn(f"hint: {error.hint}")
             continue
         say(f"{reply.status:<9} {reply.path} sha256={reply.sha256}")
+        for warning in reply.warnings:
+            warn(f"warning: {warning}")
     return 1 if failures else 0
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Rebuild every index, printing progress to stderr; exit 1 if invalid files were left out.
+    """Rebuild every index, printing progress to stderr.
+
+    Exit 1 if invalid files were left out or stored copies could not be written.
 
     Raises:
-        ConfigurationError: apks are stored but there is no signing key.
+        ConfigurationError: apks are stored but there is no signing key, or a bad
+            ``$IPYDEPS_REPO_STORED_COPIES``.
     """
     from .storage import Store
 
     layout = DataLayout(Path(args.data).absolute())
-    store = Store(layout)
+    store = Store(layout, stored_copies=stored_copies_enabled(args.stored_copies))
 
     def progress(done: int, total: int, what: str) -> None:
         warn(f"[{done}/{total}] {what}")
 
-    skipped = store.rebuild(progress=progress)
+    warnings: list[str] = []
+    skipped = store.rebuild(progress=progress, warnings=warnings)
     for problem in skipped:
         warn(f"skipped: {problem}")
+    for warning in warnings:
+        warn(f"warning: {warning}")
     say(f"rebuilt every index in {layout.tree}")
     if skipped:
         warn(f"error: {len(skipped)} invalid file(s) in the tree were left out of the indexes")
-        return 1
-    return 0
+    if warnings:
+        warn(f"error: {len(warnings)} wheel(s) are listed without their stored copy")
+    return 1 if skipped or warnings else 0

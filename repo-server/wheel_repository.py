@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from .errors import ValidationError
+from .errors import StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
 from .simple_index import (
     Project,
@@ -20,16 +21,24 @@ from .simple_index import (
     render_root_html,
     render_root_json,
 )
+from .stored_copy import STORED_SUFFIX, stored_copy_path, write_stored_copy
 from .validation import inspect_wheel
 
 if TYPE_CHECKING:
     from .storage import Store
+
+logger = logging.getLogger(__name__)
+_STORED_KEYS = ("stored_sha256", "stored_size")
 
 
 def publish_wheel(
     store: Store, temp: Path, filename: str, digest: str, size: int, *, force: bool
 ) -> PublishResult:
     """Validate a staged wheel and publish it to ``files/<project>/`` with its ``.metadata``.
+
+    With ``store.stored_copies`` on, its ``.stored`` copy is (re)made before the pages
+    that list it. A copy that cannot be written does not stop the publish: the wheel is
+    listed without it, and the problem is logged and returned in ``warnings``.
 
     Raises:
         ValidationError: the wheel is invalid (nothing is published).
@@ -38,13 +47,16 @@ def publish_wheel(
     facts = inspect_wheel(temp, filename)
     folder = store.layout.tree / "files" / facts.project
     target = folder / filename
+    warnings: list[str] = []
     with store.lock():
         status = store.claim(target, digest, force=force)
         if status != "unchanged":
             # PEP 658 metadata first, so a listed wheel always has its .metadata.
             write_atomic(folder / f"{filename}.metadata", facts.metadata)
             store.place(temp, target)
-        regenerate_project(store, facts.project)
+        regenerate_project(store, facts.project, warnings=warnings)
+    for warning in warnings:
+        logger.warning("%s", warning)
     return PublishResult(
         kind="wheel",
         filename=filename,
@@ -54,6 +66,7 @@ def publish_wheel(
         status=status,
         name=facts.project,
         version=facts.version,
+        warnings=tuple(warnings),
     )
 
 
@@ -64,6 +77,14 @@ def projects(store: Store) -> list[str]:
         entry.name
         for entry in files.iterdir()
         if entry.is_dir() and not entry.name.startswith(".") and any(entry.glob("*.whl"))
+    )
+
+
+def project_folders(store: Store) -> list[str]:
+    """Return every folder under ``files/``, also those whose last wheel was removed."""
+    files = store.layout.tree / "files"
+    return sorted(
+        entry.name for entry in files.iterdir() if entry.is_dir() and not entry.name.startswith(".")
     )
 
 
@@ -96,31 +117,84 @@ def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     }
 
 
+def _with_stored_copy(path: Path, entry: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """Return ``entry`` with the facts of a current ``.stored`` copy, made if needed.
+
+    An entry without them (just computed, from an older version, or a failed copy) or
+    whose copy is gone gets a new copy, so upgrading a store fills them in at the next scan.
+    """
+    copy_path = stored_copy_path(path)
+    if (
+        entry.get("stored_sha256")
+        and copy_path.is_file()
+        and copy_path.stat().st_size == entry.get("stored_size")
+    ):
+        return entry
+    bare = {key: value for key, value in entry.items() if key not in _STORED_KEYS}
+    try:
+        copy = write_stored_copy(path)
+    except StoredCopyError as error:
+        warnings.append(f"files/{path.parent.name}/{error.message}")
+        return bare
+    return {**bare, "stored_sha256": copy.sha256, "stored_size": copy.size}
+
+
+def _remove_unlisted_copies(folder: Path, fresh: dict[str, dict[str, Any]]) -> None:
+    """Delete the ``.stored`` files that no entry of ``fresh`` vouches for.
+
+    Those are copies of removed, replaced or invalid wheels, a copy that could not be
+    remade after its wheel changed, or every copy once copies are turned off.
+    """
+    for copy_path in folder.glob(f"*.whl{STORED_SUFFIX}"):
+        wheel_name = copy_path.name.removesuffix(STORED_SUFFIX)
+        if copy_path.is_file() and not fresh.get(wheel_name, {}).get("stored_sha256"):
+            copy_path.unlink()
+
+
 def scan_project(
-    store: Store, project: str, *, rehash: bool = False, skipped: list[str] | None = None
+    store: Store,
+    project: str,
+    *,
+    rehash: bool = False,
+    skipped: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> list[WheelFile]:
     """Return the project's wheels, reusing cached facts for unchanged files.
 
     The cache (``<state>/cache/simple/<project>.json``) is only a speed-up: an entry
     counts only while size and mtime match, so it can always be rebuilt from the tree.
     A file in the tree that is not a valid wheel is left out and described in ``skipped``.
+    With ``store.stored_copies`` on, each wheel's ``.stored`` copy is made here when it is
+    missing or older than the wheel; one that cannot be written is described in
+    ``warnings`` and the wheel is listed without it. ``.stored`` files that no listed
+    wheel vouches for are deleted, so none outlives its wheel.
     """
     folder = store.layout.tree / "files" / project
     cache = {} if rehash else _load_cache(store, project)
     fresh: dict[str, dict[str, Any]] = {}
+    copy_warnings: list[str] = [] if warnings is None else warnings
     for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
         if path.name.startswith("."):
             continue
         stat = path.stat()
         entry = cache.get(path.name)
-        if entry and (entry.get("size"), entry.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
-            fresh[path.name] = entry
-            continue
-        try:
-            fresh[path.name] = _wheel_facts(path, stat.st_size, stat.st_mtime_ns)
-        except ValidationError as error:
-            if skipped is not None:
-                skipped.append(f"files/{project}/{path.name}: {error.message}")
+        if not entry or (entry.get("size"), entry.get("mtime_ns")) != (
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            try:
+                entry = _wheel_facts(path, stat.st_size, stat.st_mtime_ns)
+            except ValidationError as error:
+                if skipped is not None:
+                    skipped.append(f"files/{project}/{path.name}: {error.message}")
+                continue
+        if store.stored_copies:
+            entry = _with_stored_copy(path, entry, copy_warnings)
+        else:
+            entry = {key: value for key, value in entry.items() if key not in _STORED_KEYS}
+        fresh[path.name] = entry
+    if folder.is_dir():
+        _remove_unlisted_copies(folder, fresh)
     write_atomic(_cache_path(store, project), json.dumps(fresh, indent=1).encode(), 0o600)
     return [
         WheelFile(
@@ -132,20 +206,29 @@ def scan_project(
             metadata_sha256=entry["metadata_sha256"],
             requires_python=entry.get("requires_python"),
             upload_time=entry.get("upload_time"),
+            stored_sha256=entry.get("stored_sha256"),
+            stored_size=entry.get("stored_size"),
         )
         for name, entry in fresh.items()
     ]
 
 
 def regenerate_project(
-    store: Store, project: str, *, rehash: bool = False, skipped: list[str] | None = None
+    store: Store,
+    project: str,
+    *,
+    rehash: bool = False,
+    skipped: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> None:
     """Rewrite ``simple/<project>/index.{html,json}`` and the root pages.
 
-    The caller holds the publish lock.
+    The caller holds the publish lock. Files the pages point to (wheels, ``.metadata``,
+    ``.stored``) are all written before the pages. ``skipped`` and ``warnings`` are as in
+    ``scan_project``.
     """
     project = canonicalize_name(project)
-    files = scan_project(store, project, rehash=rehash, skipped=skipped)
+    files = scan_project(store, project, rehash=rehash, skipped=skipped, warnings=warnings)
     folder = store.layout.tree / "simple" / project
     if files:
         page = Project(name=project, files=tuple(files))
@@ -166,7 +249,11 @@ def regenerate_root(store: Store) -> None:
 
 
 def wheel_listing(store: Store) -> dict[str, list[dict[str, Any]]]:
-    """Return every project's wheels (from the cache written with each page)."""
+    """Return every project's wheels (from the cache written with each page).
+
+    ``stored_sha256`` and ``stored_size`` describe the wheel's ``.stored`` copy (at
+    ``url`` + ``.stored``), or are null when it has none.
+    """
     listing: dict[str, list[dict[str, Any]]] = {}
     for project in projects(store):
         listing[project] = [
@@ -176,6 +263,8 @@ def wheel_listing(store: Store) -> dict[str, list[dict[str, Any]]]:
                 "sha256": entry.get("sha256"),
                 "size": entry.get("size"),
                 "url": f"files/{project}/{name}",
+                "stored_sha256": entry.get("stored_sha256"),
+                "stored_size": entry.get("stored_size"),
             }
             for name, entry in sorted(_load_cache(store, project).items())
         ]

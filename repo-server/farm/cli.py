@@ -89,6 +89,7 @@ def _say(line: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from ..settings import stored_copies_enabled
     from .alpine import DockerUnavailableError
     from .driver import ApkTargetSpec, FarmOptions, run_farm
     from .manifest import load_manifest
@@ -105,7 +106,10 @@ def _build(args: argparse.Namespace) -> int:
         if args.publish_url:
             publisher = HttpPublisher(args.publish_url, args.token)
         elif args.publish_data:
-            publisher = StorePublisher(args.publish_data)
+            # The store's .stored copies follow $IPYDEPS_REPO_STORED_COPIES, as the server's do.
+            publisher = StorePublisher(
+                args.publish_data, stored_copies=stored_copies_enabled(None, os.environ)
+            )
         options = FarmOptions(
             cache_dir=args.cache,
             out_dir=args.out,

@@ -90,13 +90,17 @@ class HttpPublisher:
 class StorePublisher:
     """Publishes straight into a data directory's store (no server needed)."""
 
-    def __init__(self, data_dir: Path, *, max_upload_bytes: int = 2 << 30) -> None:
+    def __init__(
+        self, data_dir: Path, *, max_upload_bytes: int = 2 << 30, stored_copies: bool = True
+    ) -> None:
         # Imported here: the store pulls in the index renderers, which `farm order` never needs.
         from ..settings import DataLayout
         from ..storage import Store
 
         self.data_dir = data_dir
-        self.store = Store(DataLayout(data_dir), max_upload_bytes=max_upload_bytes)
+        self.store = Store(
+            DataLayout(data_dir), max_upload_bytes=max_upload_bytes, stored_copies=stored_copies
+        )
 
     @property
     def destination(self) -> str:

@@ -12,6 +12,7 @@ from .base import JsonErrorMixin
 _TYPES = {
     ".apk": "application/octet-stream",
     ".whl": "application/octet-stream",
+    ".stored": "application/octet-stream",
     ".metadata": "text/plain; charset=utf-8",
     ".pub": "application/x-pem-file",
     ".tar.gz": "application/gzip",

@@ -43,6 +43,7 @@ def test_publish_returns_what_was_stored(repo_server: RunningServer, tmp_path: P
     assert visible_files(repo_server) == [
         "files/demo-pkg/demo_pkg-1.0-py3-none-any.whl",
         "files/demo-pkg/demo_pkg-1.0-py3-none-any.whl.metadata",
+        "files/demo-pkg/demo_pkg-1.0-py3-none-any.whl.stored",
     ]
 
 
@@ -196,7 +197,7 @@ def test_same_file_again_is_unchanged(repo_server: RunningServer, tmp_path: Path
     assert repo_server.upload(wheel)[0] == 201
     status, body = repo_server.upload(wheel)
     assert (status, body["status"]) == (200, "unchanged")
-    assert len(visible_files(repo_server)) == 2
+    assert len(visible_files(repo_server)) == 3
 
 
 def test_concurrent_publishes_are_all_indexed(repo_server: RunningServer, tmp_path: Path) -> None:

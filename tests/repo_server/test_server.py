@@ -200,6 +200,7 @@ def test_health_and_packages_listing(repo_server: RunningServer, tmp_path: Path)
     wheel = make_wheel(tmp_path, "demo", "1.0")
     repo_server.upload(wheel)
     listing = json.loads(repo_server.get("api/v1/packages")[2])
+    stored = repo_server.data / "tree" / "files" / "demo" / f"{wheel.name}.stored"
     assert listing["wheels"]["demo"] == [
         {
             "filename": wheel.name,
@@ -207,6 +208,8 @@ def test_health_and_packages_listing(repo_server: RunningServer, tmp_path: Path)
             "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
             "size": wheel.stat().st_size,
             "url": f"files/demo/{wheel.name}",
+            "stored_sha256": hashlib.sha256(stored.read_bytes()).hexdigest(),
+            "stored_size": stored.stat().st_size,
         }
     ]
     assert listing["apks"] == {}

@@ -33,6 +33,7 @@ def test_publish_file_keeps_the_source_and_writes_pages(store: Store, tmp_path: 
     assert tree_files(store) == [
         "files/demo/demo-1.0-py3-none-any.whl",
         "files/demo/demo-1.0-py3-none-any.whl.metadata",
+        "files/demo/demo-1.0-py3-none-any.whl.stored",
         "simple/demo/index.html",
         "simple/demo/index.json",
         "simple/index.html",
