@@ -231,7 +231,7 @@ def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: 
                         # One unpack thread per core: inflating is CPU-bound, and more
                         # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
                         unpack_workers=max(os.cpu_count() or 2, 2),
-                        cancel=threading.Event())
+                        cancel=threading.Event(), stored_copies=settings.stored_copies)
 
 
 def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:

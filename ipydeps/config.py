@@ -18,7 +18,9 @@ Public API (stable):
 Keys (TOML, ``[profiles.<name>]`` tables, ``IPYDEPS_<KEY>`` variables, keyword arguments):
 repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
 apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
-apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links.
+apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
+stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
+wheel, see ``stored_copies_wanted``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout": 30.0,
     "apk_map": {},
     "dependency_links": None,
+    "stored_copies": "auto",
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -67,6 +70,7 @@ ENVIRONMENT_VARIABLES = {
     "timeout": "IPYDEPS_TIMEOUT",
     "apk_map": "IPYDEPS_APK_MAP",
     "dependency_links": "IPYDEPS_DEPENDENCY_LINKS",
+    "stored_copies": "IPYDEPS_STORED_COPIES",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -75,6 +79,7 @@ _CHOICES = {
     "apk": ("auto", "never"),
     # ipydeps never compiles; the key exists so that a config can state it explicitly.
     "policy": ("prebuilt-only",),
+    "stored_copies": ("auto", "always", "never"),
 }
 _RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0)}
 
@@ -95,6 +100,9 @@ class Settings:
     apk_map: Mapping[str, str]
     # A legacy overrides file (JSON, read as data); its apk names fill gaps in apk_map.
     dependency_links: str | None = None
+    # Whether to download a repository's stored (uncompressed) copy of a wheel when it
+    # offers one: "auto" does for repositories on this machine or a private network.
+    stored_copies: str = "auto"
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -271,6 +279,7 @@ _CHECKS = {
     "retries": _check_number,
     "timeout": _check_number,
     "dependency_links": _check_path,
+    "stored_copies": _check_choice,
 }
 
 

@@ -154,6 +154,56 @@ class HttpFetcher:
         os.replace(partial, destination)
         return destination
 
+    def stream(
+        self,
+        url: str,
+        *,
+        sha256: str | None,
+        open_sink: Callable[[], Callable[[bytes], None]],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Feed the body of ``url`` to a sink as it arrives; verify ``sha256`` at the end.
+
+        ``open_sink`` is called before every attempt, a retried one included, and returns
+        the function that takes the bytes: a consumer starts over when it is called again.
+        Returns the number of bytes. Raises ``DownloadError`` (404, or unreachable after
+        retries) and ``HashMismatchError`` once every byte has been fed; an exception
+        from the sink ends the download at once and propagates unchanged.
+        """
+        digest_box: list[hashlib._Hash] = []
+        done_box = [0]
+
+        def attempt() -> None:
+            digest = hashlib.sha256()
+            digest_box[:] = [digest]
+            done_box[0] = 0
+            sink = open_sink()
+            total_box: list[int | None] = []
+
+            def feed(chunk: bytes) -> None:
+                digest.update(chunk)
+                sink(chunk)
+                done_box[0] += len(chunk)
+                if progress is not None:
+                    progress(done_box[0], total_box[0] if total_box else None)
+
+            self._stream(url, None, feed, total_box)
+
+        try:
+            self._with_retries(attempt)
+        except _Missing:
+            raise DownloadError(url, "not found (HTTP 404)",
+                                hint="the index lists a file the server lacks; "
+                                     "tell the repository maintainer") from None
+        except (_TransientError, _PermanentError) as error:
+            raise DownloadError(url, str(error),
+                                hint="check the network and that the repository is up, "
+                                     "then retry") from None
+        actual = digest_box[0].hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            raise HashMismatchError(url, sha256.lower(), actual)
+        return done_box[0]
+
     def _with_retries(self, attempt: Callable[[], None]) -> None:
         delays = self.retry.delays()
         for index in range(len(delays) + 1):

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from html.parser import HTMLParser
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import Tag
@@ -36,7 +36,7 @@ from packaging.version import InvalidVersion, Version
 
 from .apkversion import ApkVersionError, apk_to_pep440
 from .errors import RepositoryError
-from .models import Candidate, Route
+from .models import Candidate, Route, StoredCopy
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 # PEP 691: ask for JSON first, accept HTML from older indexes.
@@ -91,6 +91,7 @@ def _file_candidate(
     has_metadata: bool,
     size: int | None,
     metadata_sha256: str | None = None,
+    stored: StoredCopy | None = None,
 ) -> Candidate | None:
     """One index entry as a Candidate, or None for files we never use (eggs, installers)."""
     if filename.endswith(".whl"):
@@ -116,7 +117,26 @@ def _file_candidate(
         metadata_url=f"{url}.metadata" if has_metadata and filename.endswith(".whl") else None,
         metadata_sha256=metadata_sha256.lower() if has_metadata and metadata_sha256 else None,
         yanked=yanked,
+        stored=stored if filename.endswith(".whl") else None,
     )
+
+
+# Our repository's private PEP 691 key (PEP 691 leaves keys starting with "_" to each index).
+STORED_COPY_KEY = "_ipydeps-stored"
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
+    """Return the entry's stored copy; None when absent or malformed (the wheel is used)."""
+    value = entry.get(STORED_COPY_KEY)
+    if not isinstance(value, dict):
+        return None
+    url, hashes, size = value.get("url"), value.get("hashes"), value.get("size")
+    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    if not isinstance(url, str) or not url or not isinstance(sha256, str) \
+            or not _SHA256.match(sha256) or not isinstance(size, int) or size <= 0:
+        return None
+    return StoredCopy(url=_absolute(page_url, url), sha256=sha256.lower(), size=size)
 
 
 def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:
@@ -147,6 +167,7 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
             has_metadata=bool(metadata),
             size=size if isinstance(size, int) else None,
             metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
+            stored=_stored_copy(entry, page_url),
         )
         if candidate is not None:
             candidates.append(candidate)

@@ -24,6 +24,20 @@ class Route(enum.Enum):
 
 
 @dataclass(frozen=True)
+class StoredCopy:
+    """A repository's uncompressed copy of a wheel (same members, every one stored).
+
+    Offered beside a wheel by our repository server (the ``_ipydeps-stored`` key of its
+    PEP 691 page): bigger to download, but its files go to disk as they arrive, with no
+    inflating. ``sha256`` comes from the same index page as the wheel's own.
+    """
+
+    url: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One installable file (an apk or a wheel) offered by an index for one project version.
 
@@ -51,6 +65,8 @@ class Candidate:
     apk_version: str | None = None
     # Wheels only: the wheel's tags are checked against the interpreter when listing.
     yanked: bool = False
+    # Wheels only: the repository's stored copy of this wheel, when it offers one.
+    stored: StoredCopy | None = None
 
     @property
     def is_wheel(self) -> bool:

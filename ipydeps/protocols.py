@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Fetcher(Protocol):
@@ -27,4 +27,24 @@ class Fetcher(Protocol):
         progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """Stream ``url`` to ``destination``, verify ``sha256``; raise ``HashMismatchError``."""
+        ...
+
+
+@runtime_checkable
+class StreamingFetcher(Fetcher, Protocol):
+    """A fetcher that can also hand a download's bytes over as they arrive."""
+
+    def stream(
+        self,
+        url: str,
+        *,
+        sha256: str | None,
+        open_sink: Callable[[], Callable[[bytes], None]],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Feed ``url`` to the sink ``open_sink()`` returns, then verify ``sha256``.
+
+        ``open_sink`` is called again before a retried attempt. Returns the byte count;
+        raises like ``download``.
+        """
         ...

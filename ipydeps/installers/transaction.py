@@ -18,6 +18,7 @@ from ..environment import InstallScheme
 from ..errors import InstallError
 from .journal import JOURNAL_SUFFIX, RenameJournal, recover_interrupted, transaction_name
 from .wheel import StagedWheel, stage_wheel
+from .wheelstream import WheelStreamStager
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,20 @@ class WheelTransaction:
         """Unpack a hash-verified ``wheel`` into staging; raises ``InvalidWheelError``."""
         staged = stage_wheel(wheel, self.scheme, self.name, executor=self._executor,
                              cancel=self.cancel)
+        self.add(staged)
+        return staged
+
+    def stream_stager(self, filename: str) -> WheelStreamStager:
+        """Return a stager that installs a stored copy of ``filename`` as it downloads.
+
+        ``add`` what its ``finish`` returns to include the wheel in this transaction.
+        """
+        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel)
+
+    def add(self, staged: StagedWheel) -> None:
+        """Include a wheel staged by a ``stream_stager`` in this transaction."""
         with self._lock:
             self._staged.append(staged)
-        return staged
 
     def commit(self, *, order: list[NormalizedName] | None = None,
                before_each: Callable[[StagedWheel], None] | None = None) -> list[InstalledWheel]:

@@ -77,6 +77,8 @@ class StagedWheel:
     top_level: tuple[str, ...] = ()  # importable top-level names, for restart warnings
     pth_files: tuple[str, ...] = ()
     ships_bytecode: bool = False
+    # Name of this wheel's directory inside the staging dirs (default: the .dist-info stem).
+    stage_key: str = ""
 
 
 @dataclass
@@ -123,8 +125,12 @@ def stage_wheel(
         layout = _plan_layout(wheel, archive, infos, staged, staging_name)
         _make_directories(entry.destination.parent for entry in layout.entries)
         _extract_all(wheel, layout.entries, executor, cancel)
-        _write_scripts(archive, layout, staged, scheme, staging_name)
-        _write_metadata(archive, layout, staged, staging_name)
+        entry_points = f"{dist_info}/entry_points.txt"
+        _write_scripts(
+            [(archive.read(info), destination) for info, destination in layout.scripts],
+            archive.read(entry_points).decode() if entry_points in archive.namelist() else None,
+            layout, staged, scheme, staging_name)
+        _write_metadata(layout, staged, staging_name)
     staged.files = len(layout.record)
     staged.bytes_written = sum(entry.info.file_size for entry in layout.entries)
     return staged
@@ -152,7 +158,8 @@ def _category_root(staged: StagedWheel, category: str, staging_name: str) -> Pat
         anchor = target
         while not anchor.is_dir() and anchor.parent != anchor:
             anchor = anchor.parent
-        stage_dir = anchor / staging_name / staged.dist_info.removesuffix(".dist-info")
+        key = staged.stage_key or staged.dist_info.removesuffix(".dist-info")
+        stage_dir = anchor / staging_name / key
         staged.anchors[stage_dir] = anchor
         root = stage_dir / target.relative_to(anchor)
         staged.staging[category] = root
@@ -163,7 +170,10 @@ def _category_root(staged: StagedWheel, category: str, staging_name: str) -> Pat
 def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo],
                  staged: StagedWheel, staging_name: str) -> _Layout:
     layout = _Layout()
-    hashes = _record_hashes(archive, staged.dist_info)
+    try:
+        hashes = record_hashes(archive.read(f"{staged.dist_info}/RECORD").decode())
+    except KeyError:
+        hashes = {}
     data_dir = staged.dist_info.removesuffix(".dist-info") + ".data"
     problems: list[str] = []
     top_level: set[str] = set()
@@ -181,7 +191,7 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
         category, relative = placed
         staged.ships_bytecode = staged.ships_bytecode or name.endswith(".pyc")
         if category in ("purelib", "platlib"):
-            _note_top_level(relative, top_level, pth)
+            _note_top_level(relative.parts[0], len(relative.parts) == 1, top_level, pth)
         destination = _category_root(staged, category, staging_name) / relative
         installed = _installed_path(staged, category, relative)
         if category == "scripts":
@@ -210,13 +220,15 @@ def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixP
     return path.parts[1], PurePosixPath(*path.parts[2:])
 
 
-def _note_top_level(relative: PurePosixPath, top_level: set[str], pth: list[str]) -> None:
-    """Collect importable top-level names and top-level .pth files of the lib directory."""
-    head = relative.parts[0]
-    if len(relative.parts) == 1 and head.endswith(".pth"):
+def _note_top_level(head: str, single: bool, top_level: set[str], pth: list[str]) -> None:
+    """Collect importable top-level names and top-level .pth files of the lib directory.
+
+    ``head`` is a lib member's first path component; ``single`` says it is the whole path.
+    """
+    if single and head.endswith(".pth"):
         pth.append(head)
     elif not head.endswith((".dist-info", ".data")):
-        top_level.add(head.split(".", 1)[0] if len(relative.parts) == 1 else head)
+        top_level.add(head.split(".", 1)[0] if single else head)
 
 
 def _installed_path(staged: StagedWheel, category: str, relative: PurePosixPath) -> str:
@@ -228,11 +240,8 @@ def _installed_path(staged: StagedWheel, category: str, relative: PurePosixPath)
     return Path(os.path.relpath(final, lib_root)).as_posix()
 
 
-def _record_hashes(archive: zipfile.ZipFile, dist_info: str) -> dict[str, tuple[str, str]]:
-    try:
-        text = archive.read(f"{dist_info}/RECORD").decode()
-    except KeyError:
-        return {}
+def record_hashes(text: str) -> dict[str, tuple[str, str]]:
+    """Map each path of a wheel's RECORD text to its (hash, size) columns."""
     result: dict[str, tuple[str, str]] = {}
     for row in csv.reader(io.StringIO(text)):
         if len(row) >= 3 and row[1]:
@@ -278,15 +287,7 @@ def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
         if cancel.is_set():
             raise InstallError("Installation cancelled; nothing was installed")
         data = _read_entry(wheel, descriptor, entry.info)
-        mode = 0o755 if entry.executable else 0o644
-        handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                         mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-        finally:
-            os.close(handle)
+        write_new_file(entry.destination, data, 0o755 if entry.executable else 0o644)
 
 
 def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
@@ -297,21 +298,44 @@ def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
         raise InvalidWheelError(f"{wheel.name}: bad local header for {info.filename!r}")
     start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
     raw = os.pread(descriptor, info.compress_size, start)
-    if info.compress_type == zipfile.ZIP_STORED:
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with zipfile.ZipFile(wheel) as archive:
+            raw = archive.read(info)
+        return decode_member(raw, zipfile.ZIP_STORED, info.file_size, info.CRC,
+                             wheel.name, info.filename)
+    return decode_member(raw, info.compress_type, info.file_size, info.CRC, wheel.name,
+                         info.filename)
+
+
+def decode_member(raw: bytes, method: int, size: int, crc: int, wheel_name: str,
+                  member: str) -> bytes:
+    """Return a member's bytes from its stored or deflated form, checked against size and CRC."""
+    if method == zipfile.ZIP_STORED:
         data = raw
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
+    elif method == zipfile.ZIP_DEFLATED:
         try:
             # The exact output size up front saves zlib's repeated buffer doubling.
-            data = _INFLATE.decompress(raw, -15, max(info.file_size, 1))
+            data = _INFLATE.decompress(raw, -15, max(size, 1))
         except _INFLATE.error:
-            raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
+            raise InvalidWheelError(f"{wheel_name}: {member!r} is corrupt "
                                     "(cannot be inflated)") from None
     else:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(info)
-    if _INFLATE.crc32(data) != info.CRC or len(data) != info.file_size:
-        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
+        raise InvalidWheelError(f"{wheel_name}: {member!r} uses unsupported compression "
+                                f"method {method}")
+    if _INFLATE.crc32(data) != crc or len(data) != size:
+        raise InvalidWheelError(f"{wheel_name}: {member!r} is corrupt (CRC mismatch)")
     return data
+
+
+def write_new_file(path: Path | str, data: bytes | memoryview, mode: int) -> None:
+    """Create ``path`` (in a staging dir) with ``data``, writing until every byte is out."""
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
+    finally:
+        os.close(handle)
 
 
 def _record_hash(data: bytes) -> str:
@@ -335,18 +359,18 @@ def _write_file(path: Path, data: bytes, mode: int) -> None:
         os.close(handle)
 
 
-def _write_scripts(archive: zipfile.ZipFile, layout: _Layout, staged: StagedWheel,
-                   scheme: InstallScheme, staging_name: str) -> None:
+def _write_scripts(shipped: list[tuple[bytes, Path]], entry_points: str | None,
+                   layout: _Layout, staged: StagedWheel, scheme: InstallScheme,
+                   staging_name: str) -> None:
+    """Write the wheel's own scripts (``#!python`` rewritten) and its entry-point scripts."""
     scripts: list[tuple[str, bytes]] = []
-    for info, destination in layout.scripts:
-        data = archive.read(info)
+    for data, destination in shipped:
         if data.startswith(b"#!python"):
             first, _, rest = data.partition(b"\n")
             data = _shebang(scheme.python) + rest
         scripts.append((destination.name, data))
-    entry_points = f"{staged.dist_info}/entry_points.txt"
-    if entry_points in archive.namelist():
-        scripts += _entry_point_scripts(archive.read(entry_points).decode(), scheme.python)
+    if entry_points is not None:
+        scripts += _entry_point_scripts(entry_points, scheme.python)
     if not scripts:
         return
     root = _category_root(staged, "scripts", staging_name)
@@ -384,8 +408,7 @@ def _entry_point_scripts(text: str, python: str) -> list[tuple[str, bytes]]:
     return scripts
 
 
-def _write_metadata(archive: zipfile.ZipFile, layout: _Layout, staged: StagedWheel,
-                    staging_name: str) -> None:
+def _write_metadata(layout: _Layout, staged: StagedWheel, staging_name: str) -> None:
     dist_dir = _category_root(staged, staged.lib_category, staging_name) / staged.dist_info
     installer = (INSTALLER_NAME + "\n").encode()
     _write_file(dist_dir / "INSTALLER", installer, 0o644)

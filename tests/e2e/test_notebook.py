@@ -150,21 +150,31 @@ def test_air_gapped_missing_package_is_a_clear_error(notebook: Notebook) -> None
     assert snapshot(notebook.venv) == before
 
 
-def test_tampered_wheel_is_refused_and_nothing_changes(notebook: Notebook) -> None:
-    notebook.publish("epsilon-dep", "1.0")
-    wheel = notebook.publish("epsilon-pkg", "1.0", requires=["epsilon-dep"])
-    served = notebook.server.data / "tree" / "files" / "epsilon-pkg" / wheel.name
+@pytest.mark.parametrize("tampered", ["wheel", "stored copy"])
+def test_tampered_wheel_is_refused_and_nothing_changes(notebook: Notebook, tampered: str) -> None:
+    project = f"epsilon-{'w' if tampered == 'wheel' else 's'}"
+    notebook.publish(f"{project}-dep", "1.0")
+    wheel = notebook.publish(f"{project}-pkg", "1.0", requires=[f"{project}-dep"])
+    served = notebook.server.data / "tree" / "files" / f"{project}-pkg" / wheel.name
+    if tampered == "stored copy":
+        served = served.with_name(served.name + ".stored")
     assert served.is_file()
-    (notebook.wheels / "evil").mkdir()
-    evil = make_wheel(notebook.wheels / "evil", "epsilon-pkg", "1.0",
-                      files={"epsilon_pkg/__init__.py": "print('evil code ran')\n"})
+    evil_dir = notebook.wheels / f"evil-{project}"
+    evil_dir.mkdir()
+    module = project.replace("-", "_")
+    evil = make_wheel(evil_dir, f"{project}-pkg", "1.0",
+                      files={f"{module}_pkg/__init__.py": "print('evil code ran')\n"})
     served.write_bytes(evil.read_bytes())
     before = snapshot(notebook.venv)
-    done = notebook.kernel.run("import ipydeps\nipydeps.pip(['epsilon-pkg'])")
+    # The repository is on loopback, so the stored copy is what ipydeps fetches by default.
+    setting = "never" if tampered == "wheel" else "auto"
+    done = notebook.kernel.run(f"import os, ipydeps\nos.environ['IPYDEPS_STORED_COPIES'] = "
+                               f"{setting!r}\nipydeps.pip(['{project}-pkg'])")
     assert done.error is not None and done.error["ename"] == "HashMismatchError", done.text
     assert "tampered" in done.error["evalue"]
     assert snapshot(notebook.venv) == before
-    assert "evil code ran" not in notebook.kernel.run("import epsilon_pkg").text
+    assert "evil code ran" not in notebook.kernel.run(f"import {module}_pkg").text
+    notebook.kernel.run("import os\nos.environ.pop('IPYDEPS_STORED_COPIES', None)")
 
 
 def test_server_dying_mid_download_leaves_nothing_installed(notebook: Notebook) -> None:

@@ -1,0 +1,140 @@
+"""pip() with a repository that offers stored copies: when they are used, and failures in them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import ipydeps
+from ipydeps.errors import DownloadError, HashMismatchError
+from tests.ipydeps.test_wheelstream import stored_copy
+from tests.support.loopback import Scripted, ScriptedServer, scripted_server
+from tests.support.venvs import make_venv, run_python, snapshot
+from tests.support.wheels import make_wheel, wheel_metadata
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IPYDEPS_RETRIES", "1")
+    monkeypatch.delenv("IPYDEPS_STORED_COPIES", raising=False)
+
+
+def routes_for(wheel: Path, copy: bytes | None, *, advertised: bytes | None = None,
+               cut: int | None = None, key: object = None) -> dict[str, Scripted]:
+    """A one-project index: the wheel, its metadata and (when given) its stored copy.
+
+    ``advertised`` is what the index's sha256 and size describe (default: ``copy``);
+    ``key`` replaces the whole ``_ipydeps-stored`` value.
+    """
+    data, metadata = wheel.read_bytes(), wheel_metadata(wheel)
+    entry: dict[str, object] = {
+        "filename": wheel.name, "url": f"/files/{wheel.name}",
+        "hashes": {"sha256": hashlib.sha256(data).hexdigest()}, "size": len(data),
+        "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()}}
+    routes = {f"/files/{wheel.name}": Scripted(body=data),
+              f"/files/{wheel.name}.metadata": Scripted(body=metadata)}
+    if copy is not None:
+        described = copy if advertised is None else advertised
+        entry["_ipydeps-stored"] = key if key is not None else {
+            "url": f"/files/{wheel.name}.stored",
+            "hashes": {"sha256": hashlib.sha256(described).hexdigest()}, "size": len(described)}
+        routes[f"/files/{wheel.name}.stored"] = Scripted(body=copy, cut=cut)
+    project = wheel.name.split("-")[0].replace("_", "-")
+    page = {"meta": {"api-version": "1.1"}, "name": project, "files": [entry]}
+    routes[f"/simple/{project}/"] = Scripted(body=json.dumps(page).encode(), content_type=JSON)
+    return routes
+
+
+def package(tmp_path: Path) -> Path:
+    return make_wheel(tmp_path, "stream-pkg", "1.0", files={
+        "stream_pkg/__init__.py": "VALUE = 42\n", "stream_pkg/blob.bin": b"\1" * 300_000})
+
+
+def install(server: ScriptedServer, env: Path) -> ipydeps.api.Result:
+    return ipydeps.pip(["stream-pkg"], index_url=server.url + "simple/", upstream="deny",
+                       prefix=env, stream=io.StringIO())
+
+
+def test_a_loopback_repository_s_stored_copy_is_what_gets_installed(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "env")
+    wheel = package(tmp_path)
+    copy = stored_copy(wheel)
+    with scripted_server(routes=routes_for(wheel, copy)) as server:
+        result = install(server, tmp_path / "env")
+    assert f"/files/{wheel.name}.stored" in server.requests
+    assert f"/files/{wheel.name}" not in server.requests
+    assert [(item.name, item.bytes) for item in result.installed] == [("stream-pkg", len(copy))]
+    assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
+
+
+def test_stored_copies_never_fetches_the_wheel(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IPYDEPS_STORED_COPIES", "never")
+    make_venv(tmp_path / "env")
+    wheel = package(tmp_path)
+    with scripted_server(routes=routes_for(wheel, stored_copy(wheel))) as server:
+        result = install(server, tmp_path / "env")
+    assert f"/files/{wheel.name}" in server.requests
+    assert f"/files/{wheel.name}.stored" not in server.requests
+    assert result.installed[0].bytes == wheel.stat().st_size
+
+
+def test_a_tampered_stored_copy_is_refused_without_falling_back(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    wheel = package(tmp_path)
+    good = stored_copy(wheel)
+    (tmp_path / "evil").mkdir()
+    evil_wheel = make_wheel(tmp_path / "evil", "stream-pkg", "1.0",
+                            files={"stream_pkg/__init__.py": "print('evil code ran')\n"})
+    routes = routes_for(wheel, stored_copy(evil_wheel), advertised=good)
+    with scripted_server(routes=routes) as server, pytest.raises(HashMismatchError):
+        install(server, tmp_path / "env")
+    assert f"/files/{wheel.name}" not in server.requests  # a mismatch is not a reason to retry
+    assert snapshot(tmp_path / "env") == before
+
+
+def test_a_stored_copy_cut_short_leaves_nothing_installed(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    wheel = package(tmp_path)
+    copy = stored_copy(wheel)
+    with scripted_server(routes=routes_for(wheel, copy, cut=len(copy) // 2)) as server, \
+            pytest.raises(DownloadError, match="connection closed after"):
+        install(server, tmp_path / "env")
+    assert server.requests.count(f"/files/{wheel.name}.stored") == 2  # retried once
+    assert snapshot(tmp_path / "env") == before
+    assert not [path for path in (tmp_path / "env").rglob("*") if "ipydeps-tx" in path.name]
+
+
+def test_a_copy_that_cannot_be_streamed_falls_back_to_the_wheel(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "env")
+    wheel = package(tmp_path)
+    # Deflated members: valid and correctly hashed, but not a stored copy.
+    with scripted_server(routes=routes_for(wheel, wheel.read_bytes())) as server:
+        result = install(server, tmp_path / "env")
+    assert server.requests.index(f"/files/{wheel.name}.stored") \
+        < server.requests.index(f"/files/{wheel.name}")
+    assert result.installed[0].bytes == wheel.stat().st_size
+    assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
+
+
+@pytest.mark.parametrize("key", [
+    "not a table",
+    {"url": "/x.stored", "hashes": {"sha256": "0" * 63}, "size": 10},
+    {"url": "/x.stored", "hashes": {"sha256": "0" * 64}, "size": "10"},
+    {"hashes": {"sha256": "0" * 64}, "size": 10},
+])
+def test_a_malformed_stored_copy_entry_is_ignored(tmp_path: Path, key: object) -> None:
+    make_venv(tmp_path / "env")
+    wheel = package(tmp_path)
+    with scripted_server(routes=routes_for(wheel, stored_copy(wheel), key=key)) as server:
+        install(server, tmp_path / "env")
+    assert f"/files/{wheel.name}" in server.requests
+    assert not any(request.endswith(".stored") for request in server.requests)
