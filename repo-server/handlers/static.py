@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 
 import tornado.web
 
@@ -17,6 +18,9 @@ _TYPES = {
     ".pub": "application/x-pem-file",
     ".tar.gz": "application/gzip",
 }
+
+
+_CHUNK = 1 << 20
 
 
 class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
@@ -35,6 +39,27 @@ class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
         if os.path.basename(absolute_path).startswith("."):
             raise tornado.web.HTTPError(404)
         return super().validate_absolute_path(root, absolute_path)
+
+    @classmethod
+    def get_content(cls, abspath: str, start: int | None = None,
+                    end: int | None = None) -> Generator[bytes, None, None]:
+        """Yield the file (or its range) in 1 MiB chunks.
+
+        Tornado reads 64 KiB at a time, and each chunk is a write and a flush through the
+        event loop: serving a 112 MB stored copy took 0.1 s of the server's CPU, on the
+        same cores as the client that is installing it.
+        """
+        with open(abspath, "rb") as handle:
+            if start is not None:
+                handle.seek(start)
+            remaining = None if end is None else end - (start or 0)
+            while remaining is None or remaining > 0:
+                chunk = handle.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
 
     def compute_etag(self) -> str | None:
         """Return an ETag from mtime and size, like nginx.

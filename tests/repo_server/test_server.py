@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html.parser
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -143,6 +144,25 @@ def test_range_request_gives_206(repo_server: RunningServer, tmp_path: Path) -> 
         assert response.status == 206
         assert response.headers["Content-Range"] == f"bytes 10-19/{wheel.stat().st_size}"
         assert response.read() == wheel.read_bytes()[10:20]
+
+
+def test_files_bigger_than_a_read_chunk_are_served_whole_and_by_range(
+        repo_server: RunningServer, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "bigfile", "1.0", files={
+        "bigfile/__init__.py": "", "bigfile/data.bin": os.urandom(3 * 1024 * 1024 + 17)})
+    repo_server.upload(wheel)
+    copy = repo_server.data / "tree" / "files" / "bigfile" / f"{wheel.name}.stored"
+    expected = copy.read_bytes()
+    assert len(expected) > 3 * 1024 * 1024
+    url = repo_server.url + f"files/bigfile/{wheel.name}.stored"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == expected
+    start, end = 1024 * 1024 - 5, 2 * 1024 * 1024 + 5  # across two read chunks
+    request = urllib.request.Request(url)
+    request.add_header("Range", f"bytes={start}-{end}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 206
+        assert response.read() == expected[start:end + 1]
 
 
 def test_head_has_length_and_no_body(repo_server: RunningServer, tmp_path: Path) -> None:
