@@ -44,6 +44,13 @@ class Installed:
     replaced: str | None
     bytes: int
     seconds: float
+    # True when the repository's stored (uncompressed) copy of the wheel was fetched.
+    stored_copy: bool = False
+
+    @property
+    def fetched_from(self) -> str:
+        """The host, and "stored copy" when that is what came from it."""
+        return self.source + (" (stored copy)" if self.stored_copy else "")
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ class Result:
         for item in self.installed:
             replaced = f" (was {item.replaced})" if item.replaced else ""
             lines.append(f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
-                         f"from {item.source:<22} {format_size(item.bytes):>9} "
+                         f"from {item.fetched_from:<22} {format_size(item.bytes):>9} "
                          f"{item.seconds:6.2f} s")
         lines += [f"  skipped {skip.text}: {skip.reason}" for skip in self.skipped]
         lines += [f"  WARNING: {warning}" for warning in self.warnings]
@@ -89,7 +96,7 @@ class Result:
         rows = "".join(
             f"<tr><td>{html.escape(item.name)}</td><td>{html.escape(item.version)}</td>"
             f"<td>{html.escape(item.replaced or '')}</td><td>{html.escape(item.route)}</td>"
-            f"<td>{html.escape(item.source)}</td>"
+            f"<td>{html.escape(item.fetched_from)}</td>"
             f"<td style='text-align:right'>{format_size(item.bytes)}</td>"
             f"<td style='text-align:right'>{item.seconds:.2f} s</td></tr>"
             for item in self.installed
@@ -245,5 +252,6 @@ def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str
             name=candidate.name, version=str(candidate.version), route=candidate.route.value,
             source=urllib.parse.urlsplit(candidate.url).netloc or candidate.url,
             action=outcome.step.action.value, replaced=replaced,
-            bytes=outcome.bytes_downloaded, seconds=outcome.seconds))
+            bytes=outcome.bytes_downloaded, seconds=outcome.seconds,
+            stored_copy=outcome.stored_copy))
     return Result(plan, tuple(items), plan.skipped, False, seconds, tuple(warnings))

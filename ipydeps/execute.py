@@ -32,6 +32,7 @@ class StepOutcome:
     step: Step
     bytes_downloaded: int
     seconds: float
+    stored_copy: bool = False  # the repository's stored copy was fetched, not the wheel
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,13 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     events.put(("progress", candidate.name, "downloading", None, None))
     stored = candidate.stored
     size: int | None = None
+    streamed = False
     try:
         if stored is not None and isinstance(fetcher, StreamingFetcher) \
                 and wants_stored_copy(stored.url, shared.stored_copies):
             with shared.stream_slots:
                 size = _stream_stored_copy(step, fetcher, transaction, report, events)
+            streamed = size is not None
         if size is None:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
                                     sha256=candidate.sha256, progress=report)
@@ -192,7 +195,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
                  "(a venv owned by you avoids both problems)") from None
     events.put(("progress", candidate.name, "unpacked", None, None))
-    return StepOutcome(step, size, time.perf_counter() - started)
+    return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed)
 
 
 def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: WheelTransaction,

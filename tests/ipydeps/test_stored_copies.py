@@ -69,7 +69,9 @@ def test_a_loopback_repository_s_stored_copy_is_what_gets_installed(tmp_path: Pa
         result = install(server, tmp_path / "env")
     assert f"/files/{wheel.name}.stored" in server.requests
     assert f"/files/{wheel.name}" not in server.requests
-    assert [(item.name, item.bytes) for item in result.installed] == [("stream-pkg", len(copy))]
+    assert [(item.name, item.bytes, item.stored_copy) for item in result.installed] \
+        == [("stream-pkg", len(copy), True)]
+    assert "(stored copy)" in repr(result) and "(stored copy)" in result._repr_html_()
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
 
 
@@ -83,6 +85,8 @@ def test_stored_copies_never_fetches_the_wheel(tmp_path: Path,
     assert f"/files/{wheel.name}" in server.requests
     assert f"/files/{wheel.name}.stored" not in server.requests
     assert result.installed[0].bytes == wheel.stat().st_size
+    assert not result.installed[0].stored_copy
+    assert "stored copy" not in repr(result)
 
 
 def test_a_tampered_stored_copy_is_refused_without_falling_back(tmp_path: Path) -> None:
@@ -122,6 +126,7 @@ def test_a_copy_that_cannot_be_streamed_falls_back_to_the_wheel(tmp_path: Path) 
     assert server.requests.index(f"/files/{wheel.name}.stored") \
         < server.requests.index(f"/files/{wheel.name}")
     assert result.installed[0].bytes == wheel.stat().st_size
+    assert not result.installed[0].stored_copy
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
 
 
