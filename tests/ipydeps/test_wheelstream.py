@@ -231,3 +231,24 @@ def test_cancelling_stops_the_stream(tmp_path: Path) -> None:
 def test_stored_copies_are_fetched_from_near_repositories_only(url: str, setting: str,
                                                                expected: bool) -> None:
     assert wants_stored_copy(url, setting) is expected
+
+
+def test_a_lib_layout_it_did_not_expect_is_left_to_the_wheel_installer(tmp_path: Path) -> None:
+    # Separate purelib and platlib (as on Fedora or Debian's system Python): the copy's
+    # files go where the wheel's tags point, and WHEEL says otherwise at the end.
+    make_venv(tmp_path / "env")
+    base = install_scheme(tmp_path / "env")
+    platlib = tmp_path / "env" / "lib64" / "site-packages"
+    platlib.mkdir(parents=True)
+    scheme = InstallScheme(purelib=base.purelib, platlib=platlib, scripts=base.scripts,
+                           data=base.data, headers=base.headers, python=base.python)
+    before = snapshot(tmp_path / "env")
+    wheel = make_wheel(tmp_path, "oddly-tagged", "1.0", tag="py3-none-linux_x86_64")
+    with pytest.raises(StreamingUnsupported, match="Root-Is-Purelib"):
+        stream_install(scheme, wheel.name, stored_copy(wheel))
+    assert snapshot(tmp_path / "env") == before
+    with WheelTransaction(scheme) as transaction:  # the fallback puts it where WHEEL says
+        transaction.stage(wheel)
+        transaction.commit()
+    assert (base.purelib / "oddly_tagged" / "__init__.py").is_file()
+    assert not list(platlib.iterdir())
