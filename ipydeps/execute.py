@@ -209,7 +209,7 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
     """
     candidate = step.candidate
     assert candidate.stored is not None
-    stager = transaction.stream_stager(candidate.filename)
+    stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
     try:
         size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
                               open_sink=stager.restart, progress=report)

@@ -78,12 +78,14 @@ class WheelTransaction:
         self.add(staged)
         return staged
 
-    def stream_stager(self, filename: str) -> WheelStreamStager:
+    def stream_stager(self, filename: str, size: int | None = None) -> WheelStreamStager:
         """Return a stager that installs a stored copy of ``filename`` as it downloads.
 
-        ``add`` what its ``finish`` returns to include the wheel in this transaction.
+        ``size`` is the copy's size from the index (more bytes are refused). ``add``
+        what its ``finish`` returns to include the wheel in this transaction.
         """
-        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel)
+        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel,
+                                 size=size)
 
     def add(self, staged: StagedWheel) -> None:
         """Include a wheel staged by a ``stream_stager`` in this transaction."""

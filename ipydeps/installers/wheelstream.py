@@ -90,7 +90,7 @@ class WheelStreamStager:
     """
 
     def __init__(self, filename: str, scheme: InstallScheme, staging_name: str, *,
-                 cancel: threading.Event) -> None:
+                 cancel: threading.Event, size: int | None = None) -> None:
         try:
             name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as error:
@@ -99,6 +99,7 @@ class WheelStreamStager:
         self.scheme = scheme
         self.staging_name = staging_name
         self.cancel = cancel
+        self._size = size  # what the index announced: more is refused at once
         self._project = name
         self._version = str(version)
         # Pure wheels say Root-Is-Purelib: true, the others false; checked against WHEEL.
@@ -144,6 +145,11 @@ class WheelStreamStager:
             return  # keep reading (the fetcher hashes everything), stop writing
         if self.cancel.is_set():
             raise InvalidWheelError("Installation cancelled; nothing was installed")
+        if self._size is not None and self._position + len(chunk) > self._size:
+            # Not held back like other problems: what arrives past the end piles up in memory.
+            raise InvalidWheelError(
+                f"Refused {self.filename}: the server sent more than the {self._size} bytes "
+                "its index announced", hint="the repository is misconfigured or tampered with")
         try:
             self._consume(memoryview(chunk))
         except Exception as problem:  # noqa: BLE001 - raised by finish(), after the hash check

@@ -11,6 +11,7 @@ import pytest
 
 import ipydeps
 from ipydeps.errors import DownloadError, HashMismatchError
+from ipydeps.installers.wheel import InvalidWheelError
 from tests.ipydeps.test_wheelstream import stored_copy
 from tests.support.loopback import Scripted, ScriptedServer, scripted_server
 from tests.support.venvs import make_venv, run_python, snapshot
@@ -101,6 +102,21 @@ def test_a_tampered_stored_copy_is_refused_without_falling_back(tmp_path: Path) 
     with scripted_server(routes=routes) as server, pytest.raises(HashMismatchError):
         install(server, tmp_path / "env")
     assert f"/files/{wheel.name}" not in server.requests  # a mismatch is not a reason to retry
+    assert snapshot(tmp_path / "env") == before
+
+
+def test_a_stored_copy_longer_than_announced_is_refused_at_once(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    wheel = package(tmp_path)
+    copy = stored_copy(wheel)
+    endless = copy + b"\0" * (4 << 20)  # e.g. a hostile server streaming on and on
+    key = {"url": f"/files/{wheel.name}.stored",
+           "hashes": {"sha256": hashlib.sha256(copy).hexdigest()}, "size": len(copy)}
+    routes = routes_for(wheel, endless, key=key)
+    with scripted_server(routes=routes) as server, \
+            pytest.raises(InvalidWheelError, match="more than the .* bytes its index announced"):
+        install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
 
 
