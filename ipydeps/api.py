@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
-from .fetch import HttpFetcher, RetryPolicy
+from .fetch import HttpFetcher, RetryPolicy, system_proxies
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
@@ -187,7 +186,7 @@ def pip(
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout),
-                                     proxies=urllib.request.getproxies())
+                                     proxies=system_proxies())
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)

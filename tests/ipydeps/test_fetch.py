@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from ipydeps.errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
-from ipydeps.fetch import HttpFetcher, RetryPolicy
+from ipydeps.fetch import HttpFetcher, RetryPolicy, system_proxies
 from tests.support.loopback import Scripted, scripted_server
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
@@ -126,6 +127,21 @@ def test_redirect_loops_and_downgrades_are_refused() -> None:
     with scripted_server(routes=routes) as server, \
             pytest.raises(RepositoryError, match="refused redirect"):
         fetcher().get_bytes(server.url + "away/")
+
+
+def test_system_proxies_are_the_environment_s_and_empty_without_any(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy"):
+            monkeypatch.delenv(key)
+    assert system_proxies() == {} == urllib.request.getproxies()
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "internal.example")
+    assert system_proxies() == urllib.request.getproxies()
+    assert system_proxies()["https"] == "http://proxy.example:3128"
+    assert system_proxies()["no"] == "internal.example"
 
 
 def test_plain_http_goes_through_a_configured_proxy() -> None:
