@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import site
@@ -110,6 +109,10 @@ def _name_and_version(path: Path) -> tuple[NormalizedName, Version] | None:
     project, _, version = stem.partition("-")
     version = version.split("-py", 1)[0]  # egg-info: name-1.0-py3.11.egg-info
     if not version:
+        # Rare (an .egg-info without a version in its name); importing importlib.metadata
+        # costs about 18 ms, a tenth of ``import ipydeps``, so only this path pays for it.
+        import importlib.metadata
+
         metadata = importlib.metadata.PathDistribution(path).metadata
         project, version = metadata["Name"] or "", metadata["Version"] or ""
     try:
