@@ -210,14 +210,25 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
 
 def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixPath] | str:
     """Return (category, path inside it) for an archive member, or why it is refused."""
-    path = PurePosixPath(name)
-    if name.startswith("/") or "\\" in name or ".." in path.parts or ":" in path.parts[0]:
+    if is_unsafe_path(name):
         return f"unsafe path {name!r}"
+    path = PurePosixPath(name)
     if path.parts[0] != data_dir:
         return lib_category, path
     if len(path.parts) < 3 or path.parts[1] not in _CATEGORIES:
         return f"unknown .data entry {name!r}"
     return path.parts[1], PurePosixPath(*path.parts[2:])
+
+
+def is_unsafe_path(name: str) -> bool:
+    """Tell whether an archive member's name could land outside its directory.
+
+    Absolute, with a backslash, with a ``..`` component, or with a drive-like first
+    component (``C:``); empty and ``.`` components are ignored, as pathlib does.
+    """
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    return (name.startswith("/") or "\\" in name or ".." in parts
+            or any(":" in part for part in parts[:1]))
 
 
 def _note_top_level(head: str, single: bool, top_level: set[str], pth: list[str]) -> None:
@@ -287,7 +298,15 @@ def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
         if cancel.is_set():
             raise InstallError("Installation cancelled; nothing was installed")
         data = _read_entry(wheel, descriptor, entry.info)
-        write_new_file(entry.destination, data, 0o755 if entry.executable else 0o644)
+        mode = 0o755 if entry.executable else 0o644
+        handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
+        finally:
+            os.close(handle)
 
 
 def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
@@ -298,44 +317,21 @@ def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
         raise InvalidWheelError(f"{wheel.name}: bad local header for {info.filename!r}")
     start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
     raw = os.pread(descriptor, info.compress_size, start)
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        with zipfile.ZipFile(wheel) as archive:
-            raw = archive.read(info)
-        return decode_member(raw, zipfile.ZIP_STORED, info.file_size, info.CRC,
-                             wheel.name, info.filename)
-    return decode_member(raw, info.compress_type, info.file_size, info.CRC, wheel.name,
-                         info.filename)
-
-
-def decode_member(raw: bytes, method: int, size: int, crc: int, wheel_name: str,
-                  member: str) -> bytes:
-    """Return a member's bytes from its stored or deflated form, checked against size and CRC."""
-    if method == zipfile.ZIP_STORED:
+    if info.compress_type == zipfile.ZIP_STORED:
         data = raw
-    elif method == zipfile.ZIP_DEFLATED:
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
         try:
             # The exact output size up front saves zlib's repeated buffer doubling.
-            data = _INFLATE.decompress(raw, -15, max(size, 1))
+            data = _INFLATE.decompress(raw, -15, max(info.file_size, 1))
         except _INFLATE.error:
-            raise InvalidWheelError(f"{wheel_name}: {member!r} is corrupt "
+            raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
                                     "(cannot be inflated)") from None
     else:
-        raise InvalidWheelError(f"{wheel_name}: {member!r} uses unsupported compression "
-                                f"method {method}")
-    if _INFLATE.crc32(data) != crc or len(data) != size:
-        raise InvalidWheelError(f"{wheel_name}: {member!r} is corrupt (CRC mismatch)")
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(info)
+    if _INFLATE.crc32(data) != info.CRC or len(data) != info.file_size:
+        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
     return data
-
-
-def write_new_file(path: Path | str, data: bytes | memoryview, mode: int) -> None:
-    """Create ``path`` (in a staging dir) with ``data``, writing until every byte is out."""
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(handle, view):]
-    finally:
-        os.close(handle)
 
 
 def _record_hash(data: bytes) -> str:

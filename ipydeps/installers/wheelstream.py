@@ -46,6 +46,7 @@ from .wheel import (
     _place,
     _write_metadata,
     _write_scripts,
+    is_unsafe_path,
     record_hashes,
 )
 
@@ -236,7 +237,7 @@ class WheelStreamStager:
         if top.endswith(".data") and self._data_dir is None:
             self._data_dir = top
         if top == self._data_dir:
-            destination = self._data_destination(member)
+            destination = self._data_destination(member, top)
         else:
             destination = self._lib_destination(name, top)
             member.installed = name  # RECORD paths are relative to the lib directory
@@ -251,7 +252,7 @@ class WheelStreamStager:
     def _lib_destination(self, name: str, top: str) -> str:
         # Most members go here: plain string work, since it runs under the GIL for each
         # of thousands of members while the other downloads wait for it.
-        if name.startswith("/") or "\\" in name or ":" in top or ".." in name.split("/"):
+        if is_unsafe_path(name):
             raise self._refused(f"unsafe path {name!r}")
         if self._lib_root is None:
             self._lib_root = str(_category_root(self.staged, self._lib, self.staging_name))
@@ -259,8 +260,8 @@ class WheelStreamStager:
         _note_top_level(top, "/" not in name, self._top_level, self._pth)
         return f"{self._lib_root}/{name}"
 
-    def _data_destination(self, member: _Member) -> str | None:
-        placed = _place(member.name, self._data_dir or "\0", self._lib)
+    def _data_destination(self, member: _Member, data_dir: str) -> str | None:
+        placed = _place(member.name, data_dir, self._lib)
         if isinstance(placed, str):
             raise self._refused(placed)
         category, relative = placed
