@@ -125,37 +125,18 @@ class HttpFetcher:
         retries) and ``HashMismatchError`` (not retried: the bytes are wrong).
         """
         partial = destination.with_name(destination.name + ".part")
-        digest_box: list[hashlib._Hash] = []
-
-        def attempt() -> None:
-            digest = hashlib.sha256()
-            digest_box[:] = [digest]
-            done = 0
+        try:
             with open(partial, "wb") as handle:
 
-                def sink(chunk: bytes) -> None:
-                    nonlocal done
-                    digest.update(chunk)
+                def write(chunk: bytes) -> None:
                     handle.write(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total_box[0] if total_box else None)
 
-                total_box: list[int | None] = []
-                self._stream(url, None, sink, total_box)
+                def open_partial() -> Callable[[bytes], None]:
+                    handle.seek(0)  # a retried attempt writes the file again from the start
+                    handle.truncate()
+                    return write
 
-        try:
-            self._with_retries(attempt)
-        except _Missing:
-            partial.unlink(missing_ok=True)
-            raise DownloadError(url, "not found (HTTP 404)",
-                                hint="the index lists a file the server lacks; "
-                                     "tell the repository maintainer") from None
-        except (_TransientError, _PermanentError) as error:
-            partial.unlink(missing_ok=True)
-            raise DownloadError(url, str(error),
-                                hint="check the network and that the repository is up, "
-                                     "then retry") from None
+                self.stream(url, sha256=sha256, open_sink=open_partial, progress=progress)
         except OSError as error:
             partial.unlink(missing_ok=True)
             raise DownloadError(url, f"could not write {partial}: {error.strerror or error}",
@@ -163,10 +144,6 @@ class HttpFetcher:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        actual = digest_box[0].hexdigest()
-        if sha256 is not None and actual != sha256.lower():
-            partial.unlink(missing_ok=True)
-            raise HashMismatchError(url, sha256.lower(), actual)
         os.replace(partial, destination)
         return destination
 
