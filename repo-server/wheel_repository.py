@@ -73,11 +73,7 @@ def publish_wheel(
 def projects(store: Store) -> list[str]:
     """Return the normalized names of all projects with at least one wheel."""
     files = store.layout.tree / "files"
-    return sorted(
-        entry.name
-        for entry in files.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and any(entry.glob("*.whl"))
-    )
+    return [name for name in project_folders(store) if any((files / name).glob("*.whl"))]
 
 
 def project_folders(store: Store) -> list[str]:
