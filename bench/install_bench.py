@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from ipydeps_repo.stored_copy import stored_copy_path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "
 IMPORT_CHECK = "import numpy, scipy.linalg, pandas"
@@ -157,7 +159,7 @@ def seed(data: Path, requirements: list[str], compression: str, optimize: bool) 
         command.append("--no-optimize")
     print(run(command).stdout.strip().splitlines()[-1], flush=True)
     wheels = list(data.glob("tree/files/*/*.whl"))
-    if any(not wheel.with_name(wheel.name + ".stored").is_file() for wheel in wheels):
+    if any(not stored_copy_path(wheel).is_file() for wheel in wheels):
         # A store seeded before stored copies existed: make them (once) and list them.
         run([sys.executable, "-m", "ipydeps_repo", "index", "--data", str(data)])
         print("made the stored copies of the seeded wheels", flush=True)
