@@ -9,6 +9,7 @@ never see it (PEP 691 reserves ``_``-prefixed keys for index implementations).
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 import tempfile
@@ -45,7 +46,9 @@ def write_stored_copy(wheel: Path) -> StoredCopy:
     bytes, ``external_attr`` and ``date_time``, each ZIP_STORED with its CRC and sizes in
     the local header (flag bit 3 clear), no archive comment, and zip64 only where zipfile
     needs it (past 2 GiB). A wheel that is stored already is rewritten the same way, so
-    every copy follows one contract.
+    every copy follows one contract; when that copy comes out byte for byte the same as the
+    wheel (as it does for wheels written by ``mirror --compression stored``), it is a hard
+    link to the wheel, so the bytes are on disk once.
 
     Raises:
         StoredCopyError: the copy could not be written (disk full, permissions, a
@@ -61,6 +64,7 @@ def write_stored_copy(wheel: Path) -> StoredCopy:
             stream.flush()
             os.fsync(stream.fileno())
         copy = StoredCopy(sha256=sha256_file(temp), size=temp.stat().st_size)
+        _share_the_wheels_bytes(wheel, temp)
         os.replace(temp, target)
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as error:
         temp.unlink(missing_ok=True)
@@ -73,6 +77,24 @@ def write_stored_copy(wheel: Path) -> StoredCopy:
         temp.unlink(missing_ok=True)
         raise
     return copy
+
+
+def _share_the_wheels_bytes(wheel: Path, temp: Path) -> None:
+    """Put a hard link to ``wheel`` in place of ``temp`` when the two hold the same bytes.
+
+    The server replaces files (temp file, then rename) and never writes into one, so the
+    two names cannot drift apart: a wheel replaced later is a new file, and its copy is
+    made again. Where hard links are not possible, the copy written stays.
+    """
+    if temp.stat().st_size != wheel.stat().st_size or not filecmp.cmp(temp, wheel,
+                                                                       shallow=False):
+        return
+    linked = temp.with_name(temp.name + "-link")
+    try:
+        os.link(wheel, linked)
+    except OSError:
+        return
+    os.replace(linked, temp)
 
 
 def _copy_members(wheel: Path, stream: BinaryIO) -> None:

@@ -97,6 +97,7 @@ def test_publish_writes_the_copy_the_json_page_advertises(
     assert (status, body.get("warnings")) == (201, [])
     copy = repo_server.data / "tree" / "files" / "demo" / f"{wheel.name}.stored"
     assert_is_stored_copy_of(copy, wheel)
+    assert not copy.samefile(copy.with_name(wheel.name))
     copy_bytes = copy.read_bytes()
 
     (entry,) = file_entries(repo_server, "demo")
@@ -126,8 +127,12 @@ def test_a_wheel_stored_already_still_gets_a_copy(tmp_path: Path) -> None:
         compression=zipfile.ZIP_STORED, directories=("demo/empty/",),
     )
     store.publish_file(wheel)
+    published = store.layout.tree / "files" / "demo" / wheel.name
     copy = store.layout.tree / "files" / "demo" / f"{wheel.name}.stored"
     assert_is_stored_copy_of(copy, wheel)
+    # Byte for byte the wheel itself: one file on disk under both names.
+    assert copy.read_bytes() == wheel.read_bytes()
+    assert copy.samefile(published)
     page = json.loads((store.layout.tree / "simple/demo/index.json").read_text())
     assert page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(
         copy.read_bytes()
@@ -238,6 +243,32 @@ def test_force_replace_gives_a_fresh_copy(repo_server: RunningServer, tmp_path: 
     (entry,) = file_entries(repo_server, "demo")
     assert entry["hashes"] == {"sha256": hashlib.sha256(second.read_bytes()).hexdigest()}
     assert entry[KEY]["hashes"] == {"sha256": hashlib.sha256(copy.read_bytes()).hexdigest()}
+
+
+def test_a_linked_copy_follows_a_forced_replacement(tmp_path: Path) -> None:
+    store = Store(DataLayout(tmp_path / "data"))
+    wheels = []
+    for folder, body in (("a", "x = 1\n"), ("b", "y = 2\n")):
+        (tmp_path / folder / "stored").mkdir(parents=True)
+        wheels.append(restamp_members(
+            demo_wheel(tmp_path / folder, body=body),
+            tmp_path / folder / "stored" / "demo-1.0-py3-none-any.whl",
+            compression=zipfile.ZIP_STORED,
+        ))
+    first, second = wheels
+    published = store.layout.tree / "files" / "demo" / first.name
+    copy = published.with_name(f"{first.name}.stored")
+    store.publish_file(first)
+    assert copy.samefile(published)
+    store.publish_file(second, force=True)
+    # The replaced wheel is a new file; the copy is made (and linked) again, not left
+    # pointing at the old bytes.
+    assert copy.samefile(published)
+    assert copy.read_bytes() == second.read_bytes()
+    page = json.loads((store.layout.tree / "simple/demo/index.json").read_text())
+    assert page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(
+        second.read_bytes()
+    ).hexdigest()
 
 
 def test_a_copy_that_cannot_be_written_leaves_the_wheel_listed(
