@@ -318,7 +318,13 @@ Results = dict[str, dict[str, dict[str, list[dict[str, float]]]]]  # mode -> whe
 
 
 def summarize(results: Results) -> dict[str, dict[str, object]]:
-    """Medians per (mode, place, tool); ratios of the median totals per (mode, place)."""
+    """Medians per (mode, place, tool); ratios of the median totals per (mode, place).
+
+    Also, per pair of tools, the ratio of the totals within each run (the tools of one run
+    ran back to back, so these pairs share the machine's phase of the moment) and in how
+    many runs ipydeps was the faster: a median ratio a little under 1 means little when
+    the per-run ratios straddle 1.
+    """
     table: dict[str, dict[str, object]] = {}
     for mode, places in results.items():
         table[mode] = {}
@@ -327,12 +333,18 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
                            for key in ("install_s", "import_s", "total_s", "cpu_s")}
                     for tool, runs in tools.items() if runs}
             ratios = {}
+            paired = {}
             for mine in (tool for tool in rows if tool.startswith("ipydeps")):
                 for other in ("uv", "pip"):
                     if other in rows:
-                        ratios[f"{mine}/{other}"] = (rows[mine]["total_s"]
-                                                     / rows[other]["total_s"])
-            table[mode][where] = {"median": rows, "ratios": ratios}
+                        name = f"{mine}/{other}"
+                        ratios[name] = rows[mine]["total_s"] / rows[other]["total_s"]
+                        # Not strict: a bench stopped part way leaves a tool one run ahead.
+                        per_run = [a["total_s"] / b["total_s"]
+                                   for a, b in zip(tools[mine], tools[other], strict=False)]
+                        paired[name] = {"per_run": per_run,
+                                        "faster_in": sum(ratio < 1 for ratio in per_run)}
+            table[mode][where] = {"median": rows, "ratios": ratios, "paired": paired}
     return table
 
 
@@ -350,7 +362,10 @@ def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs:
                 print(f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
                       f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
             for name, ratio in entry["ratios"].items():
-                print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}")
+                per_run = entry["paired"][name]["per_run"]
+                print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
+                      f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
+                      f"{entry['paired'][name]['faster_in']} of {len(per_run)} runs")
     for note in notes:
         print("note: " + note)
 
