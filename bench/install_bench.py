@@ -342,8 +342,12 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
                         # Not strict: a bench stopped part way leaves a tool one run ahead.
                         per_run = [a["total_s"] / b["total_s"]
                                    for a, b in zip(tools[mine], tools[other], strict=False)]
+                        installs = zip(tools[mine], tools[other], strict=False)
                         paired[name] = {"per_run": per_run,
-                                        "faster_in": sum(ratio < 1 for ratio in per_run)}
+                                        "faster_in": sum(ratio < 1 for ratio in per_run),
+                                        "install_faster_in": sum(
+                                            a["install_s"] < b["install_s"]
+                                            for a, b in installs)}
             table[mode][where] = {"median": rows, "ratios": ratios, "paired": paired}
     return table
 
@@ -362,10 +366,12 @@ def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs:
                 print(f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
                       f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
             for name, ratio in entry["ratios"].items():
-                per_run = entry["paired"][name]["per_run"]
+                paired = entry["paired"][name]
+                per_run = paired["per_run"]
                 print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
                       f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
-                      f"{entry['paired'][name]['faster_in']} of {len(per_run)} runs")
+                      f"{paired['faster_in']} of {len(per_run)} runs (its install step "
+                      f"in {paired['install_faster_in']})")
     for note in notes:
         print("note: " + note)
 
