@@ -199,12 +199,12 @@ def pip(
     raise_for_unsatisfiable(plan)
     progress = make_progress(quiet=quiet, stream=stream)
     execution = _execute(plan, settings, environment, fetcher, apk_runner, progress)
-    warnings: list[str] = []
+    warnings = [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
         refresh_import_system(environment.site_dirs,
                               [pth for wheel in execution.wheels for pth in wheel.pth_files])
-        warnings = restart_warnings(
+        warnings += restart_warnings(
             Upgraded(wheel.name, wheel.removed_version, wheel.version, wheel.top_level)
             for wheel in execution.wheels
             if wheel.removed_version is not None and wheel.removed_version != wheel.version

@@ -72,6 +72,15 @@ class DownloadError(IpydepsError):
         super().__init__(f"Download of {url} failed: {reason}", hint=hint)
 
 
+class FileMissingError(DownloadError):
+    """The server answered 404 for a file its index lists."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, "not found (HTTP 404)",
+                         hint="the index lists a file the server lacks; "
+                              "tell the repository maintainer")
+
+
 class HashMismatchError(IpydepsError):
     """A downloaded file does not have the sha256 the index promised: it was refused."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import InstallScheme
-from .errors import InstallError
+from .errors import FileMissingError, InstallError
 from .installers.apk import ApkRunner, install_apks
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
@@ -33,6 +33,7 @@ class StepOutcome:
     bytes_downloaded: int
     seconds: float
     stored_copy: bool = False  # the repository's stored copy was fetched, not the wheel
+    note: str = ""  # something the user should hear about, though the step succeeded
 
 
 @dataclass(frozen=True)
@@ -176,11 +177,21 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     stored = candidate.stored
     size: int | None = None
     streamed = False
+    note = ""
     try:
         if stored is not None and isinstance(fetcher, StreamingFetcher) \
                 and wants_stored_copy(stored.url, shared.stored_copies):
             with shared.stream_slots:
-                size = _stream_stored_copy(step, fetcher, transaction, report, events)
+                try:
+                    size = _stream_stored_copy(step, fetcher, transaction, report, events)
+                except FileMissingError:
+                    # The copy only saves CPU: without it the wheel does the job, and its
+                    # own sha256 vouches for it. A copy with the wrong bytes is another
+                    # matter (HashMismatchError), never a reason to fall back.
+                    note = (f"the repository lists a stored copy of {candidate.filename} "
+                            "but does not have it (HTTP 404), so the wheel was installed; "
+                            "its maintainer can make the copies again with "
+                            "'ipydeps-repo index'")
             streamed = size is not None
         if size is None:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
@@ -195,7 +206,8 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
                  "(a venv owned by you avoids both problems)") from None
     events.put(("progress", candidate.name, "unpacked", None, None))
-    return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed)
+    return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed,
+                       note=note)
 
 
 def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: WheelTransaction,

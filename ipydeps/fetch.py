@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
+from .errors import (
+    DownloadError,
+    FileMissingError,
+    HashMismatchError,
+    NotFoundError,
+    RepositoryError,
+)
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
@@ -50,7 +56,7 @@ class _PermanentError(Exception):
 
 
 class _Missing(Exception):
-    """HTTP 404; internal only, turned into ``NotFoundError``/``DownloadError``."""
+    """HTTP 404; internal only, turned into ``NotFoundError``/``FileMissingError``."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,9 @@ class HttpFetcher:
         """Stream ``url`` to ``destination`` while hashing it; return ``destination``.
 
         The file is written next to ``destination`` and renamed into place only when
-        its sha256 matches. Raises ``DownloadError`` (404, or unreachable after
-        retries) and ``HashMismatchError`` (not retried: the bytes are wrong).
+        its sha256 matches. Raises ``DownloadError`` (unreachable after retries;
+        ``FileMissingError``, a subclass, for a 404) and ``HashMismatchError`` (not
+        retried: the bytes are wrong).
         """
         partial = destination.with_name(destination.name + ".part")
         try:
@@ -159,9 +166,10 @@ class HttpFetcher:
 
         ``open_sink`` is called before every attempt, a retried one included, and returns
         the function that takes the bytes: a consumer starts over when it is called again.
-        Returns the number of bytes. Raises ``DownloadError`` (404, or unreachable after
-        retries) and ``HashMismatchError`` once every byte has been fed; an exception
-        from the sink ends the download at once and propagates unchanged.
+        Returns the number of bytes. Raises ``DownloadError`` (unreachable after retries;
+        ``FileMissingError``, a subclass, for a 404) and ``HashMismatchError`` once every
+        byte has been fed; an exception from the sink ends the download at once and
+        propagates unchanged.
         """
         digest_box: list[hashlib._Hash] = []
         done_box = [0]
@@ -185,9 +193,7 @@ class HttpFetcher:
         try:
             self._with_retries(attempt)
         except _Missing:
-            raise DownloadError(url, "not found (HTTP 404)",
-                                hint="the index lists a file the server lacks; "
-                                     "tell the repository maintainer") from None
+            raise FileMissingError(url) from None
         except (_TransientError, _PermanentError) as error:
             raise DownloadError(url, str(error),
                                 hint="check the network and that the repository is up, "

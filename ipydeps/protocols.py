@@ -26,7 +26,10 @@ class Fetcher(Protocol):
         sha256: str | None,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
-        """Stream ``url`` to ``destination``, verify ``sha256``; raise ``HashMismatchError``."""
+        """Stream ``url`` to ``destination``, verify ``sha256``; raise ``HashMismatchError``.
+
+        A 404 raises ``ipydeps.errors.FileMissingError`` (a ``DownloadError``).
+        """
         ...
 
 

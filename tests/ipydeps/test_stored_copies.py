@@ -146,6 +146,33 @@ def test_a_copy_that_cannot_be_streamed_falls_back_to_the_wheel(tmp_path: Path) 
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
 
 
+@pytest.mark.parametrize("status", [404, 403])
+def test_a_missing_stored_copy_falls_back_to_the_wheel_with_a_warning(
+        tmp_path: Path, status: int) -> None:
+    python = make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    wheel = package(tmp_path)
+    routes = routes_for(wheel, stored_copy(wheel))
+    routes[f"/files/{wheel.name}.stored"] = Scripted(status, b"no such file")
+    with scripted_server(routes=routes) as server:
+        if status == 403:
+            # Refused is not missing: the server is saying something about access, which
+            # the wheel would most likely meet too.
+            with pytest.raises(DownloadError, match="HTTP 403"):
+                install(server, tmp_path / "env")
+            assert f"/files/{wheel.name}" not in server.requests
+            assert snapshot(tmp_path / "env") == before
+            return
+        result = install(server, tmp_path / "env")
+    assert server.requests.index(f"/files/{wheel.name}.stored") \
+        < server.requests.index(f"/files/{wheel.name}")
+    assert not result.installed[0].stored_copy
+    (warning,) = result.warnings
+    assert "stored copy" in warning and "HTTP 404" in warning and "ipydeps-repo index" in warning
+    assert warning in repr(result)
+    assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
+
+
 @pytest.mark.parametrize("key", [
     "not a table",
     {"url": "/x.stored", "hashes": {"sha256": "0" * 63}, "size": 10},
