@@ -20,7 +20,7 @@ repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
 apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
 apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
 stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
-wheel, see ``stored_copies_wanted``).
+wheel, see ``ipydeps.transfer``).
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ class Settings:
     # A legacy overrides file (JSON, read as data); its apk names fill gaps in apk_map.
     dependency_links: str | None = None
     # Whether to download a repository's stored (uncompressed) copy of a wheel when it
-    # offers one: "auto" does for repositories on this machine or a private network.
+    # offers one: "auto" tries it from repositories on this machine or a private network
+    # and keeps it while the network outpaces the install (ipydeps.transfer).
     stored_copies: str = "auto"
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)

@@ -22,7 +22,7 @@ from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
 from .protocols import Fetcher, StreamingFetcher
-from .transfer import wants_stored_copy
+from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,42 @@ class Execution:
 _Event = tuple[str, str, str | None, int | None, int | None]  # kind, name, state, done, total
 
 
+class _NotWorthIt(Exception):
+    """A stored copy on trial arrives slower than the install could take it: use the wheel."""
+
+
+class _Trial:
+    """The verdict on stored copies fetched on trial, shared by one install's downloads.
+
+    The first copy to reach a verdict settles it for all: they come from one repository
+    over one network, and the wheel's fewer bytes only pay while that network is slow.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.verdict: bool | None = None
+
+    def settle(self, verdict: bool) -> bool:
+        with self._lock:
+            if self.verdict is None:
+                self.verdict = verdict
+            return self.verdict
+
+    def backlog_listener(self) -> Callable[[float], None]:
+        """Return what a copy's download tells about its backlog; it raises ``_NotWorthIt``."""
+        probe = BacklogProbe()
+
+        def listen(ahead: float) -> None:
+            verdict = self.verdict
+            if verdict is None:
+                heard = probe.add(ahead)
+                verdict = None if heard is None else self.settle(heard)
+            if verdict is False:
+                raise _NotWorthIt()
+
+        return listen
+
+
 @dataclass
 class _Job:
     """What every download thread of one execution shares."""
@@ -60,6 +96,7 @@ class _Job:
     # Stored copies are written as they arrive, CPU-bound and mostly under the GIL: more
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
+    trial: _Trial
 
 
 def execute_plan(
@@ -79,7 +116,8 @@ def execute_plan(
     Wheels are downloaded ``jobs`` at a time, each verified against the index's
     sha256 and unpacked into staging as soon as it arrives (or, where the repository
     offers a stored copy and ``stored_copies`` says to use it, installed into staging
-    from the socket as it arrives: see wheelstream.py); then the apk steps run
+    from the socket as it arrives: see wheelstream.py; under ``auto``, only while the
+    network outpaces the install: see transfer.py); then the apk steps run
     in one ``apk add``; then the wheels are renamed into place. Any failure
     (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``, ``InstallError``,
     ``KeyboardInterrupt``) leaves the environment as it was.
@@ -123,7 +161,7 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
         shared = _Job(fetcher, Path(downloads), transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)))
+                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial())
 
         def job(step: Step) -> None:
             try:
@@ -179,20 +217,23 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     streamed = False
     note = ""
     try:
-        if stored is not None and isinstance(fetcher, StreamingFetcher) \
-                and wants_stored_copy(stored.url, shared.stored_copies):
-            with shared.stream_slots:
-                try:
-                    size = _stream_stored_copy(step, fetcher, transaction, report, events)
-                except FileMissingError:
-                    # The copy only saves CPU: without it the wheel does the job, and its
-                    # own sha256 vouches for it. A copy with the wrong bytes is another
-                    # matter (HashMismatchError), never a reason to fall back.
-                    note = (f"the repository lists a stored copy of {candidate.filename} "
-                            "but does not have it (HTTP 404), so the wheel was installed; "
-                            "its maintainer can make the copies again with "
-                            "'ipydeps-repo index'")
-            streamed = size is not None
+        if stored is not None and isinstance(fetcher, StreamingFetcher):
+            choice = stored_copy_choice(stored.url, shared.stored_copies)
+            if choice is not CopyChoice.WHEEL:
+                with shared.stream_slots:
+                    try:
+                        size = _stream_stored_copy(
+                            step, fetcher, transaction, report, events,
+                            trial=shared.trial if choice is CopyChoice.TRIAL else None)
+                    except FileMissingError:
+                        # The copy only saves CPU: without it the wheel does the job, and
+                        # its own sha256 vouches for it. A copy with the wrong bytes is
+                        # another matter (HashMismatchError), never a reason to fall back.
+                        note = (f"the repository lists a stored copy of {candidate.filename} "
+                                "but does not have it (HTTP 404), so the wheel was "
+                                "installed; its maintainer can make the copies again with "
+                                "'ipydeps-repo index'")
+                streamed = size is not None
         if size is None:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
                                     sha256=candidate.sha256, progress=report)
@@ -212,22 +253,27 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
 
 def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: WheelTransaction,
                         report: Callable[[int, int | None], None],
-                        events: queue.Queue[_Event]) -> int | None:
+                        events: queue.Queue[_Event], *, trial: _Trial | None) -> int | None:
     """Install the wheel from its stored copy as it downloads; return the bytes fetched.
 
-    Returns None when the copy turns out to be something wheelstream.py does not take:
-    what it staged is gone, and the caller installs the wheel itself. A copy whose
-    sha256 does not match is an error like a wheel's, never a reason to fall back.
+    Returns None when the copy turns out to be something wheelstream.py does not take,
+    or, on ``trial``, when the network turns out slower than the install (before or
+    while this copy downloads): what it staged is gone, and the caller installs the
+    wheel itself. A copy whose sha256 does not match is an error like a wheel's, never a
+    reason to fall back.
     """
     candidate = step.candidate
     assert candidate.stored is not None
+    if trial is not None and trial.verdict is False:
+        return None
+    listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
     stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
     try:
         size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
-                              open_sink=stager.restart, progress=report)
+                              open_sink=stager.restart, progress=report, backlog=listener)
         events.put(("progress", candidate.name, "verified", None, None))
         transaction.add(stager.finish())
-    except StreamingUnsupported:
+    except (StreamingUnsupported, _NotWorthIt):
         stager.discard()
         return None
     except BaseException:

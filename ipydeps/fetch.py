@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import hashlib
 import http.client
 import os
@@ -161,6 +162,7 @@ class HttpFetcher:
         sha256: str | None,
         open_sink: Callable[[], Callable[[bytes], None]],
         progress: Callable[[int, int | None], None] | None = None,
+        backlog: Callable[[float], None] | None = None,
     ) -> int:
         """Feed the body of ``url`` to a sink as it arrives; verify ``sha256`` at the end.
 
@@ -169,7 +171,9 @@ class HttpFetcher:
         Returns the number of bytes. Raises ``DownloadError`` (unreachable after retries;
         ``FileMissingError``, a subclass, for a 404) and ``HashMismatchError`` once every
         byte has been fed; an exception from the sink ends the download at once and
-        propagates unchanged.
+        propagates unchanged. ``backlog``, if given, is told after each read how many
+        reads' worth of bytes were already waiting in the socket (where the system says);
+        an exception from it ends the download like one from the sink.
         """
         digest_box: list[hashlib._Hash] = []
         done_box = [0]
@@ -188,7 +192,7 @@ class HttpFetcher:
                 if progress is not None:
                     progress(done_box[0], total_box[0] if total_box else None)
 
-            self._stream(url, None, feed, total_box)
+            self._stream(url, None, feed, total_box, backlog)
 
         try:
             self._with_retries(attempt)
@@ -339,8 +343,10 @@ class HttpFetcher:
         accept: str | None,
         sink: Callable[[bytes], None],
         total_box: list[int | None] | None = None,
+        backlog: Callable[[float], None] | None = None,
     ) -> None:
         response = self._open(url, accept)
+        connection = self._connections().get(self._local.current)
         length = response.getheader("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total_box is not None:
@@ -357,10 +363,31 @@ class HttpFetcher:
                 break
             received += len(chunk)
             sink(chunk)  # its errors are the consumer's, not the network's: not retried
+            if backlog is not None and connection is not None:
+                waiting = _waiting_bytes(connection)
+                if waiting is not None:
+                    backlog(waiting / _CHUNK)
         if total is not None and received != total:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
         if response.will_close:
             self._drop_connection()
+
+
+def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:
+    """Return how many received bytes wait in the connection's socket, or None if unknown."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # not a POSIX system
+        return None
+    if connection.sock is None:
+        return None
+    waiting = array.array("i", [0])
+    try:
+        fcntl.ioctl(connection.sock.fileno(), termios.FIONREAD, waiting)
+    except (OSError, ValueError):
+        return None
+    return waiting[0]
 
 
 def _describe(error: BaseException) -> str:

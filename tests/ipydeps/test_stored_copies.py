@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,42 @@ def test_a_copy_that_cannot_be_streamed_falls_back_to_the_wheel(tmp_path: Path) 
     assert result.installed[0].bytes == wheel.stat().st_size
     assert not result.installed[0].stored_copy
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
+
+
+def big_package(tmp_path: Path) -> Path:
+    # Past the probe's first reads (2 left out, 6 judged, 1 MiB each), and incompressible,
+    # so the wheel is about as big as its copy.
+    blob = random.Random(3).randbytes(12 << 20)
+    return make_wheel(tmp_path, "stream-pkg", "1.0", files={
+        "stream_pkg/__init__.py": "VALUE = 42\n", "stream_pkg/blob.bin": blob})
+
+
+@pytest.mark.parametrize(("setting", "stored"), [("auto", False), ("always", True)])
+def test_over_a_slow_network_auto_drops_the_copy_for_the_wheel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, stored: bool) -> None:
+    monkeypatch.setenv("IPYDEPS_STORED_COPIES", setting)
+    python = make_venv(tmp_path / "env")
+    wheel = big_package(tmp_path)
+    routes = routes_for(wheel, stored_copy(wheel))
+    # 20 MB/s: the install drains each read before the next arrives.
+    routes[f"/files/{wheel.name}.stored"].pace = 20e6
+    with scripted_server(routes=routes) as server:
+        result = install(server, tmp_path / "env")
+    assert result.installed[0].stored_copy is stored
+    assert (f"/files/{wheel.name}" in server.requests) is not stored
+    assert result.warnings == ()  # a choice made for speed, not something to fix
+    assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
+    leftovers = [path for path in (tmp_path / "env").rglob("*") if "ipydeps-tx" in path.name]
+    assert not leftovers
+
+
+def test_over_a_fast_network_auto_keeps_the_copy(tmp_path: Path) -> None:
+    make_venv(tmp_path / "env")
+    wheel = big_package(tmp_path)
+    with scripted_server(routes=routes_for(wheel, stored_copy(wheel))) as server:
+        result = install(server, tmp_path / "env")
+    assert result.installed[0].stored_copy
+    assert f"/files/{wheel.name}" not in server.requests
 
 
 @pytest.mark.parametrize("status", [404, 403])

@@ -15,7 +15,6 @@ from ipydeps.environment import InstallScheme, install_scheme
 from ipydeps.installers.transaction import WheelTransaction
 from ipydeps.installers.wheel import InvalidWheelError
 from ipydeps.installers.wheelstream import StreamingUnsupported
-from ipydeps.transfer import wants_stored_copy
 from tests.support.venvs import make_venv, real_pip, run_python, snapshot
 from tests.support.wheels import make_wheel
 
@@ -214,23 +213,6 @@ def test_cancelling_stops_the_stream(tmp_path: Path) -> None:
         cancel.set()
         sink(stored_copy(wheel))
     assert snapshot(tmp_path / "env") == before
-
-
-@pytest.mark.parametrize(("url", "setting", "expected"), [
-    ("http://127.0.0.1:8080/files/a.whl.stored", "auto", True),
-    ("http://localhost/files/a.whl.stored", "auto", True),
-    ("http://[::1]/files/a.whl.stored", "auto", True),
-    ("http://10.1.2.3/files/a.whl.stored", "auto", True),
-    ("https://192.168.0.7/files/a.whl.stored", "auto", True),
-    ("https://[fd00::5]/files/a.whl.stored", "auto", True),
-    ("https://8.8.8.8/files/a.whl.stored", "auto", False),
-    ("https://8.8.8.8/files/a.whl.stored", "always", True),
-    ("http://127.0.0.1/files/a.whl.stored", "never", False),
-    ("https://no-such-host.invalid/files/a.whl.stored", "auto", False),
-])
-def test_stored_copies_are_fetched_from_near_repositories_only(url: str, setting: str,
-                                                               expected: bool) -> None:
-    assert wants_stored_copy(url, setting) is expected
 
 
 def test_a_lib_layout_it_did_not_expect_is_left_to_the_wheel_installer(tmp_path: Path) -> None:

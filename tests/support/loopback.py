@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 @dataclass
 class Scripted:
-    """One response: ``status``, ``body``; ``cut`` sends only that many body bytes, then closes."""
+    """One response: ``status``, ``body``; ``cut`` sends only that many body bytes, then closes.
+
+    ``pace`` (bytes per second) sends the body no faster than that, like a slow network.
+    """
 
     status: int = 200
     body: bytes = b""
     cut: int | None = None
+    pace: float | None = None
     content_type: str = "application/octet-stream"
     headers: dict[str, str] | None = None
 
@@ -60,6 +66,9 @@ class ScriptedServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if response.pace is not None:
+                    _paced_write(self.wfile, response.body, response.pace)
+                    return
                 self.wfile.write(response.body)
 
             def log_message(self, *args: object) -> None:
@@ -76,6 +85,17 @@ class ScriptedServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
+    piece = 16 * 1024
+    started = time.monotonic()
+    for offset in range(0, len(body), piece):
+        stream.write(body[offset:offset + piece])
+        stream.flush()
+        ahead = started + (offset + piece) / pace - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
 
 
 @contextmanager
