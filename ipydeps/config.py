@@ -25,7 +25,6 @@ wheel, see ``ipydeps.transfer``).
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -157,6 +156,8 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
 
 
 def _unknown_key(key: str, where: str) -> str:
+    import difflib  # only on this error path
+
     close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
     suggestion = (
         f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(DEFAULTS)}"

@@ -19,7 +19,6 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from html.parser import HTMLParser
 from typing import Any, Protocol
 from urllib.parse import urldefrag, urljoin
 
@@ -174,38 +173,43 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
     return candidates
 
 
-class _AnchorCollector(HTMLParser):
-    """Collect ``<a>`` elements (attributes and text) of a PEP 503 page."""
+def _anchors(text: str) -> list[tuple[dict[str, str | None], str]]:
+    """Return the ``<a>`` elements (attributes, text) of a PEP 503 page."""
+    # Imported here, not at the top: JSON pages (ours, PyPI's) are the common case, and
+    # html.parser adds to the start-up of every kernel that loads the extension.
+    from html.parser import HTMLParser
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self._current: dict[str, str | None] | None = None
-        self._text: list[str] = []
+    anchors: list[tuple[dict[str, str | None], str]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._current = dict(attrs)
-            self._text = []
+    class Collector(HTMLParser):
+        current: dict[str, str | None] | None = None
+        pieces: list[str] = []
 
-    def handle_data(self, data: str) -> None:
-        if self._current is not None:
-            self._text.append(data)
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self.current = dict(attrs)
+                self.pieces = []
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._current is not None:
-            self.anchors.append((self._current, "".join(self._text).strip()))
-            self._current = None
+        def handle_data(self, data: str) -> None:
+            if self.current is not None:
+                self.pieces.append(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "a" and self.current is not None:
+                anchors.append((self.current, "".join(self.pieces).strip()))
+                self.current = None
+
+    collector = Collector(convert_charrefs=True)
+    collector.feed(text)
+    collector.close()
+    return anchors
 
 
 def parse_project_html(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:
     """Parse a PEP 503 HTML project page (with PEP 592 yanks, PEP 658/714 metadata)."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    collector = _AnchorCollector()
-    collector.feed(text)
-    collector.close()
     candidates = []
-    for attributes, label in collector.anchors:
+    for attributes, label in _anchors(text):
         href = attributes.get("href")
         if not href:
             continue

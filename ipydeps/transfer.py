@@ -21,7 +21,6 @@ import enum
 import functools
 import ipaddress
 import socket
-import statistics
 import urllib.parse
 
 
@@ -88,5 +87,13 @@ class BacklogProbe:
             if self._seen > self._skipped:
                 self._samples.append(ahead)
                 if len(self._samples) >= self._window:
-                    self.verdict = statistics.median(self._samples) >= self._threshold
+                    self.verdict = _median(self._samples) >= self._threshold
         return self.verdict
+
+
+def _median(values: list[float]) -> float:
+    # Not statistics.median: importing statistics (fractions, decimal, random) costs more
+    # start-up than this whole module.
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -6,7 +6,6 @@ import csv
 import os
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ class WheelTransaction:
         self.cancel = cancel or threading.Event()
         # Leftovers of an install whose process was killed are undone before we start.
         self.recovered = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
-        self.name = transaction_name(uuid.uuid4().hex[:12])
+        self.name = transaction_name(os.urandom(6).hex())
         self._disk_journal = RenameJournal(scheme.purelib / (self.name + JOURNAL_SUFFIX))
         self._executor = ThreadPoolExecutor(max_workers=max(workers, 1),
                                             thread_name_prefix="ipydeps-unpack")
