@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ class UploadHandler(BaseHandler):
         self._temp: Path | None = None
         self._digest = hashlib.sha256()
         self._received = 0
+        # Held while a worker writes a chunk: the descriptor is never closed under it (a
+        # client gone mid-upload closes it from the event loop), so the number cannot be
+        # reused for another file while a write to it is under way.
+        self._writing = threading.Lock()
 
     def prepare(self) -> None:
         """Refuse early: bad token, bad name or a declared size over the limit.
@@ -60,16 +65,28 @@ class UploadHandler(BaseHandler):
             connection.set_max_body_size(limit)
         self._descriptor, self._temp = self.store.new_temp_file()
 
-    def data_received(self, chunk: bytes) -> None:
-        """Hash and append a chunk; writes are small and local, so they stay on the loop."""
-        if self._descriptor is None:
+    async def data_received(self, chunk: bytes) -> None:
+        """Hash and append a chunk in a worker thread; tornado reads the next one after.
+
+        On a slow disk a write can block for a while, and on the event loop that would
+        stall every download the server is serving meanwhile.
+        """
+        descriptor = self._descriptor
+        if descriptor is None:
             return
         self._received += len(chunk)
-        self._digest.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            written = os.write(self._descriptor, view)
-            view = view[written:]
+        await tornado.ioloop.IOLoop.current().run_in_executor(
+            None, self._append, descriptor, chunk)
+
+    def _append(self, descriptor: int, chunk: bytes) -> None:
+        with self._writing:
+            if self._descriptor != descriptor:
+                return  # discarded meanwhile
+            self._digest.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                written = os.write(descriptor, view)
+                view = view[written:]
 
     async def put(self, filename: str) -> None:
         """Publish the received file and answer with the publish result as JSON.
@@ -114,9 +131,10 @@ class UploadHandler(BaseHandler):
         self._discard()
 
     def _discard(self) -> None:
-        if self._descriptor is not None:
-            os.close(self._descriptor)
-            self._descriptor = None
+        with self._writing:
+            if self._descriptor is not None:
+                os.close(self._descriptor)
+                self._descriptor = None
         if self._temp is not None:
             self._temp.unlink(missing_ok=True)
             self._temp = None
