@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 from pathlib import Path
 
@@ -147,12 +148,14 @@ def test_a_copy_that_cannot_be_streamed_falls_back_to_the_wheel(tmp_path: Path) 
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
 
 
-def big_package(tmp_path: Path) -> Path:
+def big_package(tmp_path: Path, name: str = "stream-pkg") -> Path:
     # Past the probe's first reads (2 left out, 6 judged, 1 MiB each), and incompressible,
     # so the wheel is about as big as its copy.
-    blob = random.Random(3).randbytes(12 << 20)
-    return make_wheel(tmp_path, "stream-pkg", "1.0", files={
-        "stream_pkg/__init__.py": "VALUE = 42\n", "stream_pkg/blob.bin": blob})
+    blob = random.Random(name).randbytes(12 << 20)
+    module = name.replace("-", "_")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return make_wheel(tmp_path, name, "1.0", files={
+        f"{module}/__init__.py": "VALUE = 42\n", f"{module}/blob.bin": blob})
 
 
 @pytest.mark.parametrize(("setting", "stored"), [("auto", False), ("always", True)])
@@ -172,6 +175,27 @@ def test_over_a_slow_network_auto_drops_the_copy_for_the_wheel(
     assert run_python(python, "import stream_pkg; print(stream_pkg.VALUE)").stdout.strip() == "42"
     leftovers = [path for path in (tmp_path / "env").rglob("*") if "ipydeps-tx" in path.name]
     assert not leftovers
+
+
+def test_the_first_verdict_holds_for_the_whole_install(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "env")
+    names = ["slow-a", "slow-b", "slow-c"]
+    wheels = [big_package(tmp_path / name, name) for name in names]
+    routes: dict[str, Scripted] = {}
+    for wheel in wheels:
+        routes |= routes_for(wheel, stored_copy(wheel))
+        routes[f"/files/{wheel.name}.stored"].pace = 20e6
+    with scripted_server(routes=routes) as server:
+        result = ipydeps.pip(names, index_url=server.url + "simple/", upstream="deny",
+                             prefix=tmp_path / "env", stream=io.StringIO())
+    assert sorted(item.name for item in result.installed if not item.stored_copy) == names
+    # One stream per core: a package that gets its turn after the verdict goes straight
+    # to its wheel.
+    copies = [path for path in server.requests if path.endswith(".stored")]
+    assert len(copies) <= max(os.cpu_count() or 1, 1)
+    assert all(f"/files/{wheel.name}" in server.requests for wheel in wheels)
+    check = "import slow_a, slow_b, slow_c; print(slow_a.VALUE + slow_c.VALUE)"
+    assert run_python(python, check).stdout.strip() == "84"
 
 
 def test_over_a_fast_network_auto_keeps_the_copy(tmp_path: Path) -> None:
