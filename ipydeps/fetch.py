@@ -363,7 +363,8 @@ class HttpFetcher:
                 break
             received += len(chunk)
             sink(chunk)  # its errors are the consumer's, not the network's: not retried
-            if backlog is not None and connection is not None:
+            # After the last read nothing more can be waiting: no news about the network.
+            if backlog is not None and connection is not None and received != total:
                 waiting = _waiting_bytes(connection)
                 if waiting is not None:
                     backlog(waiting / _CHUNK)
