@@ -346,7 +346,8 @@ class HttpFetcher:
         backlog: Callable[[float], None] | None = None,
     ) -> None:
         response = self._open(url, accept)
-        connection = self._connections().get(self._local.current)
+        # The connection _open used last: its socket's backlog is what ``backlog`` hears.
+        connection = self._connections().get(self._local.current) if backlog else None
         length = response.getheader("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total_box is not None:
