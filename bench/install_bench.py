@@ -328,8 +328,10 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
 
     Also, per pair of tools, the ratio of the totals within each run (the tools of one run
     ran back to back, so these pairs share the machine's phase of the moment) and in how
-    many runs ipydeps was the faster: a median ratio a little under 1 means little when
-    the per-run ratios straddle 1.
+    many runs ipydeps was the faster, in total and in the install step alone (the first
+    import after it is the same work whoever installed the files, and its run-to-run noise
+    can be larger than the gap): a median ratio a little under 1 means little when the
+    per-run ratios straddle 1.
     """
     table: dict[str, dict[str, object]] = {}
     for mode, places in results.items():
@@ -346,14 +348,12 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
                         name = f"{mine}/{other}"
                         ratios[name] = rows[mine]["total_s"] / rows[other]["total_s"]
                         # Not strict: a bench stopped part way leaves a tool one run ahead.
-                        per_run = [a["total_s"] / b["total_s"]
-                                   for a, b in zip(tools[mine], tools[other], strict=False)]
-                        installs = zip(tools[mine], tools[other], strict=False)
+                        pairs = list(zip(tools[mine], tools[other], strict=False))
+                        per_run = [a["total_s"] / b["total_s"] for a, b in pairs]
                         paired[name] = {"per_run": per_run,
                                         "faster_in": sum(ratio < 1 for ratio in per_run),
                                         "install_faster_in": sum(
-                                            a["install_s"] < b["install_s"]
-                                            for a, b in installs)}
+                                            a["install_s"] < b["install_s"] for a, b in pairs)}
             table[mode][where] = {"median": rows, "ratios": ratios, "paired": paired}
     return table
 
