@@ -82,16 +82,16 @@ stamp_of() { cat "$@" | "$PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(
 
 setup_venv() {
     local stamp
-    stamp="$(printf '%s' "$(stamp_of "$SOURCE_DIR/pyproject.toml")")"
+    stamp="$(printf '%s' "$(stamp_of "$SOURCE_DIR/pyproject.toml" "$SOURCE_DIR/repo-server/pyproject.toml")")"
     if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.quickstart-stamp" 2> /dev/null)" = "$stamp" ]; then
         say "reusing $VENV"
         return
     fi
-    say "creating $VENV with ipydeps[server,jupyter]"
+    say "creating $VENV with ipydeps[jupyter] and ipydeps-repo"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     quietly "$VENV/bin/python" -m pip install --upgrade pip
     # nbclient runs the notebook for --check; jupyterlab/notebook are used when present.
-    quietly "$VENV/bin/python" -m pip install -e "${SOURCE_DIR}[server,jupyter]" nbclient nbformat
+    quietly "$VENV/bin/python" -m pip install -e "${SOURCE_DIR}[jupyter]" -e "${SOURCE_DIR}/repo-server" nbclient nbformat
     printf '%s' "$stamp" > "$VENV/.quickstart-stamp"
 }
 

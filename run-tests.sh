@@ -10,9 +10,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-echo "==> installing the project with its server, jupyter and test extras"
+echo "==> installing ipydeps (with its jupyter and test extras) and ipydeps-repo"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[server,jupyter,test]'
+"$VENV/bin/python" -m pip install --quiet -e '.[jupyter,test]' -e ./repo-server
 
 echo "==> running tests"
 exec "$VENV/bin/python" -m pytest -m "not slow" "$@"

@@ -6,13 +6,14 @@ ARG ALPINE_VERSION=3.22.6
 # Digest of the alpine:3.22.6 multi-arch index (see docker/runtime.Dockerfile).
 ARG ALPINE_DIGEST=sha256:5291449c3df73caf6ed85e649dec1b9e818b39a5d8c871e97afc13e9cd5e8fa8
 
-# ---- wheels: ipydeps[server] and its dependencies, never shipped
+# ---- wheels: ipydeps, ipydeps-repo and their dependencies, never shipped
 FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS wheels
 
 ARG PIP_VERSION=26.3
 ARG SETUPTOOLS_VERSION=84.2.1
 
 COPY pyproject.toml README.md /src/
+COPY repo-server/pyproject.toml repo-server/README.md /src/repo-server/
 
 # hadolint ignore=DL3018
 RUN set -eux; \
@@ -27,18 +28,21 @@ RUN set -eux; \
     ; \
     python3 -m venv /opt/build; \
     /opt/build/bin/pip install --no-cache-dir "pip==${PIP_VERSION}" "setuptools==${SETUPTOOLS_VERSION}"; \
-    python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["server"]))' \
+    python3 -c 'import tomllib; load = lambda path: tomllib.load(open(path, "rb"))["project"]["dependencies"]; print("\n".join(load("/src/pyproject.toml") + [d for d in load("/src/repo-server/pyproject.toml") if not d.startswith("ipydeps")]))' \
         > /src/requirements.txt; \
     /opt/build/bin/pip wheel --no-cache-dir --wheel-dir /wheels --requirement /src/requirements.txt; \
     apk del --no-network .build-deps
 
 COPY ipydeps/ /src/ipydeps/
-COPY repo-server/ /src/repo-server/
+COPY repo-server/ipydeps_repo/ /src/repo-server/ipydeps_repo/
 
 RUN set -eux; \
-    /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels /src; \
+    /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels \
+        /src \
+        /src/repo-server \
+    ; \
     cp /src/requirements.txt /wheels/requirements.txt; \
-    echo ipydeps >> /wheels/requirements.txt
+    printf 'ipydeps\nipydeps-repo\n' >> /wheels/requirements.txt
 
 # ---- the server image
 FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS repo

@@ -58,7 +58,6 @@ RUN set -eux; \
     apk del --no-network .build-deps
 
 COPY ipydeps/ /src/ipydeps/
-COPY repo-server/ /src/repo-server/
 
 RUN set -eux; \
     /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels /src; \
