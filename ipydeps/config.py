@@ -153,6 +153,9 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         problems.append(f"{path}: not valid TOML ({error}); fix the syntax or remove the file")
         return {}
+    except RecursionError:  # arrays or tables nested deeper than the parser's stack
+        problems.append(f"{path}: nested too deeply to be read; flatten it or remove the file")
+        return {}
 
 
 def _unknown_key(key: str, where: str) -> str:

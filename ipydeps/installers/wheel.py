@@ -51,7 +51,7 @@ _INFLATE = _inflater()
 _CATEGORIES = ("purelib", "platlib", "scripts", "data", "headers")
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _BATCH_BYTES = 4 << 20  # small files are grouped into tasks of about this many compressed bytes
-_ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*$")
+_ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*")
 
 
 class InvalidWheelError(InstallError):
@@ -387,7 +387,7 @@ def _entry_point_scripts(text: str, python: str) -> list[tuple[str, bytes]]:
         if not parser.has_section(section):
             continue
         for name, value in parser.items(section):
-            match = _ENTRY_POINT.match(value)
+            match = _ENTRY_POINT.fullmatch(value)
             if match is None or not match.group("attrs"):
                 raise InvalidWheelError(f"bad entry point {name} = {value!r}")
             module, attrs = match.group("module"), match.group("attrs")

@@ -239,3 +239,22 @@ def test_a_hostile_dependency_links_file_is_a_config_error(tmp_path: Path) -> No
         load_config(
             environ={"IPYDEPS_DEPENDENCY_LINKS": str(tmp_path / "nope.json")}, system_path=None
         )
+
+
+def test_an_apk_name_with_a_trailing_newline_is_refused() -> None:
+    # "$" matches before a final newline: the name would reach apk with it.
+    with pytest.raises(ConfigError, match="not apk package names"):
+        load_dependency_links('{"numpy": {"apk": ["py3-numpy\\n"]}}')
+    with pytest.raises(ConfigError, match="not apk package names"):
+        load_dependency_links('{"numpy": "apk add py3-numpy\\n--allow-untrusted"}')
+
+
+def test_deeply_nested_files_are_config_errors_not_crashes(tmp_path: Path) -> None:
+    depth = 100_000
+    links = write(tmp_path / "links.json", "[" * depth + "]" * depth)
+    system = write(tmp_path / "system.toml", "x = " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"IPYDEPS_DEPENDENCY_LINKS": str(links)}, system_path=system)
+    message = str(caught.value)
+    assert f"{system}: nested too deeply to be read" in message
+    assert f"{links}: The dependency links file is nested too deeply" in message
