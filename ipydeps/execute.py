@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import InstallScheme
-from .errors import FileMissingError, InstallError
+from .errors import CancelledError, FileMissingError, InstallError
 from .installers.apk import ApkRunner, install_apks
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
@@ -167,9 +167,9 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             try:
                 outcomes[step.candidate.name] = _fetch_and_stage(step, shared)
             except BaseException as error:  # reported to the main thread, which re-raises it
+                errors.append(error)  # before cancelling: the other downloads' errors follow
                 cancel.set()
                 events.put(("error", step.candidate.name, None, None, None))
-                errors.append(error)
             finally:
                 events.put(("done", step.candidate.name, None, None, None))
 
@@ -186,7 +186,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if errors:
-            raise errors[0]
+            # The failure that cancelled the others, not one of the cancellations it caused.
+            raise min(errors, key=lambda error: isinstance(error, CancelledError))
         apk_output = _run_apk(apk_steps, apk_runner, progress)
         order = [step.candidate.name for step in wheel_steps]
         wheels = transaction.commit(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import http.client
 import os
+import socket
 import ssl
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import (
+    CancelledError,
     DownloadError,
     FileMissingError,
     HashMismatchError,
@@ -43,6 +46,44 @@ def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return urllib.request.getproxies()
 
 
+class CancelEvent(threading.Event):
+    """A ``threading.Event`` that also runs callbacks when set.
+
+    Setting it (the main thread does, on ``KeyboardInterrupt``) shuts down the sockets of
+    the downloads under way: a read blocked on a slow server would otherwise wait for
+    data or for its timeout (30 s, retried), since a thread cannot be interrupted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks_lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._next_key = 0
+
+    def set(self) -> None:
+        """Set the flag, then run every registered callback (in the caller's thread)."""
+        super().set()
+        with self._callbacks_lock:
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            callback()
+
+    @contextlib.contextmanager
+    def on_set(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Run ``callback`` if the event is set while the ``with`` block runs."""
+        with self._callbacks_lock:
+            key = self._next_key
+            self._next_key += 1
+            self._callbacks[key] = callback
+        try:
+            if self.is_set():
+                callback()
+            yield
+        finally:
+            with self._callbacks_lock:
+                del self._callbacks[key]
+
+
 class _TransientError(Exception):
     """A failure worth retrying (connection refused/reset, timeout, HTTP 5xx); internal only."""
 
@@ -54,6 +95,10 @@ class _PermanentError(Exception):
         self.reason = reason
         self.status = status
         super().__init__(reason)
+
+
+class _Cancelled(Exception):
+    """The fetcher's cancel event was set; internal only, never retried."""
 
 
 class _Missing(Exception):
@@ -110,6 +155,8 @@ class HttpFetcher:
             self._with_retries(attempt)
         except _Missing:
             raise NotFoundError(url) from None
+        except _Cancelled:
+            raise CancelledError(f"Reading {url}") from None
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
@@ -198,6 +245,8 @@ class HttpFetcher:
             self._with_retries(attempt)
         except _Missing:
             raise FileMissingError(url) from None
+        except _Cancelled:
+            raise CancelledError(f"Download of {url}") from None
         except (_TransientError, _PermanentError) as error:
             raise DownloadError(url, str(error),
                                 hint="check the network and that the repository is up, "
@@ -211,15 +260,23 @@ class HttpFetcher:
         delays = self.retry.delays()
         for index in range(len(delays) + 1):
             try:
-                attempt()
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                with self._cancellable():
+                    attempt()
                 return
             except _TransientError:
                 self._drop_connection()
+                if self.cancel.is_set():
+                    raise _Cancelled() from None  # the error was our own socket shutdown
                 if index == len(delays):
                     raise
                 # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
                 if self.cancel.wait(delays[index]):
-                    raise
+                    raise _Cancelled() from None
+            except _Cancelled:
+                self._drop_connection()
+                raise
             except _PermanentError:
                 self._drop_connection()
                 raise
@@ -230,7 +287,28 @@ class HttpFetcher:
                 self._drop_connection()
                 raise
 
+    def _cancellable(self) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, setting a ``CancelEvent`` shuts down this thread's socket."""
+        cancel = self.cancel
+        if not isinstance(cancel, CancelEvent):
+            return contextlib.nullcontext()  # a plain Event: checked between reads only
+        live = self._live()
+        return cancel.on_set(lambda: _shut_down(live[0]))
+
+    def _live(self) -> list[http.client.HTTPConnection | None]:
+        """This thread's box holding the connection in use (read by ``_cancellable``)."""
+        live = getattr(self._local, "live", None)
+        if live is None:
+            live = self._local.live = [None]
+        return live
+
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        connection = self._cached_or_new_connection(parts)
+        self._live()[0] = connection
+        return connection
+
+    def _cached_or_new_connection(self, parts: urllib.parse.SplitResult
+                                  ) -> http.client.HTTPConnection:
         # One keep-alive connection per host and thread: a plan alternates between an index
         # host and a files host (PyPI), which a single cached connection would reconnect.
         key = (parts.scheme, parts.netloc)
@@ -355,7 +433,7 @@ class HttpFetcher:
         received = 0
         while True:
             if self.cancel.is_set():
-                raise _PermanentError("cancelled")
+                raise _Cancelled()
             try:
                 chunk = response.read(_CHUNK)
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
@@ -373,6 +451,19 @@ class HttpFetcher:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
         if response.will_close:
             self._drop_connection()
+
+
+def _shut_down(connection: http.client.HTTPConnection | None) -> None:
+    """End the blocked reads on ``connection``'s socket at once (from another thread).
+
+    ``shutdown``, not ``close``: closing would free the descriptor while the reading thread
+    still uses it. The plain socket's method, since ``SSLSocket.shutdown`` also drops the
+    TLS object under the reading thread.
+    """
+    sock = connection.sock if connection is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:

@@ -28,7 +28,7 @@ from types import ModuleType
 from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
-from ..errors import InstallError
+from ..errors import CancelledError, InstallError
 
 INSTALLER_NAME = "ipydeps"
 
@@ -296,7 +296,7 @@ def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
                    cancel: threading.Event) -> None:
     for entry in batch:
         if cancel.is_set():
-            raise InstallError("Installation cancelled; nothing was installed")
+            raise CancelledError()
         data = _read_entry(wheel, descriptor, entry.info)
         mode = 0o755 if entry.executable else 0o644
         handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from ..environment import InstallScheme
+from ..errors import CancelledError
 from .wheel import (
     _INFLATE,
     InvalidWheelError,
@@ -145,7 +146,7 @@ class WheelStreamStager:
         if self._problem is not None:
             return  # keep reading (the fetcher hashes everything), stop writing
         if self.cancel.is_set():
-            raise InvalidWheelError("Installation cancelled; nothing was installed")
+            raise CancelledError()
         if self._size is not None and self._position + len(chunk) > self._size:
             # Not held back like other problems: what arrives past the end piles up in memory.
             raise InvalidWheelError(
