@@ -186,10 +186,12 @@ def pip(
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
     # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads.
-    cancel = CancelEvent()
+    cancel: threading.Event = CancelEvent()
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout),
-                                     proxies=system_proxies(), cancel=cancel)
+                                     proxies=system_proxies(), cancel=cancel,
+                                     max_page_bytes=settings.max_page_bytes,
+                                     max_download_bytes=settings.max_download_bytes)
     if isinstance(fetcher, HttpFetcher):
         cancel = fetcher.cancel
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())

@@ -53,17 +53,10 @@ def _checked_names(names: list[Any], where: str, problems: list[str]) -> list[st
     return [str(name) for name in names]
 
 
-def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
-    """Map canonical project names to the apk names a legacy overrides file gives them.
-
-    Accepted entries: ``{"numpy": ["apk add py3-numpy"]}``, ``{"numpy": "apk add
-    py3-numpy"}`` and ``{"numpy": {"apk": ["py3-numpy"]}}``. Nothing is executed.
-
-    Raises ``ConfigError`` listing every entry that is not valid JSON of those shapes or
-    whose command is anything but ``apk add <names>`` (pipes, ``&&``, other programs, options).
-    """
+def _parse(json_text: str) -> Any:
+    """Return the JSON document; raise ``ConfigError`` for bad or too deeply nested JSON."""
     try:
-        document = json.loads(json_text)
+        return json.loads(json_text)
     except RecursionError:  # nested deeper than the parser's stack: hostile, not a bug
         raise ConfigError(
             "The dependency links file is nested too deeply to be read",
@@ -74,6 +67,18 @@ def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
             f"The dependency links file is not valid JSON: {error}",
             hint='write it as {"numpy": {"apk": ["py3-numpy"]}}',
         ) from None
+
+
+def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
+    """Map canonical project names to the apk names a legacy overrides file gives them.
+
+    Accepted entries: ``{"numpy": ["apk add py3-numpy"]}``, ``{"numpy": "apk add
+    py3-numpy"}`` and ``{"numpy": {"apk": ["py3-numpy"]}}``. Nothing is executed.
+
+    Raises ``ConfigError`` listing every entry that is not valid JSON of those shapes or
+    whose command is anything but ``apk add <names>`` (pipes, ``&&``, other programs, options).
+    """
+    document = _parse(json_text)
     if not isinstance(document, dict):
         raise ConfigError(
             "The dependency links file must be a JSON object mapping project names to apks",

@@ -237,7 +237,8 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
                 streamed = size is not None
         if size is None:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
-                                    sha256=candidate.sha256, progress=report)
+                                    sha256=candidate.sha256, progress=report,
+                                    size=candidate.size)
             events.put(("progress", candidate.name, "verified", None, None))
             size = path.stat().st_size
             transaction.stage(path)
@@ -271,7 +272,8 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
     stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
     try:
         size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
-                              open_sink=stager.restart, progress=report, backlog=listener)
+                              open_sink=stager.restart, progress=report, backlog=listener,
+                              size=candidate.stored.size)
         events.put(("progress", candidate.name, "verified", None, None))
         transaction.add(stager.finish())
     except (StreamingUnsupported, _NotWorthIt):
@@ -290,7 +292,13 @@ _MEMORY_SCRATCH = Path("/dev/shm")
 
 
 def _scratch_directory(steps: Sequence[Step]) -> str | None:
-    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free."""
+    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free.
+
+    Only when the index gives every wheel's size: downloads are refused past it, so
+    memory holds no more than that; a file of unknown size goes to disk.
+    """
+    if any(step.candidate.size is None for step in steps):
+        return None
     needed = sum(step.candidate.size or 0 for step in steps)
     if not needed or not os.access(_MEMORY_SCRATCH, os.W_OK | os.X_OK):
         return None

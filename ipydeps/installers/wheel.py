@@ -51,11 +51,32 @@ _INFLATE = _inflater()
 _CATEGORIES = ("purelib", "platlib", "scripts", "data", "headers")
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _BATCH_BYTES = 4 << 20  # small files are grouped into tasks of about this many compressed bytes
+# Members are inflated this many bytes at a time: a zip bomb costs no more memory than this
+# per unpack thread, whatever sizes it declares.
+_PIECE = 4 << 20
+# Members read whole into memory (WHEEL, RECORD, entry points, scripts) may be this big.
+MAX_IN_MEMORY = 64 << 20
+# Hashes a RECORD may use (the wheel spec asks for sha256 or better).
+_RECORD_ALGORITHMS = ("sha256", "sha384", "sha512")
 _ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*")
 
 
 class InvalidWheelError(InstallError):
     """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+
+
+class RecordMismatchError(InvalidWheelError):
+    """A member's bytes do not have the hash (or size) the wheel's RECORD gives: refused."""
+
+    def __init__(self, wheel: str, member: str, expected: str, actual: str) -> None:
+        self.wheel = wheel
+        self.member = member
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Refused {wheel}: {member!r} has {actual}, its RECORD says {expected}. The "
+            "wheel was altered after it was built; nothing was installed.",
+            hint="the wheel is malformed or hostile; tell its publisher")
 
 
 @dataclass
@@ -86,13 +107,16 @@ class _Entry:
     info: zipfile.ZipInfo
     destination: Path
     executable: bool
+    installed: str = ""  # its path in the installed RECORD
+    expected: str = ""  # its RECORD hash, "<algorithm>=<urlsafe base64>"
+    written: str = ""  # the sha256 of what was written, in RECORD's form (set on extraction)
 
 
 @dataclass
 class _Layout:
     entries: list[_Entry] = field(default_factory=list)
     record: list[tuple[str, str, str]] = field(default_factory=list)  # installed path, hash, size
-    scripts: list[tuple[zipfile.ZipInfo, Path]] = field(default_factory=list)
+    scripts: list[tuple[zipfile.ZipInfo, Path, str]] = field(default_factory=list)
 
 
 def stage_wheel(
@@ -112,7 +136,8 @@ def stage_wheel(
     with zipfile.ZipFile(wheel) as archive:
         infos = archive.infolist()
         dist_info, name, version = _find_dist_info(wheel, infos)
-        wheel_meta = BytesHeaderParser().parsebytes(archive.read(f"{dist_info}/WHEEL"))
+        wheel_meta = BytesHeaderParser().parsebytes(
+            read_member(archive, f"{dist_info}/WHEEL", wheel.name))
         if not str(wheel_meta.get("Wheel-Version", "")).startswith("1."):
             raise InvalidWheelError(f"{wheel.name}: unsupported Wheel-Version "
                                     f"{wheel_meta.get('Wheel-Version')!r}")
@@ -125,15 +150,57 @@ def stage_wheel(
         layout = _plan_layout(wheel, archive, infos, staged, staging_name)
         _make_directories(entry.destination.parent for entry in layout.entries)
         _extract_all(wheel, layout.entries, executor, cancel)
+        layout.record += [(entry.installed, entry.written, str(entry.info.file_size))
+                          for entry in layout.entries]
+        shipped = []
+        for info, destination, expected in layout.scripts:
+            data = read_member(archive, info.filename, wheel.name)
+            check_record_hash(wheel.name, info.filename, expected, data)
+            shipped.append((data, destination))
         entry_points = f"{dist_info}/entry_points.txt"
         _write_scripts(
-            [(archive.read(info), destination) for info, destination in layout.scripts],
-            archive.read(entry_points).decode() if entry_points in archive.namelist() else None,
+            shipped,
+            read_member(archive, entry_points, wheel.name).decode()
+            if entry_points in archive.namelist() else None,
             layout, staged, scheme, staging_name)
         _write_metadata(layout, staged, staging_name)
     staged.files = len(layout.record)
     staged.bytes_written = sum(entry.info.file_size for entry in layout.entries)
     return staged
+
+
+def read_member(archive: zipfile.ZipFile, name: str, wheel_name: str) -> bytes:
+    """Return a member read whole into memory; refuse one declared over ``MAX_IN_MEMORY``.
+
+    ``zipfile`` stops at the declared size and checks the CRC, so what it returns is no
+    bigger than declared. Raises ``KeyError`` for a missing member, like ``read``.
+    """
+    info = archive.getinfo(name)
+    if info.file_size > MAX_IN_MEMORY:
+        raise InvalidWheelError(f"Refused {wheel_name}: {name!r} declares {info.file_size} "
+                                f"bytes, more than the {MAX_IN_MEMORY} a metadata file or "
+                                "script may hold",
+                                hint="the wheel is malformed or hostile; tell its publisher")
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        raise InvalidWheelError(f"{wheel_name}: {name!r} is corrupt") from None
+
+
+def check_record_hash(wheel_name: str, member: str, expected: str, data: bytes) -> None:
+    """Raise ``RecordMismatchError`` unless ``data`` has the RECORD hash ``expected`` (or "")."""
+    if not expected:
+        return
+    algorithm = expected.partition("=")[0]
+    actual = record_hash(hashlib.new(algorithm, data))
+    if actual != expected:
+        raise RecordMismatchError(wheel_name, member, expected, actual)
+
+
+def record_hash(digest: hashlib._Hash) -> str:
+    """Return ``digest`` as RECORD writes it: ``<algorithm>=<urlsafe base64, unpadded>``."""
+    encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=")
+    return f"{digest.name}={encoded.decode()}"
 
 
 def _find_dist_info(wheel: Path, infos: list[zipfile.ZipInfo]) -> tuple[str, NormalizedName, str]:
@@ -171,9 +238,12 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
                  staged: StagedWheel, staging_name: str) -> _Layout:
     layout = _Layout()
     try:
-        hashes = record_hashes(archive.read(f"{staged.dist_info}/RECORD").decode())
+        record_text = read_member(archive, f"{staged.dist_info}/RECORD", wheel.name)
     except KeyError:
-        hashes = {}
+        raise InvalidWheelError(f"Refused {wheel.name}: it has no {staged.dist_info}/RECORD",
+                                hint="the wheel is malformed; tell its publisher") from None
+    hashes = record_hashes(record_text.decode("utf-8", "replace"))
+    seen: set[str] = set()
     data_dir = staged.dist_info.removesuffix(".dist-info") + ".data"
     problems: list[str] = []
     top_level: set[str] = set()
@@ -182,6 +252,10 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
             f"{staged.dist_info}/RECORD.p7s"}
     for info in infos:
         name = info.filename
+        if name in seen:
+            problems.append(f"{name!r} is in the archive twice")
+            continue
+        seen.add(name)
         if info.is_dir() or name in skip:
             continue
         placed = _place(name, data_dir, staged.lib_category)
@@ -192,20 +266,38 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
         staged.ships_bytecode = staged.ships_bytecode or name.endswith(".pyc")
         if category in ("purelib", "platlib"):
             _note_top_level(relative.parts[0], len(relative.parts) == 1, top_level, pth)
+        expected = _expected_hash(name, info.file_size, hashes, problems)
         destination = _category_root(staged, category, staging_name) / relative
-        installed = _installed_path(staged, category, relative)
         if category == "scripts":
-            layout.scripts.append((info, destination))
+            layout.scripts.append((info, destination, expected))
             continue
-        record_hash, size = hashes.get(name, ("", str(info.file_size)))
-        layout.record.append((installed, record_hash, size))
-        layout.entries.append(_Entry(info, destination, bool((info.external_attr >> 16) & 0o111)))
+        layout.entries.append(_Entry(info, destination, bool((info.external_attr >> 16) & 0o111),
+                                     installed=_installed_path(staged, category, relative),
+                                     expected=expected))
     if problems:
         raise InvalidWheelError(f"Refused {wheel.name}: " + "; ".join(problems),
                                 hint="the wheel is malformed or hostile; tell its publisher")
     staged.top_level = tuple(sorted(name for name in top_level if name.isidentifier()))
     staged.pth_files = tuple(pth)
     return layout
+
+
+def _expected_hash(name: str, size: int, hashes: dict[str, tuple[str, str]],
+                   problems: list[str]) -> str:
+    """Return the RECORD hash of member ``name`` ("" if RECORD has none); note problems.
+
+    A member RECORD leaves out is installed, as pip does, and the installed RECORD gets
+    the hash of what was written. A hash weaker than sha256 is a problem, and so is a
+    RECORD size that differs from the archive's: one of them lies.
+    """
+    expected, recorded_size = hashes.get(name, ("", ""))
+    if not expected:
+        return ""
+    if expected.partition("=")[0] not in _RECORD_ALGORITHMS:
+        problems.append(f"{name!r} has a RECORD hash that is not sha256 or better")
+    elif recorded_size and recorded_size != str(size):
+        problems.append(f"{name!r} is {size} bytes, its RECORD says {recorded_size}")
+    return expected
 
 
 def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixPath] | str:
@@ -297,46 +389,112 @@ def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
     for entry in batch:
         if cancel.is_set():
             raise CancelledError()
-        data = _read_entry(wheel, descriptor, entry.info)
         mode = 0o755 if entry.executable else 0o644
         handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
                          mode)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
+            entry.written = _extract_member(wheel, descriptor, entry, handle)
         finally:
             os.close(handle)
 
 
-def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
-    """Read and inflate one member with ``pread``: no shared file position, no lock."""
+def _extract_member(wheel: Path, descriptor: int, entry: _Entry, handle: int) -> str:
+    """Inflate one member into ``handle`` with ``pread`` (no shared file position, no lock).
+
+    At most ``_PIECE`` bytes are held at a time, and no more than the declared size is
+    written: a member that inflates to more is refused, as is one whose CRC, or whose
+    hash in RECORD, does not match. Returns the sha256 of what was written, in RECORD's form.
+    """
+    info = entry.info
+    algorithm = entry.expected.partition("=")[0] or "sha256"
+    written = hashlib.sha256()
+    checked = written if algorithm == "sha256" else hashlib.new(algorithm)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        _extract_other(wheel, info, handle, (written, checked))
+        return _checked_hash(wheel, entry, written, checked)
+    position = _data_offset(wheel, descriptor, info)
+    remaining = info.compress_size
+    inflater = _INFLATE.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    crc = size = 0
+    pending = b""
+    while True:
+        if not pending and remaining:
+            pending = os.pread(descriptor, min(remaining, _PIECE), position)
+            if not pending:
+                break  # the file ends before the member does
+            position += len(pending)
+            remaining -= len(pending)
+        if inflater is None:
+            data, pending = pending, b""
+        else:
+            try:
+                # One byte more than declared is enough to tell that it lies.
+                data = inflater.decompress(pending, min(_PIECE, info.file_size - size + 1))
+            except _INFLATE.error:
+                raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
+                                        "(cannot be inflated)") from None
+            pending = inflater.unconsumed_tail
+        size += len(data)
+        if size > info.file_size:
+            raise InvalidWheelError(
+                f"Refused {wheel.name}: {info.filename!r} inflates to more than the "
+                f"{info.file_size} bytes it declares",
+                hint="the wheel is malformed or hostile (a zip bomb?); tell its publisher")
+        crc = _INFLATE.crc32(data, crc)
+        _write_hashed(handle, data, written, checked)
+        if (inflater.eof if inflater is not None else not remaining) or not (data or pending
+                                                                              or remaining):
+            break
+    if crc != info.CRC or size != info.file_size:
+        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
+    return _checked_hash(wheel, entry, written, checked)
+
+
+def _data_offset(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> int:
+    """Return where a member's data starts, after its local header (checked)."""
     header = os.pread(descriptor, _LOCAL_HEADER.size, info.header_offset)
-    fields = _LOCAL_HEADER.unpack(header)
+    fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else (b"",)
     if fields[0] != b"PK\x03\x04":
         raise InvalidWheelError(f"{wheel.name}: bad local header for {info.filename!r}")
-    start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
-    raw = os.pread(descriptor, info.compress_size, start)
-    if info.compress_type == zipfile.ZIP_STORED:
-        data = raw
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        try:
-            # The exact output size up front saves zlib's repeated buffer doubling.
-            data = _INFLATE.decompress(raw, -15, max(info.file_size, 1))
-        except _INFLATE.error:
-            raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
-                                    "(cannot be inflated)") from None
-    else:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(info)
-    if _INFLATE.crc32(data) != info.CRC or len(data) != info.file_size:
-        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
-    return data
+    return int(info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1])
+
+
+def _write_hashed(handle: int, data: bytes, written: hashlib._Hash,
+                  checked: hashlib._Hash) -> None:
+    written.update(data)
+    if checked is not written:
+        checked.update(data)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view):]
+
+
+def _checked_hash(wheel: Path, entry: _Entry, written: hashlib._Hash,
+                  checked: hashlib._Hash) -> str:
+    """Return ``written`` in RECORD's form once ``checked`` matches the RECORD hash."""
+    actual = record_hash(checked)
+    if entry.expected and actual != entry.expected:
+        raise RecordMismatchError(wheel.name, entry.info.filename, entry.expected, actual)
+    return record_hash(written)
+
+
+def _extract_other(wheel: Path, info: zipfile.ZipInfo, handle: int,
+                   digests: tuple[hashlib._Hash, hashlib._Hash]) -> None:
+    """Write a member compressed some other way (bzip2, lzma) with ``zipfile``, in pieces.
+
+    ``zipfile`` stops at the declared size and checks the CRC at the end.
+    """
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(info) as member:
+            while data := member.read(_PIECE):
+                _write_hashed(handle, data, *digests)
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError):
+        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt or uses a "
+                                "compression this Python lacks") from None
 
 
 def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return "sha256=" + digest.decode()
+    return record_hash(hashlib.sha256(data))
 
 
 def _shebang(python: str) -> bytes:

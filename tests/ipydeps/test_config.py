@@ -70,7 +70,7 @@ def test_precedence_defaults_system_user_env_arguments(files: tuple[Path, Path])
     assert dict(settings.apk_map) == {"python-dateutil": "py3-dateutil"}
     assert settings.provenance["upstream_url"] == "default"
     description = settings.describe()
-    assert "timeout         = 12.5" in description
+    assert "timeout            = 12.5" in description
     assert "(env IPYDEPS_REPOSITORY_URL)" in description and "(argument)" in description
 
 
@@ -258,3 +258,14 @@ def test_deeply_nested_files_are_config_errors_not_crashes(tmp_path: Path) -> No
     message = str(caught.value)
     assert f"{system}: nested too deeply to be read" in message
     assert f"{links}: The dependency links file is nested too deeply" in message
+
+
+def test_read_bounds_are_configurable_and_checked(tmp_path: Path) -> None:
+    settings = load_config(environ={"IPYDEPS_MAX_PAGE_BYTES": "1048576"}, system_path=None,
+                           user_path=tmp_path / "none.toml")
+    assert settings.max_page_bytes == 1 << 20
+    assert settings.provenance["max_page_bytes"] == "env IPYDEPS_MAX_PAGE_BYTES"
+    assert settings.max_download_bytes == 4 << 30
+    with pytest.raises(ConfigError, match="max_download_bytes must be between"):
+        load_config(environ={}, overrides={"max_download_bytes": 10}, system_path=None,
+                    user_path=tmp_path / "none.toml")
