@@ -22,6 +22,7 @@ from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
 from .protocols import Fetcher, StreamingFetcher
+from .scratch import remove_orphans, scratch_directory
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
@@ -156,11 +157,12 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                     for step in plan.steps])
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
-    with tempfile.TemporaryDirectory(prefix="ipydeps-download-",
-                                     dir=_scratch_directory(wheel_steps)) as downloads, \
+    # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
+    remove_orphans({str(_MEMORY_SCRATCH), tempfile.gettempdir()})
+    with scratch_directory(_scratch_directory(wheel_steps)) as downloads, \
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
-        shared = _Job(fetcher, Path(downloads), transaction, events, stored_copies,
+        shared = _Job(fetcher, downloads, transaction, events, stored_copies,
                       threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial())
 
         def job(step: Step) -> None:

@@ -29,6 +29,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
 from ..errors import CancelledError, InstallError
+from .journal import is_reserved_name
 
 INSTALLER_NAME = "ipydeps"
 
@@ -304,6 +305,8 @@ def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixP
     """Return (category, path inside it) for an archive member, or why it is refused."""
     if is_unsafe_path(name):
         return f"unsafe path {name!r}"
+    if is_reserved_name(name):
+        return f"{name!r} is named like ipydeps' own install journals"
     path = PurePosixPath(name)
     if path.parts[0] != data_dir:
         return lib_category, path

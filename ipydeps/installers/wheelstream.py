@@ -37,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from ..environment import InstallScheme
 from ..errors import CancelledError
+from .journal import is_reserved_name
 from .wheel import (
     _INFLATE,
     MAX_IN_MEMORY,
@@ -267,6 +268,8 @@ class WheelStreamStager:
         # of thousands of members while the other downloads wait for it.
         if is_unsafe_path(name):
             raise self._refused(f"unsafe path {name!r}")
+        if is_reserved_name(name):
+            raise self._refused(f"{name!r} is named like ipydeps' own install journals")
         if self._lib_root is None:
             self._lib_root = str(_category_root(self.staged, self._lib, self.staging_name))
         self.staged.ships_bytecode = self.staged.ships_bytecode or name.endswith(".pyc")
