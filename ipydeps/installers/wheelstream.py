@@ -38,11 +38,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from ..environment import InstallScheme
 from ..errors import CancelledError
 from .journal import is_reserved_name
+from .members import _INFLATE, MAX_IN_MEMORY, InvalidWheelError, RecordMismatchError, record_hash
 from .wheel import (
-    _INFLATE,
-    MAX_IN_MEMORY,
-    InvalidWheelError,
-    RecordMismatchError,
     StagedWheel,
     _category_root,
     _installed_path,
@@ -52,7 +49,6 @@ from .wheel import (
     _write_metadata,
     _write_scripts,
     is_unsafe_path,
-    record_hash,
     record_hashes,
 )
 

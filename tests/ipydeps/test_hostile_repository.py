@@ -236,3 +236,22 @@ def test_a_deeply_nested_index_page_is_a_repository_error(tmp_path: Path) -> Non
             pytest.raises(RepositoryError, match="nested too deeply"):
         install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
+
+
+def test_metadata_read_from_a_wheel_is_bounded(tmp_path: Path) -> None:
+    """Without PEP 658 metadata the wheel is read for it: a METADATA declared huge is refused."""
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b""},
+                        declared={"hostile-1.0.dist-info/METADATA": 3 << 30})
+    routes = routes_for(wheel, None)
+    page = json.loads(routes["/simple/hostile/"].body)
+    del page["files"][0]["core-metadata"]
+    routes["/simple/hostile/"] = Scripted(body=json.dumps(page).encode(),
+                                          content_type="application/vnd.pypi.simple.v1+json")
+    del routes[f"/files/{wheel.name}.metadata"]
+    with scripted_server(routes=routes) as server, \
+            pytest.raises(RepositoryError, match="METADATA declares 3221225472 bytes"):
+        install(server, tmp_path / "env")
+    assert f"/files/{wheel.name}" in server.requests
+    assert snapshot(tmp_path / "env") == before
