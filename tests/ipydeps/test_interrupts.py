@@ -86,3 +86,38 @@ def test_sigint_stops_a_slow_install_and_changes_nothing(tmp_path: Path) -> None
 @pytest.fixture(autouse=True)
 def _no_stored_copies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IPYDEPS_STORED_COPIES", raising=False)
+
+
+@pytest.mark.e2e
+def test_interrupting_the_kernel_stops_a_slow_install(tmp_path: Path) -> None:
+    """The notebook's stop button (SIGINT to the kernel) during a download from a slow server."""
+    from tests.support.kernels import Kernel
+
+    python = make_venv(tmp_path / "env", see_test_packages=True)
+    wheel = make_wheel(tmp_path, "stream-pkg", "1.0", files={
+        "stream_pkg/__init__.py": "", "stream_pkg/blob.bin": os.urandom(300_000)})
+    routes = routes_for(wheel, None)
+    routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), pace=_PACE)
+    with scripted_server(routes=routes) as server:
+        kernel = Kernel(python, tmp_path, {"IPYDEPS_TIMEOUT": "60", "IPYDEPS_RETRIES": "3",
+                                           "IPYDEPS_UPSTREAM": "deny", "IPYDEPS_APK": "never",
+                                           "HOME": str(tmp_path)})
+        try:
+            assert kernel.run("import ipydeps").error is None
+            before = snapshot(tmp_path / "env")
+            message = kernel.client.execute(
+                f"ipydeps.pip(['stream-pkg'], index_url={server.url + 'simple/'!r})")
+            assert server.pacing.wait(60)
+            kernel.manager.interrupt_kernel()
+            reply = kernel.client.get_shell_msg(timeout=10)  # generous: it used to take 50 s
+            while reply["parent_header"].get("msg_id") != message:
+                reply = kernel.client.get_shell_msg(timeout=10)
+            assert reply["content"]["status"] == "error"
+            assert reply["content"]["ename"] == "KeyboardInterrupt"
+            after = kernel.run("import importlib.util; "
+                               "print(importlib.util.find_spec('stream_pkg'))")
+            assert after.stdout == "None\n"
+        finally:
+            kernel.stop()
+    assert snapshot(tmp_path / "env") == before
+    assert python.exists()
