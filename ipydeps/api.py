@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cancel import CancelEvent
 from .config import Settings, load_config
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
-from .fetch import CancelEvent, HttpFetcher, RetryPolicy, system_proxies
+from .fetch import HttpFetcher, RetryPolicy, system_proxies
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped

@@ -7,15 +7,15 @@ import contextlib
 import hashlib
 import http.client
 import os
-import socket
 import ssl
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cancel import CancelEvent, shut_down
 from .errors import (
     CancelledError,
     DownloadError,
@@ -49,44 +49,6 @@ def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     import urllib.request
 
     return urllib.request.getproxies()
-
-
-class CancelEvent(threading.Event):
-    """A ``threading.Event`` that also runs callbacks when set.
-
-    Setting it (the main thread does, on ``KeyboardInterrupt``) shuts down the sockets of
-    the downloads under way: a read blocked on a slow server would otherwise wait for
-    data or for its timeout (30 s, retried), since a thread cannot be interrupted.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._callbacks_lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[], None]] = {}
-        self._next_key = 0
-
-    def set(self) -> None:
-        """Set the flag, then run every registered callback (in the caller's thread)."""
-        super().set()
-        with self._callbacks_lock:
-            callbacks = list(self._callbacks.values())
-        for callback in callbacks:
-            callback()
-
-    @contextlib.contextmanager
-    def on_set(self, callback: Callable[[], None]) -> Iterator[None]:
-        """Run ``callback`` if the event is set while the ``with`` block runs."""
-        with self._callbacks_lock:
-            key = self._next_key
-            self._next_key += 1
-            self._callbacks[key] = callback
-        try:
-            if self.is_set():
-                callback()
-            yield
-        finally:
-            with self._callbacks_lock:
-                del self._callbacks[key]
 
 
 class _TransientError(Exception):
@@ -342,7 +304,7 @@ class HttpFetcher:
         if not isinstance(cancel, CancelEvent):
             return contextlib.nullcontext()  # a plain Event: checked between reads only
         live = self._live()
-        return cancel.on_set(lambda: _shut_down(live[0]))
+        return cancel.on_set(lambda: shut_down(live[0]))
 
     def _live(self) -> list[http.client.HTTPConnection | None]:
         """Return this thread's box holding the connection in use (read by ``_cancellable``)."""
@@ -516,19 +478,6 @@ def _content_length(response: http.client.HTTPResponse, limit: int) -> int | Non
         response.close()
         raise _TooLarge()
     return total
-
-
-def _shut_down(connection: http.client.HTTPConnection | None) -> None:
-    """End the blocked reads on ``connection``'s socket at once (from another thread).
-
-    ``shutdown``, not ``close``: closing would free the descriptor while the reading thread
-    still uses it. The plain socket's method, since ``SSLSocket.shutdown`` also drops the
-    TLS object under the reading thread.
-    """
-    sock = connection.sock if connection is not None else None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:

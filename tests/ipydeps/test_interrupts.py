@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ipydeps.cancel import CancelEvent
 from ipydeps.errors import CancelledError
-from ipydeps.fetch import CancelEvent, HttpFetcher, RetryPolicy
+from ipydeps.fetch import HttpFetcher, RetryPolicy
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.loopback import Scripted, scripted_server
 from tests.support.pipenv import clean_pip_env
