@@ -186,15 +186,14 @@ def pip(
                                       apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
-    # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads.
-    cancel: threading.Event = CancelEvent()
+    # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads. A
+    # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
+    cancel = CancelEvent()
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout),
                                      proxies=system_proxies(), cancel=cancel,
                                      max_page_bytes=settings.max_page_bytes,
                                      max_download_bytes=settings.max_download_bytes)
-    if isinstance(fetcher, HttpFetcher):
-        cancel = fetcher.cancel
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)
