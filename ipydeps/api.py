@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cancel import CancelEvent
 from .config import Settings, load_config
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
@@ -184,21 +185,31 @@ def pip(
     environment = inspect_environment(Path(prefix) if prefix else None,
                                       apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
+    # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
+    # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads. A
+    # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
+    cancel = CancelEvent()
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout),
-                                     proxies=system_proxies())
+                                     proxies=system_proxies(), cancel=cancel,
+                                     max_page_bytes=settings.max_page_bytes,
+                                     max_download_bytes=settings.max_download_bytes)
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)
-    plan = resolve(requests, sources=sources, installed=environment.installed,
-                   environment=target, policy=policy, jobs=settings.jobs)
+    try:
+        plan = resolve(requests, sources=sources, installed=environment.installed,
+                       environment=target, policy=policy, jobs=settings.jobs)
+    except BaseException:
+        cancel.set()  # an interrupt: the index reads still under way in threads end at once
+        raise
     if not quiet or not plan.ok:
         _show_plan(plan, out if stream is not None else None)
     if dry_run:
         return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
     raise_for_unsatisfiable(plan)
     progress = make_progress(quiet=quiet, stream=stream)
-    execution = _execute(plan, settings, environment, fetcher, apk_runner, progress)
+    execution = _execute(plan, settings, environment, fetcher, apk_runner, progress, cancel)
     warnings = [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
@@ -229,7 +240,8 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
 
 
 def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
-             apk_runner: ApkRunner | None, progress: Progress) -> Execution:
+             apk_runner: ApkRunner | None, progress: Progress,
+             cancel: threading.Event) -> Execution:
     if apk_runner is None and environment.apk_available:
         apk_runner = SystemApkRunner()
     return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
@@ -237,7 +249,7 @@ def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: 
                         # One unpack thread per core: inflating is CPU-bound, and more
                         # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
                         unpack_workers=max(os.cpu_count() or 2, 2),
-                        cancel=threading.Event(), stored_copies=settings.stored_copies)
+                        cancel=cancel, stored_copies=settings.stored_copies)
 
 
 def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:

@@ -20,7 +20,8 @@ repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
 apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
 apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
 stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
-wheel, see ``ipydeps.transfer``).
+wheel, see ``ipydeps.transfer``), max_page_bytes (the most an index page, metadata file or
+APKINDEX may hold), max_download_bytes (the most a wheel whose index gives no size may hold).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "apk_map": {},
     "dependency_links": None,
     "stored_copies": "auto",
+    "max_page_bytes": 64 << 20,
+    "max_download_bytes": 4 << 30,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -70,6 +73,8 @@ ENVIRONMENT_VARIABLES = {
     "apk_map": "IPYDEPS_APK_MAP",
     "dependency_links": "IPYDEPS_DEPENDENCY_LINKS",
     "stored_copies": "IPYDEPS_STORED_COPIES",
+    "max_page_bytes": "IPYDEPS_MAX_PAGE_BYTES",
+    "max_download_bytes": "IPYDEPS_MAX_DOWNLOAD_BYTES",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -80,7 +85,9 @@ _CHOICES = {
     "policy": ("prebuilt-only",),
     "stored_copies": ("auto", "always", "never"),
 }
-_RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0)}
+_RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0),
+           "max_page_bytes": (1 << 16, 1 << 40), "max_download_bytes": (1 << 16, 1 << 50)}
+_INTEGRAL = ("jobs", "retries", "max_page_bytes", "max_download_bytes")
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,12 @@ class Settings:
     # offers one: "auto" tries it from repositories on this machine or a private network
     # and keeps it while the network outpaces the install (ipydeps.transfer).
     stored_copies: str = "auto"
+    # Bounds on what a repository can make this process hold or write (see docs/client.md):
+    # an index page, a metadata file or an APKINDEX is read into memory up to this size...
+    max_page_bytes: int = DEFAULTS["max_page_bytes"]
+    # ...and a wheel whose index announces no size is downloaded up to this size (one that
+    # does announce it is refused past that size).
+    max_download_bytes: int = DEFAULTS["max_download_bytes"]
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -126,7 +139,7 @@ class Settings:
         for key in DEFAULTS:
             value = getattr(self, key)
             shown = dict(value) if key == "apk_map" else value
-            lines.append(f"  {key:<15} = {shown!r:<40} ({self.provenance.get(key, 'default')})")
+            lines.append(f"  {key:<18} = {shown!r:<40} ({self.provenance.get(key, 'default')})")
         return "\n".join(lines)
 
 
@@ -152,6 +165,9 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         problems.append(f"{path}: not valid TOML ({error}); fix the syntax or remove the file")
+        return {}
+    except RecursionError:  # arrays or tables nested deeper than the parser's stack
+        problems.append(f"{path}: nested too deeply to be read; flatten it or remove the file")
         return {}
 
 
@@ -254,7 +270,7 @@ def _check_path(key: str, value: Any) -> tuple[Any, str | None]:
 
 def _check_number(key: str, value: Any) -> tuple[Any, str | None]:
     """Numbers come as TOML numbers or, from the environment, as strings of digits."""
-    integral = key in ("jobs", "retries")
+    integral = key in _INTEGRAL
     pattern = _INTEGER if integral else _NUMBER
     if isinstance(value, bool) or not (
         isinstance(value, int)
@@ -282,6 +298,8 @@ _CHECKS = {
     "timeout": _check_number,
     "dependency_links": _check_path,
     "stored_copies": _check_choice,
+    "max_page_bytes": _check_number,
+    "max_download_bytes": _check_number,
 }
 
 

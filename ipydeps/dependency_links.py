@@ -18,7 +18,8 @@ from packaging.utils import canonicalize_name
 from .errors import ConfigError
 
 # An apk package name as aports allows it; anything else (";", "&&", "$(", options) is refused.
-_APK_NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
+# Matched whole with fullmatch: ``$`` would also match before a final newline.
+_APK_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]*")
 
 
 def _names_from_command(command: Any, where: str, problems: list[str]) -> list[str]:
@@ -30,7 +31,7 @@ def _names_from_command(command: Any, where: str, problems: list[str]) -> list[s
     if words[:2] != ["apk", "add"] or len(words) < 3:
         problems.append(f"{where}: {command!r} is not a plain 'apk add <names>'; refused, not run")
         return []
-    bad = [word for word in words[2:] if not _APK_NAME.match(word)]
+    bad = [word for word in words[2:] if not _APK_NAME.fullmatch(word)]
     if bad:
         problems.append(
             f"{where}: {command!r} is refused, not run: {', '.join(map(repr, bad))} "
@@ -42,7 +43,7 @@ def _names_from_command(command: Any, where: str, problems: list[str]) -> list[s
 
 def _checked_names(names: list[Any], where: str, problems: list[str]) -> list[str]:
     """``names`` if every one is a plain apk name, else [] with a problem recorded."""
-    bad = [name for name in names if not (isinstance(name, str) and _APK_NAME.match(name))]
+    bad = [name for name in names if not (isinstance(name, str) and _APK_NAME.fullmatch(name))]
     if bad:
         problems.append(
             f"{where}: {', '.join(map(repr, bad))} are not apk package names "
@@ -50,6 +51,22 @@ def _checked_names(names: list[Any], where: str, problems: list[str]) -> list[st
         )
         return []
     return [str(name) for name in names]
+
+
+def _parse(json_text: str) -> Any:
+    """Return the JSON document; raise ``ConfigError`` for bad or too deeply nested JSON."""
+    try:
+        return json.loads(json_text)
+    except RecursionError:  # nested deeper than the parser's stack: hostile, not a bug
+        raise ConfigError(
+            "The dependency links file is nested too deeply to be read",
+            hint='write it as {"numpy": {"apk": ["py3-numpy"]}}',
+        ) from None
+    except ValueError as error:
+        raise ConfigError(
+            f"The dependency links file is not valid JSON: {error}",
+            hint='write it as {"numpy": {"apk": ["py3-numpy"]}}',
+        ) from None
 
 
 def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
@@ -61,13 +78,7 @@ def load_dependency_links(json_text: str) -> dict[str, tuple[str, ...]]:
     Raises ``ConfigError`` listing every entry that is not valid JSON of those shapes or
     whose command is anything but ``apk add <names>`` (pipes, ``&&``, other programs, options).
     """
-    try:
-        document = json.loads(json_text)
-    except ValueError as error:
-        raise ConfigError(
-            f"The dependency links file is not valid JSON: {error}",
-            hint='write it as {"numpy": {"apk": ["py3-numpy"]}}',
-        ) from None
+    document = _parse(json_text)
     if not isinstance(document, dict):
         raise ConfigError(
             "The dependency links file must be a JSON object mapping project names to apks",

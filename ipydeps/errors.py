@@ -99,6 +99,13 @@ class InstallError(IpydepsError):
     """Installing a planned step failed; the environment was rolled back."""
 
 
+class CancelledError(InstallError):
+    """The work was cancelled (Ctrl-C, or another download of the same install failed)."""
+
+    def __init__(self, what: str = "Installation") -> None:
+        super().__init__(f"{what} cancelled; nothing was installed")
+
+
 class ApkFailedError(InstallError):
     """``apk add`` refused or failed; its own output is kept in ``output``."""
 

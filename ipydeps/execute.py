@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import InstallScheme
-from .errors import FileMissingError, InstallError
+from .errors import CancelledError, FileMissingError, InstallError
 from .installers.apk import ApkRunner, install_apks
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
 from .protocols import Fetcher, StreamingFetcher
+from .scratch import remove_orphans, scratch_directory
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
@@ -156,20 +157,21 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                     for step in plan.steps])
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
-    with tempfile.TemporaryDirectory(prefix="ipydeps-download-",
-                                     dir=_scratch_directory(wheel_steps)) as downloads, \
+    # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
+    remove_orphans({str(_MEMORY_SCRATCH), tempfile.gettempdir()})
+    with scratch_directory(_scratch_directory(wheel_steps)) as downloads, \
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
-        shared = _Job(fetcher, Path(downloads), transaction, events, stored_copies,
+        shared = _Job(fetcher, downloads, transaction, events, stored_copies,
                       threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial())
 
         def job(step: Step) -> None:
             try:
                 outcomes[step.candidate.name] = _fetch_and_stage(step, shared)
             except BaseException as error:  # reported to the main thread, which re-raises it
+                errors.append(error)  # before cancelling: the other downloads' errors follow
                 cancel.set()
                 events.put(("error", step.candidate.name, None, None, None))
-                errors.append(error)
             finally:
                 events.put(("done", step.candidate.name, None, None, None))
 
@@ -186,7 +188,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if errors:
-            raise errors[0]
+            # The failure that cancelled the others, not one of the cancellations it caused.
+            raise min(errors, key=lambda error: isinstance(error, CancelledError))
         apk_output = _run_apk(apk_steps, apk_runner, progress)
         order = [step.candidate.name for step in wheel_steps]
         wheels = transaction.commit(
@@ -236,7 +239,8 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
                 streamed = size is not None
         if size is None:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
-                                    sha256=candidate.sha256, progress=report)
+                                    sha256=candidate.sha256, progress=report,
+                                    size=candidate.size)
             events.put(("progress", candidate.name, "verified", None, None))
             size = path.stat().st_size
             transaction.stage(path)
@@ -270,7 +274,8 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
     stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
     try:
         size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
-                              open_sink=stager.restart, progress=report, backlog=listener)
+                              open_sink=stager.restart, progress=report, backlog=listener,
+                              size=candidate.stored.size)
         events.put(("progress", candidate.name, "verified", None, None))
         transaction.add(stager.finish())
     except (StreamingUnsupported, _NotWorthIt):
@@ -289,7 +294,13 @@ _MEMORY_SCRATCH = Path("/dev/shm")
 
 
 def _scratch_directory(steps: Sequence[Step]) -> str | None:
-    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free."""
+    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free.
+
+    Only when the index gives every wheel's size: downloads are refused past it, so
+    memory holds no more than that; a file of unknown size goes to disk.
+    """
+    if any(step.candidate.size is None for step in steps):
+        return None
     needed = sum(step.candidate.size or 0 for step in steps)
     if not needed or not os.access(_MEMORY_SCRATCH, os.W_OK | os.X_OK):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import http.client
 import os
@@ -14,7 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cancel import CancelEvent, shut_down
 from .errors import (
+    CancelledError,
     DownloadError,
     FileMissingError,
     HashMismatchError,
@@ -26,6 +29,11 @@ USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
 _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Default bounds on what a repository can make us hold or write (config: max_page_bytes,
+# max_download_bytes): an index page is parsed whole in memory, at about 10 bytes of
+# Python objects per byte of JSON.
+MAX_PAGE_BYTES = 64 << 20
+MAX_DOWNLOAD_BYTES = 4 << 30
 
 
 def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -56,6 +64,14 @@ class _PermanentError(Exception):
         super().__init__(reason)
 
 
+class _Cancelled(Exception):
+    """The fetcher's cancel event was set; internal only, never retried."""
+
+
+class _TooLarge(Exception):
+    """The body is bigger than the limit of the read; internal only, never retried."""
+
+
 class _Missing(Exception):
     """HTTP 404; internal only, turned into ``NotFoundError``/``FileMissingError``."""
 
@@ -82,11 +98,17 @@ class HttpFetcher:
     """
 
     def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
-                 proxies: Mapping[str, str] | None = None) -> None:
+                 proxies: Mapping[str, str] | None = None, max_page_bytes: int = MAX_PAGE_BYTES,
+                 max_download_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         """``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list.
 
-        The edge passes ``system_proxies()``; loopback is never proxied.
+        The edge passes ``system_proxies()``; loopback is never proxied. ``get_bytes``
+        refuses a body over ``max_page_bytes``; a download whose size is not given is
+        refused past ``max_download_bytes``. A ``CancelEvent`` as ``cancel`` also ends
+        reads blocked on the network when it is set.
         """
+        self.max_page_bytes = max_page_bytes
+        self.max_download_bytes = max_download_bytes
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
         self.proxies = dict(proxies or {})
@@ -98,18 +120,28 @@ class HttpFetcher:
         """Return the body of ``url``.
 
         Raises ``NotFoundError`` for a 404 and ``RepositoryError`` when the
-        repository stays unreachable or answers with an error after retries.
+        repository stays unreachable or answers with an error after retries, or when the
+        body is bigger than ``max_page_bytes`` (read no further than that).
         """
         chunks: list[bytes] = []
+        limit = self.max_page_bytes
 
         def attempt() -> None:
             chunks.clear()
-            self._stream(url, accept, chunks.append)
+            self._stream(url, accept, chunks.append, limit=limit)
 
         try:
             self._with_retries(attempt)
         except _Missing:
             raise NotFoundError(url) from None
+        except _Cancelled:
+            raise CancelledError(f"Reading {url}") from None
+        except _TooLarge:
+            raise RepositoryError(
+                f"Refused {url}: it is bigger than {limit} bytes, the limit for index pages "
+                "and metadata (max_page_bytes)",
+                hint="if the repository is trusted and its pages are that big, raise "
+                     "max_page_bytes (IPYDEPS_MAX_PAGE_BYTES)") from None
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
@@ -124,13 +156,15 @@ class HttpFetcher:
         *,
         sha256: str | None,
         progress: Callable[[int, int | None], None] | None = None,
+        size: int | None = None,
     ) -> Path:
         """Stream ``url`` to ``destination`` while hashing it; return ``destination``.
 
         The file is written next to ``destination`` and renamed into place only when
         its sha256 matches. Raises ``DownloadError`` (unreachable after retries;
-        ``FileMissingError``, a subclass, for a 404) and ``HashMismatchError`` (not
-        retried: the bytes are wrong).
+        ``FileMissingError``, a subclass, for a 404; more bytes than ``size``, the size
+        the index announced, or than ``max_download_bytes`` without one: no more is
+        written) and ``HashMismatchError`` (not retried: the bytes are wrong).
         """
         partial = destination.with_name(destination.name + ".part")
         try:
@@ -144,7 +178,8 @@ class HttpFetcher:
                     handle.truncate()
                     return write
 
-                self.stream(url, sha256=sha256, open_sink=open_partial, progress=progress)
+                self.stream(url, sha256=sha256, open_sink=open_partial, progress=progress,
+                            size=size)
         except OSError as error:
             partial.unlink(missing_ok=True)
             raise DownloadError(url, f"could not write {partial}: {error.strerror or error}",
@@ -163,6 +198,7 @@ class HttpFetcher:
         open_sink: Callable[[], Callable[[bytes], None]],
         progress: Callable[[int, int | None], None] | None = None,
         backlog: Callable[[float], None] | None = None,
+        size: int | None = None,
     ) -> int:
         """Feed the body of ``url`` to a sink as it arrives; verify ``sha256`` at the end.
 
@@ -173,8 +209,11 @@ class HttpFetcher:
         byte has been fed; an exception from the sink ends the download at once and
         propagates unchanged. ``backlog``, if given, is told after each read how many
         reads' worth of bytes were already waiting in the socket (where the system says);
-        an exception from it ends the download like one from the sink.
+        an exception from it ends the download like one from the sink. A body bigger
+        than ``size`` (or ``max_download_bytes`` when None) is refused before the sink
+        gets more than that.
         """
+        limit = self.max_download_bytes if size is None else size
         digest_box: list[hashlib._Hash] = []
         done_box = [0]
 
@@ -192,12 +231,24 @@ class HttpFetcher:
                 if progress is not None:
                     progress(done_box[0], total_box[0] if total_box else None)
 
-            self._stream(url, None, feed, total_box, backlog)
+            self._stream(url, None, feed, total_box, backlog, limit=limit)
 
         try:
             self._with_retries(attempt)
         except _Missing:
             raise FileMissingError(url) from None
+        except _Cancelled:
+            raise CancelledError(f"Download of {url}") from None
+        except _TooLarge:
+            if size is not None:
+                raise DownloadError(url, f"the server sends more than the {size} bytes its "
+                                         "index announced; refused",
+                                    hint="the repository is misconfigured or hostile; tell "
+                                         "its maintainer") from None
+            raise DownloadError(url, f"bigger than {limit} bytes, the limit for a file whose "
+                                     "size the index does not give (max_download_bytes)",
+                                hint="if the repository is trusted, raise max_download_bytes "
+                                     "(IPYDEPS_MAX_DOWNLOAD_BYTES)") from None
         except (_TransientError, _PermanentError) as error:
             raise DownloadError(url, str(error),
                                 hint="check the network and that the repository is up, "
@@ -211,15 +262,18 @@ class HttpFetcher:
         delays = self.retry.delays()
         for index in range(len(delays) + 1):
             try:
-                attempt()
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                with self._cancellable():
+                    attempt()
                 return
             except _TransientError:
                 self._drop_connection()
-                if index == len(delays):
+                if not self._backed_off(delays[index] if index < len(delays) else None):
                     raise
-                # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
-                if self.cancel.wait(delays[index]):
-                    raise
+            except _Cancelled:
+                self._drop_connection()
+                raise
             except _PermanentError:
                 self._drop_connection()
                 raise
@@ -230,7 +284,42 @@ class HttpFetcher:
                 self._drop_connection()
                 raise
 
+    def _backed_off(self, delay: float | None) -> bool:
+        """Wait ``delay`` before the next attempt; False when there is none (attempts used up).
+
+        Raises ``_Cancelled`` once the cancel event is set, during the wait too.
+        """
+        if self.cancel.is_set():
+            raise _Cancelled()  # the failure was most likely our own socket shutdown
+        if delay is None:
+            return False
+        # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
+        if self.cancel.wait(delay):
+            raise _Cancelled()
+        return True
+
+    def _cancellable(self) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, setting a ``CancelEvent`` shuts down this thread's socket."""
+        cancel = self.cancel
+        if not isinstance(cancel, CancelEvent):
+            return contextlib.nullcontext()  # a plain Event: checked between reads only
+        live = self._live()
+        return cancel.on_set(lambda: shut_down(live[0]))
+
+    def _live(self) -> list[http.client.HTTPConnection | None]:
+        """Return this thread's box holding the connection in use (read by ``_cancellable``)."""
+        live = getattr(self._local, "live", None)
+        if live is None:
+            live = self._local.live = [None]
+        return live
+
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        connection = self._cached_or_new_connection(parts)
+        self._live()[0] = connection
+        return connection
+
+    def _cached_or_new_connection(self, parts: urllib.parse.SplitResult
+                                  ) -> http.client.HTTPConnection:
         # One keep-alive connection per host and thread: a plan alternates between an index
         # host and a files host (PyPI), which a single cached connection would reconnect.
         key = (parts.scheme, parts.netloc)
@@ -344,25 +433,21 @@ class HttpFetcher:
         sink: Callable[[bytes], None],
         total_box: list[int | None] | None = None,
         backlog: Callable[[float], None] | None = None,
+        *,
+        limit: int,
     ) -> None:
+        """Read the body of ``url`` into ``sink``; raise ``_TooLarge`` past ``limit`` bytes."""
         response = self._open(url, accept)
         # The connection _open used last: its socket's backlog is what ``backlog`` hears.
         connection = self._connections().get(self._local.current) if backlog else None
-        length = response.getheader("Content-Length")
-        total = int(length) if length and length.isdigit() else None
+        total = _content_length(response, limit)
         if total_box is not None:
             total_box[:] = [total]
         received = 0
-        while True:
-            if self.cancel.is_set():
-                raise _PermanentError("cancelled")
-            try:
-                chunk = response.read(_CHUNK)
-            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-                raise _TransientError(_describe(error)) from None
-            if not chunk:
-                break
+        while chunk := self._read(response, min(_CHUNK, limit + 1 - received)):
             received += len(chunk)
+            if received > limit:  # one byte past the limit is enough to tell
+                raise _TooLarge()
             sink(chunk)  # its errors are the consumer's, not the network's: not retried
             # After the last read nothing more can be waiting: no news about the network.
             if backlog is not None and connection is not None and received != total:
@@ -373,6 +458,26 @@ class HttpFetcher:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
         if response.will_close:
             self._drop_connection()
+
+    def _read(self, response: http.client.HTTPResponse, size: int) -> bytes:
+        """Return up to ``size`` bytes of the body; raise ``_Cancelled`` once cancelled."""
+        if self.cancel.is_set():
+            raise _Cancelled()
+        try:
+            return response.read(size)
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
+            raise _TransientError(_describe(error)) from None
+
+
+def _content_length(response: http.client.HTTPResponse, limit: int) -> int | None:
+    """Return the announced body size, if any; raise ``_TooLarge`` when it is over ``limit``."""
+    length = response.getheader("Content-Length")
+    # isascii: "²".isdigit() is True, and int("²") raises.
+    total = int(length) if length and length.isascii() and length.isdigit() else None
+    if total is not None and total > limit:
+        response.close()
+        raise _TooLarge()
+    return total
 
 
 def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:

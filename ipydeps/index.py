@@ -46,7 +46,7 @@ _APK_SUBPACKAGE_SUFFIXES = ("-pyc", "-tests", "-doc", "-dev", "-dbg")
 
 
 # A wheel's distribution name as the wheel spec escapes it (runs of -_. become _).
-_WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")  # fullmatch
 
 
 @functools.lru_cache(maxsize=8192)
@@ -64,7 +64,7 @@ def _wheel_name_version(filename: str) -> tuple[NormalizedName, Version] | None:
     tag triple once, which keeps pages with thousands of wheels fast to read.
     """
     parts = filename.removesuffix(".whl").split("-")
-    if len(parts) not in (5, 6) or not _WHEEL_NAME.match(parts[0]):
+    if len(parts) not in (5, 6) or not _WHEEL_NAME.fullmatch(parts[0]):
         return None
     if len(parts) == 6 and not parts[2][:1].isdigit():
         return None  # the optional build tag must start with a digit
@@ -122,7 +122,7 @@ def _file_candidate(
 
 # Our repository's private PEP 691 key (PEP 691 leaves keys starting with "_" to each index).
 STORED_COPY_KEY = "_ipydeps-stored"
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # fullmatch: "$" also matches before a newline
 
 
 def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
@@ -133,7 +133,7 @@ def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
     url, hashes, size = value.get("url"), value.get("hashes"), value.get("size")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
     if not isinstance(url, str) or not url or not isinstance(sha256, str) \
-            or not _SHA256.match(sha256) or not isinstance(size, int) or size <= 0:
+            or not _SHA256.fullmatch(sha256) or not isinstance(size, int) or size <= 0:
         return None
     return StoredCopy(url=_absolute(page_url, url), sha256=sha256.lower(), size=size)
 
@@ -143,6 +143,9 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
     try:
         page = json.loads(body)
         files = page["files"]
+    except RecursionError:  # nested deeper than the parser's stack: hostile, not a bug
+        raise RepositoryError(f"{page_url} returned JSON nested too deeply to be read",
+                              hint="the repository is misconfigured or hostile") from None
     except (ValueError, KeyError, TypeError) as error:
         raise RepositoryError(
             f"{page_url} did not return a PEP 691 project page ({error})",

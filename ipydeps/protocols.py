@@ -25,10 +25,12 @@ class Fetcher(Protocol):
         *,
         sha256: str | None,
         progress: Callable[[int, int | None], None] | None = None,
+        size: int | None = None,
     ) -> Path:
         """Stream ``url`` to ``destination``, verify ``sha256``; raise ``HashMismatchError``.
 
-        A 404 raises ``ipydeps.errors.FileMissingError`` (a ``DownloadError``).
+        A 404 raises ``ipydeps.errors.FileMissingError`` (a ``DownloadError``); a body
+        bigger than ``size`` (the size the index announced), a ``DownloadError``.
         """
         ...
 
@@ -45,6 +47,7 @@ class StreamingFetcher(Fetcher, Protocol):
         open_sink: Callable[[], Callable[[bytes], None]],
         progress: Callable[[int, int | None], None] | None = None,
         backlog: Callable[[float], None] | None = None,
+        size: int | None = None,
     ) -> int:
         """Feed ``url`` to the sink ``open_sink()`` returns, then verify ``sha256``.
 

@@ -88,12 +88,23 @@ def requires_dist_from_metadata(metadata: bytes) -> tuple[str, ...]:
     return tuple(str(value).strip() for value in headers.get_all("Requires-Dist") or ())
 
 
+# The most a METADATA member read out of a wheel may declare (zipfile reads no more than
+# declared): the wheel itself is bounded by the download limits, its members are not.
+_MAX_METADATA_BYTES = 16 << 20
+
+
 def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
     """Return the ``*.dist-info/METADATA`` member of a wheel held in memory, or None."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for entry in archive.namelist():
+        for info in archive.infolist():
+            entry = info.filename
             if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
-                return archive.read(entry)
+                if info.file_size > _MAX_METADATA_BYTES:
+                    raise RepositoryError(
+                        f"Refused {filename}: its {entry} declares {info.file_size} bytes, "
+                        f"more than the {_MAX_METADATA_BYTES} a metadata file may hold",
+                        hint="the wheel is malformed or hostile; tell its publisher")
+                return archive.read(info)
     return None
 
 

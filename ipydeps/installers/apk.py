@@ -73,7 +73,7 @@ def apk_specs(steps: Sequence[Step]) -> list[str]:
         candidate = step.candidate
         name = candidate.apk_name or ""
         spec = f"{name}={candidate.apk_version}" if candidate.apk_version else name
-        (specs if APK_SPEC.match(spec) else bad).append(spec)
+        (specs if APK_SPEC.fullmatch(spec) else bad).append(spec)
     if bad:
         raise InstallError(f"Refused apk package name(s) {bad!r}: not valid apk names",
                            hint="the apk index is malformed; tell the repository maintainer")

@@ -73,6 +73,35 @@ def _owner_alive(name: str) -> bool:
     return True
 
 
+def is_reserved_name(name: str) -> bool:
+    """Tell whether an archive member's path has a component named like our staging dirs.
+
+    Such a member would plant a journal (replayed by the next install) or a directory
+    that recovery deletes: a wheel that ships one is refused.
+    """
+    return any(part.startswith(STAGING_PREFIX) for part in name.split("/"))
+
+
+def _parse_line(line: str) -> tuple[Path, Path] | None:
+    """Return the (source, destination) of one journal line, or None if it is not one."""
+    try:
+        parts = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(parts, list) and len(parts) == 2
+            and all(isinstance(part, str) and part for part in parts)):
+        return None
+    return Path(parts[0]), Path(parts[1])
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    """Tell whether absolute ``path`` (normalized, no ``..`` left) lies under one of ``roots``."""
+    if not path.is_absolute():
+        return False
+    normal = Path(os.path.normpath(path))
+    return any(normal != root and normal.is_relative_to(root) for root in roots)
+
+
 def recover_interrupted(lib: Path, roots: Iterable[Path]) -> list[str]:
     """Undo installs whose process died mid-commit; delete their leftovers; return their names.
 
@@ -85,7 +114,11 @@ def recover_interrupted(lib: Path, roots: Iterable[Path]) -> list[str]:
     if lib.is_dir():
         names |= {entry.removesuffix(JOURNAL_SUFFIX) for entry in os.listdir(lib)
                   if entry.startswith(STAGING_PREFIX) and entry.endswith(JOURNAL_SUFFIX)}
-    for root in roots:
+    # A target that does not exist yet is staged below its nearest existing ancestor
+    # (wheel.py), e.g. include/ for headers: those ancestors inside the roots hold staging too.
+    staging_parents = {directory for root in roots for directory in (root, *root.parents)
+                       if any(directory.is_relative_to(other) for other in roots)}
+    for root in staging_parents:
         if root.is_dir():
             names |= {entry for entry in os.listdir(root) if entry.startswith(STAGING_PREFIX)
                       and not entry.endswith(JOURNAL_SUFFIX)}
@@ -94,22 +127,27 @@ def recover_interrupted(lib: Path, roots: Iterable[Path]) -> list[str]:
             continue
         journal = lib / (name + JOURNAL_SUFFIX)
         if journal.is_file():
-            _undo(journal.read_text(encoding="utf-8").splitlines())
-        for root in roots:
+            _undo(journal.read_text(encoding="utf-8", errors="replace").splitlines(), roots)
+        for root in staging_parents:
             shutil.rmtree(root / name, ignore_errors=True)
         journal.unlink(missing_ok=True)
         recovered.append(name)
     return recovered
 
 
-def _undo(lines: list[str]) -> None:
+def _undo(lines: list[str], roots: list[Path]) -> None:
+    """Undo the renames of ``lines``, newest first, each only inside the install ``roots``.
+
+    A journal is only a file in site-packages: anyone who can write one (a wheel that
+    shipped it, say) must not get renames done elsewhere. Ours never leave the roots.
+    """
     if lines and lines[-1] == _COMMITTED:
         return
     for line in reversed(lines):
-        try:
-            source, destination = (Path(part) for part in json.loads(line))
-        except ValueError:
-            continue  # a line cut short by the crash: its rename never happened
+        renamed = _parse_line(line)
+        if renamed is None or not all(_inside(path, roots) for path in renamed):
+            continue  # cut short by the crash (never done), or not one of ours
+        source, destination = renamed
         if os.path.lexists(destination) and not os.path.lexists(source):
             source.parent.mkdir(parents=True, exist_ok=True)
             os.rename(destination, source)

@@ -8,54 +8,43 @@ directory so that committing is a handful of ``rename`` calls (see transaction.p
 
 from __future__ import annotations
 
-import base64
 import configparser
 import csv
 import hashlib
 import io
 import os
 import re
-import struct
 import threading
 import zipfile
-import zlib
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
-from ..errors import InstallError
+from .journal import is_reserved_name
+from .members import (
+    InvalidWheelError as InvalidWheelError,  # raised here too; importers know it from here
+)
+from .members import (
+    RecordMismatchError as RecordMismatchError,
+)
+from .members import (
+    _Entry,
+    _expected_hash,
+    _extract_all,
+    check_record_hash,
+    read_member,
+    record_hash,
+)
 
 INSTALLER_NAME = "ipydeps"
 
 
-def _inflater() -> ModuleType:
-    """Return ISA-L's zlib (optional extra ``ipydeps[fast]``) if installed, else zlib.
-
-    ISA-L inflates about twice as fast as zlib (measured on numpy/scipy/pandas wheels:
-    0.37 s against 0.75 s of CPU), with the same API and wbits semantics, and also
-    releases the GIL, so the unpack threads still run in parallel.
-    """
-    try:
-        from isal import isal_zlib  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return zlib
-    return isal_zlib
-
-
-_INFLATE = _inflater()
 _CATEGORIES = ("purelib", "platlib", "scripts", "data", "headers")
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_BATCH_BYTES = 4 << 20  # small files are grouped into tasks of about this many compressed bytes
-_ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*$")
-
-
-class InvalidWheelError(InstallError):
-    """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+_ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))?\s*(\[.*\])?\s*")
 
 
 @dataclass
@@ -82,17 +71,10 @@ class StagedWheel:
 
 
 @dataclass
-class _Entry:
-    info: zipfile.ZipInfo
-    destination: Path
-    executable: bool
-
-
-@dataclass
 class _Layout:
     entries: list[_Entry] = field(default_factory=list)
     record: list[tuple[str, str, str]] = field(default_factory=list)  # installed path, hash, size
-    scripts: list[tuple[zipfile.ZipInfo, Path]] = field(default_factory=list)
+    scripts: list[tuple[zipfile.ZipInfo, Path, str]] = field(default_factory=list)
 
 
 def stage_wheel(
@@ -112,7 +94,8 @@ def stage_wheel(
     with zipfile.ZipFile(wheel) as archive:
         infos = archive.infolist()
         dist_info, name, version = _find_dist_info(wheel, infos)
-        wheel_meta = BytesHeaderParser().parsebytes(archive.read(f"{dist_info}/WHEEL"))
+        wheel_meta = BytesHeaderParser().parsebytes(
+            read_member(archive, f"{dist_info}/WHEEL", wheel.name))
         if not str(wheel_meta.get("Wheel-Version", "")).startswith("1."):
             raise InvalidWheelError(f"{wheel.name}: unsupported Wheel-Version "
                                     f"{wheel_meta.get('Wheel-Version')!r}")
@@ -125,10 +108,18 @@ def stage_wheel(
         layout = _plan_layout(wheel, archive, infos, staged, staging_name)
         _make_directories(entry.destination.parent for entry in layout.entries)
         _extract_all(wheel, layout.entries, executor, cancel)
+        layout.record += [(entry.installed, entry.written, str(entry.info.file_size))
+                          for entry in layout.entries]
+        shipped = []
+        for info, destination, expected in layout.scripts:
+            data = read_member(archive, info.filename, wheel.name)
+            check_record_hash(wheel.name, info.filename, expected, data)
+            shipped.append((data, destination))
         entry_points = f"{dist_info}/entry_points.txt"
         _write_scripts(
-            [(archive.read(info), destination) for info, destination in layout.scripts],
-            archive.read(entry_points).decode() if entry_points in archive.namelist() else None,
+            shipped,
+            read_member(archive, entry_points, wheel.name).decode()
+            if entry_points in archive.namelist() else None,
             layout, staged, scheme, staging_name)
         _write_metadata(layout, staged, staging_name)
     staged.files = len(layout.record)
@@ -171,9 +162,12 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
                  staged: StagedWheel, staging_name: str) -> _Layout:
     layout = _Layout()
     try:
-        hashes = record_hashes(archive.read(f"{staged.dist_info}/RECORD").decode())
+        record_text = read_member(archive, f"{staged.dist_info}/RECORD", wheel.name)
     except KeyError:
-        hashes = {}
+        raise InvalidWheelError(f"Refused {wheel.name}: it has no {staged.dist_info}/RECORD",
+                                hint="the wheel is malformed; tell its publisher") from None
+    hashes = record_hashes(record_text.decode("utf-8", "replace"))
+    seen: set[str] = set()
     data_dir = staged.dist_info.removesuffix(".dist-info") + ".data"
     problems: list[str] = []
     top_level: set[str] = set()
@@ -182,6 +176,10 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
             f"{staged.dist_info}/RECORD.p7s"}
     for info in infos:
         name = info.filename
+        if name in seen:
+            problems.append(f"{name!r} is in the archive twice")
+            continue
+        seen.add(name)
         if info.is_dir() or name in skip:
             continue
         placed = _place(name, data_dir, staged.lib_category)
@@ -192,14 +190,14 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
         staged.ships_bytecode = staged.ships_bytecode or name.endswith(".pyc")
         if category in ("purelib", "platlib"):
             _note_top_level(relative.parts[0], len(relative.parts) == 1, top_level, pth)
+        expected = _expected_hash(name, info.file_size, hashes, problems)
         destination = _category_root(staged, category, staging_name) / relative
-        installed = _installed_path(staged, category, relative)
         if category == "scripts":
-            layout.scripts.append((info, destination))
+            layout.scripts.append((info, destination, expected))
             continue
-        record_hash, size = hashes.get(name, ("", str(info.file_size)))
-        layout.record.append((installed, record_hash, size))
-        layout.entries.append(_Entry(info, destination, bool((info.external_attr >> 16) & 0o111)))
+        layout.entries.append(_Entry(info, destination, bool((info.external_attr >> 16) & 0o111),
+                                     installed=_installed_path(staged, category, relative),
+                                     expected=expected))
     if problems:
         raise InvalidWheelError(f"Refused {wheel.name}: " + "; ".join(problems),
                                 hint="the wheel is malformed or hostile; tell its publisher")
@@ -212,6 +210,8 @@ def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixP
     """Return (category, path inside it) for an archive member, or why it is refused."""
     if is_unsafe_path(name):
         return f"unsafe path {name!r}"
+    if is_reserved_name(name):
+        return f"{name!r} is named like ipydeps' own install journals"
     path = PurePosixPath(name)
     if path.parts[0] != data_dir:
         return lib_category, path
@@ -266,77 +266,8 @@ def _make_directories(parents: object) -> None:
         os.makedirs(directory, exist_ok=True)
 
 
-def _extract_all(wheel: Path, entries: list[_Entry], executor: Executor,
-                 cancel: threading.Event) -> None:
-    batches: list[list[_Entry]] = []
-    current: list[_Entry] = []
-    current_bytes = 0
-    for entry in sorted(entries, key=lambda item: item.info.compress_size, reverse=True):
-        current.append(entry)
-        current_bytes += entry.info.compress_size
-        if current_bytes >= _BATCH_BYTES:
-            batches.append(current)
-            current, current_bytes = [], 0
-    if current:
-        batches.append(current)
-    descriptor = os.open(wheel, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        futures: list[Future[None]] = [
-            executor.submit(_extract_batch, wheel, descriptor, batch, cancel) for batch in batches
-        ]
-        errors = [future.exception() for future in futures]
-    finally:
-        os.close(descriptor)
-    for error in errors:
-        if error is not None:
-            raise error
-
-
-def _extract_batch(wheel: Path, descriptor: int, batch: list[_Entry],
-                   cancel: threading.Event) -> None:
-    for entry in batch:
-        if cancel.is_set():
-            raise InstallError("Installation cancelled; nothing was installed")
-        data = _read_entry(wheel, descriptor, entry.info)
-        mode = 0o755 if entry.executable else 0o644
-        handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                         mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-        finally:
-            os.close(handle)
-
-
-def _read_entry(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> bytes:
-    """Read and inflate one member with ``pread``: no shared file position, no lock."""
-    header = os.pread(descriptor, _LOCAL_HEADER.size, info.header_offset)
-    fields = _LOCAL_HEADER.unpack(header)
-    if fields[0] != b"PK\x03\x04":
-        raise InvalidWheelError(f"{wheel.name}: bad local header for {info.filename!r}")
-    start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
-    raw = os.pread(descriptor, info.compress_size, start)
-    if info.compress_type == zipfile.ZIP_STORED:
-        data = raw
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        try:
-            # The exact output size up front saves zlib's repeated buffer doubling.
-            data = _INFLATE.decompress(raw, -15, max(info.file_size, 1))
-        except _INFLATE.error:
-            raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
-                                    "(cannot be inflated)") from None
-    else:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(info)
-    if _INFLATE.crc32(data) != info.CRC or len(data) != info.file_size:
-        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
-    return data
-
-
 def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return "sha256=" + digest.decode()
+    return record_hash(hashlib.sha256(data))
 
 
 def _shebang(python: str) -> bytes:
@@ -387,7 +318,7 @@ def _entry_point_scripts(text: str, python: str) -> list[tuple[str, bytes]]:
         if not parser.has_section(section):
             continue
         for name, value in parser.items(section):
-            match = _ENTRY_POINT.match(value)
+            match = _ENTRY_POINT.fullmatch(value)
             if match is None or not match.group("attrs"):
                 raise InvalidWheelError(f"bad entry point {name} = {value!r}")
             module, attrs = match.group("module"), match.group("attrs")

@@ -23,6 +23,7 @@ zip64, a ``.data`` or lib layout it did not expect) raises ``StreamingUnsupporte
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -35,9 +36,10 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from ..environment import InstallScheme
+from ..errors import CancelledError
+from .journal import is_reserved_name
+from .members import _INFLATE, MAX_IN_MEMORY, InvalidWheelError, RecordMismatchError, record_hash
 from .wheel import (
-    _INFLATE,
-    InvalidWheelError,
     StagedWheel,
     _category_root,
     _installed_path,
@@ -80,6 +82,8 @@ class _Member:
     written: int = 0
     running_crc: int = 0
     parts: list[bytes] = field(default_factory=list)
+    # The sha256 of its bytes as they are written: the installed RECORD says what is on disk.
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
 
 class WheelStreamStager:
@@ -145,7 +149,7 @@ class WheelStreamStager:
         if self._problem is not None:
             return  # keep reading (the fetcher hashes everything), stop writing
         if self.cancel.is_set():
-            raise InvalidWheelError("Installation cancelled; nothing was installed")
+            raise CancelledError()
         if self._size is not None and self._position + len(chunk) > self._size:
             # Not held back like other problems: what arrives past the end piles up in memory.
             raise InvalidWheelError(
@@ -225,6 +229,12 @@ class WheelStreamStager:
 
     def _plan(self, member: _Member) -> None:
         """Decide where ``member`` goes (or that it is only kept); refuse unsafe paths."""
+        self._plan_place(member)
+        if member.keep and member.size > MAX_IN_MEMORY:
+            raise self._refused(f"{member.name!r} declares {member.size} bytes, more than the "
+                                f"{MAX_IN_MEMORY} a metadata file or script may hold")
+
+    def _plan_place(self, member: _Member) -> None:
         name = member.name
         if name.endswith("/"):
             return  # a directory entry: directories are made for the files inside them
@@ -254,6 +264,8 @@ class WheelStreamStager:
         # of thousands of members while the other downloads wait for it.
         if is_unsafe_path(name):
             raise self._refused(f"unsafe path {name!r}")
+        if is_reserved_name(name):
+            raise self._refused(f"{name!r} is named like ipydeps' own install journals")
         if self._lib_root is None:
             self._lib_root = str(_category_root(self.staged, self._lib, self.staging_name))
         self.staged.ships_bytecode = self.staged.ships_bytecode or name.endswith(".pyc")
@@ -281,6 +293,7 @@ class WheelStreamStager:
 
     def _take(self, member: _Member, data: memoryview) -> None:
         member.running_crc = _INFLATE.crc32(data, member.running_crc)
+        member.digest.update(data)
         member.written += len(data)
         if member.keep:
             member.parts.append(bytes(data))
@@ -323,16 +336,18 @@ class WheelStreamStager:
             if member.destination is not None and member.name in executable:
                 os.chmod(member.destination, 0o755)
         layout = _Layout()
-        record = self._kept.get(f"{self.staged.dist_info}/RECORD", b"")
-        hashes = record_hashes(record.decode())
+        record = self._kept.get(f"{self.staged.dist_info}/RECORD")
+        if record is None:
+            raise self._refused(f"it has no {self.staged.dist_info}/RECORD")
+        self._check_record(record_hashes(record.decode("utf-8", "replace")))
         scripts: list[tuple[bytes, Path]] = []
         for member in self._members:
             if member.script is not None:
                 root = _category_root(self.staged, "scripts", self.staging_name)
                 scripts.append((self._kept[member.name], root / member.script))
             elif member.destination is not None:
-                record_hash, size = hashes.get(member.name, ("", str(member.size)))
-                layout.record.append((member.installed, record_hash, size))
+                layout.record.append((member.installed, record_hash(member.digest),
+                                      str(member.size)))
         entry_points = self._kept.get(f"{self.staged.dist_info}/entry_points.txt")
         _write_scripts(scripts, entry_points.decode() if entry_points is not None else None,
                        layout, self.staged, self.scheme, self.staging_name)
@@ -364,6 +379,41 @@ class WheelStreamStager:
                 f"Refused {self.filename}: its central directory does not match its members",
                 hint="the wheel is malformed or hostile; tell its publisher")
         return executable
+
+    def _check_record(self, hashes: dict[str, tuple[str, str]]) -> None:
+        """Refuse a member whose bytes do not have the hash and size its RECORD gives.
+
+        A member RECORD leaves out is installed, as pip does (the installed RECORD gets
+        the hash of what was written); a hash weaker than sha256 is refused.
+        """
+        for member in self._members:
+            expected, recorded_size = hashes.get(member.name, ("", ""))
+            if not expected or (member.destination is None and member.script is None):
+                continue
+            algorithm = expected.partition("=")[0]
+            if algorithm == "sha256":
+                actual = record_hash(member.digest)
+            elif algorithm in ("sha384", "sha512"):
+                actual = record_hash(self._rehash(member, algorithm))
+            else:
+                raise self._refused(f"{member.name!r} has a RECORD hash that is not sha256 "
+                                    "or better")
+            if actual != expected:
+                raise RecordMismatchError(self.filename, member.name, expected, actual)
+            if recorded_size and recorded_size != str(member.size):
+                raise self._refused(f"{member.name!r} is {member.size} bytes, its RECORD says "
+                                    f"{recorded_size}")
+
+    def _rehash(self, member: _Member, algorithm: str) -> hashlib._Hash:
+        """Hash a member again with another algorithm (rare: RECORDs use sha256)."""
+        digest = hashlib.new(algorithm)
+        if member.destination is None:
+            digest.update(self._kept.get(member.name, b""))
+            return digest
+        with open(member.destination, "rb") as handle:
+            while piece := handle.read(1 << 20):
+                digest.update(piece)
+        return digest
 
     def _check_metadata(self) -> None:
         dist_infos = {m.name.split("/", 1)[0] for m in self._members

@@ -70,7 +70,7 @@ def test_precedence_defaults_system_user_env_arguments(files: tuple[Path, Path])
     assert dict(settings.apk_map) == {"python-dateutil": "py3-dateutil"}
     assert settings.provenance["upstream_url"] == "default"
     description = settings.describe()
-    assert "timeout         = 12.5" in description
+    assert "timeout            = 12.5" in description
     assert "(env IPYDEPS_REPOSITORY_URL)" in description and "(argument)" in description
 
 
@@ -239,3 +239,33 @@ def test_a_hostile_dependency_links_file_is_a_config_error(tmp_path: Path) -> No
         load_config(
             environ={"IPYDEPS_DEPENDENCY_LINKS": str(tmp_path / "nope.json")}, system_path=None
         )
+
+
+def test_an_apk_name_with_a_trailing_newline_is_refused() -> None:
+    # "$" matches before a final newline: the name would reach apk with it.
+    with pytest.raises(ConfigError, match="not apk package names"):
+        load_dependency_links('{"numpy": {"apk": ["py3-numpy\\n"]}}')
+    with pytest.raises(ConfigError, match="not apk package names"):
+        load_dependency_links('{"numpy": "apk add py3-numpy\\n--allow-untrusted"}')
+
+
+def test_deeply_nested_files_are_config_errors_not_crashes(tmp_path: Path) -> None:
+    depth = 100_000
+    links = write(tmp_path / "links.json", "[" * depth + "]" * depth)
+    system = write(tmp_path / "system.toml", "x = " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"IPYDEPS_DEPENDENCY_LINKS": str(links)}, system_path=system)
+    message = str(caught.value)
+    assert f"{system}: nested too deeply to be read" in message
+    assert f"{links}: The dependency links file is nested too deeply" in message
+
+
+def test_read_bounds_are_configurable_and_checked(tmp_path: Path) -> None:
+    settings = load_config(environ={"IPYDEPS_MAX_PAGE_BYTES": "1048576"}, system_path=None,
+                           user_path=tmp_path / "none.toml")
+    assert settings.max_page_bytes == 1 << 20
+    assert settings.provenance["max_page_bytes"] == "env IPYDEPS_MAX_PAGE_BYTES"
+    assert settings.max_download_bytes == 4 << 30
+    with pytest.raises(ConfigError, match="max_download_bytes must be between"):
+        load_config(environ={}, overrides={"max_download_bytes": 10}, system_path=None,
+                    user_path=tmp_path / "none.toml")

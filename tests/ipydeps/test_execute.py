@@ -35,11 +35,13 @@ class InterruptingFetcher:
         return self.inner.get_bytes(url, accept=accept)
 
     def download(self, url: str, destination: Path, *, sha256: str | None,
-                 progress: Callable[[int, int | None], None] | None = None) -> Path:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 size: int | None = None) -> Path:
         self.downloads += 1
         if self.downloads == self.fail_on:
             raise self.error
-        return self.inner.download(url, destination, sha256=sha256, progress=progress)
+        return self.inner.download(url, destination, sha256=sha256, progress=progress,
+                                   size=size)
 
 
 class RecordingProgress:
@@ -116,9 +118,10 @@ class GcObservingFetcher(InterruptingFetcher):
         self.collector_on: list[bool] = []
 
     def download(self, url: str, destination: Path, *, sha256: str | None,
-                 progress: Callable[[int, int | None], None] | None = None) -> Path:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 size: int | None = None) -> Path:
         self.collector_on.append(gc.isenabled())
-        return super().download(url, destination, sha256=sha256, progress=progress)
+        return super().download(url, destination, sha256=sha256, progress=progress, size=size)
 
 
 @pytest.mark.parametrize("fail", [False, True])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,26 @@ def test_not_an_index_page_is_a_repository_error() -> None:
         parse_project_page(b"<html><body>Sign in</body></html>", page_url=OURS, route=Route.WHEEL)
         == []
     )
+
+
+def test_a_deeply_nested_page_is_a_repository_error() -> None:
+    depth = 100_000
+    body = b'{"files": ' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(RepositoryError, match="nested too deeply"):
+        parse_project_page(body, page_url=OURS, route=Route.WHEEL)
+
+
+def test_names_and_hashes_with_a_trailing_newline_are_not_taken() -> None:
+    # "$" matches before a final newline: such entries must not pass as valid.
+    stored = {"url": "x.stored", "hashes": {"sha256": "ab" * 32 + "\n"}, "size": 3}
+    body = json.dumps({"files": [
+        {"filename": "demo\n-1.0-py3-none-any.whl", "url": "a.whl", "hashes": {}},
+        {"filename": "demo-1.0-py3-none-any.whl", "url": "b.whl", "hashes": {},
+         "_ipydeps-stored": stored},
+    ]}).encode()
+    candidates = parse_project_page(body, page_url=OURS, route=Route.WHEEL)
+    assert [candidate.filename for candidate in candidates] == ["demo-1.0-py3-none-any.whl"]
+    assert candidates[0].stored is None
 
 
 def test_html_escaping_in_attributes_is_undone() -> None:

@@ -84,6 +84,7 @@ class RecordingFetcher:
         *,
         sha256: str | None,
         progress: Callable[[int, int | None], None] | None = None,
+        size: int | None = None,
     ) -> Path:
         raise AssertionError("planning never downloads to disk")
 
@@ -277,6 +278,7 @@ class RecordedFetcher:
         *,
         sha256: str | None,
         progress: Callable[[int, int | None], None] | None = None,
+        size: int | None = None,
     ) -> Path:
         raise AssertionError("planning never downloads to disk")
 

@@ -250,9 +250,9 @@ import sys
 sys.modules["isal"] = None  # as on a system without the optional accelerator
 from pathlib import Path
 from ipydeps.environment import install_scheme
-from ipydeps.installers import wheel
+from ipydeps.installers import members
 from ipydeps.installers.transaction import WheelTransaction
-print(wheel._INFLATE.__name__)
+print(members._INFLATE.__name__)
 with WheelTransaction(install_scheme(Path(sys.argv[1]))) as transaction:
     transaction.stage(Path(sys.argv[2]))
     transaction.commit()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.environment import InstallScheme, install_scheme
+from ipydeps.errors import CancelledError
 from ipydeps.installers.transaction import WheelTransaction
 from ipydeps.installers.wheel import InvalidWheelError
 from ipydeps.installers.wheelstream import StreamingUnsupported
@@ -206,7 +207,7 @@ def test_cancelling_stops_the_stream(tmp_path: Path) -> None:
     before = snapshot(tmp_path / "env")
     wheel = demo_wheel(tmp_path)
     cancel = threading.Event()
-    with pytest.raises(InvalidWheelError, match="cancelled"), \
+    with pytest.raises(CancelledError, match="cancelled"), \
             WheelTransaction(install_scheme(tmp_path / "env"), cancel=cancel) as transaction:
         stager = transaction.stream_stager(wheel.name)
         sink = stager.restart()

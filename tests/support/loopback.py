@@ -40,6 +40,8 @@ class ScriptedServer:
         self.routes = dict(routes or {})
         self.requests: list[str] = []
         self.headers: list[dict[str, str]] = []
+        # Set once a paced body has started to go out: a slow download is under way.
+        self.pacing = threading.Event()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -67,6 +69,7 @@ class ScriptedServer:
                     self.close_connection = True
                     return
                 if response.pace is not None:
+                    owner.pacing.set()
                     _paced_write(self.wfile, response.body, response.pace)
                     return
                 self.wfile.write(response.body)
