@@ -13,8 +13,9 @@ from ..environment import APK_HELPER
 from ..errors import ApkFailedError, InstallError
 from ..models import Step
 
-# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally =version.
-APK_SPEC = re.compile(r"^[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9._+-]+)?$")
+# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally =version,
+# and no ".apk" anywhere (apk add reads such an argument as a local package file).
+APK_SPEC = re.compile(r"(?!.*\.[Aa][Pp][Kk])[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9._+-]+)?")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def apk_specs(steps: Sequence[Step]) -> list[str]:
         candidate = step.candidate
         name = candidate.apk_name or ""
         spec = f"{name}={candidate.apk_version}" if candidate.apk_version else name
-        (specs if APK_SPEC.match(spec) else bad).append(spec)
+        (specs if APK_SPEC.fullmatch(spec) else bad).append(spec)
     if bad:
         raise InstallError(f"Refused apk package name(s) {bad!r}: not valid apk names",
                            hint="the apk index is malformed; tell the repository maintainer")
