@@ -191,7 +191,8 @@ def pip(
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)
     plan = resolve(requests, sources=sources, installed=environment.installed,
-                   environment=target, policy=policy, jobs=settings.jobs)
+                   environment=target, policy=policy, jobs=settings.jobs,
+                   installed_apks=environment.installed_apks)
     if not quiet or not plan.ok:
         _show_plan(plan, out if stream is not None else None)
     if dry_run:
