@@ -16,11 +16,17 @@ from tests.support.wheels import make_wheel
 
 APKBUILDS = Path(__file__).resolve().parents[2] / "apkbuilds"
 TARGET = ApkTarget(branch="v3.22", python="3.12", arch="x86_64")
-# What each recipe's project requires at run time (its wheel's Requires-Dist, no extras).
+# What each recipe's project requires (Requires-Dist of its musllinux wheels, no extras).
 REQUIRES_DIST = {
     "numpy": [],
-    "scipy": ["numpy<2.7,>=1.26.4"],
-    "pandas": ["numpy>=1.26.0", "python-dateutil>=2.8.2", "tzdata>=2023.3"],
+    "scipy": ["numpy<2.8,>=2.0.0"],
+    "pandas": [
+        'numpy>=2.0.2; python_version < "3.14"',
+        'numpy>=2.3.3; python_version >= "3.14"',
+        "python-dateutil>=2.9.0",
+        'tzdata; sys_platform == "win32"',
+        'tzdata; sys_platform == "emscripten"',
+    ],
 }
 
 
@@ -50,10 +56,9 @@ def test_wrapped_wheel_depends_on_the_recipes_packages(
     info = read_apk(data).info
     assert filename.startswith(f"py3-{recipe}-")
     wrapped = {dependency_name(d) for d in info.depends if d.startswith("py3-")}
-    recipe_python = {
-        d for d in manifest.recipes[f"py3-{recipe}"].depends if project_for_apk(d) is not None
-    }
-    assert wrapped == recipe_python
+    # The recipe may add a Python apk the wheel leaves to other platforms (py3-tzdata for
+    # pandas): every name wrap writes must be one the recipe uses.
+    assert wrapped <= set(manifest.recipes[f"py3-{recipe}"].depends)
 
 
 def test_dateutil_has_one_name_on_both_routes(key: SigningKey, tmp_path: Path) -> None:
