@@ -8,7 +8,10 @@ from our APKINDEX records and apk's installed database, so the plan shows it.
 
 - ``InstalledApks``: what ``/lib/apk/db/installed`` says is installed (names, provides).
 - ``parse_installed_db(text) -> InstalledApks``: read that file's text (no I/O here).
-- ``apk_closure(requested, records, installed) -> tuple[ApkAddition, ...]``
+- ``resolve_apks(requested, records, installed) -> ApkResolution``: the packages apk adds
+  besides the requested ones (``ApkAddition``) and the versioned provides two of them
+  share (``ApkConflict``: apk would refuse the transaction).
+- ``apk_closure(requested, records, installed) -> tuple[ApkAddition, ...]``: the additions.
 
 Resolution follows apk 2.x closely enough for a plan: a name is satisfied by an installed
 package or provide, else by the highest matching version in the index, else by the best
@@ -251,20 +254,66 @@ class _Closure:
                 return
 
 
-def apk_closure(
+@dataclass(frozen=True)
+class ApkConflict:
+    """Two packages of one ``apk add`` (by name order) that provide a name with a version.
+
+    apk installs one provider of a name only, so it refuses the whole transaction
+    ("conflicts: py3-pandas[so:libgcc_s-0cd532bd.so.1=1]"): apks wrapped before
+    ``ipydeps-repo wrap`` stopped providing the libraries auditwheel bundles did this.
+    """
+
+    provided: str
+    first: str
+    second: str
+
+
+@dataclass(frozen=True)
+class ApkResolution:
+    """What ``apk add`` of the planned apks does: ``additions`` besides them, ``conflicts``."""
+
+    additions: tuple[ApkAddition, ...]
+    conflicts: tuple[ApkConflict, ...]
+
+
+def _conflicts(chosen: Iterable[ApkIndexRecord]) -> tuple[ApkConflict, ...]:
+    providers: dict[str, str] = {}
+    found: list[ApkConflict] = []
+    for record in chosen:
+        for token in record.provides:
+            name, version = _provide(token)
+            if not version:
+                continue  # an unversioned provide is virtual: any number may offer it
+            first = providers.setdefault(name, record.name)
+            if first != record.name:
+                found.append(ApkConflict(name, *sorted((first, record.name))))
+    return tuple(found)
+
+
+def resolve_apks(
     requested: Sequence[tuple[str, str]],
     records: Iterable[ApkIndexRecord],
     installed: InstalledApks,
-) -> tuple[ApkAddition, ...]:
-    """Return every package ``apk add name=version...`` adds besides ``requested``, deps first.
+) -> ApkResolution:
+    """Resolve ``apk add name=version...`` as apk would: what it adds, what it would refuse.
 
     ``requested`` is the planned ``(apk name, version)`` pairs; ``records`` our index;
-    ``installed`` apk's database. Packages already installed, or among ``requested``, are
-    not listed; neither is anything reached only through a conflict (``!name``).
+    ``installed`` apk's database. Additions leave out packages already installed or among
+    ``requested``, and anything reached only through a conflict (``!name``); they come
+    dependencies first.
     """
     closure = _Closure(records, installed)
     names = frozenset(name for name, _ in requested)
     for name, version in requested:
         closure.visit(ApkDependency(name, "=" if version else "", version), "", names)
     closure.add_install_if(names)
-    return tuple(closure.added.values())
+    return ApkResolution(tuple(closure.added.values()), _conflicts(closure.chosen.values()))
+
+
+def apk_closure(
+    requested: Sequence[tuple[str, str]],
+    records: Iterable[ApkIndexRecord],
+    installed: InstalledApks,
+) -> tuple[ApkAddition, ...]:
+    """Return every package ``apk add name=version...`` adds besides ``requested`` (see above)."""
+    return resolve_apks(requested, records, installed).additions

@@ -40,7 +40,7 @@ from .requirements import partition_requests
 from .sources import ApkIndexSource, PackageSource
 
 if TYPE_CHECKING:
-    from .apkclosure import ApkAddition, InstalledApks
+    from .apkclosure import InstalledApks
     from .apkindex import ApkIndexRecord
 
 # Bounds the backtracking work of one plan; far above what real scientific stacks need.
@@ -119,7 +119,9 @@ def resolve(
     ``jobs`` > 1 reads project pages (and the likeliest metadata) ahead in that many
     threads; the plan is the same as with ``jobs=1``. ``Plan.apk_dependencies`` lists the
     packages apk adds for the apk steps (resolved against the apk sources' indexes and
-    ``installed_apks``, empty when not given), since apk, not ipydeps, installs them.
+    ``installed_apks``, empty when not given), since apk, not ipydeps, installs them. Apks
+    apk would refuse together (two providing one versioned name) make the plan
+    unsatisfiable here, before anything is downloaded.
 
     Raises ``RepositoryError`` when a source cannot be read.
     """
@@ -129,35 +131,53 @@ def resolve(
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-    extra = _apk_dependencies(plan.steps, sources, installed_apks)
-    return dataclasses.replace(plan, apk_dependencies=extra) if extra else plan
+    return _with_apk_resolution(plan, sources, installed_apks)
 
 
-def _apk_dependencies(
-    steps: Sequence[Step], sources: Sequence[PackageSource], installed: InstalledApks | None
-) -> tuple[ApkAddition, ...]:
-    """Return what ``apk add`` of the apk steps adds besides them, as apk resolves it."""
+def _with_apk_resolution(
+    plan: Plan, sources: Sequence[PackageSource], installed: InstalledApks | None
+) -> Plan:
+    """Add what ``apk add`` of the apk steps pulls in, or refuse what apk would refuse."""
     # Imported here: most plans have no apk step, and `import ipydeps` stays quick.
-    from .apkclosure import InstalledApks, apk_closure
+    from .apkclosure import InstalledApks, resolve_apks
 
     requested = [
         (step.candidate.apk_name, step.candidate.apk_version or "")
-        for step in steps
+        for step in plan.steps
         if step.candidate.route is Route.APK and step.candidate.apk_name
     ]
     indexes = [s for s in sources if s.route is Route.APK and isinstance(s, ApkIndexSource)]
     if not requested or not indexes:
-        return ()
+        return plan
     location: dict[ApkIndexRecord, str] = {}
     for source in indexes:
         for record in source.index_records():
             location.setdefault(record, source.location)
-    return tuple(
-        dataclasses.replace(added, location=location.get(added.record, ""))
-        if added.record is not None
-        else added
-        for added in apk_closure(requested, list(location), installed or InstalledApks())
+    resolution = resolve_apks(requested, list(location), installed or InstalledApks())
+    if resolution.conflicts:
+        # apk would refuse the whole transaction after every download: refuse it now.
+        return dataclasses.replace(
+            plan,
+            steps=(),
+            unsatisfiable=plan.unsatisfiable
+            + tuple(
+                Unsatisfiable(
+                    f"{c.first} + {c.second}",
+                    f"apk cannot install both: each provides {c.provided}",
+                    "the repository's maintainer can rebuild them with a current "
+                    "'ipydeps-repo wrap'; meanwhile apk = \"never\" (IPYDEPS_APK=never) "
+                    "installs the wheels instead",
+                )
+                for c in resolution.conflicts
+            ),
+        )
+    added = tuple(
+        dataclasses.replace(item, location=location.get(item.record, ""))
+        if item.record is not None
+        else item
+        for item in resolution.additions
     )
+    return dataclasses.replace(plan, apk_dependencies=added) if added else plan
 
 
 def _resolve(

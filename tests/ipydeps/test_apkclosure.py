@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ipydeps.apkclosure import (
+    ApkConflict,
     ApkDependency,
     InstalledApks,
     apk_closure,
     parse_installed_db,
+    resolve_apks,
 )
 from ipydeps.apkindex import ApkIndexRecord
 
@@ -139,3 +141,22 @@ def test_installed_database_is_read_like_apk_writes_it() -> None:
     assert not installed.satisfies(ApkDependency("python3", "~", "3.13"))
     assert installed.satisfies(ApkDependency("cmd:python", ">=", "3.12"))
     assert parse_installed_db("") == InstalledApks()
+
+
+def test_two_apks_providing_one_versioned_name_are_a_conflict_apk_would_refuse() -> None:
+    # What `ipydeps-repo wrap` wrote before it stopped providing auditwheel's bundled copies.
+    gcc = "so:libgcc_s-0cd532bd.so.1=1"
+    index = [
+        record("py3-numpy", "2.5.5-r0", provides=(gcc, "py3.12:numpy=2.5.5-r0")),
+        record("py3-scipy", "1.18.1-r0", "py3-numpy>=2", provides=(gcc,)),
+        record("py3-blas-a", "1-r0", provides=("blas",)),
+        record("py3-blas-b", "1-r0", provides=("blas",)),
+    ]
+    resolution = resolve_apks([("py3-scipy", "1.18.1-r0")], index, IMAGE)
+    assert names(resolution.additions) == ["py3-numpy"]
+    assert resolution.conflicts == (
+        ApkConflict("so:libgcc_s-0cd532bd.so.1", "py3-numpy", "py3-scipy"),
+    )
+    # Unversioned provides are virtual: several packages may offer one.
+    both = resolve_apks([("py3-blas-a", "1-r0"), ("py3-blas-b", "1-r0")], index, IMAGE)
+    assert both.conflicts == ()

@@ -270,6 +270,30 @@ def test_plan_shows_every_package_apk_will_add(repo_server: RunningServer, tmp_p
     assert table[4].split()[:3] == ["py3-frame", "3.1-r0", "install"]
 
 
+def test_apks_that_apk_would_refuse_together_are_refused_when_planning(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    gcc = "so:libgcc_s-0cd532bd.so.1=1"
+    _publish_apk(repo_server, tmp_path, "py3-oldarrays", "2.0-r0", provides=(gcc,))
+    _publish_apk(repo_server, tmp_path, "py3-oldframe", "3.0-r0", "py3-oldarrays>=2",
+                 provides=(gcc,))
+    source = ApkRepositorySource(
+        repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
+    )
+    plan = resolve(
+        parse_requirements("oldframe"),
+        sources=[source],
+        installed={},
+        environment=TargetEnvironment.simulated(apk_available=True),
+        policy=PlanPolicy(upstream_allowed=False),
+    )
+    assert not plan.ok and plan.steps == ()
+    [problem] = plan.unsatisfiable
+    assert problem.text == "py3-oldarrays + py3-oldframe"
+    assert problem.reason == "apk cannot install both: each provides so:libgcc_s-0cd532bd.so.1"
+    assert problem.hint is not None and 'apk = "never"' in problem.hint
+
+
 def test_sources_from_settings_follow_the_configuration() -> None:
     settings = load_config(
         environ={"IPYDEPS_REPOSITORY_URL": "http://127.0.0.1:9/repo/"}, system_path=None
