@@ -71,7 +71,8 @@ class Result:
     def summary(self) -> str:
         """One line: what was installed (or would be), and how long it took."""
         if self.dry_run:
-            count = len(self.plan.steps)
+            # apk installs the apks' own dependencies too: count what will really be added.
+            count = len(self.plan.steps) + len(self.plan.apk_dependencies)
             return f"Dry run: {count} package(s) would be installed; nothing was changed"
         if not self.installed:
             return "Nothing to install: all requirements are already satisfied"

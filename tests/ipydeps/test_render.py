@@ -199,3 +199,13 @@ def test_apk_dependencies_are_rows_above_the_apk_steps_and_escaped_in_html() -> 
     assert lines[5].split()[0] == "py3-numpy"
     html = render_html(plan)
     assert "so:&lt;libopenblas&gt;.so.3" in html and "<libopenblas>" not in html
+
+
+def test_dry_run_summary_counts_what_apk_adds() -> None:
+    from ipydeps.api import Result
+    from ipydeps.apkclosure import ApkAddition
+
+    plan = Plan(steps=(Step(NUMPY_APK, StepAction.INSTALL, "requested"),),
+                apk_dependencies=(ApkAddition("openblas", "py3-numpy"),))
+    assert Result(plan, (), (), True, 0.1).summary() == (
+        "Dry run: 2 package(s) would be installed; nothing was changed")
