@@ -79,7 +79,10 @@ class Result:
         names = ", ".join(f"{item.name} {item.version} ({item.route} from {item.source})"
                           for item in self.installed)
         total = sum(item.bytes for item in self.installed)
-        return f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
+        also = ", ".join(f"{added.name} {added.record.version}" if added.record else added.name
+                         for added in self.plan.apk_dependencies)
+        return (f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
+                + (f"; apk also added {also}" if also else ""))
 
     def __repr__(self) -> str:
         lines = [self.summary()]

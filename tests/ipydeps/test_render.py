@@ -202,10 +202,14 @@ def test_apk_dependencies_are_rows_above_the_apk_steps_and_escaped_in_html() -> 
 
 
 def test_dry_run_summary_counts_what_apk_adds() -> None:
-    from ipydeps.api import Result
+    from ipydeps.api import Installed, Result
     from ipydeps.apkclosure import ApkAddition
 
     plan = Plan(steps=(Step(NUMPY_APK, StepAction.INSTALL, "requested"),),
                 apk_dependencies=(ApkAddition("openblas", "py3-numpy"),))
     assert Result(plan, (), (), True, 0.1).summary() == (
         "Dry run: 2 package(s) would be installed; nothing was changed")
+    installed = Installed(name="numpy", version="2.2.6", route="apk", source="127.0.0.1:8080",
+                          action="install", replaced=None, bytes=1000, seconds=0.5)
+    assert Result(plan, (installed,), (), False, 0.5).summary().endswith(
+        "in 0.50 s; apk also added openblas")
