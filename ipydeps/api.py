@@ -72,14 +72,18 @@ class Result:
     def summary(self) -> str:
         """One line: what was installed (or would be), and how long it took."""
         if self.dry_run:
-            count = len(self.plan.steps)
+            # apk installs the apks' own dependencies too: count what will really be added.
+            count = len(self.plan.steps) + len(self.plan.apk_dependencies)
             return f"Dry run: {count} package(s) would be installed; nothing was changed"
         if not self.installed:
             return "Nothing to install: all requirements are already satisfied"
         names = ", ".join(f"{item.name} {item.version} ({item.route} from {item.source})"
                           for item in self.installed)
         total = sum(item.bytes for item in self.installed)
-        return f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
+        also = ", ".join(f"{added.name} {added.record.version}" if added.record else added.name
+                         for added in self.plan.apk_dependencies)
+        return (f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
+                + (f"; apk also added {also}" if also else ""))
 
     def __repr__(self) -> str:
         lines = [self.summary()]
@@ -199,7 +203,8 @@ def pip(
                         apk_allowed=settings.apk_allowed)
     try:
         plan = resolve(requests, sources=sources, installed=environment.installed,
-                       environment=target, policy=policy, jobs=settings.jobs)
+                       environment=target, policy=policy, jobs=settings.jobs,
+                       installed_apks=environment.installed_apks)
     except BaseException:
         cancel.set()  # an interrupt: the index reads still under way in threads end at once
         raise

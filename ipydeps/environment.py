@@ -10,10 +10,14 @@ import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.tags import Tag, sys_tags
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from .apkclosure import InstalledApks
 
 APK_HELPER = "/usr/local/libexec/ipydeps-apk-add"
 """The narrow root helper that non-root kernels may run through doas (docker/ipydeps-apk-add)."""
@@ -51,6 +55,7 @@ class Environment:
     installed: Mapping[NormalizedName, Version] = field(default_factory=dict)
     apk_available: bool = False
     apk_reason: str = ""  # why apk is or is not usable, for plans and `config` output
+    installed_apks: InstalledApks | None = None  # apk's database, read where apk can run
 
     @property
     def site_dirs(self) -> tuple[Path, ...]:
@@ -144,6 +149,19 @@ def apk_status() -> tuple[bool, str]:
     return True, f"via doas {APK_HELPER}"
 
 
+APK_DATABASE = Path("/lib/apk/db/installed")
+
+
+def read_installed_apks(path: Path = APK_DATABASE) -> InstalledApks:
+    """Read apk's installed database (empty where there is none or it cannot be read)."""
+    from .apkclosure import InstalledApks, parse_installed_db  # only where apk runs
+
+    try:
+        return parse_installed_db(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return InstalledApks()
+
+
 def inspect_environment(prefix: Path | None = None, *, apk: bool | None = None) -> Environment:
     """Inspect the running interpreter (or the environment at ``prefix``) for planning.
 
@@ -165,6 +183,7 @@ def inspect_environment(prefix: Path | None = None, *, apk: bool | None = None) 
         installed=installed,
         apk_available=apk_ok,
         apk_reason=reason,
+        installed_apks=read_installed_apks() if apk_ok else None,
     )
 
 

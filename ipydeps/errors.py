@@ -114,6 +114,39 @@ class ApkFailedError(InstallError):
         self.returncode = returncode
         self.output = output
         super().__init__(
-            f"apk add {' '.join(self.packages)} failed with exit code {returncode}:\n{output}",
-            hint="check the repository URL and that its public key is in /etc/apk/keys",
+            f"apk add {' '.join(self.packages)} failed with exit code {returncode}:\n{output}\n"
+            "No wheel of this install was installed.",
+            hint=_apk_hint(output),
+        )
+
+
+def _apk_hint(output: str) -> str:
+    """Return what to try, from what apk said: a key problem is only one of its failures."""
+    if "UNTRUSTED" in output or "BAD signature" in output:
+        return "check that the repository's public key is in /etc/apk/keys"
+    if "unable to select packages" in output:
+        return ("apk cannot install these packages together (a conflict, or a dependency "
+                "no configured repository provides; apk's output names it): tell the "
+                "repository's maintainer")
+    if "temporary error" in output or "network" in output or "fetch" in output.lower():
+        return "check the repositories in /etc/apk/repositories and that they are reachable"
+    return "check the repository URL and that its public key is in /etc/apk/keys"
+
+
+class PartialInstallError(InstallError):
+    """``apk add`` succeeded, then committing the wheels failed: the wheels were rolled back.
+
+    The apks stay installed (``apk_packages``): the root helper can only add packages, so
+    ipydeps cannot take them back. Running the same install again installs the wheels.
+    """
+
+    def __init__(self, apk_packages: list[str], cause: IpydepsError) -> None:
+        self.apk_packages = list(apk_packages)
+        self.cause = cause
+        super().__init__(
+            f"apk installed {' '.join(self.apk_packages)}, then installing the wheels failed "
+            f"and they were rolled back: {cause.message}\nThe apks stay installed (the apk "
+            "helper can only add packages).",
+            hint=f"{cause.hint + '; then ' if cause.hint else ''}run the same install again: "
+                 "the apks are in place now, so only the wheels are left to install",
         )

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import InstallScheme
-from .errors import CancelledError, FileMissingError, InstallError
-from .installers.apk import ApkRunner, install_apks
+from .errors import (
+    CancelledError,
+    FileMissingError,
+    InstallError,
+    IpydepsError,
+    PartialInstallError,
+)
+from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
@@ -119,9 +125,13 @@ def execute_plan(
     offers a stored copy and ``stored_copies`` says to use it, installed into staging
     from the socket as it arrives: see wheelstream.py; under ``auto``, only while the
     network outpaces the install: see transfer.py); then the apk steps run
-    in one ``apk add``; then the wheels are renamed into place. Any failure
-    (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``, ``InstallError``,
-    ``KeyboardInterrupt``) leaves the environment as it was.
+    in one ``apk add``; then the wheels are renamed into place. Any failure up to and
+    including ``apk add`` (``DownloadError``, ``HashMismatchError``, ``ApkFailedError``,
+    ``InstallError``, ``KeyboardInterrupt``) leaves the environment as it was, apart from
+    what apk's own transaction may leave of a failed ``apk add``. A commit that fails
+    after ``apk add`` succeeded rolls the wheels back but cannot take the apks back (the
+    root helper only adds): ``PartialInstallError`` names them (an interrupt keeps its
+    type, with a note saying so).
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
@@ -192,10 +202,14 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             raise min(errors, key=lambda error: isinstance(error, CancelledError))
         apk_output = _run_apk(apk_steps, apk_runner, progress)
         order = [step.candidate.name for step in wheel_steps]
-        wheels = transaction.commit(
-            order=order,
-            before_each=lambda staged: progress.update(staged.name, state="installing"),
-        )
+        try:
+            wheels = transaction.commit(
+                order=order,
+                before_each=lambda staged: progress.update(staged.name, state="installing"),
+            )
+        except BaseException as error:
+            # The commit rolled the wheels back, but apk cannot be undone from here.
+            raise _after_apk(error, apk_steps) from None
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
     for step in apk_steps:
@@ -336,6 +350,19 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
             progress.update(name, state="failed")
         else:
             progress.update(name, state=state, done=done, total=total)
+
+
+def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException:
+    """Say, on a wheel commit that failed after ``apk add`` succeeded, that the apks stay."""
+    if not apk_steps:
+        return error
+    specs = apk_specs(apk_steps)
+    if isinstance(error, IpydepsError):
+        return PartialInstallError(specs, error)
+    # KeyboardInterrupt and the like keep their type; the note tells what stayed.
+    error.add_note(f"apk had already installed {' '.join(specs)}; those stay installed, "
+                   "the wheels were rolled back")
+    return error
 
 
 def _run_apk(steps: Sequence[Step], runner: ApkRunner | None, progress: Progress) -> str:

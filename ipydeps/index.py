@@ -10,7 +10,7 @@ Public API (stable; pure functions, no I/O):
 - ``apk_candidates(records, *, repository_url, apk_map=None) -> list[Candidate]``
   APKINDEX records (from ``ipydeps.apkindex.parse_apkindex``) of py3-* (or ``apk_map``)
   packages, named by their Python project, with requires_dist mapped from ``D:``.
-- ``apk_name_for(project, apk_map=None) -> str``: ``py3-<canonical>`` unless overridden.
+- ``apk_name_for(project, apk_map=None) -> str``: Alpine's name (``ipydeps.apknames``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from . import apknames
 from .apkversion import ApkVersionError, apk_to_pep440
 from .errors import RepositoryError
 from .models import Candidate, Route, StoredCopy
@@ -41,8 +42,6 @@ JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 # PEP 691: ask for JSON first, accept HTML from older indexes.
 ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
-# Split subpackages carry no importable project of their own (aports conventions).
-_APK_SUBPACKAGE_SUFFIXES = ("-pyc", "-tests", "-doc", "-dev", "-dbg")
 
 
 # A wheel's distribution name as the wheel spec escapes it (runs of -_. become _).
@@ -295,22 +294,15 @@ class ApkRecord(Protocol):
 
 
 def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
-    """Return the apk carrying project ``project``: ``py3-<canonical name>`` unless mapped."""
-    canonical = canonicalize_name(project)
-    mapped = {canonicalize_name(key): value for key, value in (apk_map or {}).items()}
-    return mapped.get(canonical, f"py3-{canonical}")
+    """Return the apk carrying ``project`` (``ipydeps.apknames``: apk_map, Alpine's name, py3-*)."""
+    return apknames.apk_name_for(project, apk_map)
 
 
 def project_for_apk(
     apk_name: str, apk_map: Mapping[str, str] | None = None
 ) -> NormalizedName | None:
     """Return the Python project an apk carries, or None when it carries none (e.g. openblas)."""
-    for project, mapped in (apk_map or {}).items():
-        if mapped == apk_name:
-            return canonicalize_name(project)
-    if apk_name.startswith("py3-") and not apk_name.endswith(_APK_SUBPACKAGE_SUFFIXES):
-        return canonicalize_name(apk_name[len("py3-") :])
-    return None
+    return apknames.project_for_apk(apk_name, apk_map)
 
 
 _APK_DEPEND = re.compile(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
+
+if TYPE_CHECKING:
+    from .apkclosure import ApkAddition
 
 
 class Route(enum.Enum):
@@ -143,6 +147,9 @@ class Plan:
     skipped: tuple[Skipped, ...] = ()
     unsatisfiable: tuple[Unsatisfiable, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # What `apk add` of the apk steps adds besides them (their apk dependencies that apk's
+    # database does not satisfy), dependencies first; apk installs these, not ipydeps.
+    apk_dependencies: tuple[ApkAddition, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -6,9 +6,12 @@ our repository cannot satisfy it), and nothing is installed.
 
 Public API (stable):
 
-- ``resolve(requests, *, sources, installed, environment, policy, jobs=1) -> Plan``
+- ``resolve(requests, *, sources, installed, environment, policy, jobs=1,
+  installed_apks=None) -> Plan``
   ``requests``: from ``parse_requirements``; ``sources``: ``PackageSource``s (any order;
   preferred by ``Route.rank``); ``installed``: ``Mapping[NormalizedName, Version]``;
+  ``installed_apks``: apk's database (``ipydeps.apkclosure.InstalledApks``), against
+  which ``Plan.apk_dependencies`` lists what ``apk add`` pulls in besides the apk steps;
   ``environment``: ``TargetEnvironment``; ``policy``: ``PlanPolicy``. Never raises for an
   unsatisfiable requirement: the plan lists it with a reason and hint. Sources may raise
   ``RepositoryError`` (repository down), which propagates.
@@ -18,8 +21,10 @@ Public API (stable):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -29,10 +34,14 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import NoCandidateError, ResolutionError
 from .explain import explain_conflict, explain_no_match
-from .models import Plan, Request, Skipped, Step, StepAction, Unsatisfiable
+from .models import Plan, Request, Route, Skipped, Step, StepAction, Unsatisfiable
 from .provider import Pick, Provider, Wanted, identifier_of
 from .requirements import partition_requests
-from .sources import PackageSource
+from .sources import ApkIndexSource, PackageSource
+
+if TYPE_CHECKING:
+    from .apkclosure import InstalledApks
+    from .apkindex import ApkIndexRecord
 
 # Bounds the backtracking work of one plan; far above what real scientific stacks need.
 MAX_ROUNDS = 2000
@@ -98,6 +107,7 @@ def resolve(
     environment: TargetEnvironment,
     policy: PlanPolicy,
     jobs: int = 1,
+    installed_apks: InstalledApks | None = None,
 ) -> Plan:
     """Plan the install of ``requests`` and their dependencies into ``environment``.
 
@@ -107,16 +117,67 @@ def resolve(
     the standard library, or whose marker is false here, are skipped with a note.
     Unsatisfiable requirements are listed in ``Plan.unsatisfiable`` with a reason.
     ``jobs`` > 1 reads project pages (and the likeliest metadata) ahead in that many
-    threads; the plan is the same as with ``jobs=1``.
+    threads; the plan is the same as with ``jobs=1``. ``Plan.apk_dependencies`` lists the
+    packages apk adds for the apk steps (resolved against the apk sources' indexes and
+    ``installed_apks``, empty when not given), since apk, not ipydeps, installs them. Apks
+    apk would refuse together (two providing one versioned name) make the plan
+    unsatisfiable here, before anything is downloaded.
 
     Raises ``RepositoryError`` when a source cannot be read.
     """
     executor = ThreadPoolExecutor(jobs, thread_name_prefix="ipydeps-plan") if jobs > 1 else None
     try:
-        return _resolve(requests, sources, installed, environment, policy, executor)
+        plan = _resolve(requests, sources, installed, environment, policy, executor)
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+    return _with_apk_resolution(plan, sources, installed_apks)
+
+
+def _with_apk_resolution(
+    plan: Plan, sources: Sequence[PackageSource], installed: InstalledApks | None
+) -> Plan:
+    """Add what ``apk add`` of the apk steps pulls in, or refuse what apk would refuse."""
+    # Imported here: most plans have no apk step, and `import ipydeps` stays quick.
+    from .apkclosure import InstalledApks, resolve_apks
+
+    requested = [
+        (step.candidate.apk_name, step.candidate.apk_version or "")
+        for step in plan.steps
+        if step.candidate.route is Route.APK and step.candidate.apk_name
+    ]
+    indexes = [s for s in sources if s.route is Route.APK and isinstance(s, ApkIndexSource)]
+    if not requested or not indexes:
+        return plan
+    location: dict[ApkIndexRecord, str] = {}
+    for source in indexes:
+        for record in source.index_records():
+            location.setdefault(record, source.location)
+    resolution = resolve_apks(requested, list(location), installed or InstalledApks())
+    if resolution.conflicts:
+        # apk would refuse the whole transaction after every download: refuse it now.
+        return dataclasses.replace(
+            plan,
+            steps=(),
+            unsatisfiable=plan.unsatisfiable
+            + tuple(
+                Unsatisfiable(
+                    f"{c.first} + {c.second}",
+                    f"apk cannot install both: each provides {c.provided}",
+                    "the repository's maintainer can rebuild them with a current "
+                    "'ipydeps-repo wrap'; meanwhile apk = \"never\" (IPYDEPS_APK=never) "
+                    "installs the wheels instead",
+                )
+                for c in resolution.conflicts
+            ),
+        )
+    added = tuple(
+        dataclasses.replace(item, location=location.get(item.record, ""))
+        if item.record is not None
+        else item
+        for item in resolution.additions
+    )
+    return dataclasses.replace(plan, apk_dependencies=added) if added else plan
 
 
 def _resolve(

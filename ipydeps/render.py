@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlsplit
 
-from .models import Plan, Step
+from .models import Plan, Route, Step
 
 _HEADERS = ("package", "version", "route", "source", "size", "reason")
 
@@ -39,8 +39,29 @@ def _source(step: Step) -> str:
     return urlsplit(step.candidate.url).netloc or step.candidate.url
 
 
+def _apk_dependency_rows(plan: Plan) -> list[tuple[str, ...]]:
+    """Rows for what apk adds by itself; unknown to our index means a system repository's."""
+    rows: list[tuple[str, ...]] = []
+    for added in plan.apk_dependencies:
+        record = added.record
+        wanted = "" if added.dependency == added.name else added.dependency
+        rows.append(
+            (
+                added.name,
+                record.version if record is not None else "?",
+                "install apk",
+                (urlsplit(added.location).netloc or added.location)
+                if record is not None
+                else "system repositories",
+                format_size(record.size or None) if record is not None else "?",
+                f"apk dependency of {added.needed_by}" + (f" ({wanted})" if wanted else ""),
+            )
+        )
+    return rows
+
+
 def _rows(plan: Plan) -> list[tuple[str, ...]]:
-    return [
+    rows: list[tuple[str, ...]] = [
         (
             step.candidate.apk_name or str(step.candidate.name),
             _version(step),
@@ -51,6 +72,13 @@ def _rows(plan: Plan) -> list[tuple[str, ...]]:
         )
         for step in plan.steps
     ]
+    # apk installs its own dependencies in the same transaction, before the apks that need
+    # them: list them just above the first apk step.
+    first_apk = next(
+        (i for i, step in enumerate(plan.steps) if step.candidate.route is Route.APK), len(rows)
+    )
+    rows[first_apk:first_apk] = _apk_dependency_rows(plan)
+    return rows
 
 
 def render_text(plan: Plan) -> str:

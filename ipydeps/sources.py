@@ -9,7 +9,8 @@ Public API (stable):
 - ``RepositorySource(base_url, fetcher)``: our repository's ``<base>/simple/`` (Route.WHEEL).
 - ``UpstreamSource(index_url, fetcher)``: e.g. ``https://pypi.org/simple/`` (Route.UPSTREAM).
 - ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
-  ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK).
+  ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK); also an
+  ``ApkIndexSource``: ``index_records()`` gives every record, for apk's own closure.
 - ``sources_from_settings(settings, fetcher, *, arch) -> list[PackageSource]``: in route order.
 
 A 404 for a project is "no candidates"; an unreachable repository or a bad response
@@ -23,7 +24,7 @@ import io
 import zipfile
 from collections.abc import Mapping, Sequence
 from email.parser import BytesHeaderParser
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -33,6 +34,7 @@ from .models import Candidate, Route
 from .protocols import Fetcher
 
 if TYPE_CHECKING:
+    from .apkindex import ApkIndexRecord
     from .config import Settings
 
 
@@ -55,6 +57,15 @@ class PackageSource(Protocol):
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
         """Return the PEP 508 Requires-Dist strings of ``candidate`` (one of this source's)."""
+        ...
+
+
+@runtime_checkable
+class ApkIndexSource(Protocol):
+    """An apk source that can hand over its whole APKINDEX (what apk itself resolves against)."""
+
+    def index_records(self) -> tuple[ApkIndexRecord, ...]:
+        """Every record of the index for this arch."""
         ...
 
 
@@ -219,6 +230,7 @@ class ApkRepositorySource:
         self._fetcher = fetcher
         self._apk_map = dict(apk_map or {})
         self._by_name: dict[NormalizedName, list[Candidate]] | None = None
+        self._records: tuple[ApkIndexRecord, ...] = ()
 
     @property
     def route(self) -> Route:
@@ -239,6 +251,7 @@ class ApkRepositorySource:
         if data is not None:
             _, text = read_apkindex_archive(data)
             records = [r for r in parse_apkindex(text) if r.arch in (self.arch, "noarch")]
+            self._records = tuple(records)
             for candidate in apk_candidates(
                 records, repository_url=self.repository_url, apk_map=self._apk_map, arch=self.arch
             ):
@@ -254,6 +267,12 @@ class ApkRepositorySource:
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
         """Return the Python projects among the apk's ``D:`` dependencies, as PEP 508 strings."""
         return candidate.requires_dist or ()
+
+    def index_records(self) -> tuple[ApkIndexRecord, ...]:
+        """Every APKINDEX record for this arch (all of ``D:``/``p:``), for apk's closure."""
+        if self._by_name is None:
+            self._by_name = self._load()
+        return self._records
 
 
 def sources_from_settings(

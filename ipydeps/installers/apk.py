@@ -13,8 +13,9 @@ from ..environment import APK_HELPER
 from ..errors import ApkFailedError, InstallError
 from ..models import Step
 
-# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally =version.
-APK_SPEC = re.compile(r"^[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9._+-]+)?$")
+# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally =version,
+# and no ".apk" anywhere (apk add reads such an argument as a local package file).
+APK_SPEC = re.compile(r"(?!.*\.[Aa][Pp][Kk])[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9._+-]+)?")
 
 
 @dataclass(frozen=True)

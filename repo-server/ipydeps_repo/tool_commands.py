@@ -38,6 +38,15 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="where to write the apk (default: current directory)",
     )
+    wrap.add_argument(
+        "--so-map",
+        type=_library_and_apk,
+        action="append",
+        default=[],
+        metavar="LIB=APK",
+        help="depend on APK instead of so:LIB, e.g. libc10.so=py3-torch for a library "
+        "another wheel ships in site-packages (no apk provides those); repeatable",
+    )
     wrap.set_defaults(func=run_wrap)
 
     publish = subparsers.add_parser(
@@ -68,6 +77,13 @@ def register(subparsers: Any) -> None:
     index.set_defaults(func=run_index)
 
 
+def _library_and_apk(text: str) -> tuple[str, str]:
+    library, equals, apk = text.partition("=")
+    if not equals or not library.strip() or not apk.strip():
+        raise argparse.ArgumentTypeError(f"expected LIB=APK, got {text!r}")
+    return library.strip(), apk.strip()
+
+
 def run_wrap(args: argparse.Namespace) -> int:
     """Write ``<name>-<ver>-r<rel>.apk`` for the wheel into --output.
 
@@ -80,7 +96,9 @@ def run_wrap(args: argparse.Namespace) -> int:
 
     key = load_signing_key(DataLayout(Path(args.data).absolute()))
     target = ApkTarget(branch=args.branch, python=args.python, arch=args.arch)
-    filename, data = wheel_to_apk(args.wheel, target, key, pkgrel=args.pkgrel)
+    filename, data = wheel_to_apk(
+        args.wheel, target, key, pkgrel=args.pkgrel, so_map=dict(args.so_map)
+    )
     path = args.output / filename
     write_atomic(path, data)
     say(str(path))

@@ -57,7 +57,7 @@ def test_apk_failure_is_reported_with_its_output() -> None:
 
 
 @pytest.mark.parametrize("hostile", ["--allow-untrusted", "py3-x;rm -rf /", "../evil",
-                                     "py3-x $(id)", "Py3-Upper"])
+                                     "py3-x $(id)", "Py3-Upper", "py3-evil.apk", "py3-x\n"])
 def test_hostile_apk_names_from_an_index_never_reach_apk(hostile: str) -> None:
     runner = RecordingRunner(ApkOutcome(0, ""))
     with pytest.raises(InstallError, match="not valid apk names"):
@@ -82,15 +82,16 @@ def fake_apk(tmp_path: Path) -> tuple[dict[str, str], Path]:
     bin_dir.mkdir()
     log = tmp_path / "apk-args"
     apk = bin_dir / "apk"
-    apk.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{log}'\n")
+    apk.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{log}'\npwd > '{log}.cwd'\n")
     apk.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
     return env, log
 
 
-def run_helper(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_helper(env: dict[str, str], *args: str,
+               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["/bin/sh", str(HELPER), *args], capture_output=True, text=True,
-                          env=env, timeout=30, check=False)
+                          env=env, timeout=30, check=False, cwd=cwd)
 
 
 def test_helper_runs_one_apk_add_for_valid_names(fake_apk: tuple[dict[str, str], Path]) -> None:
@@ -105,6 +106,8 @@ def test_helper_runs_one_apk_add_for_valid_names(fake_apk: tuple[dict[str, str],
     "--allow-untrusted", "-X", "py3-x;id", "py3-x $(id)", "py3-x`id`", "../../etc/passwd",
     "/tmp/evil.apk", "http://evil.example/x.apk", "Py3-Upper", "py3-x=", "py3-x==1",
     "py3-x\nid", "", ".hidden", "py3-x=1.0|id",
+    # apk add reads any argument containing ".apk" as a local package file.
+    "evil.apk", "py3-numpy.apk", "py3-x=1.0.apk", "py3-x.apk.y", "x.APK",
 ])
 def test_helper_refuses_hostile_names(fake_apk: tuple[dict[str, str], Path],
                                       hostile: str) -> None:
@@ -113,6 +116,16 @@ def test_helper_refuses_hostile_names(fake_apk: tuple[dict[str, str], Path],
     assert done.returncode == 2
     assert "ipydeps-apk-add: refused" in done.stderr
     assert not log.exists()
+
+
+def test_helper_runs_apk_from_the_root_directory(fake_apk: tuple[dict[str, str], Path],
+                                                 tmp_path: Path) -> None:
+    # A file named like a package in the caller's directory must mean nothing to apk.
+    env, log = fake_apk
+    (tmp_path / "py3-numpy").write_text("not a package")
+    done = run_helper(env, "py3-numpy", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Path(f"{log}.cwd").read_text() == "/\n"
 
 
 def test_helper_needs_at_least_one_name(fake_apk: tuple[dict[str, str], Path]) -> None:

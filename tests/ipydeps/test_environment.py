@@ -73,3 +73,14 @@ def test_apk_needs_a_venv_that_sees_system_site_packages(tmp_path: Path) -> None
     shared = make_venv(tmp_path / "shared", see_test_packages=True, system_site_packages=True)
     assert run_python(isolated, probe).stdout == "False\n"
     assert run_python(shared, probe).stdout == "True\n"
+
+
+def test_apk_database_is_read_where_it_exists(tmp_path: Path) -> None:
+    from ipydeps.environment import read_installed_apks
+
+    database = tmp_path / "installed"
+    database.write_text("C:Q1x=\nP:python3\nV:3.12.12-r0\np:cmd:python3=3.12.12-r0\nF:usr/bin\n\n")
+    installed = read_installed_apks(database)
+    assert dict(installed.packages) == {"python3": "3.12.12-r0"}
+    assert dict(installed.provides) == {"cmd:python3": ("3.12.12-r0",)}
+    assert not read_installed_apks(tmp_path / "missing").packages

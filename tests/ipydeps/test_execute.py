@@ -217,6 +217,89 @@ def test_apk_refusal_leaves_the_wheels_uninstalled(published: RunningServer,
     assert snapshot(tmp_path / "env") == before
 
 
+class FailingCommitProgress(RecordingProgress):
+    """A ``Progress`` whose hook, called as each wheel is moved into place, raises ``error``.
+
+    The commit calls it inside its rename loop, so the error stands for a rename that
+    fails after ``apk add`` succeeded (a full disk, an interrupt).
+    """
+
+    def __init__(self, wheel: str, error: BaseException) -> None:
+        super().__init__()
+        self.wheel = wheel
+        self.error = error
+
+    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+               total: int | None = None) -> None:
+        if name == self.wheel and state == "installing":
+            raise self.error
+        super().update(name, state=state, done=done, total=total)
+
+
+def _mixed_plan(server: RunningServer, environment: object) -> object:
+    from ipydeps.api import resolve
+    from ipydeps.config import load_config
+    from ipydeps.environment_model import PlanPolicy, TargetEnvironment
+    from ipydeps.requirements import parse_requirements
+    from ipydeps.sources import sources_from_settings
+
+    settings = load_config(overrides={"repository_url": server.url, "upstream": "deny"},
+                           environ={}, system_path=None)
+    return resolve(parse_requirements(["apkdemo", "top-pkg"]),
+                   sources=sources_from_settings(settings, HttpFetcher(), arch="x86_64"),
+                   installed=environment.installed,  # type: ignore[attr-defined]
+                   environment=TargetEnvironment.current(apk_available=True),
+                   policy=PlanPolicy(upstream_allowed=False))
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_commit_failing_after_apk_rolls_the_wheels_back_and_names_the_apks_kept(
+        published: RunningServer, tmp_path: Path, error: BaseException) -> None:
+    from ipydeps.api import execute_plan
+    from ipydeps.environment import inspect_environment
+    from ipydeps.errors import PartialInstallError
+
+    publish_apk(published, tmp_path, "py3-apkdemo", "1.5-r0")
+    make_venv(tmp_path / "env")
+    before = snapshot(tmp_path / "env")
+    environment = inspect_environment(tmp_path / "env", apk=True)
+    plan = _mixed_plan(published, environment)
+    runner = RecordingApkRunner()
+    # two-pkg is committed second (dependencies first, by name): one-pkg is in place by then.
+    progress = FailingCommitProgress("two-pkg", error)
+    expected = PartialInstallError if isinstance(error, OSError) else KeyboardInterrupt
+    with pytest.raises(expected) as caught:
+        execute_plan(plan, scheme=environment.scheme, fetcher=HttpFetcher(),  # type: ignore[arg-type]
+                     apk_runner=runner, progress=progress)
+    assert runner.calls == [["py3-apkdemo=1.5-r0"]]
+    assert snapshot(tmp_path / "env") == before
+    if isinstance(caught.value, PartialInstallError):
+        assert caught.value.apk_packages == ["py3-apkdemo=1.5-r0"]
+        assert "apk installed py3-apkdemo=1.5-r0, then installing the wheels failed" in str(
+            caught.value)
+        assert "No space left on device" in str(caught.value)
+        assert "run the same install again" in str(caught.value)
+    else:
+        assert caught.value.__notes__ == [
+            "apk had already installed py3-apkdemo=1.5-r0; those stay installed, the wheels "
+            "were rolled back"]
+
+
+def test_apk_failure_says_what_apk_said_and_that_no_wheel_landed(
+        published: RunningServer, tmp_path: Path) -> None:
+    publish_apk(published, tmp_path, "py3-apkdemo", "1.5-r0")
+    make_venv(tmp_path / "env")
+    conflict = ("ERROR: unable to select packages:\n  py3-scipy-1.18.1-r0:\n"
+                "    conflicts: py3-numpy-2.5.5-r0[so:libgcc_s-0cd532bd.so.1=1]")
+    with pytest.raises(ApkFailedError) as caught:
+        ipydeps.pip(["apkdemo", "one-pkg"], index_url=published.url, upstream="deny",
+                    prefix=tmp_path / "env", apk_runner=RecordingApkRunner(1, conflict),
+                    stream=io.StringIO())
+    assert "No wheel of this install was installed." in str(caught.value)
+    assert caught.value.hint is not None and "/etc/apk/keys" not in caught.value.hint
+    assert "cannot install these packages together" in caught.value.hint
+
+
 class TerminalStream(io.StringIO):
     """A text stream that says it is a terminal, as stderr is in an interactive shell."""
 

@@ -11,12 +11,14 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from ipydeps.apkclosure import parse_installed_db
 from ipydeps.config import load_config
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.errors import HashMismatchError, NotFoundError, RepositoryError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
 from ipydeps.models import Route, StepAction
 from ipydeps.plan import resolve
+from ipydeps.render import render_text
 from ipydeps.requirements import parse_requirements
 from ipydeps.sources import (
     ApkRepositorySource,
@@ -168,6 +170,7 @@ def _publish_apk(
     version: str,
     *depends: str,
     arch: str = "x86_64",
+    provides: tuple[str, ...] = (),
 ) -> None:
     from ipydeps_repo.apk.keys import load_key
     from ipydeps_repo.apk.package import ApkEntry, build_apk
@@ -182,6 +185,7 @@ def _publish_apk(
         license="MIT",
         builddate=1700000000,
         depends=depends,
+        provides=provides,
     )
     data = build_apk(
         [ApkEntry.file(f"usr/share/{name}/VERSION", version.encode())], info, load_key(key_path)
@@ -227,6 +231,68 @@ def test_apk_source_reads_our_signed_index(repo_server: RunningServer, tmp_path:
     # An arch the repository has no index for offers nothing rather than failing.
     other = ApkRepositorySource(repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="s390x")
     assert list(other.candidates(canonicalize_name("demo-app"))) == []
+
+
+def test_plan_shows_every_package_apk_will_add(repo_server: RunningServer, tmp_path: Path) -> None:
+    # NumPy is in the kernel's venv as a wheel, so the planner keeps it for pandas; apk
+    # does not know the venv and pulls its own numpy, plus a library from Alpine.
+    _publish_apk(repo_server, tmp_path, "py3-frame", "3.1-r0", "python3~3.12",
+                 "py3-arrays>=1.26", "so:libfast.so.2", "so:libc.musl-x86_64.so.1")
+    _publish_apk(repo_server, tmp_path, "py3-arrays", "2.5-r0", "python3~3.12",
+                 provides=("py3.12:arrays=2.5-r0",))
+    _publish_apk(repo_server, tmp_path, "libfast", "2.0-r1", provides=("so:libfast.so.2=2",))
+    source = ApkRepositorySource(
+        repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
+    )
+    image = parse_installed_db(
+        "P:python3\nV:3.12.12-r0\n\nP:musl\nV:1.2.5-r10\np:so:libc.musl-x86_64.so.1=1\n\n"
+    )
+    plan = resolve(
+        parse_requirements("frame"),
+        sources=[source],
+        installed={canonicalize_name("arrays"): Version("2.4")},
+        environment=TargetEnvironment.simulated(apk_available=True),
+        policy=PlanPolicy(upstream_allowed=False),
+        installed_apks=image,
+    )
+    assert [s.candidate.apk_name for s in plan.steps] == ["py3-frame"]
+    assert [
+        (a.name, a.record.version if a.record else None, a.dependency, a.location)
+        for a in plan.apk_dependencies
+    ] == [
+        ("py3-arrays", "2.5-r0", "py3-arrays>=1.26", source.location),
+        ("libfast", "2.0-r1", "so:libfast.so.2", source.location),
+    ]
+    table = render_text(plan).splitlines()
+    host = repo_server.url.split("/")[2]
+    assert table[2].split()[:5] == ["py3-arrays", "2.5-r0", "install", "apk", host]
+    assert table[2].endswith("apk dependency of py3-frame (py3-arrays>=1.26)")
+    assert "apk dependency of py3-frame (so:libfast.so.2)" in table[3]
+    assert table[4].split()[:3] == ["py3-frame", "3.1-r0", "install"]
+
+
+def test_apks_that_apk_would_refuse_together_are_refused_when_planning(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    gcc = "so:libgcc_s-0cd532bd.so.1=1"
+    _publish_apk(repo_server, tmp_path, "py3-oldarrays", "2.0-r0", provides=(gcc,))
+    _publish_apk(repo_server, tmp_path, "py3-oldframe", "3.0-r0", "py3-oldarrays>=2",
+                 provides=(gcc,))
+    source = ApkRepositorySource(
+        repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
+    )
+    plan = resolve(
+        parse_requirements("oldframe"),
+        sources=[source],
+        installed={},
+        environment=TargetEnvironment.simulated(apk_available=True),
+        policy=PlanPolicy(upstream_allowed=False),
+    )
+    assert not plan.ok and plan.steps == ()
+    [problem] = plan.unsatisfiable
+    assert problem.text == "py3-oldarrays + py3-oldframe"
+    assert problem.reason == "apk cannot install both: each provides so:libgcc_s-0cd532bd.so.1"
+    assert problem.hint is not None and 'apk = "never"' in problem.hint
 
 
 def test_sources_from_settings_follow_the_configuration() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.elf import make_elf
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, repo_cli
 from tests.support.wheels import make_wheel
@@ -189,6 +190,41 @@ def test_wrap_then_publish_an_apk(repo_server: RunningServer, tmp_path: Path) ->
     (record,) = records
     assert (record.name, record.version, record.arch) == ("py3-demo", "1.2-r1", "x86_64")
     assert "py3-numpy>=1.26" in record.depends
+
+
+def test_wrap_so_map_names_the_apk_of_another_wheels_library(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    from ipydeps_repo.apk.package import read_apk
+
+    # torchvision links torch's libc10.so, which torch ships in site-packages, not /usr/lib.
+    core = make_elf(needed=["libc10.so", "libc.musl-x86_64.so.1"])
+    wheel = make_wheel(
+        tmp_path,
+        "vision",
+        "1.0",
+        tag="cp312-cp312-musllinux_1_2_x86_64",
+        files={"vision/__init__.py": "", "vision/_C.so": core},
+    )
+    out = tmp_path / "apks"
+    out.mkdir()
+    repo_cli(
+        "wrap",
+        str(wheel),
+        "--so-map",
+        "libc10.so=py3-torch",
+        "--output",
+        str(out),
+        data=repo_server.data,
+    )
+    (apk,) = out.glob("*.apk")
+    assert read_apk(apk.read_bytes()).info.depends == (
+        "python3~3.12",
+        "so:libc.musl-x86_64.so.1",
+        "py3-torch",
+    )
+    bad = repo_cli("wrap", str(wheel), "--so-map", "libc10.so", data=repo_server.data, check=False)
+    assert bad.returncode == 2 and "expected LIB=APK, got 'libc10.so'" in bad.stderr
 
 
 def test_wrap_without_a_key_says_to_run_keygen(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 
+from ipydeps.apknames import apk_name_for
 from ipydeps.apkversion import ApkVersionError, compare_apk_versions, pep440_to_apk
 
 from ..errors import ValidationError
@@ -37,6 +37,11 @@ WHEEL_MACHINES = {
 # Libraries only glibc provides: a wheel needing them was built for glibc, not musl.
 GLIBC_LIBRARIES = re.compile(r"libc\.so\.6|ld-linux.*\.so\.\d|libpthread\.so\.0|libdl\.so\.2")
 _MUSL_TAG = re.compile(r"musllinux_(\d+)_(\d+)_(\w+)")
+# The musl loader's default search path. abuild provides ``so:`` names only for libraries
+# here: a copy bundled elsewhere (auditwheel's ``numpy.libs/``) is found through the
+# extension's RPATH by that package alone, and a versioned provide is exclusive in apk,
+# so two wheels bundling the same ``libgcc_s-<hash>.so.1`` could never be installed together.
+LIBRARY_DIRS = frozenset({"lib", "usr/lib", "usr/local/lib"})
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,7 @@ def _dependency(requirement: Requirement, name_map: Mapping[str, str]) -> tuple[
     apk keeps one dependency per name (apk_deps_add replaces an earlier one), so only
     the lower bound (or ``==``) is kept; pip checks upper bounds against the metadata.
     """
-    project = canonicalize_name(requirement.name)
-    name = name_map.get(project, f"py3-{project}")
+    name = apk_name_for(requirement.name, name_map)
     for spec in sorted(requirement.specifier, key=lambda s: s.operator):
         if spec.operator == "==" and spec.version.endswith(".*"):
             return name, "~", spec.version[:-2]
@@ -185,10 +189,13 @@ def _elf_relations(
         elf_paths.add(entry.path)
         if target.arch not in info.arches:
             problems.append(f"/{entry.path} is machine code for {info.arches or info.machine}")
-        bundled.add(entry.path.rsplit("/", 1)[-1])
+        folder, _, filename = entry.path.rpartition("/")
+        # A library the package carries itself is no dependency, wherever it lies.
+        bundled.add(filename)
         if info.soname:
             bundled.add(info.soname)
-            provides.append(f"so:{info.soname}={_so_version(info.soname)}")
+            if folder in LIBRARY_DIRS:
+                provides.append(f"so:{info.soname}={_so_version(info.soname)}")
         for library in info.needed:
             needed.setdefault(library, entry.path)
         if info.interpreter and GLIBC_LIBRARIES.search(info.interpreter):
@@ -255,15 +262,21 @@ def wheel_to_apk(
     builddate: int | None = None,
     compresslevel: int = 9,
 ) -> tuple[str, bytes]:
-    """Wrap a wheel as a signed apk; return (``py3-<name>-<ver>-r<pkgrel>.apk``, bytes).
+    """Wrap a wheel as a signed apk; return (``<apk name>-<ver>-r<pkgrel>.apk``, bytes).
+
+    The apk name, and the name of each Requires-Dist depend, is Alpine's
+    (``ipydeps.apknames.apk_name_for``: ``py3-<name>``, ``py3-dateutil`` for
+    python-dateutil), the one the farm's APKBUILDs use; ``name_map`` overrides it.
 
     Pure wheels become ``noarch``; wheels with machine code get ``target.arch``,
     ``so:`` depends for libraries they need but do not bundle (``so_map`` may name the
-    apk instead, e.g. ``{"libopenblas.so.3": "openblas"}``) and ``so:`` provides for
-    bundled ones. Requires-Dist becomes ``py3-<name>`` depends (markers evaluated for
-    the target, extras dropped; ``name_map`` maps a project to another apk, e.g.
-    ``{"pyyaml": "py3-yaml"}``), plus ``python3~<python>``. ``compresslevel`` 6 builds
-    big packages about 3x faster than abuild's 9, for about 1% more bytes.
+    apk instead, e.g. ``{"libopenblas.so.3": "openblas"}``) and, like abuild, ``so:``
+    provides only for libraries in the loader's path (``LIBRARY_DIRS``), never for the
+    copies auditwheel bundles under site-packages (``<name>.libs/``). Requires-Dist
+    becomes depends (markers evaluated for the target, extras dropped; ``name_map`` maps
+    a project to another apk, e.g. ``{"numpy": "py3-numpy-openblas"}``), plus
+    ``python3~<python>``. ``compresslevel`` 6 builds big packages about 3x faster than
+    abuild's 9, for about 1% more bytes.
 
     Raises:
         ValidationError: for a wheel that cannot run on the target (glibc/manylinux,
@@ -276,7 +289,7 @@ def wheel_to_apk(
     so_depends, so_provides, elf_paths, elf_problems = _elf_relations(
         wheel, entries, target, so_map or {}
     )
-    names: dict[str, str] = {canonicalize_name(k): v for k, v in (name_map or {}).items()}
+    names = dict(name_map or {})
     requirements, requirement_problems = _requirements(wheel, target, names)
     problems += elf_problems + requirement_problems
     try:
@@ -293,7 +306,7 @@ def wheel_to_apk(
         ApkEntry.file(e.path, e.data, mode=0o755) if e.path in elf_paths else e for e in entries
     ]
     info = PkgInfo(
-        pkgname=f"py3-{wheel.name}",
+        pkgname=apk_name_for(wheel.name, names),
         pkgver=pkgver,
         pkgdesc=_first_line(wheel.metadata.get("Summary"), 128),
         url=_project_url(wheel),
