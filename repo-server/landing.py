@@ -9,6 +9,7 @@ import tornado.ioloop
 
 from .handlers.base import BaseHandler
 from .settings import Settings
+from .simple_index import version_sort_key
 from .storage import Store
 
 
@@ -59,7 +60,9 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         "<h2>Wheels</h2><ul>",
     ]
     for project, files in sorted(wheels.items()):
-        versions = ", ".join(sorted({str(item.get("version")) for item in files}))
+        versions = ", ".join(
+            sorted({str(item.get("version")) for item in files}, key=version_sort_key)
+        )
         parts.append(
             f'<li><a href="simple/{esc(project)}/">{esc(project)}</a> {esc(versions)}</li>'
         )

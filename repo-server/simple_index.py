@@ -97,7 +97,8 @@ def choose_format(accept: str | None, override: str | None = None) -> Negotiated
     return best[2] if best else Negotiated("html", TEXT_HTML)
 
 
-def _version_key(text: str) -> tuple[int, Version | str]:
+def version_sort_key(text: str) -> tuple[int, Version | str]:
+    """Sort key of a version string: as a PEP 440 version (1.10 after 1.9), invalid ones first."""
     try:
         return (1, Version(text))
     except InvalidVersion:
@@ -105,7 +106,7 @@ def _version_key(text: str) -> tuple[int, Version | str]:
 
 
 def _sorted_versions(files: Iterable[WheelFile]) -> list[str]:
-    return sorted({item.version for item in files}, key=_version_key)
+    return sorted({item.version for item in files}, key=version_sort_key)
 
 
 def render_project_html(project: Project) -> str:
@@ -121,7 +122,7 @@ def render_project_html(project: Project) -> str:
         "<body>",
         f"<h1>Links for {escaped}</h1>",
     ]
-    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+    for item in sorted(project.files, key=lambda f: (version_sort_key(f.version), f.filename)):
         attributes = [f'href="{html.escape(item.url)}#sha256={item.sha256}"']
         if item.requires_python:
             attributes.append(f'data-requires-python="{html.escape(item.requires_python)}"')
@@ -144,7 +145,7 @@ def render_project_json(project: Project) -> str:
     the copy is never listed as a file of its own.
     """
     files = []
-    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+    for item in sorted(project.files, key=lambda f: (version_sort_key(f.version), f.filename)):
         entry: dict[str, object] = {
             "filename": item.filename,
             "url": item.url,
