@@ -206,3 +206,33 @@ def test_oversized_upload_is_413(tmp_path: Path) -> None:
         assert leftover_uploads(server) == []
     finally:
         server.stop()
+
+
+@pytest.mark.e2e
+def test_poetry_publishes_its_wheel_and_sdist(repo_server: RunningServer, tmp_path: Path) -> None:
+    project = tmp_path / "poetic"
+    (project / "ipd_poetic").mkdir(parents=True)
+    (project / "ipd_poetic" / "__init__.py").write_text('__version__ = "0.3.0"\n')
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "ipd-poetic"\nversion = "0.3.0"\n'
+        'description = "A fixture built by poetry"\nrequires-python = ">=3.8"\n\n'
+        '[build-system]\nrequires = ["poetry-core>=2.0"]\n'
+        'build-backend = "poetry.core.masonry.api"\n')
+    env = clean_pip_env(
+        POETRY_CONFIG_DIR=str(tmp_path / "poetry-config"),
+        POETRY_CACHE_DIR=str(tmp_path / "poetry-cache"),
+        POETRY_DATA_DIR=str(tmp_path / "poetry-data"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        # The same as 'poetry config repositories.ipydeps URL' + 'poetry config pypi-token.ipydeps'.
+        POETRY_REPOSITORIES_IPYDEPS_URL=repo_server.url + "legacy/",
+        POETRY_PYPI_TOKEN_IPYDEPS=repo_server.token,
+    )
+    for step in (["build"], ["publish", "-r", "ipydeps"]):
+        result = subprocess.run([str(TOOLS / "poetry"), "-n", *step], cwd=project,
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert [name for name in visible_files(repo_server) if not name.endswith((".metadata",
+                                                                               ".stored"))] == [
+        "ipd-poetic/ipd_poetic-0.3.0-py3-none-any.whl",
+        "ipd-poetic/ipd_poetic-0.3.0.tar.gz",
+    ]
