@@ -157,6 +157,12 @@ class LegacyUploadHandler(BaseHandler):
                 self._fail(ValidationError("upload form", [str(error)]))
             except RepoError as error:
                 self._fail(error)
+            except OSError as error:
+                # A full disk: answer it (500 with the reason) and keep nothing.
+                self._fail(RepoError(
+                    f"the upload could not be stored: {error.strerror}",
+                    hint="the repository's disk may be full; tell its maintainer",
+                ))
 
     def _handle(self, event: PartStart | PartData | PartEnd) -> None:
         if isinstance(event, PartStart):

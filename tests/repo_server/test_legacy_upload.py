@@ -236,3 +236,21 @@ def test_poetry_publishes_its_wheel_and_sdist(repo_server: RunningServer, tmp_pa
         "ipd-poetic/ipd_poetic-0.3.0-py3-none-any.whl",
         "ipd-poetic/ipd_poetic-0.3.0.tar.gz",
     ]
+
+
+def test_a_large_wheel_arrives_whole_across_many_chunks(repo_server: RunningServer,
+                                                        tmp_path: Path) -> None:
+    blob = random.Random(1).randbytes(6 * 1024 * 1024)
+    wheel = make_wheel(tmp_path, "ipd-large", "1.0", files={"ipd_large/blob.bin": blob})
+    status, _reason, text = post_form(repo_server, *legacy_form(wheel))
+    assert status == 200, text
+    assert json.loads(text)["status"] == "created"
+    stored = repo_server.data / "tree" / "files" / "ipd-large" / wheel.name
+    assert stored.read_bytes() == wheel.read_bytes()
+    assert leftover_uploads(repo_server) == []
+
+
+def test_get_on_the_upload_url_says_to_post(repo_server: RunningServer) -> None:
+    status, _headers, body = repo_server.get("legacy/")
+    assert status == 405
+    assert b"the upload API takes POST" in body
