@@ -195,5 +195,16 @@ def test_landing_page_sorts_versions_as_versions(repo_server: RunningServer,
                                                  tmp_path: Path) -> None:
     for version in ("1.10", "1.9", "1.2.post1", "2.0rc1"):
         assert repo_server.upload(make_wheel(tmp_path, "ipd-sorted", version))[0] == 201
+    request(repo_server, "POST", "/api/v1/projects/ipd-sorted/1.9/yank", token=repo_server.token)
     page = repo_server.get("")[2].decode()
-    assert "ipd-sorted</a> 1.2.post1, 1.9, 1.10, 2.0rc1</li>" in page
+    assert "ipd-sorted</a> 1.2.post1, 1.9 (yanked), 1.10, 2.0rc1</li>" in page
+    assert f"twine upload --repository-url {repo_server.url}legacy/" in page
+
+
+def test_index_rebuild_keeps_yanks(published: RunningServer) -> None:
+    request(published, "POST", "/api/v1/projects/ipd-yanky/2.0/yank?reason=bad",
+            token=published.token)
+    (published.data / "tree" / "simple" / "ipd-yanky" / "index.json").unlink()
+    repo_cli("index", data=published.data)
+    files = project_json(published, "ipd-yanky")["files"]
+    assert [item["yanked"] for item in files] == [False, "bad"]
