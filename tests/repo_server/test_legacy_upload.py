@@ -254,3 +254,28 @@ def test_get_on_the_upload_url_says_to_post(repo_server: RunningServer) -> None:
     status, _headers, body = repo_server.get("legacy/")
     assert status == 405
     assert b"the upload API takes POST" in body
+
+
+@pytest.mark.e2e
+def test_flit_publishes_its_wheel_and_sdist(repo_server: RunningServer, tmp_path: Path) -> None:
+    project = tmp_path / "flitted"
+    (project / "ipd_flitted").mkdir(parents=True)
+    (project / "ipd_flitted" / "__init__.py").write_text('"""A fixture published by flit."""\n')
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n\n'
+        '[project]\nname = "ipd-flitted"\nversion = "0.1.0"\n'
+        'description = "A fixture published by flit"\n')
+    # The ~/.pypirc of repo-server/README.md.
+    (tmp_path / ".pypirc").write_text(
+        f"[distutils]\nindex-servers = ipydeps\n[ipydeps]\nrepository = {repo_server.url}legacy/\n"
+        f"username = __token__\npassword = {repo_server.token}\n")
+    env = clean_pip_env(HOME=str(tmp_path))
+    result = subprocess.run([str(TOOLS / "flit"), "publish", "--repository", "ipydeps"],
+                            cwd=project,
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [name for name in visible_files(repo_server) if not name.endswith((".metadata",
+                                                                               ".stored"))] == [
+        "ipd-flitted/ipd_flitted-0.1.0-py2.py3-none-any.whl",
+        "ipd-flitted/ipd_flitted-0.1.0.tar.gz",
+    ]
