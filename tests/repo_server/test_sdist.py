@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -67,3 +69,23 @@ def test_zip_sdist_and_a_truncated_tarball(store: Store, tmp_path: Path) -> None
     cut.write_bytes(good.read_bytes()[:-40])
     with pytest.raises(ValidationError, match="damaged"):
         store.publish_file(cut)
+
+
+@pytest.mark.parametrize(("target", "ok"), [("../../etc/passwd", False), ("/etc/passwd", False),
+                                            ("../PKG-INFO", True)])
+def test_links_must_stay_inside(store: Store, tmp_path: Path, target: str, ok: bool) -> None:
+    path = tmp_path / "linked_ok-1.0.tar.gz"
+    pkg_info = b"Metadata-Version: 2.1\nName: linked-ok\nVersion: 1.0\n"
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("linked_ok-1.0/PKG-INFO")
+        info.size = len(pkg_info)
+        archive.addfile(info, io.BytesIO(pkg_info))
+        link = tarfile.TarInfo("linked_ok-1.0/sub/link")
+        link.type = tarfile.SYMTYPE
+        link.linkname = target
+        archive.addfile(link)
+    if ok:
+        assert store.publish_file(path).status == "created"
+    else:
+        with pytest.raises(ValidationError, match="points outside the sdist"):
+            store.publish_file(path)
