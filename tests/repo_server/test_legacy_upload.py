@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import random
+import socket
 import subprocess
 import sys
 import urllib.parse
@@ -279,3 +280,24 @@ def test_flit_publishes_its_wheel_and_sdist(repo_server: RunningServer, tmp_path
         "ipd-flitted/ipd_flitted-0.1.0-py2.py3-none-any.whl",
         "ipd-flitted/ipd_flitted-0.1.0.tar.gz",
     ]
+
+
+def test_a_client_gone_mid_upload_leaves_nothing(repo_server: RunningServer,
+                                                 tmp_path: Path) -> None:
+    blob = random.Random(2).randbytes(400_000)
+    wheel = make_wheel(tmp_path, "ipd-gone", "1.0", files={"ipd_gone/blob.bin": blob})
+    body, content_type = legacy_form(wheel)
+    url = urllib.parse.urlsplit(repo_server.url)
+    with socket.create_connection((url.hostname or "", url.port or 80)) as connection:
+        connection.sendall(
+            f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Authorization: Bearer {repo_server.token}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode())
+        connection.sendall(body[: len(body) // 2])
+    # Requests on new connections go through the same event loop after the close was seen.
+    for _ in range(50):
+        if not leftover_uploads(repo_server):
+            break
+        repo_server.get("api/v1/health")
+    assert leftover_uploads(repo_server) == []
+    assert visible_files(repo_server) == []
