@@ -8,6 +8,8 @@ from tornado.log import access_log
 from .auth import TokenStore
 from .handlers.api import HealthHandler, PackagesHandler
 from .handlers.base import NotFoundHandler
+from .handlers.legacy_upload import LegacyUploadHandler
+from .handlers.releases import ReleaseHandler, YankHandler
 from .handlers.static import SimpleHandler, TreeHandler
 from .handlers.upload import UploadHandler
 from .landing import LandingHandler
@@ -29,6 +31,12 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (r"/api/v1/health", HealthHandler, {"store": store}),
             (r"/api/v1/packages", PackagesHandler, {"store": store}),
             (r"/api/v1/upload/(.*)", UploadHandler, {"store": store, "tokens": tokens}),
+            (r"/api/v1/projects/([^/]+)/([^/]+)/yank", YankHandler,
+             {"store": store, "tokens": tokens}),
+            (r"/api/v1/projects/([^/]+)/([^/]+)", ReleaseHandler,
+             {"store": store, "tokens": tokens}),
+            # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
+            (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
             (r"/simple", tornado.web.RedirectHandler, {"url": "/simple/", "permanent": True}),
             (r"/simple/(.*)", SimpleHandler, {"path": str(settings.data.tree / "simple")}),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),

@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "ipydeps_repo.commands",
     "ipydeps_repo.mirror",
     "ipydeps_repo.farm.cli",
+    "ipydeps_repo.release_commands",
 ]
 
 

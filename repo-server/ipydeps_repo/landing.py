@@ -9,6 +9,7 @@ import tornado.ioloop
 
 from .handlers.base import BaseHandler
 from .settings import Settings
+from .simple_index import version_sort_key
 from .storage import Store
 
 
@@ -56,16 +57,29 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         "<p>or in the environment:</p>"
         f"<pre>export IPYDEPS_REPOSITORY_URL={esc(base_url)}\n"
         f"export IPYDEPS_APK_REPOSITORY={esc(example)}</pre>",
-        "<h2>Wheels</h2><ul>",
+        "<h2>Publishing</h2>",
+        "<p>With a token from <code>ipydeps-repo token create</code> (user name "
+        "<code>__token__</code>):</p>",
+        f'<pre>twine upload --repository-url {esc(base_url)}legacy/ -u __token__ -p "$TOKEN" '
+        f'dist/*\nuv publish --publish-url {esc(base_url)}legacy/ --token "$TOKEN" dist/*</pre>',
+        "<h2>Wheels and sdists</h2><ul>",
     ]
     for project, files in sorted(wheels.items()):
-        versions = ", ".join(sorted({str(item.get("version")) for item in files}))
-        parts.append(
-            f'<li><a href="simple/{esc(project)}/">{esc(project)}</a> {esc(versions)}</li>'
-        )
+        versions = ", ".join(esc(version) + (" (yanked)" if yanked else "")
+                             for version, yanked in _versions(files))
+        parts.append(f'<li><a href="simple/{esc(project)}/">{esc(project)}</a> {versions}</li>')
     parts.append("</ul>" if wheels else "<li>none yet</li></ul>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _versions(files: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Return each version once, sorted as versions, and whether all its files are yanked."""
+    yanked: dict[str, bool] = {}
+    for item in files:
+        version = str(item.get("version"))
+        yanked[version] = yanked.get(version, True) and item.get("yanked") is not None
+    return [(version, yanked[version]) for version in sorted(yanked, key=version_sort_key)]
 
 
 class LandingHandler(BaseHandler):

@@ -29,10 +29,12 @@ _ALIASES = {
 
 @dataclass(frozen=True)
 class WheelFile:
-    """One wheel as the simple index lists it; ``url`` is relative to the project page.
+    """One wheel or sdist as the simple index lists it; ``url`` is relative to the project page.
 
-    ``stored_sha256`` and ``stored_size`` describe its stored copy (``url`` + ``.stored``),
-    or are None when it has none.
+    ``metadata_sha256`` is the hash of its PEP 658 ``.metadata`` file (None for sdists,
+    which have none). ``stored_sha256`` and ``stored_size`` describe its stored copy
+    (``url`` + ``.stored``), or are None when it has none. ``yanked`` is None, or the
+    PEP 592 reason ("" when none was given).
     """
 
     filename: str
@@ -40,11 +42,12 @@ class WheelFile:
     version: str
     sha256: str
     size: int
-    metadata_sha256: str
+    metadata_sha256: str | None
     requires_python: str | None = None
     upload_time: str | None = None
     stored_sha256: str | None = None
     stored_size: int | None = None
+    yanked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def choose_format(accept: str | None, override: str | None = None) -> Negotiated
     return best[2] if best else Negotiated("html", TEXT_HTML)
 
 
-def _version_key(text: str) -> tuple[int, Version | str]:
+def version_sort_key(text: str) -> tuple[int, Version | str]:
+    """Sort key of a version string: as a PEP 440 version (1.10 after 1.9), invalid ones first."""
     try:
         return (1, Version(text))
     except InvalidVersion:
@@ -102,7 +106,7 @@ def _version_key(text: str) -> tuple[int, Version | str]:
 
 
 def _sorted_versions(files: Iterable[WheelFile]) -> list[str]:
-    return sorted({item.version for item in files}, key=_version_key)
+    return sorted({item.version for item in files}, key=version_sort_key)
 
 
 def render_project_html(project: Project) -> str:
@@ -118,14 +122,17 @@ def render_project_html(project: Project) -> str:
         "<body>",
         f"<h1>Links for {escaped}</h1>",
     ]
-    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+    for item in sorted(project.files, key=lambda f: (version_sort_key(f.version), f.filename)):
         attributes = [f'href="{html.escape(item.url)}#sha256={item.sha256}"']
         if item.requires_python:
             attributes.append(f'data-requires-python="{html.escape(item.requires_python)}"')
-        # PEP 714 renamed the attribute; both are written so older pips also use it.
-        metadata = f"sha256={item.metadata_sha256}"
-        attributes.append(f'data-dist-info-metadata="{metadata}"')
-        attributes.append(f'data-core-metadata="{metadata}"')
+        if item.metadata_sha256 is not None:
+            # PEP 714 renamed the attribute; both are written so older pips also use it.
+            metadata = f"sha256={item.metadata_sha256}"
+            attributes.append(f'data-dist-info-metadata="{metadata}"')
+            attributes.append(f'data-core-metadata="{metadata}"')
+        if item.yanked is not None:
+            attributes.append(f'data-yanked="{html.escape(item.yanked)}"')
         lines.append(f"<a {' '.join(attributes)}>{html.escape(item.filename)}</a><br>")
     lines += ["</body>", "</html>", ""]
     return "\n".join(lines)
@@ -138,16 +145,18 @@ def render_project_json(project: Project) -> str:
     the copy is never listed as a file of its own.
     """
     files = []
-    for item in sorted(project.files, key=lambda f: (_version_key(f.version), f.filename)):
+    for item in sorted(project.files, key=lambda f: (version_sort_key(f.version), f.filename)):
         entry: dict[str, object] = {
             "filename": item.filename,
             "url": item.url,
             "hashes": {"sha256": item.sha256},
             "size": item.size,
-            "core-metadata": {"sha256": item.metadata_sha256},
-            "dist-info-metadata": {"sha256": item.metadata_sha256},
-            "yanked": False,
+            # PEP 592/691: the reason, or true for a yank without one.
+            "yanked": (item.yanked or True) if item.yanked is not None else False,
         }
+        if item.metadata_sha256 is not None:
+            entry["core-metadata"] = {"sha256": item.metadata_sha256}
+            entry["dist-info-metadata"] = {"sha256": item.metadata_sha256}
         if item.requires_python:
             entry["requires-python"] = item.requires_python
         if item.upload_time:

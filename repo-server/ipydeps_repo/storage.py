@@ -13,6 +13,8 @@ from .apk_repository import apk_directories, apk_listing, publish_apk, regenerat
 from .errors import ConflictError, TooLargeError
 from .fileops import PublishResult, sha256_file, write_atomic
 from .locking import file_lock
+from .sdist_repository import publish_sdist
+from .sdist_validation import is_sdist_name
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .validation import check_filename, check_target
 from .wheel_repository import (
@@ -132,6 +134,8 @@ class Store:
             digest = sha256 or sha256_file(temp)
             if filename.endswith(".whl"):
                 return publish_wheel(self, temp, filename, digest, size, force=force)
+            if is_sdist_name(filename):
+                return publish_sdist(self, temp, filename, digest, size, force=force)
             check_target(branch or "v3.22", repo or "sci", arch)
             return publish_apk(
                 self,

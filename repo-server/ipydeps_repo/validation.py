@@ -49,14 +49,17 @@ def filename_problems(filename: str) -> list[str]:
 
 
 def check_filename(filename: str) -> None:
-    """Refuse a name that is not a plain, safe basename ending in ``.whl`` or ``.apk``.
+    """Refuse a name that is not a plain, safe basename of a wheel, sdist or apk.
 
     Raises:
         ValidationError: listing every problem with the name.
     """
     problems = filename_problems(filename)
-    if not problems and not filename.endswith((".whl", ".apk")):
-        problems.append("only wheels (.whl) and Alpine packages (.apk) can be published")
+    if not problems and not filename.endswith((".whl", ".apk", ".tar.gz", ".zip")):
+        problems.append(
+            "only wheels (.whl), sdists (.tar.gz, .zip) and Alpine packages (.apk) "
+            "can be published"
+        )
     if problems:
         raise ValidationError(f"file name {filename!r}", problems)
 

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
+from .sdist_validation import SDIST_SUFFIXES, inspect_sdist, is_sdist_name
 from .simple_index import (
     Project,
     WheelFile,
@@ -23,6 +24,7 @@ from .simple_index import (
 )
 from .stored_copy import STORED_SUFFIX, stored_copy_path, write_stored_copy
 from .validation import inspect_wheel
+from .yank_marks import load_marks
 
 if TYPE_CHECKING:
     from .storage import Store
@@ -71,9 +73,9 @@ def publish_wheel(
 
 
 def projects(store: Store) -> list[str]:
-    """Return the normalized names of all projects with at least one wheel."""
+    """Return the normalized names of all projects with at least one wheel or sdist."""
     files = store.layout.tree / "files"
-    return [name for name in project_folders(store) if any((files / name).glob("*.whl"))]
+    return [name for name in project_folders(store) if _distributions(files / name)]
 
 
 def project_folders(store: Store) -> list[str]:
@@ -96,7 +98,35 @@ def _load_cache(store: Store, project: str) -> dict[str, dict[str, Any]]:
     return document if isinstance(document, dict) else {}
 
 
+def _distributions(folder: Path) -> list[Path]:
+    """Return the wheels and sdists in ``folder`` (no hidden temp files), sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for pattern in ("*.whl", *(f"*{suffix}" for suffix in SDIST_SUFFIXES))
+        for path in folder.glob(pattern)
+        if not path.name.startswith(".")
+    )
+
+
+def _sdist_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    facts = inspect_sdist(path, path.name)
+    uploaded = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+    return {
+        "version": facts.version,
+        "sha256": sha256_file(path),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "metadata_sha256": None,
+        "requires_python": facts.requires_python,
+        "upload_time": uploaded.isoformat().replace("+00:00", "Z"),
+    }
+
+
 def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    if is_sdist_name(path.name):
+        return _sdist_facts(path, size, mtime_ns)
     facts = inspect_wheel(path, path.name)
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
@@ -169,9 +199,7 @@ def scan_project(
     cache = {} if rehash else _load_cache(store, project)
     fresh: dict[str, dict[str, Any]] = {}
     copy_warnings: list[str] = [] if warnings is None else warnings
-    for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
-        if path.name.startswith("."):
-            continue
+    for path in _distributions(folder):
         stat = path.stat()
         entry = cache.get(path.name)
         if not entry or (entry.get("size"), entry.get("mtime_ns")) != (
@@ -184,7 +212,7 @@ def scan_project(
                 if skipped is not None:
                     skipped.append(f"files/{project}/{path.name}: {error.message}")
                 continue
-        if store.stored_copies:
+        if store.stored_copies and not is_sdist_name(path.name):
             entry = _with_stored_copy(path, entry, copy_warnings)
         else:
             entry = {key: value for key, value in entry.items() if key not in _STORED_KEYS}
@@ -192,6 +220,7 @@ def scan_project(
     if folder.is_dir():
         _remove_unlisted_copies(folder, fresh)
     write_atomic(_cache_path(store, project), json.dumps(fresh, indent=1).encode(), 0o600)
+    yanks = load_marks(store, project)
     return [
         WheelFile(
             filename=name,
@@ -199,11 +228,12 @@ def scan_project(
             version=entry["version"],
             sha256=entry["sha256"],
             size=entry["size"],
-            metadata_sha256=entry["metadata_sha256"],
+            metadata_sha256=entry.get("metadata_sha256"),
             requires_python=entry.get("requires_python"),
             upload_time=entry.get("upload_time"),
             stored_sha256=entry.get("stored_sha256"),
             stored_size=entry.get("stored_size"),
+            yanked=yanks.get(name),
         )
         for name, entry in fresh.items()
     ]
@@ -252,6 +282,7 @@ def wheel_listing(store: Store) -> dict[str, list[dict[str, Any]]]:
     """
     listing: dict[str, list[dict[str, Any]]] = {}
     for project in projects(store):
+        yanks = load_marks(store, project)
         listing[project] = [
             {
                 "filename": name,
@@ -261,6 +292,7 @@ def wheel_listing(store: Store) -> dict[str, list[dict[str, Any]]]:
                 "url": f"files/{project}/{name}",
                 "stored_sha256": entry.get("stored_sha256"),
                 "stored_size": entry.get("stored_size"),
+                "yanked": yanks.get(name),
             }
             for name, entry in sorted(_load_cache(store, project).items())
         ]

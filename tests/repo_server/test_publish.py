@@ -96,7 +96,7 @@ def test_token_without_force_right_gets_403_for_force(
         ("..%2Fstate%2Ftokens.json", "the file name contains a path separator"),
         ("evil%00-1.0-py3-none-any.whl", "the file name contains a NUL character"),
         (".hidden-1.0-py3-none-any.whl", "must start with a letter or digit"),
-        ("notes.txt", "only wheels (.whl) and Alpine packages (.apk) can be published"),
+        ("notes.txt", "only wheels (.whl), sdists (.tar.gz, .zip) and Alpine packages (.apk)"),
     ],
 )
 def test_unsafe_names_are_refused(repo_server: RunningServer, name: str, problem: str) -> None:

@@ -230,6 +230,7 @@ def test_health_and_packages_listing(repo_server: RunningServer, tmp_path: Path)
             "url": f"files/demo/{wheel.name}",
             "stored_sha256": hashlib.sha256(stored.read_bytes()).hexdigest(),
             "stored_size": stored.stat().st_size,
+            "yanked": None,
         }
     ]
     assert listing["apks"] == {}

@@ -6,6 +6,7 @@ import os
 from collections.abc import Generator
 
 import tornado.web
+from packaging.utils import canonicalize_name
 
 from ..simple_index import JSON_TYPE, Negotiated, choose_format
 from .base import JsonErrorMixin
@@ -21,6 +22,10 @@ _TYPES = {
 
 
 _CHUNK = 1 << 20
+_PAGE_FILES = {
+    "index.json": Negotiated("json", JSON_TYPE),
+    "index.html": Negotiated("html", "text/html"),
+}
 
 
 class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
@@ -79,13 +84,30 @@ class SimpleHandler(TreeHandler):
     _negotiated = Negotiated("html", "text/html")
 
     async def get(self, path: str, include_body: bool = True) -> None:
-        """Map the page to its JSON or HTML file, chosen from Accept or ``?format=``."""
+        """Map the page to its JSON or HTML file, chosen from Accept or ``?format=``.
+
+        ``<page>/index.json`` and ``<page>/index.html`` are the files themselves (the
+        tree's layout, as a static mirror serves it). A project name that is not in its
+        normalized form (PEP 503) and a page without its final "/" are 301 redirects to
+        the one URL of the page, keeping the query (``?format=json``); the client sends
+        its Accept again there, so the redirect is the same for both representations.
+        """
         self._negotiated = choose_format(
             self.request.headers.get("Accept"), self.get_query_argument("format", None)
         )
-        if path and not path.endswith("/"):
+        project, _, rest = path.partition("/")
+        if project in _PAGE_FILES and not rest:
+            project, rest = "", project
+        canonical = canonicalize_name(project) if project else ""
+        if canonical != project or (project and not path.endswith("/") and not rest):
             # PEP 503 pages end in "/"; the relative file URLs in them depend on it.
-            self.redirect(self.request.path + "/", permanent=True)
+            target = f"/simple/{canonical}/{rest}" if canonical else "/simple/"
+            query = f"?{self.request.query}" if self.request.query else ""
+            self.redirect(target + query, permanent=True)
+            return
+        if rest in _PAGE_FILES:
+            self._negotiated = _PAGE_FILES[rest]
+            await super().get(path, include_body)
             return
         page = "index.json" if self._negotiated.kind == "json" else "index.html"
         await super().get(path + page, include_body)
