@@ -12,11 +12,13 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -27,7 +29,8 @@ class CheckFailed(Exception):
     """A check of the running setup failed; the message says which and why."""
 
 
-def _get(url: str, token: str | None) -> tuple[int, Any]:
+def _get(url: str, token: str | None, *, json_body: bool = True) -> tuple[int, Any]:
+    """GET ``url``; return the status and the JSON body (the text when ``json_body`` is False)."""
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"token {token}")
@@ -37,7 +40,10 @@ def _get(url: str, token: str | None) -> tuple[int, Any]:
     while True:
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
+                body = response.read()
+                if not json_body:
+                    return response.status, body.decode("utf-8", "replace")
+                return response.status, json.loads(body or b"null")
         except urllib.error.HTTPError as error:
             return error.code, None
         except urllib.error.URLError as error:
@@ -71,6 +77,24 @@ def check_server(server: str, token: str, kernel_env: Path) -> None:
     print(f"ok   default kernel {specs['default']!r} runs in {kernel_env}")
 
 
+def check_lab(server: str, token: str, notebook: Path) -> None:
+    """Check the page the quickstart's URL opens: JupyterLab answers, the notebook is there.
+
+    The URL is ``lab/tree/<notebook name>``: the server's root is the notebook's directory,
+    so the contents API must find the notebook under its bare name. Raises ``CheckFailed``.
+    """
+    status, page = _get(server + "lab", token, json_body=False)
+    if status != 200 or "jupyterlab" not in page.lower():
+        raise CheckFailed(f"GET /lab answered {status}, expected JupyterLab's page")
+    print("ok   JupyterLab answers /lab")
+    name = urllib.parse.quote(notebook.name)
+    status, model = _get(f"{server}api/contents/{name}?content=0", token)
+    if status != 200 or model.get("type") != "notebook":
+        raise CheckFailed(f"GET /api/contents/{name} answered {status}: the URL's notebook "
+                          "is not where the server looks")
+    print(f"ok   the URL's notebook exists: lab/tree/{name}")
+
+
 def _text_of(outputs: list[Any]) -> str:
     parts = []
     for output in outputs:
@@ -90,8 +114,12 @@ def run_notebook(path: Path) -> None:
     Raises ``CheckFailed`` naming the failing cell and its error.
     """
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    # Unix sockets in the private runtime directory, as the quickstart's server uses: a
+    # kernel on loopback TCP is readable by every local user (and ipykernel warns so).
+    manager = KernelManager(kernel_name="python3", transport="ipc")
     client = NotebookClient(
         notebook,
+        km=manager,
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
@@ -123,9 +151,13 @@ def main() -> int:
     parser.add_argument("--server", required=True, help="Jupyter base URL, ending in /")
     parser.add_argument("--token", required=True)
     parser.add_argument("--kernel-env", type=Path, required=True)
+    parser.add_argument("--ui", choices=("lab", "none"), default="none")
     options = parser.parse_args()
     try:
         check_server(options.server, options.token, options.kernel_env)
+        if options.ui == "lab":
+            check_lab(options.server, options.token, options.notebook)
+
         run_notebook(options.notebook)
     except CheckFailed as failure:
         print(f"FAIL {failure}", file=sys.stderr)
