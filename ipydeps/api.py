@@ -23,6 +23,7 @@ from .fetch import HttpFetcher, RetryPolicy, system_proxies
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
+from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher
@@ -179,6 +180,8 @@ def pip(
                    "upstream": upstream, "jobs": jobs},
         environ=os.environ,
     )
+    if not quiet:
+        say_once(no_repository(settings), out)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
     apk = None if apk_runner is None else True
     environment = inspect_environment(Path(prefix) if prefix else None,

@@ -8,12 +8,14 @@ Exit status 0 means every cell ran without error and every assertion in it held.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,61 @@ def check_server(server: str, token: str, kernel_env: Path) -> None:
             f"the default kernel runs {default['argv'][0]}, not the throwaway env {kernel_env}"
         )
     print(f"ok   default kernel {specs['default']!r} runs in {kernel_env}")
+
+
+def check_kernel_through_server(server: str, token: str) -> None:
+    """Start a kernel through the server and run a cell over its websocket, as a browser does.
+
+    This is the path the quickstart's URL uses (the notebook run below talks to its own
+    kernel directly), including the kernels' ipc transport. Raises ``CheckFailed``.
+    """
+    asyncio.run(_run_through_server(server, token))
+    print("ok   a kernel started through the server runs code over its websocket")
+
+
+async def _run_through_server(server: str, token: str) -> None:
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    headers = {"Authorization": f"token {token}"}
+    request = urllib.request.Request(server + "api/kernels", data=b"{}", headers=headers,
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        kernel_id = json.loads(response.read())["id"]
+    try:
+        url = server.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+        try:
+            socket = await websocket_connect(HTTPRequest(url, headers=headers,
+                                                         connect_timeout=60))
+        except HTTPClientError as error:
+            raise CheckFailed(f"the kernel's websocket answered {error.code}") from None
+        message_id = uuid.uuid4().hex
+        socket.write_message(json.dumps({
+            "channel": "shell", "metadata": {}, "parent_header": {}, "buffers": [],
+            "header": {"msg_id": message_id, "msg_type": "execute_request", "version": "5.3",
+                       "session": uuid.uuid4().hex, "username": "quickstart", "date": ""},
+            "content": {"code": "print(6 * 7)", "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        deadline = time.monotonic() + CELL_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            raw = await asyncio.wait_for(socket.read_message(), CELL_TIMEOUT_SECONDS)
+            if raw is None:
+                raise CheckFailed("the kernel's websocket closed before the cell ran")
+            message = json.loads(raw)
+            if message.get("parent_header", {}).get("msg_id") != message_id:
+                continue
+            if message["msg_type"] == "stream" and message["content"]["text"] == "42\n":
+                socket.close()
+                return
+            if message["msg_type"] == "error":
+                raise CheckFailed(f"the cell failed: {message['content']['evalue']}")
+        raise CheckFailed("no output from the kernel started through the server")
+    finally:
+        delete = urllib.request.Request(f"{server}api/kernels/{kernel_id}", headers=headers,
+                                        method="DELETE")
+        with urllib.request.urlopen(delete, timeout=60):
+            pass
 
 
 def check_lab(server: str, token: str, notebook: Path) -> None:
@@ -155,6 +212,7 @@ def main() -> int:
     options = parser.parse_args()
     try:
         check_server(options.server, options.token, options.kernel_env)
+        check_kernel_through_server(options.server, options.token)
         if options.ui == "lab":
             check_lab(options.server, options.token, options.notebook)
 
