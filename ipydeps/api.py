@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import platform
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import Settings, load_config
+from .credentials import repository_access
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
@@ -180,6 +182,10 @@ def pip(
                    "upstream": upstream, "jobs": jobs},
         environ=os.environ,
     )
+    # The repository URL loses its credentials here; only the fetcher holds them.
+    access = repository_access(settings.repository_url, token=settings.repository_token,
+                               environ=os.environ)
+    settings = dataclasses.replace(settings, repository_url=access.url)
     if not quiet:
         say_once(no_repository(settings), out)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
@@ -189,7 +195,7 @@ def pip(
     target = TargetEnvironment.current(apk_available=environment.apk_available)
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
                                                        timeout=settings.timeout),
-                                     proxies=system_proxies())
+                                     proxies=system_proxies(), credentials=access.headers_for)
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)

@@ -20,7 +20,8 @@ repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
 apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
 apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
 stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
-wheel, see ``ipydeps.transfer``).
+wheel, see ``ipydeps.transfer``), repository_token (sent as ``Authorization: Bearer`` to the
+repository only, see ``ipydeps.credentials``; never shown).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from .credentials import redact
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
 
@@ -55,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "apk_map": {},
     "dependency_links": None,
     "stored_copies": "auto",
+    "repository_token": None,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -70,6 +73,7 @@ ENVIRONMENT_VARIABLES = {
     "apk_map": "IPYDEPS_APK_MAP",
     "dependency_links": "IPYDEPS_DEPENDENCY_LINKS",
     "stored_copies": "IPYDEPS_STORED_COPIES",
+    "repository_token": "IPYDEPS_REPOSITORY_TOKEN",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -103,6 +107,8 @@ class Settings:
     # offers one: "auto" tries it from repositories on this machine or a private network
     # and keeps it while the network outpaces the install (ipydeps.transfer).
     stored_copies: str = "auto"
+    # Sent as "Authorization: Bearer" to the repository's origin only (ipydeps.credentials).
+    repository_token: str | None = None
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -121,13 +127,23 @@ class Settings:
         return self.apk != "never"
 
     def describe(self) -> str:
-        """One line per setting: ``key = value    (source)``."""
+        """One line per setting: ``key = value    (source)``; secrets are shown as ``***``."""
         lines = [f"ipydeps configuration (profile: {self.profile or 'none'})"]
         for key in DEFAULTS:
             value = getattr(self, key)
             shown = dict(value) if key == "apk_map" else value
-            lines.append(f"  {key:<15} = {shown!r:<40} ({self.provenance.get(key, 'default')})")
+            if key == "repository_token" and value:
+                shown = "***"
+            text = redact(f"{shown!r:<40}")
+            lines.append(f"  {key:<15} = {text} ({self.provenance.get(key, 'default')})")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        """Show the fields as a dataclass does, with the token and URL credentials hidden."""
+        values = ", ".join(
+            f"{name}={'***' if name == 'repository_token' and value else value!r}"
+            for name, value in vars(self).items())
+        return redact(f"Settings({values})")
 
 
 def user_config_path(environ: Mapping[str, str]) -> Path | None:
@@ -218,7 +234,15 @@ def _check_url(key: str, value: Any) -> tuple[Any, str | None]:
     if key == "repository_url" and value in (None, ""):
         return None, None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        return value, f"{key} must be an http(s) URL, got {value!r}"
+        return value, redact(f"{key} must be an http(s) URL, got {value!r}")
+    return value, None
+
+
+def _check_secret(key: str, value: Any) -> tuple[Any, str | None]:
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return None, f"{key} must be a token (a string without spaces)"  # never the value
     return value, None
 
 
@@ -282,6 +306,7 @@ _CHECKS = {
     "timeout": _check_number,
     "dependency_links": _check_path,
     "stored_copies": _check_choice,
+    "repository_token": _check_secret,
 }
 
 

@@ -82,11 +82,15 @@ class HttpFetcher:
     """
 
     def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
-                 proxies: Mapping[str, str] | None = None) -> None:
+                 proxies: Mapping[str, str] | None = None,
+                 credentials: Callable[[str], Mapping[str, str]] | None = None) -> None:
         """``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list.
 
-        The edge passes ``system_proxies()``; loopback is never proxied.
+        The edge passes ``system_proxies()``; loopback is never proxied. ``credentials``
+        returns the headers for one URL (``ipydeps.credentials``: the repository's origin
+        only); it is asked again for every redirect hop.
         """
+        self.credentials = credentials
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
         self.proxies = dict(proxies or {})
@@ -321,7 +325,8 @@ class HttpFetcher:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             if parts.scheme == "http" and self._proxy_for(parts) is not None:
                 path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
-            response = self._request(parts, path, headers)
+            hop = {**headers, **self.credentials(url)} if self.credentials else headers
+            response = self._request(parts, path, hop)
             if response.status not in _REDIRECTS:
                 return response
             location = response.getheader("Location")
