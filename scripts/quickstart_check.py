@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -21,6 +22,7 @@ from typing import Any
 
 import nbformat
 from jupyter_client.manager import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -172,8 +174,13 @@ def run_notebook(path: Path) -> None:
     """
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     # Unix sockets in the private runtime directory, as the quickstart's server uses: a
-    # kernel on loopback TCP is readable by every local user (and ipykernel warns so).
-    manager = KernelManager(kernel_name="python3", transport="ipc")
+    # kernel on loopback TCP is readable by every local user (and ipykernel warns so). The
+    # socket paths follow the connection file's, which must be absolute: by default they
+    # are relative to the working directory, which the kernel (in the notebook's folder)
+    # and this client do not share.
+    connection_file = Path(jupyter_runtime_dir()) / f"kernel-check-{os.getpid()}.json"
+    manager = KernelManager(kernel_name="python3", transport="ipc",
+                            connection_file=str(connection_file))
     client = NotebookClient(
         notebook,
         km=manager,
