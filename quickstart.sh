@@ -95,7 +95,8 @@ quietly() {
         ticker=$!
     fi
     local status=0
-    "$@" >> "$STATE/setup.log" 2>&1 || status=$?
+    # No progress bars in the log: its latest line is then what pip is doing.
+    PIP_PROGRESS_BAR=off "$@" >> "$STATE/setup.log" 2>&1 || status=$?
     if [ -n "$ticker" ]; then
         kill "$ticker" 2> /dev/null || true
         wait "$ticker" 2> /dev/null || true
@@ -290,6 +291,12 @@ write_jupyter_config() {
     printf '%s\n' '"""Quickstart server: kernels over Unix sockets (ipc), not loopback TCP."""' \
         'c.KernelManager.transport = "ipc"' \
         > "$JUPYTER_CONFIG_DIR/jupyter_server_config.py"
+    # Headless means no browser UI even where an earlier run installed JupyterLab (its
+    # server extension enables itself wherever it is installed).
+    if [ "$UI" = none ]; then
+        printf '%s\n' 'c.ServerApp.jpserver_extensions = {"jupyterlab": False}' \
+            >> "$JUPYTER_CONFIG_DIR/jupyter_server_config.py"
+    fi
     # The same profile setting the runtime image uses: every kernel loads the extension, so
     # %pip and !pip go through ipydeps.
     printf '%s\n' '"""Kernel profile: load ipydeps so %pip and !pip install through it."""' \
