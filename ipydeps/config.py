@@ -134,7 +134,7 @@ class Settings:
             shown = dict(value) if key == "apk_map" else value
             if key == "repository_token" and value:
                 shown = "***"
-            text = redact(f"{shown!r:<40}")
+            text = f"{redact(repr(shown)):<40}"
             lines.append(f"  {key:<15} = {text} ({self.provenance.get(key, 'default')})")
         return "\n".join(lines)
 
