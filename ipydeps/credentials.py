@@ -11,7 +11,7 @@ host or port. The URL the rest of ipydeps sees has its credentials taken out, an
 ``redact`` hides them in anything shown to people.
 
 Public API (stable): ``RepositoryAccess``, ``repository_access(url, *, token, environ)``,
-``redact(text)``, ``origin(url)``.
+``redact(text)``, ``origin(url)``, ``CREDENTIALS_HINT``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What a 401/403 from a repository should make people try.
+CREDENTIALS_HINT = ("the repository wants credentials: put them in its URL "
+                    "(https://user:password@host/), set IPYDEPS_REPOSITORY_TOKEN (sent as a "
+                    "Bearer token), or add the host to ~/.netrc")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # scheme://userinfo@ in any text: the userinfo ends at the last "@" before the host.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s@]*)@")

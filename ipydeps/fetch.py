@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .credentials import CREDENTIALS_HINT
 from .errors import (
     DownloadError,
     FileMissingError,
@@ -117,7 +118,8 @@ class HttpFetcher:
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
-                hint="check that the repository URL is right and the server is running",
+                hint=CREDENTIALS_HINT if getattr(error, "status", None) in (401, 403)
+                else "check that the repository URL is right and the server is running",
             ) from None
         return b"".join(chunks)
 

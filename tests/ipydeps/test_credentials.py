@@ -130,6 +130,7 @@ def test_credentials_in_the_url_are_sent_and_never_shown(private: RunningServer,
         with pytest.raises(RepositoryError, match="HTTP 401") as refused:
             install(repository.url, tmp_path)
         assert SECRET not in str(refused.value)
+        assert "IPYDEPS_REPOSITORY_TOKEN" in (refused.value.hint or "")
         port = repository.url.rsplit(":", 1)[1]
         result, output = install(f"http://reader:{SECRET}@127.0.0.1:{port}", tmp_path)
     assert [item.name for item in result.installed] == ["cred-dep", "cred-pkg"]
