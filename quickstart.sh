@@ -291,6 +291,11 @@ write_jupyter_config() {
     printf '%s\n' '"""Quickstart server: kernels over Unix sockets (ipc), not loopback TCP."""' \
         'c.KernelManager.transport = "ipc"' \
         > "$JUPYTER_CONFIG_DIR/jupyter_server_config.py"
+    # JupyterLab would ask on first open whether to fetch Jupyter's news feed from the
+    # internet: a local demo answers "never" itself (JupyterLab's own setting, as a default).
+    mkdir -p "$JUPYTER_CONFIG_DIR/labconfig"
+    printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' \
+        > "$JUPYTER_CONFIG_DIR/labconfig/default_setting_overrides.json"
     # Headless means no browser UI even where an earlier run installed JupyterLab (its
     # server extension enables itself wherever it is installed).
     if [ "$UI" = none ]; then

@@ -144,6 +144,9 @@ RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
 COPY --chmod=0755 docker/ipydeps-apk-add /usr/local/libexec/ipydeps-apk-add
 COPY --chmod=0400 docker/doas-ipydeps.conf /etc/doas.d/ipydeps.conf
 COPY --chmod=0644 docker/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
+# JupyterLab's news feed: "never" by default (a runtime fetches nothing on its own; without
+# this every user is asked on first open). A user's own setting still wins.
+COPY --chmod=0644 docker/labconfig-default-settings.json /etc/jupyter/labconfig/default_setting_overrides.json
 COPY --chmod=0644 docker/ipython_kernel_config.py /etc/ipython/ipython_kernel_config.py
 COPY --chmod=0755 docker/jupyter-healthcheck docker/start-jupyter /usr/local/bin/
 # `pip install` in a terminal takes the ipydeps route too; PATH puts the shim before the venv.

@@ -176,6 +176,14 @@ def test_ui_is_jupyterlab_by_default_in_both_stages_and_headless_stays_a_build_a
     assert "none) ;;" in runs  # --build-arg UI=none: jupyter-server alone, no UI wheels
 
 
+def test_jupyterlab_fetches_no_news_unless_a_user_asks() -> None:
+    copies = [rest for keyword, rest in final_stage(RUNTIME) if keyword == "COPY"]
+    assert ("--chmod=0644 docker/labconfig-default-settings.json "
+            "/etc/jupyter/labconfig/default_setting_overrides.json") in copies
+    settings = json.loads((DOCKER / "labconfig-default-settings.json").read_text())
+    assert settings == {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
 def test_start_script_runs_jupyterlab_unless_told_otherwise(tmp_path: Path) -> None:
     # Stand-ins on PATH record which front end start-jupyter would exec.
     for app in ("jupyter-lab", "jupyter-notebook", "jupyter-server"):
