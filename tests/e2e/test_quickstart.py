@@ -160,12 +160,15 @@ def status_of(url: str) -> int:
 @pytest.mark.timeout(SETUP_SECONDS + 60)
 def test_headless_serves_no_browser_ui_and_says_so() -> None:
     process, text = start_serving("--headless")
-    jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=(\w+)", text)
-    assert jupyter, text + (process.stderr.read() if process.stderr else "")
-    assert "Headless (no browser UI)" in text and "/lab/" not in text
-    assert status_of(f"{jupyter.group(1)}api/status?token={jupyter.group(2)}") == 200
-    assert status_of(f"{jupyter.group(1)}lab?token={jupyter.group(2)}") == 404
-    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=(\w+)", text)
+        assert jupyter, text
+        assert "Headless (no browser UI)" in text and "/lab/" not in text
+        assert status_of(f"{jupyter.group(1)}api/status?token={jupyter.group(2)}") == 200
+        assert status_of(f"{jupyter.group(1)}lab?token={jupyter.group(2)}") == 404
+    finally:
+        # Stopped whatever the outcome: a failed assertion must not leave servers running.
+        os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(timeout=60) == 143
     for stream in (process.stdout, process.stderr):
         assert stream is not None
