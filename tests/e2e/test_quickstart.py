@@ -181,14 +181,18 @@ def test_headless_serves_no_browser_ui_and_says_so() -> None:
 def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
     process, text = start_serving()
     assert process.stdout is not None and process.stderr is not None
-    jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=\w+", text)
-    repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
-    assert jupyter and repository, text + process.stderr.read()
-    # The first line is the URL that opens the example notebook in JupyterLab.
-    opened = re.search(r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)",
-                       text)
-    assert opened and opened.group(1).startswith(jupyter.group(1)), text
-    assert status_of(opened.group(1)) == 200
+    try:
+        jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=\w+", text)
+        repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
+        assert jupyter and repository, text
+        # The first line is the URL that opens the example notebook in JupyterLab.
+        opened = re.search(
+            r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)", text)
+        assert opened and opened.group(1).startswith(jupyter.group(1)), text
+        assert status_of(opened.group(1)) == 200
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)  # a failed check leaves no servers running
+        raise
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 130
     assert "==> stopped" in process.stderr.read()
