@@ -2,10 +2,13 @@
 # Quickstart: a local ipydeps repository seeded with NumPy/SciPy/pandas plus a Jupyter server
 # whose kernel installs them in seconds. Ctrl-C stops everything.
 #
-#   ./quickstart.sh           start the repository and Jupyter, print the URL with its token
-#   ./quickstart.sh --check   run examples/scipy-in-seconds.ipynb headless, exit non-zero on failure
+#   ./quickstart.sh             start the repository and JupyterLab, print the URL that opens
+#                               examples/scipy-in-seconds.ipynb in the browser
+#   ./quickstart.sh --headless  the same without a browser UI (jupyter-server only, as for CI)
+#   ./quickstart.sh --check     run examples/scipy-in-seconds.ipynb headless, exit non-zero on failure
 #
 # Environment (all optional):
+#   UI                          lab (default: JupyterLab) or none (same as --headless)
 #   PYTHON                      interpreter to build the venvs with (default: python3, >= 3.11)
 #   IPYDEPS_QUICKSTART_HOME     where .venv, .venv-kernel, ipydeps-data and .cache go (default: here)
 #   IPYDEPS_QUICKSTART_PORT     repository server port (default: a free port)
@@ -26,17 +29,29 @@ KERNEL_BASE="$HOME_DIR/.venv-kernel"
 DATA="$HOME_DIR/ipydeps-data"
 STATE="$HOME_DIR/.cache/quickstart"
 RUN="$STATE/run-$$"
+RUNTIME_DIR=""
+
 
 MODE=serve
-case "${1:-}" in
-    "") ;;
-    --check) MODE=check ;;
-    -h | --help)
-        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
+UI="${UI:-lab}"
+for argument in "$@"; do
+    case "$argument" in
+        --check) MODE=check ;;
+        --headless) UI=none ;;
+        -h | --help)
+            sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "quickstart: unknown option '$argument' (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+case "$UI" in
+    lab | none) ;;
     *)
-        echo "quickstart: unknown option '$1' (try --help)" >&2
+        echo "quickstart: UI must be lab or none, not '$UI'" >&2
         exit 2
         ;;
 esac
@@ -69,12 +84,40 @@ check_python() {
 }
 
 # Run a setup command with its output in the setup log; show the log's tail if it fails.
+# pip is silent here for 30-45 s per step, so on a terminal a status line shows the time
+# so far and the log's latest line (what pip is collecting or downloading); elsewhere the
+# log's path is printed once per step.
 quietly() {
     mkdir -p "$STATE"
-    if ! "$@" >> "$STATE/setup.log" 2>&1; then
+    local ticker=""
+    if [ -t 2 ]; then
+        show_setup_progress "$$" &
+        ticker=$!
+    fi
+    local status=0
+    # No progress bars in the log: its latest line is then what pip is doing.
+    PIP_PROGRESS_BAR=off "$@" >> "$STATE/setup.log" 2>&1 || status=$?
+    if [ -n "$ticker" ]; then
+        kill "$ticker" 2> /dev/null || true
+        wait "$ticker" 2> /dev/null || true
+        printf '\r\033[K' >&2
+    fi
+    if [ "$status" -ne 0 ]; then
         tail -n 30 "$STATE/setup.log" | sed 's/^/    /' >&2
         die "'$*' failed (full log: $STATE/setup.log)"
     fi
+}
+
+# The status line of quietly, redrawn every second until killed (or the script is gone: a
+# background job of a script ignores Ctrl-C, so it watches its parent instead).
+show_setup_progress() {
+    local parent="$1" started=$SECONDS last width
+    width="$(tput cols 2> /dev/null || echo 80)"
+    while kill -0 "$parent" 2> /dev/null; do
+        last="$(tail -n 1 "$STATE/setup.log" 2> /dev/null | tr -d '\r' | sed 's/^ *//')"
+        printf '\r\033[K    %3ds  %s' "$((SECONDS - started))" "${last:0:$((width - 12))}" >&2
+        sleep 1
+    done
 }
 
 # A stamp holds a hash of what a cached step depends on, so re-runs skip finished work.
@@ -87,12 +130,25 @@ setup_venv() {
         say "reusing $VENV"
         return
     fi
-    say "creating $VENV with ipydeps[jupyter] and ipydeps-repo"
+    say "creating $VENV with ipydeps[jupyter] and ipydeps-repo (about a minute; log: $STATE/setup.log)"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     quietly "$VENV/bin/python" -m pip install --upgrade pip
     # nbclient runs the notebook for --check; jupyterlab/notebook are used when present.
     quietly "$VENV/bin/python" -m pip install -e "${SOURCE_DIR}[jupyter]" -e "${SOURCE_DIR}/repo-server" nbclient nbformat
     printf '%s' "$stamp" > "$VENV/.quickstart-stamp"
+    rm -f "$VENV/.quickstart-ui"
+}
+
+# JupyterLab, unless headless: a step of its own, so --headless runs never download it and a
+# later run with the UI adds it to the existing venv.
+setup_ui() {
+    [ "$UI" = lab ] || return 0
+    if [ "$(cat "$VENV/.quickstart-ui" 2> /dev/null)" = lab ]; then
+        return
+    fi
+    say "adding JupyterLab to $VENV (once; log: $STATE/setup.log)"
+    quietly "$VENV/bin/python" -m pip install jupyterlab
+    printf 'lab' > "$VENV/.quickstart-ui"
 }
 
 # The kernel's base environment: ipykernel + ipydeps, and nothing scientific.
@@ -103,7 +159,7 @@ setup_kernel_base() {
         say "reusing $KERNEL_BASE"
         return
     fi
-    say "creating the kernel base environment $KERNEL_BASE (ipykernel + ipydeps)"
+    say "creating the kernel base environment $KERNEL_BASE (ipykernel + ipydeps; log: $STATE/setup.log)"
     [ -x "$KERNEL_BASE/bin/python" ] || "$PYTHON" -m venv "$KERNEL_BASE"
     quietly "$KERNEL_BASE/bin/python" -m pip install --upgrade pip
     quietly "$KERNEL_BASE/bin/python" -m pip install ipykernel -e "$SOURCE_DIR"
@@ -172,6 +228,7 @@ cleanup() {
         say "logs of this failed run: $STATE/last-failed-run/"
     fi
     rm -rf "$RUN"
+    [ -n "$RUNTIME_DIR" ] && rm -rf "$RUNTIME_DIR"
     [ "$MODE" = serve ] && say "stopped"
     exit "$status"
 }
@@ -221,10 +278,30 @@ write_jupyter_config() {
     local kernel_env="$1"
     export JUPYTER_CONFIG_DIR="$RUN/jupyter-config"
     export JUPYTER_DATA_DIR="$RUN/jupyter-data"
-    export JUPYTER_RUNTIME_DIR="$RUN/jupyter-runtime"
+    # The kernels' sockets live in the runtime directory (see below), and a Unix socket path
+    # has at most 107 bytes: a short private directory, not one under a deep clone path.
+    RUNTIME_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ipydeps-qs.XXXXXX")"
+    export JUPYTER_RUNTIME_DIR="$RUNTIME_DIR"
     export JUPYTER_PATH="$RUN/jupyter-data"
     export IPYTHONDIR="$RUN/ipython"
     mkdir -p "$JUPYTER_CONFIG_DIR" "$JUPYTER_DATA_DIR/kernels/python3" "$IPYTHONDIR/profile_default"
+    # Kernels talk to the server over Unix sockets in the private (0700) runtime directory
+    # instead of TCP on 127.0.0.1: any local user can connect to a loopback port and read a
+    # kernel's output stream, and ipykernel warns about exactly that on every start.
+    printf '%s\n' '"""Quickstart server: kernels over Unix sockets (ipc), not loopback TCP."""' \
+        'c.KernelManager.transport = "ipc"' \
+        > "$JUPYTER_CONFIG_DIR/jupyter_server_config.py"
+    # JupyterLab would ask on first open whether to fetch Jupyter's news feed from the
+    # internet: a local demo answers "never" itself (JupyterLab's own setting, as a default).
+    mkdir -p "$JUPYTER_CONFIG_DIR/labconfig"
+    printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' \
+        > "$JUPYTER_CONFIG_DIR/labconfig/default_setting_overrides.json"
+    # Headless means no browser UI even where an earlier run installed JupyterLab (its
+    # server extension enables itself wherever it is installed).
+    if [ "$UI" = none ]; then
+        printf '%s\n' 'c.ServerApp.jpserver_extensions = {"jupyterlab": False}' \
+            >> "$JUPYTER_CONFIG_DIR/jupyter_server_config.py"
+    fi
     # The same profile setting the runtime image uses: every kernel loads the extension, so
     # %pip and !pip go through ipydeps.
     printf '%s\n' '"""Kernel profile: load ipydeps so %pip and !pip install through it."""' \
@@ -260,12 +337,8 @@ configure_ipydeps_env() {
 JUPYTER_APP=jupyter_server
 start_jupyter() {
     local app=jupyter_server args=()
-    # Use JupyterLab or Notebook 7 when the user installed one; jupyter-server alone is enough.
-    if "$VENV/bin/python" -c 'import jupyterlab' > /dev/null 2>&1; then
-        app=jupyterlab
-    elif "$VENV/bin/python" -c 'import notebook.app' > /dev/null 2>&1; then
-        app=notebook
-    fi
+    # JupyterLab unless headless; a headless run uses jupyter-server even where Lab is there.
+    [ "$UI" = lab ] && app=jupyterlab
     JUPYTER_APP="$app"
     [ "$(id -u)" = 0 ] && args+=(--allow-root)
     JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$PYTHON" -c 'import secrets; print(secrets.token_hex(24))')}"
@@ -289,6 +362,7 @@ main() {
         flock 9
     fi
     setup_venv
+    setup_ui
     setup_kernel_base
     setup_repository
     exec 9>&-
@@ -306,26 +380,27 @@ main() {
         say "checking $NOTEBOOK headless"
         "$VENV/bin/python" "$SOURCE_DIR/scripts/quickstart_check.py" \
             --notebook "$NOTEBOOK" --server "$JUPYTER_URL" --token "$JUPYTER_TOKEN" \
-            --kernel-env "$kernel_env"
+            --kernel-env "$kernel_env" --ui "$UI"
         return
     fi
-    local notebook_name open_hint
+    local notebook_name open_line
+    # The server's root is the notebook's directory, so its path there is its file name.
     notebook_name="$(basename "$NOTEBOOK")"
-    case "$JUPYTER_APP" in
-        jupyterlab) open_hint="open ${JUPYTER_URL}lab/tree/${notebook_name}?token=${JUPYTER_TOKEN}" ;;
-        notebook) open_hint="open ${JUPYTER_URL}notebooks/${notebook_name}?token=${JUPYTER_TOKEN}" ;;
-        *) open_hint="no browser UI is installed: connect a Jupyter client (e.g. VS Code's
-                       'Existing Jupyter Server') to the URL above, or run
-                       $VENV/bin/pip install jupyterlab   and start again" ;;
-    esac
+    if [ "$JUPYTER_APP" = jupyterlab ]; then
+        open_line="  Open in your browser:  ${JUPYTER_URL}lab/tree/${notebook_name}?token=${JUPYTER_TOKEN}"
+    else
+        open_line="  Headless (no browser UI): connect a Jupyter client, e.g. VS Code's 'Existing
+  Jupyter Server', to the server URL below; ./quickstart.sh without --headless has JupyterLab."
+    fi
     # Built first, then printed by the printf builtin: once the banner is visible no external
     # command runs in the foreground, so a Ctrl-C right after it reaches the INT trap (bash
     # may not run the trap when a foreground child such as cat dies of the same SIGINT).
     local banner
     banner="$(cat << EOF
 
-  Jupyter is running:  ${JUPYTER_URL}?token=${JUPYTER_TOKEN}
-                       ${open_hint}
+${open_line}
+
+  Jupyter server:      ${JUPYTER_URL}?token=${JUPYTER_TOKEN}
   repository:          ${REPOSITORY_URL}   (publish token in $STATE/publish-token)
   kernel environment:  ${kernel_env}   (throwaway: deleted on exit)
   logs:                $RUN/

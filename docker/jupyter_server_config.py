@@ -24,6 +24,11 @@ c.ServerApp.root_dir = os.environ.get("NOTEBOOK_DIR", os.path.expanduser("~/work
 # Behind a hub or proxy the base URL is set there; never trust cross-origin requests.
 c.ServerApp.allow_origin = ""
 c.ServerApp.allow_remote_access = True
+# Kernels talk to the server over Unix sockets in the private (0700) runtime directory, not
+# TCP on 127.0.0.1: ipykernel warns on every start that loopback TCP is plain text (any
+# local user may connect to those ports and read a kernel's output). ipc is the transport
+# it recommends; the server's own port is unaffected.
+c.KernelManager.transport = "ipc"
 # Ephemeral containers: shut idle kernels down, so a forgotten tab does not pin memory.
 c.MappingKernelManager.cull_idle_timeout = int(os.environ.get("KERNEL_CULL_IDLE_SECONDS", "3600"))
 c.MappingKernelManager.cull_interval = 300

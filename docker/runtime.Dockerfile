@@ -1,9 +1,9 @@
-# The Jupyter runtime: Alpine + python3 + jupyter-server + ipykernel + ipydeps, nothing heavy.
+# The Jupyter runtime: Alpine + python3 + JupyterLab + ipykernel + ipydeps, nothing heavy.
 # The scientific stack is installed on demand by ipydeps from the ipydeps repository.
 #
 # Build from the repository root (see docker/README.md for every build arg):
-#   docker build -f docker/runtime.Dockerfile -t ipydeps-runtime .
-#   docker build -f docker/runtime.Dockerfile --build-arg UI=lab -t ipydeps-runtime:lab .
+#   docker build -f docker/runtime.Dockerfile -t ipydeps-runtime .          # JupyterLab
+#   docker build -f docker/runtime.Dockerfile --build-arg UI=none -t ipydeps-runtime:headless .
 #   docker build -f docker/runtime.Dockerfile \
 #       --build-arg IPYDEPS_REPOSITORY_URL=https://repo.example.org/ \
 #       --build-arg IPYDEPS_KEY_URL=https://repo.example.org/keys/ipydeps-1a2b3c4d.rsa.pub \
@@ -19,7 +19,7 @@ ARG ALPINE_DIGEST=sha256:5291449c3df73caf6ed85e649dec1b9e818b39a5d8c871e97afc13e
 # stage installs from a bind mount of /wheels, so no wheel ends up in an image layer.
 FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS wheels
 
-ARG UI=none
+ARG UI=lab
 ARG JUPYTERLAB_VERSION=4.6.6
 ARG NOTEBOOK_VERSION=7.6.5
 ARG PIP_VERSION=26.3
@@ -70,7 +70,7 @@ FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS runtime
 # busybox ash knows pipefail: a failed download or checksum in a pipe fails the build.
 SHELL ["/bin/ash", "-eo", "pipefail", "-c"]
 
-ARG UI=none
+ARG UI=lab
 ARG NB_USER=jovyan
 ARG NB_UID=1000
 # Where the image's kernels install from. Empty: set IPYDEPS_REPOSITORY_URL at run time (the
@@ -143,6 +143,9 @@ RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
 COPY --chmod=0755 docker/ipydeps-apk-add /usr/local/libexec/ipydeps-apk-add
 COPY --chmod=0400 docker/doas-ipydeps.conf /etc/doas.d/ipydeps.conf
 COPY --chmod=0644 docker/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
+# JupyterLab's news feed: "never" by default (a runtime fetches nothing on its own; without
+# this every user is asked on first open). A user's own setting still wins.
+COPY --chmod=0644 docker/labconfig-default-settings.json /etc/jupyter/labconfig/default_setting_overrides.json
 COPY --chmod=0644 docker/ipython_kernel_config.py /etc/ipython/ipython_kernel_config.py
 COPY --chmod=0755 docker/jupyter-healthcheck docker/start-jupyter /usr/local/bin/
 # `pip install` in a terminal takes the ipydeps route too; PATH puts the shim before the venv.

@@ -9,9 +9,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import IpydepsError
+from .notices import no_repository
 from .pipargs import parse_install, read_requirement_file
+
+if TYPE_CHECKING:
+    from .api import Result
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--prefix", help="install into this environment (default: this one)")
     config = commands.add_parser("config", help="show the effective configuration")
     config.add_argument("--profile", help="configuration profile")
+    # Handled before parsing (main), so pip's own options pass through untouched; listed
+    # here so that --help names it.
+    commands.add_parser("pip", help="pip's command line: 'install' through ipydeps, "
+                                    "anything else runs the real pip (the pip shim's entry)",
+                        add_help=False)
     return parser
 
 
@@ -72,10 +82,23 @@ def pip_command(args: list[str]) -> int:
     from . import api
 
     result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
-                     verbose=install.verbose, dry_run=install.dry_run,
-                     index_url=install.index_url)
-    if not install.quiet and result.installed:
-        _say(repr(result))
+                     dry_run=install.dry_run, index_url=install.index_url)
+    return _report(result, verbose=install.verbose, quiet=install.quiet)
+
+
+def _report(result: Result, *, verbose: bool, quiet: bool) -> int:
+    """Say what ``pip()`` left unsaid; return the exit code (1: a requirement cannot be met).
+
+    The progress display has already printed the one-line summary, so only ``-v`` adds the
+    per-package lines below it (``repr(result)`` without its first line, the summary). An
+    unsatisfiable dry run raises nothing (the plan is its answer) but must still fail.
+    """
+    if verbose and not quiet and result.installed:
+        _say("\n".join(repr(result).splitlines()[1:]))
+    if not result.ok:
+        for problem in result.plan.unsatisfiable:
+            _complain(f"cannot install {problem.text}: {problem.reason}")
+        return 1
     return 0
 
 
@@ -83,7 +106,11 @@ def _run(options: argparse.Namespace) -> int:
     from . import api
 
     if options.command == "config":
-        _say(api.config(options.profile).describe())
+        settings = api.config(options.profile)
+        _say(settings.describe())
+        notice = no_repository(settings)
+        if notice:
+            _say(notice)
         return 0
     requirements = _read_files(options.requirements, options.requirement)
     if requirements is None:
@@ -93,12 +120,10 @@ def _run(options: argparse.Namespace) -> int:
         _complain("no requirements given (usage: python -m ipydeps install NAME ...)")
         return 2
     result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
-                     upgrade=options.upgrade, quiet=options.quiet, verbose=options.verbose,
+                     upgrade=options.upgrade, quiet=options.quiet,
                      config=options.profile, upstream=options.upstream,
                      index_url=options.index_url, prefix=options.prefix)
-    if not options.quiet and result.installed:
-        _say(repr(result))
-    return 0
+    return _report(result, verbose=options.verbose, quiet=options.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import platform
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 
 from .cancel import CancelEvent
 from .config import Settings, load_config
+from .credentials import repository_access
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
@@ -24,6 +26,7 @@ from .fetch import HttpFetcher, RetryPolicy, system_proxies
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
+from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher
@@ -184,6 +187,12 @@ def pip(
                    "upstream": upstream, "jobs": jobs},
         environ=os.environ,
     )
+    # The repository URL loses its credentials here; only the fetcher holds them.
+    access = repository_access(settings.repository_url, token=settings.repository_token,
+                               environ=os.environ)
+    settings = dataclasses.replace(settings, repository_url=access.url)
+    if not quiet:
+        say_once(no_repository(settings), out)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
     apk = None if apk_runner is None else True
     environment = inspect_environment(Path(prefix) if prefix else None,
@@ -197,7 +206,8 @@ def pip(
                                                        timeout=settings.timeout),
                                      proxies=system_proxies(), cancel=cancel,
                                      max_page_bytes=settings.max_page_bytes,
-                                     max_download_bytes=settings.max_download_bytes)
+                                     max_download_bytes=settings.max_download_bytes,
+                                     credentials=access.headers_for)
     sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)

@@ -21,7 +21,9 @@ apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, tim
 apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
 stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
 wheel, see ``ipydeps.transfer``), max_page_bytes (the most an index page, metadata file or
-APKINDEX may hold), max_download_bytes (the most a wheel whose index gives no size may hold).
+APKINDEX may hold), max_download_bytes (the most a wheel whose index gives no size may hold),
+repository_token (sent as ``Authorization: Bearer`` to the repository only, see
+``ipydeps.credentials``; never shown).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from .credentials import redact
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
 
@@ -58,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "stored_copies": "auto",
     "max_page_bytes": 64 << 20,
     "max_download_bytes": 4 << 30,
+    "repository_token": None,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -75,6 +79,7 @@ ENVIRONMENT_VARIABLES = {
     "stored_copies": "IPYDEPS_STORED_COPIES",
     "max_page_bytes": "IPYDEPS_MAX_PAGE_BYTES",
     "max_download_bytes": "IPYDEPS_MAX_DOWNLOAD_BYTES",
+    "repository_token": "IPYDEPS_REPOSITORY_TOKEN",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -116,6 +121,8 @@ class Settings:
     # ...and a wheel whose index announces no size is downloaded up to this size (one that
     # does announce it is refused past that size).
     max_download_bytes: int = DEFAULTS["max_download_bytes"]
+    # Sent as "Authorization: Bearer" to the repository's origin only (ipydeps.credentials).
+    repository_token: str | None = None
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -134,13 +141,23 @@ class Settings:
         return self.apk != "never"
 
     def describe(self) -> str:
-        """One line per setting: ``key = value    (source)``."""
+        """One line per setting: ``key = value    (source)``; secrets are shown as ``***``."""
         lines = [f"ipydeps configuration (profile: {self.profile or 'none'})"]
         for key in DEFAULTS:
             value = getattr(self, key)
             shown = dict(value) if key == "apk_map" else value
-            lines.append(f"  {key:<18} = {shown!r:<40} ({self.provenance.get(key, 'default')})")
+            if key == "repository_token" and value:
+                shown = "***"
+            text = f"{redact(repr(shown)):<40}"
+            lines.append(f"  {key:<18} = {text} ({self.provenance.get(key, 'default')})")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        """Show the fields as a dataclass does, with the token and URL credentials hidden."""
+        values = ", ".join(
+            f"{name}={'***' if name == 'repository_token' and value else value!r}"
+            for name, value in vars(self).items())
+        return redact(f"Settings({values})")
 
 
 def user_config_path(environ: Mapping[str, str]) -> Path | None:
@@ -234,7 +251,15 @@ def _check_url(key: str, value: Any) -> tuple[Any, str | None]:
     if key == "repository_url" and value in (None, ""):
         return None, None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        return value, f"{key} must be an http(s) URL, got {value!r}"
+        return value, redact(f"{key} must be an http(s) URL, got {value!r}")
+    return value, None
+
+
+def _check_secret(key: str, value: Any) -> tuple[Any, str | None]:
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return None, f"{key} must be a token (a string without spaces)"  # never the value
     return value, None
 
 
@@ -300,6 +325,7 @@ _CHECKS = {
     "stored_copies": _check_choice,
     "max_page_bytes": _check_number,
     "max_download_bytes": _check_number,
+    "repository_token": _check_secret,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
+from .credentials import CREDENTIALS_HINT
 from .errors import (
     CancelledError,
     DownloadError,
@@ -99,16 +100,20 @@ class HttpFetcher:
 
     def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
                  proxies: Mapping[str, str] | None = None, max_page_bytes: int = MAX_PAGE_BYTES,
-                 max_download_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
+                 max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+                 credentials: Callable[[str], Mapping[str, str]] | None = None) -> None:
         """``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list.
 
         The edge passes ``system_proxies()``; loopback is never proxied. ``get_bytes``
         refuses a body over ``max_page_bytes``; a download whose size is not given is
         refused past ``max_download_bytes``. A ``CancelEvent`` as ``cancel`` also ends
-        reads blocked on the network when it is set.
+        reads blocked on the network when it is set. ``credentials`` returns the headers
+        for one URL (``ipydeps.credentials``: the repository's origin only); it is asked
+        again for every redirect hop.
         """
         self.max_page_bytes = max_page_bytes
         self.max_download_bytes = max_download_bytes
+        self.credentials = credentials
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
         self.proxies = dict(proxies or {})
@@ -145,7 +150,8 @@ class HttpFetcher:
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
-                hint="check that the repository URL is right and the server is running",
+                hint=CREDENTIALS_HINT if getattr(error, "status", None) in (401, 403)
+                else "check that the repository URL is right and the server is running",
             ) from None
         return b"".join(chunks)
 
@@ -410,7 +416,8 @@ class HttpFetcher:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             if parts.scheme == "http" and self._proxy_for(parts) is not None:
                 path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
-            response = self._request(parts, path, headers)
+            hop = {**headers, **self.credentials(url)} if self.credentials else headers
+            response = self._request(parts, path, hop)
             if response.status not in _REDIRECTS:
                 return response
             location = response.getheader("Location")

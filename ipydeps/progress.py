@@ -126,49 +126,77 @@ class TerminalProgress(_Tracker):
 
 
 class NotebookProgress(_Tracker):
-    """One HTML table shown with ``display(display_id=True)`` and updated in place."""
+    """One table shown with ``display(display_id=True)`` and updated in place.
 
-    def __init__(self) -> None:
+    Every display carries text/plain beside text/html, so text clients show words, not
+    ``<IPython.core.display.HTML object>``. They differ in what they do with updates: a
+    notebook (and nbconvert, which keeps the last update) redraws the table in place, while
+    ``jupyter console`` shows only the first display and ignores updates. So the first
+    display's text is a one-line "Installing ..." that never goes stale, the updates' text
+    is the full table, and the summary is printed as ordinary output, which every client
+    shows exactly once.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
         self._handle: Any = None
+        self._stream = stream
 
     def start(self, packages: list[PackageProgress]) -> None:
         """Show the table."""
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         super().start(packages)
-        self._handle = display(HTML(self._html()),  # type: ignore[no-untyped-call]
+        names = ", ".join(f"{p.name} {p.version}" for p in packages)
+        first = {"text/plain": f"Installing {len(packages)} package(s): {names}",
+                 "text/html": self._html()}
+        self._handle = display(first, raw=True,  # type: ignore[no-untyped-call]
                                display_id=True)
 
     def update(self, name: str, *, state: str | None = None, done: int | None = None,
                total: int | None = None) -> None:
         """Update the table when something visible changed."""
         if self.apply(name, state, done, total) and self._handle is not None:
-            from IPython.display import HTML
-
-            self._handle.update(HTML(self._html()))  # type: ignore[no-untyped-call]
+            self._handle.update(self._bundle(), raw=True)
 
     def finish(self, summary: str) -> None:
-        """Show the final table with the summary below it."""
+        """Show the final table, then print the summary below it."""
         if self._handle is not None:
-            from IPython.display import HTML
+            self._handle.update(self._bundle(), raw=True)
+        stream = self._stream or sys.stdout
+        stream.write(summary + "\n")
+        stream.flush()
 
-            self._handle.update(HTML(self._html(summary)))  # type: ignore[no-untyped-call]
+    def _bundle(self) -> dict[str, str]:
+        return {"text/plain": self._text(), "text/html": self._html()}
 
-    def _html(self, summary: str = "") -> str:
-        rows = []
+    def _cells(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
         for package in self.packages.values():
             size = _megabytes(package.done)
             if package.total:
                 size += f" / {_megabytes(package.total)}"
-            rows.append(
-                f"<tr><td>{html.escape(package.name)}</td><td>{html.escape(package.version)}</td>"
-                f"<td>{html.escape(package.route)}</td><td>{html.escape(package.state)}</td>"
-                f"<td style='text-align:right'>{size}</td></tr>"
-            )
-        caption = f"<p>{html.escape(summary)}</p>" if summary else ""
+            rows.append((package.name, package.version, package.route, package.state, size))
+        return rows
+
+    def _text(self) -> str:
+        rows: list[tuple[str, ...]] = [("package", "version", "route", "state", "bytes"),
+                                       *self._cells()]
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                            strict=True)).rstrip()
+                         for row in rows)
+
+    def _html(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(version)}</td>"
+            f"<td>{html.escape(route)}</td><td>{html.escape(state)}</td>"
+            f"<td style='text-align:right'>{size}</td></tr>"
+            for name, version, route, state, size in self._cells()
+        )
         return ("<table><tr><th>package</th><th>version</th><th>route</th><th>state</th>"
-                f"<th>bytes</th></tr>{''.join(rows)}</table>{caption}")
+                f"<th>bytes</th></tr>{rows}</table>")
+
 
 
 def in_notebook_kernel() -> bool:

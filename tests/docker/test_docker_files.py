@@ -8,6 +8,7 @@ repository wiring), hadolint/shellcheck run for real, and the scripts the image 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -161,6 +162,90 @@ def test_ui_build_arg_accepts_lab_notebook_or_none_only() -> None:
     assert 'lab) echo "jupyterlab==${JUPYTERLAB_VERSION}"' in runs
     assert 'notebook) echo "notebook==${NOTEBOOK_VERSION}"' in runs
     assert "UI must be lab, notebook or none" in runs
+
+
+def test_ui_is_jupyterlab_by_default_in_both_stages_and_headless_stays_a_build_arg() -> None:
+    # Both stages declare the arg: the wheels stage picks the wheels, the runtime stage
+    # tells start-jupyter (IPYDEPS_UI) which front end to run.
+    declared = [rest for keyword, rest in instructions(RUNTIME)
+                if keyword == "ARG" and rest.startswith("UI")]
+    assert declared == ["UI=lab", "UI=lab"]
+    assert "IPYDEPS_UI=${UI}" in " ".join(rest for keyword, rest in final_stage(RUNTIME)
+                                          if keyword == "ENV")
+    runs = " ".join(rest for keyword, rest in instructions(RUNTIME) if keyword == "RUN")
+    assert "none) ;;" in runs  # --build-arg UI=none: jupyter-server alone, no UI wheels
+
+
+def test_jupyterlab_fetches_no_news_unless_a_user_asks() -> None:
+    copies = [rest for keyword, rest in final_stage(RUNTIME) if keyword == "COPY"]
+    assert ("--chmod=0644 docker/labconfig-default-settings.json "
+            "/etc/jupyter/labconfig/default_setting_overrides.json") in copies
+    settings = json.loads((DOCKER / "labconfig-default-settings.json").read_text())
+    assert settings == {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
+def test_start_script_runs_jupyterlab_unless_told_otherwise(tmp_path: Path) -> None:
+    # Stand-ins on PATH record which front end start-jupyter would exec.
+    for app in ("jupyter-lab", "jupyter-notebook", "jupyter-server"):
+        stand_in = tmp_path / app
+        stand_in.write_text(f"#!/bin/sh\necho {app} \"$@\"\n")
+        stand_in.chmod(0o755)
+    base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HOME": str(tmp_path),
+            "NOTEBOOK_DIR": str(tmp_path / "work")}
+    chosen = {}
+    for ui in (None, "lab", "none", "notebook"):
+        env = dict(base) if ui is None else {**base, "IPYDEPS_UI": ui}
+        result = subprocess.run(["sh", str(DOCKER / "start-jupyter"), "--x"], env=env,
+                                capture_output=True, text=True, check=True)
+        chosen[ui] = result.stdout.strip()
+    assert chosen == {None: "jupyter-lab --x", "lab": "jupyter-lab --x",
+                      "none": "jupyter-server --x", "notebook": "jupyter-notebook --x"}
+
+
+def test_kernels_use_ipc_so_ipykernel_has_no_plain_tcp_to_warn_about(tmp_path: Path) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    config = load_config(DOCKER / "jupyter_server_config.py", JUPYTER_TOKEN="secret")
+    assert config.KernelManager.transport == "ipc"
+    spec_dir = tmp_path / "kernels" / "here"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "here", "language": "python"}))
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+
+    def run_kernel(config: Config, name: str) -> tuple[str, str]:
+        """Start a kernel the way the server would with ``config``; its transport, stderr."""
+        manager = KernelManager(kernel_name="here", kernel_spec_manager=specs, config=config,
+                                connection_file=str(tmp_path / f"kernel-{name}.json"))
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as stderr:
+            manager.start_kernel(stderr=stderr, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        client = manager.blocking_client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=120)
+            seen: list[str] = []
+            client.execute_interactive(
+                "print(6 * 7)", timeout=120,
+                output_hook=lambda m: seen.append(m["content"].get("text", "")))
+            assert "42\n" in seen
+            transport = json.loads(Path(manager.connection_file).read_text())["transport"]
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+        return transport, log.read_text()
+
+    transport, stderr = run_kernel(config, "ipc")
+    assert transport == "ipc"
+    assert "without encryption" not in stderr, stderr
+    # The warning this setting avoids, as a kernel over loopback TCP prints it.
+    import ipykernel.kernelapp
+
+    if "without encryption" in Path(ipykernel.kernelapp.__file__).read_text():
+        transport, stderr = run_kernel(Config(), "tcp")
+        assert transport == "tcp" and "without encryption" in stderr
 
 
 def test_runtime_constraints_pin_every_project_exactly() -> None:

@@ -27,10 +27,10 @@ class Terminal:
     def run(self, *args: str, command: list[str] | None = None,
             **env: str) -> subprocess.CompletedProcess[str]:
         base = command or [str(self.python), "-m", "ipydeps"]
-        environment = clean_pip_env(
-            IPYDEPS_REPOSITORY_URL=self.server.url, IPYDEPS_UPSTREAM="deny",
-            IPYDEPS_APK="never", HOME=str(self.work), XDG_CONFIG_HOME=str(self.work / "config"),
-            **env)
+        environment = clean_pip_env(**{
+            "IPYDEPS_REPOSITORY_URL": self.server.url, "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never", "HOME": str(self.work),
+            "XDG_CONFIG_HOME": str(self.work / "config"), **env})
         return subprocess.run([*base, *args], capture_output=True, text=True, env=environment,
                               timeout=300, check=False)
 
@@ -126,3 +126,50 @@ def test_pip_shim_routes_install_to_ipydeps_and_the_rest_to_pip(terminal: Termin
     assert passthrough.returncode != 0
     assert "No matching distribution found for shim-absent" in passthrough.stderr + \
         passthrough.stdout
+
+
+def test_install_prints_its_summary_once(terminal: Terminal) -> None:
+    terminal.publish("once-pkg", "1.0")
+    terminal.publish("once-verbose", "1.0")
+    for requirement, flags in (("once-pkg", ()), ("once-verbose", ("-v",))):
+        done = terminal.run("install", *flags, requirement)
+        assert done.returncode == 0, done.stderr
+        output = done.stdout + done.stderr
+        assert output.count(f"Installed {requirement} 1.0") == 1, output
+    # -v adds the per-package line (with its timing) below the summary, not a second summary.
+    assert "once-verbose             1.0" in done.stdout, done.stdout
+
+
+def test_unsatisfiable_dry_run_and_plan_exit_1_with_the_reason(terminal: Terminal) -> None:
+    for args in (("install", "--dry-run", "nowhere-pkg"), ("plan", "nowhere-pkg")):
+        done = terminal.run(*args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "ipydeps: cannot install nowhere-pkg: nowhere-pkg is not in our repository" \
+            in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    terminal.publish("dry-ok", "1.0")
+    assert terminal.run("install", "--dry-run", "dry-ok").returncode == 0
+
+
+def test_help_names_every_command_pip_included(terminal: Terminal) -> None:
+    done = terminal.run("--help")
+    assert done.returncode == 0
+    assert "{install,plan,config,pip}" in done.stdout
+    assert "anything else runs the real pip" in done.stdout
+
+
+def test_no_repository_configured_is_said_once_with_how_to_fix_it(terminal: Terminal) -> None:
+    terminal.publish("upstream-only", "1.0")
+    # No repository, and the upstream index is our own server: packages come "from upstream".
+    upstream = terminal.server.url + "simple/"
+    done = terminal.run("install", "upstream-only", IPYDEPS_REPOSITORY_URL="",
+                        IPYDEPS_UPSTREAM="allow", IPYDEPS_UPSTREAM_URL=upstream)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert output.count("no ipydeps repository is configured") == 1, output
+    assert f"every package comes from the upstream index {upstream}" in output
+    assert "set IPYDEPS_REPOSITORY_URL" in output
+    configured = terminal.run("install", "--dry-run", "upstream-only")
+    assert "no ipydeps repository" not in configured.stdout + configured.stderr
+    shown = terminal.run("config", IPYDEPS_REPOSITORY_URL="")
+    assert "no ipydeps repository is configured" in shown.stdout

@@ -231,3 +231,45 @@ def test_upgrade_of_an_imported_module_warns_about_restart(notebook: Notebook) -
     assert "theta-pkg 1.0 is already imported; restart the kernel to use 2.0" in upgraded.text
     fresh = notebook.kernel.run("import importlib.metadata as m; print(m.version('theta-pkg'))")
     assert fresh.stdout == "2.0\n"
+
+
+def test_text_clients_see_words_and_the_summary_once(notebook: Notebook) -> None:
+    # jupyter console shows each display's text/plain and ignores updates; nbconvert keeps
+    # the last update of a display. Both must read text, never "<IPython.core.display...>".
+    notebook.publish("text-dep", "1.0")
+    notebook.publish("text-pkg", "1.0", requires=["text-dep"])
+    done = notebook.kernel.run("%load_ext ipydeps\n%pip install text-pkg")
+    assert done.error is None, done.text
+    plain = [str(data.get("text/plain", "")) for data in done.displays]
+    assert plain and not any(text.startswith("<IPython.core.display") for text in plain), plain
+    progress = [text for kind, text in zip(done.kinds, plain, strict=True)
+                if kind == "display_data" and text.startswith("Installing")]
+    assert progress == ["Installing 2 package(s): text-dep 1.0, text-pkg 1.0"], plain
+    final = plain[-1].splitlines()
+    assert final[0].split() == ["package", "version", "route", "state", "bytes"], plain[-1]
+    assert {line.split()[0]: line.split()[3] for line in final[1:]} == {
+        "text-dep": "installed", "text-pkg": "installed"}
+    # The summary is ordinary output, once: a console shows it though it ignores updates.
+    summary = f"text-pkg 1.0 (wheel from {notebook.source})"
+    assert done.stdout.count(summary) == 1, done.stdout
+    assert not any(summary in text for text in plain)
+
+
+def test_no_repository_is_said_once_per_kernel(notebook: Notebook) -> None:
+    notebook.publish("loose-one", "1.0")
+    notebook.publish("loose-two", "1.0")
+    upstream = notebook.server.url + "simple/"
+    setup = notebook.kernel.run(
+        "import os, ipydeps\nsaved = dict(os.environ)\n"
+        "os.environ.update(IPYDEPS_REPOSITORY_URL='', IPYDEPS_UPSTREAM='allow', "
+        f"IPYDEPS_UPSTREAM_URL={upstream!r})")
+    assert setup.error is None, setup.text
+    try:
+        first = notebook.kernel.run("_ = ipydeps.pip(['loose-one'])")
+        second = notebook.kernel.run("_ = ipydeps.pip(['loose-two'])")
+    finally:
+        notebook.kernel.run("os.environ.clear(); os.environ.update(saved)")
+    assert first.error is None and second.error is None, first.text + second.text
+    assert first.stdout.count("no ipydeps repository is configured") == 1, first.text
+    assert f"every package comes from the upstream index {upstream}" in first.stdout
+    assert "no ipydeps repository" not in second.text

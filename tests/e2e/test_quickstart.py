@@ -13,6 +13,8 @@ import re
 import signal
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -59,6 +61,12 @@ def test_check_runs_the_example_notebook_against_the_local_repository() -> None:
     # The Jupyter server was up, with token auth on.
     assert "ok   Jupyter server answers /api/status" in result.stdout
     assert "ok   token auth is on" in result.stdout
+    # What the printed URL opens: JupyterLab, the notebook under that path, and a kernel
+    # started through the server that runs code over its websocket (the browser's route).
+    assert "ok   JupyterLab answers /lab" in result.stdout
+    assert "ok   the URL's notebook exists: lab/tree/scipy-in-seconds.ipynb" in result.stdout
+    assert "ok   a kernel started through the server runs code over its websocket" \
+        in result.stdout
     # SciPy and NumPy came from the local repository, as wheels, into the throwaway kernel env.
     repository = re.search(r"repository server: (http://127\.0\.0\.1:\d+/)", result.stderr)
     assert repository, result.stderr
@@ -115,14 +123,12 @@ def test_missing_python_is_reported_with_what_to_install() -> None:
     assert "apt-get install python3" in result.stderr
 
 
-@pytest.mark.e2e
-@pytest.mark.network
-@pytest.mark.timeout(SETUP_SECONDS + 60)
-def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
+def start_serving(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``quickstart.sh *args`` in its own session; return it and its banner."""
     # Ctrl-C in a terminal sends SIGINT to the whole foreground process group: do the same,
     # with SIGINT at its default (a test runner may have it ignored, which bash would keep).
     process = subprocess.Popen(
-        [str(QUICKSTART)],
+        [str(QUICKSTART), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -137,12 +143,56 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
         banner.append(line)
         if "Press Ctrl-C to stop." in line:
             break
-    text = "".join(banner)
-    jupyter = re.search(r"Jupyter is running: +(http://127\.0\.0\.1:\d+/)\?token=\w+", text)
-    repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
-    assert jupyter and repository, text + process.stderr.read()
-    # Without JupyterLab or Notebook installed there is no browser page: say what to do.
-    assert "no browser UI is installed" in text
+    return process, "".join(banner)
+
+
+def status_of(url: str) -> int:
+    """The HTTP status of GET ``url`` (errors included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+@pytest.mark.timeout(SETUP_SECONDS + 60)
+def test_headless_serves_no_browser_ui_and_says_so() -> None:
+    process, text = start_serving("--headless")
+    try:
+        jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=(\w+)", text)
+        assert jupyter, text
+        assert "Headless (no browser UI)" in text and "/lab/" not in text
+        assert status_of(f"{jupyter.group(1)}api/status?token={jupyter.group(2)}") == 200
+        assert status_of(f"{jupyter.group(1)}lab?token={jupyter.group(2)}") == 404
+    finally:
+        # Stopped whatever the outcome: a failed assertion must not leave servers running.
+        os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    for stream in (process.stdout, process.stderr):
+        assert stream is not None
+        stream.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+@pytest.mark.timeout(SETUP_SECONDS + 60)
+def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
+    process, text = start_serving()
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        jupyter = re.search(r"Jupyter server: +(http://127\.0\.0\.1:\d+/)\?token=\w+", text)
+        repository = re.search(r"repository: +(http://127\.0\.0\.1:\d+/)", text)
+        assert jupyter and repository, text
+        # The first line is the URL that opens the example notebook in JupyterLab.
+        opened = re.search(
+            r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)", text)
+        assert opened and opened.group(1).startswith(jupyter.group(1)), text
+        assert status_of(opened.group(1)) == 200
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)  # a failed check leaves no servers running
+        raise
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 130
     assert "==> stopped" in process.stderr.read()
