@@ -15,6 +15,7 @@ from .fileops import PublishResult, sha256_file, write_atomic
 from .locking import file_lock
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .validation import check_filename, check_target
+from .wheel_archive import InflateLimits
 from .wheel_repository import (
     project_folders,
     publish_wheel,
@@ -37,6 +38,7 @@ class Store:
     the tree happens under ``<state>/locks/publish.lock``. ``stored_copies`` says whether
     each wheel gets a ``.stored`` copy (see ``stored_copy.py``); give every store of one
     directory the same value, as a store with it off deletes the copies it comes across.
+    ``inflate_limits`` bound what a wheel may inflate to, when published and when rescanned.
     """
 
     def __init__(
@@ -45,9 +47,11 @@ class Store:
         *,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         stored_copies: bool = True,
+        inflate_limits: InflateLimits | None = None,
     ) -> None:
         self.layout = layout
         self.max_upload_bytes = max_upload_bytes
+        self.inflate_limits = inflate_limits or InflateLimits()
         self.stored_copies = stored_copies
         for folder in (layout.tree, layout.tmp, layout.locks, layout.cache / "simple"):
             folder.mkdir(parents=True, exist_ok=True)

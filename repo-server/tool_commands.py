@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .cli import add_stored_copies_argument
+from .cli import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
 from .errors import RepoError
-from .settings import DataLayout, stored_copies_enabled
+from .settings import DataLayout, build_inflate_limits, stored_copies_enabled
 
 TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
 URL_ENV = "IPYDEPS_REPO_URL"
@@ -65,6 +65,7 @@ def register(subparsers: Any) -> None:
         "runs.",
     )
     add_stored_copies_argument(index)
+    add_inflate_arguments(index)
     index.set_defaults(func=run_index)
 
 
@@ -130,7 +131,13 @@ def run_index(args: argparse.Namespace) -> int:
     from .storage import Store
 
     layout = DataLayout(Path(args.data).absolute())
-    store = Store(layout, stored_copies=stored_copies_enabled(args.stored_copies))
+    store = Store(
+        layout,
+        stored_copies=stored_copies_enabled(args.stored_copies),
+        inflate_limits=build_inflate_limits(
+            args.max_inflated, args.max_member, args.max_inflate_ratio
+        ),
+    )
 
     def progress(done: int, total: int, what: str) -> None:
         warn(f"[{done}/{total}] {what}")

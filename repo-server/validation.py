@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import compat32
@@ -18,6 +17,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .errors import ValidationError
+from .wheel_archive import InflateLimits, check_archive
 
 # A published name is one path segment of plain characters: no separators, no NUL,
 # no leading dot (hidden/temp files), and no ".." anywhere (cheap defence in depth).
@@ -89,12 +89,14 @@ class WheelFacts:
     metadata: bytes
 
 
-def inspect_wheel(path: Path, filename: str) -> WheelFacts:
+def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None) -> WheelFacts:
     """Validate the wheel at ``path`` published as ``filename`` and return its facts.
 
-    Checks: the name parses (PEP 427/491), the file is a readable zip whose members all
-    pass their CRC, it has exactly one ``.dist-info`` with METADATA and RECORD, and
-    METADATA's Name and Version match the file name.
+    Checks: the name parses (PEP 427/491); the archive is safe (``wheel_archive``: member
+    paths, duplicates, local headers against the central directory, every member inflated
+    within ``limits`` and matching its CRC and its RECORD hash); it has exactly one
+    ``.dist-info`` with METADATA, WHEEL and RECORD; METADATA's Name and Version match the
+    file name.
 
     Raises:
         ValidationError: listing every problem found.
@@ -108,11 +110,12 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         ) from None
     if not zipfile.is_zipfile(path):
         raise ValidationError(subject, ["the file is not a zip archive"])
-    try:
-        problems, metadata = _archive_problems(path, subject)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-        # zipfile reports damage it meets while reading as exceptions, not as values.
-        raise ValidationError(subject, [f"the zip archive is damaged: {error}"]) from None
+    with path.open("rb") as stream:
+        facts = check_archive(stream, path.stat().st_size, limits or InflateLimits())
+    problems = list(facts.problems)
+    metadata = facts.kept.get("METADATA")
+    if metadata is None:
+        raise ValidationError(subject, problems or ["METADATA is missing"])
     message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
     meta_name = str(message.get("Name", "")).strip()
     meta_version = str(message.get("Version", "")).strip()
@@ -132,35 +135,6 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         requires_python=str(requires_python).strip() if requires_python else None,
         metadata=metadata,
     )
-
-
-def _archive_problems(path: Path, subject: str) -> tuple[list[str], bytes]:
-    """Check CRCs and the .dist-info folder; return (problems so far, METADATA bytes).
-
-    Raises:
-        ValidationError: when there is no METADATA to check further.
-    """
-    problems: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        damaged = archive.testzip()
-        if damaged is not None:
-            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
-        tops = {entry.split("/", 1)[0] for entry in names}
-        dist_infos = sorted(top for top in tops if top.endswith(".dist-info"))
-        if len(dist_infos) != 1:
-            found = ", ".join(dist_infos) or "none"
-            problems.append(f"expected one .dist-info folder, found {found}")
-            raise ValidationError(subject, problems)
-        dist_info = dist_infos[0]
-        problems += [
-            f"{dist_info}/{required} is missing"
-            for required in ("METADATA", "RECORD")
-            if f"{dist_info}/{required}" not in names
-        ]
-        if f"{dist_info}/METADATA" not in names:
-            raise ValidationError(subject, problems)
-        return problems, archive.read(f"{dist_info}/METADATA")
 
 
 def _same_version(text: str, version: Version) -> bool:

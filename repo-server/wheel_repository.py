@@ -44,7 +44,7 @@ def publish_wheel(
         ValidationError: the wheel is invalid (nothing is published).
         ConflictError: a different file of that name exists and ``force`` is false.
     """
-    facts = inspect_wheel(temp, filename)
+    facts = inspect_wheel(temp, filename, store.inflate_limits)
     folder = store.layout.tree / "files" / facts.project
     target = folder / filename
     warnings: list[str] = []
@@ -96,8 +96,8 @@ def _load_cache(store: Store, project: str) -> dict[str, dict[str, Any]]:
     return document if isinstance(document, dict) else {}
 
 
-def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
-    facts = inspect_wheel(path, path.name)
+def _wheel_facts(store: Store, path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    facts = inspect_wheel(path, path.name, store.inflate_limits)
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
         write_atomic(metadata_path, facts.metadata)
@@ -179,7 +179,7 @@ def scan_project(
             stat.st_mtime_ns,
         ):
             try:
-                entry = _wheel_facts(path, stat.st_size, stat.st_mtime_ns)
+                entry = _wheel_facts(store, path, stat.st_size, stat.st_mtime_ns)
             except ValidationError as error:
                 if skipped is not None:
                     skipped.append(f"files/{project}/{path.name}: {error.message}")
