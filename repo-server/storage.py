@@ -14,7 +14,7 @@ from .errors import ConflictError, TooLargeError
 from .fileops import PublishResult, sha256_file, write_atomic
 from .locking import file_lock
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
-from .validation import check_filename, check_target
+from .validation import canonical_wheel_filename, check_filename, check_target
 from .wheel_archive import InflateLimits
 from .wheel_repository import (
     project_folders,
@@ -88,15 +88,31 @@ class Store:
         repo: str | None = None,
         arch: str | None = None,
         force: bool = False,
+        extend_release: bool = True,
     ) -> PublishResult:
         """Publish a local file (copied first; ``source`` is left alone). See ``publish``.
+
+        This is the maintainer's path (``mirror``, the farm): a wheel is published under
+        its canonical name (``Jinja2-3.1.2-...`` as ``jinja2-3.1.2-...``), and by default
+        it may add a file to a release that has files (another platform, a build-tagged
+        variant); replacing different bytes still needs ``force``.
 
         Raises:
             ValidationError, ConflictError, TooLargeError, ConfigurationError: as ``publish``.
         """
+        if filename is None:
+            filename = source.name
+            if filename.endswith(".whl"):
+                filename = canonical_wheel_filename(filename)
         temp = self.stage_copy(source)
         return self.publish(
-            temp, filename or source.name, branch=branch, repo=repo, arch=arch, force=force
+            temp,
+            filename,
+            branch=branch,
+            repo=repo,
+            arch=arch,
+            force=force,
+            extend_release=extend_release,
         )
 
     def publish(
@@ -109,20 +125,27 @@ class Store:
         repo: str | None = None,
         arch: str | None = None,
         force: bool = False,
+        extend_release: bool = False,
     ) -> PublishResult:
         """Validate the staged file ``temp`` and make it visible as ``filename``.
+
+        This is the one publish path of every upload API: nothing is written before the
+        file passed every check.
 
         ``temp`` must be a file from ``new_temp_file``/``stage_copy``; it is consumed
         (renamed into the tree or deleted) whatever happens. Wheels go to
         ``files/<project>/`` with a PEP 658 ``.metadata`` file (and a ``.stored`` copy
         when ``stored_copies`` is on), and the project's simple pages are rewritten;
         apks go to ``alpine/<branch>/<repo>/<arch>/`` and that APKINDEX.tar.gz is
-        re-signed. Publishing the same bytes again is a no-op.
+        re-signed. Publishing the same bytes again is a no-op. A wheel's name must be
+        canonical, and a release (project and version) that has files takes a new file
+        only with ``extend_release`` (the force scope of a token).
 
         Raises:
             ValidationError: bad name, bad content or bad target (nothing is published).
             TooLargeError: the file exceeds the size limit.
-            ConflictError: a different file has this name and ``force`` is false.
+            ConflictError: a different file has this name and ``force`` is false, or the
+                wheel's release has other files and ``extend_release`` is false.
             ConfigurationError: no signing key (apks only).
         """
         try:
@@ -135,7 +158,9 @@ class Store:
                 )
             digest = sha256 or sha256_file(temp)
             if filename.endswith(".whl"):
-                return publish_wheel(self, temp, filename, digest, size, force=force)
+                return publish_wheel(
+                    self, temp, filename, digest, size, force=force, extend_release=extend_release
+                )
             check_target(branch or "v3.22", repo or "sci", arch)
             return publish_apk(
                 self,

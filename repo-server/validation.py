@@ -78,6 +78,50 @@ def check_target(branch: str, repo: str, arch: str | None = None) -> None:
         raise ValidationError("apk target", problems)
 
 
+def canonical_wheel_filename(filename: str) -> str:
+    """Return ``filename`` with its project and version in their normalized forms.
+
+    The binary distribution format spec writes the project as its normalized name with
+    ``_`` for runs of ``-_.``, all lower case, and the version in its PEP 440 normal form:
+    ``Six-1.17.00-py3-none-any.whl`` is ``six-1.17.0-py3-none-any.whl``. A name that does
+    not parse as a wheel's is returned unchanged (``inspect_wheel`` says what is wrong).
+    """
+    try:
+        name, version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return filename
+    parts = filename.split("-")
+    return "-".join([name.replace("-", "_"), str(version), *parts[2:]])
+
+
+def check_canonical_wheel_filename(filename: str) -> None:
+    """Refuse a wheel name whose project or version is not spelled in normal form.
+
+    Two spellings of one release (``Six-1.17.0``, ``six-1.17.00``) are two files that
+    pip and uv both take for that release, so only the normal spelling is published.
+
+    Raises:
+        ValidationError: naming the spelling to use.
+    """
+    canonical = canonical_wheel_filename(filename)
+    if canonical == filename:
+        return
+    problems = []
+    given_name, given_version = filename.split("-")[:2]
+    wanted_name, wanted_version = canonical.split("-")[:2]
+    if given_name != wanted_name:
+        problems.append(
+            f"the project is spelled {given_name!r}; a wheel's file name spells it "
+            f"{wanted_name!r} (normalized, lower case, '_' for '-' and '.')"
+        )
+    if given_version != wanted_version:
+        problems.append(
+            f"the version is spelled {given_version!r}; its normal form (PEP 440) is "
+            f"{wanted_version!r}"
+        )
+    raise ValidationError(f"wheel {filename!r}", problems, hint=f"publish it as {canonical}")
+
+
 @dataclass(frozen=True)
 class WheelFacts:
     """What a valid wheel says about itself."""

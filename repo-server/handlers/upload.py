@@ -33,6 +33,7 @@ class UploadHandler(BaseHandler):
         self._temp: Path | None = None
         self._digest = hashlib.sha256()
         self._received = 0
+        self._extend_release = False
         # Held while a worker writes a chunk: the descriptor is never closed under it (a
         # client gone mid-upload closes it from the event loop), so the number cannot be
         # reused for another file while a write to it is under way.
@@ -47,10 +48,12 @@ class UploadHandler(BaseHandler):
         if self.request.method != "PUT":
             raise tornado.web.HTTPError(405)
         force = self.get_query_argument("force", "0").lower() in _TRUE
-        self.tokens.authenticate(
+        token = self.tokens.authenticate(
             self.request.headers.get("Authorization"),
             scope=SCOPE_FORCE if force else SCOPE_UPLOAD,
         )
+        # Adding a file to a release that has files is the force right too.
+        self._extend_release = SCOPE_FORCE in token.scopes
         check_filename(self.path_args[0] if self.path_args else "")
         limit = self.store.max_upload_bytes
         declared = self.request.headers.get("Content-Length")
@@ -117,6 +120,7 @@ class UploadHandler(BaseHandler):
                 repo=repo,
                 arch=arch,
                 force=force,
+                extend_release=self._extend_release,
             ),
         )
         self.set_status(201 if result.status != "unchanged" else 200)
