@@ -18,8 +18,9 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 DEFAULT_MAX_INFLATED_BYTES = 2 * 1024**3
 DEFAULT_MAX_MEMBER_BYTES = 1024**3
@@ -270,6 +271,10 @@ def _skip_descriptor(
     return offset
 
 
+class _Broken(Exception):
+    """A member's bytes are not what its entry says; the text completes "member 'x'"."""
+
+
 def _inflate(
     stream: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget, keep: bool
 ) -> tuple[str, int, bytes | None] | str:
@@ -279,54 +284,76 @@ def _inflate(
         _Stop: the member or the archive passed an inflate limit.
     """
     name = info.filename
-    stream.seek(start)
-    remaining = info.compress_size
-    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
     digest = hashlib.sha256()
     crc = 0
     produced = 0
     parts: list[bytes] = []
-    while True:
-        raw = stream.read(min(_CHUNK, remaining)) if remaining else b""
-        if remaining and not raw:
-            return f"member {name!r} is cut off"
-        remaining -= len(raw)
-        pending = raw
-        while True:
-            if inflater is None:
-                out, pending = pending, b""
-            else:
-                try:
-                    out = inflater.decompress(pending, _CHUNK)
-                except zlib.error as error:
-                    return f"member {name!r} cannot be inflated ({error})"
-                pending = inflater.unconsumed_tail
+    try:
+        for out in _member_chunks(stream, info, start):
             produced += len(out)
             if produced > info.file_size:
-                return (f"member {name!r} inflates to more than the {info.file_size} bytes "
-                        "its directory entry says")
+                raise _Broken(f" inflates to more than the {info.file_size} bytes its "
+                              "directory entry says")
             budget.spend(len(out), name, produced)
             crc = zlib.crc32(out, crc)
             digest.update(out)
             if keep:
                 if produced > MAX_KEPT_BYTES:
-                    return f"member {name!r} is over {MAX_KEPT_BYTES} bytes"
+                    raise _Broken(f" is over {MAX_KEPT_BYTES} bytes")
                 parts.append(out)
-            if not out and not pending:
-                break
-        if not remaining:
-            break
-    if inflater is not None and (not inflater.eof or inflater.unused_data):
-        return (f"member {name!r}: its compressed data "
-                + ("ends early" if not inflater.eof else "has bytes after the end of the stream"))
-    if produced != info.file_size:
-        return f"member {name!r} is {produced} bytes, not the {info.file_size} its entry says"
-    if crc != info.CRC:
-        return f"member {name!r} is damaged (CRC mismatch)"
+        if produced != info.file_size:
+            raise _Broken(f" is {produced} bytes, not the {info.file_size} its entry says")
+        if crc != info.CRC:
+            raise _Broken(" is damaged (CRC mismatch)")
+    except _Broken as broken:
+        return f"member {name!r}{broken}"
     if info.is_dir() and produced:
         return f"directory entry {name!r} holds data"
     record = "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
     return record, produced, b"".join(parts) if keep else None
+
+
+def _member_chunks(stream: BinaryIO, info: zipfile.ZipInfo, start: int) -> Iterator[bytes]:
+    """Yield the member's bytes, inflated, at most 1 MiB at a time.
+
+    Raises:
+        _Broken: the data is cut off, cannot be inflated, ends early or has a tail.
+    """
+    raw_chunks = _raw_chunks(stream, start, info.compress_size)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        yield from raw_chunks
+        return
+    inflater = zlib.decompressobj(-15)
+    for raw in raw_chunks:
+        pending = raw
+        while pending:
+            yield _decompress(inflater, pending)
+            pending = inflater.unconsumed_tail
+    # Output held back by the 1 MiB cap comes out without more input.
+    while out := _decompress(inflater, b""):
+        yield out
+    if not inflater.eof:
+        raise _Broken(": its compressed data ends early")
+    if inflater.unused_data:
+        raise _Broken(": its compressed data has bytes after the end of the stream")
+
+
+def _raw_chunks(stream: BinaryIO, start: int, size: int) -> Iterator[bytes]:
+    stream.seek(start)
+    remaining = size
+    while remaining:
+        raw = stream.read(min(_CHUNK, remaining))
+        if not raw:
+            raise _Broken(" is cut off")
+        remaining -= len(raw)
+        yield raw
+
+
+def _decompress(inflater: Any, data: bytes) -> bytes:
+    try:
+        return bytes(inflater.decompress(data, _CHUNK))
+    except zlib.error as error:
+        raise _Broken(f" cannot be inflated ({error})") from None
 
 
 def _record_problems(
@@ -346,30 +373,34 @@ def _record_problems(
         if len(row) != 3:
             problems.append(f"RECORD row {row!r} does not have 3 fields")
             continue
-        path, hash_field, size_field = row
-        listed.add(path)
-        if path not in seen:
-            problems.append(f"RECORD lists {path!r}, which the wheel lacks")
-            continue
-        member = seen[path]
-        if member is None:
-            continue
-        if not hash_field:
-            if path not in unhashed:
-                problems.append(f"RECORD has no hash for {path!r}")
-        elif not hash_field.startswith("sha256="):
-            problems.append(f"RECORD uses {hash_field.partition('=')[0]!r} for {path!r}; "
-                            "expected sha256")
-        elif hash_field != member.record_hash:
-            problems.append(f"{path!r} does not match its RECORD hash")
-        elif size_field and size_field != str(member.size):
-            problems.append(f"{path!r} is {member.size} bytes, RECORD says {size_field}")
+        listed.add(row[0])
+        problem = _row_problem(row, seen, unhashed)
+        if problem:
+            problems.append(problem)
     problems += [
         f"{name!r} is not listed in RECORD"
         for name in sorted(set(seen) - listed - unhashed)
         if not name.endswith("/") and seen[name] is not None
     ]
     return problems
+
+
+def _row_problem(row: list[str], seen: dict[str, _Seen | None], unhashed: set[str]) -> str | None:
+    path, hash_field, size_field = row
+    if path not in seen:
+        return f"RECORD lists {path!r}, which the wheel lacks"
+    member = seen[path]
+    if member is None:
+        return None  # broken, and said so already
+    if not hash_field:
+        return None if path in unhashed else f"RECORD has no hash for {path!r}"
+    if not hash_field.startswith("sha256="):
+        return f"RECORD uses {hash_field.partition('=')[0]!r} for {path!r}; expected sha256"
+    if hash_field != member.record_hash:
+        return f"{path!r} does not match its RECORD hash"
+    if size_field and size_field != str(member.size):
+        return f"{path!r} is {member.size} bytes, RECORD says {size_field}"
+    return None
 
 
 def _capped(problems: list[str]) -> tuple[str, ...]:
