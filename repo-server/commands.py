@@ -108,6 +108,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from .app import make_app
+    from .leftovers import remove_leftovers
     from .storage import Store
 
     settings = build_settings(
@@ -133,6 +134,9 @@ def run_serve(args: argparse.Namespace) -> int:
         stored_copies=settings.stored_copies,
         inflate_limits=settings.inflate_limits,
     )
+    removed = remove_leftovers(store)
+    if removed.paths:
+        warn(removed.describe())
 
     async def serve() -> None:
         app = make_app(settings, store)

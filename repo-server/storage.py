@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .apk_repository import apk_directories, apk_listing, publish_apk, regenerate_apk_index
 from .errors import ConflictError, TooLargeError
 from .fileops import PublishResult, sha256_file, write_atomic
-from .locking import file_lock
+from .locking import file_lock, lock_open_file
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
 from .validation import canonical_wheel_filename, check_filename, check_target
 from .wheel_archive import InflateLimits
@@ -29,6 +30,21 @@ __all__ = ["Progress", "PublishResult", "Store", "sha256_file", "write_atomic"]
 
 Progress = Callable[[int, int, str], None]
 _CHUNK = 1024 * 1024
+
+
+@contextmanager
+def _owning(temp: Path) -> Iterator[None]:
+    """Hold an flock on ``temp`` while the store validates and places it (see leftovers.py)."""
+    try:
+        descriptor = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        yield  # gone already: publishing it fails on its own
+        return
+    try:
+        lock_open_file(descriptor)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 class Store:
@@ -64,6 +80,8 @@ class Store:
     def new_temp_file(self) -> tuple[int, Path]:
         """Create an empty private temp file on the tree's filesystem; return (fd, path)."""
         handle, name = tempfile.mkstemp(dir=self.layout.tmp, prefix="upload-", suffix=".part")
+        # Held while the file is open: a cleaner (leftovers.py) sees a live writer.
+        lock_open_file(handle)
         return handle, Path(name)
 
     def stage_copy(self, source: Path) -> Path:
@@ -149,32 +167,47 @@ class Store:
             ConfigurationError: no signing key (apks only).
         """
         try:
-            check_filename(filename)
-            size = temp.stat().st_size
-            if size > self.max_upload_bytes:
-                raise TooLargeError(
-                    f"{filename} is {size} bytes, over the limit of {self.max_upload_bytes}",
-                    hint="raise the server's --max-upload size",
-                )
-            digest = sha256 or sha256_file(temp)
-            if filename.endswith(".whl"):
-                return publish_wheel(
-                    self, temp, filename, digest, size, force=force, extend_release=extend_release
-                )
-            check_target(branch or "v3.22", repo or "sci", arch)
-            return publish_apk(
-                self,
-                temp,
-                filename,
-                digest,
-                size,
-                branch=branch or "v3.22",
-                repo=repo or "sci",
-                arch=arch,
-                force=force,
-            )
+            with _owning(temp):
+                return self._publish(temp, filename, sha256, branch, repo, arch, force,
+                                     extend_release)
         finally:
             temp.unlink(missing_ok=True)
+
+    def _publish(
+        self,
+        temp: Path,
+        filename: str,
+        sha256: str | None,
+        branch: str | None,
+        repo: str | None,
+        arch: str | None,
+        force: bool,
+        extend_release: bool,
+    ) -> PublishResult:
+        check_filename(filename)
+        size = temp.stat().st_size
+        if size > self.max_upload_bytes:
+            raise TooLargeError(
+                f"{filename} is {size} bytes, over the limit of {self.max_upload_bytes}",
+                hint="raise the server's --max-upload size",
+            )
+        digest = sha256 or sha256_file(temp)
+        if filename.endswith(".whl"):
+            return publish_wheel(
+                self, temp, filename, digest, size, force=force, extend_release=extend_release
+            )
+        check_target(branch or "v3.22", repo or "sci", arch)
+        return publish_apk(
+            self,
+            temp,
+            filename,
+            digest,
+            size,
+            branch=branch or "v3.22",
+            repo=repo or "sci",
+            arch=arch,
+            force=force,
+        )
 
     def lock(self) -> Any:
         """Return the publish lock; hold it while changing anything in the tree."""

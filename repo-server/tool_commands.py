@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
         "index",
         help="rebuild every index from the stored files (repair)",
         description="Re-hash every wheel, remake its .stored copy, rewrite every simple page "
-        "and re-sign every APKINDEX.tar.gz from the files in the tree. Safe while the server "
-        "runs.",
+        "and re-sign every APKINDEX.tar.gz from the files in the tree, after removing temp "
+        "files that killed writers left behind. Safe while the server runs.",
     )
     add_stored_copies_argument(index)
     add_inflate_arguments(index)
@@ -128,6 +128,7 @@ def run_index(args: argparse.Namespace) -> int:
         ConfigurationError: apks are stored but there is no signing key, or a bad
             ``$IPYDEPS_REPO_STORED_COPIES``.
     """
+    from .leftovers import remove_leftovers
     from .storage import Store
 
     layout = DataLayout(Path(args.data).absolute())
@@ -138,6 +139,10 @@ def run_index(args: argparse.Namespace) -> int:
             args.max_inflated, args.max_member, args.max_inflate_ratio
         ),
     )
+
+    removed = remove_leftovers(store)
+    if removed.paths:
+        warn(removed.describe())
 
     def progress(done: int, total: int, what: str) -> None:
         warn(f"[{done}/{total}] {what}")
