@@ -92,9 +92,10 @@ def check_archive(stream: BinaryIO, size: int, limits: InflateLimits) -> Archive
         infos = archive.infolist()
         problems = _name_problems(infos)
         dist_info = _dist_info(infos, problems)
-        problems += _declared_size_problems(infos, limits)
-        if problems:
-            return ArchiveFacts(_capped(problems), dist_info)
+        too_large = _declared_size_problems(infos, limits)
+        if too_large:
+            # The archive admits it is too large: not one byte of it is inflated.
+            return ArchiveFacts(_capped(problems + too_large), dist_info)
         central_end = getattr(archive, "start_dir", size)
         seen: dict[str, _Seen | None] = {}
         kept: dict[str, bytes] = {}

@@ -18,6 +18,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from . import jsonsafe
 from .errors import ConflictError, StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
 from .simple_index import (
@@ -151,8 +152,8 @@ def _cache_path(store: Store, project: str) -> Path:
 
 def _load_cache(store: Store, project: str) -> dict[str, dict[str, Any]]:
     try:
-        document = json.loads(_cache_path(store, project).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        document = jsonsafe.loads(_cache_path(store, project).read_bytes())
+    except (FileNotFoundError, jsonsafe.JsonInputError):
         return {}
     return document if isinstance(document, dict) else {}
 

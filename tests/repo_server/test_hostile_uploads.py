@@ -15,7 +15,7 @@ from tests.support.hostile import (
     write_zip,
     zero_bomb,
 )
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
 
 MODULE = "demo/__init__.py"
@@ -130,16 +130,20 @@ def test_data_after_the_end_of_a_deflate_stream_is_refused(
 
 
 def test_every_problem_is_reported_at_once(repo_server: RunningServer, tmp_path: Path) -> None:
+    swapped = replace(member("demo/util.py", "import os\n"),
+                      record=member("demo/util.py", "pass\n").record)
     wheel = hostile_wheel(tmp_path, [
         member(MODULE, "x = 1\n"),
         member("../evil.py", "evil = 1\n"),
         member("/abs.py", "evil = 2\n"),
         member(MODULE, "x = 2\n", method=STORED),
+        swapped,
     ])
     problems = refused(repo_server, wheel)
-    assert "unsafe path '../evil.py'" in problems
-    assert "unsafe path '/abs.py'" in problems
-    assert f"duplicate member {MODULE!r}" in problems
+    assert problems[:3] == [
+        "unsafe path '../evil.py'", "unsafe path '/abs.py'", f"duplicate member {MODULE!r}"
+    ]
+    assert "'demo/util.py' does not match its RECORD hash" in problems
 
 
 def test_zip_bomb_is_refused_after_inflating_at_most_the_limit(
@@ -202,3 +206,19 @@ def sum_sizes(wheel: Path) -> int:
 
     with zipfile.ZipFile(wheel) as archive:
         return sum(info.file_size for info in archive.infolist())
+
+
+def test_index_leaves_out_a_bomb_already_in_the_tree(tmp_path: Path) -> None:
+    # A store from before these checks may hold one: no page lists it, no copy is made.
+    data = tmp_path / "data"
+    folder = data / "tree" / "files" / "demo"
+    folder.mkdir(parents=True)
+    hostile_wheel(folder, [member(MODULE, "x = 1\n"), zero_bomb("demo/data.bin", 1500)])
+    result = repo_cli("index", data=data, check=False)
+    assert result.returncode == 1
+    assert (
+        "skipped: files/demo/demo-1.0-py3-none-any.whl: wheel 'demo-1.0-py3-none-any.whl' is "
+        f"invalid: member 'demo/data.bin' would inflate to {1500 << 20} bytes"
+    ) in result.stderr
+    assert sorted(path.name for path in folder.iterdir()) == ["demo-1.0-py3-none-any.whl"]
+    assert not (data / "tree" / "simple" / "demo" / "index.html").exists()
