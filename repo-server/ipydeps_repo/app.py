@@ -30,7 +30,11 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (r"/", LandingHandler, {"settings": settings, "store": store}),
             (r"/api/v1/health", HealthHandler, {"store": store}),
             (r"/api/v1/packages", PackagesHandler, {"store": store}),
-            (r"/api/v1/upload/(.*)", UploadHandler, {"store": store, "tokens": tokens}),
+            (
+                r"/api/v1/upload/(.*)",
+                UploadHandler,
+                {"store": store, "tokens": tokens, "body_timeout": settings.body_timeout},
+            ),
             (r"/api/v1/projects/([^/]+)/([^/]+)/yank", YankHandler,
              {"store": store, "tokens": tokens}),
             (r"/api/v1/projects/([^/]+)/([^/]+)", ReleaseHandler,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from .auth import ALL_SCOPES, SCOPE_UPLOAD, TokenStore
-from .cli import add_stored_copies_argument
+from .cli import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
 from .errors import ConfigurationError
-from .settings import DataLayout, build_settings
+from .settings import DataLayout, build_inflate_limits, build_settings
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +41,12 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--access-log", action="store_true", help="log every request to stderr (default: off)"
     )
+    serve.add_argument(
+        "--body-timeout", type=float, default=60.0, metavar="SECONDS",
+        help="cut off an upload that sends nothing for this long (default 60)",
+    )
     add_stored_copies_argument(serve)
+    add_inflate_arguments(serve)
     serve.set_defaults(func=run_serve)
 
     keygen = subparsers.add_parser(
@@ -103,6 +108,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from .app import make_app
+    from .leftovers import remove_leftovers
     from .storage import Store
 
     settings = build_settings(
@@ -113,6 +119,10 @@ def run_serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         access_log=args.access_log,
         stored_copies=args.stored_copies,
+        inflate_limits=build_inflate_limits(
+            args.max_inflated, args.max_member, args.max_inflate_ratio
+        ),
+        body_timeout=args.body_timeout,
     )
     logging.basicConfig(
         level=logging.INFO if args.access_log else logging.WARNING,
@@ -122,7 +132,11 @@ def run_serve(args: argparse.Namespace) -> int:
         settings.data,
         max_upload_bytes=settings.max_upload_bytes,
         stored_copies=settings.stored_copies,
+        inflate_limits=settings.inflate_limits,
     )
+    removed = remove_leftovers(store)
+    if removed.paths:
+        warn(removed.describe())
 
     async def serve() -> None:
         app = make_app(settings, store)

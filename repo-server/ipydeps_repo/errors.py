@@ -57,6 +57,12 @@ class ConflictError(RepoError):
     status = 409
 
 
+class BodyTimeoutError(RepoError):
+    """An upload stopped sending its body for longer than the body timeout (HTTP 408)."""
+
+    status = 408
+
+
 class TooLargeError(RepoError):
     """An upload exceeds the configured size limit (HTTP 413)."""
 

@@ -24,3 +24,28 @@ def file_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def lock_held_elsewhere(path: Path) -> bool:
+    """Tell whether another open file description holds an flock on ``path``.
+
+    A writer that locks its temp file (``lock_open_file``) keeps the lock until it
+    closes the file or dies, so an unlocked temp file has no live writer.
+    A file that is gone is not held.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def lock_open_file(descriptor: int) -> None:
+    """Take an flock on an open temp file: it says "a live writer owns this" to cleaners."""
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

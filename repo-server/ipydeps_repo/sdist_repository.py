@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .fileops import PublishResult
 from .sdist_validation import inspect_sdist
-from .wheel_repository import regenerate_project
+from .wheel_repository import check_release_closed, regenerate_project
 
 if TYPE_CHECKING:
     from .storage import Store
@@ -22,19 +22,34 @@ logger = logging.getLogger(__name__)
 
 
 def publish_sdist(
-    store: Store, temp: Path, filename: str, digest: str, size: int, *, force: bool
+    store: Store,
+    temp: Path,
+    filename: str,
+    digest: str,
+    size: int,
+    *,
+    force: bool,
+    extend_release: bool = False,
 ) -> PublishResult:
     """Validate a staged sdist and publish it to ``files/<project>/``.
 
+    A release that has files is immutable as for wheels: a new sdist for it needs
+    ``extend_release`` (``pip download --no-binary`` would otherwise take a file that a
+    token without the force scope slipped into a published release).
+
     Raises:
         ValidationError: the sdist is invalid (nothing is published).
-        ConflictError: a different file of that name exists and ``force`` is false.
+        ConflictError: a different file of that name exists and ``force`` is false, or
+            the release has other files and ``extend_release`` is false.
     """
     facts = inspect_sdist(temp, filename)
-    target = store.layout.tree / "files" / facts.project / filename
+    folder = store.layout.tree / "files" / facts.project
+    target = folder / filename
     warnings: list[str] = []
     with store.lock():
         status = store.claim(target, digest, force=force)
+        if status == "created" and not extend_release:
+            check_release_closed(folder, facts.project, facts.version)
         if status != "unchanged":
             store.place(temp, target)
         regenerate_project(store, facts.project, warnings=warnings)

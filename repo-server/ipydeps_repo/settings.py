@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .wheel_archive import InflateLimits
 
 DATA_ENV = "IPYDEPS_REPO_DATA"
 STORED_COPIES_ENV = "IPYDEPS_REPO_STORED_COPIES"
 DEFAULT_DATA_DIR = "ipydeps-repo-data"
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+# A client that stops sending a body for this long is cut off (its temp file removed).
+DEFAULT_BODY_TIMEOUT_SECONDS = 60.0
 _SIZE_RE = re.compile(r"(?P<number>\d+)\s*(?P<unit>[kmg]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True,
@@ -83,6 +86,8 @@ class Settings:
     ``stored_copies``: write a ``.stored`` copy beside each wheel and advertise it in the
     PEP 691 pages (about 3x the disk of a compiled wheel; turn it off for a repository
     whose clients are far away and would rather inflate than download more).
+    ``inflate_limits``: how far an uploaded wheel may inflate (zip bomb guard).
+    ``body_timeout``: seconds an upload may go without sending a byte of its body.
     """
 
     data: DataLayout
@@ -95,6 +100,8 @@ class Settings:
     default_arch: str = "x86_64"
     access_log: bool = False
     stored_copies: bool = True
+    inflate_limits: InflateLimits = InflateLimits()
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -140,6 +147,28 @@ def parse_size(text: str) -> int:
     return int(match["number"]) * _UNITS[match["unit"].lower()]
 
 
+def build_inflate_limits(
+    max_inflated: str | None = None,
+    max_member: str | None = None,
+    max_ratio: int | None = None,
+) -> InflateLimits:
+    """Return the inflate limits from ``--max-inflated``, ``--max-member``, ``--max-inflate-ratio``.
+
+    Raises:
+        ConfigurationError: a bad size, or a ratio below 1.
+    """
+    defaults = InflateLimits()
+    if max_ratio is not None and max_ratio < 1:
+        raise ConfigurationError(
+            f"inflate ratio {max_ratio} is below 1", hint="use a whole number such as 100"
+        )
+    return InflateLimits(
+        total_bytes=defaults.total_bytes if max_inflated is None else parse_size(max_inflated),
+        member_bytes=defaults.member_bytes if max_member is None else parse_size(max_member),
+        ratio=defaults.ratio if max_ratio is None else max_ratio,
+    )
+
+
 def build_settings(
     *,
     data: Path,
@@ -152,6 +181,8 @@ def build_settings(
     access_log: bool = False,
     stored_copies: bool | None = None,
     environ: Mapping[str, str] | None = None,
+    inflate_limits: InflateLimits | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
 ) -> Settings:
     """Validate the command-line values and return Settings.
 
@@ -160,8 +191,13 @@ def build_settings(
 
     Raises:
         ConfigurationError: for a port out of range, a bad size, a public URL that is not
-            http(s), or a bad ``$IPYDEPS_REPO_STORED_COPIES``.
+            http(s), a body timeout that is not positive, or a bad
+            ``$IPYDEPS_REPO_STORED_COPIES``.
     """
+    if not body_timeout > 0:
+        raise ConfigurationError(
+            f"body timeout {body_timeout} is not positive", hint="use seconds, e.g. 60"
+        )
     if not 0 <= port <= 65535:
         raise ConfigurationError(f"port {port} is out of range", hint="use 0..65535 (0 = any free)")
     if public_url is not None:
@@ -181,4 +217,6 @@ def build_settings(
         default_repo=default_repo,
         access_log=access_log,
         stored_copies=stored_copies_enabled(stored_copies, environ),
+        inflate_limits=inflate_limits or InflateLimits(),
+        body_timeout=body_timeout,
     )

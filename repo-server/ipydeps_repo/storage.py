@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .apk_repository import apk_directories, apk_listing, publish_apk, regenerate_apk_index
 from .errors import ConflictError, TooLargeError
 from .fileops import PublishResult, sha256_file, write_atomic
-from .locking import file_lock
+from .locking import file_lock, lock_open_file
 from .sdist_repository import publish_sdist
 from .sdist_validation import is_sdist_name
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
-from .validation import check_filename, check_target
+from .validation import canonical_wheel_filename, check_filename, check_target
+from .wheel_archive import InflateLimits
 from .wheel_repository import (
     project_folders,
     publish_wheel,
@@ -32,6 +34,21 @@ Progress = Callable[[int, int, str], None]
 _CHUNK = 1024 * 1024
 
 
+@contextmanager
+def _owning(temp: Path) -> Iterator[None]:
+    """Hold an flock on ``temp`` while the store validates and places it (see leftovers.py)."""
+    try:
+        descriptor = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        yield  # gone already: publishing it fails on its own
+        return
+    try:
+        lock_open_file(descriptor)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 class Store:
     """One data directory: the public tree, private state, and the publish operations on them.
 
@@ -39,6 +56,7 @@ class Store:
     the tree happens under ``<state>/locks/publish.lock``. ``stored_copies`` says whether
     each wheel gets a ``.stored`` copy (see ``stored_copy.py``); give every store of one
     directory the same value, as a store with it off deletes the copies it comes across.
+    ``inflate_limits`` bound what a wheel may inflate to, when published and when rescanned.
     """
 
     def __init__(
@@ -47,9 +65,11 @@ class Store:
         *,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         stored_copies: bool = True,
+        inflate_limits: InflateLimits | None = None,
     ) -> None:
         self.layout = layout
         self.max_upload_bytes = max_upload_bytes
+        self.inflate_limits = inflate_limits or InflateLimits()
         self.stored_copies = stored_copies
         for folder in (layout.tree, layout.tmp, layout.locks, layout.cache / "simple"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -62,6 +82,8 @@ class Store:
     def new_temp_file(self) -> tuple[int, Path]:
         """Create an empty private temp file on the tree's filesystem; return (fd, path)."""
         handle, name = tempfile.mkstemp(dir=self.layout.tmp, prefix="upload-", suffix=".part")
+        # Held while the file is open: a cleaner (leftovers.py) sees a live writer.
+        lock_open_file(handle)
         return handle, Path(name)
 
     def stage_copy(self, source: Path) -> Path:
@@ -86,15 +108,31 @@ class Store:
         repo: str | None = None,
         arch: str | None = None,
         force: bool = False,
+        extend_release: bool = True,
     ) -> PublishResult:
         """Publish a local file (copied first; ``source`` is left alone). See ``publish``.
+
+        This is the maintainer's path (``mirror``, the farm): a wheel is published under
+        its canonical name (``Jinja2-3.1.2-...`` as ``jinja2-3.1.2-...``), and by default
+        it may add a file to a release that has files (another platform, a build-tagged
+        variant); replacing different bytes still needs ``force``.
 
         Raises:
             ValidationError, ConflictError, TooLargeError, ConfigurationError: as ``publish``.
         """
+        if filename is None:
+            filename = source.name
+            if filename.endswith(".whl"):
+                filename = canonical_wheel_filename(filename)
         temp = self.stage_copy(source)
         return self.publish(
-            temp, filename or source.name, branch=branch, repo=repo, arch=arch, force=force
+            temp,
+            filename,
+            branch=branch,
+            repo=repo,
+            arch=arch,
+            force=force,
+            extend_release=extend_release,
         )
 
     def publish(
@@ -107,49 +145,75 @@ class Store:
         repo: str | None = None,
         arch: str | None = None,
         force: bool = False,
+        extend_release: bool = False,
     ) -> PublishResult:
         """Validate the staged file ``temp`` and make it visible as ``filename``.
+
+        This is the one publish path of every upload API: nothing is written before the
+        file passed every check.
 
         ``temp`` must be a file from ``new_temp_file``/``stage_copy``; it is consumed
         (renamed into the tree or deleted) whatever happens. Wheels go to
         ``files/<project>/`` with a PEP 658 ``.metadata`` file (and a ``.stored`` copy
         when ``stored_copies`` is on), and the project's simple pages are rewritten;
         apks go to ``alpine/<branch>/<repo>/<arch>/`` and that APKINDEX.tar.gz is
-        re-signed. Publishing the same bytes again is a no-op.
+        re-signed. Publishing the same bytes again is a no-op. A wheel's name must be
+        canonical, and a release (project and version) that has files takes a new file
+        only with ``extend_release`` (the force scope of a token).
 
         Raises:
             ValidationError: bad name, bad content or bad target (nothing is published).
             TooLargeError: the file exceeds the size limit.
-            ConflictError: a different file has this name and ``force`` is false.
+            ConflictError: a different file has this name and ``force`` is false, or the
+                wheel's release has other files and ``extend_release`` is false.
             ConfigurationError: no signing key (apks only).
         """
         try:
-            check_filename(filename)
-            size = temp.stat().st_size
-            if size > self.max_upload_bytes:
-                raise TooLargeError(
-                    f"{filename} is {size} bytes, over the limit of {self.max_upload_bytes}",
-                    hint="raise the server's --max-upload size",
-                )
-            digest = sha256 or sha256_file(temp)
-            if filename.endswith(".whl"):
-                return publish_wheel(self, temp, filename, digest, size, force=force)
-            if is_sdist_name(filename):
-                return publish_sdist(self, temp, filename, digest, size, force=force)
-            check_target(branch or "v3.22", repo or "sci", arch)
-            return publish_apk(
-                self,
-                temp,
-                filename,
-                digest,
-                size,
-                branch=branch or "v3.22",
-                repo=repo or "sci",
-                arch=arch,
-                force=force,
-            )
+            with _owning(temp):
+                return self._publish(temp, filename, sha256, branch, repo, arch, force,
+                                     extend_release)
         finally:
             temp.unlink(missing_ok=True)
+
+    def _publish(
+        self,
+        temp: Path,
+        filename: str,
+        sha256: str | None,
+        branch: str | None,
+        repo: str | None,
+        arch: str | None,
+        force: bool,
+        extend_release: bool,
+    ) -> PublishResult:
+        check_filename(filename)
+        size = temp.stat().st_size
+        if size > self.max_upload_bytes:
+            raise TooLargeError(
+                f"{filename} is {size} bytes, over the limit of {self.max_upload_bytes}",
+                hint="raise the server's --max-upload size",
+            )
+        digest = sha256 or sha256_file(temp)
+        if filename.endswith(".whl"):
+            return publish_wheel(
+                self, temp, filename, digest, size, force=force, extend_release=extend_release
+            )
+        if is_sdist_name(filename):
+            return publish_sdist(
+                self, temp, filename, digest, size, force=force, extend_release=extend_release
+            )
+        check_target(branch or "v3.22", repo or "sci", arch)
+        return publish_apk(
+            self,
+            temp,
+            filename,
+            digest,
+            size,
+            branch=branch or "v3.22",
+            repo=repo or "sci",
+            arch=arch,
+            force=force,
+        )
 
     def lock(self) -> Any:
         """Return the publish lock; hold it while changing anything in the tree."""

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .cli import add_stored_copies_argument
+from .cli import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
 from .errors import RepoError
-from .settings import DataLayout, stored_copies_enabled
+from .settings import DataLayout, build_inflate_limits, stored_copies_enabled
 
 TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
 URL_ENV = "IPYDEPS_REPO_URL"
@@ -71,10 +71,11 @@ def register(subparsers: Any) -> None:
         "index",
         help="rebuild every index from the stored files (repair)",
         description="Re-hash every wheel, remake its .stored copy, rewrite every simple page "
-        "and re-sign every APKINDEX.tar.gz from the files in the tree. Safe while the server "
-        "runs.",
+        "and re-sign every APKINDEX.tar.gz from the files in the tree, after removing temp "
+        "files that killed writers left behind. Safe while the server runs.",
     )
     add_stored_copies_argument(index)
+    add_inflate_arguments(index)
     index.set_defaults(func=run_index)
 
 
@@ -146,10 +147,21 @@ def run_index(args: argparse.Namespace) -> int:
         ConfigurationError: apks are stored but there is no signing key, or a bad
             ``$IPYDEPS_REPO_STORED_COPIES``.
     """
+    from .leftovers import remove_leftovers
     from .storage import Store
 
     layout = DataLayout(Path(args.data).absolute())
-    store = Store(layout, stored_copies=stored_copies_enabled(args.stored_copies))
+    store = Store(
+        layout,
+        stored_copies=stored_copies_enabled(args.stored_copies),
+        inflate_limits=build_inflate_limits(
+            args.max_inflated, args.max_member, args.max_inflate_ratio
+        ),
+    )
+
+    removed = remove_leftovers(store)
+    if removed.paths:
+        warn(removed.describe())
 
     def progress(done: int, total: int, what: str) -> None:
         warn(f"[{done}/{total}] {what}")

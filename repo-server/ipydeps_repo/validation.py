@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import compat32
@@ -18,6 +17,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .errors import ValidationError
+from .wheel_archive import InflateLimits, check_archive
 
 # A published name is one path segment of plain characters: no separators, no NUL,
 # no leading dot (hidden/temp files), and no ".." anywhere (cheap defence in depth).
@@ -81,6 +81,50 @@ def check_target(branch: str, repo: str, arch: str | None = None) -> None:
         raise ValidationError("apk target", problems)
 
 
+def canonical_wheel_filename(filename: str) -> str:
+    """Return ``filename`` with its project and version in their normalized forms.
+
+    The binary distribution format spec writes the project as its normalized name with
+    ``_`` for runs of ``-_.``, all lower case, and the version in its PEP 440 normal form:
+    ``Six-1.17.00-py3-none-any.whl`` is ``six-1.17.0-py3-none-any.whl``. A name that does
+    not parse as a wheel's is returned unchanged (``inspect_wheel`` says what is wrong).
+    """
+    try:
+        name, version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return filename
+    parts = filename.split("-")
+    return "-".join([name.replace("-", "_"), str(version), *parts[2:]])
+
+
+def check_canonical_wheel_filename(filename: str) -> None:
+    """Refuse a wheel name whose project or version is not spelled in normal form.
+
+    Two spellings of one release (``Six-1.17.0``, ``six-1.17.00``) are two files that
+    pip and uv both take for that release, so only the normal spelling is published.
+
+    Raises:
+        ValidationError: naming the spelling to use.
+    """
+    canonical = canonical_wheel_filename(filename)
+    if canonical == filename:
+        return
+    problems = []
+    given_name, given_version = filename.split("-")[:2]
+    wanted_name, wanted_version = canonical.split("-")[:2]
+    if given_name != wanted_name:
+        problems.append(
+            f"the project is spelled {given_name!r}; a wheel's file name spells it "
+            f"{wanted_name!r} (normalized, lower case, '_' for '-' and '.')"
+        )
+    if given_version != wanted_version:
+        problems.append(
+            f"the version is spelled {given_version!r}; its normal form (PEP 440) is "
+            f"{wanted_version!r}"
+        )
+    raise ValidationError(f"wheel {filename!r}", problems, hint=f"publish it as {canonical}")
+
+
 @dataclass(frozen=True)
 class WheelFacts:
     """What a valid wheel says about itself."""
@@ -92,12 +136,14 @@ class WheelFacts:
     metadata: bytes
 
 
-def inspect_wheel(path: Path, filename: str) -> WheelFacts:
+def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None) -> WheelFacts:
     """Validate the wheel at ``path`` published as ``filename`` and return its facts.
 
-    Checks: the name parses (PEP 427/491), the file is a readable zip whose members all
-    pass their CRC, it has exactly one ``.dist-info`` with METADATA and RECORD, and
-    METADATA's Name and Version match the file name.
+    Checks: the name parses (PEP 427/491); the archive is safe (``wheel_archive``: member
+    paths, duplicates, local headers against the central directory, every member inflated
+    within ``limits`` and matching its CRC and its RECORD hash); it has exactly one
+    ``.dist-info`` with METADATA, WHEEL and RECORD; METADATA's Name and Version match the
+    file name.
 
     Raises:
         ValidationError: listing every problem found.
@@ -111,11 +157,12 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         ) from None
     if not zipfile.is_zipfile(path):
         raise ValidationError(subject, ["the file is not a zip archive"])
-    try:
-        problems, metadata = _archive_problems(path, subject)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-        # zipfile reports damage it meets while reading as exceptions, not as values.
-        raise ValidationError(subject, [f"the zip archive is damaged: {error}"]) from None
+    with path.open("rb") as stream:
+        facts = check_archive(stream, path.stat().st_size, limits or InflateLimits())
+    problems = list(facts.problems)
+    metadata = facts.kept.get("METADATA")
+    if metadata is None:
+        raise ValidationError(subject, problems or ["METADATA is missing"])
     message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
     meta_name = str(message.get("Name", "")).strip()
     meta_version = str(message.get("Version", "")).strip()
@@ -135,35 +182,6 @@ def inspect_wheel(path: Path, filename: str) -> WheelFacts:
         requires_python=str(requires_python).strip() if requires_python else None,
         metadata=metadata,
     )
-
-
-def _archive_problems(path: Path, subject: str) -> tuple[list[str], bytes]:
-    """Check CRCs and the .dist-info folder; return (problems so far, METADATA bytes).
-
-    Raises:
-        ValidationError: when there is no METADATA to check further.
-    """
-    problems: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        damaged = archive.testzip()
-        if damaged is not None:
-            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
-        tops = {entry.split("/", 1)[0] for entry in names}
-        dist_infos = sorted(top for top in tops if top.endswith(".dist-info"))
-        if len(dist_infos) != 1:
-            found = ", ".join(dist_infos) or "none"
-            problems.append(f"expected one .dist-info folder, found {found}")
-            raise ValidationError(subject, problems)
-        dist_info = dist_infos[0]
-        problems += [
-            f"{dist_info}/{required} is missing"
-            for required in ("METADATA", "RECORD")
-            if f"{dist_info}/{required}" not in names
-        ]
-        if f"{dist_info}/METADATA" not in names:
-            raise ValidationError(subject, problems)
-        return problems, archive.read(f"{dist_info}/METADATA")
 
 
 def _same_version(text: str, version: Version) -> bool:

@@ -9,9 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
-from .errors import StoredCopyError, ValidationError
+from . import jsonsafe
+from .errors import ConflictError, StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
 from .sdist_validation import SDIST_SUFFIXES, inspect_sdist, is_sdist_name
 from .simple_index import (
@@ -23,7 +31,7 @@ from .simple_index import (
     render_root_json,
 )
 from .stored_copy import STORED_SUFFIX, stored_copy_path, write_stored_copy
-from .validation import inspect_wheel
+from .validation import check_canonical_wheel_filename, inspect_wheel
 from .yank_marks import load_marks
 
 if TYPE_CHECKING:
@@ -34,24 +42,38 @@ _STORED_KEYS = ("stored_sha256", "stored_size")
 
 
 def publish_wheel(
-    store: Store, temp: Path, filename: str, digest: str, size: int, *, force: bool
+    store: Store,
+    temp: Path,
+    filename: str,
+    digest: str,
+    size: int,
+    *,
+    force: bool,
+    extend_release: bool = False,
 ) -> PublishResult:
     """Validate a staged wheel and publish it to ``files/<project>/`` with its ``.metadata``.
 
+    The file name must be canonical (``check_canonical_wheel_filename``). A release that
+    has files is immutable: a new file for it (another tag, a build tag) needs
+    ``extend_release``, and different bytes under a published name need ``force``.
     With ``store.stored_copies`` on, its ``.stored`` copy is (re)made before the pages
     that list it. A copy that cannot be written does not stop the publish: the wheel is
     listed without it, and the problem is logged and returned in ``warnings``.
 
     Raises:
         ValidationError: the wheel is invalid (nothing is published).
-        ConflictError: a different file of that name exists and ``force`` is false.
+        ConflictError: a different file of that name exists and ``force`` is false, or
+            the release has other files and ``extend_release`` is false.
     """
-    facts = inspect_wheel(temp, filename)
+    check_canonical_wheel_filename(filename)
+    facts = inspect_wheel(temp, filename, store.inflate_limits)
     folder = store.layout.tree / "files" / facts.project
     target = folder / filename
     warnings: list[str] = []
     with store.lock():
         status = store.claim(target, digest, force=force)
+        if status == "created" and not extend_release:
+            check_release_closed(folder, facts.project, facts.version)
         if status != "unchanged":
             # PEP 658 metadata first, so a listed wheel always has its .metadata.
             write_atomic(folder / f"{filename}.metadata", facts.metadata)
@@ -70,6 +92,46 @@ def publish_wheel(
         version=facts.version,
         warnings=tuple(warnings),
     )
+
+
+def release_files(folder: Path, version: str) -> list[str]:
+    """Return the names of the wheels and sdists in ``folder`` that belong to ``version``.
+
+    Every spelling counts (``Six-1.17.0``, ``six-1.17.00``, a build tag): what pip and uv
+    would take for that release.
+    """
+    wanted = Version(version)
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = path.name
+        try:
+            if name.endswith(".whl"):
+                found_version = parse_wheel_filename(name)[1]
+            elif name.endswith((".tar.gz", ".zip")):
+                found_version = parse_sdist_filename(name)[1]
+            else:
+                continue
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+            continue
+        if found_version == wanted and not name.startswith("."):
+            found.append(name)
+    return found
+
+
+def check_release_closed(folder: Path, project: str, version: str) -> None:
+    """Refuse a new file for a release that already has files (caller holds the lock).
+
+    Raises:
+        ConflictError: naming the release's files.
+    """
+    existing = release_files(folder, version)
+    if existing:
+        raise ConflictError(
+            f"{project} {version} is already published ({', '.join(existing)}); a published "
+            "release does not take new files",
+            hint="publish a new version; adding a file to a release needs a token with the "
+            "force scope",
+        )
 
 
 def projects(store: Store) -> list[str]:
@@ -92,8 +154,8 @@ def _cache_path(store: Store, project: str) -> Path:
 
 def _load_cache(store: Store, project: str) -> dict[str, dict[str, Any]]:
     try:
-        document = json.loads(_cache_path(store, project).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        document = jsonsafe.loads(_cache_path(store, project).read_bytes())
+    except (FileNotFoundError, jsonsafe.JsonInputError):
         return {}
     return document if isinstance(document, dict) else {}
 
@@ -124,10 +186,10 @@ def _sdist_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     }
 
 
-def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+def _wheel_facts(store: Store, path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     if is_sdist_name(path.name):
         return _sdist_facts(path, size, mtime_ns)
-    facts = inspect_wheel(path, path.name)
+    facts = inspect_wheel(path, path.name, store.inflate_limits)
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
         write_atomic(metadata_path, facts.metadata)
@@ -207,7 +269,7 @@ def scan_project(
             stat.st_mtime_ns,
         ):
             try:
-                entry = _wheel_facts(path, stat.st_size, stat.st_mtime_ns)
+                entry = _wheel_facts(store, path, stat.st_size, stat.st_mtime_ns)
             except ValidationError as error:
                 if skipped is not None:
                     skipped.append(f"files/{project}/{path.name}: {error.message}")

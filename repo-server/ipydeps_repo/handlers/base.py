@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import Any
 
 import tornado.web
 
-from ..errors import RepoError
+from .. import jsonsafe
+from ..errors import RepoError, ValidationError
 
 
 class JsonErrorMixin(tornado.web.RequestHandler):
     """Maps RepoError to its status and any HTTPError to its code, always with a JSON body."""
+
+    def prepare(self) -> None:
+        """Refuse a path with a NUL character (400): no file name can hold one.
+
+        Without this, the static handler hands the path to the OS, which raises a
+        ValueError: a 500 with a traceback in the log for every such request.
+        """
+        if "\x00" in urllib.parse.unquote(self.request.path, errors="replace"):
+            raise tornado.web.HTTPError(400, "the URL path contains a NUL character")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write ``{"error": ..., "hint": ..., "status": ...}`` for the failure being handled."""
@@ -26,7 +37,7 @@ class JsonErrorMixin(tornado.web.RequestHandler):
             if problems:
                 body["problems"] = problems
         elif isinstance(error, tornado.web.HTTPError):
-            body["error"] = error.log_message or self._reason
+            body["error"] = _formatted(error) or self._reason
             if status_code == 404:
                 body["error"] = f"not found: {self.request.path}"
         else:
@@ -47,8 +58,29 @@ class JsonErrorMixin(tornado.web.RequestHandler):
         super()._handle_request_exception(e)
 
 
+def _formatted(error: tornado.web.HTTPError) -> str | None:
+    """Return the HTTPError's message with its arguments filled in, as tornado logs it."""
+    if error.log_message and error.args:
+        try:
+            return str(error.log_message % error.args)
+        except (TypeError, ValueError):
+            return str(error.log_message)
+    return error.log_message
+
+
 class BaseHandler(JsonErrorMixin):
     """Base of every dynamic handler."""
+
+    def json_body(self) -> Any:
+        """Return the request body parsed as JSON.
+
+        Raises:
+            ValidationError: the body is not JSON or nests too deeply (400).
+        """
+        try:
+            return jsonsafe.loads(self.request.body)
+        except jsonsafe.JsonInputError as error:
+            raise ValidationError("request body", [str(error)]) from None
 
 
 class NotFoundHandler(BaseHandler):

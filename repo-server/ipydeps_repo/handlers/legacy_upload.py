@@ -34,7 +34,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from ..auth import SCOPE_UPLOAD, TokenStore
+from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
 from ..errors import AuthenticationError, RepoError, TooLargeError, ValidationError
 from ..multipart_stream import (
     MultipartError,
@@ -109,6 +109,7 @@ class LegacyUploadHandler(BaseHandler):
         }
         # Held while a worker handles a chunk, so the descriptor is never closed under it.
         self._working = threading.Lock()
+        self._extend_release = False
 
     def prepare(self) -> None:
         """Refuse early: other methods, bad credentials, not a form, or too large.
@@ -120,9 +121,11 @@ class LegacyUploadHandler(BaseHandler):
             raise tornado.web.HTTPError(
                 405, "the upload API takes POST (twine upload --repository-url <this URL>)"
             )
-        self.tokens.authenticate(
+        token = self.tokens.authenticate(
             token_header(self.request.headers.get("Authorization")), scope=SCOPE_UPLOAD
         )
+        # As in the PUT API: adding a file to a release that has files is the force right.
+        self._extend_release = SCOPE_FORCE in token.scopes
         try:
             boundary = boundary_of(self.request.headers.get("Content-Type"))
         except MultipartError as error:
@@ -235,7 +238,10 @@ class LegacyUploadHandler(BaseHandler):
         self._temp = None  # the store owns (and always removes) the temp file from here on
         digest = self._hashes["sha256"].hexdigest()
         result = await tornado.ioloop.IOLoop.current().run_in_executor(
-            None, lambda: self.store.publish(temp, filename, sha256=digest, force=False)
+            None,
+            lambda: self.store.publish(
+                temp, filename, sha256=digest, force=False, extend_release=self._extend_release
+            ),
         )
         self.set_status(200)
         self.write(result.to_json())

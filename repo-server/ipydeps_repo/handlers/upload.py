@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,26 +15,32 @@ import tornado.ioloop
 import tornado.web
 
 from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
-from ..errors import TooLargeError, ValidationError
+from ..errors import BodyTimeoutError, TooLargeError, ValidationError
 from ..storage import Store
 from ..validation import check_filename
 from .base import BaseHandler
 
 _TRUE = ("1", "true", "yes", "on")
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
+logger = logging.getLogger(__name__)
 
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
     """Authenticate and validate before the body; hash while streaming; publish off the loop."""
 
-    def initialize(self, store: Store, tokens: TokenStore) -> None:
-        """Receive the store and the token store (no globals)."""
+    def initialize(self, store: Store, tokens: TokenStore, body_timeout: float = 60.0) -> None:
+        """Receive the store, the token store and the idle body timeout (no globals)."""
         self.store = store
         self.tokens = tokens
+        self.body_timeout = body_timeout
+        self._last_data = 0.0
+        self._idle_timer: object | None = None
         self._descriptor: int | None = None
         self._temp: Path | None = None
         self._digest = hashlib.sha256()
         self._received = 0
+        self._extend_release = False
         # Held while a worker writes a chunk: the descriptor is never closed under it (a
         # client gone mid-upload closes it from the event loop), so the number cannot be
         # reused for another file while a write to it is under way.
@@ -47,14 +55,19 @@ class UploadHandler(BaseHandler):
         if self.request.method != "PUT":
             raise tornado.web.HTTPError(405)
         force = self.get_query_argument("force", "0").lower() in _TRUE
-        self.tokens.authenticate(
+        token = self.tokens.authenticate(
             self.request.headers.get("Authorization"),
             scope=SCOPE_FORCE if force else SCOPE_UPLOAD,
         )
+        # Adding a file to a release that has files is the force right too.
+        self._extend_release = SCOPE_FORCE in token.scopes
         check_filename(self.path_args[0] if self.path_args else "")
+        super().prepare()
         limit = self.store.max_upload_bytes
         declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and _DIGITS.fullmatch(declared) is None:
+            raise ValidationError("upload", [f"Content-Length {declared!r} is not a byte count"])
+        if declared is not None and int(declared) > limit:
             raise TooLargeError(
                 f"upload of {declared} bytes is over the limit of {limit} bytes",
                 hint="raise the server's --max-upload size",
@@ -64,6 +77,37 @@ class UploadHandler(BaseHandler):
         if isinstance(connection, tornado.http1connection.HTTP1Connection):
             connection.set_max_body_size(limit)
         self._descriptor, self._temp = self.store.new_temp_file()
+        self._watch_idle()
+
+    def _watch_idle(self) -> None:
+        """Check, ``body_timeout`` after the last chunk, that the body still moves."""
+        loop = tornado.ioloop.IOLoop.current()
+        self._last_data = loop.time()
+        self._idle_timer = loop.call_later(self.body_timeout, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self._finished or self._descriptor is None:
+            return
+        loop = tornado.ioloop.IOLoop.current()
+        idle = loop.time() - self._last_data
+        if idle < self.body_timeout:
+            self._idle_timer = loop.call_later(self.body_timeout - idle, self._check_idle)
+            return
+        # A client that stalls mid-body would hold a temp file and a connection for ever.
+        # Answering before the body is read makes tornado close the connection after it.
+        error = BodyTimeoutError(
+            f"no part of the body came for {self.body_timeout:g} s; the upload was dropped "
+            f"after {self._received} bytes",
+            hint="retry; the server's --body-timeout sets how long it waits",
+        )
+        logger.warning("upload of %s: %s", self.path_args[0], error.message)
+        self.send_error(error.status, exc_info=(type(error), error, None))
+
+    def _stop_watching(self) -> None:
+        if self._idle_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
+            self._idle_timer = None
 
     async def data_received(self, chunk: bytes) -> None:
         """Hash and append a chunk in a worker thread; tornado reads the next one after.
@@ -75,8 +119,11 @@ class UploadHandler(BaseHandler):
         if descriptor is None:
             return
         self._received += len(chunk)
-        await tornado.ioloop.IOLoop.current().run_in_executor(
-            None, self._append, descriptor, chunk)
+        loop = tornado.ioloop.IOLoop.current()
+        self._last_data = loop.time()
+        await loop.run_in_executor(None, self._append, descriptor, chunk)
+        # A slow disk is not an idle client.
+        self._last_data = loop.time()
 
     def _append(self, descriptor: int, chunk: bytes) -> None:
         with self._writing:
@@ -94,6 +141,7 @@ class UploadHandler(BaseHandler):
         Raises:
             ValidationError, ConflictError, TooLargeError, ConfigurationError: from the store.
         """
+        self._stop_watching()
         temp = self._temp
         if temp is None or self._descriptor is None:
             raise ValidationError("upload", ["no body was received"])
@@ -117,6 +165,7 @@ class UploadHandler(BaseHandler):
                 repo=repo,
                 arch=arch,
                 force=force,
+                extend_release=self._extend_release,
             ),
         )
         self.set_status(201 if result.status != "unchanged" else 200)
@@ -131,6 +180,7 @@ class UploadHandler(BaseHandler):
         self._discard()
 
     def _discard(self) -> None:
+        self._stop_watching()
         with self._writing:
             if self._descriptor is not None:
                 os.close(self._descriptor)
