@@ -40,7 +40,11 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (r"/api/v1/projects/([^/]+)/([^/]+)", ReleaseHandler,
              {"store": store, "tokens": tokens}),
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
-            (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
+            (
+                r"/legacy/?",
+                LegacyUploadHandler,
+                {"store": store, "tokens": tokens, "body_timeout": settings.body_timeout},
+            ),
             (r"/simple", tornado.web.RedirectHandler, {"url": "/simple/", "permanent": True}),
             (r"/simple/(.*)", SimpleHandler, {"path": str(settings.data.tree / "simple")}),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),

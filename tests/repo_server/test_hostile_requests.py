@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -159,3 +160,34 @@ def test_publish_command_survives_deeply_nested_json(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "error: demo-1.0-py3-none-any.whl is invalid: [[[[" in result.stderr
+
+
+def test_stalled_legacy_upload_is_cut_off_and_leaves_nothing(
+    logged_server: RunningServer, tmp_path: Path
+) -> None:
+    """twine's form upload (POST /legacy/) has the same idle body timeout as the PUT API."""
+    wheel = make_wheel(tmp_path, "demo", "1.0", files={"demo/blob.bin": os.urandom(100_000)})
+    data = wheel.read_bytes()
+    boundary = "b0undary"
+    form = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; "
+        f"filename=\"{wheel.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data
+    credentials = base64.b64encode(f"__token__:{logged_server.token}".encode()).decode()
+    request = (
+        f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(form) + 100}\r\n\r\n"
+    ).encode() + form[:len(form) // 2]
+    with socket.create_connection(address(logged_server), timeout=60) as connection:
+        connection.sendall(request)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert int(head.split()[1]) == 408
+    assert b"no part of the body came for 1 s" in body
+    assert temp_files(logged_server) == []
+    assert logged_server.get("simple/demo/")[0] == 404
+    assert logged_server.upload(wheel)[0] == 201

@@ -46,6 +46,7 @@ from ..multipart_stream import (
 )
 from ..storage import Store
 from .base import BaseHandler
+from .idle_body import IdleBodyWatch
 
 # Room for the form fields beside the file (twine sends the description, which PyPI
 # caps far below this).
@@ -85,13 +86,14 @@ def token_header(authorization: str | None) -> str | None:
 
 
 @tornado.web.stream_request_body
-class LegacyUploadHandler(BaseHandler):
+class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
     """Authenticate before the body, stream the form's file to disk, publish off the loop."""
 
-    def initialize(self, store: Store, tokens: TokenStore) -> None:
-        """Receive the store and the token store (no globals)."""
+    def initialize(self, store: Store, tokens: TokenStore, body_timeout: float = 60.0) -> None:
+        """Receive the store, the token store and the idle body timeout (no globals)."""
         self.store = store
         self.tokens = tokens
+        self.body_timeout = body_timeout
         self._parser: MultipartParser | None = None
         self._failure: RepoError | None = None
         self._fields: dict[str, list[str]] = {}
@@ -142,12 +144,24 @@ class LegacyUploadHandler(BaseHandler):
         if isinstance(connection, tornado.http1connection.HTTP1Connection):
             connection.set_max_body_size(limit)
         self._parser = MultipartParser(boundary)
+        self._watch_idle()
+
+    def _upload_label(self) -> str:
+        return self._filename or "a form"
+
+    def _received_bytes(self) -> int:
+        return self._received
+
+    def _receiving(self) -> bool:
+        return self._parser is not None
 
     async def data_received(self, chunk: bytes) -> None:
         """Parse, hash and write a chunk in a worker thread (a slow disk stalls no download)."""
+        self._body_moved()
         if self._parser is None or self._failure is not None:
             return
         await tornado.ioloop.IOLoop.current().run_in_executor(None, self._consume, chunk)
+        self._body_moved()  # a slow disk is not an idle client
 
     def _consume(self, chunk: bytes) -> None:
         with self._working:
@@ -218,6 +232,7 @@ class LegacyUploadHandler(BaseHandler):
         Raises:
             ValidationError, ConflictError, TooLargeError: as the store raises them.
         """
+        self._stop_watching()
         with self._working:
             failure = self._failure
             if failure is None and self._parser is not None:
@@ -284,6 +299,7 @@ class LegacyUploadHandler(BaseHandler):
 
     def on_finish(self) -> None:
         """Remove the temp file if the request ended before the store took it."""
+        self._stop_watching()
         self._discard()
 
     def _discard(self) -> None:

@@ -15,10 +15,11 @@ import tornado.ioloop
 import tornado.web
 
 from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
-from ..errors import BodyTimeoutError, TooLargeError, ValidationError
+from ..errors import TooLargeError, ValidationError
 from ..storage import Store
 from ..validation import check_filename
 from .base import BaseHandler
+from .idle_body import IdleBodyWatch
 
 _TRUE = ("1", "true", "yes", "on")
 _DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 @tornado.web.stream_request_body
-class UploadHandler(BaseHandler):
+class UploadHandler(IdleBodyWatch, BaseHandler):
     """Authenticate and validate before the body; hash while streaming; publish off the loop."""
 
     def initialize(self, store: Store, tokens: TokenStore, body_timeout: float = 60.0) -> None:
@@ -34,8 +35,6 @@ class UploadHandler(BaseHandler):
         self.store = store
         self.tokens = tokens
         self.body_timeout = body_timeout
-        self._last_data = 0.0
-        self._idle_timer: object | None = None
         self._descriptor: int | None = None
         self._temp: Path | None = None
         self._digest = hashlib.sha256()
@@ -79,35 +78,14 @@ class UploadHandler(BaseHandler):
         self._descriptor, self._temp = self.store.new_temp_file()
         self._watch_idle()
 
-    def _watch_idle(self) -> None:
-        """Check, ``body_timeout`` after the last chunk, that the body still moves."""
-        loop = tornado.ioloop.IOLoop.current()
-        self._last_data = loop.time()
-        self._idle_timer = loop.call_later(self.body_timeout, self._check_idle)
+    def _upload_label(self) -> str:
+        return self.path_args[0] if self.path_args else "?"
 
-    def _check_idle(self) -> None:
-        self._idle_timer = None
-        if self._finished or self._descriptor is None:
-            return
-        loop = tornado.ioloop.IOLoop.current()
-        idle = loop.time() - self._last_data
-        if idle < self.body_timeout:
-            self._idle_timer = loop.call_later(self.body_timeout - idle, self._check_idle)
-            return
-        # A client that stalls mid-body would hold a temp file and a connection for ever.
-        # Answering before the body is read makes tornado close the connection after it.
-        error = BodyTimeoutError(
-            f"no part of the body came for {self.body_timeout:g} s; the upload was dropped "
-            f"after {self._received} bytes",
-            hint="retry; the server's --body-timeout sets how long it waits",
-        )
-        logger.warning("upload of %s: %s", self.path_args[0], error.message)
-        self.send_error(error.status, exc_info=(type(error), error, None))
+    def _received_bytes(self) -> int:
+        return self._received
 
-    def _stop_watching(self) -> None:
-        if self._idle_timer is not None:
-            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
-            self._idle_timer = None
+    def _receiving(self) -> bool:
+        return self._descriptor is not None
 
     async def data_received(self, chunk: bytes) -> None:
         """Hash and append a chunk in a worker thread; tornado reads the next one after.
@@ -119,11 +97,9 @@ class UploadHandler(BaseHandler):
         if descriptor is None:
             return
         self._received += len(chunk)
-        loop = tornado.ioloop.IOLoop.current()
-        self._last_data = loop.time()
-        await loop.run_in_executor(None, self._append, descriptor, chunk)
-        # A slow disk is not an idle client.
-        self._last_data = loop.time()
+        self._body_moved()
+        await tornado.ioloop.IOLoop.current().run_in_executor(None, self._append, descriptor, chunk)
+        self._body_moved()  # a slow disk is not an idle client
 
     def _append(self, descriptor: int, chunk: bytes) -> None:
         with self._writing:

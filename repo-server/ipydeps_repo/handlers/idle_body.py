@@ -1,0 +1,73 @@
+"""The idle body timeout shared by the streaming upload handlers (PUT API and legacy form).
+
+A client that stops sending in the middle of a body would hold a temp file and a
+connection for ever; ``body_timeout`` seconds after the last byte the handler answers 408
+and tornado closes the connection (issue 11).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.ioloop
+import tornado.web
+
+from ..errors import BodyTimeoutError
+
+logger = logging.getLogger(__name__)
+
+
+class IdleBodyWatch(tornado.web.RequestHandler):
+    """Answer 408 when an upload's body stops moving for ``body_timeout`` seconds.
+
+    A handler calls ``_watch_idle()`` once the headers are accepted, ``_body_moved()``
+    whenever a chunk arrives or has been written (a slow disk is not an idle client),
+    and ``_stop_watching()`` when the body is complete. It tells what it is receiving
+    through ``_upload_label()`` and ``_received_bytes()``, and whether it still is
+    through ``_receiving()``.
+    """
+
+    body_timeout: float = 60.0
+    _idle_timer: object | None = None
+    _last_data: float = 0.0
+
+    def _upload_label(self) -> str:
+        raise NotImplementedError
+
+    def _received_bytes(self) -> int:
+        raise NotImplementedError
+
+    def _receiving(self) -> bool:
+        raise NotImplementedError
+
+    def _watch_idle(self) -> None:
+        """Start watching: check ``body_timeout`` after now that the body still moves."""
+        loop = tornado.ioloop.IOLoop.current()
+        self._last_data = loop.time()
+        self._idle_timer = loop.call_later(self.body_timeout, self._check_idle)
+
+    def _body_moved(self) -> None:
+        self._last_data = tornado.ioloop.IOLoop.current().time()
+
+    def _stop_watching(self) -> None:
+        if self._idle_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
+            self._idle_timer = None
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self._finished or not self._receiving():
+            return
+        loop = tornado.ioloop.IOLoop.current()
+        idle = loop.time() - self._last_data
+        if idle < self.body_timeout:
+            self._idle_timer = loop.call_later(self.body_timeout - idle, self._check_idle)
+            return
+        # Answering before the body is read makes tornado close the connection after it.
+        error = BodyTimeoutError(
+            f"no part of the body came for {self.body_timeout:g} s; the upload was dropped "
+            f"after {self._received_bytes()} bytes",
+            hint="retry; the server's --body-timeout sets how long it waits",
+        )
+        logger.warning("upload of %s: %s", self._upload_label(), error.message)
+        self.send_error(error.status, exc_info=(type(error), error, None))
