@@ -101,7 +101,10 @@ def _wheel_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
         write_atomic(metadata_path, facts.metadata)
-    uploaded = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+    # The mtime is the upload time (the mirror sets upstream's); integers keep its microseconds.
+    uploaded = datetime.fromtimestamp(mtime_ns // 10**9, UTC).replace(
+        microsecond=mtime_ns // 1000 % 10**6
+    )
     return {
         "version": facts.version,
         "sha256": sha256_file(path),
