@@ -141,28 +141,33 @@ def _publish(
     store: Store, item: _Import, source: Path, upload_ns: int | None,
     options: OptimizeOptions, scratch: Path, *, force: bool,
 ) -> tuple[list[PublishResult], str]:
-    """Publish what ``item`` needs from upstream's wheel ``source``; return results and a line."""
+    """Publish what ``item`` needs from upstream's wheel ``source``; return results and a line.
+
+    The variant goes first: a wheel listed beside its variant gets no stored copy, so
+    upstream's file is never given one only to have it deleted a moment later.
+    """
     wheel = item.wheel
     results: list[PublishResult] = []
     line = f"{wheel.filename} {source.stat().st_size / 1e6:.1f} MB"
-    if item.upstream:
-        results.append(store.publish(_stage(store, source, upload_ns), wheel.filename,
-                                     force=item.replace))
-        line += f": {results[-1].status}"
-    elif upload_ns is not None and os.stat(source).st_mtime_ns != upload_ns:
+    if not item.upstream and upload_ns is not None and source.stat().st_mtime_ns != upload_ns:
         # Mirrored before upload times were kept: give it upstream's time now; the
         # variant's publish below rewrites the project's pages.
         with store.lock():
             os.utime(source, ns=(upload_ns, upload_ns))
-    if item.variant is None:
-        return results, line
-    report = optimize_wheel(source, scratch, options)
-    if report.already_optimized:
-        return results, line + "; upstream's wheel is optimized already"
-    results.append(store.publish(_stage(store, report.output, upload_ns), report.output.name,
-                                 force=force))
-    line += (f"; {report.output.name} {report.size_after / 1e6:.1f} MB ({report.compiled} pyc,"
-             f" {report.removed_files} test files dropped): {results[-1].status}")
+    if item.variant is not None:
+        report = optimize_wheel(source, scratch, options)
+        if report.already_optimized:
+            line += ", optimized upstream already"
+        else:
+            results.append(store.publish(_stage(store, report.output, upload_ns),
+                                         report.output.name, force=force))
+            line += (f" -> {report.output.name} {report.size_after / 1e6:.1f} MB "
+                     f"({report.compiled} pyc, {report.removed_files} test files dropped): "
+                     f"{results[-1].status}")
+    if item.upstream:
+        results.append(store.publish(_stage(store, source, upload_ns), wheel.filename,
+                                     force=item.replace))
+        line += f"; {wheel.filename}: {results[-1].status}"
     return results, line
 
 

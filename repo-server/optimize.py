@@ -34,6 +34,7 @@ import json
 import marshal
 import sys
 import zipfile
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -206,6 +207,15 @@ def is_optimized_filename(filename: str) -> bool:
     """Tell whether ``filename`` names an optimized variant (its build tag ends in ``ipydeps``)."""
     parts = filename.removesuffix(".whl").split("-")
     return len(parts) == 6 and parts[2].endswith(BUILD_SUFFIX)
+
+
+def has_optimized_variant(filename: str, names: Container[str]) -> bool:
+    """Tell whether ``names`` holds the optimized variant of the wheel ``filename`` (not itself)."""
+    try:
+        variant = optimized_filename(filename)
+    except ValidationError:
+        return False
+    return variant != filename and variant in names
 
 
 def _with_build_tag(wheel_file: bytes, build: str) -> bytes:

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
+from .optimize import has_optimized_variant
 from .simple_index import (
     Project,
     WheelFile,
@@ -164,15 +165,18 @@ def scan_project(
     counts only while size and mtime match, so it can always be rebuilt from the tree.
     A file in the tree that is not a valid wheel is left out and described in ``skipped``.
     With ``store.stored_copies`` on, each wheel's ``.stored`` copy is made here when it is
-    missing or older than the wheel; one that cannot be written is described in
-    ``warnings`` and the wheel is listed without it. ``.stored`` files that no listed
-    wheel vouches for are deleted, so none outlives its wheel.
+    missing or older than the wheel (none for a wheel beside its optimized variant, see
+    ``optimize.py``); one that cannot be written is described in ``warnings`` and the
+    wheel is listed without it. ``.stored`` files that no listed wheel vouches for are
+    deleted, so none outlives its wheel.
     """
     folder = store.layout.tree / "files" / project
     cache = {} if rehash else _load_cache(store, project)
     fresh: dict[str, dict[str, Any]] = {}
     copy_warnings: list[str] = [] if warnings is None else warnings
-    for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+    wheels = sorted(folder.glob("*.whl")) if folder.is_dir() else []
+    names = {path.name for path in wheels}
+    for path in wheels:
         if path.name.startswith("."):
             continue
         stat = path.stat()
@@ -187,7 +191,8 @@ def scan_project(
                 if skipped is not None:
                     skipped.append(f"files/{project}/{path.name}: {error.message}")
                 continue
-        if store.stored_copies:
+        # A mirror's upstream file needs no copy: ipydeps installs its optimized variant.
+        if store.stored_copies and not has_optimized_variant(path.name, names):
             entry = _with_stored_copy(path, entry, copy_warnings)
         else:
             entry = {key: value for key, value in entry.items() if key not in _STORED_KEYS}

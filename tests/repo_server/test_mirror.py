@@ -145,6 +145,9 @@ def test_mirror_keeps_upstreams_files_and_adds_optimized_variants(
     stored = entries[BETA_2_OPTIMIZED]["_ipydeps-stored"]
     assert isinstance(stored, dict)
     assert stored["hashes"] == {"sha256": sha256(files / f"{BETA_2_OPTIMIZED}.stored")}
+    # ipydeps installs the variant, so upstream's file gets no stored copy (disk).
+    assert "_ipydeps-stored" not in entries[BETA_2]
+    assert not (files / f"{BETA_2}.stored").exists()
     html = (data / "tree" / "simple" / "beta" / "index.html").read_text()
     assert f"{BETA_2}#sha256={sha256(wheels[BETA_2])}" in html
     assert "beta-1.0" not in html
@@ -304,18 +307,29 @@ def test_no_optimize_publishes_upstreams_files_only_and_a_later_run_adds_variant
 ) -> None:
     server, wheels = upstream
     data = tmp_path / "mirror-data"
-    mirror(server, data, "beta==1.0", "--no-optimize")
+    # The first run reads an HTML index (no upload times), as a mirror from before did.
+    with scripted_server(routes=upstream_routes(wheels, json_pages=False)) as html:
+        mirror(html, data, "beta==1.0", "--no-optimize")
+    files = data / "tree" / "files" / "beta"
     assert mirrored_wheels(data) == [BETA_1]
-    assert (data / "tree" / "files" / "beta" / BETA_1).read_bytes() == wheels[BETA_1].read_bytes()
+    assert (files / BETA_1).read_bytes() == wheels[BETA_1].read_bytes()
+    assert (files / f"{BETA_1}.stored").is_file()
+    assert page_entries(data, "beta")[BETA_1]["upload-time"] != UPLOADED[BETA_1]
 
     out, _ = mirror(server, data, "beta==1.0", "--compression", "stored")
 
     assert "1 to import" in out
     assert "0.0 MB downloaded" in out  # optimized from the store's own copy of upstream's file
-    variant = data / "tree" / "files" / "beta" / "beta-1.0-1ipydeps-py3-none-any.whl"
+    variant = files / "beta-1.0-1ipydeps-py3-none-any.whl"
     with zipfile.ZipFile(variant) as archive:
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
-    assert page_entries(data, "beta")[variant.name]["upload-time"] == UPLOADED[BETA_1]
+    entries = page_entries(data, "beta")
+    assert entries[variant.name]["upload-time"] == UPLOADED[BETA_1]
+    # Upstream's file had the mirror's time: now it has upstream's.
+    assert entries[BETA_1]["upload-time"] == UPLOADED[BETA_1]
+    # The stored copy moved to the variant (a hard link: the variant is stored already).
+    assert not (files / f"{BETA_1}.stored").exists()
+    assert (files / f"{variant.name}.stored").stat().st_ino == variant.stat().st_ino
 
 
 @pytest.mark.e2e
