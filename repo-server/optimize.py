@@ -203,12 +203,6 @@ def optimized_filename(filename: str) -> str:
     return "-".join(parts) + ".whl"
 
 
-def is_optimized_filename(filename: str) -> bool:
-    """Tell whether ``filename`` names an optimized variant (its build tag ends in ``ipydeps``)."""
-    parts = filename.removesuffix(".whl").split("-")
-    return len(parts) == 6 and parts[2].endswith(BUILD_SUFFIX)
-
-
 def has_optimized_variant(filename: str, names: Container[str]) -> bool:
     """Tell whether ``names`` holds the optimized variant of the wheel ``filename`` (not itself)."""
     try:

@@ -244,6 +244,11 @@ def test_uv_takes_upstreams_file_when_hashed_and_respects_upstreams_upload_time(
     make_venv(locked)
     uv_install(locked, index, "--require-hashes", "-r", str(pinned))
     assert not installed_optimized(locked, "beta", "2.0")
+    # Hashes in the file without --require-hashes (as `uv pip sync` of a compiled lock).
+    hashed = tmp_path / "hashed"
+    make_venv(hashed)
+    uv_install(hashed, index, "-r", str(pinned))
+    assert not installed_optimized(hashed, "beta", "2.0")
 
     free = tmp_path / "free"
     make_venv(free)
