@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import parse_wheel_filename
 
 from .cli import add_stored_copies_argument
 from .errors import ValidationError
@@ -95,7 +97,9 @@ class _Import:
     """What one resolved wheel needs: its upstream file and/or its optimized variant."""
 
     wheel: UpstreamWheel
-    # Upstream's bytes must be (re)published under upstream's name.
+    # Upstream's file name as the store spells it (``store_filename``).
+    name: str
+    # Upstream's bytes must be (re)published under that name.
     upstream: bool
     # Replace what the store has under upstream's name (an older mirror's optimized bytes).
     replace: bool
@@ -103,26 +107,38 @@ class _Import:
     variant: str | None
 
 
+def store_filename(filename: str) -> str:
+    """Return upstream's wheel file name spelled as the wheel spec says (and the store wants).
+
+    The project is its normalized name with ``_`` (lower case), the version its PEP 440
+    normal form: ``PyYAML-6.0.2-cp312-...whl`` is stored as ``pyyaml-6.0.2-cp312-...whl``.
+    PyPI's newer wheels are spelled so already; the bytes, and so the sha256 that lock
+    files pin, are upstream's either way.
+    """
+    name, version, _build, _tags = parse_wheel_filename(filename)
+    return "-".join([name.replace("-", "_"), str(version), *filename.split("-")[2:]])
+
+
 def _plan_import(
     wheel: UpstreamWheel, files: Path, *, optimize: bool, force: bool
 ) -> _Import | str | None:
     """Decide what ``wheel`` needs; None when the store has it all, a note when it is kept."""
-    path = files / wheel.project / wheel.filename
-    variant = optimized_filename(wheel.filename)
-    wants_variant = optimize and variant != wheel.filename
+    name = store_filename(wheel.filename)
+    path = files / wheel.project / name
+    variant = optimized_filename(name)
+    wants_variant = optimize and variant != name
     if force:
-        return _Import(wheel, True, True, variant if wants_variant else None)
+        return _Import(wheel, name, True, True, variant if wants_variant else None)
     missing_variant = wants_variant and not (files / wheel.project / variant).is_file()
     if not path.is_file():
-        return _Import(wheel, True, False, variant if wants_variant else None)
+        return _Import(wheel, name, True, False, variant if wants_variant else None)
     if sha256_file(path) == wheel.sha256:
-        return _Import(wheel, False, False, variant) if missing_variant else None
+        return _Import(wheel, name, False, False, variant) if missing_variant else None
     if optimized_source_sha256(path) == wheel.sha256:
         # An older mirror stored its optimized bytes under upstream's name: put upstream's
         # bytes back there; the optimized form moves to its build-tagged name.
-        return _Import(wheel, True, True, variant if wants_variant else None)
-    return (f"{wheel.filename}: kept the store's own file, which is not upstream's "
-            "(--force replaces it)")
+        return _Import(wheel, name, True, True, variant if wants_variant else None)
+    return f"{name}: kept the store's own file, which is not upstream's (--force replaces it)"
 
 
 def _stage(store: Store, source: Path, upload_ns: int | None) -> Path:
@@ -146,15 +162,20 @@ def _publish(
     The variant goes first: a wheel listed beside its variant gets no stored copy, so
     upstream's file is never given one only to have it deleted a moment later.
     """
-    wheel = item.wheel
     results: list[PublishResult] = []
-    line = f"{wheel.filename} {source.stat().st_size / 1e6:.1f} MB"
+    line = f"{item.name} {source.stat().st_size / 1e6:.1f} MB"
     if not item.upstream and upload_ns is not None and source.stat().st_mtime_ns != upload_ns:
         # Mirrored before upload times were kept: give it upstream's time now; the
         # variant's publish below rewrites the project's pages.
         with store.lock():
             os.utime(source, ns=(upload_ns, upload_ns))
     if item.variant is not None:
+        # Optimized from a copy under the store's spelling, so the variant is spelled so too.
+        if source.name != item.name:
+            (scratch / "renamed").mkdir(parents=True, exist_ok=True)
+            renamed = scratch / "renamed" / item.name
+            shutil.copyfile(source, renamed)
+            source = renamed
         report = optimize_wheel(source, scratch, options)
         if report.already_optimized:
             line += ", optimized upstream already"
@@ -165,9 +186,9 @@ def _publish(
                      f"({report.compiled} pyc, {report.removed_files} test files dropped): "
                      f"{results[-1].status}")
     if item.upstream:
-        results.append(store.publish(_stage(store, source, upload_ns), wheel.filename,
+        results.append(store.publish(_stage(store, source, upload_ns), item.name,
                                      force=item.replace))
-        line += f"; {wheel.filename}: {results[-1].status}"
+        line += f"; {item.name}: {results[-1].status}"
     return results, line
 
 
@@ -236,7 +257,7 @@ def mirror(
         options = OptimizeOptions(target_python=target.python_version, compression=compression)
         for number, item in enumerate(imports, 1):
             wheel = item.wheel
-            source = paths.get(wheel.filename, files / wheel.project / wheel.filename)
+            source = paths.get(wheel.filename, files / wheel.project / item.name)
             results, line = _publish(store, item, source, times.get(wheel.filename),
                                      options, workdir / "optimized", force=force)
             published += [result.filename for result in results]

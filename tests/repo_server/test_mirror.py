@@ -21,6 +21,7 @@ import pytest
 from ipydeps_repo.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
 from ipydeps_repo.settings import DataLayout
 from ipydeps_repo.storage import Store
+from packaging.utils import canonicalize_name
 
 import ipydeps
 from tests.support.loopback import Scripted, ScriptedServer, scripted_server
@@ -65,7 +66,7 @@ def upstream_routes(wheels: dict[str, Path], *, json_pages: bool = True) -> dict
         data, metadata = path.read_bytes(), wheel_metadata(path)
         routes[f"/files/{name}"] = Scripted(body=data)
         routes[f"/files/{name}.metadata"] = Scripted(body=metadata)
-        project = name.split("-")[0]
+        project = canonicalize_name(name.split("-")[0])
         links[project] = links.get(project, "") + (
             f'<a href="/files/{name}#sha256={hashlib.sha256(data).hexdigest()}">{name}</a>\n')
         pages.setdefault(project, []).append({
@@ -335,6 +336,29 @@ def test_no_optimize_publishes_upstreams_files_only_and_a_later_run_adds_variant
     # The stored copy moved to the variant (a hard link: the variant is stored already).
     assert not (files / f"{BETA_1}.stored").exists()
     assert (files / f"{variant.name}.stored").stat().st_ino == variant.stat().st_ino
+
+
+@pytest.mark.e2e
+def test_an_old_style_upstream_name_is_stored_in_the_specs_spelling_with_upstreams_bytes(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "up").mkdir()
+    made = make_wheel(tmp_path / "up", "Gamma.Pkg", "1.0")
+    # As PyYAML-6.0.2-... on PyPI: the project spelled as its author wrote it.
+    upstream_file = made.rename(made.with_name("Gamma.Pkg-1.0-py3-none-any.whl"))
+    UPLOADED[upstream_file.name] = "2019-05-06T07:08:09.100000Z"
+    data = tmp_path / "mirror-data"
+    try:
+        with scripted_server(routes=upstream_routes({upstream_file.name: upstream_file})) as up:
+            mirror(up, data, "gamma-pkg")
+    finally:
+        del UPLOADED[upstream_file.name]
+    assert mirrored_wheels(data) == ["gamma_pkg-1.0-1ipydeps-py3-none-any.whl",
+                                     "gamma_pkg-1.0-py3-none-any.whl"]
+    stored = data / "tree" / "files" / "gamma-pkg" / "gamma_pkg-1.0-py3-none-any.whl"
+    assert stored.read_bytes() == upstream_file.read_bytes()
+    assert page_entries(data, "gamma-pkg")[stored.name]["upload-time"] == (
+        "2019-05-06T07:08:09.100000Z")
 
 
 @pytest.mark.e2e
