@@ -36,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 
+from ipydeps_repo.optimize import has_optimized_variant
 from ipydeps_repo.stored_copy import stored_copy_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +163,10 @@ def seed(data: Path, requirements: list[str], compression: str, optimize: bool) 
         command.append("--no-optimize")
     print(run(command).stdout.strip().splitlines()[-1], flush=True)
     wheels = list(data.glob("tree/files/*/*.whl"))
-    if any(not stored_copy_path(wheel).is_file() for wheel in wheels):
+    names = {wheel.name for wheel in wheels}
+    # Upstream's files beside their optimized variants get no copy (ipydeps takes the variant).
+    if any(not stored_copy_path(wheel).is_file() for wheel in wheels
+           if not has_optimized_variant(wheel.name, names)):
         # A store seeded before stored copies existed: make them (once) and list them.
         run([sys.executable, "-m", "ipydeps_repo", "index", "--data", str(data)])
         print("made the stored copies of the seeded wheels", flush=True)

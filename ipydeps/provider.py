@@ -76,6 +76,15 @@ def pinned_exactly(items: Iterable[Wanted], version: Version) -> bool:
     )
 
 
+def build_tag(filename: str) -> tuple[int, str] | tuple[()]:
+    """Return a wheel's PEP 427 build tag as (number, rest), or () without one (sorts first)."""
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) != 6:
+        return ()
+    digits = len(parts[2]) - len(parts[2].lstrip("0123456789"))
+    return (int(parts[2][:digits]), parts[2][digits:]) if digits else ()
+
+
 def python_ok(candidate: Candidate, environment: TargetEnvironment) -> bool:
     """Requires-Python allows this Python (an unparseable value is ignored, as pip does)."""
     if not candidate.requires_python:
@@ -175,7 +184,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                 for source, candidate in self.catalog.tier_files(name, tier)
                 if self.usable(candidate) and python_ok(candidate, self.environment)
             ]
-            # Stable sorts, least significant key first: tag preference, then newest.
+            # Stable sorts, least significant key first: highest build tag (as pip and uv:
+            # a mirror's optimized variant beside upstream's file), tag preference, newest.
+            files.sort(key=lambda file: build_tag(file[1].filename), reverse=True)
             files.sort(key=lambda file: self.environment.wheel_rank(file[1].filename) or 0)
             files.sort(key=lambda file: file[1].version, reverse=True)
             self._installable_cache[key] = files

@@ -1,22 +1,26 @@
 """Seed the store from an upstream index: requirements plus their dependency closure, as wheels.
 
-``ipydeps-repo mirror numpy scipy pandas --data DIR`` runs real pip twice: once to
-resolve (``pip install --dry-run --report``, which reads only PEP 658 metadata) and once to
-download just the wheels the store does not have yet, pinned by the sha256 the
-resolution reported. Each wheel is optimized (see ``optimize.py``) and published through
-``Store.publish``, so indexes are regenerated and nothing is ever half-visible.
+``ipydeps-repo mirror numpy scipy pandas --data DIR`` runs real pip twice (see
+``upstream_pip.py``): once to resolve and once to download just the wheels the store does
+not have yet, pinned by the sha256 the resolution reported. Each wheel is published as
+upstream made it: same bytes, same file name, same sha256 and upstream's PEP 700 upload time
+(read from upstream's JSON pages, ``upstream_times.py``), so lock files and
+``--require-hashes`` made against upstream install from the mirror, and ``--exclude-newer``
+means the same. Beside it goes the optimized variant (``optimize.py``) under a build-tagged
+name, ``<name>-<version>-1ipydeps-<tags>.whl``, which pip, uv and ipydeps prefer when no
+hash pins the file. Everything goes through ``Store.publish``, so indexes are regenerated
+and nothing is ever half-visible.
 
-Optimizing is on by default (``--no-optimize`` keeps upstream's bytes): on numpy, scipy and
-pandas it cut the CPU time of installing plus first import by 40 to 50 % for pip, uv and
-ipydeps alike, at the same download size (bench/README.md has the figures).
+Optimizing is on by default (``--no-optimize`` publishes upstream's files only): on numpy,
+scipy and pandas it cut the CPU time of installing plus first import by 40 to 50 % for pip,
+uv and ipydeps alike, at the same download size (bench/README.md has the figures).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -24,63 +28,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from .cli import add_stored_copies_argument
-from .errors import RepoError, ValidationError
-from .optimize import Compression, OptimizeOptions, optimize_wheel
+from .errors import ValidationError
+from .optimize import (
+    Compression,
+    OptimizeOptions,
+    optimize_wheel,
+    optimized_filename,
+    optimized_source_sha256,
+)
 from .settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout, stored_copies_enabled
-from .storage import Store, sha256_file
+from .storage import PublishResult, Store, sha256_file
+from .upstream_pip import Target, UpstreamWheel, download, pip_environment, resolve
+from .upstream_times import UpstreamError, upload_times, without_credentials
+from .validation import canonical_wheel_filename
+
+__all__ = ["MirrorSummary", "Target", "UpstreamError", "UpstreamWheel", "mirror"]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 Progress = Callable[[str], None]
-
-
-class UpstreamError(RepoError):
-    """pip could not resolve or download from the upstream index; pip's own words follow."""
-
-    status = 502
-
-
-@dataclass(frozen=True)
-class Target:
-    """The interpreter and platforms wheels are chosen for; empty means this host."""
-
-    python_version: tuple[int, int] | None = None
-    platforms: tuple[str, ...] = ()
-    implementation: str = "cp"
-
-    def pip_arguments(self) -> list[str]:
-        """Return pip's target options (``--python-version``, ``--platform``...)."""
-        arguments: list[str] = []
-        if self.python_version is not None:
-            major, minor = self.python_version
-            arguments += ["--python-version", f"{major}.{minor}"]
-        for platform in self.platforms:
-            arguments += ["--platform", platform]
-        if self.python_version is not None or self.platforms:
-            arguments += ["--implementation", self.implementation]
-        return arguments
-
-    def describe(self) -> str:
-        """Return a short human description, e.g. ``cp3.12 manylinux_2_28_x86_64``."""
-        major, minor = self.python_version or sys.version_info[:2]
-        platforms = " ".join(self.platforms) or "this host"
-        return f"{self.implementation}{major}.{minor} {platforms}"
-
-
-@dataclass(frozen=True)
-class UpstreamWheel:
-    """One wheel of the resolved closure, as pip reported it."""
-
-    project: str
-    version: str
-    filename: str
-    url: str
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -90,24 +59,10 @@ class MirrorSummary:
     resolved: tuple[UpstreamWheel, ...]
     published: tuple[str, ...]
     present: tuple[str, ...]
+    kept: tuple[str, ...]
     downloaded_bytes: int
     published_bytes: int
     seconds: float
-
-
-def pip_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """Return ``base`` without pip/uv settings and with pip's config files off.
-
-    A machine's find-links, constraints or extra indexes must not change what is mirrored;
-    the TLS trust setting is kept, as it says how to reach the index, not what to take.
-    """
-    keep = {"PIP_CERT", "PIP_CLIENT_CERT"}
-    env = {
-        key: value for key, value in base.items()
-        if not key.startswith(("PIP_", "UV_", "IPYDEPS_")) or key in keep
-    }
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    return env
 
 
 def parse_requirements(texts: Sequence[str]) -> list[Requirement]:
@@ -137,132 +92,175 @@ def parse_requirements(texts: Sequence[str]) -> list[Requirement]:
     return parsed
 
 
-def _run_pip(arguments: list[str], env: Mapping[str, str], what: str) -> None:
-    command = [sys.executable, "-m", "pip", *arguments]
-    finished = subprocess.run(command, env=dict(env), capture_output=True, text=True)
-    if finished.returncode != 0:
-        # pip's last lines name the failing requirement (e.g. "No matching distribution").
-        tail = "\n".join((finished.stderr or finished.stdout).strip().splitlines()[-6:])
-        raise UpstreamError(f"pip could not {what}:\n{tail}",
-                            hint="check the requirement names, the target and --index-url; "
-                            "only wheels are mirrored, never sdists")
+@dataclass(frozen=True)
+class _Import:
+    """What one resolved wheel needs: its upstream file and/or its optimized variant."""
+
+    wheel: UpstreamWheel
+    # Upstream's file name as the store spells it (``canonical_wheel_filename``).
+    name: str
+    # Upstream's bytes must be (re)published under that name.
+    upstream: bool
+    # Replace what the store has under upstream's name (an older mirror's optimized bytes).
+    replace: bool
+    # The optimized variant's name when it must be published, else None.
+    variant: str | None
 
 
-def resolve(
-    requirements: Sequence[Requirement], *, target: Target, index_url: str,
-    env: Mapping[str, str], workdir: Path,
-) -> list[UpstreamWheel]:
-    """Return the wheels of the requirements' dependency closure for ``target``.
+def _plan_import(
+    wheel: UpstreamWheel, files: Path, *, optimize: bool, force: bool
+) -> _Import | str | None:
+    """Decide what ``wheel`` needs; None when the store has it all, a note when it is kept."""
+    # Stored under the wheel spec's spelling (PyYAML-6.0.2-... as pyyaml-6.0.2-...), as the
+    # store wants; the bytes, and so the sha256 that lock files pin, are upstream's.
+    name = canonical_wheel_filename(wheel.filename)
+    path = files / wheel.project / name
+    variant = optimized_filename(name)
+    wants_variant = optimize and variant != name
+    if force:
+        return _Import(wheel, name, True, True, variant if wants_variant else None)
+    missing_variant = wants_variant and not (files / wheel.project / variant).is_file()
+    if not path.is_file():
+        return _Import(wheel, name, True, False, variant if wants_variant else None)
+    if sha256_file(path) == wheel.sha256:
+        return _Import(wheel, name, False, False, variant) if missing_variant else None
+    if optimized_source_sha256(path) == wheel.sha256:
+        # An older mirror stored its optimized bytes under upstream's name: put upstream's
+        # bytes back there; the optimized form moves to its build-tagged name.
+        return _Import(wheel, name, True, True, variant if wants_variant else None)
+    return f"{name}: kept the store's own file, which is not upstream's (--force replaces it)"
 
-    Raises ``UpstreamError`` when pip cannot resolve (with pip's reason).
+
+def _stage(store: Store, source: Path, upload_ns: int | None) -> Path:
+    """Copy ``source`` into the store's temp area with upstream's upload time as its mtime.
+
+    The store lists a wheel's modification time as its PEP 700 ``upload-time``, and
+    publishing renames the staged file into place, which keeps that time.
     """
-    report = workdir / "resolution.json"
-    _run_pip(
-        ["install", "--dry-run", "--ignore-installed", "--only-binary=:all:", "--quiet",
-         "--index-url", index_url, *target.pip_arguments(), "--report", str(report),
-         *[str(requirement) for requirement in requirements]],
-        env, "resolve " + " ".join(str(requirement) for requirement in requirements),
-    )
-    wheels = []
-    for item in json.loads(report.read_text(encoding="utf-8"))["install"]:
-        url = item["download_info"]["url"]
-        wheels.append(UpstreamWheel(
-            project=canonicalize_name(item["metadata"]["name"]),
-            version=item["metadata"]["version"],
-            filename=unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
-            url=url,
-            sha256=item["download_info"]["archive_info"]["hashes"]["sha256"],
-        ))
-    return wheels
+    temp = store.stage_copy(source)
+    if upload_ns is not None:
+        os.utime(temp, ns=(upload_ns, upload_ns))
+    return temp
 
 
-def download(
-    wheels: Sequence[UpstreamWheel], *, target: Target, index_url: str,
-    env: Mapping[str, str], destination: Path,
-) -> list[Path]:
-    """Download exactly these wheels (pip's hash-checking mode) into ``destination``.
+def _publish(
+    store: Store, item: _Import, source: Path, upload_ns: int | None,
+    options: OptimizeOptions, scratch: Path, *, force: bool,
+) -> tuple[list[PublishResult], str]:
+    """Publish what ``item`` needs from upstream's wheel ``source``; return results and a line.
 
-    Raises ``UpstreamError`` if pip fails or a file is missing afterwards.
+    The variant goes first: a wheel listed beside its variant gets no stored copy, so
+    upstream's file is never given one only to have it deleted a moment later.
     """
-    pins = destination / "pins.txt"
-    pins.write_text("".join(
-        f"{wheel.project}=={wheel.version} --hash=sha256:{wheel.sha256}\n" for wheel in wheels
-    ), encoding="utf-8")
-    _run_pip(
-        ["download", "--no-deps", "--only-binary=:all:", "--quiet", "--progress-bar", "off",
-         "--index-url", index_url, *target.pip_arguments(), "--dest", str(destination),
-         "--requirement", str(pins)],
-        env, f"download {len(wheels)} wheel(s)",
-    )
-    paths = [destination / wheel.filename for wheel in wheels]
-    missing = [path.name for path in paths if not path.is_file()]
-    if missing:
-        raise UpstreamError(f"pip did not download {', '.join(missing)}")
-    # pip's hash-checking mode already refused other bytes; checking again costs little.
-    wrong = [wheel.filename for wheel, path in zip(wheels, paths, strict=True)
-             if sha256_file(path) != wheel.sha256]
-    if wrong:
-        raise UpstreamError(f"{', '.join(wrong)}: sha256 differs from the resolved one",
-                            hint="the upstream index changed files while mirroring; run again")
-    return paths
+    results: list[PublishResult] = []
+    line = f"{item.name} {source.stat().st_size / 1e6:.1f} MB"
+    if not item.upstream and upload_ns is not None and source.stat().st_mtime_ns != upload_ns:
+        # Mirrored before upload times were kept: give it upstream's time now; the
+        # variant's publish below rewrites the project's pages.
+        with store.lock():
+            os.utime(source, ns=(upload_ns, upload_ns))
+    if item.variant is not None:
+        # Optimized from a copy under the store's spelling, so the variant is spelled so too.
+        if source.name != item.name:
+            (scratch / "renamed").mkdir(parents=True, exist_ok=True)
+            renamed = scratch / "renamed" / item.name
+            shutil.copyfile(source, renamed)
+            source = renamed
+        report = optimize_wheel(source, scratch, options)
+        if report.already_optimized:
+            line += ", optimized upstream already"
+        else:
+            # The variant joins upstream's release: the maintainer's own path may extend it.
+            results.append(store.publish(_stage(store, report.output, upload_ns),
+                                         report.output.name, force=force,
+                                         extend_release=True))
+            line += (f" -> {report.output.name} {report.size_after / 1e6:.1f} MB "
+                     f"({report.compiled} pyc, {report.removed_files} test files dropped): "
+                     f"{results[-1].status}")
+    if item.upstream:
+        results.append(store.publish(_stage(store, source, upload_ns), item.name,
+                                     force=item.replace, extend_release=True))
+        line += f"; {item.name}: {results[-1].status}"
+    return results, line
 
 
 def mirror(
-    texts: Sequence[str], store: Store, *, target: Target = Target(),
+    texts: Sequence[str], store: Store, *, target: Target | None = None,
     index_url: str = DEFAULT_INDEX_URL, optimize: bool = True,
     compression: Compression = "deflated", env: Mapping[str, str], force: bool = False,
     progress: Progress = lambda line: None,
 ) -> MirrorSummary:
     """Import the wheels of ``texts`` and their dependency closure for ``target`` into ``store``.
 
-    Wheels whose file name is already in the store are skipped (not even downloaded)
-    unless ``force``. ``env`` is the base environment for pip (pip settings are cleared).
+    Each wheel is published with upstream's bytes, file name and upload time; with
+    ``optimize`` its optimized variant (``optimize.optimized_filename``) is published
+    beside it. What the store already has is skipped (not even downloaded) unless
+    ``force``; a store file of upstream's name that holds an older mirror's optimized
+    bytes is replaced by upstream's, and any other file of that name is kept.
+    ``env`` is the base environment for pip (pip settings are cleared).
 
     Raises:
         ValidationError: a bad requirement string (nothing ran) or an invalid upstream wheel.
-        UpstreamError: pip could not resolve or download.
-        ConflictError: ``force`` was needed to replace a different file of the same name.
+        UpstreamError: pip could not resolve or download, or a page could not be read.
+        ConflictError: a different file already has the optimized variant's name.
     """
     started = time.monotonic()
+    target = target or Target()
     requirements = parse_requirements(texts)
     pip_env = pip_environment(env)
+    files = store.layout.tree / "files"
     with tempfile.TemporaryDirectory(prefix="mirror-", dir=store.layout.tmp) as scratch:
         workdir = Path(scratch)
         progress(f"resolving {', '.join(map(str, requirements))} for {target.describe()} "
-                 f"from {index_url}")
+                 f"from {without_credentials(index_url)}")
         wheels = resolve(requirements, target=target, index_url=index_url, env=pip_env,
                          workdir=workdir)
-        files = store.layout.tree / "files"
-        present = [w for w in wheels if not force and (files / w.project / w.filename).is_file()]
-        missing = [w for w in wheels if w not in present]
-        progress(f"resolved {len(wheels)} wheel(s): {len(missing)} to import, "
+        imports: list[_Import] = []
+        present: list[str] = []
+        kept: list[str] = []
+        for wheel in wheels:
+            decided = _plan_import(wheel, files, optimize=optimize, force=force)
+            if decided is None:
+                present.append(wheel.filename)
+            elif isinstance(decided, str):
+                kept.append(wheel.filename)
+                progress(decided)
+            else:
+                imports.append(decided)
+        progress(f"resolved {len(wheels)} wheel(s): {len(imports)} to import, "
                  f"{len(present)} already in the store")
-        paths: list[Path] = []
-        if missing:
-            progress(f"downloading {len(missing)} wheel(s): "
-                     + ", ".join(f"{wheel.project} {wheel.version}" for wheel in missing))
+        fetch = [item.wheel for item in imports if item.upstream]
+        paths: dict[str, Path] = {}
+        if fetch:
+            progress(f"downloading {len(fetch)} wheel(s): "
+                     + ", ".join(f"{wheel.project} {wheel.version}" for wheel in fetch))
             (workdir / "upstream").mkdir()
-            paths = download(missing, target=target, index_url=index_url, env=pip_env,
-                             destination=workdir / "upstream")
-        downloaded = sum(path.stat().st_size for path in paths)
+            downloaded_paths = download(fetch, target=target, index_url=index_url, env=pip_env,
+                                        destination=workdir / "upstream")
+            paths = {path.name: path for path in downloaded_paths}
+        downloaded = sum(path.stat().st_size for path in paths.values())
+        times = upload_times(index_url, {item.wheel.project for item in imports}, env=pip_env)
+        untimed = [item.wheel.filename for item in imports if item.wheel.filename not in times]
+        if untimed:
+            progress(f"upstream lists no upload time for {len(untimed)} wheel(s) (an HTML "
+                     "index?): they are listed with the time they were mirrored")
+        published: list[str] = []
         published_bytes = 0
         options = OptimizeOptions(target_python=target.python_version, compression=compression)
-        for number, path in enumerate(paths, 1):
-            line = f"[{number}/{len(paths)}] {path.name} {path.stat().st_size / 1e6:.1f} MB"
-            if optimize:
-                report = optimize_wheel(path, workdir / "optimized", options)
-                line += (f" -> {report.size_after / 1e6:.1f} MB optimized ({report.compiled} pyc,"
-                         f" {report.removed_files} test files dropped)")
-                path = report.output
-            result = store.publish_file(path, force=force)
-            published_bytes += result.size
-            progress(f"{line}: {result.status}")
+        for number, item in enumerate(imports, 1):
+            wheel = item.wheel
+            source = paths.get(wheel.filename, files / wheel.project / item.name)
+            results, line = _publish(store, item, source, times.get(wheel.filename),
+                                     options, workdir / "optimized", force=force)
+            published += [result.filename for result in results]
+            published_bytes += sum(result.size for result in results)
+            progress(f"[{number}/{len(imports)}] {line}")
     summary = MirrorSummary(
-        resolved=tuple(wheels), published=tuple(path.name for path in paths),
-        present=tuple(wheel.filename for wheel in present), downloaded_bytes=downloaded,
-        published_bytes=published_bytes, seconds=time.monotonic() - started,
+        resolved=tuple(wheels), published=tuple(published), present=tuple(present),
+        kept=tuple(kept), downloaded_bytes=downloaded, published_bytes=published_bytes,
+        seconds=time.monotonic() - started,
     )
-    progress(f"mirrored {len(wheels)} wheel(s): {len(paths)} imported "
+    progress(f"mirrored {len(wheels)} wheel(s): {len(imports)} imported "
              f"({downloaded / 1e6:.1f} MB downloaded, {published_bytes / 1e6:.1f} MB published), "
              f"{len(present)} already present; {summary.seconds:.1f} s")
     return summary

@@ -1,8 +1,13 @@
 """Turn an upstream wheel into an install-optimized wheel: bytecode shipped, test suites left out.
 
-The result has the same file name, so the same name, version and tags. Every file that is
+The result has the same name, version and tags, and a PEP 427 build tag of its own
+(``optimized_filename``: ``numpy-2.1.0-cp312-...whl`` becomes
+``numpy-2.1.0-1ipydeps-cp312-...whl``), so it sits beside upstream's file instead of
+replacing it: pip and uv prefer the higher build tag when nothing pins a hash, and take
+upstream's file when a lock or ``--require-hashes`` names its sha256. Every file that is
 kept is byte-for-byte the upstream file; what changed is written down inside the wheel in
-``<name>-<version>.dist-info/ipydeps-optimized.json`` and RECORD is rewritten to match.
+``<name>-<version>.dist-info/ipydeps-optimized.json``, the WHEEL file gets the ``Build:``
+line, and RECORD is rewritten to match.
 
 - Bytecode: ``__pycache__/<module>.<cache tag>.pyc`` for every importable ``.py``, as
   unchecked-hash pycs (PEP 552), only when the target Python is the running interpreter.
@@ -29,6 +34,7 @@ import json
 import marshal
 import sys
 import zipfile
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,6 +53,10 @@ _ZIP_METHOD = {"stored": zipfile.ZIP_STORED, "deflated": zipfile.ZIP_DEFLATED}
 _UNCHECKED_HASH_FLAGS = 0b01
 # RECORD signatures cannot survive a rewritten RECORD (wheel spec, "Signed wheel files").
 _SIGNATURE_FILES = ("RECORD.jws", "RECORD.p7s")
+# The optimized variant's build tag ends in this. PEP 427 compares build tags as (number,
+# rest of the string), and a string with something appended sorts after it, so upstream's
+# tag plus this suffix (or "1" plus it when upstream has none) always ranks above upstream's.
+BUILD_SUFFIX = "ipydeps"
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,42 @@ def _test_directory(site_path: str) -> str:
     return "/".join(parts[: parts.index("tests", 1) + 1])
 
 
+def optimized_filename(filename: str) -> str:
+    """Return the file name of the optimized variant of the wheel ``filename``.
+
+    The build tag becomes upstream's tag plus ``ipydeps`` (``1ipydeps`` when upstream has
+    none), which PEP 427 ranks above upstream's; a name that already ends so is returned
+    as it is. Raises ``ValidationError`` if ``filename`` is not a wheel file name.
+    """
+    try:
+        parse_wheel_filename(filename)
+    except InvalidWheelFilename as error:
+        raise ValidationError(filename, [str(error)]) from error
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) == 6:
+        if not parts[2].endswith(BUILD_SUFFIX):
+            parts[2] += BUILD_SUFFIX
+    else:
+        parts.insert(2, "1" + BUILD_SUFFIX)
+    return "-".join(parts) + ".whl"
+
+
+def has_optimized_variant(filename: str, names: Container[str]) -> bool:
+    """Tell whether ``names`` holds the optimized variant of the wheel ``filename`` (not itself)."""
+    try:
+        variant = optimized_filename(filename)
+    except ValidationError:
+        return False
+    return variant != filename and variant in names
+
+
+def _with_build_tag(wheel_file: bytes, build: str) -> bytes:
+    """Return the WHEEL file's text with one ``Build: <build>`` line (wheel spec 1.0)."""
+    lines = [line for line in wheel_file.decode("utf-8").splitlines()
+             if line.strip() and not line.lower().startswith("build:")]
+    return ("\n".join([*lines, f"Build: {build}"]) + "\n\n").encode("utf-8")
+
+
 def compile_unchecked_hash(source: bytes, filename: str) -> bytes:
     """Return the bytes of an unchecked-hash pyc (PEP 552) of ``source`` for this interpreter.
 
@@ -197,26 +243,47 @@ def is_optimized(wheel: Path) -> bool:
         return f"{dist_info}/{MARKER_NAME}" in archive.namelist()
 
 
+def optimized_source_sha256(wheel: Path) -> str | None:
+    """Return the sha256 of the upstream wheel ``wheel`` was optimized from, per its marker.
+
+    None when ``wheel`` is not an optimized wheel (or not a readable one).
+    """
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            dist_info = dist_info_directory(wheel.name, archive.namelist())
+            marker = json.loads(archive.read(f"{dist_info}/{MARKER_NAME}"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ValidationError):
+        return None
+    source = marker.get("source") if isinstance(marker, dict) else None
+    digest = source.get("sha256") if isinstance(source, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
 def optimize_wheel(
     source: Path, destination: Path, options: OptimizeOptions | None = None
 ) -> OptimizeReport:
-    """Write the optimized form of ``source`` as ``destination/<same file name>``.
+    """Write the optimized form of ``source`` as ``destination/<optimized_filename>``.
 
-    The upstream RECORD is checked first; an already optimized wheel is copied unchanged.
-    The output is written to a temporary file and renamed into place.
+    The upstream RECORD is checked first; an already optimized wheel (one with the
+    marker) is copied unchanged under its own name. The output is written to a temporary
+    file and renamed into place.
     Raises ``ValidationError`` if ``source`` is not a valid wheel (all problems listed).
     """
     options = options or OptimizeOptions()
     source_bytes = source.read_bytes()
-    output = destination / source.name
+    name = optimized_filename(source.name)
     with zipfile.ZipFile(io.BytesIO(source_bytes)) as archive:
         dist_info = dist_info_directory(source.name, archive.namelist())
         validate_record(source.name, archive, dist_info)
         if f"{dist_info}/{MARKER_NAME}" in archive.namelist():
+            output = destination / source.name
             write_atomic(output, source_bytes)
             return OptimizeReport(source, output, True, 0, (), 0, 0, (), len(source_bytes),
                                   len(source_bytes))
         entries, outcome = _transform(archive, dist_info, options)
+    build = name.split("-")[2]
+    entries = [(info, _with_build_tag(data, build) if info.filename == f"{dist_info}/WHEEL"
+                else data) for info, data in entries]
     marker = {
         "tool": f"ipydeps-repo {__version__}",
         "source": {"filename": source.name, "sha256": hashlib.sha256(source_bytes).hexdigest()},
@@ -233,10 +300,12 @@ def optimize_wheel(
         },
         "dropped_signatures": outcome.signatures,
         "compression": options.compression,
+        "build_tag": build,
     }
     entries.append((_new_info(f"{dist_info}/{MARKER_NAME}", None),
                     (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode()))
     data = _pack(entries, f"{dist_info}/RECORD", options.compression)
+    output = destination / name
     write_atomic(output, data)
     return OptimizeReport(
         source=source, output=output, already_optimized=False,

@@ -19,15 +19,12 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import NotFoundError, ValidationError
 from .fileops import write_atomic
+from .optimize import optimized_filename
 from .simple_index import Project, WheelFile, render_project_html, render_project_json
 from .storage import Store
 from .stored_copy import STORED_SUFFIX
 from .wheel_repository import regenerate_project, scan_project
 from .yank_marks import load_marks, save_marks
-
-# The optimized variant of a mirrored wheel has upstream's build tag plus this suffix
-# (``1ipydeps`` when upstream has none): see optimize.py.
-_OPTIMIZED_BUILD_SUFFIX = "ipydeps"
 
 
 @dataclass(frozen=True)
@@ -61,19 +58,14 @@ def _parse_version(version: str) -> Version:
 
 
 def _optimized_variant(filename: str) -> str | None:
-    """Return the name of the optimized variant of a wheel (None for an sdist)."""
+    """Return the name of the mirror's optimized variant of a wheel (None for an sdist)."""
     if not filename.endswith(".whl"):
         return None
-    parts = filename.removesuffix(".whl").split("-")
-    if len(parts) == 6:
-        if parts[2].endswith(_OPTIMIZED_BUILD_SUFFIX):
-            return None
-        parts[2] += _OPTIMIZED_BUILD_SUFFIX
-    elif len(parts) == 5:
-        parts.insert(2, "1" + _OPTIMIZED_BUILD_SUFFIX)
-    else:
+    try:
+        variant = optimized_filename(filename)
+    except ValidationError:
         return None
-    return "-".join(parts) + ".whl"
+    return None if variant == filename else variant
 
 
 def _select(

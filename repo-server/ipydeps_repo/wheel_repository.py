@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 from . import jsonsafe
 from .errors import ConflictError, StoredCopyError, ValidationError
 from .fileops import PublishResult, sha256_file, write_atomic
+from .optimize import has_optimized_variant
 from .sdist_validation import SDIST_SUFFIXES, inspect_sdist, is_sdist_name
 from .simple_index import (
     Project,
@@ -193,7 +194,10 @@ def _wheel_facts(store: Store, path: Path, size: int, mtime_ns: int) -> dict[str
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:
         write_atomic(metadata_path, facts.metadata)
-    uploaded = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+    # The mtime is the upload time (the mirror sets upstream's); integers keep its microseconds.
+    uploaded = datetime.fromtimestamp(mtime_ns // 10**9, UTC).replace(
+        microsecond=mtime_ns // 1000 % 10**6
+    )
     return {
         "version": facts.version,
         "sha256": sha256_file(path),
@@ -253,15 +257,18 @@ def scan_project(
     counts only while size and mtime match, so it can always be rebuilt from the tree.
     A file in the tree that is not a valid wheel is left out and described in ``skipped``.
     With ``store.stored_copies`` on, each wheel's ``.stored`` copy is made here when it is
-    missing or older than the wheel; one that cannot be written is described in
-    ``warnings`` and the wheel is listed without it. ``.stored`` files that no listed
-    wheel vouches for are deleted, so none outlives its wheel.
+    missing or older than the wheel (none for a wheel beside its optimized variant, see
+    ``optimize.py``); one that cannot be written is described in ``warnings`` and the
+    wheel is listed without it. ``.stored`` files that no listed wheel vouches for are
+    deleted, so none outlives its wheel.
     """
     folder = store.layout.tree / "files" / project
     cache = {} if rehash else _load_cache(store, project)
     fresh: dict[str, dict[str, Any]] = {}
     copy_warnings: list[str] = [] if warnings is None else warnings
-    for path in _distributions(folder):
+    distributions = _distributions(folder)
+    names = {path.name for path in distributions}
+    for path in distributions:
         stat = path.stat()
         entry = cache.get(path.name)
         if not entry or (entry.get("size"), entry.get("mtime_ns")) != (
@@ -274,7 +281,9 @@ def scan_project(
                 if skipped is not None:
                     skipped.append(f"files/{project}/{path.name}: {error.message}")
                 continue
-        if store.stored_copies and not is_sdist_name(path.name):
+        # A mirror's upstream file needs no copy: ipydeps installs its optimized variant.
+        if (store.stored_copies and not is_sdist_name(path.name)
+                and not has_optimized_variant(path.name, names)):
             entry = _with_stored_copy(path, entry, copy_warnings)
         else:
             entry = {key: value for key, value in entry.items() if key not in _STORED_KEYS}

@@ -17,8 +17,10 @@ from ipydeps_repo.optimize import (
     OptimizeOptions,
     is_optimized,
     optimize_wheel,
+    optimized_filename,
     validate_record,
 )
+from packaging.utils import parse_wheel_filename
 
 from tests.support.pipenv import clean_pip_env
 from tests.support.wheels import make_wheel
@@ -57,7 +59,9 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
     source = fixture_wheel(tmp_path / "upstream")
     report = optimize_wheel(source, tmp_path / "optimized")
 
-    assert report.output == tmp_path / "optimized" / source.name
+    # Upstream's name with a build tag: a file of its own beside upstream's, preferred by
+    # installers when no hash pins upstream's.
+    assert report.output == tmp_path / "optimized" / "fixturepkg-1.0-1ipydeps-py3-none-any.whl"
     entries = names(report.output)
     assert not any("/tests/" in name for name in entries)
     assert report.removed_files == 4
@@ -68,8 +72,13 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
     assert report.compile_failures == ("fixturepkg/broken_py2.py",)
     with zipfile.ZipFile(source) as upstream, zipfile.ZipFile(report.output) as optimized:
         for name in upstream.namelist():
-            if "/tests/" not in name and not name.endswith("RECORD"):
+            if "/tests/" not in name and not name.endswith(("RECORD", "WHEEL")):
                 assert optimized.read(name) == upstream.read(name), name
+        wheel_file = optimized.read("fixturepkg-1.0.dist-info/WHEEL").decode().splitlines()
+        assert wheel_file[-2:] == ["Build: 1ipydeps", ""]
+        assert [line for line in wheel_file if line and not line.startswith("Build:")] == [
+            line for line in upstream.read("fixturepkg-1.0.dist-info/WHEEL").decode().splitlines()
+            if line]
         validate_record(report.output.name, optimized, "fixturepkg-1.0.dist-info")
         marker = json.loads(optimized.read(f"fixturepkg-1.0.dist-info/{MARKER_NAME}"))
         assert {info.compress_type for info in optimized.infolist()} == {zipfile.ZIP_DEFLATED}
@@ -77,6 +86,22 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
     assert marker["bytecode"]["compiled"] == report.compiled == 4
     assert marker["removed_tests"]["files"] == 4
     assert marker["source"]["filename"] == source.name
+
+
+def test_the_variants_build_tag_ranks_above_upstreams() -> None:
+    assert optimized_filename("numpy-2.1.0-cp312-cp312-manylinux_2_28_x86_64.whl") == (
+        "numpy-2.1.0-1ipydeps-cp312-cp312-manylinux_2_28_x86_64.whl")
+    # An upstream build tag is kept and extended, so the variant still sorts after it.
+    assert optimized_filename("torch-2.0-2-cp312-none-any.whl") == (
+        "torch-2.0-2ipydeps-cp312-none-any.whl")
+    assert optimized_filename("x-1.0-1ipydeps-py3-none-any.whl") == (
+        "x-1.0-1ipydeps-py3-none-any.whl")
+    for upstream in ("x-1.0-py3-none-any.whl", "x-1.0-2-py3-none-any.whl",
+                     "x-1.0-3a-py3-none-any.whl"):
+        assert parse_wheel_filename(optimized_filename(upstream))[2] > parse_wheel_filename(
+            upstream)[2]
+    with pytest.raises(ValidationError):
+        optimized_filename("not-a-wheel.zip")
 
 
 def test_shipped_pyc_is_unchecked_hash_bytecode_of_its_source(tmp_path: Path) -> None:
@@ -126,7 +151,7 @@ def test_corrupted_upstream_wheel_is_refused_with_every_problem(tmp_path: Path) 
     message = str(caught.value)
     assert "fixturepkg/core.py: hash does not match RECORD" in message
     assert "fixturepkg/extra.py is not listed in RECORD" in message
-    assert not (tmp_path / "optimized" / source.name).exists()
+    assert not list(tmp_path.glob("optimized/*"))
 
 
 @pytest.mark.e2e
