@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import jsonsafe
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -70,7 +71,7 @@ class TokenStore:
         except FileNotFoundError:
             return []
         try:
-            document = json.loads(raw)
+            document = jsonsafe.loads(raw)
             tokens = document["tokens"]
         except (ValueError, KeyError, TypeError) as error:
             raise ConfigurationError(

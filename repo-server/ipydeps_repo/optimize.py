@@ -41,7 +41,7 @@ from typing import Literal
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from . import __version__
+from . import __version__, jsonsafe
 from .errors import ValidationError
 from .fileops import write_atomic
 
@@ -251,7 +251,7 @@ def optimized_source_sha256(wheel: Path) -> str | None:
     try:
         with zipfile.ZipFile(wheel) as archive:
             dist_info = dist_info_directory(wheel.name, archive.namelist())
-            marker = json.loads(archive.read(f"{dist_info}/{MARKER_NAME}"))
+            marker = jsonsafe.loads(archive.read(f"{dist_info}/{MARKER_NAME}"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ValidationError):
         return None
     source = marker.get("source") if isinstance(marker, dict) else None

@@ -8,13 +8,13 @@ directory (``--data``) directly, under the same lock a server takes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from . import jsonsafe
 from .console import say
 from .errors import (
     AuthenticationError,
@@ -125,7 +125,7 @@ def _remote(args: argparse.Namespace) -> dict[str, Any]:
 
 def _json(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw or b"{}")
+        value = jsonsafe.loads(raw or b"{}")
     except ValueError:
         return {"error": raw[:200].decode("utf-8", "replace")}
     return value if isinstance(value, dict) else {}

@@ -9,7 +9,6 @@ same versions from the mirror as from upstream.
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from . import __version__
+from . import __version__, jsonsafe
 from .errors import RepoError
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -74,7 +73,7 @@ def page_upload_times(body: bytes) -> dict[str, int] | None:
     Files without a well-formed ``upload-time`` (API 1.0 pages) are left out.
     """
     try:
-        page = json.loads(body)
+        page = jsonsafe.loads(body)
         files = page["files"]
     except (ValueError, KeyError, TypeError):
         return None

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import jsonsafe
 from .fileops import write_atomic
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def _marks_path(store: Store, project: str) -> Path:
 def load_marks(store: Store, project: str) -> dict[str, str]:
     """Return ``{filename: reason}`` of the project's yanked files (empty when none)."""
     try:
-        document = json.loads(_marks_path(store, project).read_text(encoding="utf-8"))
+        document = jsonsafe.loads(_marks_path(store, project).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}
     if not isinstance(document, dict):

@@ -208,3 +208,21 @@ def test_index_rebuild_keeps_yanks(published: RunningServer) -> None:
     repo_cli("index", data=published.data)
     files = project_json(published, "ipd-yanky")["files"]
     assert [item["yanked"] for item in files] == [False, "bad"]
+
+
+def test_deeply_nested_json_body_is_a_400_not_a_crash(published: RunningServer) -> None:
+    url = urllib.parse.urlsplit(published.url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
+    body = b"[" * 200_000 + b"]" * 200_000
+    connection.request("POST", "/api/v1/projects/ipd-yanky/2.0/yank", body=body,
+                       headers={"Authorization": f"Bearer {published.token}",
+                                "Content-Type": "application/json"})
+    response = connection.getresponse()
+    status, reply = response.status, json.loads(response.read())
+    connection.close()
+    assert status == 400
+    assert reply["problems"] == ["it must be a JSON object"]
+    # Nothing was yanked, and the server still answers.
+    page = json.loads(request(published, "GET", "/simple/ipd-yanky/",
+                              accept="application/vnd.pypi.simple.v1+json")[2])
+    assert all(not entry.get("yanked") for entry in page["files"])

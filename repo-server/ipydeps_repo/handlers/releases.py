@@ -12,11 +12,11 @@ optimized variant beside it). Replies are the JSON of ``ReleaseChange``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import tornado.ioloop
 
+from .. import jsonsafe
 from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
 from ..errors import ValidationError
 from ..release_admin import ReleaseChange, delete_files, set_yanked
@@ -43,7 +43,7 @@ class _ReleaseHandler(BaseHandler):
         """
         if self.request.body:
             try:
-                document: Any = json.loads(self.request.body)
+                document: Any = jsonsafe.loads(self.request.body)
             except ValueError:
                 document = None
             if not isinstance(document, dict):
