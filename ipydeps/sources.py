@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -105,17 +106,29 @@ _MAX_METADATA_BYTES = 16 << 20
 
 
 def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
-    """Return the ``*.dist-info/METADATA`` member of a wheel held in memory, or None."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            entry = info.filename
-            if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
-                if info.file_size > _MAX_METADATA_BYTES:
-                    raise RepositoryError(
-                        f"Refused {filename}: its {entry} declares {info.file_size} bytes, "
-                        f"more than the {_MAX_METADATA_BYTES} a metadata file may hold",
-                        hint="the wheel is malformed or hostile; tell its publisher")
-                return archive.read(info)
+    """Return the ``*.dist-info/METADATA`` member of a wheel held in memory, or None.
+
+    Raises:
+        RepositoryError: the wheel is not a readable zip, or its METADATA is too big.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                entry = info.filename
+                if entry.endswith(".dist-info/METADATA") and entry.count("/") == 1:
+                    if info.file_size > _MAX_METADATA_BYTES:
+                        raise RepositoryError(
+                            f"Refused {filename}: its {entry} declares {info.file_size} "
+                            f"bytes, more than the {_MAX_METADATA_BYTES} a metadata file "
+                            "may hold",
+                            hint="the wheel is malformed or hostile; tell its publisher")
+                    return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        # NotImplementedError: a compression method zipfile does not know.
+        raise RepositoryError(
+            f"Cannot read the metadata of {filename}: it is not a valid wheel ({error})",
+            hint="the file on the repository is damaged; tell its maintainer",
+        ) from None
     return None
 
 

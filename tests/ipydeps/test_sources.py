@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,14 @@ def test_requires_dist_checks_metadata_and_falls_back_to_the_wheel(
     tampered = dataclasses.replace(unadvertised, sha256="0" * 64)
     with pytest.raises(HashMismatchError, match="the index says 0000"):
         RepositorySource(repo_server.url, FETCHER).requires_dist(tampered)
+
+    # A wheel whose bytes match the index but are no zip: a typed error, not BadZipFile.
+    [wheel_file] = (repo_server.data / "tree").rglob(wheel.name)
+    garbage = b"PK\x03\x04" + b"\x00" * 200
+    wheel_file.write_bytes(garbage)
+    damaged = dataclasses.replace(unadvertised, sha256=hashlib.sha256(garbage).hexdigest())
+    with pytest.raises(RepositoryError, match="it is not a valid wheel"):
+        RepositorySource(repo_server.url, FETCHER).requires_dist(damaged)
 
 
 def test_resolve_against_our_server_pulls_dependencies_from_it(
