@@ -37,6 +37,11 @@ WHEEL_MACHINES = {
 # Libraries only glibc provides: a wheel needing them was built for glibc, not musl.
 GLIBC_LIBRARIES = re.compile(r"libc\.so\.6|ld-linux.*\.so\.\d|libpthread\.so\.0|libdl\.so\.2")
 _MUSL_TAG = re.compile(r"musllinux_(\d+)_(\d+)_(\w+)")
+# The musl loader's default search path. abuild provides ``so:`` names only for libraries
+# here: a copy bundled elsewhere (auditwheel's ``numpy.libs/``) is found through the
+# extension's RPATH by that package alone, and a versioned provide is exclusive in apk,
+# so two wheels bundling the same ``libgcc_s-<hash>.so.1`` could never be installed together.
+LIBRARY_DIRS = frozenset({"lib", "usr/lib", "usr/local/lib"})
 
 
 @dataclass(frozen=True)
@@ -185,10 +190,13 @@ def _elf_relations(
         elf_paths.add(entry.path)
         if target.arch not in info.arches:
             problems.append(f"/{entry.path} is machine code for {info.arches or info.machine}")
-        bundled.add(entry.path.rsplit("/", 1)[-1])
+        folder, _, filename = entry.path.rpartition("/")
+        # A library the package carries itself is no dependency, wherever it lies.
+        bundled.add(filename)
         if info.soname:
             bundled.add(info.soname)
-            provides.append(f"so:{info.soname}={_so_version(info.soname)}")
+            if folder in LIBRARY_DIRS:
+                provides.append(f"so:{info.soname}={_so_version(info.soname)}")
         for library in info.needed:
             needed.setdefault(library, entry.path)
         if info.interpreter and GLIBC_LIBRARIES.search(info.interpreter):
@@ -259,11 +267,13 @@ def wheel_to_apk(
 
     Pure wheels become ``noarch``; wheels with machine code get ``target.arch``,
     ``so:`` depends for libraries they need but do not bundle (``so_map`` may name the
-    apk instead, e.g. ``{"libopenblas.so.3": "openblas"}``) and ``so:`` provides for
-    bundled ones. Requires-Dist becomes ``py3-<name>`` depends (markers evaluated for
-    the target, extras dropped; ``name_map`` maps a project to another apk, e.g.
-    ``{"pyyaml": "py3-yaml"}``), plus ``python3~<python>``. ``compresslevel`` 6 builds
-    big packages about 3x faster than abuild's 9, for about 1% more bytes.
+    apk instead, e.g. ``{"libopenblas.so.3": "openblas"}``) and, like abuild, ``so:``
+    provides only for libraries in the loader's path (``LIBRARY_DIRS``), never for the
+    copies auditwheel bundles under site-packages (``<name>.libs/``). Requires-Dist
+    becomes ``py3-<name>`` depends (markers evaluated for the target, extras dropped;
+    ``name_map`` maps a project to another apk, e.g. ``{"pyyaml": "py3-yaml"}``), plus
+    ``python3~<python>``. ``compresslevel`` 6 builds big packages about 3x faster than
+    abuild's 9, for about 1% more bytes.
 
     Raises:
         ValidationError: for a wheel that cannot run on the target (glibc/manylinux,

@@ -180,7 +180,7 @@ def binary_wheel(folder: Path, tag: str, libraries: dict[str, bytes], name: str 
     return make_wheel(folder, name, "1.2.3", files=files, tag=tag)
 
 
-def test_musllinux_wheel_gets_so_depends_and_provides(
+def test_musllinux_wheel_gets_so_depends_for_libraries_it_does_not_bundle(
     tmp_path: Path, key: SigningKey, trusted: dict[str, RSAPublicKey]
 ) -> None:
     core = make_elf(needed=["libopenblas.so.3", "libgfortran-abc123.so.5.0.0", MUSL])
@@ -197,11 +197,72 @@ def test_musllinux_wheel_gets_so_depends_and_provides(
     assert filename == "py3-fast-1.2.3-r0.apk"
     assert package.info.arch == "x86_64"
     assert package.info.depends == ("python3~3.12", f"so:{MUSL}", "so:libopenblas.so.3")
-    assert "so:libgfortran-abc123.so.5.0.0=5.0.0" in package.info.provides
-    assert "py3.12:fast=1.2.3-r0" in package.info.provides
+    # The bundled copy is found through the extension's RPATH: no provide (see below).
+    assert package.info.provides == ("py3.12:fast=1.2.3-r0",)
     so_path = "usr/lib/python3.12/site-packages/fast/_core.cpython-312-x86_64-linux-musl.so"
     assert {e.path: e.mode for e in package.entries}[so_path] == 0o755
     assert read_elf(files_of(package)[so_path]) is not None
+
+
+def _auditwheel_like(folder: Path, name: str, requires: list[str]) -> Path:
+    """A musllinux wheel bundling libgcc_s and libgfortran under ``<name>.libs/`` (auditwheel)."""
+    gcc = "libgcc_s-0cd532bd.so.1"
+    fortran = "libgfortran-040039e1.so.5.0.0"
+    files: dict[str, bytes | str] = {
+        f"{name}/__init__.py": "",
+        f"{name}/_core.cpython-312-x86_64-linux-musl.so": make_elf(needed=[fortran, gcc, MUSL]),
+        f"{name}.libs/{gcc}": make_elf(needed=[MUSL], soname=gcc),
+        f"{name}.libs/{fortran}": make_elf(needed=[gcc, MUSL], soname=fortran),
+    }
+    return make_wheel(
+        folder, name, "2.0", files=files, requires=requires, tag="cp312-cp312-musllinux_1_2_x86_64"
+    )
+
+
+def test_wheels_bundling_the_same_library_co_install(
+    tmp_path: Path, key: SigningKey, trusted: dict[str, RSAPublicKey]
+) -> None:
+    # apk treats a versioned provide as exclusive: if numpy, scipy and pandas each provided
+    # so:libgcc_s-0cd532bd.so.1, apk could install only one of them ("conflicts").
+    packages = [
+        wrap(_auditwheel_like(tmp_path, name, requires), key, trusted)[1]
+        for name, requires in [
+            ("numpy", []),
+            ("scipy", ["numpy>=1.26"]),
+            ("pandas", ["numpy>=1.26"]),
+        ]
+    ]
+    for package in packages:
+        module = package.info.pkgname[len("py3-") :]
+        assert package.info.provides == (f"py3.12:{module}=2.0-r0",)
+        # What the package bundles is no dependency: nobody else provides those names.
+        assert [d for d in package.info.depends if d.startswith("so:")] == [f"so:{MUSL}"]
+    provided = [p.split("=")[0] for package in packages for p in package.info.provides]
+    assert len(provided) == len(set(provided))
+    _, records = verify_index(build_index(packages, key, arch="x86_64"), trusted)
+    assert {r.name: r.depends for r in records}["py3-pandas"] == (
+        "python3~3.12",
+        "py3-numpy>=1.26",
+        f"so:{MUSL}",
+    )
+
+
+def test_library_in_the_loader_path_is_provided(
+    tmp_path: Path, key: SigningKey, trusted: dict[str, RSAPublicKey]
+) -> None:
+    # A wheel's .data/data/lib/ lands in /usr/lib, where abuild would provide the soname.
+    library = make_elf(needed=[MUSL], soname="libshared.so.2")
+    wheel = binary_wheel(
+        tmp_path,
+        "cp312-cp312-musllinux_1_2_x86_64",
+        {
+            "fast/_core.abi3.so": make_elf(needed=["libshared.so.2", MUSL]),
+            "fast-1.2.3.data/data/lib/libshared.so.2": library,
+        },
+    )
+    _, package = wrap(wheel, key, trusted)
+    assert "so:libshared.so.2=2" in package.info.provides
+    assert package.info.depends == ("python3~3.12", f"so:{MUSL}")
 
 
 def test_so_map_names_the_system_package(
