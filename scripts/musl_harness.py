@@ -209,7 +209,8 @@ def build_libraries(downloads: Path, work: Path, libdir: Path) -> None:
     # libc-neutral: give it those alone, as Alpine's linux-headers would.
     kernel_headers = work / "kernel-headers"
     kernel_headers.mkdir()
-    for name, source in (("linux", "/usr/include/linux"), ("asm-generic", "/usr/include/asm-generic"),
+    for name, source in (("linux", "/usr/include/linux"),
+                         ("asm-generic", "/usr/include/asm-generic"),
                          ("asm", "/usr/include/x86_64-linux-gnu/asm")):
         (kernel_headers / name).symlink_to(source)
     env = dict(os.environ, CC="musl-gcc", CFLAGS=f"-O2 -fPIC -idirafter {kernel_headers}")
