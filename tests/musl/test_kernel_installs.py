@@ -19,7 +19,8 @@ from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer
 from tests.support.venvs import site_packages
 
-pytestmark = [pytest.mark.musl, pytest.mark.e2e]
+# The first test builds the harness (a few minutes of compiling) in its fixtures.
+pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 def test_ipydeps_installs_the_scientific_stack_then_the_next_cell_computes(
