@@ -149,7 +149,7 @@ def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
         "python": f"{target.version} on {target.libc}"
-                  + (" (the musl harness)" if target.python != sys.executable else ""),
+                  + ("" if target.python == sys.executable else " (given by --python)"),
         "system": platform.platform(),
         **{f"storage_{where}": f"{root}: {storage_of(root)}" for where, root in roots.items()},
     }

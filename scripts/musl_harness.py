@@ -116,11 +116,14 @@ def host_tools() -> None:
 
 def debian_archive() -> str:
     """Return the URI of the Debian archive this machine's apt uses (its 'main' for bookworm)."""
-    policy = run(["apt-cache", "policy"])
-    for line in policy.splitlines():
-        match = re.match(r"\s*\d+\s+(\S+)\s+bookworm/main\s", line)
-        if match:
-            return match.group(1)
+    for attempt in range(2):
+        for line in run(["apt-cache", "policy"]).splitlines():
+            match = re.match(r"\s*\d+\s+(\S+)\s+bookworm/main\s", line)
+            if match:
+                return match.group(1)
+        if attempt == 0 and os.geteuid() == 0:
+            say("apt has no package lists yet: apt-get update")
+            run(["apt-get", "update", "-q"])
     raise HarnessError("apt has no bookworm/main source: this script expects Debian 12 "
                        "(run `apt-get update` first if this is one)")
 
