@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         python = build(args.cache.resolve())
-    except HarnessError as error:
+    except (HarnessError, OSError) as error:
         say(f"FAILED: {error}")
         return 1
     print(python)
