@@ -27,8 +27,9 @@ from tests.support.musl import link_copy, python_version
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, repo_cli
 
-# The first test builds the harness (a few minutes of compiling) in its fixtures.
-pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.timeout(1800)]
+# The first test builds the harness (a few minutes: downloads from PyPI and Debian, compiling)
+# in its fixtures.
+pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.network, pytest.mark.timeout(1800)]
 
 WANTED = ("py3-numpy", "py3-scipy", "py3-pandas")
 BASE_SYSTEM = {"so:libc.musl-x86_64.so.1"}  # with python3~X.Y: what Alpine's main provides

@@ -24,8 +24,9 @@ from jupyter_client.blocking import BlockingKernelClient
 from tests.support.kernels import Kernel
 from tests.support.pipenv import clean_pip_env
 
-# The first test builds the harness (a few minutes of compiling) in its fixtures.
-pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.timeout(1800)]
+# The first test builds the harness (a few minutes: downloads from PyPI and Debian, compiling)
+# in its fixtures.
+pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.network, pytest.mark.timeout(1800)]
 
 TOKEN = "musl-test-token-not-secret"
 URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/)")
