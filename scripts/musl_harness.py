@@ -150,18 +150,27 @@ class PrivateApt:
             "-o", "APT::Sandbox::User=root",
         ]
 
-    def update(self) -> None:
+    def update(self, *, again: bool = False) -> None:
         """Fetch the trixie package list and the bookworm source list (once per cache)."""
-        if not any((self.directory / "lists").glob("*Sources*")):
+        if again or not any((self.directory / "lists").glob("*Sources*")):
             say("apt-get update (private lists: trixie binaries, bookworm sources)")
             run(["apt-get", *self.options, "update", "-q"])
+
+    def fetch(self, command: list[str], into: Path) -> None:
+        """Run an apt-get download command; with stale lists (a 404), update them and retry."""
+        try:
+            run(["apt-get", *self.options, *command], cwd=into)
+        except HarnessError as error:
+            say(f"{error.args[0].splitlines()[0]}; refreshing the lists and trying again")
+            self.update(again=True)
+            run(["apt-get", *self.options, *command], cwd=into)
 
     def download(self, package: str, into: Path) -> Path:
         """Download trixie's binary ``package`` into ``into``; return the .deb."""
         found = sorted(into.glob(f"{package}_*.deb"))
         if not found:
             say(f"apt-get download {package} (trixie)")
-            run(["apt-get", *self.options, "download", package], cwd=into)
+            self.fetch(["download", package], into)
             found = sorted(into.glob(f"{package}_*.deb"))
         if not found:
             raise HarnessError(f"apt-get download {package} left no .deb in {into}")
@@ -171,7 +180,7 @@ class PrivateApt:
         """Download bookworm's source of ``package`` into ``into`` (no unpacking)."""
         if not list(into.glob(f"{package}_*.dsc")):
             say(f"apt-get source {package} (bookworm)")
-            run(["apt-get", *self.options, "source", "--download-only", package], cwd=into)
+            self.fetch(["source", "--download-only", package], into)
 
 
 def pip_download(requirement: str, into: Path, *platform: str) -> Path:
