@@ -17,7 +17,11 @@ writeback of the previous tool's files. Runs go both on tmpfs and on disk when a
   ``import numpy, scipy.linalg, pandas`` in that same process.
 
     python bench/install_bench.py [--runs 3] [--where tmpfs,disk] [--modes cli,kernel]
-                                  [--data DIR] [--json FILE]
+                                  [--python PATH|musl] [--data DIR] [--json FILE]
+
+``--python`` makes every venv from another interpreter, and seeds the repository for its
+platform and version: ``--python musl`` builds (once, cached) and uses the musl CPython of
+``scripts/musl_harness.py``, so the three tools install musllinux wheels on musl.
 """
 
 from __future__ import annotations
@@ -140,20 +144,54 @@ def storage_of(path: Path) -> str:
     return f"{kind} ({device})"
 
 
-def machine_info(roots: dict[str, Path]) -> dict[str, str]:
+def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
     return {
         "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
-        "python": platform.python_version(),
+        "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
+        "python": f"{target.version} on {target.libc}"
+                  + ("" if target.python == sys.executable else " (given by --python)"),
         "system": platform.platform(),
         **{f"storage_{where}": f"{root}: {storage_of(root)}" for where, root in roots.items()},
     }
 
 
+# -- target interpreter ---------------------------------------------------------------------
+
+class Target:
+    """The interpreter whose venvs the tools install into, and the wheel platform it takes."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        code = ("import sys, platform; print('%d.%d' % sys.version_info[:2]); "
+                "print(sys.implementation._multiarch); print(platform.machine())")
+        version, multiarch, machine = run([python, "-c", code]).stdout.split()
+        self.version = version
+        self.libc = "musl" if "musl" in multiarch else "glibc"
+        # Seed wheels for this interpreter; None: the host's own (mirror's default).
+        self.platform = f"musllinux_1_2_{machine}" if self.libc == "musl" else None
+
+
+def resolve_python(option: str | None) -> str:
+    """``--python``: None -> this interpreter; ``musl`` -> the harness (built if needed)."""
+    if option is None:
+        return sys.executable
+    if option == "musl":
+        script = REPO_ROOT / "scripts" / "musl_harness.py"
+        print("building or reusing the musl harness (scripts/musl_harness.py)", flush=True)
+        finished = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                  text=True, env=clean_env())
+        if finished.returncode != 0:
+            raise SystemExit("the musl harness could not be built (see its output above)")
+        return finished.stdout.strip().splitlines()[-1]
+    return option
+
+
 # -- repository ------------------------------------------------------------------------------
 
-def seed(data: Path, requirements: list[str], compression: str, optimize: bool) -> None:
-    """Mirror the requirements into ``data`` (fast and a no-op when already there)."""
+def seed(data: Path, requirements: list[str], compression: str, optimize: bool,
+         target: Target) -> None:
+    """Mirror the requirements for ``target`` into ``data`` (a no-op when already there)."""
     if not any(data.glob("keys/*.rsa")):
         run([sys.executable, "-m", "ipydeps_repo", "keygen", "--name", "bench", "--bits", "2048",
              "--data", str(data)])
@@ -161,6 +199,8 @@ def seed(data: Path, requirements: list[str], compression: str, optimize: bool) 
                "--compression", compression, "--data", str(data)]
     if not optimize:
         command.append("--no-optimize")
+    if target.platform:
+        command += ["--platform", target.platform, "--python-version", target.version]
     print(run(command).stdout.strip().splitlines()[-1], flush=True)
     wheels = list(data.glob("tree/files/*/*.whl"))
     names = {wheel.name for wheel in wheels}
@@ -286,13 +326,14 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
 
 
 def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Path,
-            ipydeps_wheel: Path | None, requirements: list[str]) -> dict[str, float]:
+            ipydeps_wheel: Path | None, requirements: list[str],
+            base_python: str) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-{tool}-", dir=root))
     try:
         venv, cache, home, tmp = (work / "venv", work / "cache", work / "home", work / "tmp")
         for folder in (cache, home, tmp):
             folder.mkdir()
-        run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        run([base_python, "-m", "venv", "--without-pip", str(venv)])
         if (tool.startswith("ipydeps") or mode == "kernel") and ipydeps_wheel is not None:
             # Not timed: the runtime image ships ipydeps, with its bytecode compiled as an
             # image build does, and a kernel has it loaded whatever tool the user runs.
@@ -400,6 +441,8 @@ def main() -> None:
     parser.add_argument("--requirements", nargs="+", default=["numpy", "scipy", "pandas"])
     parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated")
     parser.add_argument("--no-optimize", action="store_true", help="seed upstream wheels as is")
+    parser.add_argument("--python", help="base interpreter of the venvs, or 'musl' for the "
+                        "musl harness (default: this interpreter)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wheres = [where for where in args.where.split(",") if where]
@@ -414,11 +457,14 @@ def main() -> None:
     if any(tool.startswith("ipydeps") for tool in tools) and not ipydeps_available():
         tools = [tool for tool in tools if not tool.startswith("ipydeps")]
         notes.append("ipydeps unavailable (no ipydeps/__main__.py): measured pip and uv only")
+    target = Target(resolve_python(args.python))
     suffix = ("upstream" if args.no_optimize else args.compression)
+    if target.platform:
+        suffix += f"-{target.platform}-{target.version}"
     data = args.data or Path.home() / ".cache" / "ipydeps-bench" / f"data-{suffix}"
     data.mkdir(parents=True, exist_ok=True)
-    info = machine_info(roots)
-    seed(data, args.requirements, args.compression, not args.no_optimize)
+    info = machine_info(roots, target)
+    seed(data, args.requirements, args.compression, not args.no_optimize, target)
     uv = ensure_uv()
     info["uv"] = run([uv, "--version"]).stdout.strip()
     info["pip"] = run([sys.executable, "-m", "pip", "--version"]).stdout.split(" from ")[0]
@@ -437,7 +483,7 @@ def main() -> None:
                     for tool in order:
                         timing = one_run(mode, tool, roots[where], server.url, uv,
                                          scratch / "setup-cache", ipydeps_wheel,
-                                         args.requirements)
+                                         args.requirements, target.python)
                         results[mode][where][tool].append(timing)
                         copies = (f"  stored copies {timing['stored_copies']:.0f} of "
                                   f"{timing['packages']:.0f}" if "packages" in timing else "")
