@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .processes import process_exists
+
 PREFIX = "ipydeps-download-"
 _LOCK = ".owner.lock"
 
@@ -95,12 +97,4 @@ def _pid_gone(name: str) -> bool:
     if not pid_text.isascii() or not pid_text.isdigit() or "-" not in name[len(PREFIX):]:
         return False  # no pid in the name: whose it is cannot be told, so it stays
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
+    return pid != os.getpid() and not process_exists(pid)

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from ..processes import process_exists
+
 STAGING_PREFIX = ".ipydeps-tx-"
 JOURNAL_SUFFIX = ".journal"
 _COMMITTED = "committed"
@@ -62,15 +64,7 @@ def _owner_alive(name: str) -> bool:
     if not pid_text.isdigit():
         return False
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
+    return pid != os.getpid() and process_exists(pid)
 
 
 def is_reserved_name(name: str) -> bool:

@@ -15,14 +15,13 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from email.parser import BytesParser
-from email.policy import compat32
 from pathlib import Path
 
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
 from .errors import ValidationError
+from .validation import read_core_metadata
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 MAX_UNPACKED_BYTES = 4 * 1024**3
@@ -83,17 +82,9 @@ def inspect_sdist(path: Path, filename: str) -> SdistFacts:
     if pkg_info is None:
         problems.append(f"{stem}/PKG-INFO is missing")
     else:
-        message = BytesParser(policy=compat32).parsebytes(pkg_info, headersonly=True)
-        meta_name = str(message.get("Name", "")).strip()
-        meta_version = str(message.get("Version", "")).strip()
-        if canonicalize_name(meta_name) != name:
-            problems.append(f"PKG-INFO Name {meta_name!r} does not match the file name's {name!r}")
-        if not _same_version(meta_version, version):
-            problems.append(
-                f"PKG-INFO Version {meta_version!r} does not match the file name's {str(version)!r}"
-            )
-        value = message.get("Requires-Python")
-        requires_python = str(value).strip() if value else None
+        core = read_core_metadata("PKG-INFO", pkg_info, name, version)
+        problems += core.problems
+        requires_python = core.requires_python
     if problems:
         raise ValidationError(subject, problems)
     return SdistFacts(project=str(name), version=str(version), requires_python=requires_python)
@@ -177,8 +168,3 @@ def _zip_problems(path: Path, stem: str) -> tuple[list[str], bytes | None]:
     return problems, pkg_info
 
 
-def _same_version(text: str, version: Version) -> bool:
-    try:
-        return Version(text) == version
-    except InvalidVersion:
-        return False

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from packaging.utils import (
     InvalidWheelFilename,
+    NormalizedName,
     canonicalize_name,
     parse_wheel_filename,
 )
@@ -163,24 +164,49 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
     metadata = facts.kept.get("METADATA")
     if metadata is None:
         raise ValidationError(subject, problems or ["METADATA is missing"])
+    core = read_core_metadata("METADATA", metadata, name, version)
+    problems += core.problems
+    if problems:
+        raise ValidationError(subject, problems)
+    return WheelFacts(
+        name=core.name,
+        project=str(name),
+        version=str(version),
+        requires_python=core.requires_python,
+        metadata=metadata,
+    )
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    """What a distribution's core metadata says of itself, and how it disagrees with its name."""
+
+    name: str
+    requires_python: str | None
+    problems: list[str]
+
+
+def read_core_metadata(
+    label: str, metadata: bytes, name: NormalizedName, version: Version
+) -> CoreMetadata:
+    """Read a METADATA or PKG-INFO file and check its Name and Version against the file name.
+
+    ``label`` names the file in the problems (``METADATA``, ``PKG-INFO``): a distribution
+    whose metadata names another project or version would be listed under the wrong one.
+    """
     message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
     meta_name = str(message.get("Name", "")).strip()
     meta_version = str(message.get("Version", "")).strip()
+    problems = []
     if canonicalize_name(meta_name) != name:
-        problems.append(f"METADATA Name {meta_name!r} does not match the file name's {str(name)!r}")
+        problems.append(f"{label} Name {meta_name!r} does not match the file name's {str(name)!r}")
     if not _same_version(meta_version, version):
         problems.append(
-            f"METADATA Version {meta_version!r} does not match the file name's {str(version)!r}"
+            f"{label} Version {meta_version!r} does not match the file name's {str(version)!r}"
         )
-    if problems:
-        raise ValidationError(subject, problems)
     requires_python = message.get("Requires-Python")
-    return WheelFacts(
-        name=meta_name,
-        project=str(name),
-        version=str(version),
-        requires_python=str(requires_python).strip() if requires_python else None,
-        metadata=metadata,
+    return CoreMetadata(
+        meta_name, str(requires_python).strip() if requires_python else None, problems
     )
 
 
