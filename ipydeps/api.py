@@ -17,12 +17,13 @@ from typing import Any, TextIO
 
 from .cancel import CancelEvent
 from .config import Settings, load_config
+from .connections import system_proxies
 from .credentials import repository_access
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
-from .fetch import HttpFetcher, RetryPolicy, system_proxies
+from .fetch import HttpFetcher, RetryPolicy
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped

@@ -7,8 +7,6 @@ import contextlib
 import hashlib
 import http.client
 import os
-import ssl
-import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
+from .connections import ConnectionPool
 from .credentials import CREDENTIALS_HINT
 from .errors import (
     CancelledError,
@@ -35,21 +34,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Python objects per byte of JSON.
 MAX_PAGE_BYTES = 64 << 20
 MAX_DOWNLOAD_BYTES = 4 << 30
-
-
-def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return ``urllib.request.getproxies()``: the proxies from the environment (and system).
-
-    On Linux, where only ``*_proxy`` variables count, urllib.request (about 15 ms to
-    import, a tenth of ``python -m ipydeps``'s start-up) is imported only when one is set.
-    """
-    environ = os.environ if environ is None else environ
-    if sys.platform.startswith("linux") and not any(
-            key.lower().endswith("_proxy") for key in environ):
-        return {}
-    import urllib.request
-
-    return urllib.request.getproxies()
 
 
 class _TransientError(Exception):
@@ -116,10 +100,7 @@ class HttpFetcher:
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
-        self.proxies = dict(proxies or {})
-        self._local = threading.local()
-        self._tls_lock = threading.Lock()
-        self._tls_context: ssl.SSLContext | None = None
+        self._pool = ConnectionPool(proxies=proxies or {}, timeout=self.retry.timeout)
 
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
         """Return the body of ``url``.
@@ -309,88 +290,18 @@ class HttpFetcher:
         cancel = self.cancel
         if not isinstance(cancel, CancelEvent):
             return contextlib.nullcontext()  # a plain Event: checked between reads only
-        live = self._live()
+        live = self._pool.live()
         return cancel.on_set(lambda: shut_down(live[0]))
 
-    def _live(self) -> list[http.client.HTTPConnection | None]:
-        """Return this thread's box holding the connection in use (read by ``_cancellable``)."""
-        live = getattr(self._local, "live", None)
-        if live is None:
-            live = self._local.live = [None]
-        return live
-
-    def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
-        connection = self._cached_or_new_connection(parts)
-        self._live()[0] = connection
-        return connection
-
-    def _cached_or_new_connection(self, parts: urllib.parse.SplitResult
-                                  ) -> http.client.HTTPConnection:
-        # One keep-alive connection per host and thread: a plan alternates between an index
-        # host and a files host (PyPI), which a single cached connection would reconnect.
-        key = (parts.scheme, parts.netloc)
-        connections: dict[tuple[str, str], http.client.HTTPConnection] = self._connections()
-        self._local.current = key
-        cached = connections.get(key)
-        if cached is not None:
-            return cached
-        if parts.scheme not in ("http", "https"):
-            raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
-        proxy = self._proxy_for(parts)
-        timeout = self.retry.timeout
-        connection: http.client.HTTPConnection
-        if proxy is None and parts.scheme == "https":
-            connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout,
-                                                     context=self._tls())
-        elif proxy is None:
-            connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
-        elif parts.scheme == "https":
-            # HTTPS through a proxy: a CONNECT tunnel, TLS end to end with the origin.
-            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout,
-                                                     context=self._tls())
-            connection.set_tunnel(parts.hostname or "", parts.port)
-        else:
-            connection = http.client.HTTPConnection(proxy.netloc, timeout=timeout)
-        connections[key] = connection
-        return connection
-
-    def _connections(self) -> dict[tuple[str, str], http.client.HTTPConnection]:
-        connections = getattr(self._local, "connections", None)
-        if connections is None:
-            connections = self._local.connections = {}
-        return connections
-
-    def _tls(self) -> ssl.SSLContext:
-        # Made once and shared by every connection: loading the CA store costs milliseconds
-        # each time, and a loopback repository over plain HTTP never pays it.
-        with self._tls_lock:
-            if self._tls_context is None:
-                self._tls_context = ssl.create_default_context()
-            return self._tls_context
-
-    def _proxy_for(self, parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
-        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match)."""
-        proxy = self.proxies.get(parts.scheme)
-        host = (parts.hostname or "").lower()
-        if not proxy or host in ("localhost", "127.0.0.1", "::1"):
-            return None
-        for pattern in self.proxies.get("no", "").split(","):
-            pattern = pattern.strip().lower().lstrip(".")
-            if pattern == "*" or (pattern and (host == pattern or host.endswith("." + pattern))):
-                return None
-        return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-
     def _drop_connection(self) -> None:
-        """Close this thread's connection to the host it used last (after an error)."""
-        key = getattr(self._local, "current", None)
-        connection = self._connections().pop(key, None) if key is not None else None
-        if connection is not None:
-            connection.close()
+        self._pool.drop_current()
 
     def _request(self, parts: urllib.parse.SplitResult, path: str,
                  headers: dict[str, str]) -> http.client.HTTPResponse:
         """Send one GET; sort failures into transient, permanent and missing."""
-        connection = self._connection(parts)
+        if parts.scheme not in ("http", "https"):
+            raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
+        connection = self._pool.connection(parts)
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
@@ -414,7 +325,7 @@ class HttpFetcher:
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if parts.scheme == "http" and self._proxy_for(parts) is not None:
+            if parts.scheme == "http" and self._pool.proxy_for(parts) is not None:
                 path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
             hop = {**headers, **self.credentials(url)} if self.credentials else headers
             response = self._request(parts, path, hop)
@@ -446,7 +357,7 @@ class HttpFetcher:
         """Read the body of ``url`` into ``sink``; raise ``_TooLarge`` past ``limit`` bytes."""
         response = self._open(url, accept)
         # The connection _open used last: its socket's backlog is what ``backlog`` hears.
-        connection = self._connections().get(self._local.current) if backlog else None
+        connection = self._pool.current() if backlog else None
         total = _content_length(response, limit)
         if total_box is not None:
             total_box[:] = [total]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ipydeps.connections import system_proxies
 from ipydeps.errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
-from ipydeps.fetch import HttpFetcher, RetryPolicy, system_proxies
+from ipydeps.fetch import HttpFetcher, RetryPolicy
 from tests.support.loopback import Scripted, scripted_server
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
