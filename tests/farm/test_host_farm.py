@@ -148,3 +148,19 @@ def test_failed_build_reports_log_and_blocks_dependents(tmp_path: Path) -> None:
     log = Path(by_name["py3-farmdemo"]["log"])
     assert "error" in log.read_text().lower()
     assert summary["ok"] is False
+
+
+def test_http_publisher_streams_and_reports_the_servers_refusal(
+    tmp_path: Path, repo_server: RunningServer
+) -> None:
+    from ipydeps_repo.errors import BuildError
+    from ipydeps_repo.farm.publish import HttpPublisher
+
+    from tests.support.wheels import make_wheel
+
+    wheel = make_wheel(tmp_path, "farmpub", "1.0")
+    with pytest.raises(BuildError, match="failed: farmpub-1.0-py3-none-any.whl: invalid token"):
+        HttpPublisher(repo_server.url, "wrong").publish(wheel, None)
+    publisher = HttpPublisher(repo_server.url, repo_server.token)
+    assert publisher.publish(wheel, None) == "created"
+    assert publisher.publish(wheel, None) == "unchanged"

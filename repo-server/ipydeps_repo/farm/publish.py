@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import BuildError
+from .. import publish_client
+from ..errors import BuildError, RepoError
 
-# The whole file goes in one PUT; the server's own size limit decides what is too large.
+# The file is streamed in one PUT; the server's own size limit decides what is too large.
 UPLOAD_TIMEOUT_SECONDS = 600
 
 
@@ -51,40 +48,27 @@ class HttpPublisher:
         return self.base_url
 
     def publish(self, path: Path, place: ApkPlace | None) -> str:
-        """Upload one file; return the server's status for it.
+        """Upload one file through ``publish_client`` (streamed, ``Expect: 100-continue``).
 
         Raises:
             BuildError: the server refuses the file or cannot be reached (its message kept).
         """
-        query = ""
-        if place is not None:
-            query = "?" + urllib.parse.urlencode(
-                {"branch": place.branch, "repo": place.repo, "arch": place.arch}
-            )
-        url = urllib.parse.urljoin(
-            self.base_url, "api/v1/upload/" + urllib.parse.quote(path.name) + query
-        )
-        request = urllib.request.Request(
-            url,
-            data=path.read_bytes(),
-            method="PUT",
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Content-Type": "application/octet-stream",
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_SECONDS) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", "replace")[:500]
+            reply = publish_client.publish(
+                self.base_url,
+                self.token,
+                path,
+                branch=place.branch if place else None,
+                repo=place.repo if place else None,
+                arch=place.arch if place else None,
+                timeout=UPLOAD_TIMEOUT_SECONDS,
+            )
+        except RepoError as error:
             raise BuildError(
-                f"upload of {path.name} refused: HTTP {error.code} {detail}",
-                hint="check --token and the server log",
-            ) from error
-        except urllib.error.URLError as error:
-            raise BuildError(f"could not reach {self.base_url}: {error.reason}") from error
-        return str(body.get("status", "created")) if isinstance(body, dict) else "created"
+                f"upload to {self.base_url} failed: {error.message}",
+                hint=error.hint or "check --token and the server log",
+            ) from None
+        return reply.status or "created"
 
 
 class StorePublisher:
