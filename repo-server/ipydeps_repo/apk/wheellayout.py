@@ -7,8 +7,9 @@ import posixpath
 import re
 
 from ..errors import ValidationError
+from ..optimize import record_hash
 from .package import ApkEntry
-from .wheelfile import WheelContents, record_hash
+from .wheelfile import WheelContents
 
 # The installer name pip shows and keeps away from (PEP 376 INSTALLER).
 INSTALLER = b"apk\n"
