@@ -7,18 +7,15 @@ a build produces) and no stored copy (those are for wheels only).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .fileops import PublishResult
 from .sdist_validation import inspect_sdist
-from .wheel_repository import check_release_closed, regenerate_project
+from .wheel_repository import place_in_release
 
 if TYPE_CHECKING:
     from .storage import Store
-
-logger = logging.getLogger(__name__)
 
 
 def publish_sdist(
@@ -43,26 +40,7 @@ def publish_sdist(
             the release has other files and ``extend_release`` is false.
     """
     facts = inspect_sdist(temp, filename)
-    folder = store.layout.tree / "files" / facts.project
-    target = folder / filename
-    warnings: list[str] = []
-    with store.lock():
-        status = store.claim(target, digest, force=force)
-        if status == "created" and not extend_release:
-            check_release_closed(folder, facts.project, facts.version)
-        if status != "unchanged":
-            store.place(temp, target)
-        regenerate_project(store, facts.project, warnings=warnings)
-    for warning in warnings:
-        logger.warning("%s", warning)
-    return PublishResult(
-        kind="sdist",
-        filename=filename,
-        path=f"files/{facts.project}/{filename}",
-        sha256=digest,
-        size=size,
-        status=status,
-        name=facts.project,
-        version=facts.version,
-        warnings=tuple(warnings),
+    return place_in_release(
+        store, temp, filename, digest, size, kind="sdist", project=facts.project,
+        version=facts.version, force=force, extend_release=extend_release,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,29 +69,60 @@ def publish_wheel(
     """
     check_canonical_wheel_filename(filename)
     facts = inspect_wheel(temp, filename, store.inflate_limits)
-    folder = store.layout.tree / "files" / facts.project
+    return place_in_release(
+        store, temp, filename, digest, size, kind="wheel", project=facts.project,
+        version=facts.version, force=force, extend_release=extend_release,
+        # PEP 658 metadata first, so a listed wheel always has its .metadata.
+        beside={f"{filename}.metadata": facts.metadata},
+    )
+
+
+def place_in_release(
+    store: Store,
+    temp: Path,
+    filename: str,
+    digest: str,
+    size: int,
+    *,
+    kind: str,
+    project: str,
+    version: str,
+    force: bool,
+    extend_release: bool,
+    beside: Mapping[str, bytes] | None = None,
+) -> PublishResult:
+    """Make a validated distribution visible in ``files/<project>/`` and relist the project.
+
+    Under the store's lock: the name is claimed (different bytes need ``force``), a new
+    file of a release that has files needs ``extend_release``, the ``beside`` files are
+    written before the distribution itself, and the project's pages are rewritten.
+
+    Raises:
+        ConflictError: as ``Store.claim`` and ``check_release_closed`` raise it.
+    """
+    folder = store.layout.tree / "files" / project
     target = folder / filename
     warnings: list[str] = []
     with store.lock():
         status = store.claim(target, digest, force=force)
         if status == "created" and not extend_release:
-            check_release_closed(folder, facts.project, facts.version)
+            check_release_closed(folder, project, version)
         if status != "unchanged":
-            # PEP 658 metadata first, so a listed wheel always has its .metadata.
-            write_atomic(folder / f"{filename}.metadata", facts.metadata)
+            for name, data in (beside or {}).items():
+                write_atomic(folder / name, data)
             store.place(temp, target)
-        regenerate_project(store, facts.project, warnings=warnings)
+        regenerate_project(store, project, warnings=warnings)
     for warning in warnings:
         logger.warning("%s", warning)
     return PublishResult(
-        kind="wheel",
+        kind=kind,
         filename=filename,
-        path=f"files/{facts.project}/{filename}",
+        path=f"files/{project}/{filename}",
         sha256=digest,
         size=size,
         status=status,
-        name=facts.project,
-        version=facts.version,
+        name=project,
+        version=version,
         warnings=tuple(warnings),
     )
 
