@@ -130,10 +130,13 @@ setup_venv() {
         say "reusing $VENV"
         return
     fi
-    say "creating $VENV with ipydeps[jupyter] and ipydeps-repo (about a minute; log: $STATE/setup.log)"
+    say "creating $VENV with ipydeps-client[jupyter] and ipydeps-repo (about a minute; log: $STATE/setup.log)"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     quietly "$VENV/bin/python" -m pip install --upgrade pip
     # nbclient runs the notebook for --check; jupyterlab/notebook are used when present.
+    # The client's distribution was named `ipydeps` before it became `ipydeps-client` (that name
+    # on PyPI is someone else's): an older venv of ours may still list it.
+    quietly "$VENV/bin/python" -m pip uninstall --yes ipydeps
     quietly "$VENV/bin/python" -m pip install -e "${SOURCE_DIR}[jupyter]" -e "${SOURCE_DIR}/repo-server" nbclient nbformat
     printf '%s' "$stamp" > "$VENV/.quickstart-stamp"
     rm -f "$VENV/.quickstart-ui"
@@ -162,6 +165,7 @@ setup_kernel_base() {
     say "creating the kernel base environment $KERNEL_BASE (ipykernel + ipydeps; log: $STATE/setup.log)"
     [ -x "$KERNEL_BASE/bin/python" ] || "$PYTHON" -m venv "$KERNEL_BASE"
     quietly "$KERNEL_BASE/bin/python" -m pip install --upgrade pip
+    quietly "$KERNEL_BASE/bin/python" -m pip uninstall --yes ipydeps
     quietly "$KERNEL_BASE/bin/python" -m pip install ipykernel -e "$SOURCE_DIR"
     printf '%s' "$stamp" > "$KERNEL_BASE/.quickstart-stamp"
 }

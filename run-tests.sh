@@ -10,8 +10,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-echo "==> installing ipydeps (with its jupyter and test extras) and ipydeps-repo"
+echo "==> installing ipydeps-client (with its jupyter and test extras) and ipydeps-repo"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
+# The client's distribution was named `ipydeps` before it became `ipydeps-client` (that name on
+# PyPI is someone else's): an older venv of ours may still list it.
+"$VENV/bin/python" -m pip uninstall --quiet --yes ipydeps 2> /dev/null || true
 "$VENV/bin/python" -m pip install --quiet -e '.[jupyter,test]' -e ./repo-server
 
 echo "==> running tests"

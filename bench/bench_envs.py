@@ -97,7 +97,7 @@ def runtime_env() -> Path:
     """
     wheel_dir = CACHE / "wheels"
     wheel_dir.mkdir(parents=True, exist_ok=True)
-    for old in wheel_dir.glob("ipydeps-*.whl"):
+    for old in wheel_dir.glob("ipydeps_client-*.whl"):
         old.unlink()
     # The build backend's warnings are noise here; pip's output is shown only on failure.
     build = subprocess.run(
@@ -108,7 +108,7 @@ def runtime_env() -> Path:
     if build.returncode != 0:
         sys.stderr.write(build.stdout + build.stderr)
         build.check_returncode()
-    wheel = next(wheel_dir.glob("ipydeps-*.whl"))
+    wheel = next(wheel_dir.glob("ipydeps_client-*.whl"))
     requirements = [*RUNTIME_PACKAGES, str(wheel)]
     # The ipydeps source changes often; rebuild only its wheel, not the whole env.
     env = _build(CACHE / "runtime", [*RUNTIME_PACKAGES], json.dumps(RUNTIME_PACKAGES))

@@ -42,7 +42,7 @@ RUN set -eux; \
         /src/repo-server \
     ; \
     cp /src/requirements.txt /wheels/requirements.txt; \
-    printf 'ipydeps\nipydeps-repo\n' >> /wheels/requirements.txt
+    printf 'ipydeps-client\nipydeps-repo\n' >> /wheels/requirements.txt
 
 # ---- the server image
 FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS repo

@@ -62,7 +62,7 @@ COPY ipydeps/ /src/ipydeps/
 RUN set -eux; \
     /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels /src; \
     cp /src/requirements.txt /wheels/requirements.txt; \
-    echo ipydeps >> /wheels/requirements.txt
+    echo ipydeps-client >> /wheels/requirements.txt
 
 # ---------------------------------------------------------------------------------------------
 # Stage 2: the runtime image.

@@ -16,6 +16,7 @@ from resolvelib import AbstractProvider
 from .catalog import Catalog, File, Tier
 from .environment_model import PlanPolicy, TargetEnvironment
 from .models import Candidate, Route
+from .own_names import shadowing_problem, upstream_forbidden
 from .requirements import is_standard_library, marker_applies
 from .sources import PackageSource
 
@@ -182,7 +183,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             files = [
                 (source, candidate)
                 for source, candidate in self.catalog.tier_files(name, tier)
-                if self.usable(candidate) and python_ok(candidate, self.environment)
+                if self.usable(candidate)
+                and python_ok(candidate, self.environment)
+                and self._trusted_for(name, candidate)
             ]
             # Stable sorts, least significant key first: highest build tag (as pip and uv:
             # a mirror's optimized variant beside upstream's file), tag preference, newest.
@@ -191,6 +194,20 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             files.sort(key=lambda file: file[1].version, reverse=True)
             self._installable_cache[key] = files
         return self._installable_cache[key]
+
+    def _trusted_for(self, name: NormalizedName, candidate: Candidate) -> bool:
+        """Whether ``candidate`` may provide ``name`` (own_names.py says why).
+
+        Never a project that would replace ipydeps; our own distributions from our repository only.
+        """
+        problem = shadowing_problem(name)
+        if problem is not None:
+            self.note(f"{name} was not considered: {problem}")
+            return False
+        if candidate.route is Route.UPSTREAM and upstream_forbidden(name):
+            self.note(f"{name} is one of ours: it is taken from our repository only, not upstream")
+            return False
+        return True
 
     def _source_picks(
         self,

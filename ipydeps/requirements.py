@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import InvalidRequirementError
 from .models import Request, Skipped
+from .own_names import shadowing_problem
 
 # Longer strings are not requirements anyone types; refusing them keeps messages readable.
 MAX_LENGTH = 500
@@ -84,7 +85,7 @@ def _parsed_problem(text: str, requirement: Requirement) -> str | None:
         return "looks like code, not a requirement (empty parentheses)"
     if requirement.name.lower().endswith(_FILE_SUFFIXES):
         return "looks like a file name; local files are refused by policy"
-    return None
+    return shadowing_problem(requirement.name)
 
 
 def _syntax_problem(text: str, error: InvalidRequirement) -> str:

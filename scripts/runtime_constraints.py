@@ -27,7 +27,7 @@ HEADER = (
     "# (ipydeps + the 'jupyter' extra + jupyterlab + notebook). Pins the runtime image.\n"
 )
 UI_PACKAGES = ("jupyterlab", "notebook")
-SKIP = {"ipydeps", "pip", "setuptools", "wheel"}
+SKIP = {"ipydeps-client", "pip", "setuptools", "wheel"}
 
 
 def requirements() -> list[str]:

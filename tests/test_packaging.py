@@ -24,7 +24,7 @@ def test_repo_server_pins_the_ipydeps_version_it_ships_with() -> None:
     root = _project(ROOT / "pyproject.toml")
     server = _project(ROOT / "repo-server" / "pyproject.toml")
     requirements = [Requirement(text) for text in server["dependencies"]]  # type: ignore[attr-defined]
-    ipydeps = [r for r in requirements if r.name == "ipydeps"]
+    ipydeps = [r for r in requirements if r.name == "ipydeps-client"]
     assert len(ipydeps) == 1
     assert str(ipydeps[0].specifier) == f"=={root['version']}"
     assert server["version"] == root["version"]
@@ -38,7 +38,7 @@ def test_each_wheel_holds_only_its_own_package(tmp_path: Path) -> None:
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
              "--wheel-dir", str(tmp_path), str(source)],
             check=True, env={"PIP_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"})
-    (client,) = tmp_path.glob("ipydeps-*.whl")
+    (client,) = tmp_path.glob("ipydeps_client-*.whl")
     (server,) = tmp_path.glob("ipydeps_repo-*.whl")
     client_tops = {name.split("/")[0] for name in zipfile.ZipFile(client).namelist()}
     server_tops = {name.split("/")[0] for name in zipfile.ZipFile(server).namelist()}

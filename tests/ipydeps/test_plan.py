@@ -10,7 +10,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
-from ipydeps.errors import NoCandidateError, RepositoryError, ResolutionError
+from ipydeps.errors import (
+    InvalidRequirementError,
+    NoCandidateError,
+    RepositoryError,
+    ResolutionError,
+)
 from ipydeps.models import Candidate, Plan, Route, StepAction
 from ipydeps.plan import raise_for_unsatisfiable, resolve
 from ipydeps.requirements import parse_requirements
@@ -726,3 +731,34 @@ def test_order_is_stable_whatever_the_hash_seed() -> None:
     )
     reasons = {s.candidate.name: s.reason for s in plan(["y", "x", "w"], shared).steps}
     assert reasons["lib"] == "dependency of w, x, y"
+
+
+# Our own names: never taken from someone else's project (own_names.py).
+
+
+def test_the_unrelated_pypi_project_named_ipydeps_is_refused_by_name() -> None:
+    with pytest.raises(InvalidRequirementError) as caught:
+        parse_requirements(["ipydeps", "numpy"])
+    assert set(caught.value.problems) == {"ipydeps"}
+    assert "unrelated project" in caught.value.problems["ipydeps"]
+    assert "ipydeps-client" in caught.value.problems["ipydeps"]
+
+
+def test_a_dependency_on_the_unrelated_ipydeps_is_never_planned() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("helper", "1.0", "ipydeps>=0.3")])
+    pypi = FakeSource(Route.UPSTREAM, [upstream("ipydeps", "0.3.1")])
+    result = plan("helper", ours, pypi)
+    assert not result.ok and result.steps == ()
+    [problem] = result.unsatisfiable
+    assert problem.text.startswith("ipydeps>=0.3 (needed by helper 1.0)")
+    assert any("would replace this installer" in note for note in result.notes)
+
+
+def test_our_own_distributions_come_from_our_repository_never_upstream() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("ipydeps-client", "0.1.0")])
+    pypi = FakeSource(Route.UPSTREAM, [upstream("ipydeps-client", "9.0"),
+                                       upstream("ipydeps-repo", "9.0")])
+    assert chosen(plan("ipydeps-client", ours, pypi)) == [("ipydeps-client", "0.1.0", "wheel")]
+    result = plan("ipydeps-repo", ours, pypi)
+    assert not result.ok and result.steps == ()
+    assert any("taken from our repository only, not upstream" in note for note in result.notes)

@@ -56,7 +56,7 @@ def _wait_for_answer(url: str) -> None:
 def test_the_runtime_venv_is_musl_and_holds_the_runtime(musl_runtime: Path) -> None:
     code = ("import json, sys, importlib.metadata as m, packaging.tags as t\n"
             "print(json.dumps([list(t.platform_tags()), sys.implementation._multiarch,"
-            " [m.version(d) for d in ('jupyter-server', 'ipykernel', 'ipydeps')]]))")
+            " [m.version(d) for d in ('jupyter-server', 'ipykernel', 'ipydeps-client')]]))")
     out = subprocess.run([str(musl_runtime / "bin" / "python"), "-c", code], check=True,
                          capture_output=True, text=True, env=clean_pip_env()).stdout
     platforms, multiarch, versions = json.loads(out)

@@ -59,11 +59,11 @@ def python_version(python: Path) -> str:
 
 def _ipydeps_wheel(into: Path) -> Path:
     """Build ipydeps from this checkout as a wheel (as the runtime image installs it)."""
-    for old in into.glob("ipydeps-*.whl"):
+    for old in into.glob("ipydeps_client-*.whl"):
         old.unlink()
     _run([sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir", str(into),
           str(ROOT)], what="building the ipydeps wheel")
-    return next(into.glob("ipydeps-*.whl"))
+    return next(into.glob("ipydeps_client-*.whl"))
 
 
 def runtime_env(python: Path, env: Path | None = None) -> Path:
