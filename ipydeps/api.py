@@ -24,6 +24,7 @@ from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
+from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, SystemApkRunner
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
@@ -209,23 +210,27 @@ def pip(
                                      max_page_bytes=settings.max_page_bytes,
                                      max_download_bytes=settings.max_download_bytes,
                                      credentials=access.headers_for)
-    sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)
-    try:
-        plan = resolve(requests, sources=sources, installed=environment.installed,
-                       environment=target, policy=policy, jobs=settings.jobs,
-                       installed_apks=environment.installed_apks)
-    except BaseException:
-        cancel.set()  # an interrupt: the index reads still under way in threads end at once
-        raise
-    if not quiet or not plan.ok:
-        _show_plan(plan, out if stream is not None else None)
-    if dry_run:
-        return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
-    raise_for_unsatisfiable(plan)
-    progress = make_progress(quiet=quiet, stream=stream)
-    execution = _execute(plan, settings, environment, fetcher, apk_runner, progress, cancel)
+    # Wheels the planner reads for their metadata are kept for the install (fetched.py).
+    with FetchedWheels() as fetched:
+        sources = sources_from_settings(settings, fetcher, arch=platform.machine(),
+                                        fetched=fetched)
+        try:
+            plan = resolve(requests, sources=sources, installed=environment.installed,
+                           environment=target, policy=policy, jobs=settings.jobs,
+                           installed_apks=environment.installed_apks)
+        except BaseException:
+            cancel.set()  # an interrupt: the index reads still under way in threads end at once
+            raise
+        if not quiet or not plan.ok:
+            _show_plan(plan, out if stream is not None else None)
+        if dry_run:
+            return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
+        raise_for_unsatisfiable(plan)
+        progress = make_progress(quiet=quiet, stream=stream)
+        execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
+                             cancel, fetched)
     warnings = [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
@@ -257,7 +262,7 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
 
 def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress,
-             cancel: threading.Event) -> Execution:
+             cancel: threading.Event, fetched: FetchedWheels) -> Execution:
     if apk_runner is None and environment.apk_available:
         apk_runner = SystemApkRunner()
     return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
@@ -265,7 +270,8 @@ def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: 
                         # One unpack thread per core: inflating is CPU-bound, and more
                         # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
                         unpack_workers=max(os.cpu_count() or 2, 2),
-                        cancel=cancel, stored_copies=settings.stored_copies)
+                        cancel=cancel, stored_copies=settings.stored_copies,
+                        fetched=fetched)
 
 
 def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:

@@ -22,6 +22,7 @@ from .errors import (
     IpydepsError,
     PartialInstallError,
 )
+from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
@@ -104,6 +105,7 @@ class _Job:
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
     trial: _Trial
+    fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
 
 
 def execute_plan(
@@ -117,6 +119,7 @@ def execute_plan(
     unpack_workers: int = 4,
     cancel: threading.Event | None = None,
     stored_copies: str = "auto",
+    fetched: FetchedWheels | None = None,
 ) -> Execution:
     """Install every step of ``plan`` or none of them.
 
@@ -131,13 +134,14 @@ def execute_plan(
     what apk's own transaction may leave of a failed ``apk add``. A commit that fails
     after ``apk add`` succeeded rolls the wheels back but cannot take the apks back (the
     root helper only adds): ``PartialInstallError`` names them (an interrupt keeps its
-    type, with a note saying so).
+    type, with a note saying so). A wheel that planning already downloaded and verified
+    (``fetched``: read for its metadata) is taken from there, not downloaded again.
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     with _collector_paused():
         return _execute(plan, scheme, fetcher, apk_runner, progress, jobs, unpack_workers,
-                        cancel, stored_copies)
+                        cancel, stored_copies, fetched)
 
 
 @contextlib.contextmanager
@@ -159,7 +163,8 @@ def _collector_paused() -> Iterator[None]:
 
 def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
-             cancel: threading.Event, stored_copies: str) -> Execution:
+             cancel: threading.Event, stored_copies: str,
+             fetched: FetchedWheels | None) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
     progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
@@ -173,7 +178,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
 
         shared = _Job(fetcher, downloads, transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial())
+                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial(),
+                      fetched)
 
         def job(step: Step) -> None:
             try:
@@ -233,8 +239,16 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     size: int | None = None
     streamed = False
     note = ""
+    kept = shared.fetched.take(candidate.url, candidate.sha256) if shared.fetched else None
     try:
-        if stored is not None and isinstance(fetcher, StreamingFetcher):
+        if kept is not None:
+            # Downloaded and checked against the same sha256 while planning.
+            size = kept.stat().st_size
+            report(size, size)
+            events.put(("progress", candidate.name, "verified", None, None))
+            transaction.stage(kept)
+            kept.unlink()
+        elif stored is not None and isinstance(fetcher, StreamingFetcher):
             choice = stored_copy_choice(stored.url, shared.stored_copies)
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:

@@ -6,12 +6,16 @@ Public API (stable):
   ``candidates(name: NormalizedName) -> Sequence[Candidate]`` (every file the source
   offers for the project: wheels of any tag, sdists, apks; the planner filters and
   explains) and ``requires_dist(candidate) -> tuple[str, ...]``.
-- ``RepositorySource(base_url, fetcher)``: our repository's ``<base>/simple/`` (Route.WHEEL).
-- ``UpstreamSource(index_url, fetcher)``: e.g. ``https://pypi.org/simple/`` (Route.UPSTREAM).
+- ``RepositorySource(base_url, fetcher, *, fetched=None)``: our repository's
+  ``<base>/simple/`` (Route.WHEEL).
+- ``UpstreamSource(index_url, fetcher, *, fetched=None)``: e.g. ``https://pypi.org/simple/``
+  (Route.UPSTREAM). ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the wheels read
+  for their metadata, so that the install takes them instead of downloading them again.
 - ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
   ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK); also an
   ``ApkIndexSource``: ``index_records()`` gives every record, for apk's own closure.
-- ``sources_from_settings(settings, fetcher, *, arch) -> list[PackageSource]``: in route order.
+- ``sources_from_settings(settings, fetcher, *, arch, fetched=None) -> list[PackageSource]``:
+  in route order.
 
 A 404 for a project is "no candidates"; an unreachable repository or a bad response
 raises ``RepositoryError`` naming the URL, with a hint. Results are cached per source.
@@ -19,8 +23,10 @@ raises ``RepositoryError`` naming the URL, with a hint. Results are cached per s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import threading
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -37,6 +43,7 @@ from .protocols import Fetcher
 if TYPE_CHECKING:
     from .apkindex import ApkIndexRecord
     from .config import Settings
+    from .fetched import FetchedWheels
 
 
 class PackageSource(Protocol):
@@ -133,14 +140,24 @@ def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
 
 
 class SimpleIndexSource:
-    """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``)."""
+    """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``).
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route) -> None:
+    ``fetched``, if given, keeps the wheels read for their metadata (no PEP 658 file), so
+    that the install does not download them again.
+    """
+
+    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route,
+                 fetched: FetchedWheels | None = None) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self._fetcher = fetcher
         self._route = route
+        self._fetched = fetched
         self._candidates: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._requires: dict[str, tuple[str, ...]] = {}
+        # One lock per file: the planner's read-ahead thread and the resolver may ask for
+        # the same file's dependencies at once, and one download must serve both.
+        self._locks_lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     @property
     def route(self) -> Route:
@@ -170,8 +187,11 @@ class SimpleIndexSource:
         """
         if candidate.requires_dist is not None:
             return candidate.requires_dist
-        if candidate.url not in self._requires:
-            self._requires[candidate.url] = self._fetch_requires(candidate)
+        with self._locks_lock:
+            lock = self._locks.setdefault(candidate.url, threading.Lock())
+        with lock:
+            if candidate.url not in self._requires:
+                self._requires[candidate.url] = self._fetch_requires(candidate)
         return self._requires[candidate.url]
 
     def _fetch_requires(self, candidate: Candidate) -> tuple[str, ...]:
@@ -204,21 +224,27 @@ class SimpleIndexSource:
                 f"{candidate.url} is not a valid wheel: it has no .dist-info/METADATA",
                 hint="tell the repository maintainer",
             )
+        if self._fetched is not None and candidate.sha256 is not None:
+            with contextlib.suppress(OSError):  # no room to keep it: the install fetches it
+                self._fetched.keep(candidate.url, candidate.sha256, candidate.filename, data)
         return requires_dist_from_metadata(metadata)
 
 
 class RepositorySource(SimpleIndexSource):
     """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
 
-    def __init__(self, base_url: str, fetcher: Fetcher) -> None:
-        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL)
+    def __init__(self, base_url: str, fetcher: Fetcher, *,
+                 fetched: FetchedWheels | None = None) -> None:
+        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL,
+                         fetched=fetched)
 
 
 class UpstreamSource(SimpleIndexSource):
     """The upstream index (PyPI or a mirror) at ``index_url`` (Route.UPSTREAM)."""
 
-    def __init__(self, index_url: str, fetcher: Fetcher) -> None:
-        super().__init__(index_url, fetcher, route=Route.UPSTREAM)
+    def __init__(self, index_url: str, fetcher: Fetcher, *,
+                 fetched: FetchedWheels | None = None) -> None:
+        super().__init__(index_url, fetcher, route=Route.UPSTREAM, fetched=fetched)
 
 
 class ApkRepositorySource:
@@ -289,13 +315,14 @@ class ApkRepositorySource:
 
 
 def sources_from_settings(
-    settings: Settings, fetcher: Fetcher, *, arch: str
+    settings: Settings, fetcher: Fetcher, *, arch: str, fetched: FetchedWheels | None = None
 ) -> list[PackageSource]:
     """Return the sources the settings allow, in route order (apk, our wheels, upstream).
 
     ``arch`` is the apk architecture (e.g. ``x86_64``). Whether apk can run here is
     the planner's concern (``TargetEnvironment.apk_available``), so the apk source is
-    listed whenever a repository is configured and ``apk`` is not ``never``.
+    listed whenever a repository is configured and ``apk`` is not ``never``. ``fetched``
+    keeps the wheels the wheel sources read for their metadata, for the install.
     """
     sources: list[PackageSource] = []
     if settings.repository_url:
@@ -311,7 +338,7 @@ def sources_from_settings(
                     apk_map=settings.apk_map,
                 )
             )
-        sources.append(RepositorySource(settings.repository_url, fetcher))
+        sources.append(RepositorySource(settings.repository_url, fetcher, fetched=fetched))
     if settings.upstream == "allow":
-        sources.append(UpstreamSource(settings.upstream_url, fetcher))
+        sources.append(UpstreamSource(settings.upstream_url, fetcher, fetched=fetched))
     return sources
