@@ -24,6 +24,7 @@ from .errors import (
     NotFoundError,
     RepositoryError,
 )
+from .protocols import Page
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
@@ -109,12 +110,20 @@ class HttpFetcher:
         repository stays unreachable or answers with an error after retries, or when the
         body is bigger than ``max_page_bytes`` (read no further than that).
         """
+        return self.get_page(url, accept=accept).body
+
+    def get_page(self, url: str, *, accept: str | None = None) -> Page:
+        """Return the body of ``url`` and the URL that answered it, after redirects.
+
+        Raises like ``get_bytes``.
+        """
         chunks: list[bytes] = []
+        final = [url]
         limit = self.max_page_bytes
 
         def attempt() -> None:
             chunks.clear()
-            self._stream(url, accept, chunks.append, limit=limit)
+            final[0] = self._stream(url, accept, chunks.append, limit=limit)
 
         try:
             self._with_retries(attempt)
@@ -134,7 +143,7 @@ class HttpFetcher:
                 hint=CREDENTIALS_HINT if getattr(error, "status", None) in (401, 403)
                 else "check that the repository URL is right and the server is running",
             ) from None
-        return b"".join(chunks)
+        return Page(final[0], b"".join(chunks))
 
     def download(
         self,
@@ -317,8 +326,11 @@ class HttpFetcher:
             raise _PermanentError(f"HTTP {status} {response.reason}", status)
         return response
 
-    def _open(self, url: str, accept: str | None) -> http.client.HTTPResponse:
-        """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http)."""
+    def _open(self, url: str, accept: str | None) -> tuple[http.client.HTTPResponse, str]:
+        """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http).
+
+        Returns the response and the URL that gave it.
+        """
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         if accept:
             headers["Accept"] = accept
@@ -330,7 +342,7 @@ class HttpFetcher:
             hop = {**headers, **self.credentials(url)} if self.credentials else headers
             response = self._request(parts, path, hop)
             if response.status not in _REDIRECTS:
-                return response
+                return response, url
             location = response.getheader("Location")
             response.read()
             if response.will_close:
@@ -353,9 +365,12 @@ class HttpFetcher:
         backlog: Callable[[float], None] | None = None,
         *,
         limit: int,
-    ) -> None:
-        """Read the body of ``url`` into ``sink``; raise ``_TooLarge`` past ``limit`` bytes."""
-        response = self._open(url, accept)
+    ) -> str:
+        """Read the body of ``url`` into ``sink``; return the URL that answered (redirects).
+
+        Raises ``_TooLarge`` past ``limit`` bytes.
+        """
+        response, final = self._open(url, accept)
         # The connection _open used last: its socket's backlog is what ``backlog`` hears.
         connection = self._pool.current() if backlog else None
         total = _content_length(response, limit)
@@ -376,6 +391,7 @@ class HttpFetcher:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
         if response.will_close:
             self._drop_connection()
+        return final
 
     def _read(self, response: http.client.HTTPResponse, size: int) -> bytes:
         """Return up to ``size`` bytes of the body; raise ``_Cancelled`` once cancelled."""

@@ -38,7 +38,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
 from .index import ACCEPT, apk_candidates, parse_project_page
 from .models import Candidate, Route
-from .protocols import Fetcher
+from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
     from .apkindex import ApkIndexRecord
@@ -77,10 +77,15 @@ class ApkIndexSource(Protocol):
         ...
 
 
-def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
-    """GET ``url``; None on 404; ``RepositoryError`` naming ``what`` on any other failure."""
+def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> Page | None:
+    """GET ``url`` with the URL that answered (the base of its relative links); None on 404.
+
+    Raises ``RepositoryError`` naming ``what`` on any other failure.
+    """
     try:
-        return fetcher.get_bytes(url, accept=accept)
+        if isinstance(fetcher, PageFetcher):
+            return fetcher.get_page(url, accept=accept)
+        return Page(url, fetcher.get_bytes(url, accept=accept))
     except NotFoundError:
         return None
     except (RepositoryError, DownloadError) as error:
@@ -90,6 +95,12 @@ def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes
             or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
             "config.toml) and that the repository is up",
         ) from error
+
+
+def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
+    """GET ``url``; None on 404; ``RepositoryError`` naming ``what`` on any other failure."""
+    page = _read_page(fetcher, url, accept=accept, what=what)
+    return None if page is None else page.body
 
 
 def _check_sha256(url: str, expected: str | None, data: bytes) -> None:
@@ -174,8 +185,11 @@ class SimpleIndexSource:
         name = canonicalize_name(name)
         if name not in self._candidates:
             url = f"{self.index_url}{name}/"
-            body = _read(self._fetcher, url, accept=ACCEPT, what="the package index")
-            found = [] if body is None else parse_project_page(body, page_url=url, route=self.route)
+            page = _read_page(self._fetcher, url, accept=ACCEPT, what="the package index")
+            # Links resolve against the URL that answered: after a redirect to another
+            # host, its files are there (and our credentials do not go with them).
+            found = [] if page is None else parse_project_page(page.body, page_url=page.url,
+                                                               route=self.route)
             self._candidates[name] = tuple(c for c in found if c.name == name)
         return self._candidates[name]
 

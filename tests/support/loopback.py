@@ -35,7 +35,7 @@ class ScriptedServer:
     """Serves ``responses`` in order (the last one repeats) and records request paths."""
 
     def __init__(self, responses: list[Scripted],
-                 routes: dict[str, Scripted] | None = None) -> None:
+                 routes: dict[str, Scripted] | None = None, *, host: str = "127.0.0.1") -> None:
         self.responses = list(responses)
         self.routes = dict(routes or {})
         self.requests: list[str] = []
@@ -77,9 +77,9 @@ class ScriptedServer:
             def log_message(self, *args: object) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.url = f"http://{host}:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> None:
@@ -102,10 +102,13 @@ def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
 
 
 @contextmanager
-def scripted_server(*responses: Scripted,
-                    routes: dict[str, Scripted] | None = None) -> Iterator[ScriptedServer]:
-    """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first)."""
-    server = ScriptedServer(list(responses), routes)
+def scripted_server(*responses: Scripted, routes: dict[str, Scripted] | None = None,
+                    host: str = "127.0.0.1") -> Iterator[ScriptedServer]:
+    """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first).
+
+    ``host`` is the loopback address it listens on (127.0.0.2 plays another host).
+    """
+    server = ScriptedServer(list(responses), routes, host=host)
     server.start()
     try:
         yield server
