@@ -106,8 +106,12 @@ def _run(options: argparse.Namespace) -> int:
     from . import api
 
     if options.command == "config":
+        from .connections import system_proxies
+        from .proxies import describe_proxies
+
         settings = api.config(options.profile)
         _say(settings.describe())
+        _say(describe_proxies(system_proxies()))
         notice = no_repository(settings)
         if notice:
             _say(notice)

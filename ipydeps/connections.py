@@ -15,7 +15,7 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+from .proxies import Proxy, bypasses_proxy, parse_proxy
 
 
 def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -36,9 +36,9 @@ def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 class ConnectionPool:
     """The fetcher's connections, by thread and by (scheme, host).
 
-    ``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list;
-    loopback is never proxied. Only http and https URLs may be passed in (the caller
-    checks the scheme).
+    ``proxies`` maps "http"/"https" to a proxy URL (credentials allowed, see proxies.py),
+    "no" to a NO_PROXY-style list; loopback is never proxied. Only http and https URLs
+    may be passed in (the caller checks the scheme).
     """
 
     def __init__(self, *, proxies: Mapping[str, str], timeout: float) -> None:
@@ -78,17 +78,21 @@ class ConnectionPool:
             live = self._local.live = [None]
         return live
 
-    def proxy_for(self, parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
-        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match)."""
+    def proxy_for(self, parts: urllib.parse.SplitResult) -> Proxy | None:
+        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match).
+
+        Raises ``ValueError`` for a proxy URL that cannot be used (see ``parse_proxy``).
+        """
         proxy = self.proxies.get(parts.scheme)
-        host = (parts.hostname or "").lower()
-        if not proxy or host in _LOOPBACK:
+        if not proxy:
             return None
-        for pattern in self.proxies.get("no", "").split(","):
-            pattern = pattern.strip().lower().lstrip(".")
-            if pattern == "*" or (pattern and (host == pattern or host.endswith("." + pattern))):
-                return None
-        return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if bypasses_proxy(parts.hostname or "", port, self.proxies.get("no", "")):
+            return None
+        return parse_proxy(proxy)
 
     def _new_connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
         proxy = self.proxy_for(parts)
@@ -98,12 +102,13 @@ class ConnectionPool:
         if proxy is None:
             return http.client.HTTPConnection(parts.netloc, timeout=timeout)
         if parts.scheme == "https":
-            # HTTPS through a proxy: a CONNECT tunnel, TLS end to end with the origin.
-            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout,
+            # HTTPS through a proxy: a CONNECT tunnel (authenticated to the proxy), TLS end
+            # to end with the origin.
+            connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeout,
                                                      context=self._tls())
-            connection.set_tunnel(parts.hostname or "", parts.port)
+            connection.set_tunnel(parts.hostname or "", parts.port, headers=proxy.headers)
             return connection
-        return http.client.HTTPConnection(proxy.netloc, timeout=timeout)
+        return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
 
     def _connections(self) -> dict[tuple[str, str], http.client.HTTPConnection]:
         connections = getattr(self._local, "connections", None)

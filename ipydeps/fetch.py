@@ -25,6 +25,7 @@ from .errors import (
     RepositoryError,
 )
 from .protocols import Page
+from .proxies import Proxy
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
@@ -140,8 +141,9 @@ class HttpFetcher:
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
-                hint=CREDENTIALS_HINT if getattr(error, "status", None) in (401, 403)
-                else "check that the repository URL is right and the server is running",
+                hint=_hint_for(getattr(error, "status", None),
+                               "check that the repository URL is right and the server is "
+                               "running"),
             ) from None
         return Page(final[0], b"".join(chunks))
 
@@ -247,8 +249,9 @@ class HttpFetcher:
                                      "(IPYDEPS_MAX_DOWNLOAD_BYTES)") from None
         except (_TransientError, _PermanentError) as error:
             raise DownloadError(url, str(error),
-                                hint="check the network and that the repository is up, "
-                                     "then retry") from None
+                                hint=_hint_for(getattr(error, "status", None),
+                                               "check the network and that the repository "
+                                               "is up, then retry")) from None
         actual = digest_box[0].hexdigest()
         if sha256 is not None and actual != sha256.lower():
             raise HashMismatchError(url, sha256.lower(), actual)
@@ -305,6 +308,13 @@ class HttpFetcher:
     def _drop_connection(self) -> None:
         self._pool.drop_current()
 
+    def _proxy_for(self, parts: urllib.parse.SplitResult) -> Proxy | None:
+        """Return the proxy for ``parts``; an unusable proxy setting is a permanent error."""
+        try:
+            return self._pool.proxy_for(parts)
+        except ValueError as error:
+            raise _PermanentError(f"{error} (HTTP_PROXY/HTTPS_PROXY)") from None
+
     def _request(self, parts: urllib.parse.SplitResult, path: str,
                  headers: dict[str, str]) -> http.client.HTTPResponse:
         """Send one GET; sort failures into transient, permanent and missing."""
@@ -315,6 +325,10 @@ class HttpFetcher:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
+            refused = _tunnel_refusal(error)
+            if refused is not None:
+                raise _PermanentError(f"the proxy refused the tunnel: HTTP {refused}",
+                                      refused) from None
             raise _TransientError(_describe(error)) from None
         status = response.status
         if status >= 400:
@@ -337,9 +351,11 @@ class HttpFetcher:
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if parts.scheme == "http" and self._pool.proxy_for(parts) is not None:
-                path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
             hop = {**headers, **self.credentials(url)} if self.credentials else headers
+            proxy = self._proxy_for(parts)
+            if parts.scheme == "http" and proxy is not None:
+                path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
+                hop = {**hop, **proxy.headers}
             response = self._request(parts, path, hop)
             if response.status not in _REDIRECTS:
                 return response, url
@@ -403,6 +419,21 @@ class HttpFetcher:
             raise _TransientError(_describe(error)) from None
 
 
+# What a 407 from a proxy should make people try.
+PROXY_CREDENTIALS_HINT = ("the proxy wants credentials: put them in its URL, e.g. "
+                          "HTTPS_PROXY=http://user:password@proxy.example:3128 (percent-encode "
+                          "'@' and ':' in them); NO_PROXY lists hosts reached directly")
+
+
+def _hint_for(status: int | None, otherwise: str) -> str:
+    """Return the hint for a failure with HTTP ``status`` (None: not an HTTP answer)."""
+    if status in (401, 403):
+        return CREDENTIALS_HINT
+    if status == 407:
+        return PROXY_CREDENTIALS_HINT
+    return otherwise
+
+
 def _content_length(response: http.client.HTTPResponse, limit: int) -> int | None:
     """Return the announced body size, if any; raise ``_TooLarge`` when it is over ``limit``."""
     length = response.getheader("Content-Length")
@@ -429,6 +460,19 @@ def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:
     except (OSError, ValueError):
         return None
     return waiting[0]
+
+
+def _tunnel_refusal(error: BaseException) -> int | None:
+    """Return the 4xx status with which a proxy refused a CONNECT (an OSError), if it did.
+
+    A 4xx (407: the proxy wants credentials) is not worth retrying; a 5xx may be.
+    """
+    text = str(error)
+    prefix = "Tunnel connection failed: "
+    if type(error) is not OSError or not text.startswith(prefix):
+        return None
+    status = text[len(prefix):].split(" ", 1)[0]
+    return int(status) if status.isdigit() and 400 <= int(status) < 500 else None
 
 
 def _describe(error: BaseException) -> str:

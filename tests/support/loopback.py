@@ -8,6 +8,7 @@ server killed mid-download looks to a client.
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +36,8 @@ class ScriptedServer:
     """Serves ``responses`` in order (the last one repeats) and records request paths."""
 
     def __init__(self, responses: list[Scripted],
-                 routes: dict[str, Scripted] | None = None, *, host: str = "127.0.0.1") -> None:
+                 routes: dict[str, Scripted] | None = None, *, host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.responses = list(responses)
         self.routes = dict(routes or {})
         self.requests: list[str] = []
@@ -79,7 +81,10 @@ class ScriptedServer:
 
         self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}/"
+        self.port = self.server.server_address[1]
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> None:
@@ -103,12 +108,14 @@ def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
 
 @contextmanager
 def scripted_server(*responses: Scripted, routes: dict[str, Scripted] | None = None,
-                    host: str = "127.0.0.1") -> Iterator[ScriptedServer]:
+                    host: str = "127.0.0.1",
+                    tls: ssl.SSLContext | None = None) -> Iterator[ScriptedServer]:
     """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first).
 
-    ``host`` is the loopback address it listens on (127.0.0.2 plays another host).
+    ``host`` is the loopback address it listens on (127.0.0.2 plays another host); with
+    ``tls`` (a server context) it speaks https.
     """
-    server = ScriptedServer(list(responses), routes, host=host)
+    server = ScriptedServer(list(responses), routes, host=host, tls=tls)
     server.start()
     try:
         yield server
