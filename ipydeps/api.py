@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import os
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 from .cancel import CancelEvent
 from .config import Settings, load_config
 from .connections import system_proxies
-from .credentials import repository_access
+from .credentials import redact, repository_access
 from .environment import Environment, inspect_environment
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
@@ -31,9 +32,10 @@ from .models import Plan, Skipped
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .progress import Progress, in_notebook_kernel, make_progress
-from .protocols import Fetcher
+from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
+from .retries import RetryNotice
 from .sources import sources_from_settings
 
 
@@ -205,7 +207,8 @@ def pip(
     # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
     cancel = CancelEvent()
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
-                                                       timeout=settings.timeout),
+                                                       timeout=settings.timeout,
+                                                       deadline=settings.deadline),
                                      proxies=system_proxies(), cancel=cancel,
                                      max_page_bytes=settings.max_page_bytes,
                                      max_download_bytes=settings.max_download_bytes,
@@ -217,9 +220,10 @@ def pip(
         sources = sources_from_settings(settings, fetcher, arch=platform.machine(),
                                         fetched=fetched)
         try:
-            plan = resolve(requests, sources=sources, installed=environment.installed,
-                           environment=target, policy=policy, jobs=settings.jobs,
-                           installed_apks=environment.installed_apks)
+            with _retries_told(fetcher, None if quiet else stream or sys.stderr):
+                plan = resolve(requests, sources=sources, installed=environment.installed,
+                               environment=target, policy=policy, jobs=settings.jobs,
+                               installed_apks=environment.installed_apks)
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
@@ -249,6 +253,21 @@ def pip(
     if verbose and not quiet:
         print(repr(result), file=out)
     return result
+
+
+def _retries_told(fetcher: Fetcher,
+                  stream: TextIO | None) -> contextlib.AbstractContextManager[None]:
+    """While planning, print each retried read on ``stream`` (None: quiet), one line each."""
+    if stream is None or not isinstance(fetcher, RetryReporting):
+        return contextlib.nullcontext()
+    lock = threading.Lock()  # the planner reads in threads
+
+    def tell(notice: RetryNotice) -> None:
+        with lock:
+            stream.write(f"ipydeps: reading {redact(notice.url)}: {notice.describe()}\n")
+            stream.flush()
+
+    return fetcher.reporting_retries(tell)
 
 
 def _show_plan(plan: Plan, stream: TextIO | None) -> None:

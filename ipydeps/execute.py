@@ -28,7 +28,8 @@ from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
-from .protocols import Fetcher, StreamingFetcher
+from .protocols import Fetcher, RetryReporting, StreamingFetcher
+from .retries import RetryNotice
 from .scratch import remove_orphans, scratch_directory
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
@@ -194,10 +195,11 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
         errors: list[BaseException] = []
         pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
         try:
-            # Biggest first: the longest download should not be the one that starts last.
-            for step in sorted(wheel_steps, key=lambda item: -(item.candidate.size or 0)):
-                pool.submit(job, step)
-            _pump(events, progress, len(wheel_steps))
+            with _retries_shown(fetcher, wheel_steps, events):
+                # Biggest first: the longest download should not be the one that starts last.
+                for step in sorted(wheel_steps, key=lambda item: -(item.candidate.size or 0)):
+                    pool.submit(job, step)
+                _pump(events, progress, len(wheel_steps))
         except BaseException:
             cancel.set()
             raise
@@ -353,6 +355,22 @@ def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
                            hint="use an index that publishes hashes (PEP 503/691)")
 
 
+def _retries_shown(fetcher: Fetcher, steps: Sequence[Step],
+                   events: queue.Queue[_Event]) -> contextlib.AbstractContextManager[None]:
+    """While the block runs, show each retried download in its package's progress row."""
+    if not isinstance(fetcher, RetryReporting):
+        return contextlib.nullcontext()
+    names = {step.candidate.url: step.candidate.name for step in steps}
+    names.update({step.candidate.stored.url: step.candidate.name for step in steps
+                  if step.candidate.stored is not None})
+
+    def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
+        if notice.url in names:
+            events.put(("retry", names[notice.url], notice.describe(), None, None))
+
+    return fetcher.reporting_retries(show)
+
+
 def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
     """Feed worker events to ``progress`` on this thread until every job has finished."""
     remaining = jobs
@@ -362,6 +380,8 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
             remaining -= 1
         elif kind == "error":
             progress.update(name, state="failed")
+        elif kind == "retry":
+            progress.retrying(name, state or "")
         else:
             progress.update(name, state=state, done=done, total=total)
 

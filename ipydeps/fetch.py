@@ -10,7 +10,6 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
@@ -26,6 +25,9 @@ from .errors import (
 )
 from .protocols import Page
 from .proxies import Proxy
+from .retries import Deadline, RetryListener, RetryListeners, RetryNotice, RetryPolicy
+
+__all__ = ["HttpFetcher", "RetryNotice", "RetryPolicy", "USER_AGENT"]
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
@@ -42,6 +44,10 @@ class _TransientError(Exception):
     """A failure worth retrying (connection refused/reset, timeout, HTTP 5xx); internal only."""
 
 
+class _OutOfTime(_TransientError):
+    """The deadline left no time for the next wait; internal only (the retry loop ends)."""
+
+
 class _PermanentError(Exception):
     """A failure not worth retrying (4xx other than 404, bad URL); internal only."""
 
@@ -49,6 +55,15 @@ class _PermanentError(Exception):
         self.reason = reason
         self.status = status
         super().__init__(reason)
+
+
+class _DeadlineOver(_PermanentError):
+    """The retry policy's deadline ended the wait; internal only."""
+
+    def __init__(self, deadline: Deadline, reasons: list[str]) -> None:
+        self.deadline = deadline
+        self.reasons = reasons
+        super().__init__(f"{deadline.explain()} ({_attempts(reasons)})")
 
 
 class _Cancelled(Exception):
@@ -63,25 +78,26 @@ class _Missing(Exception):
     """HTTP 404; internal only, turned into ``NotFoundError``/``FileMissingError``."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient errors are retried (exponential backoff)."""
+def _attempts(reasons: list[str]) -> str:
+    """Say how the attempts failed: ``2 attempts: timed out; timed out``."""
+    count = len(reasons)
+    if not count:
+        return "no attempt finished"
+    return f"{count} attempt{'s' if count != 1 else ''}: {'; '.join(reasons)}"
 
-    attempts: int = 4
-    initial_delay: float = 0.2
-    factor: float = 3.0
-    timeout: float = 30.0
 
-    def delays(self) -> list[float]:
-        """Return the waits between attempts: ``initial_delay * factor**i``."""
-        return [self.initial_delay * self.factor**i for i in range(max(self.attempts - 1, 0))]
+# What to try when a server stays silent past the deadline.
+_DEADLINE_HINT = ("the server is not answering, or too slowly: check that it is up and "
+                  "reachable; the wait is bounded by deadline (IPYDEPS_DEADLINE)")
 
 
 class HttpFetcher:
     """Implements ``ipydeps.protocols.Fetcher`` over ``http.client``, with keep-alive per thread.
 
     Transient errors (connection refused or reset, timeouts, HTTP 5xx, a body cut
-    short) are retried with exponential backoff; a 404 or a hash mismatch is not.
+    short) are retried with exponential backoff; a 404 or a hash mismatch is not. Each
+    retry is told to the listener of ``reporting_retries``; the policy's ``deadline``
+    bounds the wait for a silent server (see retries.py).
     """
 
     def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
@@ -103,6 +119,11 @@ class HttpFetcher:
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
         self._pool = ConnectionPool(proxies=proxies or {}, timeout=self.retry.timeout)
+        self._listeners = RetryListeners()
+
+    def reporting_retries(self, listener: RetryListener) -> contextlib.AbstractContextManager[None]:
+        """Tell ``listener`` (from the retrying thread) of each retry while the block runs."""
+        return self._listeners.listening(listener)
 
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
         """Return the body of ``url``.
@@ -122,12 +143,12 @@ class HttpFetcher:
         final = [url]
         limit = self.max_page_bytes
 
-        def attempt() -> None:
+        def attempt(clock: Deadline) -> None:
             chunks.clear()
-            final[0] = self._stream(url, accept, chunks.append, limit=limit)
+            final[0] = self._stream(url, accept, chunks.append, limit=limit, clock=clock)
 
         try:
-            self._with_retries(attempt)
+            self._with_retries(url, attempt, Deadline(self.retry.deadline, whole=True))
         except _Missing:
             raise NotFoundError(url) from None
         except _Cancelled:
@@ -141,9 +162,8 @@ class HttpFetcher:
         except (_TransientError, _PermanentError) as error:
             raise RepositoryError(
                 f"Could not read {url}: {error}",
-                hint=_hint_for(getattr(error, "status", None),
-                               "check that the repository URL is right and the server is "
-                               "running"),
+                hint=_hint_for(error, "check that the repository URL is right and the "
+                                      "server is running"),
             ) from None
         return Page(final[0], b"".join(chunks))
 
@@ -215,7 +235,7 @@ class HttpFetcher:
         digest_box: list[hashlib._Hash] = []
         done_box = [0]
 
-        def attempt() -> None:
+        def attempt(clock: Deadline) -> None:
             digest = hashlib.sha256()
             digest_box[:] = [digest]
             done_box[0] = 0
@@ -229,10 +249,10 @@ class HttpFetcher:
                 if progress is not None:
                     progress(done_box[0], total_box[0] if total_box else None)
 
-            self._stream(url, None, feed, total_box, backlog, limit=limit)
+            self._stream(url, None, feed, total_box, backlog, limit=limit, clock=clock)
 
         try:
-            self._with_retries(attempt)
+            self._with_retries(url, attempt, Deadline(self.retry.deadline, whole=False))
         except _Missing:
             raise FileMissingError(url) from None
         except _Cancelled:
@@ -249,27 +269,34 @@ class HttpFetcher:
                                      "(IPYDEPS_MAX_DOWNLOAD_BYTES)") from None
         except (_TransientError, _PermanentError) as error:
             raise DownloadError(url, str(error),
-                                hint=_hint_for(getattr(error, "status", None),
-                                               "check the network and that the repository "
-                                               "is up, then retry")) from None
+                                hint=_hint_for(error, "check the network and that the "
+                                                      "repository is up, then retry")) from None
         actual = digest_box[0].hexdigest()
         if sha256 is not None and actual != sha256.lower():
             raise HashMismatchError(url, sha256.lower(), actual)
         return done_box[0]
 
-    def _with_retries(self, attempt: Callable[[], None]) -> None:
+    def _with_retries(self, url: str, attempt: Callable[[Deadline], None],
+                      clock: Deadline) -> None:
+        """Run ``attempt`` until it succeeds, retrying transient errors while time is left.
+
+        Raises ``_DeadlineOver`` when the deadline ends the wait, else the last error.
+        """
         delays = self.retry.delays()
+        reasons: list[str] = []
         for index in range(len(delays) + 1):
             try:
                 if self.cancel.is_set():
                     raise _Cancelled()
                 with self._cancellable():
-                    attempt()
+                    attempt(clock)
                 return
-            except _TransientError:
+            except _TransientError as error:
                 self._drop_connection()
-                if not self._backed_off(delays[index] if index < len(delays) else None):
-                    raise
+                delay = delays[index] if index < len(delays) else None
+                self._before_retry(error, RetryNotice(url, index + 1, len(delays) + 1,
+                                                      str(error), delay or 0.0),
+                                   clock, reasons, last=delay is None)
             except _Cancelled:
                 self._drop_connection()
                 raise
@@ -283,19 +310,26 @@ class HttpFetcher:
                 self._drop_connection()
                 raise
 
-    def _backed_off(self, delay: float | None) -> bool:
-        """Wait ``delay`` before the next attempt; False when there is none (attempts used up).
+    def _before_retry(self, error: _TransientError, notice: RetryNotice, clock: Deadline,
+                      reasons: list[str], *, last: bool) -> None:
+        """Tell of the retry and wait for it; raise when there is none to make.
 
-        Raises ``_Cancelled`` once the cancel event is set, during the wait too.
+        Raises ``_DeadlineOver`` when the deadline leaves no time for another attempt,
+        ``error`` after the last attempt, ``_Cancelled`` once the cancel event is set
+        (during the wait too).
         """
+        if not isinstance(error, _OutOfTime):
+            reasons.append(str(error))
         if self.cancel.is_set():
             raise _Cancelled()  # the failure was most likely our own socket shutdown
-        if delay is None:
-            return False
+        if clock.over(after=notice.delay):
+            raise _DeadlineOver(clock, reasons) from None
+        if last:
+            raise error
+        self._listeners.tell(notice)
         # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
-        if self.cancel.wait(delay):
+        if self.cancel.wait(notice.delay):
             raise _Cancelled()
-        return True
 
     def _cancellable(self) -> contextlib.AbstractContextManager[None]:
         """While the block runs, setting a ``CancelEvent`` shuts down this thread's socket."""
@@ -316,11 +350,12 @@ class HttpFetcher:
             raise _PermanentError(f"{error} (HTTP_PROXY/HTTPS_PROXY)") from None
 
     def _request(self, parts: urllib.parse.SplitResult, path: str,
-                 headers: dict[str, str]) -> http.client.HTTPResponse:
+                 headers: dict[str, str], clock: Deadline) -> http.client.HTTPResponse:
         """Send one GET; sort failures into transient, permanent and missing."""
         if parts.scheme not in ("http", "https"):
             raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
         connection = self._pool.connection(parts)
+        _limit_wait(connection, clock, self.retry.timeout)
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
@@ -340,7 +375,8 @@ class HttpFetcher:
             raise _PermanentError(f"HTTP {status} {response.reason}", status)
         return response
 
-    def _open(self, url: str, accept: str | None) -> tuple[http.client.HTTPResponse, str]:
+    def _open(self, url: str, accept: str | None,
+              clock: Deadline) -> tuple[http.client.HTTPResponse, str]:
         """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http).
 
         Returns the response and the URL that gave it.
@@ -356,7 +392,7 @@ class HttpFetcher:
             if parts.scheme == "http" and proxy is not None:
                 path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
                 hop = {**hop, **proxy.headers}
-            response = self._request(parts, path, hop)
+            response = self._request(parts, path, hop, clock)
             if response.status not in _REDIRECTS:
                 return response, url
             location = response.getheader("Location")
@@ -381,19 +417,24 @@ class HttpFetcher:
         backlog: Callable[[float], None] | None = None,
         *,
         limit: int,
+        clock: Deadline,
     ) -> str:
         """Read the body of ``url`` into ``sink``; return the URL that answered (redirects).
 
-        Raises ``_TooLarge`` past ``limit`` bytes.
+        Raises ``_TooLarge`` past ``limit`` bytes. Under a whole-read deadline (pages) each
+        read returns what has arrived, so a body trickled a byte at a time cannot hold
+        the reader past the deadline; a download reads whole chunks (see transfer.py).
         """
-        response, final = self._open(url, accept)
+        response, final = self._open(url, accept, clock)
         # The connection _open used last: its socket's backlog is what ``backlog`` hears.
-        connection = self._pool.current() if backlog else None
+        connection = self._pool.current()
         total = _content_length(response, limit)
         if total_box is not None:
             total_box[:] = [total]
         received = 0
-        while chunk := self._read(response, min(_CHUNK, limit + 1 - received)):
+        while chunk := self._read(response, min(_CHUNK, limit + 1 - received), connection,
+                                  clock):
+            clock.moved()
             received += len(chunk)
             if received > limit:  # one byte past the limit is enough to tell
                 raise _TooLarge()
@@ -405,18 +446,37 @@ class HttpFetcher:
                     backlog(waiting / _CHUNK)
         if total is not None and received != total:
             raise _TransientError(f"connection closed after {received} of {total} bytes")
+        if not response.isclosed():
+            # read1 does not release the connection once the body is all read; read does.
+            response.read()
         if response.will_close:
             self._drop_connection()
         return final
 
-    def _read(self, response: http.client.HTTPResponse, size: int) -> bytes:
+    def _read(self, response: http.client.HTTPResponse, size: int,
+              connection: http.client.HTTPConnection | None, clock: Deadline) -> bytes:
         """Return up to ``size`` bytes of the body; raise ``_Cancelled`` once cancelled."""
         if self.cancel.is_set():
             raise _Cancelled()
+        if connection is not None:
+            _limit_wait(connection, clock, self.retry.timeout)
         try:
-            return response.read(size)
+            return response.read1(size) if clock.whole else response.read(size)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             raise _TransientError(_describe(error)) from None
+
+
+def _limit_wait(connection: http.client.HTTPConnection, clock: Deadline, timeout: float) -> None:
+    """Bound the connection's next socket wait by ``timeout`` and the deadline's time left.
+
+    Raises ``_TransientError`` when no time is left (the retry loop then gives up).
+    """
+    wait = clock.wait_limit(timeout)
+    if wait is None:
+        raise _OutOfTime("out of time")
+    connection.timeout = wait  # for a connection not opened yet
+    if connection.sock is not None:
+        connection.sock.settimeout(wait)
 
 
 # What a 407 from a proxy should make people try.
@@ -425,8 +485,11 @@ PROXY_CREDENTIALS_HINT = ("the proxy wants credentials: put them in its URL, e.g
                           "'@' and ':' in them); NO_PROXY lists hosts reached directly")
 
 
-def _hint_for(status: int | None, otherwise: str) -> str:
-    """Return the hint for a failure with HTTP ``status`` (None: not an HTTP answer)."""
+def _hint_for(error: Exception, otherwise: str) -> str:
+    """Return the hint for a failed fetch: by its HTTP status, or ``otherwise``."""
+    if isinstance(error, _DeadlineOver):
+        return _DEADLINE_HINT
+    status = error.status if isinstance(error, _PermanentError) else None
     if status in (401, 403):
         return CREDENTIALS_HINT
     if status == 407:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .retries import RetryNotice
 
 
 class Fetcher(Protocol):
@@ -77,4 +81,15 @@ class PageFetcher(Fetcher, Protocol):
 
     def get_page(self, url: str, *, accept: str | None = None) -> Page:
         """Return the body of ``url`` and the final URL; raises like ``get_bytes``."""
+        ...
+
+
+@runtime_checkable
+class RetryReporting(Protocol):
+    """A fetcher that tells a listener about each retry (``ipydeps.retries.RetryNotice``)."""
+
+    def reporting_retries(
+        self, listener: Callable[[RetryNotice], None]
+    ) -> AbstractContextManager[None]:
+        """Send each retry to ``listener`` (called in the retrying thread) while the block runs."""
         ...

@@ -62,6 +62,9 @@ class RecordingProgress:
     def finish(self, summary: str) -> None:
         self.summary = summary
 
+    def retrying(self, name: str, text: str) -> None:
+        self.states[name].append(f"retrying: {text}")
+
 
 @pytest.fixture
 def published(repo_server: RunningServer, tmp_path: Path) -> RunningServer:

@@ -21,7 +21,9 @@ from typing import BinaryIO
 class Scripted:
     """One response: ``status``, ``body``; ``cut`` sends only that many body bytes, then closes.
 
-    ``pace`` (bytes per second) sends the body no faster than that, like a slow network.
+    ``pace`` (bytes per second) sends the body no faster than that, like a slow network;
+    ``trickle`` sends it one byte every ``trickle`` seconds; ``stall`` (with ``cut``)
+    keeps the connection open in silence after the cut, until the server stops.
     """
 
     status: int = 200
@@ -30,6 +32,8 @@ class Scripted:
     pace: float | None = None
     content_type: str = "application/octet-stream"
     headers: dict[str, str] | None = None
+    trickle: float | None = None
+    stall: bool = False
 
 
 class ScriptedServer:
@@ -44,6 +48,7 @@ class ScriptedServer:
         self.headers: list[dict[str, str]] = []
         # Set once a paced body has started to go out: a slow download is under way.
         self.pacing = threading.Event()
+        self.stopping = threading.Event()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -65,16 +70,7 @@ class ScriptedServer:
                 for name, value in (response.headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                if response.cut is not None:
-                    self.wfile.write(response.body[: response.cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                if response.pace is not None:
-                    owner.pacing.set()
-                    _paced_write(self.wfile, response.body, response.pace)
-                    return
-                self.wfile.write(response.body)
+                self.close_connection = owner.send_body(self.wfile, response)
 
             def log_message(self, *args: object) -> None:
                 return
@@ -87,12 +83,43 @@ class ScriptedServer:
         self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def send_body(self, stream: BinaryIO, response: Scripted) -> bool:
+        """Send ``response``'s body as scripted; return whether to close the connection."""
+        if response.cut is not None:
+            stream.write(response.body[: response.cut])
+            stream.flush()
+            if response.stall:
+                self.stopping.wait()
+            return True
+        if response.trickle is not None:
+            _trickle(stream, response.body, response.trickle, self.stopping)
+            return True
+        if response.pace is not None:
+            self.pacing.set()
+            _paced_write(stream, response.body, response.pace)
+            return False
+        stream.write(response.body)
+        return False
+
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _trickle(stream: BinaryIO, body: bytes, every: float, stopping: threading.Event) -> None:
+    """Send ``body`` a byte at a time, one every ``every`` seconds, until done or stopped."""
+    for offset in range(len(body)):
+        try:
+            stream.write(body[offset:offset + 1])
+            stream.flush()
+        except OSError:  # the client went away
+            return
+        if stopping.wait(every):
+            return
 
 
 def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
