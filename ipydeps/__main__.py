@@ -70,15 +70,23 @@ def pip_command(args: list[str]) -> int:
     """``python -m ipydeps pip ARGS``: the pip shim's entry (docker/pip-shim).
 
     ``install`` command lines ipydeps understands are carried out by ``ipydeps.pip()``;
-    anything else replaces this process with the real pip, arguments unchanged.
+    anything else replaces this process with the real pip, arguments unchanged: with
+    upstream off, sealed to our repository or refused (``AirGapError``; see handoff.py).
     """
     install = parse_install(args)
     requirements = None
     if install is not None:
         requirements = _read_files(list(install.requirements), install.requirement_files)
     if install is None or requirements is None:
+        from .magics import hand_off
+
+        handoff = hand_off(args)
+        if handoff.notice:
+            _complain(handoff.notice.removeprefix("ipydeps: "))
         sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "pip", *args])
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "pip", *handoff.args],
+                  dict(handoff.environ))
     from . import api
 
     result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
