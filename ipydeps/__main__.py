@@ -152,8 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IpydepsError as error:
         _complain(str(error))
         return 1
-    except KeyboardInterrupt:
-        _complain("interrupted; nothing was installed")
+    except KeyboardInterrupt as interrupt:
+        # Its notes say what stayed when it came late (a commit finished first, apks added).
+        notes = [note.removeprefix("ipydeps: ") for note in getattr(interrupt, "__notes__", ())]
+        _complain("interrupted; " + ("; ".join(notes) if notes else "nothing was installed"))
         return 1
 
 

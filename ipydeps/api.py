@@ -20,13 +20,14 @@ from .cancel import CancelEvent
 from .config import Settings, load_config
 from .connections import system_proxies
 from .credentials import redact, repository_access
-from .environment import Environment, inspect_environment
+from .environment import Environment, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
 from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, SystemApkRunner
+from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
 from .notices import no_repository, say_once
@@ -197,6 +198,10 @@ def pip(
     settings = dataclasses.replace(settings, repository_url=access.url)
     if not quiet:
         say_once(no_repository(settings), out)
+    # An install of an earlier call that was cut off mid-commit (a killed kernel) is undone
+    # before anything looks at what is installed (installers/journal.py).
+    early = _recover(Path(prefix) if prefix else None, None if quiet else out)
+    warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
     apk = None if apk_runner is None else True
     environment = inspect_environment(Path(prefix) if prefix else None,
@@ -230,12 +235,13 @@ def pip(
         if not quiet or not plan.ok:
             _show_plan(plan, out if stream is not None else None)
         if dry_run:
-            return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
+            return Result(plan, (), plan.skipped, True, time.perf_counter() - started,
+                          tuple(warnings))
         raise_for_unsatisfiable(plan)
         progress = make_progress(quiet=quiet, stream=stream)
         execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
                              cancel, fetched)
-    warnings = [outcome.note for outcome in execution.outcomes if outcome.note]
+    warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
         refresh_import_system(environment.site_dirs,
@@ -248,11 +254,32 @@ def pip(
     result = _result(plan, execution, time.perf_counter() - started, warnings)
     progress.finish(result.summary())
     if not quiet:
-        for warning in warnings:
+        for warning in warnings[len(early):]:  # the early ones were said already
             print(f"WARNING: {warning}", file=out)
     if verbose and not quiet:
         print(repr(result), file=out)
     return result
+
+
+def _recover(prefix: Path | None, stream: TextIO | None) -> list[str]:
+    """Finish or undo an install of this environment cut off mid-commit; return warnings.
+
+    Says so on ``stream`` (None: quiet). What cannot be undone (paths changed since)
+    becomes a warning; its files stay where recovery found them.
+    """
+    scheme = install_scheme(prefix)
+    recovery = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
+    if stream is not None:
+        for name in recovery.undone:
+            stream.write(f"ipydeps: an install into this environment was cut off mid-commit "
+                         f"({name}); it was undone, so its packages are as they were "
+                         "before it\n")
+    warnings = [f"an interrupted install could not be undone: {problem}; nothing was "
+                "deleted, and the next ipydeps call tries again" for problem in recovery.problems]
+    if stream is not None:
+        for warning in warnings:
+            stream.write(f"WARNING: {warning}\n")
+    return warnings
 
 
 def _retries_told(fetcher: Fetcher,

@@ -24,6 +24,7 @@ from .errors import (
 )
 from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
+from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
@@ -121,6 +122,7 @@ def execute_plan(
     cancel: threading.Event | None = None,
     stored_copies: str = "auto",
     fetched: FetchedWheels | None = None,
+    renamer: Renamer | None = None,
 ) -> Execution:
     """Install every step of ``plan`` or none of them.
 
@@ -137,12 +139,13 @@ def execute_plan(
     root helper only adds): ``PartialInstallError`` names them (an interrupt keeps its
     type, with a note saying so). A wheel that planning already downloaded and verified
     (``fetched``: read for its metadata) is taken from there, not downloaded again.
+    ``renamer`` does the commit's renames (tests pass one that stops at a chosen rename).
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     with _collector_paused():
         return _execute(plan, scheme, fetcher, apk_runner, progress, jobs, unpack_workers,
-                        cancel, stored_copies, fetched)
+                        cancel, stored_copies, fetched, renamer)
 
 
 @contextlib.contextmanager
@@ -165,7 +168,7 @@ def _collector_paused() -> Iterator[None]:
 def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
              cancel: threading.Event, stored_copies: str,
-             fetched: FetchedWheels | None) -> Execution:
+             fetched: FetchedWheels | None, renamer: Renamer | None) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
     progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
@@ -176,7 +179,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
     remove_orphans({str(_MEMORY_SCRATCH), tempfile.gettempdir()})
     with scratch_directory(_scratch_directory(wheel_steps)) as downloads, \
-            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
+            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel,
+                             renamer=renamer) as transaction:
 
         shared = _Job(fetcher, downloads, transaction, events, stored_copies,
                       threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial(),
