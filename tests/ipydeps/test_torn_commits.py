@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,44 @@ def test_sigint_while_another_thread_commits(upgrade: Upgrade) -> None:
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "signal only works in main thread" not in err
+    assert snapshot(upgrade.env) == upgrade.after
+    assert upgrade.listed() == upgrade.listed_after
+
+
+@pytest.mark.e2e
+def test_interrupting_a_kernel_during_the_commit_lets_it_finish(upgrade: Upgrade,
+                                                                tmp_path: Path) -> None:
+    """The notebook's stop button (SIGINT to the kernel's main thread) mid-commit."""
+    from tests.support.kernels import Kernel
+
+    python = make_venv(tmp_path / "kernel-env", see_test_packages=True)
+    upgrade.restore()
+    marker, go = tmp_path / "stopped", tmp_path / "go"
+    kernel = Kernel(python, tmp_path, {"HOME": str(tmp_path)})
+    try:
+        assert kernel.run("from pathlib import Path\n"
+                          "from tests.support.commit_faults import FileStoppingRenamer, upgrade"
+                          ).error is None
+        message = kernel.client.execute(
+            f"upgrade({upgrade.server.url!r}, Path({str(upgrade.env)!r}), "
+            f"FileStoppingRenamer({upgrade.renames // 2}, Path({str(marker)!r}), "
+            f"Path({str(go)!r})), {UPGRADE!r})")
+        pause = threading.Event()
+        for _ in range(1200):  # the cell downloads and stages first: a minute at most
+            if marker.exists():
+                break
+            pause.wait(0.05)
+        assert marker.exists(), "the commit never reached the chosen rename"
+        kernel.manager.interrupt_kernel()
+        go.touch()
+        reply = kernel.client.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != message:
+            reply = kernel.client.get_shell_msg(timeout=60)
+    finally:
+        kernel.stop()
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert "which was finished first" in "\n".join(reply["content"]["traceback"])
     assert snapshot(upgrade.env) == upgrade.after
     assert upgrade.listed() == upgrade.listed_after
 

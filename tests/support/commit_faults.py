@@ -44,6 +44,26 @@ class StoppingRenamer:
             sys.stdin.readline()
 
 
+class FileStoppingRenamer(StoppingRenamer):
+    """Like ``StoppingRenamer``, for a kernel (no stdin): after rename ``stop_at`` it
+    creates ``marker`` and waits until ``go`` exists.
+    """
+
+    def __init__(self, stop_at: int, marker: Path, go: Path) -> None:
+        super().__init__(stop_at)
+        self.marker = marker
+        self.go = go
+
+    def rename(self, source: Path, destination: Path) -> None:
+        os.rename(source, destination)
+        self.count += 1
+        if self.count == self.stop_at:
+            self.marker.touch()
+            pause = threading.Event()
+            while not self.go.exists():
+                pause.wait(0.05)
+
+
 def upgrade(repository: str, prefix: Path, renamer: StoppingRenamer,
             requirements: list[str]) -> None:
     """Plan and carry out ``requirements`` (upgrading) with the library's own parts."""
