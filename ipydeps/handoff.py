@@ -6,10 +6,12 @@ that pip must not reach any index but ours, whatever this machine's pip settings
 it runs with our repository's ``/simple/`` as its only index (``PIP_INDEX_URL``; no
 repository configured: ``PIP_NO_INDEX``), no configuration file (``PIP_CONFIG_FILE`` is
 the null device), and none of the machine's ``PIP_*`` variables (an extra index or
-find-links there would leak). A command line that names another source is refused
-before pip runs: ``--extra-index-url``, ``--index-url``/``-i`` other than ours, remote
-``--find-links``/``-f``, direct URL requirements, ``--isolated`` (pip would then ignore
-the variables above), and the same inside requirement and constraint files it names.
+find-links there would leak) but those that cannot name a package source (``PIP_CERT``
+for a private CA, timeouts, the proxy, the cache: ``KEPT_PIP_VARIABLES``). A command
+line that names another source is refused before pip runs: ``--extra-index-url``,
+``--index-url``/``-i`` other than ours, remote ``--find-links``/``-f``, direct URL
+requirements, ``--isolated`` (pip would then ignore the variables above), and the same
+inside requirement and constraint files it names.
 Local paths (a wheel file, a project directory, a find-links directory) stay allowed:
 they reach no network. Either way ``notice`` says what happened.
 
@@ -40,6 +42,13 @@ _FILE_OPTIONS = ("--requirement", "-r", "--constraint", "-c")
 # Options whose value is a URL that is not a package source.
 _OTHER_URL_OPTIONS = ("--proxy", "--cert", "--client-cert", "--log", "--cache-dir")
 _MAX_FILE_DEPTH = 10  # requirement files that name others, as pip allows
+# The machine's pip variables a sealed pip keeps: none can add a place to find packages.
+KEPT_PIP_VARIABLES = frozenset({
+    "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
+    "PIP_PROXY", "PIP_TRUSTED_HOST", "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR",
+    "PIP_BREAK_SYSTEM_PACKAGES", "PIP_ROOT_USER_ACTION", "PIP_PROGRESS_BAR", "PIP_NO_COLOR",
+    "PIP_NO_INPUT", "PIP_EXISTS_ACTION", "PIP_KEYRING_PROVIDER",
+})
 
 
 class AirGapError(IpydepsError):
@@ -76,7 +85,8 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
             hint=f"install from our repository only ({redact(clean_ours or 'none configured')}"
                  "): drop those options; or allow upstream (IPYDEPS_UPSTREAM=allow) where "
                  "this setup may reach it")
-    sealed = {key: value for key, value in environ.items() if not key.startswith("PIP_")}
+    sealed = {key: value for key, value in environ.items()
+              if not key.startswith("PIP_") or key in KEPT_PIP_VARIABLES}
     sealed["PIP_CONFIG_FILE"] = os.devnull
     sealed["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     if ours is not None:

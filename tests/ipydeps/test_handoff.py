@@ -37,7 +37,9 @@ def _settings(upstream: str, repository: str | None = OURS) -> object:
 MACHINE = {"PIP_INDEX_URL": "https://elsewhere.example/simple/",
            "PIP_EXTRA_INDEX_URL": "https://elsewhere.example/extra/",
            "PIP_FIND_LINKS": "https://elsewhere.example/links/",
-           "PIP_CONFIG_FILE": "/etc/elsewhere.conf", "PATH": "/usr/bin", "HOME": "/home/u"}
+           "PIP_CONSTRAINT": "/etc/constraints-with-an-index.txt",
+           "PIP_CONFIG_FILE": "/etc/elsewhere.conf", "PIP_CERT": "/etc/ssl/private-ca.pem",
+           "PATH": "/usr/bin", "HOME": "/home/u"}
 
 
 def test_with_upstream_allowed_pip_runs_as_the_machine_configures_it() -> None:
@@ -53,7 +55,8 @@ def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
     assert handoff.args == ("install", "--no-deps", "six")
     assert {key: value for key, value in handoff.environ.items() if key.startswith("PIP_")} == {
         "PIP_INDEX_URL": OURS + "simple/", "PIP_CONFIG_FILE": os.devnull,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_CERT": "/etc/ssl/private-ca.pem"}  # kept: it names no package source
     assert handoff.environ["PATH"] == "/usr/bin" and handoff.environ["HOME"] == "/home/u"
     assert handoff.notice is not None
     assert "upstream is off (air-gapped)" in handoff.notice
