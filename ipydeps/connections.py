@@ -7,6 +7,7 @@ milliseconds each time (and a loopback repository over plain HTTP never pays it)
 
 from __future__ import annotations
 
+import array
 import http.client
 import os
 import ssl
@@ -15,7 +16,9 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 
+from .fetch_failures import OutOfTime
 from .proxies import Proxy, bypasses_proxy, parse_proxy
+from .retries import Deadline
 
 
 def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -121,3 +124,33 @@ class ConnectionPool:
             if self._tls_context is None:
                 self._tls_context = ssl.create_default_context()
             return self._tls_context
+
+
+def waiting_bytes(connection: http.client.HTTPConnection) -> int | None:
+    """Return how many received bytes wait in the connection's socket, or None if unknown."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # not a POSIX system
+        return None
+    if connection.sock is None:
+        return None
+    waiting = array.array("i", [0])
+    try:
+        fcntl.ioctl(connection.sock.fileno(), termios.FIONREAD, waiting)
+    except (OSError, ValueError):
+        return None
+    return waiting[0]
+
+
+def limit_wait(connection: http.client.HTTPConnection, clock: Deadline, timeout: float) -> None:
+    """Bound the connection's next socket wait by ``timeout`` and the deadline's time left.
+
+    Raises ``_TransientError`` when no time is left (the retry loop then gives up).
+    """
+    wait = clock.wait_limit(timeout)
+    if wait is None:
+        raise OutOfTime("out of time")
+    connection.timeout = wait  # for a connection not opened yet
+    if connection.sock is not None:
+        connection.sock.settimeout(wait)

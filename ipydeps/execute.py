@@ -31,7 +31,7 @@ from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
 from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice
-from .scratch import remove_orphans, scratch_directory
+from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
@@ -177,8 +177,9 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
-    remove_orphans({str(_MEMORY_SCRATCH), tempfile.gettempdir()})
-    with scratch_directory(_scratch_directory(wheel_steps)) as downloads, \
+    remove_orphans({str(MEMORY_SCRATCH), tempfile.gettempdir()})
+    parent = scratch_parent([step.candidate.size for step in wheel_steps])
+    with scratch_directory(parent) as downloads, \
             WheelTransaction(scheme, workers=unpack_workers, cancel=cancel,
                              renamer=renamer) as transaction:
 
@@ -319,30 +320,6 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
         stager.discard()
         raise
     return size
-
-
-# Memory-backed scratch space, used for the downloaded wheels when it has room for all of
-# them: each wheel is written once and read back once, and on a slow disk that write
-# competes with the unpacked files' writes (uv avoids it by unpacking while downloading).
-_MEMORY_SCRATCH = Path("/dev/shm")
-
-
-def _scratch_directory(steps: Sequence[Step]) -> str | None:
-    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free.
-
-    Only when the index gives every wheel's size: downloads are refused past it, so
-    memory holds no more than that; a file of unknown size goes to disk.
-    """
-    if any(step.candidate.size is None for step in steps):
-        return None
-    needed = sum(step.candidate.size or 0 for step in steps)
-    if not needed or not os.access(_MEMORY_SCRATCH, os.W_OK | os.X_OK):
-        return None
-    try:
-        status = os.statvfs(_MEMORY_SCRATCH)
-    except OSError:
-        return None
-    return str(_MEMORY_SCRATCH) if status.f_bavail * status.f_frsize >= 2 * needed else None
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
