@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
+import importlib
 import os
 import platform
 import sys
@@ -240,7 +241,7 @@ def pip(
         raise_for_unsatisfiable(plan)
         progress = make_progress(quiet=quiet, stream=stream)
         execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
-                             cancel, fetched)
+                             cancel, fetched, here=prefix is None)
     warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
@@ -308,16 +309,24 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
 
 def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress,
-             cancel: threading.Event, fetched: FetchedWheels) -> Execution:
+             cancel: threading.Event, fetched: FetchedWheels, *, here: bool) -> Execution:
+    """Carry out ``plan``; ``here``: into this interpreter's own environment."""
     if apk_runner is None and environment.apk_available:
         apk_runner = SystemApkRunner()
-    return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
-                        apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
-                        # One unpack thread per core: inflating is CPU-bound, and more
-                        # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
-                        unpack_workers=max(os.cpu_count() or 2, 2),
-                        cancel=cancel, stored_copies=settings.stored_copies,
-                        fetched=fetched)
+    try:
+        return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
+                            apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
+                            # One unpack thread per core: inflating is CPU-bound, and more
+                            # threads only hand the GIL around (measured: 2 beat 4 on 2 cores).
+                            unpack_workers=max(os.cpu_count() or 2, 2),
+                            cancel=cancel, stored_copies=settings.stored_copies,
+                            fetched=fetched)
+    except KeyboardInterrupt:
+        if here:
+            # The commit may have been finished first (interrupts.py): what it put in place
+            # must be importable without a restart.
+            importlib.invalidate_caches()
+        raise
 
 
 def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:

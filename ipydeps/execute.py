@@ -221,6 +221,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                 before_each=lambda staged: progress.update(staged.name, state="installing"),
             )
         except BaseException as error:
+            if transaction.committed:
+                raise  # an interrupt held until the commit was whole: everything is installed
             # The commit rolled the wheels back, but apk cannot be undone from here.
             raise _after_apk(error, apk_steps) from None
         for wheel in wheels:
