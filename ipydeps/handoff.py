@@ -29,9 +29,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from .config import Settings
 from .credentials import redact, repository_access
-from .errors import IpydepsError
+from .errors import InvalidRequirementError, IpydepsError
+from .own_names import shadowing_problem
 
 # Options whose value is another place to find packages, each as written on a command
 # line or in a requirements file; "-i" and "-f" also come glued to their value.
@@ -69,8 +72,12 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
     """Return how to run ``pip <args>`` under ``settings``, from the environment ``environ``.
 
     Raises ``AirGapError`` when upstream is off and the command names another package
-    source (every such source is listed at once).
+    source (every such source is listed at once), and ``InvalidRequirementError`` for an
+    install of a project that would replace ipydeps itself, whatever the policy.
     """
+    shadowing = _shadowing_requirements(list(args))
+    if shadowing:
+        raise InvalidRequirementError(shadowing)
     if settings.upstream_allowed:
         return Handoff(tuple(args), dict(environ))
     # pip takes credentials in the index URL (and from ~/.netrc): ours keep theirs.
@@ -99,6 +106,24 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
         f"ipydeps: upstream is off (air-gapped): running `{command}` with the real pip "
         f"{where}; this machine's pip configuration, other indexes and find-links are "
         "not used"))
+
+
+def _shadowing_requirements(words: list[str]) -> dict[str, str]:
+    """The requirements of a ``pip install`` that would replace ipydeps, and why."""
+    if "install" not in words:
+        return {}
+    problems: dict[str, str] = {}
+    for _option, value, word in _words_with_values(words):
+        if value is not None or word.startswith("-"):
+            continue
+        try:
+            name = Requirement(word).name
+        except InvalidRequirement:
+            continue  # not a requirement: pip reports it itself
+        problem = shadowing_problem(name)
+        if problem is not None:
+            problems[word] = problem
+    return problems
 
 
 def _simple_url(base: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.config import load_config
+from ipydeps.errors import InvalidRequirementError
 from ipydeps.handoff import AirGapError, plan_handoff
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.loopback import ScriptedServer, scripted_server
@@ -47,6 +48,18 @@ def test_with_upstream_allowed_pip_runs_as_the_machine_configures_it() -> None:
                            environ=MACHINE)
     assert handoff.args == ("install", "--no-deps", "six")
     assert handoff.environ == MACHINE and handoff.notice is None
+
+
+@pytest.mark.parametrize("upstream", ["allow", "deny"])
+def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(
+        upstream: str) -> None:
+    with pytest.raises(InvalidRequirementError) as caught:
+        plan_handoff(["install", "--no-deps", "six", "IPyDeps>=0.3"],
+                     settings=_settings(upstream), environ=MACHINE)
+    assert list(caught.value.problems) == ["IPyDeps>=0.3"]
+    assert "would replace this installer" in caught.value.problems["IPyDeps>=0.3"]
+    # Other pip commands naming it (uninstall, show) are pip's business.
+    plan_handoff(["show", "ipydeps"], settings=_settings(upstream), environ=MACHINE)
 
 
 def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
