@@ -109,7 +109,7 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
 
 
 def _shadowing_requirements(words: list[str]) -> dict[str, str]:
-    """The requirements of a ``pip install`` that would replace ipydeps, and why."""
+    """Return the requirements of a ``pip install`` that would replace ipydeps, and why."""
     if "install" not in words:
         return {}
     problems: dict[str, str] = {}
