@@ -108,9 +108,7 @@ def place_in_release(
         if status == "created" and not extend_release:
             check_release_closed(folder, project, version)
         if status != "unchanged":
-            for name, data in (beside or {}).items():
-                write_atomic(folder / name, data)
-            store.place(temp, target)
+            store.place_beside(temp, target, beside or {}, new=status == "created")
         regenerate_project(store, project, warnings=warnings)
     for warning in warnings:
         logger.warning("%s", warning)
