@@ -10,9 +10,11 @@ from email.policy import compat32
 from pathlib import Path
 
 from packaging.utils import (
+    InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
+    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -63,6 +65,27 @@ def check_filename(filename: str) -> None:
         )
     if problems:
         raise ValidationError(f"file name {filename!r}", problems)
+
+
+def project_of_filename(filename: str) -> str | None:
+    """Return the project a file name publishes to, for a token's project scope.
+
+    A wheel's or sdist's normalized project (the store files it under that name, after
+    checking that its content says the same), or an apk's package name. None when the
+    name does not parse (the upload is refused for that anyway).
+    """
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    if filename.endswith(".apk"):
+        # <pkgname>-<pkgver>-r<pkgrel>.apk, checked against .PKGINFO when published
+        parts = filename.removesuffix(".apk").rsplit("-", 2)
+        return parts[0] if len(parts) == 3 and parts[0] else None
+    return None
 
 
 def check_target(branch: str, repo: str, arch: str | None = None) -> None:
