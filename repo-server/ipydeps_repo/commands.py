@@ -120,6 +120,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from .app import make_app
+    from .handlers.request_body import SMALL_BODY_BYTES
     from .leftovers import remove_leftovers
     from .storage import Store
 
@@ -152,9 +153,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         app = make_app(settings, store)
-        # Tornado's own limit sits above ours so the upload handler can answer 413 itself.
+        # Every handler bounds its body itself from the headers (handlers/request_body.py)
+        # and lifts this limit for the body it takes; it stays for anything else.
         server = tornado.httpserver.HTTPServer(
-            app, max_body_size=settings.max_upload_bytes + 1, idle_connection_timeout=300
+            app, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
         )
         try:
             sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
