@@ -150,8 +150,11 @@ class TokenStore:
             raise ValidationError(f"token scopes {scopes!r}", [f"scopes are {ALL_SCOPES}"])
         if projects is not None and not projects:
             raise ValidationError("token projects", ["name at least one project"])
-        patterns = None if projects is None else tuple(
-            dict.fromkeys(normalize_pattern(project) for project in projects))
+        patterns = (
+            None
+            if projects is None
+            else tuple(dict.fromkeys(normalize_pattern(project) for project in projects))
+        )
         entry: dict[str, Any] = {
             "scopes": list(scopes),
             "projects": None if patterns is None else list(patterns),

@@ -84,13 +84,17 @@ class _CountedStream:
         data = self._inflated.read(size if 0 <= size <= _CHUNK else _CHUNK)
         self.total += len(data)
         if self.total > self.budget:
-            raise _Stop(f"the archive inflates to more than {self.budget} bytes (the limit "
-                        "for an archive of this size); stopped there")
+            raise _Stop(
+                f"the archive inflates to more than {self.budget} bytes (the limit "
+                "for an archive of this size); stopped there"
+            )
         if self.header_room is not None:
             self.header_room -= len(data)
             if self.header_room < 0:
-                raise _Stop(f"more than {MAX_HEADER_BYTES} bytes come between two members' "
-                            "data (a header, or a member that is not a file)")
+                raise _Stop(
+                    f"more than {MAX_HEADER_BYTES} bytes come between two members' "
+                    "data (a header, or a member that is not a file)"
+                )
         return data
 
 
@@ -134,15 +138,20 @@ def _walk_tar(
                         pass
 
 
-def _check_declared(name: str, size: int, declared: int, limits: InflateLimits,
-                    budget: int) -> None:
+def _check_declared(
+    name: str, size: int, declared: int, limits: InflateLimits, budget: int
+) -> None:
     """Refuse what the archive admits to before inflating it."""
     if size > limits.member_bytes:
-        raise _Stop(f"member {name!r} would inflate to {size} bytes, over the per-member "
-                    f"limit of {limits.member_bytes}")
+        raise _Stop(
+            f"member {name!r} would inflate to {size} bytes, over the per-member "
+            f"limit of {limits.member_bytes}"
+        )
     if declared > budget:
-        raise _Stop(f"the archive would inflate to more than {budget} bytes (the limit for "
-                    "an archive of this size)")
+        raise _Stop(
+            f"the archive would inflate to more than {budget} bytes (the limit for "
+            "an archive of this size)"
+        )
 
 
 def _read_kept(data: IO[bytes], name: str, problems: list[str]) -> bytes | None:

@@ -73,8 +73,10 @@ def _parse_time(value: str, text: str) -> datetime:
     except ValueError:
         raise ValidationError(
             f"expiry {text!r}",
-            ["use a duration such as 30d, 12h or 8w, a date such as 2027-01-31, "
-             "or a date and time such as 2027-01-31T12:00"],
+            [
+                "use a duration such as 30d, 12h or 8w, a date such as 2027-01-31, "
+                "or a date and time such as 2027-01-31T12:00"
+            ],
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

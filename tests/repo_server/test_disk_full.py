@@ -29,8 +29,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs",
-                              str(mount_point)], capture_output=True, text=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         if "permission denied" in mounted.stderr.lower() or "not permitted" in mounted.stderr:
             pytest.skip(f"this machine does not let root mount a tmpfs: {mounted.stderr}")
@@ -53,8 +57,10 @@ def full_server(small_disk: Path) -> Iterator[RunningServer]:
 def left_behind(server: RunningServer) -> list[str]:
     """Every file of the upload's that is still on the disk: part files, temp files, the wheel."""
     found = [path.name for path in (server.data / "state" / "tmp").iterdir()]
-    found += [str(path.relative_to(server.data / "tree")) for path in
-              (server.data / "tree" / "files").rglob("*")]
+    found += [
+        str(path.relative_to(server.data / "tree"))
+        for path in (server.data / "tree" / "files").rglob("*")
+    ]
     return found
 
 
@@ -63,11 +69,21 @@ def test_an_upload_larger_than_the_free_space_is_507(
 ) -> None:
     wheel = make_wheel(tmp_path, "big", "1.0", files={"big/blob.bin": os.urandom(4 << 20)})
     # The publish command says what happened, not "check the URL".
-    result = repo_cli("publish", str(wheel), "--url", full_server.url, "--token",
-                      full_server.token, data=tmp_path, check=False)
+    result = repo_cli(
+        "publish",
+        str(wheel),
+        "--url",
+        full_server.url,
+        "--token",
+        full_server.token,
+        data=tmp_path,
+        check=False,
+    )
     assert result.returncode == 1
-    assert ("error: big-1.0-py3-none-any.whl: no space left on device: "
-            "big-1.0-py3-none-any.whl could not be stored") in result.stderr
+    assert (
+        "error: big-1.0-py3-none-any.whl: no space left on device: "
+        "big-1.0-py3-none-any.whl could not be stored"
+    ) in result.stderr
     assert "check the URL" not in result.stderr
     assert left_behind(full_server) == []
     # The PUT API and the legacy form answer the same, in JSON and in text.

@@ -86,15 +86,18 @@ def bearer(server: RunningServer) -> str:
 @pytest.mark.parametrize("expect", [False, True])
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/projects/x/1.0/yank", "/api/v1/projects/x/1.0", "/api/v1/upload/x-1.0.tar.gz",
-     "/legacy/"],
+    [
+        "/api/v1/projects/x/1.0/yank",
+        "/api/v1/projects/x/1.0",
+        "/api/v1/upload/x-1.0.tar.gz",
+        "/legacy/",
+    ],
 )
 def test_a_refusal_comes_before_the_body(server: RunningServer, path: str, expect: bool) -> None:
     method = "PUT" if "upload" in path else "DELETE" if path.endswith("1.0") else "POST"
     extra = {"Expect": "100-continue"} if expect else {}
     # No token: 401 from the headers alone (no body byte is ever sent here).
-    status, head, body = ask(server, head_of(path, method, Content_Length=str(DECLARED),
-                                             **extra))
+    status, head, body = ask(server, head_of(path, method, Content_Length=str(DECLARED), **extra))
     assert status == 401
     assert b"100 Continue" not in head
     assert b"missing bearer token" in body
@@ -112,8 +115,7 @@ def test_200_unauthenticated_large_bodies_leave_the_memory_near_idle(
         for _ in range(CONNECTIONS):
             connection = socket.create_connection(address(server), timeout=30)
             connections.append(connection)
-            connection.sendall(head_of("/api/v1/projects/x/1.0/yank",
-                                       Content_Length=str(DECLARED)))
+            connection.sendall(head_of("/api/v1/projects/x/1.0/yank", Content_Length=str(DECLARED)))
             # Push what the server will take (the old one read it all); a refused
             # connection is closed under us, which ends the push.
             connection.setblocking(False)
@@ -131,15 +133,18 @@ def test_200_unauthenticated_large_bodies_leave_the_memory_near_idle(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/api/v1/projects/x/1.0/yank"), ("GET", "/api/v1/health"), ("GET", "/simple/"),
-     ("GET", "/")],
+    [
+        ("POST", "/api/v1/projects/x/1.0/yank"),
+        ("GET", "/api/v1/health"),
+        ("GET", "/simple/"),
+        ("GET", "/"),
+    ],
 )
 def test_a_small_endpoint_takes_64_kib_declared_or_chunked(
     server: RunningServer, method: str, path: str
 ) -> None:
     token = {"Authorization": bearer(server)}
-    status, _, body = ask(server, head_of(path, method, Content_Length=str(64 * 1024 + 1),
-                                          **token))
+    status, _, body = ask(server, head_of(path, method, Content_Length=str(64 * 1024 + 1), **token))
     assert status == 413
     assert "over the limit of 65536 bytes" in json.loads(body)["error"]
     # Chunked: no size in advance; answered as soon as the 64 KiB are passed.
@@ -157,16 +162,22 @@ def test_a_large_chunked_upload_is_413(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--max-upload", "1M")
     try:
         with socket.create_connection(address(server), timeout=30) as connection:
-            connection.sendall(head_of("/api/v1/upload/x-1.0.tar.gz", "PUT",
-                                       Authorization=bearer(server),
-                                       Transfer_Encoding="chunked"))
+            connection.sendall(
+                head_of(
+                    "/api/v1/upload/x-1.0.tar.gz",
+                    "PUT",
+                    Authorization=bearer(server),
+                    Transfer_Encoding="chunked",
+                )
+            )
             with contextlib.suppress(OSError):
                 for _ in range(40):
                     connection.sendall(b"10000\r\n" + bytes(0x10000) + b"\r\n")
             status, _, body = answer(connection)
         assert status == 413
         assert json.loads(body)["error"] == (
-            "upload of more than 1048576 bytes is over the limit of 1048576 bytes")
+            "upload of more than 1048576 bytes is over the limit of 1048576 bytes"
+        )
         assert list((server.data / "state" / "tmp").iterdir()) == []
     finally:
         server.stop()
@@ -174,18 +185,28 @@ def test_a_large_chunked_upload_is_413(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "content_type"),
-    [("POST", "/api/v1/projects/x/1.0/yank", "application/json"),
-     ("GET", "/api/v1/health", "application/json"),
-     ("GET", "/simple/", "text/plain"),
-     ("POST", "/legacy/", "multipart/form-data; boundary=b0undary")],
+    [
+        ("POST", "/api/v1/projects/x/1.0/yank", "application/json"),
+        ("GET", "/api/v1/health", "application/json"),
+        ("GET", "/simple/", "text/plain"),
+        ("POST", "/legacy/", "multipart/form-data; boundary=b0undary"),
+    ],
 )
 def test_every_endpoint_has_the_idle_body_timeout(
     server: RunningServer, method: str, path: str, content_type: str
 ) -> None:
     # Content-Length: 100 and no body at all: cut off after --body-timeout (1 s here).
     credentials = base64.b64encode(f"__token__:{server.token}".encode()).decode()
-    status, _, body = ask(server, head_of(path, method, Authorization=f"Basic {credentials}",
-                                          Content_Type=content_type, Content_Length="100"))
+    status, _, body = ask(
+        server,
+        head_of(
+            path,
+            method,
+            Authorization=f"Basic {credentials}",
+            Content_Type=content_type,
+            Content_Length="100",
+        ),
+    )
     assert status == 408
     assert b"no part of the body came for 1 s" in body
     assert list((server.data / "state" / "tmp").iterdir()) == []

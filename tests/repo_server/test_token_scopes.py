@@ -38,7 +38,8 @@ def test_a_scoped_token_reaches_its_projects_and_patterns_only(tmp_path: Path) -
     with pytest.raises(PermissionDeniedError) as caught:
         store.authenticate(header, project="requests")
     assert caught.value.message == (
-        "token 'acme' may not act on project 'requests': its scope is project acme, acme-*")
+        "token 'acme' may not act on project 'requests': its scope is project acme, acme-*"
+    )
     assert caught.value.status == 403
     # The right is checked as before; the project scope does not widen it.
     with pytest.raises(PermissionDeniedError, match="may not force"):
@@ -48,9 +49,22 @@ def test_a_scoped_token_reaches_its_projects_and_patterns_only(tmp_path: Path) -
 def test_token_files_from_before_scopes_keep_working(tmp_path: Path) -> None:
     # The entries ipydeps-repo wrote before projects, expiry and last use existed.
     token = "ipyr_" + "x" * 43
-    (tmp_path / "tokens.json").write_text(json.dumps({"tokens": [{
-        "name": "old", "sha256": hash_token(token), "created": "2026-01-01T00:00:00+00:00",
-        "last4": token[-4:], "scopes": ["upload", "force"], "revoked": None}]}))
+    (tmp_path / "tokens.json").write_text(
+        json.dumps(
+            {
+                "tokens": [
+                    {
+                        "name": "old",
+                        "sha256": hash_token(token),
+                        "created": "2026-01-01T00:00:00+00:00",
+                        "last4": token[-4:],
+                        "scopes": ["upload", "force"],
+                        "revoked": None,
+                    }
+                ]
+            }
+        )
+    )
     store = TokenStore(tmp_path / "tokens.json")
     info = store.authenticate(f"Bearer {token}", scope=SCOPE_FORCE, project="anything")
     assert (info.projects, info.expires) == (None, None)
@@ -72,9 +86,13 @@ def test_an_expired_token_is_403(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30d", NOW + timedelta(days=30)), ("12h", NOW + timedelta(hours=12)),
-     ("2w", NOW + timedelta(weeks=2)), ("2027-01-31", datetime(2027, 1, 31, tzinfo=UTC)),
-     ("2027-01-31T12:30+01:00", datetime(2027, 1, 31, 11, 30, tzinfo=UTC))],
+    [
+        ("30d", NOW + timedelta(days=30)),
+        ("12h", NOW + timedelta(hours=12)),
+        ("2w", NOW + timedelta(weeks=2)),
+        ("2027-01-31", datetime(2027, 1, 31, tzinfo=UTC)),
+        ("2027-01-31T12:30+01:00", datetime(2027, 1, 31, 11, 30, tzinfo=UTC)),
+    ],
 )
 def test_expiry_forms(text: str, expected: datetime) -> None:
     assert parse_expiry(text, NOW) == expected
@@ -94,8 +112,12 @@ def test_bad_project_patterns_are_refused(tmp_path: Path, pattern: str) -> None:
 
 @pytest.mark.parametrize(
     ("filename", "project"),
-    [("Acme_Tools-1.0-py3-none-any.whl", "acme-tools"), ("acme_tools-1.0.tar.gz", "acme-tools"),
-     ("py3-acme-1.0-r0.apk", "py3-acme"), ("nonsense.whl", None)],
+    [
+        ("Acme_Tools-1.0-py3-none-any.whl", "acme-tools"),
+        ("acme_tools-1.0.tar.gz", "acme-tools"),
+        ("py3-acme-1.0-r0.apk", "py3-acme"),
+        ("nonsense.whl", None),
+    ],
 )
 def test_the_project_of_a_file_name(filename: str, project: str | None) -> None:
     assert project_of_filename(filename) == project
@@ -107,13 +129,23 @@ def scoped_token(server: RunningServer, *args: str) -> str:
     return result.stdout.splitlines()[-1]
 
 
-def send(server: RunningServer, method: str, path: str, token: str,
-         body: bytes = b"", content_type: str = "application/json") -> tuple[int, str]:
+def send(
+    server: RunningServer,
+    method: str,
+    path: str,
+    token: str,
+    body: bytes = b"",
+    content_type: str = "application/json",
+) -> tuple[int, str]:
     url = urllib.parse.urlsplit(server.url)
     connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
     credentials = base64.b64encode(f"__token__:{token}".encode()).decode()
-    connection.request(method, path, body=body, headers={
-        "Authorization": f"Basic {credentials}", "Content-Type": content_type})
+    connection.request(
+        method,
+        path,
+        body=body,
+        headers={"Authorization": f"Basic {credentials}", "Content-Type": content_type},
+    )
     response = connection.getresponse()
     result = response.status, response.read().decode()
     connection.close()
@@ -137,15 +169,18 @@ def test_out_of_scope_requests_are_403_and_change_nothing(
     with socket.create_connection((host or "", int(port.rstrip("/"))), timeout=30) as connection:
         connection.sendall(
             f"PUT /api/v1/upload/other_project-2.0-py3-none-any.whl HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: 100000000\r\n\r\n".encode())
+            f"Authorization: Bearer {token}\r\nContent-Length: 100000000\r\n\r\n".encode()
+        )
         reply = b""
         while chunk := connection.recv(65536):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 403 ")
     assert scope in reply.decode()
     # Yank, unyank, delete of the other project: 403 naming the scope.
-    for method, path in (("POST", "/api/v1/projects/other-project/1.0/yank"),
-                         ("DELETE", "/api/v1/projects/Other_Project/1.0/yank")):
+    for method, path in (
+        ("POST", "/api/v1/projects/other-project/1.0/yank"),
+        ("DELETE", "/api/v1/projects/Other_Project/1.0/yank"),
+    ):
         status, body = send(repo_server, method, path, token)
         assert (status, scope in body) == (403, True), body
     # The legacy form: refused when the file part begins, nothing of it stored.
@@ -155,8 +190,9 @@ def test_out_of_scope_requests_are_403_and_change_nothing(
     assert list((repo_server.data / "state" / "tmp").iterdir()) == []
     files = sorted(path.name for path in (repo_server.data / "tree" / "files").rglob("*.whl"))
     assert files == ["acme_tools-1.0-py3-none-any.whl", "other_project-1.0-py3-none-any.whl"]
-    page = json.loads(repo_server.get(
-        "simple/other-project/", accept="application/vnd.pypi.simple.v1+json")[2])
+    page = json.loads(
+        repo_server.get("simple/other-project/", accept="application/vnd.pypi.simple.v1+json")[2]
+    )
     assert [entry["yanked"] for entry in page["files"]] == [False]
     # Within its scope, the legacy form publishes.
     form, content_type = legacy_form(make_sdist(tmp_path, "acme", "1.0"))
@@ -177,19 +213,25 @@ def test_delete_in_scope_needs_force_and_the_project(
 def test_token_list_shows_projects_expiry_and_last_use(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
-    token = scoped_token(repo_server, "--project", "acme", "--project", "acme-*",
-                         "--expires", "30d")
-    line = next(line for line in repo_cli("token", "list", data=repo_server.data)
-                .stdout.splitlines() if line.startswith("acme-ci"))
+    token = scoped_token(
+        repo_server, "--project", "acme", "--project", "acme-*", "--expires", "30d"
+    )
+    line = next(
+        line
+        for line in repo_cli("token", "list", data=repo_server.data).stdout.splitlines()
+        if line.startswith("acme-ci")
+    )
     assert "acme,acme-*" in line
     assert line.split()[-2:] == ["never", "active"]  # not used yet
     assert repo_server.upload(make_wheel(tmp_path, "acme", "1.0"), token=token)[0] == 201
-    line = next(line for line in repo_cli("token", "list", data=repo_server.data)
-                .stdout.splitlines() if line.startswith("acme-ci"))
+    line = next(
+        line
+        for line in repo_cli("token", "list", data=repo_server.data).stdout.splitlines()
+        if line.startswith("acme-ci")
+    )
     assert line.split()[-2].startswith("20")  # the last use, an ISO time
     expires = datetime.fromisoformat(line.split()[-3])
     assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)
-    bad = repo_cli("token", "create", "x", "--expires", "soon", data=repo_server.data,
-                   check=False)
+    bad = repo_cli("token", "create", "x", "--expires", "soon", data=repo_server.data, check=False)
     assert bad.returncode == 1
     assert "expiry 'soon' is invalid" in bad.stderr

@@ -99,7 +99,8 @@ class UploadHandler(BaseHandler):
             return
         try:
             await tornado.ioloop.IOLoop.current().run_in_executor(
-                None, self._append, descriptor, chunk)
+                None, self._append, descriptor, chunk
+            )
         except OSError as error:
             self._failure = storage_error(error, self.path_args[0])
             logger.warning("%s: %s", self._upload_label(), self._failure.message)
