@@ -185,13 +185,12 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
     with path.open("rb") as stream:
         facts = check_archive(stream, path.stat().st_size, limits or InflateLimits())
     problems = list(facts.problems)
-    if facts.dist_info is not None:
-        problems += dist_info_problems(facts.dist_info, name, version)
+    folder = [] if facts.dist_info is None else dist_info_problems(facts.dist_info, name, version)
     metadata = facts.kept.get("METADATA")
     if metadata is None:
-        raise ValidationError(subject, problems or ["METADATA is missing"])
+        raise ValidationError(subject, problems + folder or ["METADATA is missing"])
     core = read_core_metadata("METADATA", metadata, name, version)
-    problems += core.problems
+    problems += core.problems + folder
     if problems:
         raise ValidationError(subject, problems)
     return WheelFacts(

@@ -74,8 +74,8 @@ def read_wheel(path: Path | str) -> WheelContents:
     metadata_bytes = facts.kept["METADATA"]
     metadata = HeaderParser().parsestr(metadata_bytes.decode("utf-8", "replace"))
     wheel_info = HeaderParser().parsestr(facts.kept["WHEEL"].decode("utf-8", "replace"))
-    problems = dist_info_problems(dist_info, name, version)
-    problems += read_core_metadata("METADATA", metadata_bytes, name, version).problems
+    problems = read_core_metadata("METADATA", metadata_bytes, name, version).problems
+    problems += dist_info_problems(dist_info, name, version)
     if problems:
         raise ValidationError(subject, problems)
     return WheelContents(
