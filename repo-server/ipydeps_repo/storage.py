@@ -87,13 +87,24 @@ class Store:
         return handle, Path(name)
 
     def stage_copy(self, source: Path) -> Path:
-        """Copy a local file into a temp file of the store (for the CLI and the farm)."""
-        handle, temp = self.new_temp_file()
+        """Copy a local file into a temp file of the store (for the CLI and the farm).
+
+        Raises:
+            StorageFullError: the store's disk filled up during the copy (nothing is kept).
+        """
+        try:
+            handle, temp = self.new_temp_file()
+        except OSError as error:
+            if error.errno in NO_SPACE:
+                raise storage_error(error, source.name) from error
+            raise
         try:
             with os.fdopen(handle, "wb") as target, source.open("rb") as stream:
                 shutil.copyfileobj(stream, target, _CHUNK)
-        except BaseException:
+        except BaseException as error:
             temp.unlink(missing_ok=True)
+            if isinstance(error, OSError) and error.errno in NO_SPACE:
+                raise storage_error(error, source.name) from error
             raise
         return temp
 

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ipydeps_repo.errors import StorageFullError
+from ipydeps_repo.settings import DataLayout
+from ipydeps_repo.storage import Store
 
 from tests.support.sdists import legacy_form
 from tests.support.server import RunningServer, repo_cli, start_server
@@ -113,3 +116,18 @@ def test_a_disk_filled_by_the_metadata_is_507_too(
     assert left_behind(full_server) == []
     assert full_server.get("simple/wordy/")[0] == 404
     assert full_server.get("api/v1/health")[0] == 200
+
+
+def test_the_maintainers_local_publish_on_a_full_disk_is_a_storage_error(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    # The path of `mirror` and the farm's --data: Store.publish_file copies the file in first.
+    store = Store(DataLayout(small_disk / "data"))
+    wheel = make_wheel(tmp_path, "big", "1.0", files={"big/blob.bin": os.urandom(4 << 20)})
+    with pytest.raises(StorageFullError) as caught:
+        store.publish_file(wheel)
+    assert str(caught.value).startswith(
+        "no space left on device: big-1.0-py3-none-any.whl could not be stored")
+    assert list(store.layout.tmp.iterdir()) == []
+    assert not (store.layout.tree / "files" / "big").exists()
+    assert wheel.exists()
