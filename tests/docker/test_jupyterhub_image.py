@@ -132,3 +132,18 @@ def test_the_start_script_execs_so_the_spawners_signals_reach_the_server() -> No
     lines = [line.strip() for line in START.read_text().splitlines()]
     assert 'exec jupyterhub-singleuser "$@"' in lines
     assert os.access(START, os.X_OK)
+
+
+def test_ci_stops_with_how_to_install_node_when_it_cannot_install_it(tmp_path: Path) -> None:
+    # .ci/run installs node and npm as root with apt-get; anyone else is told what to run.
+    # Here: no node on PATH, and `id -u` says a non-root user.
+    (tmp_path / "id").write_text("#!/bin/sh\necho 1000\n")
+    (tmp_path / "id").chmod(0o755)
+    for tool in ("bash", "dirname"):
+        (tmp_path / tool).symlink_to(f"/bin/{tool}" if Path(f"/bin/{tool}").exists()
+                                     else f"/usr/bin/{tool}")
+    result = subprocess.run([str(DOCKER.parent / ".ci" / "run")], capture_output=True, text=True,
+                            env={"PATH": str(tmp_path)}, check=False, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the JupyterHub tests need node and npm" in result.stderr
+    assert "sudo apt-get install nodejs npm" in result.stderr
