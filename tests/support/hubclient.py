@@ -84,7 +84,7 @@ class HubUser:
         return cls(hub_url, name, cookies)
 
     def _xsrf(self) -> str:
-        return next(cookie.value for cookie in self.cookies if cookie.name == "_xsrf") or ""
+        return next((cookie.value or "" for cookie in self.cookies if cookie.name == "_xsrf"), "")
 
     def request_token(self, note: str = "ipydeps tests") -> str:
         """Create an API token for this user with the login cookie; remember and return it."""

@@ -72,14 +72,10 @@ def _run(args: list[str], *, what: str) -> str:
 
 
 def _client_wheel(into: Path) -> Path:
-    """Build this checkout's client distribution as a wheel (as the image's wheels stage does)."""
-    with tempfile.TemporaryDirectory(dir=into) as directory:
-        _run([sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir",
-              directory, str(ROOT)], what="building the client wheel from this checkout")
-        built = next(Path(directory).glob("*.whl"))
-        target = into / built.name
-        shutil.move(built, target)
-    return target
+    """Build this checkout's client distribution as a wheel in the empty directory ``into``."""
+    _run([sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir",
+          str(into), str(ROOT)], what="building the client wheel from this checkout")
+    return next(into.glob("*.whl"))
 
 
 def _client_sources_digest() -> str:
@@ -119,16 +115,13 @@ def build_runtime(python: Path, env: Path, uis: tuple[str, ...], *,
     sources = _client_sources_digest()
     if client_stamp.is_file() and client_stamp.read_text() == sources:
         return env
-    wheels = env.parent / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    wheel = _client_wheel(wheels)
-    try:
+    # As the image does: a wheel built from this checkout (never the name on an index).
+    with tempfile.TemporaryDirectory() as directory:
+        wheel = _client_wheel(Path(directory))
         _run([str(venv_python), "-m", "pip", "install", "--quiet", "--force-reinstall",
               "--no-deps", str(wheel)], what="installing the client wheel")
         _run([str(venv_python), "-m", "pip", "install", "--quiet", *constraints, str(wheel)],
              what="installing the client's dependencies")
-    finally:
-        wheel.unlink()
     client_stamp.write_text(sources)
     return env
 
