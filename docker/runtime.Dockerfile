@@ -142,7 +142,7 @@ RUN set -eux; \
 # The kernel environment: a venv that also sees Alpine's /usr/lib/python3.12/site-packages
 # (where py3-* apks install), owned by the notebook user so ipydeps and pip can install into
 # it without root and without tripping PEP 668 (which guards the system interpreter only).
-# JupyterHub's own web pages and their assets (share/jupyterhub, about 45 MiB) are removed in
+# JupyterHub's own web pages and their assets (share/jupyterhub, about 43 MiB) are removed in
 # the same layer: a single-user server never serves them (its pages link to the hub's).
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     set -eux; \
