@@ -125,6 +125,9 @@ def test_c_extension_built_for_musl_published_resolved_and_imported(
     wheel_venv = tmp_path / "wheel-venv"
     subprocess.run([str(musl_python), "-m", "venv", str(wheel_venv)], check=True,
                    env=clean_pip_env())  # fmt: skip
+    # The harness's bundled pip 22.3 trips over PEP 658 metadata links; a current one does not.
+    subprocess.run([str(wheel_venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "pip>=23.1"], check=True, env=clean_pip_env())  # fmt: skip
     installed = subprocess.run(
         [str(wheel_venv / "bin" / "python"), "-m", "pip", "install", "--only-binary", ":all:",
          "--index-url", repo_server.url + "simple/", "muslsum==1.0"],

@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
         help="built artifacts and farm-state.json (env IPYDEPS_FARM_CACHE)",
     )
     build.add_argument("--jobs", type=int, default=2, help="compile jobs per build (default 2)")
+    build.add_argument("--nice", type=int, default=19, help="nice level of the builds (19)")
     build.add_argument("--python", default=sys.executable, help="Python the host target builds for")
     build.add_argument("--publish-url", help="repository server base URL to upload to")
     build.add_argument("--token", default=os.environ.get("IPYDEPS_REPO_TOKEN"), help="upload token")
@@ -138,6 +139,7 @@ def _build(args: argparse.Namespace) -> int:
             builder_image=args.builder_image,
             build_isolation=not args.no_build_isolation,
             musl_python=args.musl_python,
+            nice=args.nice,
         )
         if publisher is None:
             _say("farm: no --publish-url/--data given: building only, nothing is published")

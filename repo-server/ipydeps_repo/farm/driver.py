@@ -69,6 +69,8 @@ class FarmOptions:
     builder_image: str = ""
     build_isolation: bool = True
     musl_python: Path | None = None
+    # Builds run under ``nice -n <nice>``: the farm shares its machine politely by default.
+    nice: int = 19
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ def _build_host(
             setup_args=settings.setup_args,
             python=options.python,
             jobs=options.jobs,
+            nice=options.nice,
             isolation=options.build_isolation,
         ),
         folder,

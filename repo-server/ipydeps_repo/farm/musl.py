@@ -137,6 +137,7 @@ def add_openblas(
         options.cache_dir / "musl" / target.arch / f"openblas-{key[:16]}",
         log,
         jobs=options.jobs,
+        nice=options.nice,
         env=context.toolchain.environment(dict(os.environ)),
         progress=progress,
     )
@@ -232,6 +233,7 @@ def build_recipe(
             setup_args=settings.setup_args,
             python=str(context.python.venv_python),
             jobs=options.jobs,
+            nice=options.nice,
         ),
         folder,
         log,

@@ -30,7 +30,9 @@ from .musl_toolchain import MuslToolchain
 OPENBLAS_PROJECT = "cmeel-openblas"
 SONAME = "libopenblas.so.0"
 # x86-64 kernels built besides the baseline (PRESCOTT): what most machines in use run.
-DYNAMIC_LIST = ("SANDYBRIDGE", "HASWELL", "SKYLAKEX", "ZEN")
+# Not SKYLAKEX: zig's clang driver refuses the flags OpenBLAS gives its AVX-512 kernels
+# ("unknown CPU feature: 'avx512'"), so AVX-512 machines run the HASWELL (AVX2) kernels.
+DYNAMIC_LIST = ("SANDYBRIDGE", "HASWELL", "ZEN")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def build_openblas(
     log_path: Path,
     *,
     jobs: int,
+    nice: int = 19,
     env: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> OpenBlasBuild:
@@ -111,6 +114,7 @@ def build_openblas(
     Raises:
         BuildError: make fails, or the library it installs is not a musl x86-64 ELF object.
     """
+    work = work.resolve()  # make -C runs in the source folder
     prefix = work / "prefix"
     done = OpenBlasBuild(version, prefix)
     if done.library.is_file() and (done.pkgconfig_dir / "openblas.pc").is_file():
@@ -124,7 +128,7 @@ def build_openblas(
     progress(f"openblas: building OpenBLAS {version} with zig (log: {log_path})")
     with log_path.open("a", encoding="utf-8") as log:
         for goal in (["libs", "netlib", "shared"], ["install"]):
-            command = ["nice", "-n", "19", "make", "-C", str(source), *arguments, *goal]
+            command = ["nice", "-n", str(nice), "make", "-C", str(source), *arguments, *goal]
             log.write("$ " + " ".join(command) + "\n")
             log.flush()
             code = run_logged(command, env, log, "openblas", started, progress)

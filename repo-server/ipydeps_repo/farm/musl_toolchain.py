@@ -106,6 +106,8 @@ def prepare_toolchain(directory: Path, *, zig: Path, triple: str) -> MuslToolcha
     Raises:
         BuildError: zig does not run.
     """
+    # Absolute: make -C and meson run the wrappers from other directories.
+    directory = directory.resolve()
     try:
         version = subprocess.run(
             [str(zig), "version"], capture_output=True, text=True, check=True
