@@ -96,3 +96,13 @@ def test_a_bad_exclude_table_is_refused(tmp_path: Path) -> None:
     done = _farm("order", "--apkbuilds", str(apkbuilds))
     assert done.returncode == 1
     assert "target host: exclude must map recipe names to reasons" in done.stderr
+
+
+def test_only_builds_the_named_recipe_not_what_it_needs(tmp_path: Path) -> None:
+    apkbuilds = _recipes(tmp_path)
+    done = _farm("build", "--target", "host", *_common(tmp_path, apkbuilds),
+                 "--recipe", "py3-farmdemo-plus", "--only", "--no-build-isolation",
+                 "--jobs", "1")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "out" / "summary.json").read_text())["results"]
+    assert [(r["recipe"], r["status"]) for r in results] == [("py3-farmdemo-plus", "built")]

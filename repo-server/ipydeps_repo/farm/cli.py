@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
         "--target", action="append", default=[], help="target name (repeatable; default: host)"
     )
     build.add_argument("--recipe", action="append", default=[], help="recipe (and what it needs)")
+    build.add_argument(
+        "--only", action="store_true", help="build just the --recipe ones, not what they need"
+    )
     build.add_argument("--out", type=Path, default=Path("farm-out"), help="logs and summary.json")
     build.add_argument(
         "--cache",
@@ -140,6 +143,7 @@ def _build(args: argparse.Namespace) -> int:
             build_isolation=not args.no_build_isolation,
             musl_python=args.musl_python,
             nice=args.nice,
+            only=args.only,
         )
         if publisher is None:
             _say("farm: no --publish-url/--data given: building only, nothing is published")

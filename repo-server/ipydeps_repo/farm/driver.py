@@ -69,6 +69,8 @@ class FarmOptions:
     builder_image: str = ""
     build_isolation: bool = True
     musl_python: Path | None = None
+    # Build exactly ``recipes``, not what they need (their needs are built or served already).
+    only: bool = False
     # Builds run under ``nice -n <nice>``: the farm shares its machine politely by default.
     nice: int = 19
 
@@ -107,6 +109,8 @@ def run_farm(
         DockerUnavailableError: an Alpine target was asked for and no Docker engine answers.
     """
     order = build_order(manifest.recipes, options.recipes)
+    if options.only:
+        order = [name for name in order if name in options.recipes]
     state = FarmState(options.cache_dir)
     results: list[RecipeResult] = []
     for target in [manifest.target(name) for name in options.targets]:

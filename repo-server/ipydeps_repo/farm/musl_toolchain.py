@@ -118,8 +118,13 @@ def prepare_toolchain(directory: Path, *, zig: Path, triple: str) -> MuslToolcha
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in _TOOLS:
         path = bin_dir / tool
-        path.write_text(wrapper_script(zig, tool, triple), encoding="utf-8")
-        path.chmod(0o755)
+        script = wrapper_script(zig, tool, triple)
+        # Rewritten only when it changes: another farm run may be compiling with it right now.
+        if not path.is_file() or path.read_text(encoding="utf-8") != script:
+            partial = path.with_name(f".{tool}.partial")
+            partial.write_text(script, encoding="utf-8")
+            partial.chmod(0o755)
+            os.replace(partial, path)
     cache = directory / "zig-cache"
     cache.mkdir(exist_ok=True)
     return MuslToolchain(zig, bin_dir, cache, triple, version)
