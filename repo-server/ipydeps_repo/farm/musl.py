@@ -221,9 +221,11 @@ def build_recipe(
     sdist = download_sdist(release, options.cache_dir / "sdists")
     started = time.monotonic()
     folder = state.artifact_dir(key)
+    python_pc = context.python.write_pkgconfig(context.toolchain.bin_dir.parent / "pkgconfig")
     env = context.toolchain.environment(
         pip_environment(dict(os.environ), jobs=options.jobs),
         pkg_config_path=[context.openblas.pkgconfig_dir] if context.openblas else [],
+        pkg_config_libdir=python_pc,
     )
     built = build_wheel(
         HostBuild(

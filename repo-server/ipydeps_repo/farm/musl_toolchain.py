@@ -38,13 +38,18 @@ class MuslToolchain:
         return str(self.bin_dir / name)
 
     def environment(
-        self, base: Mapping[str, str], *, pkg_config_path: Sequence[Path] = ()
+        self,
+        base: Mapping[str, str],
+        *,
+        pkg_config_path: Sequence[Path] = (),
+        pkg_config_libdir: Path | None = None,
     ) -> dict[str, str]:
         """Return ``base`` with the compilers, archiver and zig's cache set for a build.
 
         ``LDSHARED``/``LDCXXSHARED`` are for setuptools, which otherwise links with the
-        interpreter's own ``gcc -shared``; ``PKG_CONFIG_PATH`` comes first so the shared
-        OpenBLAS is found before anything of the build machine.
+        interpreter's own ``gcc -shared``. pkg-config sees only ``pkg_config_path`` (the shared
+        OpenBLAS) and ``pkg_config_libdir`` (the musl Python's own ``.pc`` files): never the
+        build machine's glibc libraries and Python headers.
         """
         env = dict(base)
         cc, cxx = self.tool("cc"), self.tool("c++")
@@ -60,11 +65,9 @@ class MuslToolchain:
                 "ZIG_LOCAL_CACHE_DIR": str(self.cache_dir),
             }
         )
-        if pkg_config_path:
-            paths = [str(path) for path in pkg_config_path]
-            if base.get("PKG_CONFIG_PATH"):
-                paths.append(base["PKG_CONFIG_PATH"])
-            env["PKG_CONFIG_PATH"] = os.pathsep.join(paths)
+        env["PKG_CONFIG_PATH"] = os.pathsep.join(str(path) for path in pkg_config_path)
+        if pkg_config_libdir is not None:
+            env["PKG_CONFIG_LIBDIR"] = str(pkg_config_libdir)
         return env
 
     @property
@@ -137,6 +140,24 @@ class MuslPython:
     interpreter: Path
     version: str  # X.Y
     venv_python: Path
+    include_dir: Path  # its Python.h
+
+    def write_pkgconfig(self, directory: Path) -> Path:
+        """Write ``python3.pc`` and ``python-X.Y.pc`` (and ``-embed``) for this interpreter.
+
+        Meson asks pkg-config for ``python3`` (its Cython sanity check, ``py.dependency()``);
+        the interpreter's own .pc files name the prefix it was built for, not where it lies.
+        Returns the folder, for ``PKG_CONFIG_LIBDIR``.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        text = (
+            f"Name: Python\nDescription: musl CPython {self.version} (build interpreter)\n"
+            f"Version: {self.version}\nCflags: -I{self.include_dir}\nLibs:\n"
+        )
+        for name in ("python3", f"python-{self.version}"):
+            for suffix in ("", "-embed"):
+                (directory / f"{name}{suffix}.pc").write_text(text, encoding="utf-8")
+        return directory
 
     @property
     def cpython_tag(self) -> str:
@@ -154,12 +175,12 @@ def musl_build_python(interpreter: Path, directory: Path, *, env: Mapping[str, s
         BuildError: it does not run, is not linked against musl, or the venv cannot be made.
     """
     code = (
-        "import platform, sys, sysconfig;"
-        "print('%d.%d' % sys.version_info[:2], platform.libc_ver()[0] or 'musl',"
-        " sysconfig.get_config_var('EXT_SUFFIX'))"
+        "import sys, sysconfig;"
+        "print('%d.%d' % sys.version_info[:2], sysconfig.get_config_var('EXT_SUFFIX'),"
+        " sysconfig.get_paths()['include'])"
     )
     try:
-        version, _, suffix = subprocess.run(
+        version, suffix, include = subprocess.run(
             [str(interpreter), "-c", code], capture_output=True, text=True, check=True
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError, ValueError) as error:
@@ -185,4 +206,4 @@ def musl_build_python(interpreter: Path, directory: Path, *, env: Mapping[str, s
                     f"cannot make the build venv of {interpreter}: {error.stderr[-2000:]}"
                 ) from error
         ready.write_text(PIP_REQUIREMENT + "\n", encoding="utf-8")
-    return MuslPython(interpreter, version, venv_python)
+    return MuslPython(interpreter, version, venv_python, Path(include))
