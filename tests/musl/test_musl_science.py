@@ -84,7 +84,15 @@ def _farm_build(server: RunningServer, musl_python: Path) -> list[dict[str, obje
 
 
 def _key(server: RunningServer) -> Path:
-    return next((server.data / "keys").glob("*.rsa"))
+    """The farm's own signing key (the cached apks carry its signature), trusted by the server."""
+    farm_data = ROOT / ".cache" / "farm-data"
+    if not any((farm_data / "keys").glob("*.rsa")):
+        repo_cli("keygen", "--name", "farm", "--bits", "2048", data=farm_data)
+    key = next((farm_data / "keys").glob("*.rsa"))
+    trusted = server.data / "trusted-keys"
+    trusted.mkdir(exist_ok=True)
+    (trusted / f"{key.name}.pub").write_bytes(Path(f"{key}.pub").read_bytes())
+    return key
 
 
 def _upstream_apks(server: RunningServer, version: str, tmp_path: Path) -> None:
