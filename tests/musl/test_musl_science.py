@@ -8,7 +8,8 @@ resolver installs py3-numpy, py3-pandas and py3-scikit-learn with ONE ``openblas
 apks are laid out under a system prefix and used: numpy.linalg through the shared library,
 a pandas groupby, and a scikit-learn fit/predict compared with a glibc scikit-learn from PyPI.
 The sizes (shared OpenBLAS vs each upstream wheel's bundled copy) go to
-``.cache/farm-out/musl-sizes.json``.
+``.cache/farm-out/musl-sizes.json``. And ipydeps in a musl kernel installs the farm's
+scikit-learn wheel from the repository (upstream has no musl scikit-learn to fall back on).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import pytest
 
 from ipydeps.apkclosure import InstalledApks, resolve_apks
 from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
+from tests.support.kernels import Kernel
 from tests.support.musl import CACHE, PLATFORM, link_copy, python_version
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, repo_cli
+from tests.support.venvs import site_packages
 
 pytestmark = [pytest.mark.musl, pytest.mark.slow, pytest.mark.e2e, pytest.mark.network,
               pytest.mark.timeout(6 * 3600)]  # fmt: skip
@@ -37,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FARM_CACHE = ROOT / ".cache" / "farm"
 TARGET = "musl-cp311-x86_64"
 BUILT = ("py3-numpy", "py3-pandas", "py3-scikit-learn")
-UPSTREAM = ("scipy", "joblib", "threadpoolctl", "narwhals", "python-dateutil", "six")
+UPSTREAM = ("numpy", "scipy", "joblib", "threadpoolctl", "narwhals", "python-dateutil", "six")
 
 # Run on both sides (musl apks, glibc PyPI wheels): the same numbers must come out.
 EXERCISE = r"""
@@ -213,3 +216,48 @@ def test_numpy_pandas_sklearn_built_for_musl_share_one_openblas(
                                          _bundled_openblas_bytes(wheel), strict=True))  # fmt: skip
     (ROOT / ".cache" / "farm-out" / "musl-sizes.json").write_text(json.dumps(sizes, indent=1))
     print(json.dumps(sizes, indent=1))
+
+
+def test_ipydeps_installs_the_farms_scikit_learn_wheel_on_musl(
+    musl_python: Path, musl_runtime: Path, repo_server: RunningServer, tmp_path: Path
+) -> None:
+    """``ipydeps.pip(['scikit-learn'])`` in a musl kernel takes the farm's musllinux wheel.
+
+    Upstream publishes no musllinux scikit-learn at all, so the only one the repository can
+    serve is the farm's; its dependencies are upstream's musllinux wheels, mirrored.
+    """
+    version = python_version(musl_python)
+    results = _farm_build(repo_server, musl_python)
+    (sklearn,) = [r for r in results if r["recipe"] == "py3-scikit-learn"]
+    wheels = [a for a in sklearn["artifacts"] if a["kind"] == "wheel"]  # type: ignore[union-attr]
+    assert [w["platform_tag"] for w in wheels] == ["musllinux_1_2_x86_64"]
+    _upstream_apks(repo_server, version, tmp_path)  # also mirrors the wheels
+    for wheel in sorted((CACHE / f"repo-upstream-{version}" / "tree" / "files").glob("*/*.whl")):
+        if not wheel.name.startswith(("pandas-", "scikit_learn-")):
+            status, body = repo_server.upload(wheel)
+            assert status in (200, 201), body
+    venv = tmp_path / "env"
+    subprocess.run([str(musl_python), "-m", "venv", "--without-pip", str(venv)], check=True,
+                   env=clean_pip_env())  # fmt: skip
+    (site_packages(venv) / "zz-runtime.pth").write_text(f"{site_packages(musl_runtime)}\n")
+    kernel = Kernel(venv / "bin" / "python", tmp_path, {
+        "IPYDEPS_REPOSITORY_URL": repo_server.url, "IPYDEPS_UPSTREAM": "deny",
+        "IPYDEPS_APK": "never", "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    })  # fmt: skip
+    try:
+        installed = kernel.run("import ipydeps\nipydeps.pip(['scikit-learn'])", timeout=900)
+        assert installed.error is None, installed.text
+        assert "scikit-learn" in installed.text and "wheel from 127.0.0.1" in installed.text
+        fitted = kernel.run(
+            "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+            "x = np.array([[0.0, 0.1], [0.2, 0.0], [1.0, 0.9], [0.9, 1.1]])\n"
+            "model = LogisticRegression().fit(x, [0, 0, 1, 1])\n"
+            "print(model.predict([[0.1, 0.0], [1.0, 1.0]]).tolist())"
+        )
+        assert fitted.error is None, fitted.text
+        assert fitted.stdout.strip() == "[0, 1]"
+        dist_info = next(site_packages(venv).glob("scikit_learn-*.dist-info"))
+        assert "musllinux_1_2_x86_64" in (dist_info / "WHEEL").read_text()
+    finally:
+        kernel.stop()
