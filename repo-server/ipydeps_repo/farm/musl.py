@@ -33,11 +33,12 @@ from .musl_openblas import (
 from .musl_toolchain import (
     MuslPython,
     MuslToolchain,
+    find_strip,
     find_zig,
     musl_build_python,
     prepare_toolchain,
 )
-from .musl_wheels import check_links, musllinux_platform, retag_wheel
+from .musl_wheels import check_links, musllinux_platform, retag_wheel, strip_wheel
 from .recipe import Recipe
 from .state import Artifact, BuildRecord, FarmState, build_key
 from .upstream import download_sdist, fetch_releases, file_sha256, newest_release
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 OPENBLAS = "openblas"
+# Bump when what is done to a built wheel changes (stripping, tags, apk depends): a new key.
+PACKAGING = "2"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class MuslContext:
         """Return the target identity in build keys: Python ABI, compiler, OpenBLAS build."""
         python, compiler = self.python.cpython_tag, self.toolchain.identity
         blas = f"-openblas-{self.openblas_key}" if with_openblas else ""
-        return f"musl-{python}-{compiler}{blas}"
+        return f"musl-{python}-{compiler}{blas}-packaging-{PACKAGING}"
 
 
 def needs_openblas(recipe: Recipe) -> bool:
@@ -121,10 +124,17 @@ def add_openblas(
     release = newest_release(fetch_releases(OPENBLAS_PROJECT, api=options.pypi_api))
     if release is None:
         raise BuildError(f"{OPENBLAS_PROJECT} has no release with an sdist on PyPI")
-    key = build_key(
+    compiled = build_key(
         recipe_text=f"{OPENBLAS_PROJECT} NOFORTRAN=1 C_LAPACK=1 DYNAMIC_LIST={DYNAMIC_LIST}",
         source_sha256=release.sdist_sha256,
         target=f"{target.name}|{context.toolchain.identity}",
+        builder_version=manifest.builder_version,
+    )
+    # The apk's key adds the packaging: a new packaging reuses the compiled prefix.
+    key = build_key(
+        recipe_text=f"openblas apk, packaging {PACKAGING}",
+        source_sha256=compiled,
+        target=target.name,
         builder_version=manifest.builder_version,
     )
     log = log_path(options.out_dir, OPENBLAS, target.name)
@@ -134,14 +144,14 @@ def add_openblas(
         sdist,
         release.version,
         context.toolchain,
-        options.cache_dir / "musl" / target.arch / f"openblas-{key[:16]}",
+        options.cache_dir / "musl" / target.arch / f"openblas-{compiled[:16]}",
         log,
         jobs=options.jobs,
         nice=options.nice,
         env=context.toolchain.environment(dict(os.environ)),
         progress=progress,
     )
-    context = dataclasses.replace(context, openblas=openblas, openblas_key=key[:16])
+    context = dataclasses.replace(context, openblas=openblas, openblas_key=compiled[:16])
     cached = state.finished(key)
     if cached is not None:
         progress(f"{OPENBLAS}: {release.version} cached for {target.name} (key {key[:12]})")
@@ -156,7 +166,7 @@ def add_openblas(
             log=str(log),
             message=f"cached build (took {cached.duration_seconds:.0f}s)",
         )
-    filename, data = openblas_apk(openblas, context.apk_target, context.key)
+    filename, data = openblas_apk(openblas, context.apk_target, context.key, strip=find_strip())
     folder = state.artifact_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_bytes(data)
@@ -253,13 +263,17 @@ def build_recipe(
 
 
 def _package(wheel: Path, context: MuslContext, target: Target, folder: Path) -> list[Artifact]:
-    """Check the wheel's links; return the apk, and the wheel itself when it is self-contained."""
+    """Strip and check the wheel; return the apk, and the wheel when it is self-contained."""
+    strip_wheel(wheel, find_strip())
     report = check_links(wheel, apk_libraries={SONAME: OPENBLAS})
     artifacts = []
     if report.self_contained:
         wheel = retag_wheel(wheel, musllinux_platform(target.arch))
         artifacts.append(_artifact(wheel, "wheel", musllinux_platform(target.arch)))
-    filename, data = wheel_to_apk(wheel, context.apk_target, context.key)
+    # zig links libc as ``libc.so``: musl's loader answers that name itself; on Alpine it is
+    # the ``musl`` package's so:libc.musl-<arch>.so.1, which is what the apk must depend on.
+    so_map = {"libc.so": f"so:libc.musl-{target.arch}.so.1"}
+    filename, data = wheel_to_apk(wheel, context.apk_target, context.key, so_map=so_map)
     (folder / filename).write_bytes(data)
     apk = _artifact(folder / filename, "apk", f"{target.branch}/{target.arch}")
     return [*artifacts, dataclasses.replace(apk, needed_libraries=report.from_apks)]

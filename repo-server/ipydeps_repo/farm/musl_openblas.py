@@ -12,7 +12,9 @@ depend on ``so:libopenblas.so.0``, which the ``openblas`` apk provides, as abuil
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -144,17 +146,32 @@ def build_openblas(
 
 
 def openblas_apk(
-    build: OpenBlasBuild, target: ApkTarget, key: SigningKey, *, builddate: int | None = None
+    build: OpenBlasBuild,
+    target: ApkTarget,
+    key: SigningKey,
+    *,
+    strip: str,
+    builddate: int | None = None,
 ) -> tuple[str, bytes]:
-    """Package the shared library as the ``openblas`` apk; return (file name, bytes).
+    """Package the shared library, stripped, as the ``openblas`` apk; return (name, bytes).
 
     Like Alpine's own ``openblas``: the library only (headers and pkg-config data stay in
-    the farm's build prefix), and ``so:libopenblas.so.0=0`` provided, as abuild writes it.
+    the farm's build prefix), ``so:libopenblas.so.0=0`` provided and musl's libc depended on,
+    as abuild writes them.
 
     Raises:
-        BuildError: the library has another soname than the one the packages link.
+        BuildError: strip fails, or the library has another soname than the packages link.
     """
-    data = build.library.read_bytes()
+    with tempfile.TemporaryDirectory() as scratch:
+        stripped = Path(scratch) / SONAME
+        done = subprocess.run(
+            [strip, "--strip-unneeded", "-o", str(stripped), str(build.library)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise BuildError(f"strip {build.library} failed: {done.stderr}")
+        data = stripped.read_bytes()
     info = read_elf(data, str(build.library))
     if info is None or info.soname != SONAME:
         raise BuildError(f"{build.library} has soname {info and info.soname}, not {SONAME}")
@@ -167,6 +184,7 @@ def openblas_apk(
         packager="ipydeps farm",
         arch=target.arch,
         license="BSD-3-Clause",
+        depends=(f"so:libc.musl-{target.arch}.so.1",),
         provides=(f"so:{SONAME}=0",),
     )
     entry = ApkEntry.file(f"usr/lib/{SONAME}", data, mode=0o755)

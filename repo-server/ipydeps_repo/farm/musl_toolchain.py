@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,21 @@ def find_zig() -> Path:
     if not zig.is_file():
         raise BuildError(f"the ziglang package has no zig binary at {zig}")
     return zig
+
+
+def find_strip() -> str:
+    """Return binutils' ``strip`` (it strips ELF files of any libc; zig's objcopy cannot yet).
+
+    Raises:
+        BuildError: there is none.
+    """
+    strip = shutil.which("strip")
+    if strip is None:
+        raise BuildError(
+            "the musl target strips what it builds and finds no strip",
+            hint="install binutils (apt-get install binutils)",
+        )
+    return strip
 
 
 def wrapper_script(zig: Path, tool: str, triple: str) -> str:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import subprocess
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,18 +132,58 @@ def retag_wheel(wheel: Path, platform: str) -> Path:
                     continue
                 out.writestr(info, source.read(info))
             out.writestr(wheel_file, wheel_data)
-            out.writestr(record_file, _record(source.read(record_file), wheel_file, wheel_data))
+            record = _record(source.read(record_file), {wheel_file: wheel_data})
+            out.writestr(record_file, record)
     wheel.unlink()
     return target
 
 
-def _record(record: bytes, wheel_file: str, wheel_data: bytes) -> str:
+def strip_wheel(wheel: Path, strip: str) -> int:
+    """Strip every ELF file of ``wheel`` in place (``strip --strip-unneeded``, as abuild does).
+
+    zig links debug information into what it builds; upstream's wheels and Alpine's apks ship
+    without it. RECORD is rewritten for the changed files. Returns the bytes saved.
+
+    Raises:
+        BuildError: ``strip`` fails on a member.
+    """
+    changed: dict[str, bytes] = {}
+    with zipfile.ZipFile(wheel) as source, tempfile.TemporaryDirectory() as scratch:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.is_dir() or data[:4] != b"\x7fELF":
+                continue
+            path = Path(scratch) / "member"
+            path.write_bytes(data)
+            done = subprocess.run(
+                [strip, "--strip-unneeded", str(path)], capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise BuildError(f"{wheel.name}: strip {info.filename} failed: {done.stderr}")
+            changed[info.filename] = path.read_bytes()
+        if not changed:
+            return 0
+        record_file = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
+        partial = wheel.with_name(wheel.name + ".part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in source.infolist():
+                if info.filename == record_file:
+                    continue
+                out.writestr(info, changed.get(info.filename) or source.read(info))
+            out.writestr(record_file, _record(source.read(record_file), changed))
+        before = sum(source.getinfo(name).file_size for name in changed)
+    os.replace(partial, wheel)
+    return before - sum(len(data) for data in changed.values())
+
+
+def _record(record: bytes, changed: Mapping[str, bytes]) -> str:
     rows = list(csv.reader(io.StringIO(record.decode())))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in rows:
-        if row and row[0] == wheel_file:
-            row = [wheel_file, record_hash(wheel_data), str(len(wheel_data))]
+        if row and row[0] in changed:
+            data = changed[row[0]]
+            row = [row[0], record_hash(data), str(len(data))]
         writer.writerow(row)
     return out.getvalue()
 
