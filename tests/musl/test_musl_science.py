@@ -205,7 +205,8 @@ def test_numpy_pandas_sklearn_built_for_musl_share_one_openblas(
                            "sklearn": sklearn_version})  # fmt: skip
     assert musl["logistic_predict"] == glibc["logistic_predict"]
     assert musl["forest_predict"] == glibc["forest_predict"]
-    assert musl["logistic_coef"] == pytest.approx(glibc["logistic_coef"], rel=1e-6, abs=1e-9)
+    # lbfgs stops at its tolerance (1e-4); two BLAS builds may stop a hair apart.
+    assert musl["logistic_coef"] == pytest.approx(glibc["logistic_coef"], rel=1e-4, abs=1e-6)
     assert musl["eig_min"] == pytest.approx(glibc["eig_min"], rel=1e-9)
 
     upstream = CACHE / f"repo-{version}" / "tree" / "files"
