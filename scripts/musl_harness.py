@@ -334,7 +334,9 @@ def build(cache: Path) -> Path:
     harness = cache / "harness"
     python = harness / "python" / "bin" / "python3"
     ready = harness / "READY"
-    if ready.exists() and ready.read_text().strip() == f"{RECIPE} {harness}":
+    # Resolved: a worktree whose .cache/musl/harness is a symlink to another checkout's
+    # finished harness reuses it instead of rebuilding over the link.
+    if ready.exists() and ready.read_text().strip() == f"{RECIPE} {harness.resolve()}":
         try:
             check(python)
             say(f"reusing {harness}")
@@ -376,7 +378,7 @@ def build(cache: Path) -> Path:
         if not Path(binary).is_symlink() and not binary.endswith("-config"):
             run(["patchelf", "--set-interpreter", harness / "lib" / LOADER, binary])
     say(f"checking: {check(python)}")
-    ready.write_text(f"{RECIPE} {harness}\n")
+    ready.write_text(f"{RECIPE} {harness.resolve()}\n")
     return python
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import BuildError, RepoError
-from . import alpine
+from . import alpine, musl
 from .host import HostBuild, build_wheel, pip_environment
 from .manifest import Manifest, Target
 from .order import build_order, dependencies_of
@@ -68,6 +68,11 @@ class FarmOptions:
     key_path: Path | None = None
     builder_image: str = ""
     build_isolation: bool = True
+    musl_python: Path | None = None
+    # Build exactly ``recipes``, not what they need (their needs are built or served already).
+    only: bool = False
+    # Builds run under ``nice -n <nice>``: the farm shares its machine politely by default.
+    nice: int = 19
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class RecipeResult:
 
     recipe: str
     target: str
-    status: str  # built | skipped | failed | blocked
+    status: str  # built | skipped | failed | blocked | excluded
     version: str = ""
     key: str = ""
     duration_seconds: float = 0.0
@@ -104,13 +109,22 @@ def run_farm(
         DockerUnavailableError: an Alpine target was asked for and no Docker engine answers.
     """
     order = build_order(manifest.recipes, options.recipes)
+    if options.only:
+        order = [name for name in order if name in options.recipes]
     state = FarmState(options.cache_dir)
     results: list[RecipeResult] = []
     for target in [manifest.target(name) for name in options.targets]:
         if target.kind == "alpine":
             alpine.require_docker()
+        context = musl.prepare(options, target) if target.kind == "musl" else None
         failed: set[str] = set()
         for name in order:
+            reason = target.excluded(name)
+            if reason is not None:
+                # Not a failure: what needs it uses the package from another route (the reason).
+                results.append(RecipeResult(name, target.name, "excluded", message=reason))
+                progress(f"{name}: not built for {target.name}: {reason}")
+                continue
             blockers = [dep for dep in dependencies_of(manifest.recipes, name) if dep in failed]
             if blockers:
                 failed.add(name)
@@ -121,7 +135,19 @@ def run_farm(
                 )
                 continue
             try:
-                result = _run_one(manifest, options, state, target, name, progress)
+                recipe = manifest.recipes[name]
+                if context and context.openblas is None and musl.needs_openblas(recipe):
+                    # The shared OpenBLAS, built once, before the first recipe that links it.
+                    context, openblas = musl.add_openblas(
+                        manifest, options, state, target, context, progress
+                    )
+                    results.append(_publish(openblas, state, publisher, target, manifest, progress))
+                if context is not None:
+                    result = musl.build_recipe(
+                        manifest, options, state, target, name, context, progress
+                    )
+                else:
+                    result = _run_one(manifest, options, state, target, name, progress)
                 result = _publish(result, state, publisher, target, manifest, progress)
             except RepoError as error:
                 failed.add(name)
@@ -241,6 +267,7 @@ def _build_host(
             setup_args=settings.setup_args,
             python=options.python,
             jobs=options.jobs,
+            nice=options.nice,
             isolation=options.build_isolation,
         ),
         folder,

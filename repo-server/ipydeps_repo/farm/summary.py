@@ -13,6 +13,9 @@ from typing import Any
 from .driver import RecipeResult
 
 SUMMARY_FILE = "summary.json"
+# A run is ok when every result is one of these ("excluded": the target cannot build that
+# recipe by design, and the manifest says why).
+OK_STATUSES = ("built", "skipped", "excluded")
 
 
 def summary_data(results: Sequence[RecipeResult]) -> dict[str, Any]:
@@ -25,7 +28,7 @@ def summary_data(results: Sequence[RecipeResult]) -> dict[str, Any]:
         "results": entries,
         "counts": counts,
         "total_build_seconds": round(sum(r.duration_seconds for r in results), 1),
-        "ok": all(result.status in ("built", "skipped") for result in results),
+        "ok": all(result.status in OK_STATUSES for result in results),
     }
 
 
