@@ -4,6 +4,12 @@ The data is a small TSV per branch under ``apkbuilds/alpine-packages/<branch>.ts
 from Alpine's APKINDEX by ``scripts/alpine_packages.py``; only the names the farm uses are kept.
 Its ``# asked:`` header lists every name the refresh looked for, so a name that was asked and has
 no row is a fact (the branch lacks it), while a name never asked means the data is stale.
+
+Data read from a source that is not the index itself (Alpine's package pages, when the index
+cannot be reached) may be incomplete: its ``# unseen:`` header lists the names the source showed
+nothing for, which are neither present nor known to be missing (``unverified_needs``). Such a
+source may also show a package on another architecture only (``# cross-arch: yes``): one branch
+builds every architecture at the same version, so that row stands for the branch.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .recipe import Recipe
 
 COLUMNS = ("repo", "arch", "name", "version", "provides")
 HEADER_KEYS = ("branch", "taken", "source", "asked")
+OPTIONAL_HEADER_KEYS = ("unseen", "cross-arch")
 # `apk add` in a Dockerfile RUN: the words after it, up to the end of that shell command.
 _APK_ADD = re.compile(r"\bapk\s+add\b(?P<rest>[^;&|]*)")
 # apk add options that take a value (the next word is not a package).
@@ -47,14 +54,20 @@ class BranchPackages:
     source: str
     asked: frozenset[str]
     packages: tuple[BranchPackage, ...]
+    # Asked, but the source showed nothing either way (an incomplete source; see the module).
+    unseen: frozenset[str] = frozenset()
+    # Rows of another architecture stand for ``arch`` when it has none of its own.
+    cross_arch: bool = False
 
     def candidates(self, name: str, arch: str) -> list[BranchPackage]:
         """Return the packages of ``arch`` that are ``name`` or provide it."""
-        return [
+        matching = [
             package
             for package in self.packages
-            if package.arch == arch and (package.name == name or name in package.provides)
+            if package.name == name or name in package.provides
         ]
+        own = [package for package in matching if package.arch == arch]
+        return own if own or not self.cross_arch else matching
 
     @property
     def arches(self) -> tuple[str, ...]:
@@ -91,7 +104,7 @@ def parse_branch_packages(text: str, subject: str) -> BranchPackages:
             continue
         if line.startswith("#"):
             key, found, value = line[1:].partition(":")
-            if found and key.strip() in HEADER_KEYS:
+            if found and key.strip() in HEADER_KEYS + OPTIONAL_HEADER_KEYS:
                 header[key.strip()] = value.strip()
             continue
         fields = line.split("\t")
@@ -117,6 +130,8 @@ def parse_branch_packages(text: str, subject: str) -> BranchPackages:
         source=header["source"],
         asked=frozenset(header["asked"].split()),
         packages=tuple(packages),
+        unseen=frozenset(header.get("unseen", "").split()),
+        cross_arch=header.get("cross-arch", "no") == "yes",
     )
 
 
@@ -129,8 +144,12 @@ def render_branch_packages(data: BranchPackages) -> str:
         f"# taken: {data.taken}",
         f"# source: {data.source}",
         f"# asked: {' '.join(sorted(data.asked))}",
-        "\t".join(COLUMNS),
     ]
+    if data.cross_arch:
+        lines.append("# cross-arch: yes")
+    if data.unseen:
+        lines.append(f"# unseen: {' '.join(sorted(data.unseen))}")
+    lines.append("\t".join(COLUMNS))
     for package in sorted(data.packages, key=lambda p: (p.arch, p.repo, p.name)):
         lines.append(
             "\t".join(
@@ -228,6 +247,8 @@ def check_needs(needs: Iterable[PackageNeed], data: BranchPackages, arch: str) -
             )
             continue
         found = data.candidates(need.name, arch)
+        if not found and need.name in data.unseen:
+            continue  # unknown either way: unverified_needs lists it
         if not found:
             problems.append(
                 f"{need.where}: {need.name} does not exist in Alpine {data.branch} {arch}"
@@ -239,6 +260,17 @@ def check_needs(needs: Iterable[PackageNeed], data: BranchPackages, arch: str) -
                 f"{need.where}: needs {need}, Alpine {data.branch} {arch} has {versions}"
             )
     return problems
+
+
+def unverified_needs(
+    needs: Iterable[PackageNeed], data: BranchPackages, arch: str
+) -> list[PackageNeed]:
+    """Return the needs the data can neither confirm nor refute: unseen by an incomplete source."""
+    return [
+        need
+        for need in needs
+        if need.name in data.unseen and not data.candidates(need.name, arch)
+    ]
 
 
 def _meets(package: BranchPackage, need: PackageNeed) -> bool:
