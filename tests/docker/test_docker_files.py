@@ -82,7 +82,8 @@ def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
 
 @pytest.mark.static
 @pytest.mark.parametrize("script", [ROOT / "quickstart.sh", DOCKER / "start-jupyter",
-                                    DOCKER / "repo-entrypoint", ROOT / ".ci" / "run"],
+                                    DOCKER / "repo-entrypoint", DOCKER / "runtime-prune",
+                                    ROOT / ".ci" / "run"],
                          ids=lambda path: path.name)
 def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
     result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True,
@@ -360,3 +361,50 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_runtime_prune_keeps_english_and_what_the_servers_use(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    locale = venv / "lib" / "python3.12" / "site-packages" / "babel" / "locale-data"
+    locale.mkdir(parents=True)
+    for name in ("root", "en", "en_GB", "en_150", "fr", "fr_FR", "de", "zh_Hant_TW"):
+        (locale / f"{name}.dat").write_bytes(b"x")
+    (locale / "LICENSE.unicode").write_text("kept")
+    hub_assets = venv / "share" / "jupyterhub" / "static"
+    hub_assets.mkdir(parents=True)
+    (venv / "share" / "jupyter" / "lab").mkdir(parents=True)
+    typeshed = locale.parents[1] / "jedi" / "third_party" / "typeshed"
+    (typeshed / "stubs" / "requests").mkdir(parents=True)
+    (typeshed / "stdlib").mkdir()
+    result = subprocess.run(["sh", str(DOCKER / "runtime-prune"), str(venv)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in locale.iterdir()) == [
+        "LICENSE.unicode", "en.dat", "en_150.dat", "en_GB.dat", "root.dat"]
+    assert not (venv / "share" / "jupyterhub").exists()
+    assert (venv / "share" / "jupyter" / "lab").is_dir()
+    assert sorted(path.name for path in typeshed.iterdir()) == ["stdlib"]
+    # A headless venv has no babel: nothing to do, no error. A wrong argument is refused.
+    assert subprocess.run(["sh", str(DOCKER / "runtime-prune"), str(tmp_path / "none")],
+                          capture_output=True, check=False).returncode == 2
+
+
+def test_completion_still_works_in_a_pruned_venv(tmp_path: Path) -> None:
+    # The kernel's completion (jedi, through IPython) on a copy of this venv's jedi, pruned as
+    # the image prunes it: the standard library still completes, and a third-party package
+    # whose stubs went completes from its own source.
+    import jedi
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(Path(jedi.__file__).parent, site / "jedi")
+    assert (site / "jedi" / "third_party" / "typeshed" / "stubs").is_dir()
+    subprocess.run(["sh", str(DOCKER / "runtime-prune"), str(tmp_path / "venv")], check=True)
+    assert not (site / "jedi" / "third_party" / "typeshed" / "stubs").exists()
+    code = ("import jedi, sys; assert jedi.__file__.startswith(sys.argv[1]), jedi.__file__\n"
+            "complete = lambda text: {c.name for c in jedi.Script(text).complete()}\n"
+            "print(sorted(complete('import json\\njson.lo')\n"
+            "             | complete('import yaml\\nyaml.safe_l')))")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", code, str(site)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert "load" in out and "loads" in out and "safe_load" in out, out

@@ -104,6 +104,10 @@ def test_a_user_logs_in_and_installs_scipy_in_a_server_the_hub_started(site: Hub
         assert ServerClient(server.url, "not-a-token").api("GET", "status")[0] == 403
         assert server.api("GET", "status")[0] == 200
         assert _browse(alice, server.url) == (200, f"{server.url}lab")
+        # JupyterLab's language list works with babel's locale data pruned to English
+        # (docker/runtime-prune), as in the image.
+        status, languages = server.get("lab/api/translations/")
+        assert status == 200 and "en" in languages["data"], languages
         # Where the hub said, not where the image's config would listen (0.0.0.0:8888).
         info = site.server_info("alice")
         assert info["url"] == f"http://127.0.0.1:{info['port']}/user/alice/"

@@ -182,6 +182,10 @@ class ServerClient:
         """Call the server's REST API (``path`` after /api/); (status, JSON or text)."""
         return _call(f"{self.url}api/{path}", self.token, method, body, timeout)
 
+    def get(self, path: str, timeout: float = 60) -> tuple[int, Any]:
+        """GET ``path`` under the server's URL with its token; (status, JSON or text)."""
+        return _call(f"{self.url}{path}", self.token, "GET", None, timeout)
+
     def start_kernel(self) -> str:
         """Start a ``python3`` kernel; return its id. Raises ``HubError`` if refused."""
         status, kernel = self.api("POST", "kernels", {"name": "python3"})

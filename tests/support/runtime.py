@@ -5,9 +5,9 @@
 jupyter-server, ipykernel, the single-user server ``jupyterhub`` at the Dockerfile's
 JUPYTERHUB_VERSION, the chosen front ends at the Dockerfile's versions, all pinned by
 ``docker/runtime-constraints.txt``, and ipydeps built from this checkout as a wheel (rebuilt
-and reinstalled whenever its sources changed since the last call). Like the image, it removes
-``share/jupyterhub`` (the hub's own web assets), so whatever runs on it proves the
-single-user server works without them.
+and reinstalled whenever its sources changed since the last call). Like the image, it runs
+``docker/runtime-prune`` on it (the hub's own web assets, babel's non-English locale data go),
+so whatever runs on it proves the servers work without them.
 
 ``throwaway_kernel_env(runtime, target)`` makes a venv without pip that sees the runtime's
 packages after its own: a kernel running its python installs into it, never into the
@@ -31,6 +31,7 @@ from .venvs import site_packages
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "runtime.Dockerfile"
 CONSTRAINTS = ROOT / "docker" / "runtime-constraints.txt"
+PRUNE = ROOT / "docker" / "runtime-prune"
 # The front ends the image's UI build arg adds, and the build arg holding each one's version.
 UI_PACKAGES = {"lab": ("jupyterlab", "JUPYTERLAB_VERSION"),
                "notebook": ("notebook", "NOTEBOOK_VERSION")}
@@ -100,7 +101,8 @@ def build_runtime(python: Path, env: Path, uis: tuple[str, ...], *,
     requirements = runtime_requirements(uis)
     constraints = ["--constraint", str(CONSTRAINTS)] if pinned else []
     pins = hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest() if pinned else None
-    stamp = json.dumps([str(python), requirements, pins])
+    pruned = hashlib.sha256(PRUNE.read_bytes()).hexdigest()
+    stamp = json.dumps([str(python), requirements, pins, pruned])
     stamp_file = env / ".stamp"
     venv_python = env / "bin" / "python"
     if not (stamp_file.is_file() and stamp_file.read_text() == stamp):
@@ -109,7 +111,7 @@ def build_runtime(python: Path, env: Path, uis: tuple[str, ...], *,
         _run([str(python), "-m", "venv", str(env)], what=f"creating the venv {env}")
         _run([str(venv_python), "-m", "pip", "install", "--quiet", *constraints, *requirements],
              what=f"pip install {' '.join(requirements)} (the runtime image's set)")
-        shutil.rmtree(env / "share" / "jupyterhub", ignore_errors=True)
+        _run([str(PRUNE), str(env)], what="docker/runtime-prune (as the image does)")
         stamp_file.write_text(stamp)
     client_stamp = env / ".client-stamp"
     sources = _client_sources_digest()
