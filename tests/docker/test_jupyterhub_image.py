@@ -61,8 +61,10 @@ def test_a_version_that_is_not_a_version_fails_the_build(version: str, tmp_path:
 def test_the_hubs_web_assets_never_reach_a_layer() -> None:
     install = next(rest for keyword, rest in final_stage(RUNTIME)
                    if keyword == "RUN" and "--requirement /wheels/requirements.txt" in rest)
-    # Removed in the same RUN as the install, before the venv changes hands.
-    assert install.index("rm -rf /opt/kernel/share/jupyterhub") < install.index("chown -R")
+    # Pruned in the same RUN as the install, before the venv changes hands; the prune script
+    # itself removing share/jupyterhub is tested in test_docker_files.py.
+    assert install.index("/usr/local/libexec/runtime-prune /opt/kernel") < install.index("chown -R")
+    assert 'rm -rf "$venv/share/jupyterhub"' in (RUNTIME.parent / "runtime-prune").read_text()
 
 
 def test_the_smoke_test_imports_the_single_user_server_when_there_is_one() -> None:
