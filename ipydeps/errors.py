@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-
-class IpydepsError(Exception):
-    """Base class of every error ipydeps raises on purpose.
-
-    At the edges (the IPython magic, ``python -m ipydeps``) an ``IpydepsError`` is
-    shown as its message alone, without a traceback: the message is written for
-    the notebook author. Any other exception is a bug and keeps its traceback.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+# The base lives in the shared package (its errors are ipydeps errors too); one class.
+from .formats.errors import IpydepsError as IpydepsError
 
 
 class InvalidRequirementError(IpydepsError):

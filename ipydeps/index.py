@@ -8,9 +8,9 @@ Public API (stable; pure functions, no I/O):
 - ``parse_project_json(...)`` / ``parse_project_html(...)``: the same, one format each.
 - ``compatible_wheels(candidates, supported_tags) -> list[Candidate]``
 - ``apk_candidates(records, *, repository_url, apk_map=None) -> list[Candidate]``
-  APKINDEX records (from ``ipydeps.apkindex.parse_apkindex``) of py3-* (or ``apk_map``)
+  APKINDEX records (from ``ipydeps.formats.apkindex.parse_apkindex``) of py3-* (or ``apk_map``)
   packages, named by their Python project, with requires_dist mapped from ``D:``.
-- ``apk_name_for(project, apk_map=None) -> str``: Alpine's name (``ipydeps.apknames``).
+- ``apk_name_for(project, apk_map=None) -> str``: Alpine's name (``ipydeps.formats.apknames``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from . import apknames
-from .apkversion import ApkVersionError, apk_to_pep440
 from .errors import RepositoryError
+from .formats import apknames
+from .formats.apkversion import ApkVersionError, apk_to_pep440
 from .models import Candidate, Route, StoredCopy
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -265,7 +265,7 @@ def compatible_wheels(
 
 
 class ApkRecord(Protocol):
-    """The fields of an APKINDEX record this module reads (``ipydeps.apkindex.ApkIndexRecord``)."""
+    """The fields of an APKINDEX record this module reads (``formats.apkindex.ApkIndexRecord``)."""
 
     @property
     def name(self) -> str:
@@ -294,7 +294,7 @@ class ApkRecord(Protocol):
 
 
 def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
-    """Return the apk carrying ``project`` (``ipydeps.apknames``: apk_map, Alpine's name, py3-*)."""
+    """Return the apk carrying ``project`` (``formats.apknames``: apk_map, Alpine's name, py3-*)."""
     return apknames.apk_name_for(project, apk_map)
 
 

@@ -41,7 +41,7 @@ from .sources import ApkIndexSource, PackageSource
 
 if TYPE_CHECKING:
     from .apkclosure import InstalledApks
-    from .apkindex import ApkIndexRecord
+    from .formats.apkindex import ApkIndexRecord
 
 # Bounds the backtracking work of one plan; far above what real scientific stacks need.
 MAX_ROUNDS = 2000

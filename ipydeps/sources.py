@@ -41,9 +41,9 @@ from .models import Candidate, Route
 from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
-    from .apkindex import ApkIndexRecord
     from .config import Settings
     from .fetched import FetchedWheels
+    from .formats.apkindex import ApkIndexRecord
 
 
 class PackageSource(Protocol):
@@ -296,14 +296,20 @@ class ApkRepositorySource:
         return self.repository_url
 
     def _load(self) -> dict[NormalizedName, list[Candidate]]:
-        from .apkindex import parse_apkindex, read_apkindex_archive
+        from .formats.apkindex import ApkIndexError, parse_apkindex, read_apkindex_archive
 
         url = f"{self.repository_url}/{self.arch}/APKINDEX.tar.gz"
         data = _read(self._fetcher, url, accept=None, what="the apk index")
         by_name: dict[NormalizedName, list[Candidate]] = {}
         if data is not None:
-            _, text = read_apkindex_archive(data)
-            records = [r for r in parse_apkindex(text) if r.arch in (self.arch, "noarch")]
+            try:
+                _, text = read_apkindex_archive(data)
+                parsed = parse_apkindex(text)
+            except ApkIndexError as error:
+                # A repository that cannot be read, like one that does not answer.
+                raise RepositoryError(f"Cannot read the apk index at {url}: {error.message}",
+                                      hint=error.hint) from error
+            records = [r for r in parsed if r.arch in (self.arch, "noarch")]
             self._records = tuple(records)
             for candidate in apk_candidates(
                 records, repository_url=self.repository_url, apk_map=self._apk_map, arch=self.arch

@@ -1,4 +1,4 @@
-"""The codebase stays ruff-clean and ``mypy --strict``-clean (STYLE.md: types, docs, comments)."""
+"""The codebase stays ruff-clean and ``mypy --strict``-clean: typed, documented, one style."""
 
 from __future__ import annotations
 

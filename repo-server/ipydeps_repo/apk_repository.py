@@ -13,7 +13,7 @@ from .signing import load_signing_key, trusted_public_keys
 from .validation import check_target
 
 if TYPE_CHECKING:
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
     from .apk.keys import SigningKey
     from .storage import Store
@@ -132,7 +132,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _cached_record(entry: dict[str, Any]) -> ApkIndexRecord:
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
     fields = dict(entry["record"])
     for name in ("depends", "provides", "install_if"):
