@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
 from .fetched import FetchedWheels
+from .formats.wire import SIMPLE_PATH
 from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
@@ -138,10 +139,7 @@ class _PlanView:
 
 def repository_base(url: str) -> str:
     """Return the repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
-    trimmed = url.rstrip("/")
-    if trimmed.endswith("/simple"):
-        trimmed = trimmed[: -len("/simple")]
-    return trimmed + "/"
+    return url.rstrip("/").removesuffix(f"/{SIMPLE_PATH}") + "/"
 
 
 def config(name: str | None = None, **overrides: Any) -> Settings:

@@ -34,6 +34,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .config import Settings
 from .credentials import redact, repository_access
 from .errors import InvalidRequirementError, IpydepsError
+from .formats.wire import SIMPLE_PATH
 from .own_names import shadowing_problem
 
 # Options whose value is another place to find packages, each as written on a command
@@ -129,7 +130,7 @@ def _shadowing_requirements(words: list[str]) -> dict[str, str]:
 def _simple_url(base: str) -> str:
     """Return the PEP 503 index of a repository URL (``<base>/simple/``)."""
     trimmed = base.rstrip("/")
-    return (trimmed if trimmed.endswith("/simple") else trimmed + "/simple") + "/"
+    return (trimmed if trimmed.endswith(f"/{SIMPLE_PATH}") else f"{trimmed}/{SIMPLE_PATH}") + "/"
 
 
 def _without_credentials(url: str) -> str:

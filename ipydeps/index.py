@@ -36,13 +36,8 @@ from packaging.version import InvalidVersion, Version
 from .errors import RepositoryError
 from .formats import apknames
 from .formats.apkversion import ApkVersionError, apk_to_pep440
+from .formats.wire import STORED_COPY_KEY
 from .models import Candidate, Route, StoredCopy
-
-JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
-# PEP 691: ask for JSON first, accept HTML from older indexes.
-ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
-
-
 
 # A wheel's distribution name as the wheel spec escapes it (runs of -_. become _).
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")  # fullmatch
@@ -119,8 +114,6 @@ def _file_candidate(
     )
 
 
-# Our repository's private PEP 691 key (PEP 691 leaves keys starting with "_" to each index).
-STORED_COPY_KEY = "_ipydeps-stored"
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # fullmatch: "$" also matches before a newline
 
 

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
-from .index import ACCEPT, apk_candidates, parse_project_page
+from .formats.wire import APK_INDEX_NAME, APK_PATH, SIMPLE_ACCEPT, SIMPLE_PATH
+from .index import apk_candidates, parse_project_page
 from .models import Candidate, Route
 from .protocols import Fetcher, Page, PageFetcher
 
@@ -185,7 +186,7 @@ class SimpleIndexSource:
         name = canonicalize_name(name)
         if name not in self._candidates:
             url = f"{self.index_url}{name}/"
-            page = _read_page(self._fetcher, url, accept=ACCEPT, what="the package index")
+            page = _read_page(self._fetcher, url, accept=SIMPLE_ACCEPT, what="the package index")
             # Links resolve against the URL that answered: after a redirect to another
             # host, its files are there (and our credentials do not go with them).
             found = [] if page is None else parse_project_page(page.body, page_url=page.url,
@@ -249,7 +250,7 @@ class RepositorySource(SimpleIndexSource):
 
     def __init__(self, base_url: str, fetcher: Fetcher, *,
                  fetched: FetchedWheels | None = None) -> None:
-        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL,
+        super().__init__(f"{base_url.rstrip('/')}/{SIMPLE_PATH}/", fetcher, route=Route.WHEEL,
                          fetched=fetched)
 
 
@@ -278,7 +279,7 @@ class ApkRepositorySource:
         arch: str,
         apk_map: Mapping[str, str] | None = None,
     ) -> None:
-        self.repository_url = f"{base_url.rstrip('/')}/alpine/{branch}/{repo}"
+        self.repository_url = f"{base_url.rstrip('/')}/{APK_PATH}/{branch}/{repo}"
         self.arch = arch
         self._fetcher = fetcher
         self._apk_map = dict(apk_map or {})
@@ -298,7 +299,7 @@ class ApkRepositorySource:
     def _load(self) -> dict[NormalizedName, list[Candidate]]:
         from .formats.apkindex import ApkIndexError, parse_apkindex, read_apkindex_archive
 
-        url = f"{self.repository_url}/{self.arch}/APKINDEX.tar.gz"
+        url = f"{self.repository_url}/{self.arch}/{APK_INDEX_NAME}"
         data = _read(self._fetcher, url, accept=None, what="the apk index")
         by_name: dict[NormalizedName, list[Candidate]] = {}
         if data is not None:

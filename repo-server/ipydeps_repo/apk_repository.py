@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipydeps.formats.wire import APK_INDEX_NAME as INDEX_NAME
+
 from .errors import ValidationError
 from .fileops import PublishResult, write_atomic
 from .signing import load_signing_key, trusted_public_keys
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
     from .apk.keys import SigningKey
     from .storage import Store
 
-INDEX_NAME = "APKINDEX.tar.gz"
 
 
 def apk_directories(store: Store) -> list[Path]:
