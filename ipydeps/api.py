@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cancel import CancelEvent
-from .config import Settings, load_config
 from .connections import system_proxies
 from .credentials import redact, repository_access
 from .environment import Environment, inspect_environment, install_scheme
@@ -39,6 +38,7 @@ from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
 from .retries import RetryNotice
+from .settings import Settings, load_config
 from .sources import sources_from_settings
 
 

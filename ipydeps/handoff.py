@@ -31,11 +31,11 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .config import Settings
 from .credentials import redact, repository_access
 from .errors import InvalidRequirementError, IpydepsError
 from .formats.wire import SIMPLE_PATH
 from .own_names import shadowing_problem
+from .settings import Settings
 
 # Options whose value is another place to find packages, each as written on a command
 # line or in a requirements file; "-i" and "-f" also come glued to their value.

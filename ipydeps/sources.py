@@ -42,9 +42,9 @@ from .models import Candidate, Route
 from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .fetched import FetchedWheels
     from .formats.apkindex import ApkIndexRecord
+    from .settings import Settings
 
 
 class PackageSource(Protocol):

@@ -13,7 +13,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ipydeps.apkclosure import parse_installed_db
-from ipydeps.config import load_config
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.errors import HashMismatchError, NotFoundError, RepositoryError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
@@ -21,6 +20,7 @@ from ipydeps.models import Route, StepAction
 from ipydeps.plan import resolve
 from ipydeps.render import render_text
 from ipydeps.requirements import parse_requirements
+from ipydeps.settings import load_config
 from ipydeps.sources import (
     ApkRepositorySource,
     RepositorySource,

@@ -1,4 +1,4 @@
-"""The configuration keys' defaults and the checks of their values (``ipydeps.config`` uses them).
+"""The configuration keys' defaults and the checks of their values (``ipydeps.settings`` uses them).
 
 Each check returns the converted value and a problem for the person reading it, or None;
 ``load_config`` gathers every problem before it says any.

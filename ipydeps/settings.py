@@ -38,10 +38,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .config_values import DEFAULTS, check_value
 from .credentials import redact
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
+from .settings_values import DEFAULTS, check_value
 
 __all__ = ["Settings", "load_config", "load_dependency_links", "user_config_path"]
 
