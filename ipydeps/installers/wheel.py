@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
+from ..formats.wheel import is_unsafe_path
 from .journal import is_reserved_name
 from .members import (
     InvalidWheelError as InvalidWheelError,  # raised here too; importers know it from here
@@ -218,17 +219,6 @@ def _place(name: str, data_dir: str, lib_category: str) -> tuple[str, PurePosixP
     if len(path.parts) < 3 or path.parts[1] not in _CATEGORIES:
         return f"unknown .data entry {name!r}"
     return path.parts[1], PurePosixPath(*path.parts[2:])
-
-
-def is_unsafe_path(name: str) -> bool:
-    """Tell whether an archive member's name could land outside its directory.
-
-    Absolute, with a backslash, with a ``..`` component, or with a drive-like first
-    component (``C:``); empty and ``.`` components are ignored, as pathlib does.
-    """
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    return (name.startswith("/") or "\\" in name or ".." in parts
-            or any(":" in part for part in parts[:1]))
 
 
 def _note_top_level(head: str, single: bool, top_level: set[str], pth: list[str]) -> None:

@@ -37,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from ..environment import InstallScheme
 from ..errors import CancelledError
+from ..formats.wheel import is_unsafe_path
 from .journal import is_reserved_name
 from .members import _INFLATE, MAX_IN_MEMORY, InvalidWheelError, RecordMismatchError, record_hash
 from .wheel import (
@@ -48,7 +49,6 @@ from .wheel import (
     _place,
     _write_metadata,
     _write_scripts,
-    is_unsafe_path,
     record_hashes,
 )
 

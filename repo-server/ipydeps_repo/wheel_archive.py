@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from ipydeps.formats.wheel import is_unsafe_path
+
 DEFAULT_MAX_INFLATED_BYTES = 2 * 1024**3
 DEFAULT_MAX_MEMBER_BYTES = 1024**3
 DEFAULT_MAX_INFLATE_RATIO = 100
@@ -113,10 +115,6 @@ def check_archive(stream: BinaryIO, size: int, limits: InflateLimits) -> Archive
 
 
 def _name_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
-    # The same test the client applies before it writes a member (one definition of
-    # "unsafe"); imported here, as the ipydeps package is large to load at server start.
-    from ipydeps.installers.wheel import is_unsafe_path
-
     problems: list[str] = []
     seen: set[str] = set()
     for info in infos:
