@@ -88,6 +88,24 @@ class InstallError(IpydepsError):
     """Installing a planned step failed; the environment was rolled back."""
 
 
+class InvalidWheelError(InstallError):
+    """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+
+
+class RecordMismatchError(InvalidWheelError):
+    """A member's bytes do not have the hash (or size) the wheel's RECORD gives: refused."""
+
+    def __init__(self, wheel: str, member: str, expected: str, actual: str) -> None:
+        self.wheel = wheel
+        self.member = member
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Refused {wheel}: {member!r} has {actual}, its RECORD says {expected}. The "
+            "wheel was altered after it was built; nothing was installed.",
+            hint="the wheel is malformed or hostile; tell its publisher")
+
+
 class CancelledError(InstallError):
     """The work was cancelled (Ctrl-C, or another download of the same install failed)."""
 

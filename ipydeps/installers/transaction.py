@@ -28,7 +28,8 @@ from .journal import (
     recover_interrupted,
     transaction_name,
 )
-from .wheel import StagedWheel, stage_wheel
+from .staging import StagedWheel
+from .wheel import stage_wheel
 from .wheelstream import WheelStreamStager
 
 
