@@ -105,9 +105,12 @@ def read_local_header(block: bytes) -> LocalHeader | None:
     return header if header.signature == LOCAL_SIGNATURE else None
 
 
-def decode_name(raw: bytes, flags: int) -> str:
-    """Return a member name as ZIP encodes it: UTF-8 when flag bit 11 is set, else cp437."""
-    return raw.decode("utf-8" if flags & FLAG_UTF8 else "cp437")
+def decode_name(raw: bytes, flags: int, errors: str = "strict") -> str:
+    """Return a member name as ZIP encodes it: UTF-8 when flag bit 11 is set, else cp437.
+
+    ``errors`` is ``bytes.decode``'s: "replace" to compare a hostile name, not read it.
+    """
+    return raw.decode("utf-8" if flags & FLAG_UTF8 else "cp437", errors)
 
 
 def read_central_directory(tail: bytes, offset: int) -> tuple[CentralEntry, ...]:
