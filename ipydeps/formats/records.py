@@ -37,6 +37,7 @@ __all__ = [
     "parse_record",
     "record_hash",
     "record_hash_of",
+    "record_paths",
     "render_record",
     "unlisted_problems",
 ]
@@ -166,6 +167,19 @@ def unlisted_problems(record: RecordFile, members: Iterable[str], dist_info: str
         elif not row.hash:
             problems.append(f"RECORD has no hash for {name!r}")
     return problems
+
+
+def record_paths(data: bytes) -> list[str]:
+    """Return every path an installed distribution's RECORD names, whatever its other fields.
+
+    For taking an installed distribution away: any installer may have written that RECORD,
+    so a row this module's parser would refuse still names a file the distribution owns.
+    """
+    text = data.decode("utf-8", "replace")
+    try:
+        return [row[0] for row in csv.reader(io.StringIO(text)) if row and row[0]]
+    except csv.Error:
+        return [line.split(",", 1)[0] for line in text.splitlines() if line]
 
 
 def render_record(rows: Iterable[tuple[str, str, str]], record_path: str) -> bytes:

@@ -8,6 +8,7 @@ from ipydeps.formats.records import (
     parse_record,
     record_hash,
     record_hash_of,
+    record_paths,
     render_record,
     unlisted_problems,
 )
@@ -98,3 +99,9 @@ def test_written_records_read_back_the_same() -> None:
     record = parse_record(data, DIST)
     assert record.problems == ()
     assert [tuple(row) for row in record.rows.values()] == [*rows, (f"{DIST}/RECORD", "", "")]
+
+
+def test_an_installed_record_names_its_files_whatever_its_other_fields() -> None:
+    # Written by any installer: rows this module's parser refuses still name owned files.
+    data = b"demo/a.py,sha256=x,1\ndemo/b.py\n\ndemo/c.py,md5=y,2,extra\n,,\n\xff.py,,\n"
+    assert record_paths(data) == ["demo/a.py", "demo/b.py", "demo/c.py", "\ufffd.py"]
