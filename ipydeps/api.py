@@ -30,9 +30,10 @@ from .formats.wire import SIMPLE_PATH
 from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
-from .models import Plan, Skipped
+from .models import Skipped
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
+from .plan_model import Plan
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text

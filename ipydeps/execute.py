@@ -27,7 +27,8 @@ from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
-from .models import Plan, Route, Step
+from .models import Route, Step
+from .plan_model import Plan
 from .progress import PackageProgress, Progress
 from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice

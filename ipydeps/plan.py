@@ -34,7 +34,8 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import NoCandidateError, ResolutionError
 from .explain import explain_conflict, explain_no_match
-from .models import Plan, Request, Route, Skipped, Step, StepAction, Unsatisfiable
+from .models import Request, Route, Skipped, Step, StepAction, Unsatisfiable
+from .plan_model import Plan
 from .provider import Pick, Provider, Wanted, identifier_of
 from .requirements import partition_requests
 from .sources import ApkIndexSource, PackageSource

@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 from packaging.version import Version
 
-from ipydeps.models import Candidate, Plan, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.models import Candidate, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.plan_model import Plan
 from ipydeps.render import format_size, render_html, render_text
 
 NUMPY_APK = Candidate(
