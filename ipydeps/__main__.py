@@ -9,11 +9,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from .errors import IpydepsError
 from .notices import no_repository
 from .pipargs import parse_install, read_requirement_file
+from .settings_values import UpstreamPolicy
 
 if TYPE_CHECKING:
     from .api import Result
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--dry-run", action="store_true")
         command.add_argument("-i", "--index-url", help="repository URL (overrides config)")
         command.add_argument("--profile", help="configuration profile")
-        command.add_argument("--upstream", choices=("allow", "deny"))
+        command.add_argument("--upstream", choices=get_args(UpstreamPolicy))
         command.add_argument("--prefix", help="install into this environment (default: this one)")
     config = commands.add_parser("config", help="show the effective configuration")
     config.add_argument("--profile", help="configuration profile")

@@ -40,6 +40,7 @@ from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
 from .retries import RetryNotice
 from .settings import Settings, load_config
+from .settings_values import UpstreamPolicy
 from .sources import sources_from_settings
 
 
@@ -160,7 +161,7 @@ def pip(
     quiet: bool = False,
     verbose: bool = False,
     config: str | None = None,
-    upstream: str | None = None,
+    upstream: UpstreamPolicy | None = None,
     prebuilt_only: bool | None = None,
     index_url: str | None = None,
     jobs: int | None = None,

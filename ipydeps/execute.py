@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from .environment import InstallScheme
 from .errors import (
@@ -29,10 +30,11 @@ from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Route, Step
 from .plan_model import Plan
-from .progress import PackageProgress, Progress
+from .progress import PackageProgress, PackageState, Progress
 from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice
 from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
+from .settings_values import StoredCopies
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
@@ -56,7 +58,15 @@ class Execution:
     apk_output: str = ""
 
 
-_Event = tuple[str, str, str | None, int | None, int | None]  # kind, name, state, done, total
+class _Event(NamedTuple):
+    """What a download thread tells the thread that shows progress."""
+
+    kind: Literal["progress", "done", "error", "retry"]
+    name: str
+    state: PackageState | None = None
+    done: int | None = None
+    total: int | None = None
+    text: str = ""  # a retry: what failed and when it is tried again
 
 
 class _NotWorthIt(Exception):
@@ -103,7 +113,7 @@ class _Job:
     downloads: Path
     transaction: WheelTransaction
     events: queue.Queue[_Event]
-    stored_copies: str
+    stored_copies: StoredCopies
     # Stored copies are written as they arrive, CPU-bound and mostly under the GIL: more
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
@@ -121,7 +131,7 @@ def execute_plan(
     jobs: int = 4,
     unpack_workers: int = 4,
     cancel: threading.Event | None = None,
-    stored_copies: str = "auto",
+    stored_copies: StoredCopies = "auto",
     fetched: FetchedWheels | None = None,
     renamer: Renamer | None = None,
 ) -> Execution:
@@ -168,7 +178,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
-             cancel: threading.Event, stored_copies: str,
+             cancel: threading.Event, stored_copies: StoredCopies,
              fetched: FetchedWheels | None, renamer: Renamer | None) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
@@ -194,9 +204,9 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             except BaseException as error:  # reported to the main thread, which re-raises it
                 errors.append(error)  # before cancelling: the other downloads' errors follow
                 cancel.set()
-                events.put(("error", step.candidate.name, None, None, None))
+                events.put(_Event("error", step.candidate.name))
             finally:
-                events.put(("done", step.candidate.name, None, None, None))
+                events.put(_Event("done", step.candidate.name))
 
         errors: list[BaseException] = []
         pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
@@ -242,9 +252,9 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     started = time.perf_counter()
 
     def report(done: int, total: int | None) -> None:
-        events.put(("progress", candidate.name, None, done, total))
+        events.put(_Event("progress", candidate.name, done=done, total=total))
 
-    events.put(("progress", candidate.name, "downloading", None, None))
+    events.put(_Event("progress", candidate.name, "downloading"))
     stored = candidate.stored
     size: int | None = None
     streamed = False
@@ -255,7 +265,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             # Downloaded and checked against the same sha256 while planning.
             size = kept.stat().st_size
             report(size, size)
-            events.put(("progress", candidate.name, "verified", None, None))
+            events.put(_Event("progress", candidate.name, "verified"))
             transaction.stage(kept)
             kept.unlink()
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
@@ -279,7 +289,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
                                     sha256=candidate.sha256, progress=report,
                                     size=candidate.size)
-            events.put(("progress", candidate.name, "verified", None, None))
+            events.put(_Event("progress", candidate.name, "verified"))
             size = path.stat().st_size
             transaction.stage(path)
             path.unlink()
@@ -288,7 +298,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             f"Could not unpack {candidate.filename}: {error.strerror or error}",
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
                  "(a venv owned by you avoids both problems)") from None
-    events.put(("progress", candidate.name, "unpacked", None, None))
+    events.put(_Event("progress", candidate.name, "unpacked"))
     return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed,
                        note=note)
 
@@ -314,7 +324,7 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
         size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
                               open_sink=stager.restart, progress=report, backlog=listener,
                               size=candidate.stored.size)
-        events.put(("progress", candidate.name, "verified", None, None))
+        events.put(_Event("progress", candidate.name, "verified"))
         transaction.add(stager.finish())
     except (StreamingUnsupported, _NotWorthIt):
         stager.discard()
@@ -350,7 +360,7 @@ def _retries_shown(fetcher: Fetcher, steps: Sequence[Step],
 
     def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
         if notice.url in names:
-            events.put(("retry", names[notice.url], notice.describe(), None, None))
+            events.put(_Event("retry", names[notice.url], text=notice.describe()))
 
     return fetcher.reporting_retries(show)
 
@@ -359,15 +369,15 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
     """Feed worker events to ``progress`` on this thread until every job has finished."""
     remaining = jobs
     while remaining:
-        kind, name, state, done, total = events.get()
-        if kind == "done":
+        event = events.get()
+        if event.kind == "done":
             remaining -= 1
-        elif kind == "error":
-            progress.update(name, state="failed")
-        elif kind == "retry":
-            progress.retrying(name, state or "")
+        elif event.kind == "error":
+            progress.update(event.name, state="failed")
+        elif event.kind == "retry":
+            progress.retrying(event.name, event.text)
         else:
-            progress.update(name, state=state, done=done, total=total)
+            progress.update(event.name, state=event.state, done=event.done, total=event.total)
 
 
 def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException:

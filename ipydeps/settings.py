@@ -41,7 +41,14 @@ from packaging.utils import canonicalize_name
 from .credentials import redact
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
-from .settings_values import DEFAULTS, check_value
+from .settings_values import (
+    DEFAULTS,
+    ApkPolicy,
+    BuildPolicy,
+    StoredCopies,
+    UpstreamPolicy,
+    check_value,
+)
 
 __all__ = ["Settings", "load_config", "load_dependency_links", "user_config_path"]
 
@@ -72,11 +79,11 @@ class Settings:
     """Effective configuration; ``provenance[key]`` names the source of each value."""
 
     repository_url: str | None
-    upstream: str
+    upstream: UpstreamPolicy
     upstream_url: str
-    apk: str
+    apk: ApkPolicy
     apk_repository: str
-    policy: str
+    policy: BuildPolicy
     jobs: int
     retries: int
     timeout: float
@@ -89,7 +96,7 @@ class Settings:
     # Whether to download a repository's stored (uncompressed) copy of a wheel when it
     # offers one: "auto" tries it from repositories on this machine or a private network
     # and keeps it while the network outpaces the install (ipydeps.transfer).
-    stored_copies: str = "auto"
+    stored_copies: StoredCopies = "auto"
     # Bounds on what a repository can make this process hold or write (see docs/client.md):
     # an index page, a metadata file or an APKINDEX is read into memory up to this size...
     max_page_bytes: int = DEFAULTS["max_page_bytes"]

@@ -23,6 +23,8 @@ import ipaddress
 import socket
 import urllib.parse
 
+from .settings_values import StoredCopies
+
 
 class CopyChoice(enum.Enum):
     """What to fetch for a wheel that has a stored copy."""
@@ -32,7 +34,7 @@ class CopyChoice(enum.Enum):
     TRIAL = "trial"  # the stored copy, for as long as a BacklogProbe does not object
 
 
-def stored_copy_choice(url: str, setting: str) -> CopyChoice:
+def stored_copy_choice(url: str, setting: StoredCopies) -> CopyChoice:
     """Decide what to fetch for the stored copy at ``url`` under ``stored_copies = setting``."""
     if setting == "always":
         return CopyChoice.STORED
