@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import html
 import importlib
+import logging
 import os
 import platform
 import sys
@@ -42,6 +43,8 @@ from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
 from .sources import sources_from_settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,11 @@ def pip(
     environment = inspect_environment(Path(prefix) if prefix else None,
                                       apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
+    _log.debug("repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
+               settings.repository_url or "none", settings.upstream, settings.apk,
+               environment.apk_reason or ("usable" if environment.apk_available
+                                          else "not usable"),
+               settings.stored_copies, settings.jobs)
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
     # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads. A
     # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
@@ -233,6 +241,8 @@ def pip(
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
+        planned = time.perf_counter()
+        _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:
             _show_plan(plan, out if stream is not None else None)
         if dry_run:
@@ -242,6 +252,7 @@ def pip(
         progress = make_progress(quiet=quiet, stream=stream)
         execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
                              cancel, fetched, here=prefix is None)
+        _log.debug("installed in %.2f s", time.perf_counter() - planned)
     warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,6 @@ from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
-from .installers.wheelstream import StreamingUnsupported
 from .models import Route, Step
 from .plan_model import Plan
 from .progress import PackageProgress, PackageState, Progress
@@ -35,7 +35,7 @@ from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice
 from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
 from .settings_values import StoredCopies
-from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
+from .transfer import CopyChoice, Trial, describe_choice, stored_copy_choice, stream_stored_copy
 
 
 @dataclass(frozen=True)
@@ -69,42 +69,7 @@ class _Event(NamedTuple):
     text: str = ""  # a retry: what failed and when it is tried again
 
 
-class _NotWorthIt(Exception):
-    """A stored copy on trial arrives slower than the install could take it: use the wheel."""
-
-
-class _Trial:
-    """The verdict on stored copies fetched on trial, shared by one install's downloads.
-
-    The first copy to reach a verdict settles it for all: they come from one repository
-    over one network, and the wheel's fewer bytes only pay while that network is slow.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.verdict: bool | None = None
-
-    def settle(self, verdict: bool) -> bool:
-        with self._lock:
-            if self.verdict is None:
-                self.verdict = verdict
-            return self.verdict
-
-    def backlog_listener(self) -> Callable[[float], None]:
-        """Return what a copy's download tells about its backlog; it raises ``_NotWorthIt``."""
-        probe = BacklogProbe()
-
-        def listen(ahead: float) -> None:
-            verdict = self.verdict
-            if verdict is None:
-                heard = probe.add(ahead)
-                verdict = None if heard is None else self.settle(heard)
-            if verdict is False:
-                raise _NotWorthIt()
-
-        return listen
-
-
+_log = logging.getLogger(__name__)
 @dataclass
 class _Job:
     """What every download thread of one execution shares."""
@@ -117,7 +82,7 @@ class _Job:
     # Stored copies are written as they arrive, CPU-bound and mostly under the GIL: more
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
-    trial: _Trial
+    trial: Trial
     fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
 
 
@@ -195,7 +160,7 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                              renamer=renamer) as transaction:
 
         shared = _Job(fetcher, downloads, transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial(),
+                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), Trial(),
                       fetched)
 
         def job(step: Step) -> None:
@@ -226,6 +191,7 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             raise min(errors, key=lambda error: isinstance(error, CancelledError))
         apk_output = _run_apk(apk_steps, apk_runner, progress)
         order = [step.candidate.name for step in wheel_steps]
+        committing = time.perf_counter()
         try:
             wheels = transaction.commit(
                 order=order,
@@ -236,6 +202,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                 raise  # an interrupt held until the commit was whole: everything is installed
             # The commit rolled the wheels back, but apk cannot be undone from here.
             raise _after_apk(error, apk_steps) from None
+        _log.debug("committed %d wheel(s) in %.2f s", len(wheels),
+                   time.perf_counter() - committing)
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
     for step in apk_steps:
@@ -270,16 +238,21 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             kept.unlink()
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
             choice = stored_copy_choice(stored.url, shared.stored_copies)
+            _log.debug("%s: the repository offers a stored copy; stored_copies = %s: %s",
+                       candidate.name, shared.stored_copies, describe_choice(choice))
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     try:
-                        size = _stream_stored_copy(
-                            step, fetcher, transaction, report, events,
+                        size = stream_stored_copy(
+                            candidate, fetcher, transaction, report,
+                            lambda: events.put(_Event("progress", candidate.name, "verified")),
                             trial=shared.trial if choice is CopyChoice.TRIAL else None)
                     except FileMissingError:
                         # The copy only saves CPU: without it the wheel does the job, and
                         # its own sha256 vouches for it. A copy with the wrong bytes is
                         # another matter (HashMismatchError), never a reason to fall back.
+                        _log.debug("%s: the stored copy is missing (HTTP 404): the wheel "
+                                   "instead", candidate.name)
                         note = (f"the repository lists a stored copy of {candidate.filename} "
                                 "but does not have it (HTTP 404), so the wheel was "
                                 "installed; its maintainer can make the copies again with "
@@ -299,40 +272,11 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
                  "(a venv owned by you avoids both problems)") from None
     events.put(_Event("progress", candidate.name, "unpacked"))
-    return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed,
-                       note=note)
-
-
-def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: WheelTransaction,
-                        report: Callable[[int, int | None], None],
-                        events: queue.Queue[_Event], *, trial: _Trial | None) -> int | None:
-    """Install the wheel from its stored copy as it downloads; return the bytes fetched.
-
-    Returns None when the copy turns out to be something wheelstream.py does not take,
-    or, on ``trial``, when the network turns out slower than the install (before or
-    while this copy downloads): what it staged is gone, and the caller installs the
-    wheel itself. A copy whose sha256 does not match is an error like a wheel's, never a
-    reason to fall back.
-    """
-    candidate = step.candidate
-    assert candidate.stored is not None
-    if trial is not None and trial.verdict is False:
-        return None
-    listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
-    stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
-    try:
-        size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
-                              open_sink=stager.restart, progress=report, backlog=listener,
-                              size=candidate.stored.size)
-        events.put(_Event("progress", candidate.name, "verified"))
-        transaction.add(stager.finish())
-    except (StreamingUnsupported, _NotWorthIt):
-        stager.discard()
-        return None
-    except BaseException:
-        stager.discard()
-        raise
-    return size
+    seconds = time.perf_counter() - started
+    _log.debug("%s: %d bytes (%s) fetched and staged in %.2f s", candidate.name, size,
+               "the stored copy" if streamed else "kept from planning" if kept is not None
+               else "the wheel", seconds)
+    return StepOutcome(step, size, seconds, stored_copy=streamed, note=note)
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
@@ -398,12 +342,14 @@ def _run_apk(steps: Sequence[Step], runner: ApkRunner | None, progress: Progress
         return ""
     for step in steps:
         progress.update(step.candidate.name, state="installing")
+    started = time.perf_counter()
     try:
         outcome = install_apks(steps, runner)
     except BaseException:
         for step in steps:
             progress.update(step.candidate.name, state="failed")
         raise
+    _log.debug("apk added %d package(s) in %.2f s", len(steps), time.perf_counter() - started)
     for step in steps:
         progress.update(step.candidate.name, state="installed")
     return outcome.output

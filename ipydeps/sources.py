@@ -26,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .credentials import redact
 from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
 from .formats.wire import APK_INDEX_NAME, APK_PATH, SIMPLE_ACCEPT, SIMPLE_PATH
 from .index import apk_candidates, parse_project_page
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from .fetched import FetchedWheels
     from .formats.apkindex import ApkIndexRecord
     from .settings import Settings
+
+_log = logging.getLogger(__name__)
 
 
 class PackageSource(Protocol):
@@ -83,11 +88,14 @@ def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> 
 
     Raises ``RepositoryError`` naming ``what`` on any other failure.
     """
+    started = time.perf_counter()
     try:
         if isinstance(fetcher, PageFetcher):
-            return fetcher.get_page(url, accept=accept)
-        return Page(url, fetcher.get_bytes(url, accept=accept))
+            page = fetcher.get_page(url, accept=accept)
+        else:
+            page = Page(url, fetcher.get_bytes(url, accept=accept))
     except NotFoundError:
+        _log.debug("read %s: not there (404)", redact(url))
         return None
     except (RepositoryError, DownloadError) as error:
         raise RepositoryError(
@@ -96,6 +104,9 @@ def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> 
             or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
             "config.toml) and that the repository is up",
         ) from error
+    _log.debug("read %s: %d bytes in %.0f ms", redact(url), len(page.body),
+               (time.perf_counter() - started) * 1000)
+    return page
 
 
 def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
