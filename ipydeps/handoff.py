@@ -16,9 +16,6 @@ Local paths (a wheel file, a project directory, a find-links directory) stay all
 they reach no network. Either way ``notice`` says what happened.
 
 With upstream allowed, nothing changes: pip runs as the machine configures it.
-
-Public API: ``Handoff``, ``plan_handoff(args, *, settings, environ) -> Handoff``,
-``AirGapError``.
 """
 
 from __future__ import annotations
@@ -46,6 +43,8 @@ _FILE_OPTIONS = ("--requirement", "-r", "--constraint", "-c")
 # Options whose value is a URL that is not a package source.
 _OTHER_URL_OPTIONS = ("--proxy", "--cert", "--client-cert", "--log", "--cache-dir")
 _MAX_FILE_DEPTH = 10  # requirement files that name others, as pip allows
+__all__ = ["KEPT_PIP_VARIABLES", "AirGapError", "Handoff", "plan_handoff"]
+
 # The machine's pip variables a sealed pip keeps: none can add a place to find packages.
 KEPT_PIP_VARIABLES = frozenset({
     "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",

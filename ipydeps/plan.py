@@ -2,21 +2,9 @@
 
 Planning does no I/O of its own: it reads only through the ``PackageSource``s it is
 given, the fastest route first (an upstream index is asked about a project only when
-our repository cannot satisfy it), and nothing is installed.
-
-Public API (stable):
-
-- ``resolve(requests, *, sources, installed, environment, policy, jobs=1,
-  installed_apks=None) -> Plan``
-  ``requests``: from ``parse_requirements``; ``sources``: ``PackageSource``s (any order;
-  preferred by ``Route.rank``); ``installed``: ``Mapping[NormalizedName, Version]``;
-  ``installed_apks``: apk's database (``ipydeps.apkclosure.InstalledApks``), against
-  which ``Plan.apk_dependencies`` lists what ``apk add`` pulls in besides the apk steps;
-  ``environment``: ``TargetEnvironment``; ``policy``: ``PlanPolicy``. Never raises for an
-  unsatisfiable requirement: the plan lists it with a reason and hint. Sources may raise
-  ``RepositoryError`` (repository down), which propagates.
-- ``raise_for_unsatisfiable(plan) -> None``: for edges that want an exception:
-  ``NoCandidateError`` (one requirement) or ``ResolutionError`` (several / conflicts).
+our repository cannot satisfy it), and nothing is installed. An unsatisfiable requirement
+is not an exception: the plan lists it with a reason and hint, and edges that want one call
+``raise_for_unsatisfiable``.
 """
 
 from __future__ import annotations
@@ -45,6 +33,8 @@ from .sources import ApkIndexSource, PackageSource
 if TYPE_CHECKING:
     from .apkclosure import InstalledApks
     from .formats.apkindex import ApkIndexRecord
+
+__all__ = ["MAX_ROUNDS", "raise_for_unsatisfiable", "resolve"]
 
 # Bounds the backtracking work of one plan; far above what real scientific stacks need.
 MAX_ROUNDS = 2000

@@ -1,19 +1,10 @@
 """The one frozen ``Settings`` of the notebook library, built and validated in ``load_config``.
 
-Public API (stable):
-
-- ``load_config(*, name=None, overrides=None, environ, system_path=SYSTEM_CONFIG_PATH,
-  user_path=None) -> Settings``. Precedence, lowest first: defaults < system TOML <
-  user TOML < ``IPYDEPS_*`` environment variables < ``overrides`` (keyword arguments).
-  ``environ`` is passed by the edge (``os.environ``); this module reads no environment.
-  Raises ``ConfigError`` listing every problem at once.
-- ``Settings``: frozen; ``provenance[key]`` says where each value came from;
-  ``describe() -> str``; ``upstream_allowed`` / ``apk_allowed`` properties.
-- ``user_config_path(environ) -> Path | None``
-- ``load_dependency_links(json_text) -> dict[str, tuple[str, ...]]``: the legacy overrides
-  file, accepted as data only (see ``ipydeps.dependency_links``). The ``dependency_links``
-  key (or ``IPYDEPS_DEPENDENCY_LINKS``) names such a file; its apk names fill the gaps of
-  ``apk_map``.
+Precedence, lowest first: defaults < system TOML < user TOML < ``IPYDEPS_*`` environment
+variables < keyword arguments. The edge passes ``os.environ``; this module reads no
+environment. The ``dependency_links`` key (or ``IPYDEPS_DEPENDENCY_LINKS``) names a legacy
+overrides file, read as data only (``ipydeps.dependency_links``); its apk names fill the
+gaps of ``apk_map``.
 
 Keys (TOML, ``[profiles.<name>]`` tables, ``IPYDEPS_<KEY>`` variables, keyword arguments):
 repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),

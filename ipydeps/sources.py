@@ -1,23 +1,9 @@
 """Package sources over a ``Fetcher``: our wheel index, the upstream index and our apk repository.
 
-Public API (stable):
-
-- ``PackageSource`` (Protocol): ``route: Route``, ``location: str``,
-  ``candidates(name: NormalizedName) -> Sequence[Candidate]`` (every file the source
-  offers for the project: wheels of any tag, sdists, apks; the planner filters and
-  explains) and ``requires_dist(candidate) -> tuple[str, ...]``.
-- ``RepositorySource(base_url, fetcher, *, fetched=None)``: our repository's
-  ``<base>/simple/`` (Route.WHEEL).
-- ``UpstreamSource(index_url, fetcher, *, fetched=None)``: e.g. ``https://pypi.org/simple/``
-  (Route.UPSTREAM). ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the wheels read
-  for their metadata, so that the install takes them instead of downloading them again.
-- ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
-  ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK); also an
-  ``ApkIndexSource``: ``index_records()`` gives every record, for apk's own closure.
-- ``sources_from_settings(settings, fetcher, *, arch, fetched=None) -> list[PackageSource]``:
-  in route order.
-
-A 404 for a project is "no candidates"; an unreachable repository or a bad response
+A source offers every file it has for a project (wheels of any tag, sdists, apks); the
+planner filters and explains. ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the
+wheels read for their metadata, so that the install takes them instead of downloading them
+again. A 404 for a project is "no candidates"; an unreachable repository or a bad response
 raises ``RepositoryError`` naming the URL, with a hint. Results are cached per source.
 """
 
@@ -48,6 +34,17 @@ if TYPE_CHECKING:
     from .fetched import FetchedWheels
     from .formats.apkindex import ApkIndexRecord
     from .settings import Settings
+
+__all__ = [
+    "ApkIndexSource",
+    "ApkRepositorySource",
+    "PackageSource",
+    "RepositorySource",
+    "SimpleIndexSource",
+    "UpstreamSource",
+    "requires_dist_from_metadata",
+    "sources_from_settings",
+]
 
 _log = logging.getLogger(__name__)
 
