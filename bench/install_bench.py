@@ -64,14 +64,20 @@ def cpu():
 
 try:
     spec = json.loads(sys.argv[1])
-    # What the runtime image's "%load_ext ipydeps" at kernel start imports, for every tool:
-    # the kernel is in the same state whatever the user then types. IPython's load_extension
-    # imports the package ipydeps (whose __init__ itself imports ipydeps.api and
-    # ipydeps.magics) and calls ipydeps.load_ipython_extension. magics does not import
-    # IPython at module level, so this needs no IPython in the venv; nothing beyond these
-    # two imports is loaded here.
+    # What the runtime image's "%load_ext ipydeps" at kernel start does, for every tool: the
+    # kernel is in the same state whatever the user then types. IPython's load_extension
+    # imports the package ipydeps and calls ipydeps.load_ipython_extension(shell), which
+    # loads the install machinery. The shell stands in for IPython's with the two things the
+    # extension uses, so the venv needs no IPython.
     import ipydeps
-    import ipydeps.magics
+
+    class Shell:
+        input_transformers_cleanup = []
+
+        def register_magic_function(self, function, magic_kind, magic_name):
+            pass
+
+    ipydeps.load_ipython_extension(Shell())
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     if not sys.stdin.readline():

@@ -6,14 +6,16 @@ Exit codes: 0 ok, 1 an ``IpydepsError`` (its message, no traceback), 2 usage err
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from .errors import IpydepsError
 from .notices import no_repository
 from .pipargs import parse_install, read_requirement_file
+from .settings_values import UpstreamPolicy
 
 if TYPE_CHECKING:
     from .api import Result
@@ -31,11 +33,13 @@ def _parser() -> argparse.ArgumentParser:
                              metavar="FILE", help="read requirements from FILE")
         command.add_argument("-U", "--upgrade", action="store_true")
         command.add_argument("-q", "--quiet", action="store_true")
-        command.add_argument("-v", "--verbose", action="store_true")
+        command.add_argument("-v", "--verbose", action="store_true",
+                             help="list each package installed, and print why each "
+                                  "source was chosen, retries and timings")
         command.add_argument("--dry-run", action="store_true")
         command.add_argument("-i", "--index-url", help="repository URL (overrides config)")
         command.add_argument("--profile", help="configuration profile")
-        command.add_argument("--upstream", choices=("allow", "deny"))
+        command.add_argument("--upstream", choices=get_args(UpstreamPolicy))
         command.add_argument("--prefix", help="install into this environment (default: this one)")
     config = commands.add_parser("config", help="show the effective configuration")
     config.add_argument("--profile", help="configuration profile")
@@ -89,9 +93,23 @@ def pip_command(args: list[str]) -> int:
                   dict(handoff.environ))
     from . import api
 
+    if install.verbose:
+        _show_decisions()
     result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
                      dry_run=install.dry_run, index_url=install.index_url)
     return _report(result, verbose=install.verbose, quiet=install.quiet)
+
+
+def _show_decisions() -> None:
+    """``-v``: print the ``ipydeps`` logger's trail on stderr.
+
+    Each source chosen and why, retries, fallbacks from a stored copy to the wheel, timings.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ipydeps: %(message)s"))
+    logger = logging.getLogger("ipydeps")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def _report(result: Result, *, verbose: bool, quiet: bool) -> int:
@@ -131,6 +149,8 @@ def _run(options: argparse.Namespace) -> int:
     if not requirements:
         _complain("no requirements given (usage: python -m ipydeps install NAME ...)")
         return 2
+    if options.verbose:
+        _show_decisions()
     result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
                      upgrade=options.upgrade, quiet=options.quiet,
                      config=options.profile, upstream=options.upstream,

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import html
 import importlib
+import logging
 import os
 import platform
 import sys
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cancel import CancelEvent
-from .config import Settings, load_config
 from .connections import system_proxies
 from .credentials import redact, repository_access
 from .environment import Environment, inspect_environment, install_scheme
@@ -27,18 +27,24 @@ from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
 from .fetched import FetchedWheels
+from .formats.wire import SIMPLE_PATH
 from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
-from .models import Plan, Skipped
+from .models import Skipped
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
+from .plan_model import Plan
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
 from .retries import RetryNotice
+from .settings import Settings, load_config
+from .settings_values import UpstreamPolicy
 from .sources import sources_from_settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,10 +144,7 @@ class _PlanView:
 
 def repository_base(url: str) -> str:
     """Return the repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
-    trimmed = url.rstrip("/")
-    if trimmed.endswith("/simple"):
-        trimmed = trimmed[: -len("/simple")]
-    return trimmed + "/"
+    return url.rstrip("/").removesuffix(f"/{SIMPLE_PATH}") + "/"
 
 
 def config(name: str | None = None, **overrides: Any) -> Settings:
@@ -161,7 +164,7 @@ def pip(
     quiet: bool = False,
     verbose: bool = False,
     config: str | None = None,
-    upstream: str | None = None,
+    upstream: UpstreamPolicy | None = None,
     prebuilt_only: bool | None = None,
     index_url: str | None = None,
     jobs: int | None = None,
@@ -208,6 +211,11 @@ def pip(
     environment = inspect_environment(Path(prefix) if prefix else None,
                                       apk=False if not settings.apk_allowed else apk)
     target = TargetEnvironment.current(apk_available=environment.apk_available)
+    _log.debug("repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
+               settings.repository_url or "none", settings.upstream, settings.apk,
+               environment.apk_reason or ("usable" if environment.apk_available
+                                          else "not usable"),
+               settings.stored_copies, settings.jobs)
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
     # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads. A
     # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
@@ -233,6 +241,8 @@ def pip(
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
+        planned = time.perf_counter()
+        _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:
             _show_plan(plan, out if stream is not None else None)
         if dry_run:
@@ -242,6 +252,7 @@ def pip(
         progress = make_progress(quiet=quiet, stream=stream)
         execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
                              cancel, fetched, here=prefix is None)
+        _log.debug("installed in %.2f s", time.perf_counter() - planned)
     warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .apkversion import ApkVersionError, apk_version_matches, compare_apk_versions
+from .formats.apkversion import ApkVersionError, apk_version_matches, compare_apk_versions
 
 if TYPE_CHECKING:
-    from .apkindex import ApkIndexRecord
+    from .formats.apkindex import ApkIndexRecord
 
 # [!]name[@tag][op version]; the tag (a pinned repository) does not change the package.
 _DEPEND = re.compile(

@@ -9,9 +9,6 @@ They go to the repository's own origin (scheme, host and port) and nowhere else:
 the upstream index, not to a files host its pages link to, not along a redirect to another
 host or port. The URL the rest of ipydeps sees has its credentials taken out, and
 ``redact`` hides them in anything shown to people.
-
-Public API (stable): ``RepositoryAccess``, ``repository_access(url, *, token, environ)``,
-``redact(text)``, ``origin(url)``, ``CREDENTIALS_HINT``.
 """
 
 from __future__ import annotations
@@ -24,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # What a 401/403 from a repository should make people try.
+__all__ = ["CREDENTIALS_HINT", "RepositoryAccess", "origin", "redact", "repository_access"]
+
 CREDENTIALS_HINT = ("the repository wants credentials: put them in its URL "
                     "(https://user:password@host/), set IPYDEPS_REPOSITORY_TOKEN (sent as a "
                     "Bearer token), or add the host to ~/.netrc")

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-
-class IpydepsError(Exception):
-    """Base class of every error ipydeps raises on purpose.
-
-    At the edges (the IPython magic, ``python -m ipydeps``) an ``IpydepsError`` is
-    shown as its message alone, without a traceback: the message is written for
-    the notebook author. Any other exception is a bug and keeps its traceback.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+# The base lives in the shared package (its errors are ipydeps errors too); one class.
+from .formats.errors import IpydepsError as IpydepsError
 
 
 class InvalidRequirementError(IpydepsError):
@@ -97,6 +86,24 @@ class HashMismatchError(IpydepsError):
 
 class InstallError(IpydepsError):
     """Installing a planned step failed; the environment was rolled back."""
+
+
+class InvalidWheelError(InstallError):
+    """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+
+
+class RecordMismatchError(InvalidWheelError):
+    """A member's bytes do not have the hash (or size) the wheel's RECORD gives: refused."""
+
+    def __init__(self, wheel: str, member: str, expected: str, actual: str) -> None:
+        self.wheel = wheel
+        self.member = member
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Refused {wheel}: {member!r} has {actual}, its RECORD says {expected}. The "
+            "wheel was altered after it was built; nothing was installed.",
+            hint="the wheel is malformed or hostile; tell its publisher")
 
 
 class CancelledError(InstallError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import logging
 import os
 import threading
 import urllib.parse
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
 from .connections import ConnectionPool, limit_wait, waiting_bytes
+from .credentials import redact
 from .errors import DownloadError, HashMismatchError
 from .fetch_failures import (
     FAILURES,
@@ -38,6 +40,7 @@ __all__ = ["MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "USER_AGENT", "HttpFetcher", 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
 _MAX_REDIRECTS = 5
+_log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Default bounds on what a repository can make us hold or write (config: max_page_bytes,
 # max_download_bytes): an index page is parsed whole in memory, at about 10 bytes of
@@ -248,9 +251,14 @@ class HttpFetcher:
         if self.cancel.is_set():
             raise Cancelled()  # the failure was most likely our own socket shutdown
         if clock.over(after=notice.delay):
+            _log.debug("%s: giving up, the deadline is near (%s)", redact(notice.url),
+                       "; ".join(reasons))
             raise DeadlineOver(clock, reasons) from None
         if last:
+            _log.debug("%s: giving up after %d attempt(s) (%s)", redact(notice.url),
+                       notice.attempts, "; ".join(reasons))
             raise error
+        _log.debug("%s: %s", redact(notice.url), notice.describe())
         self._listeners.tell(notice)
         # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
         if self.cancel.wait(notice.delay):

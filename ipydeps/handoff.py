@@ -16,9 +16,6 @@ Local paths (a wheel file, a project directory, a find-links directory) stay all
 they reach no network. Either way ``notice`` says what happened.
 
 With upstream allowed, nothing changes: pip runs as the machine configures it.
-
-Public API: ``Handoff``, ``plan_handoff(args, *, settings, environ) -> Handoff``,
-``AirGapError``.
 """
 
 from __future__ import annotations
@@ -31,10 +28,11 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .config import Settings
 from .credentials import redact, repository_access
 from .errors import InvalidRequirementError, IpydepsError
+from .formats.wire import SIMPLE_PATH
 from .own_names import shadowing_problem
+from .settings import Settings
 
 # Options whose value is another place to find packages, each as written on a command
 # line or in a requirements file; "-i" and "-f" also come glued to their value.
@@ -45,6 +43,8 @@ _FILE_OPTIONS = ("--requirement", "-r", "--constraint", "-c")
 # Options whose value is a URL that is not a package source.
 _OTHER_URL_OPTIONS = ("--proxy", "--cert", "--client-cert", "--log", "--cache-dir")
 _MAX_FILE_DEPTH = 10  # requirement files that name others, as pip allows
+__all__ = ["KEPT_PIP_VARIABLES", "AirGapError", "Handoff", "plan_handoff"]
+
 # The machine's pip variables a sealed pip keeps: none can add a place to find packages.
 KEPT_PIP_VARIABLES = frozenset({
     "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
@@ -129,7 +129,7 @@ def _shadowing_requirements(words: list[str]) -> dict[str, str]:
 def _simple_url(base: str) -> str:
     """Return the PEP 503 index of a repository URL (``<base>/simple/``)."""
     trimmed = base.rstrip("/")
-    return (trimmed if trimmed.endswith("/simple") else trimmed + "/simple") + "/"
+    return (trimmed if trimmed.endswith(f"/{SIMPLE_PATH}") else f"{trimmed}/{SIMPLE_PATH}") + "/"
 
 
 def _without_credentials(url: str) -> str:

@@ -94,14 +94,20 @@ def hand_off(args: list[str]) -> Handoff:
 
     Raises ``AirGapError`` (upstream off, another source named) or ``ConfigError``.
     """
-    from .config import load_config
     from .handoff import plan_handoff
+    from .settings import load_config
 
     return plan_handoff(args, settings=load_config(environ=os.environ), environ=os.environ)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%pip`` and the ``!pip install`` transformer (``%load_ext ipydeps``)."""
+    """Register ``%pip`` and the ``!pip install`` transformer (``%load_ext ipydeps``).
+
+    The install machinery (``ipydeps.api``) is loaded here too: the runtime loads the
+    extension at kernel start, so the first ``%pip install`` does not wait for it.
+    """
+    from . import api  # noqa: F401
+
     ipython.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
     cleanup = ipython.input_transformers_cleanup
     if rewrite_shell_pip not in cleanup:

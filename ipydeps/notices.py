@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .config import Settings
+from .settings import Settings
 
 _already_said: set[str] = set()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import sys
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO, get_args
 
-STATES = ("queued", "downloading", "verified", "unpacked", "installing", "installed", "failed")
+PackageState = Literal["queued", "downloading", "verified", "unpacked", "installing", "installed",
+                       "failed"]
+STATES: tuple[PackageState, ...] = get_args(PackageState)
 
 
 @dataclass
@@ -17,7 +19,7 @@ class PackageProgress:
     name: str
     version: str
     route: str
-    state: str = "queued"
+    state: PackageState = "queued"
     done: int = 0
     total: int | None = None
     note: str = ""  # the last retry, until the package moves on
@@ -30,7 +32,7 @@ class Progress(Protocol):
         """Show the packages about to be installed."""
         ...
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+    def update(self, name: str, *, state: PackageState | None = None, done: int | None = None,
                total: int | None = None) -> None:
         """Record a change for ``name``."""
         ...
@@ -50,7 +52,7 @@ class NullProgress:
     def start(self, packages: list[PackageProgress]) -> None:
         """Do nothing."""
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+    def update(self, name: str, *, state: PackageState | None = None, done: int | None = None,
                total: int | None = None) -> None:
         """Do nothing."""
 
@@ -68,7 +70,8 @@ class _Tracker:
     def start(self, packages: list[PackageProgress]) -> None:
         self.packages = {package.name: package for package in packages}
 
-    def apply(self, name: str, state: str | None, done: int | None, total: int | None) -> bool:
+    def apply(self, name: str, state: PackageState | None, done: int | None,
+              total: int | None) -> bool:
         """Apply a change; True when it is worth redrawing (state or a 5% step of bytes)."""
         package = self.packages.get(name)
         if package is None:
@@ -116,7 +119,7 @@ class TerminalProgress(_Tracker):
         isatty = getattr(self.stream, "isatty", None)
         self._live = bool(isatty and isatty())
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+    def update(self, name: str, *, state: PackageState | None = None, done: int | None = None,
                total: int | None = None) -> None:
         """Redraw the line when something visible changed."""
         if self.apply(name, state, done, total) and self._live:
@@ -183,7 +186,7 @@ class NotebookProgress(_Tracker):
         self._handle = display(first, raw=True,  # type: ignore[no-untyped-call]
                                display_id=True)
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
+    def update(self, name: str, *, state: PackageState | None = None, done: int | None = None,
                total: int | None = None) -> None:
         """Update the table when something visible changed."""
         if self.apply(name, state, done, total) and self._handle is not None:

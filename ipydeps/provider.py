@@ -15,6 +15,7 @@ from resolvelib import AbstractProvider
 
 from .catalog import Catalog, File, Tier
 from .environment_model import PlanPolicy, TargetEnvironment
+from .formats.wheel import build_tag
 from .models import Candidate, Route
 from .own_names import shadowing_problem, upstream_forbidden
 from .requirements import is_standard_library, marker_applies
@@ -75,15 +76,6 @@ def pinned_exactly(items: Iterable[Wanted], version: Version) -> bool:
         for item in items
         for spec in item.requirement.specifier
     )
-
-
-def build_tag(filename: str) -> tuple[int, str] | tuple[()]:
-    """Return a wheel's PEP 427 build tag as (number, rest), or () without one (sorts first)."""
-    parts = filename.removesuffix(".whl").split("-")
-    if len(parts) != 6:
-        return ()
-    digits = len(parts[2]) - len(parts[2].lstrip("0123456789"))
-    return (int(parts[2][:digits]), parts[2][digits:]) if digits else ()
 
 
 def python_ok(candidate: Candidate, environment: TargetEnvironment) -> bool:

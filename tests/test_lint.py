@@ -1,7 +1,8 @@
-"""The codebase stays ruff-clean and ``mypy --strict``-clean (STYLE.md: types, docs, comments)."""
+"""The codebase stays ruff-clean and ``mypy --strict``-clean: typed, documented, one style."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,18 @@ def test_mypy_strict_on_both_packages(tmp_path: Path) -> None:
          "-p", "ipydeps", "-p", "ipydeps_repo"],
         capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    # A name starting with "_" is its module's own: another module that needs it needs a
+    # public seam instead (as the two wheel readers share installers/staging.py).
+    borrowed = []
+    for package in (ROOT / "ipydeps", ROOT / "repo-server" / "ipydeps_repo", ROOT / "bench"):
+        for path in package.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and (
+                        node.level or (node.module or "").split(".")[0].startswith("ipydeps")):
+                    borrowed += [f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
+                                 for alias in node.names
+                                 if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert borrowed == []

@@ -7,7 +7,6 @@ write-ahead journal (journal.py), which a later ipydeps call replays if this pro
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import threading
@@ -20,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
 from ..errors import InstallError
+from ..formats.records import record_paths
 from ..interrupts import Held, interrupts_held
 from .journal import (
     JOURNAL_SUFFIX,
@@ -28,7 +28,8 @@ from .journal import (
     recover_interrupted,
     transaction_name,
 )
-from .wheel import StagedWheel, stage_wheel
+from .staging import StagedWheel
+from .wheel import stage_wheel
 from .wheelstream import WheelStreamStager
 
 
@@ -260,10 +261,8 @@ class WheelTransaction:
         owned: set[Path] = set()
         record = dist_info / "RECORD"
         if record.is_file():
-            with open(record, newline="") as handle:
-                for row in csv.reader(handle):
-                    if row:
-                        owned.add(Path(os.path.normpath(lib / row[0])))
+            owned = {Path(os.path.normpath(lib / path))
+                     for path in record_paths(record.read_bytes())}
         top_dirs = {path.relative_to(lib).parts[0] for path in owned
                     if path.is_relative_to(lib) and len(path.relative_to(lib).parts) > 1}
         whole = {lib / top for top in top_dirs if _wholly_owned(lib / top, owned)}

@@ -7,18 +7,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipydeps.formats.wire import APK_INDEX_NAME as INDEX_NAME
+
 from .errors import ValidationError
 from .fileops import PublishResult, write_atomic
 from .signing import load_signing_key, trusted_public_keys
 from .validation import check_target
 
 if TYPE_CHECKING:
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
     from .apk.keys import SigningKey
     from .storage import Store
 
-INDEX_NAME = "APKINDEX.tar.gz"
 
 
 def apk_directories(store: Store) -> list[Path]:
@@ -132,7 +133,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _cached_record(entry: dict[str, Any]) -> ApkIndexRecord:
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
     fields = dict(entry["record"])
     for name in ("depends", "provides", "install_if"):

@@ -25,8 +25,6 @@ line, and RECORD is rewritten to match.
 
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
 import importlib.util
 import io
@@ -39,7 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from ipydeps.formats.errors import FormatError
+from ipydeps.formats.records import parse_record, record_hash_of, render_record, unlisted_problems
+from ipydeps.formats.wheel import find_dist_info, member_category
 
 from . import __version__, jsonsafe
 from .errors import ValidationError
@@ -103,72 +105,51 @@ class OptimizeReport:
     size_after: int
 
 
-def record_hash(data: bytes) -> str:
-    """Return the RECORD hash field for ``data`` (``sha256=<urlsafe b64, no padding>``)."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return "sha256=" + digest.decode("ascii")
-
-
 def dist_info_directory(wheel_name: str, names: list[str]) -> str:
-    """Return the wheel's single ``.dist-info`` directory name.
+    """Return the wheel's single ``.dist-info`` folder (``ipydeps.formats.wheel``'s rule).
 
     Raises ``ValidationError`` if the file name is not a wheel name or the archive has
-    not exactly one ``.dist-info`` directory of that project.
+    not exactly one ``.dist-info`` folder, naming the file's project and version.
     """
     try:
-        project, _, _, _ = parse_wheel_filename(wheel_name)
-    except InvalidWheelFilename as error:
-        raise ValidationError(wheel_name, [str(error)]) from error
-    found = sorted({name.split("/", 1)[0] for name in names if "/" in name})
-    dist_infos = [
-        top for top in found
-        if top.endswith(".dist-info") and canonicalize_name(top.split("-", 1)[0]) == project
-    ]
-    if len(dist_infos) != 1:
-        raise ValidationError(
-            wheel_name,
-            [f"expected one {project}-<version>.dist-info directory, found {dist_infos}"],
-        )
-    return dist_infos[0]
+        return find_dist_info(names, wheel_name).folder
+    except FormatError as error:
+        raise ValidationError(wheel_name, [error.message]) from None
 
 
 def validate_record(wheel_name: str, archive: zipfile.ZipFile, dist_info: str) -> None:
     """Check that RECORD lists every file with its right hash and size, and nothing else.
 
-    Raises ``ValidationError`` listing every problem found.
+    The rules are ``ipydeps.formats.records``' for what publishes a wheel (unlisted files
+    refused). Raises ``ValidationError`` listing every problem found.
     """
     record_path = f"{dist_info}/RECORD"
-    problems: list[str] = []
-    files = {info.filename for info in archive.infolist() if not info.is_dir()}
+    files = [info.filename for info in archive.infolist() if not info.is_dir()]
     if record_path not in files:
         raise ValidationError(wheel_name, [f"{record_path} is missing"])
-    rows = list(csv.reader(io.StringIO(archive.read(record_path).decode("utf-8"))))
-    listed = set()
-    for row in rows:
-        if not row:
-            continue
-        path, digest, size = (row + ["", "", ""])[:3]
-        listed.add(path)
-        if path not in files:
-            problems.append(f"RECORD lists {path}, which is not in the archive")
-        elif path != record_path and not path.endswith(_SIGNATURE_FILES):
+    record = parse_record(archive.read(record_path), dist_info)
+    problems = list(record.problems)
+    for path in files:
+        expected = record.hash_of(path)
+        if expected:
             data = archive.read(path)
-            if digest != record_hash(data):
-                problems.append(f"{path}: hash does not match RECORD")
-            if size != str(len(data)):
-                problems.append(f"{path}: size {len(data)} does not match RECORD ({size})")
-    problems += [f"{path} is not listed in RECORD" for path in sorted(files - listed)]
+            problem = record.member_problem(path, record_hash_of(data, expected.partition("=")[0]),
+                                            len(data))
+            if problem is not None:
+                problems.append(problem)
+    problems += unlisted_problems(record, files, dist_info)
     if problems:
         raise ValidationError(wheel_name, problems)
 
 
 def _site_relative(path: str, dist_info: str) -> str | None:
     """Return the path as installed under site-packages, or None if it goes elsewhere."""
-    top, _, rest = path.partition("/")
-    if top.endswith(".data"):
-        scheme, _, inner = rest.partition("/")
-        return inner if scheme in ("purelib", "platlib") else None
-    return None if top == dist_info else path
+    if path.split("/", 1)[0] == dist_info:
+        return None
+    placed = member_category(path, dist_info.removesuffix(".dist-info") + ".data", "purelib")
+    if isinstance(placed, str) or placed[0] not in ("purelib", "platlib"):
+        return None
+    return placed[1].as_posix()
 
 
 def _is_test_suite(site_path: str) -> bool:
@@ -369,8 +350,7 @@ def _pack(
     entries: list[tuple[zipfile.ZipInfo, bytes]], record_path: str, compression: Compression
 ) -> bytes:
     buffer = io.BytesIO()
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")
+    rows: list[tuple[str, str, str]] = []
     method = _ZIP_METHOD[compression]
     with zipfile.ZipFile(buffer, "w") as output:
         for info, data in entries:
@@ -379,10 +359,9 @@ def _pack(
             copy.create_system = info.create_system
             copy.compress_type = method
             output.writestr(copy, data)
-            writer.writerow([info.filename, record_hash(data), str(len(data))])
-        writer.writerow([record_path, "", ""])
+            rows.append((info.filename, record_hash_of(data), str(len(data))))
         record = zipfile.ZipInfo(record_path, date_time=entries[-1][0].date_time)
         record.external_attr = 0o644 << 16
         record.compress_type = method
-        output.writestr(record, rows.getvalue().encode("utf-8"))
+        output.writestr(record, render_record(rows, record_path))
     return buffer.getvalue()

@@ -9,20 +9,20 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from ipydeps.formats.wire import SIMPLE_HTML as HTML_TYPE
+from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
+from ipydeps.formats.wire import SIMPLE_LATEST_HTML, SIMPLE_LATEST_JSON, TEXT_HTML
+from ipydeps.formats.wire import STORED_COPY_KEY as STORED_KEY
+
 from .stored_copy import STORED_SUFFIX
 
 API_VERSION = "1.1"  # PEP 700: adds "versions", "size" and "upload-time".
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-HTML_TYPE = "application/vnd.pypi.simple.v1+html"
-TEXT_HTML = "text/html"
-# PEP 691 leaves keys starting with "_" to index implementations: pip and uv ignore it.
-STORED_KEY = "_ipydeps-stored"
 # PEP 691: "latest" aliases resolve to v1 here.
 _ALIASES = {
     JSON_TYPE: ("json", JSON_TYPE),
-    "application/vnd.pypi.simple.latest+json": ("json", JSON_TYPE),
+    SIMPLE_LATEST_JSON: ("json", JSON_TYPE),
     HTML_TYPE: ("html", HTML_TYPE),
-    "application/vnd.pypi.simple.latest+html": ("html", HTML_TYPE),
+    SIMPLE_LATEST_HTML: ("html", HTML_TYPE),
     TEXT_HTML: ("html", TEXT_HTML),
 }
 

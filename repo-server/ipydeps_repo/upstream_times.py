@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
+from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
+
 from . import __version__, jsonsafe
 from .errors import RepoError
 
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMEOUT = 60
 

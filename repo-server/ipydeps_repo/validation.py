@@ -20,6 +20,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from ipydeps.formats.wheel import dist_info_problem
+
 from .errors import ValidationError
 from .wheel_archive import InflateLimits, check_archive
 
@@ -205,18 +207,11 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
 def dist_info_problems(folder: str, name: NormalizedName, version: Version) -> list[str]:
     """Return why a wheel's ``.dist-info`` folder is not the one of ``name`` ``version``.
 
-    Installers read the project from that folder's name: a ``hx_meta`` 3.0 wheel holding
-    ``requests-3.0.dist-info`` installs as ``requests`` 3.0. The folder is compared as
-    PyPI compares names, normalized (``Jinja2-3.1.2.dist-info`` belongs to ``jinja2``
-    3.1.2); every ``-`` is tried as the separator, as old wheels escaped names loosely.
+    The rule is the client's too (``ipydeps.formats.wheel.dist_info_problem``): installers
+    record a wheel under the project its folder names.
     """
-    stem = folder.removesuffix(".dist-info")
-    for index, character in enumerate(stem):
-        if (character == "-" and canonicalize_name(stem[:index]) == name
-                and _same_version(stem[index + 1:], version)):
-            return []
-    return [f"the wheel's {folder} names another project or version than its file name "
-            f"({name} {version}); installers would record it under that name"]
+    problem = dist_info_problem(folder, name, version)
+    return [] if problem is None else [problem]
 
 
 @dataclass(frozen=True)

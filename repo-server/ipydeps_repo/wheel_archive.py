@@ -11,16 +11,24 @@ so checking a bomb costs the server what the limit allows and no more.
 
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
-import io
-import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+from ipydeps.formats.errors import FormatError
+from ipydeps.formats.records import RecordFile, parse_record, record_hash, unlisted_problems
+from ipydeps.formats.wheel import is_unsafe_path, single_dist_info
+from ipydeps.formats.ziplayout import (
+    FLAG_DATA_DESCRIPTOR,
+    FLAG_ENCRYPTED,
+    LOCAL_HEADER,
+    ZIP64_LIMIT,
+    decode_name,
+    read_local_header,
+)
 
 DEFAULT_MAX_INFLATED_BYTES = 2 * 1024**3
 DEFAULT_MAX_MEMBER_BYTES = 1024**3
@@ -32,12 +40,8 @@ MAX_KEPT_BYTES = 32 * 1024**2
 MAX_PROBLEMS = 50
 
 _CHUNK = 1024 * 1024
-_LOCAL = struct.Struct("<IHHHHHIIIHH")
-_LOCAL_SIGNATURE = 0x04034B50
 _DESCRIPTOR_SIZES = (12, 16, 20, 24)  # crc + sizes (4 or 8 bytes each), optional signature
-_UNSIGNED_32 = 0xFFFFFFFF
 _KEPT = ("METADATA", "WHEEL", "RECORD")
-_UNHASHED = ("RECORD", "RECORD.jws", "RECORD.p7s")
 
 
 @dataclass(frozen=True)
@@ -105,18 +109,16 @@ def check_archive(stream: BinaryIO, size: int, limits: InflateLimits) -> Archive
         except _Stop as stop:
             problems.append(str(stop))
             return ArchiveFacts(_capped(problems), dist_info)
+        if dist_info is not None and "RECORD" in kept:
+            record = parse_record(kept["RECORD"], dist_info)
+            problems += _record_problems(record, dist_info, seen,
+                                         _rehashed(stream, infos, record, seen, limits, size))
     if dist_info is not None:
         problems += [f"{dist_info}/{name} is missing" for name in _KEPT if name not in kept]
-        if "RECORD" in kept:
-            problems += _record_problems(kept["RECORD"], dist_info, seen)
     return ArchiveFacts(_capped(problems), dist_info, kept)
 
 
 def _name_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
-    # The same test the client applies before it writes a member (one definition of
-    # "unsafe"); imported here, as the ipydeps package is large to load at server start.
-    from ipydeps.installers.wheel import is_unsafe_path
-
     problems: list[str] = []
     seen: set[str] = set()
     for info in infos:
@@ -129,7 +131,7 @@ def _name_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
         if key in seen:
             problems.append(f"duplicate member {name!r}")
         seen.add(key)
-        if info.flag_bits & 0x1:
+        if info.flag_bits & FLAG_ENCRYPTED:
             problems.append(f"member {name!r} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             problems.append(
@@ -140,12 +142,11 @@ def _name_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
 
 
 def _dist_info(infos: list[zipfile.ZipInfo], problems: list[str]) -> str | None:
-    tops = {info.filename.split("/", 1)[0] for info in infos if "/" in info.filename}
-    found = sorted(top for top in tops if top.endswith(".dist-info"))
-    if len(found) != 1:
-        problems.append(f"expected one .dist-info folder, found {', '.join(found) or 'none'}")
+    try:
+        return single_dist_info(info.filename for info in infos)
+    except FormatError as error:
+        problems.append(error.message)
         return None
-    return found[0]
 
 
 def _declared_size_problems(infos: list[zipfile.ZipInfo], limits: InflateLimits) -> list[str]:
@@ -220,7 +221,7 @@ def _walk_members(
             if data is not None:
                 kept[name.rsplit("/", 1)[1]] = data
         expected_offset = start + info.compress_size
-        if info.flag_bits & 0x8:
+        if info.flag_bits & FLAG_DATA_DESCRIPTOR:
             expected_offset = _skip_descriptor(stream, expected_offset, infos, central_end)
     if expected_offset != central_end:
         problems.append(
@@ -232,28 +233,27 @@ def _walk_members(
 def _local_header(stream: BinaryIO, info: zipfile.ZipInfo) -> tuple[int, str | None]:
     """Return where the member's data starts, or a problem with its local header."""
     stream.seek(info.header_offset)
-    raw = stream.read(_LOCAL.size)
+    raw = stream.read(LOCAL_HEADER.size)
     name = info.orig_filename
-    if len(raw) != _LOCAL.size:
+    if len(raw) != LOCAL_HEADER.size:
         return 0, f"member {name!r}: its local header is cut off"
-    (signature, _version, flags, method, _time, _date, crc, compressed, size, name_length,
-     extra_length) = _LOCAL.unpack(raw)
-    if signature != _LOCAL_SIGNATURE:
+    header = read_local_header(raw)
+    if header is None:
         return 0, f"member {name!r}: no local header where the central directory says"
-    local_name = stream.read(name_length).decode("utf-8" if flags & 0x800 else "cp437",
-                                                 "replace")
-    start = info.header_offset + _LOCAL.size + name_length + extra_length
+    local_name = decode_name(stream.read(header.name_length), header.flags, "replace")
+    start = info.header_offset + header.length
     disagreements = []
     if local_name != name:
         disagreements.append(f"name {local_name!r}")
-    if method != info.compress_type:
-        disagreements.append(f"compression method {method}")
-    if not flags & 0x8:
+    if header.method != info.compress_type:
+        disagreements.append(f"compression method {header.method}")
+    if not header.flags & FLAG_DATA_DESCRIPTOR:
         # Sizes are in the local header (no data descriptor): a streaming reader uses them.
-        for label, local, central in (("CRC", crc, info.CRC),
-                                      ("compressed size", compressed, info.compress_size),
-                                      ("size", size, info.file_size)):
-            if local != central and local != _UNSIGNED_32:
+        for label, local, central in (("CRC", header.crc, info.CRC),
+                                      ("compressed size", header.compressed_size,
+                                       info.compress_size),
+                                      ("size", header.size, info.file_size)):
+            if local != central and local != ZIP64_LIMIT:
                 disagreements.append(f"{label} {local}")
     if disagreements:
         return start, (f"member {name!r}: the local header disagrees with the central "
@@ -277,15 +277,18 @@ class _Broken(Exception):
 
 
 def _inflate(
-    stream: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget, keep: bool
+    stream: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget, keep: bool,
+    algorithm: str = "sha256",
 ) -> tuple[str, int, bytes | None] | str:
     """Inflate one member in bounded chunks; return (RECORD hash, size, bytes kept) or why not.
+
+    The RECORD hash is made with ``algorithm`` (sha256 unless RECORD names another).
 
     Raises:
         _Stop: the member or the archive passed an inflate limit.
     """
     name = info.filename
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     crc = 0
     produced = 0
     parts: list[bytes] = []
@@ -310,8 +313,7 @@ def _inflate(
         return f"member {name!r}{broken}"
     if info.is_dir() and produced:
         return f"directory entry {name!r} holds data"
-    record = "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-    return record, produced, b"".join(parts) if keep else None
+    return record_hash(digest), produced, b"".join(parts) if keep else None
 
 
 def _member_chunks(stream: BinaryIO, info: zipfile.ZipInfo, start: int) -> Iterator[bytes]:
@@ -357,51 +359,46 @@ def _decompress(inflater: Any, data: bytes) -> bytes:
         raise _Broken(f" cannot be inflated ({error})") from None
 
 
-def _record_problems(
-    record: bytes, dist_info: str, seen: dict[str, _Seen | None]
-) -> list[str]:
-    """Check every member against RECORD and every RECORD row against the members."""
-    try:
-        rows = list(csv.reader(io.StringIO(record.decode("utf-8"))))
-    except (UnicodeDecodeError, csv.Error) as error:
-        return [f"{dist_info}/RECORD cannot be read: {error}"]
-    problems: list[str] = []
-    listed: set[str] = set()
-    unhashed = {f"{dist_info}/{name}" for name in _UNHASHED}
-    for row in rows:
-        if not row:
+def _rehashed(stream: BinaryIO, infos: list[zipfile.ZipInfo], record: RecordFile,
+              seen: dict[str, _Seen | None], limits: InflateLimits, size: int) -> dict[str, str]:
+    """Hash again, with the algorithm RECORD names, the members whose row is not sha256.
+
+    Rare (wheel builders write sha256); each such member is inflated once more, within the
+    same limits, and its hash in RECORD's form returned by name.
+    """
+    budget = _Budget(limits.budget(size), limits)
+    found: dict[str, str] = {}
+    for info in infos:
+        row = record.rows.get(info.filename)
+        if row is None or row.algorithm in ("", "sha256") or seen.get(info.filename) is None:
             continue
-        if len(row) != 3:
-            problems.append(f"RECORD row {row!r} does not have 3 fields")
-            continue
-        listed.add(row[0])
-        problem = _row_problem(row, seen, unhashed)
-        if problem:
-            problems.append(problem)
-    problems += [
-        f"{name!r} is not listed in RECORD"
-        for name in sorted(set(seen) - listed - unhashed)
-        if not name.endswith("/") and seen[name] is not None
-    ]
+        start, problem = _local_header(stream, info)
+        try:
+            outcome = None if problem else _inflate(stream, info, start, budget, False,
+                                                    row.algorithm)
+        except _Stop:
+            outcome = None
+        if isinstance(outcome, tuple):
+            found[info.filename] = outcome[0]
+    return found
+
+
+def _record_problems(record: RecordFile, dist_info: str, seen: dict[str, _Seen | None],
+                     rehashed: dict[str, str]) -> list[str]:
+    """Check every member against RECORD and every RECORD row against the members.
+
+    The rules are ``ipydeps.formats.records``' (what publishes refuses unlisted files).
+    """
+    problems = list(record.problems)
+    for name, member in seen.items():
+        if member is not None:
+            problem = record.member_problem(name, rehashed.get(name, member.record_hash),
+                                            member.size)
+            if problem is not None:
+                problems.append(problem)
+    problems += unlisted_problems(record, [name for name in seen if not name.endswith("/")],
+                                  dist_info, broken=[n for n, m in seen.items() if m is None])
     return problems
-
-
-def _row_problem(row: list[str], seen: dict[str, _Seen | None], unhashed: set[str]) -> str | None:
-    path, hash_field, size_field = row
-    if path not in seen:
-        return f"RECORD lists {path!r}, which the wheel lacks"
-    member = seen[path]
-    if member is None:
-        return None  # broken, and said so already
-    if not hash_field:
-        return None if path in unhashed else f"RECORD has no hash for {path!r}"
-    if not hash_field.startswith("sha256="):
-        return f"RECORD uses {hash_field.partition('=')[0]!r} for {path!r}; expected sha256"
-    if hash_field != member.record_hash:
-        return f"{path!r} does not match its RECORD hash"
-    if size_field and size_field != str(member.size):
-        return f"{path!r} is {member.size} bytes, RECORD says {size_field}"
-    return None
 
 
 def _capped(problems: list[str]) -> tuple[str, ...]:

@@ -64,6 +64,24 @@ def test_install_then_import(terminal: Terminal) -> None:
     assert shown.stdout == "2.0\n", shown.stderr
 
 
+def test_verbose_shows_why_each_source_was_chosen(terminal: Terminal) -> None:
+    terminal.publish("cli-logged", "1.0")
+    quiet = terminal.run("plan", "cli-logged")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "ipydeps: cli-logged 1.0:" not in quiet.stderr  # the trail is there only when asked
+    done = terminal.run("install", "-v", "cli-logged")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    # The settings in force, then the decision and its reason: apk is off in this terminal.
+    assert f"ipydeps: repository {terminal.server.url}; upstream deny; apk never" \
+        in "\n".join(lines)
+    assert any(line.startswith(f"ipydeps: cli-logged 1.0: wheel from {terminal.server.url}")
+               and line.endswith("; the fastest route that is allowed") for line in lines), lines
+    assert any(line.startswith("ipydeps: cli-logged: ") and "fetched and staged in" in line
+               for line in lines), lines
+    assert "cli-logged" in done.stdout  # -v's list of what was installed is kept
+
+
 def test_plan_changes_nothing(terminal: Terminal) -> None:
     terminal.publish("plan-pkg", "1.0")
     before = snapshot(terminal.venv)

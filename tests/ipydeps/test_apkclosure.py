@@ -12,7 +12,7 @@ from ipydeps.apkclosure import (
     parse_installed_db,
     resolve_apks,
 )
-from ipydeps.apkindex import ApkIndexRecord
+from ipydeps.formats.apkindex import ApkIndexRecord
 
 MUSL = "so:libc.musl-x86_64.so.1"
 

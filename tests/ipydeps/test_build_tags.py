@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ipydeps.formats.wheel import build_tag
 from ipydeps.models import Candidate, Route
-from ipydeps.provider import build_tag
 from tests.ipydeps.test_plan import FakeSource, plan, wheel
 
 

@@ -148,10 +148,10 @@ def test_collector_is_paused_while_installing_and_restored_after(
 
 def test_progress_goes_through_every_state(published: RunningServer, tmp_path: Path) -> None:
     from ipydeps.api import execute_plan, resolve  # the same functions pip() composes
-    from ipydeps.config import load_config
     from ipydeps.environment import inspect_environment
     from ipydeps.environment_model import PlanPolicy, TargetEnvironment
     from ipydeps.requirements import parse_requirements
+    from ipydeps.settings import load_config
     from ipydeps.sources import sources_from_settings
 
     make_venv(tmp_path / "env")
@@ -243,9 +243,9 @@ class FailingCommitProgress(RecordingProgress):
 
 def _mixed_plan(server: RunningServer, environment: object) -> object:
     from ipydeps.api import resolve
-    from ipydeps.config import load_config
     from ipydeps.environment_model import PlanPolicy, TargetEnvironment
     from ipydeps.requirements import parse_requirements
+    from ipydeps.settings import load_config
     from ipydeps.sources import sources_from_settings
 
     settings = load_config(overrides={"repository_url": server.url, "upstream": "deny"},

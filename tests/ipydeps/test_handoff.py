@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ipydeps.config import load_config
 from ipydeps.errors import InvalidRequirementError
 from ipydeps.handoff import AirGapError, plan_handoff
+from ipydeps.settings import load_config
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.loopback import ScriptedServer, scripted_server
 from tests.support.pipenv import clean_pip_env

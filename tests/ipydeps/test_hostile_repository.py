@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 import ipydeps
-from ipydeps.errors import DownloadError, RepositoryError
-from ipydeps.installers.wheel import InvalidWheelError, RecordMismatchError
+from ipydeps.errors import DownloadError, InvalidWheelError, RecordMismatchError, RepositoryError
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.ipydeps.test_wheelstream import stored_copy
 from tests.support.loopback import Scripted, ScriptedServer, scripted_server
@@ -144,7 +143,7 @@ def test_a_member_that_inflates_past_its_declared_size_is_refused_in_bounded_mem
                         declared={"hostile/bomb.bin": 1000})
     assert wheel.stat().st_size < 2 << 20
     code = ("import io, json, sys, ipydeps\n"
-            "from ipydeps.installers.wheel import InvalidWheelError\n"
+            "from ipydeps.errors import InvalidWheelError\n"
             "try:\n"
             "    ipydeps.pip(['hostile'], index_url=sys.argv[1], upstream='deny',"
             " prefix=sys.argv[2], stream=io.StringIO())\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from ipydeps.apkindex import ApkIndexRecord, parse_apkindex, render_apkindex
 from ipydeps.environment_model import TargetEnvironment
 from ipydeps.errors import RepositoryError
+from ipydeps.formats.apkindex import ApkIndexRecord, parse_apkindex, render_apkindex
 from ipydeps.index import (
     apk_candidates,
     apk_depends_to_requires_dist,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import ipydeps
-from ipydeps.installers.wheel import InvalidWheelError
+from ipydeps.errors import InvalidWheelError
 from ipydeps.scratch import PREFIX, remove_orphans
 from tests.ipydeps.test_hostile_repository import build_wheel
 from tests.ipydeps.test_stored_copies import routes_for

@@ -16,8 +16,9 @@ from ipydeps.errors import (
     RepositoryError,
     ResolutionError,
 )
-from ipydeps.models import Candidate, Plan, Route, StepAction
+from ipydeps.models import Candidate, Route, StepAction
 from ipydeps.plan import raise_for_unsatisfiable, resolve
+from ipydeps.plan_model import Plan
 from ipydeps.requirements import parse_requirements
 
 MUSL = TargetEnvironment.simulated(

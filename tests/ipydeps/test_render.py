@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 from packaging.version import Version
 
-from ipydeps.models import Candidate, Plan, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.models import Candidate, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.plan_model import Plan
 from ipydeps.render import format_size, render_html, render_text
 
 NUMPY_APK = Candidate(
@@ -176,7 +177,7 @@ def test_plan_displays_itself_in_terminals_and_notebooks() -> None:
 
 def test_apk_dependencies_are_rows_above_the_apk_steps_and_escaped_in_html() -> None:
     from ipydeps.apkclosure import ApkAddition
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
     numpy = ApkIndexRecord(checksum="Q1" + "A" * 27 + "=", name="py3-numpy",
                            version="2.5.5-r0", size=9_100_000)

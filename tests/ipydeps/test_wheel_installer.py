@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from ipydeps.environment import InstallScheme, install_scheme
-from ipydeps.errors import InstallError
+from ipydeps.errors import InstallError, InvalidWheelError
 from ipydeps.installers.transaction import WheelTransaction
-from ipydeps.installers.wheel import InvalidWheelError
 from tests.support.venvs import make_venv, real_pip, run_python, site_packages, snapshot
 from tests.support.wheels import make_wheel
 
@@ -252,7 +251,7 @@ from pathlib import Path
 from ipydeps.environment import install_scheme
 from ipydeps.installers import members
 from ipydeps.installers.transaction import WheelTransaction
-print(members._INFLATE.__name__)
+print(members.INFLATER.__name__)
 with WheelTransaction(install_scheme(Path(sys.argv[1]))) as transaction:
     transaction.stage(Path(sys.argv[2]))
     transaction.commit()

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from ipydeps.environment import InstallScheme, install_scheme
-from ipydeps.errors import CancelledError
+from ipydeps.errors import CancelledError, InvalidWheelError
 from ipydeps.installers.transaction import WheelTransaction
-from ipydeps.installers.wheel import InvalidWheelError
 from ipydeps.installers.wheelstream import StreamingUnsupported
 from tests.support.venvs import make_venv, real_pip, run_python, snapshot
 from tests.support.wheels import make_wheel

@@ -2,7 +2,7 @@
 
 ``ipydeps-repo wrap`` makes apks of the NumPy, SciPy and pandas wheels that ``mirror``
 seeded for musllinux (and of their dependencies); the real server indexes them. Our own
-APKINDEX reader (``ipydeps.apkindex``) and the planner's apk resolver
+APKINDEX reader (``ipydeps.formats.apkindex``) and the planner's apk resolver
 (``ipydeps.apkclosure``, which the plan table uses to show what apk adds) resolve
 py3-numpy, py3-scipy and py3-pandas as apk would (provides, versioned-provide conflicts,
 dependencies): they co-install, and no file belongs to two of them.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.apkclosure import ApkConflict, InstalledApks, resolve_apks
-from ipydeps.apkindex import ApkIndexRecord, parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import ApkIndexRecord, parse_apkindex, read_apkindex_archive
 from tests.support.musl import link_copy, python_version
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, repo_cli

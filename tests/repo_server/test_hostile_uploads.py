@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,24 @@ def test_member_that_does_not_match_record_is_refused(
     swapped = replace(member(MODULE, "import os; os.system('id')\n"), record=honest.record)
     wheel = hostile_wheel(tmp_path, [swapped])
     assert f"{MODULE!r} does not match its RECORD hash" in refused(repo_server, wheel)
+
+
+def test_a_record_in_sha512_is_checked_like_sha256(repo_server: RunningServer,
+                                                   tmp_path: Path) -> None:
+    # The wheel spec asks for sha256 or better: the client installs such wheels, so the
+    # server takes them too, and checks their members all the same.
+    honest = make_wheel(tmp_path, "sha512-demo", "1.0", record_algorithm="sha512")
+    status, body = repo_server.upload(honest)
+    assert status == 201, body
+    tampered = make_wheel(tmp_path, "sha512-demo", "1.1", record_algorithm="sha512")
+    with zipfile.ZipFile(tampered) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    entries["sha512_demo/__init__.py"] = b"__version__ = 'evil'\n"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    assert "'sha512_demo/__init__.py' does not match its RECORD hash" in refused(
+        repo_server, tampered)
 
 
 def test_member_missing_from_record_and_row_without_member_are_refused(

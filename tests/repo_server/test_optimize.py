@@ -149,8 +149,8 @@ def test_corrupted_upstream_wheel_is_refused_with_every_problem(tmp_path: Path) 
     with pytest.raises(ValidationError) as caught:
         optimize_wheel(tampered, tmp_path / "optimized")
     message = str(caught.value)
-    assert "fixturepkg/core.py: hash does not match RECORD" in message
-    assert "fixturepkg/extra.py is not listed in RECORD" in message
+    assert "'fixturepkg/core.py' does not match its RECORD hash" in message
+    assert "'fixturepkg/extra.py' is not listed in RECORD" in message
     assert not list(tmp_path.glob("optimized/*"))
 
 

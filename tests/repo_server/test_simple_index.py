@@ -6,8 +6,6 @@ import json
 
 import pytest
 from ipydeps_repo.simple_index import (
-    HTML_TYPE,
-    JSON_TYPE,
     Project,
     WheelFile,
     choose_format,
@@ -15,6 +13,9 @@ from ipydeps_repo.simple_index import (
     render_project_json,
     render_root_html,
 )
+
+from ipydeps.formats.wire import SIMPLE_HTML as HTML_TYPE
+from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
 
 PIP_ACCEPT = f"{JSON_TYPE}, {HTML_TYPE}; q=0.1, text/html; q=0.01"
 

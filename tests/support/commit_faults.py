@@ -18,7 +18,6 @@ import sys
 import threading
 from pathlib import Path
 
-from ipydeps.config import load_config
 from ipydeps.environment import inspect_environment
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.execute import execute_plan
@@ -26,6 +25,7 @@ from ipydeps.fetch import HttpFetcher
 from ipydeps.plan import resolve
 from ipydeps.progress import NullProgress
 from ipydeps.requirements import parse_requirements
+from ipydeps.settings import load_config
 from ipydeps.sources import sources_from_settings
 
 

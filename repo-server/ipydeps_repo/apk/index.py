@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
-from ipydeps.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
+from ipydeps.formats.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
 
 from ..errors import ApkFormatError
 from .archive import (

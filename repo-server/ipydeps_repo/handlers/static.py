@@ -8,7 +8,9 @@ from collections.abc import Generator
 import tornado.web
 from packaging.utils import canonicalize_name
 
-from ..simple_index import JSON_TYPE, Negotiated, choose_format
+from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
+
+from ..simple_index import Negotiated, choose_format
 from .base import JsonErrorMixin
 
 _TYPES = {

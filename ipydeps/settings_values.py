@@ -1,4 +1,4 @@
-"""The configuration keys' defaults and the checks of their values (``ipydeps.config`` uses them).
+"""The configuration keys' defaults and the checks of their values (``ipydeps.settings`` uses them).
 
 Each check returns the converted value and a problem for the person reading it, or None;
 ``load_config`` gathers every problem before it says any.
@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .credentials import redact
+
+# The values of the keys that name a policy: Settings' types, and what _check_choice takes.
+UpstreamPolicy = Literal["allow", "deny"]
+ApkPolicy = Literal["auto", "never"]
+BuildPolicy = Literal["prebuilt-only"]  # ipydeps never compiles; a config may say so
+StoredCopies = Literal["auto", "always", "never"]
 
 DEFAULTS: dict[str, Any] = {
     "repository_url": None,
@@ -32,12 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "repository_token": None,
 }
 
-_CHOICES = {
-    "upstream": ("allow", "deny"),
-    "apk": ("auto", "never"),
-    # ipydeps never compiles; the key exists so that a config can state it explicitly.
-    "policy": ("prebuilt-only",),
-    "stored_copies": ("auto", "always", "never"),
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "upstream": get_args(UpstreamPolicy),
+    "apk": get_args(ApkPolicy),
+    "policy": get_args(BuildPolicy),
+    "stored_copies": get_args(StoredCopies),
 }
 _RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0),
            "deadline": (1.0, 3600.0),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ipydeps.config import load_config, load_dependency_links, user_config_path
 from ipydeps.errors import ConfigError
+from ipydeps.settings import load_config, load_dependency_links, user_config_path
 
 
 def write(path: Path, text: str) -> Path:

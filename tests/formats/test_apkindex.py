@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipydeps.apkindex import (
+from ipydeps.formats.apkindex import (
     ApkIndexError,
     ApkIndexRecord,
     parse_apkindex,

@@ -11,7 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .apkversion import compare_apk_versions, is_valid_apk_version
-from .errors import RepositoryError
+from .errors import FormatError
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_INDEX_BYTES",
+    "ApkIndexError",
+    "ApkIndexRecord",
+    "parse_apkindex",
+    "read_apkindex_archive",
+    "render_apkindex",
+    "render_record",
+]
 
 # Decompressed size limit for an APKINDEX.tar.gz: Alpine's main/x86_64 is about 4 MiB.
 MAX_INDEX_BYTES = 256 * 1024 * 1024
@@ -20,7 +31,7 @@ MAX_HEADER_BYTES = 2047
 _CHECKSUM_RE = re.compile(r"Q1[A-Za-z0-9+/]{27}=|[0-9a-f]{32}")
 
 
-class ApkIndexError(RepositoryError):
+class ApkIndexError(FormatError):
     """An APKINDEX (or APKINDEX.tar.gz) is malformed; ``problems`` lists every problem."""
 
     def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
@@ -270,12 +281,3 @@ def read_apkindex_archive(data: bytes) -> tuple[str | None, str]:
         raise ApkIndexError(["the archive has no APKINDEX entry"])
     return description, index
 
-
-__all__ = [
-    "ApkIndexError",
-    "ApkIndexRecord",
-    "parse_apkindex",
-    "read_apkindex_archive",
-    "render_apkindex",
-    "render_record",
-]

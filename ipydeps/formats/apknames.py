@@ -21,6 +21,8 @@ from types import MappingProxyType
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+__all__ = ["ALPINE_NAMES", "SUBPACKAGE_SUFFIXES", "apk_name_for", "project_for_apk"]
+
 # Checked against aports (main/ and community/): each is the directory name there.
 ALPINE_NAMES: Mapping[str, str] = MappingProxyType(
     {

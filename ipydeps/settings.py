@@ -1,19 +1,10 @@
 """The one frozen ``Settings`` of the notebook library, built and validated in ``load_config``.
 
-Public API (stable):
-
-- ``load_config(*, name=None, overrides=None, environ, system_path=SYSTEM_CONFIG_PATH,
-  user_path=None) -> Settings``. Precedence, lowest first: defaults < system TOML <
-  user TOML < ``IPYDEPS_*`` environment variables < ``overrides`` (keyword arguments).
-  ``environ`` is passed by the edge (``os.environ``); this module reads no environment.
-  Raises ``ConfigError`` listing every problem at once.
-- ``Settings``: frozen; ``provenance[key]`` says where each value came from;
-  ``describe() -> str``; ``upstream_allowed`` / ``apk_allowed`` properties.
-- ``user_config_path(environ) -> Path | None``
-- ``load_dependency_links(json_text) -> dict[str, tuple[str, ...]]``: the legacy overrides
-  file, accepted as data only (see ``ipydeps.dependency_links``). The ``dependency_links``
-  key (or ``IPYDEPS_DEPENDENCY_LINKS``) names such a file; its apk names fill the gaps of
-  ``apk_map``.
+Precedence, lowest first: defaults < system TOML < user TOML < ``IPYDEPS_*`` environment
+variables < keyword arguments. The edge passes ``os.environ``; this module reads no
+environment. The ``dependency_links`` key (or ``IPYDEPS_DEPENDENCY_LINKS``) names a legacy
+overrides file, read as data only (``ipydeps.dependency_links``); its apk names fill the
+gaps of ``apk_map``.
 
 Keys (TOML, ``[profiles.<name>]`` tables, ``IPYDEPS_<KEY>`` variables, keyword arguments):
 repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
@@ -38,10 +29,17 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .config_values import DEFAULTS, check_value
 from .credentials import redact
 from .dependency_links import load_dependency_links
 from .errors import ConfigError
+from .settings_values import (
+    DEFAULTS,
+    ApkPolicy,
+    BuildPolicy,
+    StoredCopies,
+    UpstreamPolicy,
+    check_value,
+)
 
 __all__ = ["Settings", "load_config", "load_dependency_links", "user_config_path"]
 
@@ -72,11 +70,11 @@ class Settings:
     """Effective configuration; ``provenance[key]`` names the source of each value."""
 
     repository_url: str | None
-    upstream: str
+    upstream: UpstreamPolicy
     upstream_url: str
-    apk: str
+    apk: ApkPolicy
     apk_repository: str
-    policy: str
+    policy: BuildPolicy
     jobs: int
     retries: int
     timeout: float
@@ -89,7 +87,7 @@ class Settings:
     # Whether to download a repository's stored (uncompressed) copy of a wheel when it
     # offers one: "auto" tries it from repositories on this machine or a private network
     # and keeps it while the network outpaces the install (ipydeps.transfer).
-    stored_copies: str = "auto"
+    stored_copies: StoredCopies = "auto"
     # Bounds on what a repository can make this process hold or write (see docs/client.md):
     # an index page, a metadata file or an APKINDEX is read into memory up to this size...
     max_page_bytes: int = DEFAULTS["max_page_bytes"]

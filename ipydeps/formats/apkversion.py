@@ -8,10 +8,19 @@ from enum import IntEnum
 
 from packaging.version import InvalidVersion, Version
 
-from .errors import IpydepsError
+from .errors import FormatError
+
+__all__ = [
+    "ApkVersionError",
+    "apk_to_pep440",
+    "apk_version_matches",
+    "compare_apk_versions",
+    "is_valid_apk_version",
+    "pep440_to_apk",
+]
 
 
-class ApkVersionError(IpydepsError):
+class ApkVersionError(FormatError):
     """Not a valid apk version, or a version that cannot be mapped between apk and PEP 440."""
 
 

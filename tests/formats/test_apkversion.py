@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from ipydeps.apkversion import (
+from ipydeps.formats.apkversion import (
     ApkVersionError,
     apk_to_pep440,
     apk_version_matches,
