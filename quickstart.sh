@@ -3,7 +3,8 @@
 # whose kernel installs them in seconds. Ctrl-C stops everything.
 #
 #   ./quickstart.sh             start the repository and JupyterLab, print the URL that opens
-#                               examples/scipy-in-seconds.ipynb in the browser
+#                               the example notebook in the browser; JupyterLab works in
+#                               notebooks/ (git-ignored), where the example is copied once
 #   ./quickstart.sh --headless  the same without a browser UI (jupyter-server only, as for CI)
 #   ./quickstart.sh --check     run examples/scipy-in-seconds.ipynb headless, exit non-zero on failure
 #
@@ -15,7 +16,9 @@
 #   JUPYTER_PORT                Jupyter server port (default: a free port)
 #   JUPYTER_TOKEN               Jupyter token (default: a new random token each run)
 #   IPYDEPS_QUICKSTART_PACKAGES packages to seed the repository with (default: numpy scipy pandas)
-#   IPYDEPS_QUICKSTART_NOTEBOOK notebook that --check runs (default: examples/scipy-in-seconds.ipynb)
+#   IPYDEPS_QUICKSTART_NOTEBOOK the example notebook (default: examples/scipy-in-seconds.ipynb):
+#                               --check runs it in place; otherwise it is copied to the workspace
+#   IPYDEPS_QUICKSTART_WORKSPACE JupyterLab's folder (default: notebooks/ beside .venv)
 set -euo pipefail
 
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +26,7 @@ HOME_DIR="${IPYDEPS_QUICKSTART_HOME:-$SOURCE_DIR}"
 PYTHON="${PYTHON:-python3}"
 PACKAGES="${IPYDEPS_QUICKSTART_PACKAGES:-numpy scipy pandas}"
 NOTEBOOK="${IPYDEPS_QUICKSTART_NOTEBOOK:-$SOURCE_DIR/examples/scipy-in-seconds.ipynb}"
+WORKSPACE="${IPYDEPS_QUICKSTART_WORKSPACE:-$HOME_DIR/notebooks}"
 
 VENV="$HOME_DIR/.venv"
 KERNEL_BASE="$HOME_DIR/.venv-kernel"
@@ -317,7 +321,7 @@ import json, sys
 python, target = sys.argv[1], sys.argv[2]
 spec = {
     "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-    "display_name": "Python 3 (ipydeps quickstart)",
+    "display_name": "Python 3 (ipykernel)",
     "language": "python",
 }
 with open(target, "w", encoding="utf-8") as file:
@@ -338,6 +342,23 @@ configure_ipydeps_env() {
     export IPYDEPS_UPSTREAM=deny
 }
 
+# Where the Jupyter server is rooted. --check runs the example where it is; otherwise users work
+# in a git-ignored workspace holding a copy of it, so their own notebooks, checkpoints and the
+# metadata a kernel writes into an opened notebook never touch the checkout.
+ROOT_DIR=""
+prepare_workspace() {
+    if [ "$MODE" = check ]; then
+        ROOT_DIR="$(dirname "$NOTEBOOK")"
+        return
+    fi
+    ROOT_DIR="$WORKSPACE"
+    mkdir -p "$ROOT_DIR"
+    # Copied once: a copy the user has changed is theirs and stays as it is.
+    if [ ! -e "$ROOT_DIR/$(basename "$NOTEBOOK")" ]; then
+        cp "$NOTEBOOK" "$ROOT_DIR/"
+    fi
+}
+
 JUPYTER_APP=jupyter_server
 start_jupyter() {
     local app=jupyter_server args=()
@@ -350,7 +371,7 @@ start_jupyter() {
     start_child "the Jupyter server" '^\[I .*\] (http://127\.0\.0\.1:[0-9]+/)' "$RUN/jupyter.log" \
         "$VENV/bin/python" -m "$app" --no-browser --ServerApp.ip=127.0.0.1 \
         --ServerApp.port="${JUPYTER_PORT:-0}" --ServerApp.port_retries=0 \
-        --ServerApp.root_dir="$(dirname "$NOTEBOOK")" "${args[@]}"
+        --ServerApp.root_dir="$ROOT_DIR" "${args[@]}"
     [[ "$READY_LINE" =~ (http://127\.0\.0\.1:[0-9]+/) ]]
     JUPYTER_URL="${BASH_REMATCH[1]}"
 }
@@ -375,6 +396,7 @@ main() {
     trap 'cleanup 130' INT
     trap 'cleanup 143' TERM
     start_repository
+    prepare_workspace
     local kernel_env
     kernel_env="$(make_throwaway_kernel_env)"
     configure_ipydeps_env
@@ -388,7 +410,7 @@ main() {
         return
     fi
     local notebook_name open_line
-    # The server's root is the notebook's directory, so its path there is its file name.
+    # The server's root is the workspace, which holds the notebook's copy under its file name.
     notebook_name="$(basename "$NOTEBOOK")"
     if [ "$JUPYTER_APP" = jupyterlab ]; then
         open_line="  Open in your browser:  ${JUPYTER_URL}lab/tree/${notebook_name}?token=${JUPYTER_TOKEN}"

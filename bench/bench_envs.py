@@ -65,6 +65,11 @@ BASELINE_PACKAGES = (
 
 RUNTIME_PACKAGES = ("jupyter-server", "ipykernel")
 
+# Jupyter Docker Stacks base-notebook, whose Python packages minimal-notebook keeps (it adds
+# only OS packages): what its Dockerfile installs with mamba, by PyPI name. The single-user
+# server, jupyterhub-singleuser, comes from jupyterhub (what start-singleuser.py runs).
+STACKS_SINGLEUSER_PACKAGES = ("jupyterlab", "notebook", "jupyterhub", "nbclassic")
+
 
 def env_python(env: Path) -> Path:
     """Return the interpreter of the venv at ``env``."""
@@ -123,6 +128,16 @@ def baseline_env() -> Path:
     Raises ``subprocess.CalledProcessError`` if pip fails.
     """
     return _build(CACHE / "baseline", list(BASELINE_PACKAGES), json.dumps(BASELINE_PACKAGES))
+
+
+def stacks_singleuser_env(jupyterhub_version: str) -> Path:
+    """Build (or reuse) the Docker Stacks base-notebook set, with ``jupyterhub_version``.
+
+    Raises ``subprocess.CalledProcessError`` if pip fails.
+    """
+    requirements = [f"jupyterhub=={jupyterhub_version}" if name == "jupyterhub" else name
+                    for name in STACKS_SINGLEUSER_PACKAGES]
+    return _build(CACHE / "stacks-singleuser", requirements, json.dumps(requirements))
 
 
 if __name__ == "__main__":

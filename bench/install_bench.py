@@ -263,7 +263,7 @@ def ipydeps_available() -> bool:
 def build_ipydeps_wheel(directory: Path) -> Path:
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory),
          str(REPO_ROOT)])
-    return next(directory.glob("ipydeps-*.whl"))
+    return next(directory.glob("ipydeps_client-*.whl"))
 
 
 def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,

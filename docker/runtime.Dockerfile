@@ -1,5 +1,8 @@
 # The Jupyter runtime: Alpine + python3 + JupyterLab + ipykernel + ipydeps, nothing heavy.
 # The scientific stack is installed on demand by ipydeps from the ipydeps repository.
+# Under JupyterHub (KubeSpawner, DockerSpawner, ...) start-jupyter runs jupyterhub-singleuser;
+# build it with the JupyterHub version of your hub (docs/jupyterhub.md):
+#   docker build -f docker/runtime.Dockerfile --build-arg JUPYTERHUB_VERSION=5.4.3 .
 #
 # Build from the repository root (see docker/README.md for every build arg):
 #   docker build -f docker/runtime.Dockerfile -t ipydeps-runtime .          # JupyterLab
@@ -22,6 +25,9 @@ FROM alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS wheels
 ARG UI=lab
 ARG JUPYTERLAB_VERSION=4.6.6
 ARG NOTEBOOK_VERSION=7.6.5
+# jupyterhub-singleuser, the server a hub's spawner starts: match your hub's JupyterHub version.
+# Empty leaves JupyterHub out (no hub support, about 74 MiB smaller; see docker/README.md).
+ARG JUPYTERHUB_VERSION=6.1.1
 ARG PIP_VERSION=26.3
 ARG SETUPTOOLS_VERSION=84.2.1
 
@@ -52,6 +58,11 @@ RUN set -eux; \
         notebook) echo "notebook==${NOTEBOOK_VERSION}" >> /src/requirements.txt ;; \
         none) ;; \
         *) echo "UI must be lab, notebook or none, not '$UI'" >&2; exit 1 ;; \
+    esac; \
+    case "$JUPYTERHUB_VERSION" in \
+        "") ;; \
+        *[!0-9A-Za-z.+-]*) echo "JUPYTERHUB_VERSION must be a version such as 6.1.1, not '$JUPYTERHUB_VERSION'" >&2; exit 1 ;; \
+        *) echo "jupyterhub==${JUPYTERHUB_VERSION}" >> /src/requirements.txt ;; \
     esac; \
     /opt/build/bin/pip wheel --no-cache-dir --wheel-dir /wheels \
         --constraint /src/docker/runtime-constraints.txt --requirement /src/requirements.txt; \
@@ -131,11 +142,14 @@ RUN set -eux; \
 # The kernel environment: a venv that also sees Alpine's /usr/lib/python3.12/site-packages
 # (where py3-* apks install), owned by the notebook user so ipydeps and pip can install into
 # it without root and without tripping PEP 668 (which guards the system interpreter only).
+# JupyterHub's own web pages and their assets (share/jupyterhub, about 43 MiB) are removed in
+# the same layer: a single-user server never serves them (its pages link to the hub's).
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     set -eux; \
     python3 -m venv --system-site-packages /opt/kernel; \
     /opt/kernel/bin/pip install --no-cache-dir --no-index --find-links /wheels \
         --requirement /wheels/requirements.txt; \
+    rm -rf /opt/kernel/share/jupyterhub; \
     chown -R "$NB_USER:$NB_USER" /opt/kernel
 
 # The only thing the notebook user may run as root: the apk helper, which validates package
@@ -159,9 +173,11 @@ USER ${NB_UID}
 WORKDIR /home/${NB_USER}
 
 # Smoke test, as the notebook user: the packages import from the kernel venv, the venv is
-# writable, and the extension entry point exists.
+# writable, the extension entry point exists, and the single-user server (when built with
+# one) imports without the hub's web assets.
 RUN set -eux; \
     python3 -c 'import ipydeps, jupyter_server, ipykernel; print("ipydeps", ipydeps.__version__)'; \
+    if command -v jupyterhub-singleuser; then python3 -c 'import jupyterhub.singleuser.app'; fi; \
     python3 -c 'import sys; sys.exit(sys.prefix != "/opt/kernel")'; \
     python3 -c 'import ipydeps; ipydeps.load_ipython_extension'; \
     test -w /opt/kernel/lib; \

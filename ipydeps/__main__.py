@@ -70,15 +70,23 @@ def pip_command(args: list[str]) -> int:
     """``python -m ipydeps pip ARGS``: the pip shim's entry (docker/pip-shim).
 
     ``install`` command lines ipydeps understands are carried out by ``ipydeps.pip()``;
-    anything else replaces this process with the real pip, arguments unchanged.
+    anything else replaces this process with the real pip, arguments unchanged: with
+    upstream off, sealed to our repository or refused (``AirGapError``; see handoff.py).
     """
     install = parse_install(args)
     requirements = None
     if install is not None:
         requirements = _read_files(list(install.requirements), install.requirement_files)
     if install is None or requirements is None:
+        from .magics import hand_off
+
+        handoff = hand_off(args)
+        if handoff.notice:
+            _complain(handoff.notice.removeprefix("ipydeps: "))
         sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "pip", *args])
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "pip", *handoff.args],
+                  dict(handoff.environ))
     from . import api
 
     result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
@@ -106,8 +114,12 @@ def _run(options: argparse.Namespace) -> int:
     from . import api
 
     if options.command == "config":
+        from .connections import system_proxies
+        from .proxies import describe_proxies
+
         settings = api.config(options.profile)
         _say(settings.describe())
+        _say(describe_proxies(system_proxies()))
         notice = no_repository(settings)
         if notice:
             _say(notice)
@@ -140,8 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IpydepsError as error:
         _complain(str(error))
         return 1
-    except KeyboardInterrupt:
-        _complain("interrupted; nothing was installed")
+    except KeyboardInterrupt as interrupt:
+        # Its notes say what stayed when it came late (a commit finished first, apks added).
+        notes = [note.removeprefix("ipydeps: ") for note in getattr(interrupt, "__notes__", ())]
+        _complain("interrupted; " + ("; ".join(notes) if notes else "nothing was installed"))
         return 1
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
+import importlib
 import os
 import platform
 import sys
@@ -18,21 +20,24 @@ from typing import Any, TextIO
 from .cancel import CancelEvent
 from .config import Settings, load_config
 from .connections import system_proxies
-from .credentials import repository_access
-from .environment import Environment, inspect_environment
+from .credentials import redact, repository_access
+from .environment import Environment, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
+from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, SystemApkRunner
+from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Plan, Skipped
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .progress import Progress, in_notebook_kernel, make_progress
-from .protocols import Fetcher
+from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
+from .retries import RetryNotice
 from .sources import sources_from_settings
 
 
@@ -194,6 +199,10 @@ def pip(
     settings = dataclasses.replace(settings, repository_url=access.url)
     if not quiet:
         say_once(no_repository(settings), out)
+    # An install of an earlier call that was cut off mid-commit (a killed kernel) is undone
+    # before anything looks at what is installed (installers/journal.py).
+    early = _recover(Path(prefix) if prefix else None, None if quiet else out)
+    warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
     apk = None if apk_runner is None else True
     environment = inspect_environment(Path(prefix) if prefix else None,
@@ -204,29 +213,36 @@ def pip(
     # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
     cancel = CancelEvent()
     fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
-                                                       timeout=settings.timeout),
+                                                       timeout=settings.timeout,
+                                                       deadline=settings.deadline),
                                      proxies=system_proxies(), cancel=cancel,
                                      max_page_bytes=settings.max_page_bytes,
                                      max_download_bytes=settings.max_download_bytes,
                                      credentials=access.headers_for)
-    sources = sources_from_settings(settings, fetcher, arch=platform.machine())
     policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
                         apk_allowed=settings.apk_allowed)
-    try:
-        plan = resolve(requests, sources=sources, installed=environment.installed,
-                       environment=target, policy=policy, jobs=settings.jobs,
-                       installed_apks=environment.installed_apks)
-    except BaseException:
-        cancel.set()  # an interrupt: the index reads still under way in threads end at once
-        raise
-    if not quiet or not plan.ok:
-        _show_plan(plan, out if stream is not None else None)
-    if dry_run:
-        return Result(plan, (), plan.skipped, True, time.perf_counter() - started)
-    raise_for_unsatisfiable(plan)
-    progress = make_progress(quiet=quiet, stream=stream)
-    execution = _execute(plan, settings, environment, fetcher, apk_runner, progress, cancel)
-    warnings = [outcome.note for outcome in execution.outcomes if outcome.note]
+    # Wheels the planner reads for their metadata are kept for the install (fetched.py).
+    with FetchedWheels() as fetched:
+        sources = sources_from_settings(settings, fetcher, arch=platform.machine(),
+                                        fetched=fetched)
+        try:
+            with _retries_told(fetcher, None if quiet else stream or sys.stderr):
+                plan = resolve(requests, sources=sources, installed=environment.installed,
+                               environment=target, policy=policy, jobs=settings.jobs,
+                               installed_apks=environment.installed_apks)
+        except BaseException:
+            cancel.set()  # an interrupt: the index reads still under way in threads end at once
+            raise
+        if not quiet or not plan.ok:
+            _show_plan(plan, out if stream is not None else None)
+        if dry_run:
+            return Result(plan, (), plan.skipped, True, time.perf_counter() - started,
+                          tuple(warnings))
+        raise_for_unsatisfiable(plan)
+        progress = make_progress(quiet=quiet, stream=stream)
+        execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
+                             cancel, fetched, here=prefix is None)
+    warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
         refresh_import_system(environment.site_dirs,
@@ -239,11 +255,47 @@ def pip(
     result = _result(plan, execution, time.perf_counter() - started, warnings)
     progress.finish(result.summary())
     if not quiet:
-        for warning in warnings:
+        for warning in warnings[len(early):]:  # the early ones were said already
             print(f"WARNING: {warning}", file=out)
     if verbose and not quiet:
         print(repr(result), file=out)
     return result
+
+
+def _recover(prefix: Path | None, stream: TextIO | None) -> list[str]:
+    """Finish or undo an install of this environment cut off mid-commit; return warnings.
+
+    Says so on ``stream`` (None: quiet). What cannot be undone (paths changed since)
+    becomes a warning; its files stay where recovery found them.
+    """
+    scheme = install_scheme(prefix)
+    recovery = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
+    if stream is not None:
+        for name in recovery.undone:
+            stream.write(f"ipydeps: an install into this environment was cut off mid-commit "
+                         f"({name}); it was undone, so its packages are as they were "
+                         "before it\n")
+    warnings = [f"an interrupted install could not be undone: {problem}; nothing was "
+                "deleted, and the next ipydeps call tries again" for problem in recovery.problems]
+    if stream is not None:
+        for warning in warnings:
+            stream.write(f"WARNING: {warning}\n")
+    return warnings
+
+
+def _retries_told(fetcher: Fetcher,
+                  stream: TextIO | None) -> contextlib.AbstractContextManager[None]:
+    """While planning, print each retried read on ``stream`` (None: quiet), one line each."""
+    if stream is None or not isinstance(fetcher, RetryReporting):
+        return contextlib.nullcontext()
+    lock = threading.Lock()  # the planner reads in threads
+
+    def tell(notice: RetryNotice) -> None:
+        with lock:
+            stream.write(f"ipydeps: reading {redact(notice.url)}: {notice.describe()}\n")
+            stream.flush()
+
+    return fetcher.reporting_retries(tell)
 
 
 def _show_plan(plan: Plan, stream: TextIO | None) -> None:
@@ -257,15 +309,24 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
 
 def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress,
-             cancel: threading.Event) -> Execution:
+             cancel: threading.Event, fetched: FetchedWheels, *, here: bool) -> Execution:
+    """Carry out ``plan``; ``here``: into this interpreter's own environment."""
     if apk_runner is None and environment.apk_available:
         apk_runner = SystemApkRunner()
-    return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
-                        apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
-                        # One unpack thread per core: inflating is CPU-bound, and more
-                        # threads only hand the GIL around more (measured: 2 beat 4 on 2 cores).
-                        unpack_workers=max(os.cpu_count() or 2, 2),
-                        cancel=cancel, stored_copies=settings.stored_copies)
+    try:
+        return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
+                            apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
+                            # One unpack thread per core: inflating is CPU-bound, and more
+                            # threads only hand the GIL around (measured: 2 beat 4 on 2 cores).
+                            unpack_workers=max(os.cpu_count() or 2, 2),
+                            cancel=cancel, stored_copies=settings.stored_copies,
+                            fetched=fetched)
+    except KeyboardInterrupt:
+        if here:
+            # The commit may have been finished first (interrupts.py): what it put in place
+            # must be importable without a restart.
+            importlib.invalidate_caches()
+        raise
 
 
 def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:

@@ -18,6 +18,7 @@ Public API (stable):
 Keys (TOML, ``[profiles.<name>]`` tables, ``IPYDEPS_<KEY>`` variables, keyword arguments):
 repository_url, upstream ("allow"/"deny"), upstream_url, apk ("auto"/"never"),
 apk_repository ("<branch>/<repo>"), policy ("prebuilt-only"), jobs, retries, timeout,
+deadline (seconds a silent server may cost in all, retries included),
 apk_map (project -> apk name; ``IPYDEPS_APK_MAP="numpy=py3-numpy,..."``), dependency_links,
 stored_copies ("auto"/"always"/"never": download a repository's uncompressed copy of a
 wheel, see ``ipydeps.transfer``), max_page_bytes (the most an index page, metadata file or
@@ -56,6 +57,7 @@ ENVIRONMENT_VARIABLES = {
     "jobs": "IPYDEPS_JOBS",
     "retries": "IPYDEPS_RETRIES",
     "timeout": "IPYDEPS_TIMEOUT",
+    "deadline": "IPYDEPS_DEADLINE",
     "apk_map": "IPYDEPS_APK_MAP",
     "dependency_links": "IPYDEPS_DEPENDENCY_LINKS",
     "stored_copies": "IPYDEPS_STORED_COPIES",
@@ -79,6 +81,9 @@ class Settings:
     retries: int
     timeout: float
     apk_map: Mapping[str, str]
+    # Seconds: the most ipydeps waits for a silent server, across retries: to read an
+    # index page or metadata file whole, or for the next byte of a download (retries.py).
+    deadline: float = DEFAULTS["deadline"]
     # A legacy overrides file (JSON, read as data); its apk names fill gaps in apk_map.
     dependency_links: str | None = None
     # Whether to download a repository's stored (uncompressed) copy of a wheel when it

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 4,
     "retries": 3,
     "timeout": 30.0,
+    # The most ipydeps waits for a silent server, retries included (retries.py).
+    "deadline": 45.0,
     "apk_map": {},
     "dependency_links": None,
     "stored_copies": "auto",
@@ -38,6 +40,7 @@ _CHOICES = {
     "stored_copies": ("auto", "always", "never"),
 }
 _RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0),
+           "deadline": (1.0, 3600.0),
            "max_page_bytes": (1 << 16, 1 << 40), "max_download_bytes": (1 << 16, 1 << 50)}
 _INTEGRAL = ("jobs", "retries", "max_page_bytes", "max_download_bytes")
 
@@ -120,6 +123,7 @@ _CHECKS = {
     "jobs": _check_number,
     "retries": _check_number,
     "timeout": _check_number,
+    "deadline": _check_number,
     "dependency_links": _check_path,
     "stored_copies": _check_choice,
     "max_page_bytes": _check_number,

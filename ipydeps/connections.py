@@ -7,6 +7,7 @@ milliseconds each time (and a loopback repository over plain HTTP never pays it)
 
 from __future__ import annotations
 
+import array
 import http.client
 import os
 import ssl
@@ -15,7 +16,9 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+from .fetch_failures import OutOfTime
+from .proxies import Proxy, bypasses_proxy, parse_proxy
+from .retries import Deadline
 
 
 def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -36,9 +39,9 @@ def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 class ConnectionPool:
     """The fetcher's connections, by thread and by (scheme, host).
 
-    ``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list;
-    loopback is never proxied. Only http and https URLs may be passed in (the caller
-    checks the scheme).
+    ``proxies`` maps "http"/"https" to a proxy URL (credentials allowed, see proxies.py),
+    "no" to a NO_PROXY-style list; loopback is never proxied. Only http and https URLs
+    may be passed in (the caller checks the scheme).
     """
 
     def __init__(self, *, proxies: Mapping[str, str], timeout: float) -> None:
@@ -78,17 +81,21 @@ class ConnectionPool:
             live = self._local.live = [None]
         return live
 
-    def proxy_for(self, parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
-        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match)."""
+    def proxy_for(self, parts: urllib.parse.SplitResult) -> Proxy | None:
+        """Return the proxy for ``parts``, or None (no proxy, loopback, or a NO_PROXY match).
+
+        Raises ``ValueError`` for a proxy URL that cannot be used (see ``parse_proxy``).
+        """
         proxy = self.proxies.get(parts.scheme)
-        host = (parts.hostname or "").lower()
-        if not proxy or host in _LOOPBACK:
+        if not proxy:
             return None
-        for pattern in self.proxies.get("no", "").split(","):
-            pattern = pattern.strip().lower().lstrip(".")
-            if pattern == "*" or (pattern and (host == pattern or host.endswith("." + pattern))):
-                return None
-        return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if bypasses_proxy(parts.hostname or "", port, self.proxies.get("no", "")):
+            return None
+        return parse_proxy(proxy)
 
     def _new_connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
         proxy = self.proxy_for(parts)
@@ -98,12 +105,13 @@ class ConnectionPool:
         if proxy is None:
             return http.client.HTTPConnection(parts.netloc, timeout=timeout)
         if parts.scheme == "https":
-            # HTTPS through a proxy: a CONNECT tunnel, TLS end to end with the origin.
-            connection = http.client.HTTPSConnection(proxy.netloc, timeout=timeout,
+            # HTTPS through a proxy: a CONNECT tunnel (authenticated to the proxy), TLS end
+            # to end with the origin.
+            connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeout,
                                                      context=self._tls())
-            connection.set_tunnel(parts.hostname or "", parts.port)
+            connection.set_tunnel(parts.hostname or "", parts.port, headers=proxy.headers)
             return connection
-        return http.client.HTTPConnection(proxy.netloc, timeout=timeout)
+        return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
 
     def _connections(self) -> dict[tuple[str, str], http.client.HTTPConnection]:
         connections = getattr(self._local, "connections", None)
@@ -116,3 +124,33 @@ class ConnectionPool:
             if self._tls_context is None:
                 self._tls_context = ssl.create_default_context()
             return self._tls_context
+
+
+def waiting_bytes(connection: http.client.HTTPConnection) -> int | None:
+    """Return how many received bytes wait in the connection's socket, or None if unknown."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # not a POSIX system
+        return None
+    if connection.sock is None:
+        return None
+    waiting = array.array("i", [0])
+    try:
+        fcntl.ioctl(connection.sock.fileno(), termios.FIONREAD, waiting)
+    except (OSError, ValueError):
+        return None
+    return waiting[0]
+
+
+def limit_wait(connection: http.client.HTTPConnection, clock: Deadline, timeout: float) -> None:
+    """Bound the connection's next socket wait by ``timeout`` and the deadline's time left.
+
+    Raises ``_TransientError`` when no time is left (the retry loop then gives up).
+    """
+    wait = clock.wait_limit(timeout)
+    if wait is None:
+        raise OutOfTime("out of time")
+    connection.timeout = wait  # for a connection not opened yet
+    if connection.sock is not None:
+        connection.sock.settimeout(wait)

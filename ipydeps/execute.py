@@ -22,13 +22,16 @@ from .errors import (
     IpydepsError,
     PartialInstallError,
 )
+from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
+from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Plan, Route, Step
 from .progress import PackageProgress, Progress
-from .protocols import Fetcher, StreamingFetcher
-from .scratch import remove_orphans, scratch_directory
+from .protocols import Fetcher, RetryReporting, StreamingFetcher
+from .retries import RetryNotice
+from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
 from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
@@ -104,6 +107,7 @@ class _Job:
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
     trial: _Trial
+    fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
 
 
 def execute_plan(
@@ -117,6 +121,8 @@ def execute_plan(
     unpack_workers: int = 4,
     cancel: threading.Event | None = None,
     stored_copies: str = "auto",
+    fetched: FetchedWheels | None = None,
+    renamer: Renamer | None = None,
 ) -> Execution:
     """Install every step of ``plan`` or none of them.
 
@@ -131,13 +137,15 @@ def execute_plan(
     what apk's own transaction may leave of a failed ``apk add``. A commit that fails
     after ``apk add`` succeeded rolls the wheels back but cannot take the apks back (the
     root helper only adds): ``PartialInstallError`` names them (an interrupt keeps its
-    type, with a note saying so).
+    type, with a note saying so). A wheel that planning already downloaded and verified
+    (``fetched``: read for its metadata) is taken from there, not downloaded again.
+    ``renamer`` does the commit's renames (tests pass one that stops at a chosen rename).
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     with _collector_paused():
         return _execute(plan, scheme, fetcher, apk_runner, progress, jobs, unpack_workers,
-                        cancel, stored_copies)
+                        cancel, stored_copies, fetched, renamer)
 
 
 @contextlib.contextmanager
@@ -159,7 +167,8 @@ def _collector_paused() -> Iterator[None]:
 
 def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
              apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
-             cancel: threading.Event, stored_copies: str) -> Execution:
+             cancel: threading.Event, stored_copies: str,
+             fetched: FetchedWheels | None, renamer: Renamer | None) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
     progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
@@ -168,12 +177,15 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
-    remove_orphans({str(_MEMORY_SCRATCH), tempfile.gettempdir()})
-    with scratch_directory(_scratch_directory(wheel_steps)) as downloads, \
-            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel) as transaction:
+    remove_orphans({str(MEMORY_SCRATCH), tempfile.gettempdir()})
+    parent = scratch_parent([step.candidate.size for step in wheel_steps])
+    with scratch_directory(parent) as downloads, \
+            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel,
+                             renamer=renamer) as transaction:
 
         shared = _Job(fetcher, downloads, transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial())
+                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial(),
+                      fetched)
 
         def job(step: Step) -> None:
             try:
@@ -188,10 +200,11 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
         errors: list[BaseException] = []
         pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
         try:
-            # Biggest first: the longest download should not be the one that starts last.
-            for step in sorted(wheel_steps, key=lambda item: -(item.candidate.size or 0)):
-                pool.submit(job, step)
-            _pump(events, progress, len(wheel_steps))
+            with _retries_shown(fetcher, wheel_steps, events):
+                # Biggest first: the longest download should not be the one that starts last.
+                for step in sorted(wheel_steps, key=lambda item: -(item.candidate.size or 0)):
+                    pool.submit(job, step)
+                _pump(events, progress, len(wheel_steps))
         except BaseException:
             cancel.set()
             raise
@@ -208,6 +221,8 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                 before_each=lambda staged: progress.update(staged.name, state="installing"),
             )
         except BaseException as error:
+            if transaction.committed:
+                raise  # an interrupt held until the commit was whole: everything is installed
             # The commit rolled the wheels back, but apk cannot be undone from here.
             raise _after_apk(error, apk_steps) from None
         for wheel in wheels:
@@ -233,8 +248,16 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     size: int | None = None
     streamed = False
     note = ""
+    kept = shared.fetched.take(candidate.url, candidate.sha256) if shared.fetched else None
     try:
-        if stored is not None and isinstance(fetcher, StreamingFetcher):
+        if kept is not None:
+            # Downloaded and checked against the same sha256 while planning.
+            size = kept.stat().st_size
+            report(size, size)
+            events.put(("progress", candidate.name, "verified", None, None))
+            transaction.stage(kept)
+            kept.unlink()
+        elif stored is not None and isinstance(fetcher, StreamingFetcher):
             choice = stored_copy_choice(stored.url, shared.stored_copies)
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
@@ -301,30 +324,6 @@ def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: Whee
     return size
 
 
-# Memory-backed scratch space, used for the downloaded wheels when it has room for all of
-# them: each wheel is written once and read back once, and on a slow disk that write
-# competes with the unpacked files' writes (uv avoids it by unpacking while downloading).
-_MEMORY_SCRATCH = Path("/dev/shm")
-
-
-def _scratch_directory(steps: Sequence[Step]) -> str | None:
-    """Return ``/dev/shm`` when it is writable and has twice the plan's download size free.
-
-    Only when the index gives every wheel's size: downloads are refused past it, so
-    memory holds no more than that; a file of unknown size goes to disk.
-    """
-    if any(step.candidate.size is None for step in steps):
-        return None
-    needed = sum(step.candidate.size or 0 for step in steps)
-    if not needed or not os.access(_MEMORY_SCRATCH, os.W_OK | os.X_OK):
-        return None
-    try:
-        status = os.statvfs(_MEMORY_SCRATCH)
-    except OSError:
-        return None
-    return str(_MEMORY_SCRATCH) if status.f_bavail * status.f_frsize >= 2 * needed else None
-
-
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
     """Refuse, before any effect, a plan that cannot be carried out safely."""
     if not plan.ok:
@@ -339,6 +338,22 @@ def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
                            hint="use an index that publishes hashes (PEP 503/691)")
 
 
+def _retries_shown(fetcher: Fetcher, steps: Sequence[Step],
+                   events: queue.Queue[_Event]) -> contextlib.AbstractContextManager[None]:
+    """While the block runs, show each retried download in its package's progress row."""
+    if not isinstance(fetcher, RetryReporting):
+        return contextlib.nullcontext()
+    names = {step.candidate.url: step.candidate.name for step in steps}
+    names.update({step.candidate.stored.url: step.candidate.name for step in steps
+                  if step.candidate.stored is not None})
+
+    def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
+        if notice.url in names:
+            events.put(("retry", names[notice.url], notice.describe(), None, None))
+
+    return fetcher.reporting_retries(show)
+
+
 def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
     """Feed worker events to ``progress`` on this thread until every job has finished."""
     remaining = jobs
@@ -348,6 +363,8 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
             remaining -= 1
         elif kind == "error":
             progress.update(name, state="failed")
+        elif kind == "retry":
+            progress.retrying(name, state or "")
         else:
             progress.update(name, state=state, done=done, total=total)
 

@@ -36,6 +36,27 @@ def _explain_missing(provider: Provider, name: str) -> tuple[str, str | None]:
     return (f"{name} was not found in {where}", "check the spelling of the project name")
 
 
+def _explain_nothing_fits(provider: Provider, name: str,
+                          prebuilt: Sequence[Candidate]) -> tuple[str, str | None]:
+    """Explain a project whose prebuilt files are all for other targets."""
+    this_python = provider.environment.markers["python_version"]
+    built_for = sorted({c.apk_python or "" for c in prebuilt if provider.apk_for_other_python(c)})
+    if built_for and not any(c.is_wheel for c in prebuilt):
+        return (
+            f"the only prebuilt packages of {name} are apks built for Python "
+            f"{', '.join(built_for)}, and this is Python {this_python}",
+            ASK_MAINTAINER + " for this Python",
+        )
+    platform_tag = provider.environment.supported_tags[0]
+    also = (f" (its apks are built for Python {', '.join(built_for)}, this is {this_python})"
+            if built_for else "")
+    return (
+        f"no wheel of {name} fits this platform ({platform_tag}); wheels exist only for "
+        f"other platforms or Python versions{also}",
+        ASK_MAINTAINER + " for this target",
+    )
+
+
 def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, str | None]:
     """Return the reason and hint for requirements on one project that nothing satisfies.
 
@@ -55,12 +76,7 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         )
     here = [c for c in prebuilt if provider.usable(c)]
     if not here:
-        platform_tag = provider.environment.supported_tags[0]
-        return (
-            f"no wheel of {name} fits this platform ({platform_tag}); wheels exist only for "
-            "other platforms or Python versions",
-            ASK_MAINTAINER + " for this target",
-        )
+        return _explain_nothing_fits(provider, name, prebuilt)
     python = [c for c in here if python_ok(c, provider.environment)]
     if not python:
         needs = sorted({c.requires_python or "" for c in here})

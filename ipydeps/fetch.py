@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import contextlib
 import hashlib
 import http.client
@@ -10,20 +9,31 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
-from .connections import ConnectionPool
-from .credentials import CREDENTIALS_HINT
-from .errors import (
-    CancelledError,
-    DownloadError,
-    FileMissingError,
-    HashMismatchError,
-    NotFoundError,
-    RepositoryError,
+from .connections import ConnectionPool, limit_wait, waiting_bytes
+from .errors import DownloadError, HashMismatchError
+from .fetch_failures import (
+    FAILURES,
+    Cancelled,
+    DeadlineOver,
+    Missing,
+    OutOfTime,
+    PermanentError,
+    TooLarge,
+    TransientError,
+    describe_error,
+    download_error,
+    page_error,
+    tunnel_refusal,
 )
+from .protocols import Page
+from .proxies import Proxy
+from .retries import Deadline, RetryListener, RetryListeners, RetryNotice, RetryPolicy
+
+__all__ = ["MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "USER_AGENT", "HttpFetcher", "RetryNotice",
+           "RetryPolicy"]
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
@@ -36,50 +46,13 @@ MAX_PAGE_BYTES = 64 << 20
 MAX_DOWNLOAD_BYTES = 4 << 30
 
 
-class _TransientError(Exception):
-    """A failure worth retrying (connection refused/reset, timeout, HTTP 5xx); internal only."""
-
-
-class _PermanentError(Exception):
-    """A failure not worth retrying (4xx other than 404, bad URL); internal only."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        self.reason = reason
-        self.status = status
-        super().__init__(reason)
-
-
-class _Cancelled(Exception):
-    """The fetcher's cancel event was set; internal only, never retried."""
-
-
-class _TooLarge(Exception):
-    """The body is bigger than the limit of the read; internal only, never retried."""
-
-
-class _Missing(Exception):
-    """HTTP 404; internal only, turned into ``NotFoundError``/``FileMissingError``."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient errors are retried (exponential backoff)."""
-
-    attempts: int = 4
-    initial_delay: float = 0.2
-    factor: float = 3.0
-    timeout: float = 30.0
-
-    def delays(self) -> list[float]:
-        """Return the waits between attempts: ``initial_delay * factor**i``."""
-        return [self.initial_delay * self.factor**i for i in range(max(self.attempts - 1, 0))]
-
-
 class HttpFetcher:
     """Implements ``ipydeps.protocols.Fetcher`` over ``http.client``, with keep-alive per thread.
 
     Transient errors (connection refused or reset, timeouts, HTTP 5xx, a body cut
-    short) are retried with exponential backoff; a 404 or a hash mismatch is not.
+    short) are retried with exponential backoff; a 404 or a hash mismatch is not. Each
+    retry is told to the listener of ``reporting_retries``; the policy's ``deadline``
+    bounds the wait for a silent server (see retries.py).
     """
 
     def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
@@ -101,6 +74,11 @@ class HttpFetcher:
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or threading.Event()
         self._pool = ConnectionPool(proxies=proxies or {}, timeout=self.retry.timeout)
+        self._listeners = RetryListeners()
+
+    def reporting_retries(self, listener: RetryListener) -> contextlib.AbstractContextManager[None]:
+        """Tell ``listener`` (from the retrying thread) of each retry while the block runs."""
+        return self._listeners.listening(listener)
 
     def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
         """Return the body of ``url``.
@@ -109,32 +87,26 @@ class HttpFetcher:
         repository stays unreachable or answers with an error after retries, or when the
         body is bigger than ``max_page_bytes`` (read no further than that).
         """
+        return self.get_page(url, accept=accept).body
+
+    def get_page(self, url: str, *, accept: str | None = None) -> Page:
+        """Return the body of ``url`` and the URL that answered it, after redirects.
+
+        Raises like ``get_bytes``.
+        """
         chunks: list[bytes] = []
+        final = [url]
         limit = self.max_page_bytes
 
-        def attempt() -> None:
+        def attempt(clock: Deadline) -> None:
             chunks.clear()
-            self._stream(url, accept, chunks.append, limit=limit)
+            final[0] = self._stream(url, accept, chunks.append, limit=limit, clock=clock)
 
         try:
-            self._with_retries(attempt)
-        except _Missing:
-            raise NotFoundError(url) from None
-        except _Cancelled:
-            raise CancelledError(f"Reading {url}") from None
-        except _TooLarge:
-            raise RepositoryError(
-                f"Refused {url}: it is bigger than {limit} bytes, the limit for index pages "
-                "and metadata (max_page_bytes)",
-                hint="if the repository is trusted and its pages are that big, raise "
-                     "max_page_bytes (IPYDEPS_MAX_PAGE_BYTES)") from None
-        except (_TransientError, _PermanentError) as error:
-            raise RepositoryError(
-                f"Could not read {url}: {error}",
-                hint=CREDENTIALS_HINT if getattr(error, "status", None) in (401, 403)
-                else "check that the repository URL is right and the server is running",
-            ) from None
-        return b"".join(chunks)
+            self._with_retries(url, attempt, Deadline(self.retry.deadline, whole=True))
+        except FAILURES as failure:
+            raise page_error(url, failure, limit) from None
+        return Page(final[0], b"".join(chunks))
 
     def download(
         self,
@@ -204,7 +176,7 @@ class HttpFetcher:
         digest_box: list[hashlib._Hash] = []
         done_box = [0]
 
-        def attempt() -> None:
+        def attempt(clock: Deadline) -> None:
             digest = hashlib.sha256()
             digest_box[:] = [digest]
             done_box[0] = 0
@@ -218,72 +190,71 @@ class HttpFetcher:
                 if progress is not None:
                     progress(done_box[0], total_box[0] if total_box else None)
 
-            self._stream(url, None, feed, total_box, backlog, limit=limit)
+            self._stream(url, None, feed, total_box, backlog, limit=limit, clock=clock)
 
         try:
-            self._with_retries(attempt)
-        except _Missing:
-            raise FileMissingError(url) from None
-        except _Cancelled:
-            raise CancelledError(f"Download of {url}") from None
-        except _TooLarge:
-            if size is not None:
-                raise DownloadError(url, f"the server sends more than the {size} bytes its "
-                                         "index announced; refused",
-                                    hint="the repository is misconfigured or hostile; tell "
-                                         "its maintainer") from None
-            raise DownloadError(url, f"bigger than {limit} bytes, the limit for a file whose "
-                                     "size the index does not give (max_download_bytes)",
-                                hint="if the repository is trusted, raise max_download_bytes "
-                                     "(IPYDEPS_MAX_DOWNLOAD_BYTES)") from None
-        except (_TransientError, _PermanentError) as error:
-            raise DownloadError(url, str(error),
-                                hint="check the network and that the repository is up, "
-                                     "then retry") from None
+            self._with_retries(url, attempt, Deadline(self.retry.deadline, whole=False))
+        except FAILURES as failure:
+            raise download_error(url, failure, size, limit) from None
         actual = digest_box[0].hexdigest()
         if sha256 is not None and actual != sha256.lower():
             raise HashMismatchError(url, sha256.lower(), actual)
         return done_box[0]
 
-    def _with_retries(self, attempt: Callable[[], None]) -> None:
+    def _with_retries(self, url: str, attempt: Callable[[Deadline], None],
+                      clock: Deadline) -> None:
+        """Run ``attempt`` until it succeeds, retrying transient errors while time is left.
+
+        Raises ``DeadlineOver`` when the deadline ends the wait, else the last error.
+        """
         delays = self.retry.delays()
+        reasons: list[str] = []
         for index in range(len(delays) + 1):
             try:
                 if self.cancel.is_set():
-                    raise _Cancelled()
+                    raise Cancelled()
                 with self._cancellable():
-                    attempt()
+                    attempt(clock)
                 return
-            except _TransientError:
+            except TransientError as error:
                 self._drop_connection()
-                if not self._backed_off(delays[index] if index < len(delays) else None):
-                    raise
-            except _Cancelled:
+                delay = delays[index] if index < len(delays) else None
+                self._before_retry(error, RetryNotice(url, index + 1, len(delays) + 1,
+                                                      str(error), delay or 0.0),
+                                   clock, reasons, last=delay is None)
+            except Cancelled:
                 self._drop_connection()
                 raise
-            except _PermanentError:
+            except PermanentError:
                 self._drop_connection()
                 raise
-            except _Missing:
+            except Missing:
                 raise  # its body was read: the connection is still good
             except BaseException:
                 # A consumer's error or an interrupt, maybe mid-body: this connection is done.
                 self._drop_connection()
                 raise
 
-    def _backed_off(self, delay: float | None) -> bool:
-        """Wait ``delay`` before the next attempt; False when there is none (attempts used up).
+    def _before_retry(self, error: TransientError, notice: RetryNotice, clock: Deadline,
+                      reasons: list[str], *, last: bool) -> None:
+        """Tell of the retry and wait for it; raise when there is none to make.
 
-        Raises ``_Cancelled`` once the cancel event is set, during the wait too.
+        Raises ``DeadlineOver`` when the deadline leaves no time for another attempt,
+        ``error`` after the last attempt, ``Cancelled`` once the cancel event is set
+        (during the wait too).
         """
+        if not isinstance(error, OutOfTime):
+            reasons.append(str(error))
         if self.cancel.is_set():
-            raise _Cancelled()  # the failure was most likely our own socket shutdown
-        if delay is None:
-            return False
+            raise Cancelled()  # the failure was most likely our own socket shutdown
+        if clock.over(after=notice.delay):
+            raise DeadlineOver(clock, reasons) from None
+        if last:
+            raise error
+        self._listeners.tell(notice)
         # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
-        if self.cancel.wait(delay):
-            raise _Cancelled()
-        return True
+        if self.cancel.wait(notice.delay):
+            raise Cancelled()
 
     def _cancellable(self) -> contextlib.AbstractContextManager[None]:
         """While the block runs, setting a ``CancelEvent`` shuts down this thread's socket."""
@@ -296,53 +267,71 @@ class HttpFetcher:
     def _drop_connection(self) -> None:
         self._pool.drop_current()
 
+    def _proxy_for(self, parts: urllib.parse.SplitResult) -> Proxy | None:
+        """Return the proxy for ``parts``; an unusable proxy setting is a permanent error."""
+        try:
+            return self._pool.proxy_for(parts)
+        except ValueError as error:
+            raise PermanentError(f"{error} (HTTP_PROXY/HTTPS_PROXY)") from None
+
     def _request(self, parts: urllib.parse.SplitResult, path: str,
-                 headers: dict[str, str]) -> http.client.HTTPResponse:
+                 headers: dict[str, str], clock: Deadline) -> http.client.HTTPResponse:
         """Send one GET; sort failures into transient, permanent and missing."""
         if parts.scheme not in ("http", "https"):
-            raise _PermanentError(f"unsupported URL scheme {parts.scheme!r}")
+            raise PermanentError(f"unsupported URL scheme {parts.scheme!r}")
         connection = self._pool.connection(parts)
+        limit_wait(connection, clock, self.retry.timeout)
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-            raise _TransientError(_describe(error)) from None
+            refused = tunnel_refusal(error)
+            if refused is not None:
+                raise PermanentError(f"the proxy refused the tunnel: HTTP {refused}",
+                                      refused) from None
+            raise TransientError(describe_error(error)) from None
         status = response.status
         if status >= 400:
             response.read()
             if status == 404:
-                raise _Missing()
+                raise Missing()
             if status >= 500 or status == 429:
-                raise _TransientError(f"HTTP {status} {response.reason}")
-            raise _PermanentError(f"HTTP {status} {response.reason}", status)
+                raise TransientError(f"HTTP {status} {response.reason}")
+            raise PermanentError(f"HTTP {status} {response.reason}", status)
         return response
 
-    def _open(self, url: str, accept: str | None) -> http.client.HTTPResponse:
-        """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http)."""
+    def _open(self, url: str, accept: str | None,
+              clock: Deadline) -> tuple[http.client.HTTPResponse, str]:
+        """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http).
+
+        Returns the response and the URL that gave it.
+        """
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         if accept:
             headers["Accept"] = accept
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if parts.scheme == "http" and self._pool.proxy_for(parts) is not None:
-                path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
             hop = {**headers, **self.credentials(url)} if self.credentials else headers
-            response = self._request(parts, path, hop)
+            proxy = self._proxy_for(parts)
+            if parts.scheme == "http" and proxy is not None:
+                path = url  # a forward proxy takes the absolute URL (RFC 9112, 3.2.2)
+                hop = {**hop, **proxy.headers}
+            response = self._request(parts, path, hop, clock)
             if response.status not in _REDIRECTS:
-                return response
+                return response, url
             location = response.getheader("Location")
             response.read()
             if response.will_close:
                 self._drop_connection()
             if not location:
-                raise _PermanentError(f"HTTP {response.status} without a Location header")
+                raise PermanentError(f"HTTP {response.status} without a Location header")
             target = urllib.parse.urljoin(url, location)
             scheme = urllib.parse.urlsplit(target).scheme
             if scheme not in ("http", "https") or (parts.scheme == "https" and scheme != "https"):
-                raise _PermanentError(f"refused redirect from {url} to {target}")
+                raise PermanentError(f"refused redirect from {url} to {target}")
             url = target
-        raise _PermanentError(f"more than {_MAX_REDIRECTS} redirects")
+        raise PermanentError(f"more than {_MAX_REDIRECTS} redirects")
 
     def _stream(
         self,
@@ -353,75 +342,61 @@ class HttpFetcher:
         backlog: Callable[[float], None] | None = None,
         *,
         limit: int,
-    ) -> None:
-        """Read the body of ``url`` into ``sink``; raise ``_TooLarge`` past ``limit`` bytes."""
-        response = self._open(url, accept)
+        clock: Deadline,
+    ) -> str:
+        """Read the body of ``url`` into ``sink``; return the URL that answered (redirects).
+
+        Raises ``TooLarge`` past ``limit`` bytes. Under a whole-read deadline (pages) each
+        read returns what has arrived, so a body trickled a byte at a time cannot hold
+        the reader past the deadline; a download reads whole chunks (see transfer.py).
+        """
+        response, final = self._open(url, accept, clock)
         # The connection _open used last: its socket's backlog is what ``backlog`` hears.
-        connection = self._pool.current() if backlog else None
+        connection = self._pool.current()
         total = _content_length(response, limit)
         if total_box is not None:
             total_box[:] = [total]
         received = 0
-        while chunk := self._read(response, min(_CHUNK, limit + 1 - received)):
+        while chunk := self._read(response, min(_CHUNK, limit + 1 - received), connection,
+                                  clock):
+            clock.moved()
             received += len(chunk)
             if received > limit:  # one byte past the limit is enough to tell
-                raise _TooLarge()
+                raise TooLarge()
             sink(chunk)  # its errors are the consumer's, not the network's: not retried
             # After the last read nothing more can be waiting: no news about the network.
             if backlog is not None and connection is not None and received != total:
-                waiting = _waiting_bytes(connection)
+                waiting = waiting_bytes(connection)
                 if waiting is not None:
                     backlog(waiting / _CHUNK)
         if total is not None and received != total:
-            raise _TransientError(f"connection closed after {received} of {total} bytes")
+            raise TransientError(f"connection closed after {received} of {total} bytes")
+        if not response.isclosed():
+            # read1 does not release the connection once the body is all read; read does.
+            response.read()
         if response.will_close:
             self._drop_connection()
+        return final
 
-    def _read(self, response: http.client.HTTPResponse, size: int) -> bytes:
-        """Return up to ``size`` bytes of the body; raise ``_Cancelled`` once cancelled."""
+    def _read(self, response: http.client.HTTPResponse, size: int,
+              connection: http.client.HTTPConnection | None, clock: Deadline) -> bytes:
+        """Return up to ``size`` bytes of the body; raise ``Cancelled`` once cancelled."""
         if self.cancel.is_set():
-            raise _Cancelled()
+            raise Cancelled()
+        if connection is not None:
+            limit_wait(connection, clock, self.retry.timeout)
         try:
-            return response.read(size)
+            return response.read1(size) if clock.whole else response.read(size)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-            raise _TransientError(_describe(error)) from None
+            raise TransientError(describe_error(error)) from None
 
 
 def _content_length(response: http.client.HTTPResponse, limit: int) -> int | None:
-    """Return the announced body size, if any; raise ``_TooLarge`` when it is over ``limit``."""
+    """Return the announced body size, if any; raise ``TooLarge`` when it is over ``limit``."""
     length = response.getheader("Content-Length")
     # isascii: "²".isdigit() is True, and int("²") raises.
     total = int(length) if length and length.isascii() and length.isdigit() else None
     if total is not None and total > limit:
         response.close()
-        raise _TooLarge()
+        raise TooLarge()
     return total
-
-
-def _waiting_bytes(connection: http.client.HTTPConnection) -> int | None:
-    """Return how many received bytes wait in the connection's socket, or None if unknown."""
-    try:
-        import fcntl
-        import termios
-    except ImportError:  # not a POSIX system
-        return None
-    if connection.sock is None:
-        return None
-    waiting = array.array("i", [0])
-    try:
-        fcntl.ioctl(connection.sock.fileno(), termios.FIONREAD, waiting)
-    except (OSError, ValueError):
-        return None
-    return waiting[0]
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, ConnectionResetError):
-        return "connection reset"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    if isinstance(error, http.client.IncompleteRead):
-        return f"connection closed after {len(error.partial)} bytes"
-    return f"{type(error).__name__}: {error}".rstrip(": ")

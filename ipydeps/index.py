@@ -347,6 +347,22 @@ def apk_depends_to_requires_dist(
     return tuple(requirements)
 
 
+def apk_python_version(depends: Iterable[str]) -> str | None:
+    """Return the X.Y of an apk's ``python3~X.Y`` (or ``python3=X.Y...``) dependency, if any.
+
+    abuild adds ``python3~X.Y`` to every package that installs into ``pythonX.Y``; apk then
+    refuses it beside any other python3, and no other Python imports its modules.
+    """
+    for depend in depends:
+        match = _APK_DEPEND.match(depend.strip())
+        if match and match["name"] == "python3" and match["op"] in ("~", "=") and match["ver"]:
+            major, _, rest = match["ver"].partition(".")
+            minor = rest.split(".", 1)[0]
+            if major.isdigit() and minor.isdigit():
+                return f"{int(major)}.{int(minor)}"
+    return None
+
+
 def apk_candidates(
     records: Iterable[ApkRecord],
     *,
@@ -381,6 +397,7 @@ def apk_candidates(
                 requires_dist=apk_depends_to_requires_dist(record.depends, apk_map),
                 apk_name=record.name,
                 apk_version=record.version,
+                apk_python=apk_python_version(record.depends),
             )
         )
     return candidates

@@ -3,18 +3,24 @@
 ``%load_ext ipydeps`` registers a ``%pip`` line magic and an input transformer that
 rewrites ``!pip install ...`` (also ``!pip3``, ``!python -m pip``) into ``%pip install ...``.
 Anything ipydeps does not handle (other subcommands, unknown options) runs the real
-pip of the kernel's interpreter, unchanged, as an argument list.
+pip of the kernel's interpreter, as an argument list; with upstream off (air-gapped), that
+pip is sealed to our repository, or the command refused (see handoff.py).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .errors import IpydepsError
 from .pipargs import parse_install, read_requirement_file, split_command
+
+if TYPE_CHECKING:
+    from .handoff import Handoff
 
 # `!pip install`, `!pip3 install`, `!python -m pip install`, `!python3.11 -m pip install`.
 _SHELL_PIP = re.compile(
@@ -40,10 +46,14 @@ def rewrite_shell_pip(lines: list[str]) -> list[str]:
     return rewritten
 
 
-def run_real_pip(args: list[str]) -> int:
-    """Run the kernel interpreter's own pip with ``args``; stream its output; return its code."""
+def run_real_pip(args: list[str], environ: Mapping[str, str] | None = None) -> int:
+    """Run the kernel interpreter's own pip with ``args`` (in ``environ``, default ours).
+
+    Streams its output; returns its exit code.
+    """
     process = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
-                             text=True, check=False)
+                             text=True, check=False,
+                             env=None if environ is None else dict(environ))
     sys.stdout.write(process.stdout)
     sys.stderr.write(process.stderr)
     return process.returncode
@@ -66,7 +76,10 @@ def pip_magic(line: str) -> None:
                     break
                 requirements += lines
         if install is None:
-            run_real_pip(args)
+            handoff = hand_off(args)
+            if handoff.notice:
+                sys.stderr.write(handoff.notice + "\n")
+            run_real_pip(list(handoff.args), handoff.environ)
             return
         from .api import pip
 
@@ -74,6 +87,17 @@ def pip_magic(line: str) -> None:
             verbose=install.verbose, dry_run=install.dry_run, index_url=install.index_url)
     except IpydepsError as error:
         sys.stderr.write(f"ipydeps: {error}\n")
+
+
+def hand_off(args: list[str]) -> Handoff:
+    """Return how the real pip runs ``args`` under this process's configuration.
+
+    Raises ``AirGapError`` (upstream off, another source named) or ``ConfigError``.
+    """
+    from .config import load_config
+    from .handoff import plan_handoff
+
+    return plan_handoff(args, settings=load_config(environ=os.environ), environ=os.environ)
 
 
 def load_ipython_extension(ipython: Any) -> None:

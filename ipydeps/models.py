@@ -67,6 +67,9 @@ class Candidate:
     # apk only: the package name and full apk version (e.g. "py3-numpy", "2.3.5-r0").
     apk_name: str | None = None
     apk_version: str | None = None
+    # apk only: the Python (X.Y) the apk is built for, from its ``python3~X.Y`` dependency;
+    # its modules sit in /usr/lib/pythonX.Y, which no other Python imports from.
+    apk_python: str | None = None
     # Wheels only: the wheel's tags are checked against the interpreter when listing.
     yanked: bool = False
     # Wheels only: the repository's stored copy of this wheel, when it offers one.

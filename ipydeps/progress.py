@@ -20,6 +20,7 @@ class PackageProgress:
     state: str = "queued"
     done: int = 0
     total: int | None = None
+    note: str = ""  # the last retry, until the package moves on
 
 
 class Progress(Protocol):
@@ -38,6 +39,10 @@ class Progress(Protocol):
         """Show the final summary line and stop updating."""
         ...
 
+    def retrying(self, name: str, text: str) -> None:
+        """Show that a download of ``name`` failed and is retried (``text`` says why, when)."""
+        ...
+
 
 class NullProgress:
     """Quiet mode: shows nothing."""
@@ -50,6 +55,9 @@ class NullProgress:
         """Do nothing."""
 
     def finish(self, summary: str) -> None:
+        """Do nothing."""
+
+    def retrying(self, name: str, text: str) -> None:
         """Do nothing."""
 
 
@@ -66,6 +74,8 @@ class _Tracker:
         if package is None:
             return False
         redraw = state is not None and state != package.state
+        if redraw and package.note:
+            package.note = ""  # the retry is over: the package moved on
         if state is not None:
             package.state = state
         if total is not None:
@@ -75,6 +85,14 @@ class _Tracker:
             redraw = redraw or done // step != package.done // step
             package.done = done
         return redraw
+
+    def note(self, name: str, text: str) -> bool:
+        """Record a retry of ``name``; True when it is worth redrawing."""
+        package = self.packages.get(name)
+        if package is None or package.note == text:
+            return False
+        package.note = text
+        return True
 
     def totals(self) -> tuple[int, int, int]:
         done = sum(package.done for package in self.packages.values())
@@ -102,6 +120,18 @@ class TerminalProgress(_Tracker):
                total: int | None = None) -> None:
         """Redraw the line when something visible changed."""
         if self.apply(name, state, done, total) and self._live:
+            self._draw()
+
+    def retrying(self, name: str, text: str) -> None:
+        """Print the retry on a line of its own (also when not a terminal: logs keep it)."""
+        if not self.note(name, text):
+            return
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.stream.write(f"ipydeps: {name}: {text}\n")
+        self.stream.flush()
+        if self._live:
             self._draw()
 
     def _draw(self) -> None:
@@ -159,6 +189,11 @@ class NotebookProgress(_Tracker):
         if self.apply(name, state, done, total) and self._handle is not None:
             self._handle.update(self._bundle(), raw=True)
 
+    def retrying(self, name: str, text: str) -> None:
+        """Show the retry in the package's row until it moves on."""
+        if self.note(name, text) and self._handle is not None:
+            self._handle.update(self._bundle(), raw=True)
+
     def finish(self, summary: str) -> None:
         """Show the final table, then print the summary below it."""
         if self._handle is not None:
@@ -176,7 +211,8 @@ class NotebookProgress(_Tracker):
             size = _megabytes(package.done)
             if package.total:
                 size += f" / {_megabytes(package.total)}"
-            rows.append((package.name, package.version, package.route, package.state, size))
+            state = f"{package.state}: {package.note}" if package.note else package.state
+            rows.append((package.name, package.version, package.route, state, size))
         return rows
 
     def _text(self) -> str:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .retries import RetryNotice
 
 
 class Fetcher(Protocol):
@@ -55,4 +60,36 @@ class StreamingFetcher(Fetcher, Protocol):
         each read how many reads' worth of bytes already wait (``transfer.BacklogProbe``).
         Returns the byte count; raises like ``download``.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class Page:
+    """A body read from a URL, and the URL that answered (after redirects)."""
+
+    url: str
+    body: bytes
+
+
+@runtime_checkable
+class PageFetcher(Fetcher, Protocol):
+    """A fetcher that also says which URL answered, after redirects.
+
+    A page's relative links are relative to the URL that served it (RFC 3986, 5.1.3), not
+    to the one asked for: an index that redirects to another host links to files there.
+    """
+
+    def get_page(self, url: str, *, accept: str | None = None) -> Page:
+        """Return the body of ``url`` and the final URL; raises like ``get_bytes``."""
+        ...
+
+
+@runtime_checkable
+class RetryReporting(Protocol):
+    """A fetcher that tells a listener about each retry (``ipydeps.retries.RetryNotice``)."""
+
+    def reporting_retries(
+        self, listener: Callable[[RetryNotice], None]
+    ) -> AbstractContextManager[None]:
+        """Send each retry to ``listener`` (called in the retrying thread) while the block runs."""
         ...

@@ -171,22 +171,33 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return self.catalog.files(name)
 
     def usable(self, candidate: Candidate) -> bool:
-        """Tell whether ``candidate`` installs here, whatever the specifier (never sdists)."""
+        """Tell whether ``candidate`` installs here, whatever the specifier (never sdists).
+
+        An apk built for another Python (its ``python3~X.Y``) is not: apk would refuse it
+        beside this python3, and this interpreter would not import its modules.
+        """
         if candidate.is_apk:
-            return True
+            return not self.apk_for_other_python(candidate)
         return candidate.is_wheel and self.environment.wheel_rank(candidate.filename) is not None
+
+    def apk_for_other_python(self, candidate: Candidate) -> bool:
+        """Tell whether ``candidate`` is an apk built for another Python than the target's."""
+        return (candidate.is_apk and candidate.apk_python is not None
+                and candidate.apk_python != self.environment.markers["python_version"])
 
     def _installable(self, name: NormalizedName, tier: Tier) -> list[File]:
         """Files of one route that install here, newest first, best wheel tag first (cached)."""
         key = (tier, name)
         if key not in self._installable_cache:
+            offered = self.catalog.tier_files(name, tier)
             files = [
                 (source, candidate)
-                for source, candidate in self.catalog.tier_files(name, tier)
+                for source, candidate in offered
                 if self.usable(candidate)
                 and python_ok(candidate, self.environment)
                 and self._trusted_for(name, candidate)
             ]
+            self._note_apks_for_other_python(name, [candidate for _, candidate in offered])
             # Stable sorts, least significant key first: highest build tag (as pip and uv:
             # a mirror's optimized variant beside upstream's file), tag preference, newest.
             files.sort(key=lambda file: build_tag(file[1].filename), reverse=True)
@@ -208,6 +219,17 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             self.note(f"{name} is one of ours: it is taken from our repository only, not upstream")
             return False
         return True
+
+    def _note_apks_for_other_python(self, name: NormalizedName,
+                                    candidates: Sequence[Candidate]) -> None:
+        """Say in the plan that the apks of ``name`` were passed over: built for another Python."""
+        others = sorted({c.apk_python or "" for c in candidates if self.apk_for_other_python(c)})
+        if others:
+            self.note(
+                f"the apks of {name} are built for Python {', '.join(others)} and this is "
+                f"Python {self.environment.markers['python_version']}, so they were not "
+                "used (a wheel was looked for instead)"
+            )
 
     def _source_picks(
         self,

@@ -15,12 +15,16 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .processes import process_exists
 
 PREFIX = "ipydeps-download-"
+# Memory-backed scratch space, used for the downloaded wheels when it has room for all of
+# them: each wheel is written once and read back once, and on a slow disk that write
+# competes with the unpacked files' writes (uv avoids it by unpacking while downloading).
+MEMORY_SCRATCH = Path("/dev/shm")
 _LOCK = ".owner.lock"
 
 
@@ -37,6 +41,25 @@ def scratch_directory(parent: str | None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
         if descriptor >= 0:
             os.close(descriptor)
+
+
+def scratch_parent(sizes: Sequence[int | None]) -> str | None:
+    """Return ``/dev/shm`` when it is writable and has twice the downloads' ``sizes`` free.
+
+    Only when the index gives every wheel's size (None: unknown): downloads are refused
+    past it, so memory holds no more than that; a file of unknown size goes to disk.
+    None means the temporary directory.
+    """
+    if any(size is None for size in sizes):
+        return None
+    needed = sum(size or 0 for size in sizes)
+    if not needed or not os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK):
+        return None
+    try:
+        status = os.statvfs(MEMORY_SCRATCH)
+    except OSError:
+        return None
+    return str(MEMORY_SCRATCH) if status.f_bavail * status.f_frsize >= 2 * needed else None
 
 
 def remove_orphans(parents: Iterable[str | Path]) -> list[Path]:

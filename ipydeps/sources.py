@@ -6,12 +6,16 @@ Public API (stable):
   ``candidates(name: NormalizedName) -> Sequence[Candidate]`` (every file the source
   offers for the project: wheels of any tag, sdists, apks; the planner filters and
   explains) and ``requires_dist(candidate) -> tuple[str, ...]``.
-- ``RepositorySource(base_url, fetcher)``: our repository's ``<base>/simple/`` (Route.WHEEL).
-- ``UpstreamSource(index_url, fetcher)``: e.g. ``https://pypi.org/simple/`` (Route.UPSTREAM).
+- ``RepositorySource(base_url, fetcher, *, fetched=None)``: our repository's
+  ``<base>/simple/`` (Route.WHEEL).
+- ``UpstreamSource(index_url, fetcher, *, fetched=None)``: e.g. ``https://pypi.org/simple/``
+  (Route.UPSTREAM). ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the wheels read
+  for their metadata, so that the install takes them instead of downloading them again.
 - ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
   ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK); also an
   ``ApkIndexSource``: ``index_records()`` gives every record, for apk's own closure.
-- ``sources_from_settings(settings, fetcher, *, arch) -> list[PackageSource]``: in route order.
+- ``sources_from_settings(settings, fetcher, *, arch, fetched=None) -> list[PackageSource]``:
+  in route order.
 
 A 404 for a project is "no candidates"; an unreachable repository or a bad response
 raises ``RepositoryError`` naming the URL, with a hint. Results are cached per source.
@@ -19,8 +23,10 @@ raises ``RepositoryError`` naming the URL, with a hint. Results are cached per s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import threading
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -32,11 +38,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
 from .index import ACCEPT, apk_candidates, parse_project_page
 from .models import Candidate, Route
-from .protocols import Fetcher
+from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
     from .apkindex import ApkIndexRecord
     from .config import Settings
+    from .fetched import FetchedWheels
 
 
 class PackageSource(Protocol):
@@ -70,10 +77,15 @@ class ApkIndexSource(Protocol):
         ...
 
 
-def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
-    """GET ``url``; None on 404; ``RepositoryError`` naming ``what`` on any other failure."""
+def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> Page | None:
+    """GET ``url`` with the URL that answered (the base of its relative links); None on 404.
+
+    Raises ``RepositoryError`` naming ``what`` on any other failure.
+    """
     try:
-        return fetcher.get_bytes(url, accept=accept)
+        if isinstance(fetcher, PageFetcher):
+            return fetcher.get_page(url, accept=accept)
+        return Page(url, fetcher.get_bytes(url, accept=accept))
     except NotFoundError:
         return None
     except (RepositoryError, DownloadError) as error:
@@ -83,6 +95,12 @@ def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes
             or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
             "config.toml) and that the repository is up",
         ) from error
+
+
+def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
+    """GET ``url``; None on 404; ``RepositoryError`` naming ``what`` on any other failure."""
+    page = _read_page(fetcher, url, accept=accept, what=what)
+    return None if page is None else page.body
 
 
 def _check_sha256(url: str, expected: str | None, data: bytes) -> None:
@@ -133,14 +151,24 @@ def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
 
 
 class SimpleIndexSource:
-    """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``)."""
+    """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``).
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route) -> None:
+    ``fetched``, if given, keeps the wheels read for their metadata (no PEP 658 file), so
+    that the install does not download them again.
+    """
+
+    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route,
+                 fetched: FetchedWheels | None = None) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self._fetcher = fetcher
         self._route = route
+        self._fetched = fetched
         self._candidates: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._requires: dict[str, tuple[str, ...]] = {}
+        # One lock per file: the planner's read-ahead thread and the resolver may ask for
+        # the same file's dependencies at once, and one download must serve both.
+        self._locks_lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     @property
     def route(self) -> Route:
@@ -157,8 +185,11 @@ class SimpleIndexSource:
         name = canonicalize_name(name)
         if name not in self._candidates:
             url = f"{self.index_url}{name}/"
-            body = _read(self._fetcher, url, accept=ACCEPT, what="the package index")
-            found = [] if body is None else parse_project_page(body, page_url=url, route=self.route)
+            page = _read_page(self._fetcher, url, accept=ACCEPT, what="the package index")
+            # Links resolve against the URL that answered: after a redirect to another
+            # host, its files are there (and our credentials do not go with them).
+            found = [] if page is None else parse_project_page(page.body, page_url=page.url,
+                                                               route=self.route)
             self._candidates[name] = tuple(c for c in found if c.name == name)
         return self._candidates[name]
 
@@ -170,8 +201,11 @@ class SimpleIndexSource:
         """
         if candidate.requires_dist is not None:
             return candidate.requires_dist
-        if candidate.url not in self._requires:
-            self._requires[candidate.url] = self._fetch_requires(candidate)
+        with self._locks_lock:
+            lock = self._locks.setdefault(candidate.url, threading.Lock())
+        with lock:
+            if candidate.url not in self._requires:
+                self._requires[candidate.url] = self._fetch_requires(candidate)
         return self._requires[candidate.url]
 
     def _fetch_requires(self, candidate: Candidate) -> tuple[str, ...]:
@@ -204,21 +238,27 @@ class SimpleIndexSource:
                 f"{candidate.url} is not a valid wheel: it has no .dist-info/METADATA",
                 hint="tell the repository maintainer",
             )
+        if self._fetched is not None and candidate.sha256 is not None:
+            with contextlib.suppress(OSError):  # no room to keep it: the install fetches it
+                self._fetched.keep(candidate.url, candidate.sha256, candidate.filename, data)
         return requires_dist_from_metadata(metadata)
 
 
 class RepositorySource(SimpleIndexSource):
     """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
 
-    def __init__(self, base_url: str, fetcher: Fetcher) -> None:
-        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL)
+    def __init__(self, base_url: str, fetcher: Fetcher, *,
+                 fetched: FetchedWheels | None = None) -> None:
+        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL,
+                         fetched=fetched)
 
 
 class UpstreamSource(SimpleIndexSource):
     """The upstream index (PyPI or a mirror) at ``index_url`` (Route.UPSTREAM)."""
 
-    def __init__(self, index_url: str, fetcher: Fetcher) -> None:
-        super().__init__(index_url, fetcher, route=Route.UPSTREAM)
+    def __init__(self, index_url: str, fetcher: Fetcher, *,
+                 fetched: FetchedWheels | None = None) -> None:
+        super().__init__(index_url, fetcher, route=Route.UPSTREAM, fetched=fetched)
 
 
 class ApkRepositorySource:
@@ -289,13 +329,14 @@ class ApkRepositorySource:
 
 
 def sources_from_settings(
-    settings: Settings, fetcher: Fetcher, *, arch: str
+    settings: Settings, fetcher: Fetcher, *, arch: str, fetched: FetchedWheels | None = None
 ) -> list[PackageSource]:
     """Return the sources the settings allow, in route order (apk, our wheels, upstream).
 
     ``arch`` is the apk architecture (e.g. ``x86_64``). Whether apk can run here is
     the planner's concern (``TargetEnvironment.apk_available``), so the apk source is
-    listed whenever a repository is configured and ``apk`` is not ``never``.
+    listed whenever a repository is configured and ``apk`` is not ``never``. ``fetched``
+    keeps the wheels the wheel sources read for their metadata, for the install.
     """
     sources: list[PackageSource] = []
     if settings.repository_url:
@@ -311,7 +352,7 @@ def sources_from_settings(
                     apk_map=settings.apk_map,
                 )
             )
-        sources.append(RepositorySource(settings.repository_url, fetcher))
+        sources.append(RepositorySource(settings.repository_url, fetcher, fetched=fetched))
     if settings.upstream == "allow":
-        sources.append(UpstreamSource(settings.upstream_url, fetcher))
+        sources.append(UpstreamSource(settings.upstream_url, fetcher, fetched=fetched))
     return sources

@@ -13,9 +13,12 @@ from ..environment import APK_HELPER
 from ..errors import ApkFailedError, InstallError
 from ..models import Step
 
-# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally =version,
-# and no ".apk" anywhere (apk add reads such an argument as a local package file).
-APK_SPEC = re.compile(r"(?!.*\.[Aa][Pp][Kk])[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9._+-]+)?")
+# The same rule the root helper enforces (docker/ipydeps-apk-add): a name, optionally
+# =version starting with a letter or digit, and no ".apk" anywhere (apk add reads such an
+# argument as a local package file); tests hold the two against one table of cases.
+APK_SPEC = re.compile(r"(?!.*\.[Aa][Pp][Kk])[a-z0-9][a-z0-9._+-]*(=[A-Za-z0-9][A-Za-z0-9._+-]*)?")
+# The helper takes at most this many packages in one run.
+MAX_APK_SPECS = 200
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ def apk_specs(steps: Sequence[Step]) -> list[str]:
     if bad:
         raise InstallError(f"Refused apk package name(s) {bad!r}: not valid apk names",
                            hint="the apk index is malformed; tell the repository maintainer")
+    if len(specs) > MAX_APK_SPECS:
+        raise InstallError(f"The plan has {len(specs)} apks; the root helper installs at most "
+                           f"{MAX_APK_SPECS} in one run",
+                           hint="install the requirements in smaller groups")
     return specs
 
 

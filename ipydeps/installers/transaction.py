@@ -1,4 +1,9 @@
-"""All-or-nothing wheel installs: stage, then commit with renames journaled for rollback."""
+"""All-or-nothing wheel installs: stage, then commit with renames journaled for rollback.
+
+The commit and its rollback run with Ctrl-C held (interrupts.py): an interrupt waits
+until the environment is whole again, before or after. Every rename goes through the
+write-ahead journal (journal.py), which a later ipydeps call replays if this process dies.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
 from ..errors import InstallError
-from .journal import JOURNAL_SUFFIX, RenameJournal, recover_interrupted, transaction_name
+from ..interrupts import Held, interrupts_held
+from .journal import (
+    JOURNAL_SUFFIX,
+    RenameJournal,
+    Renamer,
+    recover_interrupted,
+    transaction_name,
+)
 from .wheel import StagedWheel, stage_wheel
 from .wheelstream import WheelStreamStager
 
@@ -39,22 +51,26 @@ class WheelTransaction:
     Use as a context manager: leaving the block with an exception (including
     ``KeyboardInterrupt``) rolls back every rename and removes the staging
     directories, so the environment is exactly as before. ``commit`` itself
-    rolls back when it fails half-way.
+    rolls back when it fails half-way. ``renamer`` does the renames (tests pass one that
+    stops at a chosen rename).
     """
 
     def __init__(self, scheme: InstallScheme, *, workers: int = 4,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, renamer: Renamer | None = None) -> None:
         self.scheme = scheme
         self.cancel = cancel or threading.Event()
         # Leftovers of an install whose process was killed are undone before we start.
-        self.recovered = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
+        self.recovery = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
+        self.recovered = self.recovery.recovered
         self.name = transaction_name(os.urandom(6).hex())
-        self._disk_journal = RenameJournal(scheme.purelib / (self.name + JOURNAL_SUFFIX))
+        self._journal = RenameJournal(scheme.purelib / (self.name + JOURNAL_SUFFIX), renamer)
         self._executor = ThreadPoolExecutor(max_workers=max(workers, 1),
                                             thread_name_prefix="ipydeps-unpack")
         self._lock = threading.Lock()
         self._staged: list[StagedWheel] = []
-        self._journal: list[tuple[Path, Path]] = []  # (from, to) renames, in order
+        # Set when a rollback could not undo everything: the journal and the staging
+        # directories (the only copies of what was moved aside) then stay for recovery.
+        self._unsettled = False
         self._emptied: set[Path] = set()
         self._outside_backups: list[Path] = []
         self._backup_count = 0
@@ -66,7 +82,8 @@ class WheelTransaction:
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         try:
             if kind is not None and not self.committed:
-                self.rollback()
+                with interrupts_held():
+                    self.rollback()
         finally:
             self.close()
 
@@ -97,12 +114,31 @@ class WheelTransaction:
 
         ``before_each`` is called with each wheel before it is moved (progress
         display; an exception from it aborts). Raises ``InstallError`` (after
-        rolling back) when a rename fails.
+        rolling back) when a rename fails. Ctrl-C is held until the commit, or its
+        rollback, is whole; then ``KeyboardInterrupt`` is raised, with a note saying which.
         """
         staged = list(self._staged)
         if order is not None:
             rank = {name: index for index, name in enumerate(order)}
             staged.sort(key=lambda item: rank.get(item.name, len(rank)))
+        hold = Held()  # bound even if a SIGINT comes before the handler is swapped
+        try:
+            with interrupts_held() as hold:
+                return self._commit(staged, before_each)
+        except KeyboardInterrupt as interrupt:
+            if not hold.held:
+                raise  # raised in the commit itself (by before_each): rolled back, as any error
+            if self.committed:
+                outcome = "which was finished first: the wheels are installed"
+            elif self._unsettled:
+                outcome = "which failed and could not be rolled back completely (see above)"
+            else:
+                outcome = "which was rolled back: none of the wheels was installed"
+            interrupt.add_note(f"ipydeps: the interrupt came during the commit, {outcome}")
+            raise
+
+    def _commit(self, staged: list[StagedWheel],
+                before_each: Callable[[StagedWheel], None] | None) -> list[InstalledWheel]:
         results: list[InstalledWheel] = []
         try:
             for wheel in staged:
@@ -125,21 +161,37 @@ class WheelTransaction:
         except BaseException:
             self.rollback()
             raise
-        self._disk_journal.mark_committed()
+        self._journal.mark_committed()
         self.committed = True
         return results
 
     def rollback(self) -> None:
-        """Undo every rename done so far, newest first (restores moved-aside old files)."""
-        while self._journal:
-            source, destination = self._journal.pop()
-            source.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(destination, source)
+        """Undo every rename done so far, newest first (restores moved-aside old files).
+
+        Idempotent, and never deletes: a rename that cannot be undone (its paths were
+        changed by something else meanwhile) is left, with the journal and the staging
+        directories holding the moved-aside copies, and ``InstallError`` names it; the
+        next ipydeps call tries again.
+        """
+        problems = self._journal.undo()
+        if problems:
+            self._unsettled = True
+            raise InstallError(
+                "Installing failed and the environment could not be restored completely: "
+                + "; ".join(problems),
+                hint=f"nothing was deleted: the moved files are kept in {self.name} "
+                     "directories and its journal; the next ipydeps call tries again once "
+                     "the paths above are free")
 
     def close(self) -> None:
-        """Stop the unpack threads and delete staging and backup directories."""
+        """Stop the unpack threads and delete staging and backup directories.
+
+        After a rollback that could not undo everything, both stay (see ``rollback``).
+        """
         self._executor.shutdown(wait=True, cancel_futures=True)
-        self._disk_journal.discard()
+        self._journal.close(keep=self._unsettled)
+        if self._unsettled:
+            return
         for root in self._staging_roots():
             shutil.rmtree(root, ignore_errors=True)
         if self.committed:
@@ -161,9 +213,7 @@ class WheelTransaction:
         yield from (root for root in roots if root.exists())
 
     def _rename(self, source: Path, destination: Path) -> None:
-        self._disk_journal.record(source, destination)  # write-ahead: see journal.py
-        os.rename(source, destination)
-        self._journal.append((source, destination))
+        self._journal.rename(source, destination)  # written ahead: see journal.py
 
     def _backup_path(self, path: Path) -> Path:
         # Backups sit in the staging dir of the same root, so the rename stays on one filesystem.

@@ -7,7 +7,7 @@ from tornado.log import access_log
 
 from .auth import TokenStore
 from .handlers.api import HealthHandler, PackagesHandler
-from .handlers.base import NotFoundHandler
+from .handlers.base import NotFoundHandler, RedirectHandler
 from .handlers.legacy_upload import LegacyUploadHandler
 from .handlers.releases import ReleaseHandler, YankHandler
 from .handlers.static import SimpleHandler, TreeHandler
@@ -30,22 +30,14 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (r"/", LandingHandler, {"settings": settings, "store": store}),
             (r"/api/v1/health", HealthHandler, {"store": store}),
             (r"/api/v1/packages", PackagesHandler, {"store": store}),
-            (
-                r"/api/v1/upload/(.*)",
-                UploadHandler,
-                {"store": store, "tokens": tokens, "body_timeout": settings.body_timeout},
-            ),
+            (r"/api/v1/upload/(.*)", UploadHandler, {"store": store, "tokens": tokens}),
             (r"/api/v1/projects/([^/]+)/([^/]+)/yank", YankHandler,
              {"store": store, "tokens": tokens}),
             (r"/api/v1/projects/([^/]+)/([^/]+)", ReleaseHandler,
              {"store": store, "tokens": tokens}),
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
-            (
-                r"/legacy/?",
-                LegacyUploadHandler,
-                {"store": store, "tokens": tokens, "body_timeout": settings.body_timeout},
-            ),
-            (r"/simple", tornado.web.RedirectHandler, {"url": "/simple/", "permanent": True}),
+            (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
+            (r"/simple", RedirectHandler, {"url": "/simple/", "permanent": True}),
             (r"/simple/(.*)", SimpleHandler, {"path": str(settings.data.tree / "simple")}),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),
         ],
@@ -53,6 +45,8 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
         # ETags come from mtime and size (TreeHandler), so tornado's hash cache is not used.
         static_hash_cache=False,
         log_function=_log_request if settings.access_log else _no_log,
+        # Every handler's idle body timeout (handlers/idle_body.py).
+        body_timeout=settings.body_timeout,
     )
 
 

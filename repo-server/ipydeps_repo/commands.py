@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .auth import ALL_SCOPES, SCOPE_UPLOAD, TokenStore
+from .auth import ALL_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
 from .cli import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
 from .errors import ConfigurationError
 from .settings import DataLayout, build_inflate_limits, build_settings
+from .token_scope import parse_expiry, parse_time
 
 
 def register(subparsers: Any) -> None:
@@ -86,6 +88,16 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the token may publish but never replace a file (force=1 gets 403)",
     )
+    create.add_argument(
+        "--project", action="append", default=None, metavar="NAME",
+        help="limit the token to this project, or to a pattern such as 'acme-*' "
+        "(repeat for more; default: every project)",
+    )
+    create.add_argument(
+        "--expires", default=None, metavar="WHEN",
+        help="when the token stops working: a duration (30d, 12h, 8w), a date "
+        "(2027-01-31, UTC) or a date and time (default: never)",
+    )
     create.set_defaults(func=run_token_create)
     listing = token_commands.add_parser("list", help="list tokens (never shows a token)")
     listing.set_defaults(func=run_token_list)
@@ -108,6 +120,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from .app import make_app
+    from .handlers.request_body import SMALL_BODY_BYTES
     from .leftovers import remove_leftovers
     from .storage import Store
 
@@ -140,9 +153,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         app = make_app(settings, store)
-        # Tornado's own limit sits above ours so the upload handler can answer 413 itself.
+        # Every handler bounds its body itself from the headers (handlers/request_body.py)
+        # and lifts this limit for the body it takes; it stays for anything else.
         server = tornado.httpserver.HTTPServer(
-            app, max_body_size=settings.max_upload_bytes + 1, idle_connection_timeout=300
+            app, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
         )
         try:
             sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
@@ -201,31 +215,50 @@ def run_token_create(args: argparse.Namespace) -> int:
     """Print a new token as the last line of stdout.
 
     Raises:
-        ValidationError: a bad name. ConflictError: the name is taken.
+        ValidationError: a bad name, project pattern or expiry. ConflictError: the name is taken.
     """
     scopes = (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
-    token = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file).create(
-        args.name, scopes=scopes
-    )
-    warn(f"created token {args.name!r} ({', '.join(scopes)}); it is shown only once:")
+    expires = None if args.expires is None else parse_expiry(args.expires, datetime.now(UTC))
+    store = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file)
+    token = store.create(args.name, scopes=scopes,
+                         projects=None if args.project is None else tuple(args.project),
+                         expires=expires)
+    info = next(item for item in store.list() if item.name == args.name)
+    limits = [", ".join(scopes), "projects " + ", ".join(info.projects or ("(all)",))]
+    if info.expires:
+        limits.append(f"expires {info.expires}")
+    warn(f"created token {args.name!r} ({'; '.join(limits)}); it is shown only once:")
     say(token)
     return 0
 
 
 def run_token_list(args: argparse.Namespace) -> int:
-    """Print one line per token: name, created, last 4 characters, scopes, revoked."""
+    """Print one line per token: name, creation, last 4 characters, rights, limits, status."""
     tokens = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file).list()
     if not tokens:
         say("no tokens (create one with 'ipydeps-repo token create NAME')")
         return 0
-    say(f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<14} STATUS")
+    now = datetime.now(UTC)
+    say(f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<13} {'PROJECTS':<16} "
+        f"{'EXPIRES':<26} {'LAST USED':<26} STATUS")
     for info in tokens:
-        status = f"revoked {info.revoked}" if info.revoked else "active"
         say(
             f"{info.name:<20} {info.created:<26} ...{info.last4:<3} "
-            f"{','.join(info.scopes):<14} {status}"
+            f"{','.join(info.scopes):<13} {','.join(info.projects or ('(all)',)):<16} "
+            f"{info.expires or 'never':<26} {info.last_used or 'never':<26} "
+            f"{token_status(info, now)}"
         )
     return 0
+
+
+def token_status(info: TokenInfo, now: datetime) -> str:
+    """Return ``active``, ``revoked <when>`` or ``expired``, as ``token list`` shows it."""
+    if info.revoked:
+        return f"revoked {info.revoked}"
+    expires = parse_time(info.expires) if info.expires else None
+    if info.expires and (expires is None or expires <= now):
+        return "expired"
+    return "active"
 
 
 def run_token_revoke(args: argparse.Namespace) -> int:

@@ -69,6 +69,12 @@ class TooLargeError(RepoError):
     status = 413
 
 
+class StorageFullError(RepoError):
+    """The repository's disk (or quota) is full (HTTP 507); the upload was dropped whole."""
+
+    status = 507
+
+
 class ConfigurationError(RepoError):
     """Settings, keys or the data directory are missing or invalid."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -9,7 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import RepoError, StorageFullError
+
 _CHUNK = 1024 * 1024
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,21 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def storage_error(error: OSError, filename: str) -> RepoError:
+    """Return the error to answer when storing an upload of ``filename`` failed with ``error``.
+
+    A full disk or quota is a 507 that says so (the client can do nothing but tell the
+    maintainer or retry later); any other failure to write is a 500 with the system's reason.
+    """
+    if error.errno in NO_SPACE:
+        return StorageFullError(
+            f"no space left on device: {filename} could not be stored, and nothing of it was kept",
+            hint="the repository's disk is full; free space there (or tell its maintainer) "
+            "and upload again",
+        )
+    return RepoError(
+        f"{filename} could not be stored: {error.strerror or error}",
+        hint="the repository could not write to its disk; tell its maintainer",
+    )

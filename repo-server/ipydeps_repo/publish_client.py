@@ -17,6 +17,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RepoError,
+    StorageFullError,
     TooLargeError,
     ValidationError,
 )
@@ -27,6 +28,7 @@ _BY_STATUS: dict[int, type[RepoError]] = {
     404: NotFoundError,
     409: ConflictError,
     413: TooLargeError,
+    507: StorageFullError,
 }
 _MAX_REPLY = 1 << 20  # an answer is a small JSON document; a hostile server's is cut here
 _MAX_LINE = 65536
@@ -74,7 +76,8 @@ def publish(
 
     Raises:
         AuthenticationError, PermissionDeniedError, ValidationError, ConflictError,
-        TooLargeError, NotFoundError: the server refused the file (its message is kept).
+        TooLargeError, NotFoundError, StorageFullError: the server refused the file (its
+            message is kept).
         RepoError: the server could not be reached or answered something unexpected.
     """
     url = upload_url(

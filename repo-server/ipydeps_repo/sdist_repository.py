@@ -39,7 +39,7 @@ def publish_sdist(
         ConflictError: a different file of that name exists and ``force`` is false, or
             the release has other files and ``extend_release`` is false.
     """
-    facts = inspect_sdist(temp, filename)
+    facts = inspect_sdist(temp, filename, store.inflate_limits)
     return place_in_release(
         store, temp, filename, digest, size, kind="sdist", project=facts.project,
         version=facts.version, force=force, extend_release=extend_release,

@@ -2,15 +2,15 @@
 
 A valid sdist here is ``{name}-{version}.tar.gz`` (or ``.zip``) with the name and version
 in their normalized form, holding one top-level folder ``{name}-{version}/`` whose
-``PKG-INFO`` names the same project and version. Every member path stays inside that
-folder, links point inside it, there are no device files, every member reads back
-intact, and the unpacked size stays under a bound (a small archive must not unpack to
-terabytes on the build machine that trusts this repository).
+``PKG-INFO`` names the same project and version (and a valid Requires-Python). Every
+member path stays inside that folder, links point inside it, there are no device files,
+every member reads back intact, and the archive inflates within the wheels' limits
+(``sdist_archive.py``: a small archive must not unpack to terabytes on the build machine
+that trusts this repository, nor cost the server minutes of CPU to check).
 """
 
 from __future__ import annotations
 
-import posixpath
 import tarfile
 import zipfile
 import zlib
@@ -21,12 +21,11 @@ from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist
 from packaging.version import InvalidVersion, Version
 
 from .errors import ValidationError
+from .sdist_archive import read_sdist_archive
 from .validation import read_core_metadata
+from .wheel_archive import InflateLimits
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
-MAX_UNPACKED_BYTES = 4 * 1024**3
-MAX_MEMBERS = 100_000
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,10 @@ def canonical_stem(name: str, version: str) -> str:
     return f"{canonicalize_name(name).replace('-', '_')}-{Version(version)}"
 
 
-def inspect_sdist(path: Path, filename: str) -> SdistFacts:
+def inspect_sdist(path: Path, filename: str, limits: InflateLimits | None = None) -> SdistFacts:
     """Validate the sdist at ``path`` published as ``filename`` and return its facts.
+
+    ``limits`` bound what the archive may inflate to, as for a wheel.
 
     Raises:
         ValidationError: listing every problem found.
@@ -72,12 +73,11 @@ def inspect_sdist(path: Path, filename: str) -> SdistFacts:
             "flit-core, poetry-core, uv build) or rename it",
         )
     try:
-        if suffix == ".tar.gz":
-            problems, pkg_info = _tar_problems(path, stem)
-        else:
-            problems, pkg_info = _zip_problems(path, stem)
+        archive = read_sdist_archive(path, stem, limits or InflateLimits(),
+                                     zipped=suffix == ".zip")
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         raise ValidationError(subject, [f"the archive is damaged: {error}"]) from None
+    problems, pkg_info = list(archive.problems), archive.pkg_info
     requires_python = None
     if pkg_info is None:
         problems.append(f"{stem}/PKG-INFO is missing")
@@ -88,83 +88,3 @@ def inspect_sdist(path: Path, filename: str) -> SdistFacts:
     if problems:
         raise ValidationError(subject, problems)
     return SdistFacts(project=str(name), version=str(version), requires_python=requires_python)
-
-
-def _member_problems(member: str, stem: str) -> list[str]:
-    """Return why a member path would land outside ``{stem}/`` when unpacked."""
-    if member.startswith("/") or "\\" in member or "\x00" in member:
-        return [f"member {member!r} has an absolute or unsafe path"]
-    parts = [part for part in member.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        return [f"member {member!r} contains '..'"]
-    if not parts or parts[0] != stem:
-        return [f"member {member!r} is not inside the folder {stem + '/'!r}"]
-    return []
-
-
-def _tar_problems(path: Path, stem: str) -> tuple[list[str], bytes | None]:
-    problems: list[str] = []
-    pkg_info = None
-    unpacked = 0
-    count = 0
-    with tarfile.open(path, "r:gz") as archive:
-        for member in archive:
-            count += 1
-            if count > MAX_MEMBERS:
-                problems.append(f"more than {MAX_MEMBERS} members")
-                break
-            problems += _member_problems(member.name, stem)
-            if member.issym() or member.islnk():
-                problems += _link_problems(member, stem)
-                continue
-            if member.isdir():
-                continue
-            if not member.isfile():
-                problems.append(f"member {member.name!r} is not a file, folder or link")
-                continue
-            unpacked += member.size
-            if unpacked > MAX_UNPACKED_BYTES:
-                problems.append(f"unpacks to more than {MAX_UNPACKED_BYTES} bytes")
-                break
-            # Reading every member checks the gzip CRC and the tar structure to the end.
-            stream = archive.extractfile(member)
-            if stream is None:
-                continue
-            with stream:
-                if posixpath.normpath(member.name) == f"{stem}/PKG-INFO":
-                    pkg_info = stream.read()
-                else:
-                    while stream.read(_CHUNK):
-                        pass
-    return problems, pkg_info
-
-
-def _link_problems(member: tarfile.TarInfo, stem: str) -> list[str]:
-    """Return a problem when a link's target lies outside ``{stem}/``."""
-    target = member.linkname
-    if member.issym():
-        target = posixpath.join(posixpath.dirname(member.name), target)
-    if member.linkname.startswith("/") or _member_problems(posixpath.normpath(target), stem):
-        return [f"link {member.name!r} points outside the sdist"]
-    return []
-
-
-def _zip_problems(path: Path, stem: str) -> tuple[list[str], bytes | None]:
-    problems: list[str] = []
-    pkg_info = None
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
-        if len(members) > MAX_MEMBERS:
-            return [f"more than {MAX_MEMBERS} members"], None
-        for member in members:
-            problems += _member_problems(member.filename, stem)
-        if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
-            return [*problems, f"unpacks to more than {MAX_UNPACKED_BYTES} bytes"], None
-        damaged = archive.testzip()
-        if damaged is not None:
-            problems.append(f"the zip member {damaged!r} is damaged (CRC mismatch)")
-        if f"{stem}/PKG-INFO" in archive.namelist():
-            pkg_info = archive.read(f"{stem}/PKG-INFO")
-    return problems, pkg_info
-
-

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .apk_repository import apk_directories, apk_listing, publish_apk, regenerate_apk_index
 from .errors import ConflictError, TooLargeError
-from .fileops import PublishResult, sha256_file, write_atomic
+from .fileops import NO_SPACE, PublishResult, sha256_file, storage_error, write_atomic
 from .locking import file_lock, lock_open_file
 from .sdist_repository import publish_sdist
 from .sdist_validation import is_sdist_name
@@ -87,13 +87,24 @@ class Store:
         return handle, Path(name)
 
     def stage_copy(self, source: Path) -> Path:
-        """Copy a local file into a temp file of the store (for the CLI and the farm)."""
-        handle, temp = self.new_temp_file()
+        """Copy a local file into a temp file of the store (for the CLI and the farm).
+
+        Raises:
+            StorageFullError: the store's disk filled up during the copy (nothing is kept).
+        """
+        try:
+            handle, temp = self.new_temp_file()
+        except OSError as error:
+            if error.errno in NO_SPACE:
+                raise storage_error(error, source.name) from error
+            raise
         try:
             with os.fdopen(handle, "wb") as target, source.open("rb") as stream:
                 shutil.copyfileobj(stream, target, _CHUNK)
-        except BaseException:
+        except BaseException as error:
             temp.unlink(missing_ok=True)
+            if isinstance(error, OSError) and error.errno in NO_SPACE:
+                raise storage_error(error, source.name) from error
             raise
         return temp
 
@@ -164,6 +175,7 @@ class Store:
         Raises:
             ValidationError: bad name, bad content or bad target (nothing is published).
             TooLargeError: the file exceeds the size limit.
+            StorageFullError: the disk filled up while the file was being placed.
             ConflictError: a different file has this name and ``force`` is false, or the
                 wheel's release has other files and ``extend_release`` is false.
             ConfigurationError: no signing key (apks only).
@@ -172,6 +184,11 @@ class Store:
             with _owning(temp):
                 return self._publish(temp, filename, sha256, branch, repo, arch, force,
                                      extend_release)
+        except OSError as error:
+            if error.errno not in NO_SPACE:
+                raise
+            # The metadata, stored copy or pages found the disk full: a 507 that says so.
+            raise storage_error(error, filename) from None
         finally:
             temp.unlink(missing_ok=True)
 
@@ -244,6 +261,30 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp, 0o644)
         os.replace(temp, target)
+
+    def place_beside(
+        self, temp: Path, target: Path, beside: Mapping[str, bytes], *, new: bool
+    ) -> None:
+        """Write the ``beside`` files, then ``place`` ``temp`` (caller holds the lock).
+
+        If that fails (a full disk), a ``new`` file leaves nothing: what was written
+        beside it goes, and so does the folder if it was made for it.
+        """
+        folder = target.parent
+        made_folder = not folder.exists()
+        written: list[Path] = []
+        try:
+            for name, data in beside.items():
+                write_atomic(folder / name, data)
+                written.append(folder / name)
+            self.place(temp, target)
+        except BaseException:
+            if new:
+                for path in written:
+                    path.unlink(missing_ok=True)
+                if made_folder and folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            raise
 
     # -- repair and listing ---------------------------------------------------------------
 

@@ -9,10 +9,13 @@ from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
+    InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
+    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -63,6 +66,27 @@ def check_filename(filename: str) -> None:
         )
     if problems:
         raise ValidationError(f"file name {filename!r}", problems)
+
+
+def project_of_filename(filename: str) -> str | None:
+    """Return the project a file name publishes to, for a token's project scope.
+
+    A wheel's or sdist's normalized project (the store files it under that name, after
+    checking that its content says the same), or an apk's package name. None when the
+    name does not parse (the upload is refused for that anyway).
+    """
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    if filename.endswith(".apk"):
+        # <pkgname>-<pkgver>-r<pkgrel>.apk, checked against .PKGINFO when published
+        parts = filename.removesuffix(".apk").rsplit("-", 2)
+        return parts[0] if len(parts) == 3 and parts[0] else None
+    return None
 
 
 def check_target(branch: str, repo: str, arch: str | None = None) -> None:
@@ -143,8 +167,8 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
     Checks: the name parses (PEP 427/491); the archive is safe (``wheel_archive``: member
     paths, duplicates, local headers against the central directory, every member inflated
     within ``limits`` and matching its CRC and its RECORD hash); it has exactly one
-    ``.dist-info`` with METADATA, WHEEL and RECORD; METADATA's Name and Version match the
-    file name.
+    ``.dist-info`` with METADATA, WHEEL and RECORD, named for the file name's project and
+    version; METADATA's Name and Version match the file name.
 
     Raises:
         ValidationError: listing every problem found.
@@ -161,11 +185,12 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
     with path.open("rb") as stream:
         facts = check_archive(stream, path.stat().st_size, limits or InflateLimits())
     problems = list(facts.problems)
+    folder = [] if facts.dist_info is None else dist_info_problems(facts.dist_info, name, version)
     metadata = facts.kept.get("METADATA")
     if metadata is None:
-        raise ValidationError(subject, problems or ["METADATA is missing"])
+        raise ValidationError(subject, problems + folder or ["METADATA is missing"])
     core = read_core_metadata("METADATA", metadata, name, version)
-    problems += core.problems
+    problems += core.problems + folder
     if problems:
         raise ValidationError(subject, problems)
     return WheelFacts(
@@ -175,6 +200,23 @@ def inspect_wheel(path: Path, filename: str, limits: InflateLimits | None = None
         requires_python=core.requires_python,
         metadata=metadata,
     )
+
+
+def dist_info_problems(folder: str, name: NormalizedName, version: Version) -> list[str]:
+    """Return why a wheel's ``.dist-info`` folder is not the one of ``name`` ``version``.
+
+    Installers read the project from that folder's name: a ``hx_meta`` 3.0 wheel holding
+    ``requests-3.0.dist-info`` installs as ``requests`` 3.0. The folder is compared as
+    PyPI compares names, normalized (``Jinja2-3.1.2.dist-info`` belongs to ``jinja2``
+    3.1.2); every ``-`` is tried as the separator, as old wheels escaped names loosely.
+    """
+    stem = folder.removesuffix(".dist-info")
+    for index, character in enumerate(stem):
+        if (character == "-" and canonicalize_name(stem[:index]) == name
+                and _same_version(stem[index + 1:], version)):
+            return []
+    return [f"the wheel's {folder} names another project or version than its file name "
+            f"({name} {version}); installers would record it under that name"]
 
 
 @dataclass(frozen=True)
@@ -189,10 +231,11 @@ class CoreMetadata:
 def read_core_metadata(
     label: str, metadata: bytes, name: NormalizedName, version: Version
 ) -> CoreMetadata:
-    """Read a METADATA or PKG-INFO file and check its Name and Version against the file name.
+    """Read a METADATA or PKG-INFO file: Name and Version against the file name, Requires-Python.
 
     ``label`` names the file in the problems (``METADATA``, ``PKG-INFO``): a distribution
-    whose metadata names another project or version would be listed under the wrong one.
+    whose metadata names another project or version would be listed under the wrong one,
+    and one whose Requires-Python does not parse would hide the project from uv.
     """
     message = BytesParser(policy=compat32).parsebytes(metadata, headersonly=True)
     meta_name = str(message.get("Name", "")).strip()
@@ -205,9 +248,23 @@ def read_core_metadata(
             f"{label} Version {meta_version!r} does not match the file name's {str(version)!r}"
         )
     requires_python = message.get("Requires-Python")
-    return CoreMetadata(
-        meta_name, str(requires_python).strip() if requires_python else None, problems
-    )
+    requires = str(requires_python).strip() if requires_python else None
+    if requires is not None and not _valid_specifier(requires):
+        # It is published in the index pages: uv then refuses the whole page (no version of
+        # the project at all), and pip skips the file.
+        problems.append(
+            f"{label} Requires-Python {requires!r} is not a valid version specifier "
+            "(PEP 440, e.g. '>=3.9' or '>=3.9,<4')"
+        )
+    return CoreMetadata(meta_name, requires, problems)
+
+
+def _valid_specifier(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
 
 
 def _same_version(text: str, version: Version) -> bool:

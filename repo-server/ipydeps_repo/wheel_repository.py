@@ -108,9 +108,7 @@ def place_in_release(
         if status == "created" and not extend_release:
             check_release_closed(folder, project, version)
         if status != "unchanged":
-            for name, data in (beside or {}).items():
-                write_atomic(folder / name, data)
-            store.place(temp, target)
+            store.place_beside(temp, target, beside or {}, new=status == "created")
         regenerate_project(store, project, warnings=warnings)
     for warning in warnings:
         logger.warning("%s", warning)
@@ -205,8 +203,8 @@ def _distributions(folder: Path) -> list[Path]:
     )
 
 
-def _sdist_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
-    facts = inspect_sdist(path, path.name)
+def _sdist_facts(store: Store, path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    facts = inspect_sdist(path, path.name, store.inflate_limits)
     uploaded = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
     return {
         "version": facts.version,
@@ -221,7 +219,7 @@ def _sdist_facts(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
 
 def _wheel_facts(store: Store, path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     if is_sdist_name(path.name):
-        return _sdist_facts(path, size, mtime_ns)
+        return _sdist_facts(store, path, size, mtime_ns)
     facts = inspect_wheel(path, path.name, store.inflate_limits)
     metadata_path = path.with_name(path.name + ".metadata")
     if not metadata_path.exists() or metadata_path.read_bytes() != facts.metadata:

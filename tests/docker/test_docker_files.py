@@ -82,7 +82,8 @@ def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
 
 @pytest.mark.static
 @pytest.mark.parametrize("script", [ROOT / "quickstart.sh", DOCKER / "start-jupyter",
-                                    DOCKER / "repo-entrypoint"], ids=lambda path: path.name)
+                                    DOCKER / "repo-entrypoint", ROOT / ".ci" / "run"],
+                         ids=lambda path: path.name)
 def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
     result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True,
                             check=False)

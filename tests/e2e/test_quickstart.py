@@ -8,6 +8,7 @@ kernel environment is made on every run, so SciPy is really installed each time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -190,6 +191,20 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
             r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)", text)
         assert opened and opened.group(1).startswith(jupyter.group(1)), text
         assert status_of(opened.group(1)) == 200
+        # JupyterLab works in the git-ignored workspace: the example is a copy there, and a
+        # notebook the user saves lands there too, never among the checkout's files.
+        token = opened.group(1).rsplit("token=", 1)[1]
+        scratch = f"scratch-{os.getpid()}.ipynb"
+        saved = urllib.request.Request(
+            f"{jupyter.group(1)}api/contents/{scratch}?token={token}", method="PUT",
+            data=json.dumps({"type": "notebook", "content": new_notebook()}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(saved, timeout=60) as response:
+            assert response.status in (200, 201)  # 200: a file of that name was replaced
+        assert (STATE / "notebooks" / "scipy-in-seconds.ipynb").is_file()
+        assert (STATE / "notebooks" / scratch).is_file()
+        assert not (ROOT / "examples" / scratch).exists()
+        (STATE / "notebooks" / scratch).unlink()
     except BaseException:
         os.killpg(process.pid, signal.SIGTERM)  # a failed check leaves no servers running
         raise

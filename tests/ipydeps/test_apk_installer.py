@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,7 +14,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ipydeps.errors import ApkFailedError, InstallError
-from ipydeps.installers.apk import ApkOutcome, SystemApkRunner, install_apks
+from ipydeps.installers.apk import (
+    APK_SPEC,
+    MAX_APK_SPECS,
+    ApkOutcome,
+    SystemApkRunner,
+    apk_specs,
+    install_apks,
+)
 from ipydeps.models import Candidate, Route, Step, StepAction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +151,48 @@ def test_helper_and_shim_are_shellcheck_clean() -> None:
     done = subprocess.run([shellcheck, str(HELPER), str(ROOT / "docker" / "pip-shim")],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
+
+
+# One table for the client's check (APK_SPEC) and the root helper's: what one accepts, the
+# other must accept too (issue 15, item 10: the client let versions starting with ".", "_",
+# "+" or "-" through, which the helper then refused after every download).
+SPEC_CASES = [
+    ("py3-numpy", True), ("py3-numpy=2.3.5-r0", True), ("libstdc++", True),
+    ("py3-x=1.0_rc1-r2", True), ("py3-x=1.0_p20240101-r0", True), ("py3-x=V1", True),
+    ("py3.12-x", True), ("py3_x", True), ("a", True), ("0ad", True), ("py3-x=1+local", True),
+    ("py3-x=.1", False), ("py3-x=_1", False), ("py3-x=+1", False), ("py3-x=-1", False),
+    ("py3-x=", False), ("py3-x==1", False), ("py3-x=1=2", False), ("=1.0", False),
+    ("Py3-x", False), ("-py3-x", False), (".py3-x", False), ("_x", False), ("+x", False),
+    ("py3-x.apk", False), ("py3-x=1.APK", False), ("py3-x y", False), ("py3-x/y", False),
+    ("py3-x\n", False), ("py3-x;id", False), ("py3-x=1.0~r1", False), ("", False),
+]
+
+
+@pytest.mark.parametrize(("spec", "accepted"), SPEC_CASES)
+def test_client_and_root_helper_accept_the_same_apk_specs(
+        fake_apk: tuple[dict[str, str], Path], spec: str, accepted: bool) -> None:
+    env, log = fake_apk
+    helper = run_helper(env, spec)
+    assert (helper.returncode == 0) is accepted, helper.stderr
+    assert (APK_SPEC.fullmatch(spec) is not None) is accepted
+
+
+def test_a_version_the_helper_refuses_is_refused_before_anything_is_downloaded() -> None:
+    runner = RecordingRunner(ApkOutcome(0, ""))
+    step = apk_step("x", "py3-x", "1-r0")
+    hostile = dataclasses.replace(step, candidate=dataclasses.replace(step.candidate,
+                                                                      apk_version=".1-r0"))
+    with pytest.raises(InstallError, match="not valid apk names"):
+        install_apks([hostile], runner)
+    assert runner.calls == []
+
+
+def test_no_more_apks_than_the_helper_takes_in_one_run(
+        fake_apk: tuple[dict[str, str], Path]) -> None:
+    env, log = fake_apk
+    names = [f"py3-p{index}" for index in range(MAX_APK_SPECS + 1)]
+    assert run_helper(env, *names).returncode == 2
+    assert run_helper(env, *names[:-1]).returncode == 0
+    with pytest.raises(InstallError, match=f"at most {MAX_APK_SPECS}"):
+        apk_specs([apk_step(name, name, "1.0-r0") for name in names])
+    assert len(apk_specs([apk_step(name, name, "1.0-r0") for name in names[:-1]])) == 200

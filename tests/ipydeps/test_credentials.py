@@ -8,8 +8,10 @@ plays the upstream index and a redirect target, and records whether credentials 
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.server
 import io
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -22,6 +24,7 @@ import pytest
 import ipydeps
 from ipydeps.credentials import redact, repository_access
 from ipydeps.errors import ConfigError, RepositoryError
+from tests.support.loopback import Scripted, scripted_server
 from tests.support.server import RunningServer
 from tests.support.venvs import make_venv, run_python
 from tests.support.wheels import make_wheel
@@ -219,3 +222,41 @@ def test_config_errors_and_describe_never_show_url_credentials(
     monkeypatch.setenv("IPYDEPS_REPOSITORY_URL", f"https://reader:{SECRET}@host/")
     described = ipydeps.config().describe()
     assert SECRET not in described and "https://reader:***@host/" in described
+
+
+@pytest.mark.parametrize("page", ["json", "html"])
+def test_links_on_a_redirected_page_resolve_against_the_host_that_answered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    # Issue 15, item 7: the repository (127.0.0.1) redirects a project page to a mirror on
+    # another host (127.0.0.2) whose page links to its files relatively. The files are on
+    # the mirror; the repository's token stays with the repository.
+    monkeypatch.setenv("IPYDEPS_REPOSITORY_TOKEN", TOKEN)
+    wheel = make_wheel(tmp_path, "moved-pkg", "1.0",
+                       files={"moved_pkg/__init__.py": "WHERE = 'mirror'\n"})
+    data = wheel.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    link = f"../../files/{wheel.name}"
+    if page == "json":
+        body = json.dumps({"meta": {"api-version": "1.1"}, "name": "moved-pkg", "files": [
+            {"filename": wheel.name, "url": link, "hashes": {"sha256": sha256}}]}).encode()
+        listing = Scripted(body=body, content_type="application/vnd.pypi.simple.v1+json")
+    else:
+        listing = Scripted(body=f'<a href="{link}#sha256={sha256}">{wheel.name}</a>'.encode(),
+                           content_type="text/html")
+    mirror_routes = {"/mirror/simple/moved-pkg/": listing,
+                     f"/mirror/files/{wheel.name}": Scripted(body=data)}
+    with scripted_server(routes=mirror_routes, host="127.0.0.2") as mirror:
+        moved = Scripted(302, headers={"Location": f"{mirror.url}mirror/simple/moved-pkg/"})
+        with scripted_server(routes={"/simple/moved-pkg/": moved}) as repository:
+            make_venv(tmp_path / "env")
+            result = ipydeps.pip(["moved-pkg"], index_url=repository.url, upstream="deny",
+                                 prefix=tmp_path / "env", stream=io.StringIO())
+    assert [(item.name, item.source) for item in result.installed] == [
+        ("moved-pkg", mirror.url.split("/")[2])]
+    assert repository.requests == ["/simple/moved-pkg/"]
+    assert f"/mirror/files/{wheel.name}" in mirror.requests
+    assert {headers.get("Authorization") for headers in repository.headers} == {
+        f"Bearer {TOKEN}"}
+    assert not any("Authorization" in headers for headers in mirror.headers)
+    python = tmp_path / "env" / "bin" / "python"
+    assert run_python(python, "import moved_pkg; print(moved_pkg.WHERE)").stdout == "mirror\n"

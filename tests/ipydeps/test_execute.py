@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import io
+import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -61,6 +63,9 @@ class RecordingProgress:
 
     def finish(self, summary: str) -> None:
         self.summary = summary
+
+    def retrying(self, name: str, text: str) -> None:
+        self.states[name].append(f"retrying: {text}")
 
 
 @pytest.fixture
@@ -283,6 +288,42 @@ def test_a_commit_failing_after_apk_rolls_the_wheels_back_and_names_the_apks_kep
         assert caught.value.__notes__ == [
             "apk had already installed py3-apkdemo=1.5-r0; those stay installed, the wheels "
             "were rolled back"]
+
+
+class SignallingRenamer:
+    """Renames as ``os.rename``; after rename ``at`` this process gets SIGINT (Ctrl-C)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.count = 0
+
+    def rename(self, source: Path, destination: Path) -> None:
+        os.rename(source, destination)
+        self.count += 1
+        if self.count == self.at:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_during_a_commit_after_apk_waits_for_it_and_says_all_is_installed(
+        published: RunningServer, tmp_path: Path) -> None:
+    from ipydeps.api import execute_plan
+    from ipydeps.environment import inspect_environment
+
+    publish_apk(published, tmp_path, "py3-apkdemo", "1.5-r0")
+    python = make_venv(tmp_path / "env")
+    environment = inspect_environment(tmp_path / "env", apk=True)
+    runner = RecordingApkRunner()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        execute_plan(_mixed_plan(published, environment),  # type: ignore[arg-type]
+                     scheme=environment.scheme, fetcher=HttpFetcher(), apk_runner=runner,
+                     progress=RecordingProgress(), renamer=SignallingRenamer(1))
+    # Held until the commit was whole: the wheels are in place, and the note says so
+    # (not that they were rolled back, as for a failure after apk).
+    assert caught.value.__notes__ == [
+        "ipydeps: the interrupt came during the commit, which was finished first: the "
+        "wheels are installed"]
+    assert runner.calls == [["py3-apkdemo=1.5-r0"]]
+    assert run_python(python, "import top_pkg, one_pkg, two_pkg").returncode == 0
 
 
 def test_apk_failure_says_what_apk_said_and_that_no_wheel_landed(

@@ -16,6 +16,7 @@ from ipydeps.index import (
     apk_candidates,
     apk_depends_to_requires_dist,
     apk_name_for,
+    apk_python_version,
     compatible_wheels,
     parse_project_html,
     parse_project_json,
@@ -169,6 +170,20 @@ def test_apk_depends_become_requirements_on_python_projects() -> None:
     )
 
 
+@pytest.mark.parametrize(("depends", "python"), [
+    (("python3~3.12", "so:libc.musl-x86_64.so.1"), "3.12"),
+    (("so:libopenblas.so.0", "python3~3.9"), "3.9"),
+    (("python3=3.11.9-r0",), "3.11"),
+    (("python3",), None),
+    (("python3>=3.8",), None),
+    (("py3-numpy", "python3-dev~3.12"), None),
+    ((), None),
+])
+def test_the_python_an_apk_is_built_for_comes_from_its_python3_dependency(
+        depends: tuple[str, ...], python: str | None) -> None:
+    assert apk_python_version(depends) == python
+
+
 def test_apkindex_records_become_apk_candidates() -> None:
     records = [
         ApkIndexRecord(
@@ -177,7 +192,7 @@ def test_apkindex_records_become_apk_candidates() -> None:
             version="2.2.3-r1",
             arch="x86_64",
             size=9_000_000,
-            depends=("python3", "py3-numpy>=1.26", "py3-dateutil", "py3-tzdata"),
+            depends=("python3~3.12", "py3-numpy>=1.26", "py3-dateutil", "py3-tzdata"),
         ),
         ApkIndexRecord(
             checksum="Q1" + "B" * 27 + "=",
@@ -214,6 +229,7 @@ def test_apkindex_records_become_apk_candidates() -> None:
     assert set(by_name) == {"pandas", "numpy", "tzdata"}
     pandas = by_name["pandas"]
     assert pandas.route is Route.APK and pandas.is_apk
+    assert pandas.apk_python == "3.12" and by_name["numpy"].apk_python is None
     assert pandas.version == Version("2.2.3") and pandas.apk_version == "2.2.3-r1"
     assert pandas.apk_name == "py3-pandas" and pandas.size == 9_000_000
     assert pandas.url == "http://127.0.0.1:8080/alpine/v3.22/sci/x86_64/py3-pandas-2.2.3-r1.apk"

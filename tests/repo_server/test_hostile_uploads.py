@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,21 @@ from tests.support.wheels import make_wheel
 MODULE = "demo/__init__.py"
 
 
-def snapshot(data: Path) -> dict[str, tuple[int, int]]:
-    """Every file of the data directory (but lock files) with its size and mtime."""
-    return {
+def snapshot(data: Path) -> dict[str, object]:
+    """Every file of the data directory (but lock files) with its size and mtime.
+
+    The tokens file by its content without ``last_used``: the use of a token is recorded
+    whatever the request's outcome (``token list``), and that is all that may change.
+    """
+    files: dict[str, object] = {
         str(path.relative_to(data)): (path.stat().st_size, path.stat().st_mtime_ns)
         for path in data.rglob("*")
         if path.is_file() and "locks" not in path.parts
     }
+    tokens = json.loads((data / "state" / "tokens.json").read_text())["tokens"]
+    files["state/tokens.json"] = [{key: value for key, value in entry.items()
+                                   if key != "last_used"} for entry in tokens]
+    return files
 
 
 def refused(server: RunningServer, wheel: Path) -> list[str]:

@@ -132,6 +132,45 @@ def test_twine_with_a_wrong_token_says_so(repo_server: RunningServer, tmp_path: 
     assert visible_files(repo_server) == []
 
 
+def run_tool(*args: str) -> tuple[int, str]:
+    result = subprocess.run([str(TOOLS / args[0]), *args[1:]], capture_output=True, text=True,
+                            env=clean_pip_env(), timeout=300)
+    return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.mark.e2e
+def test_what_works_in_place_of_twine_skip_existing(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    """The README's advice for re-running an upload, checked with the real twine and uv."""
+    wheel = make_wheel(tmp_path, "ipd-again", "1.0")
+    sdist = make_sdist(tmp_path, "ipd-again", "1.0")
+    twine = ("twine", "upload", "--non-interactive", "--disable-progress-bar",
+             "--repository-url", repo_server.url + "legacy/", "-u", "__token__",
+             "-p", repo_server.token)
+    assert run_tool(*twine, str(wheel), str(sdist))[0] == 0
+    # The same files again: 200 "unchanged", so a plain re-run succeeds.
+    assert run_tool(*twine, str(wheel), str(sdist))[0] == 0
+    # twine 7 refuses --skip-existing for any index but PyPI's, before sending anything.
+    status, output = run_tool(*twine, "--skip-existing", str(wheel))
+    assert (status, "does not have support for the following features: --skip-existing"
+            in output) == (1, True), output
+    # uv publish --check-url skips what the index has with the same hash.
+    uv = ("uv", "publish", "--publish-url", repo_server.url + "legacy/", "--token",
+          repo_server.token, "--check-url", repo_server.url + "simple/")
+    status, output = run_tool(*uv, str(wheel), str(sdist))
+    assert (status, f"File {wheel.name} already exists, skipping" in output) == (0, True), output
+    # A different file under a published name is refused by both, and says so.
+    (tmp_path / "rebuilt").mkdir()
+    rebuilt = make_wheel(tmp_path / "rebuilt", "ipd-again", "1.0", summary="rebuilt")
+    status, output = run_tool(*twine, str(rebuilt))
+    assert status == 1
+    assert f"409 Conflict from {repo_server.url}legacy/ a different file named {wheel.name}" \
+        in output
+    status, output = run_tool(*uv, str(rebuilt))
+    assert (status, "Local file and index file do not match" in output) == (2, True), output
+
+
 def test_any_user_name_and_bearer_are_accepted(repo_server: RunningServer,
                                                tmp_path: Path) -> None:
     first = make_wheel(tmp_path, "ipd-auth", "1.0")

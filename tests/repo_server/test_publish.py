@@ -139,6 +139,8 @@ def test_version_must_match_and_all_problems_are_reported(
     assert body["problems"] == [
         "METADATA Name 'demo' does not match the file name's 'other'",
         "METADATA Version '1.0' does not match the file name's '2.0'",
+        "the wheel's demo-1.0.dist-info names another project or version than its file name "
+        "(other 2.0); installers would record it under that name",
     ]
 
 

@@ -8,6 +8,7 @@ server killed mid-download looks to a client.
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from typing import BinaryIO
 class Scripted:
     """One response: ``status``, ``body``; ``cut`` sends only that many body bytes, then closes.
 
-    ``pace`` (bytes per second) sends the body no faster than that, like a slow network.
+    ``pace`` (bytes per second) sends the body no faster than that, like a slow network;
+    ``trickle`` sends it one byte every ``trickle`` seconds; ``stall`` (with ``cut``)
+    keeps the connection open in silence after the cut, until the server stops.
     """
 
     status: int = 200
@@ -29,19 +32,23 @@ class Scripted:
     pace: float | None = None
     content_type: str = "application/octet-stream"
     headers: dict[str, str] | None = None
+    trickle: float | None = None
+    stall: bool = False
 
 
 class ScriptedServer:
     """Serves ``responses`` in order (the last one repeats) and records request paths."""
 
     def __init__(self, responses: list[Scripted],
-                 routes: dict[str, Scripted] | None = None) -> None:
+                 routes: dict[str, Scripted] | None = None, *, host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.responses = list(responses)
         self.routes = dict(routes or {})
         self.requests: list[str] = []
         self.headers: list[dict[str, str]] = []
         # Set once a paced body has started to go out: a slow download is under way.
         self.pacing = threading.Event()
+        self.stopping = threading.Event()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,31 +70,56 @@ class ScriptedServer:
                 for name, value in (response.headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                if response.cut is not None:
-                    self.wfile.write(response.body[: response.cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                if response.pace is not None:
-                    owner.pacing.set()
-                    _paced_write(self.wfile, response.body, response.pace)
-                    return
-                self.wfile.write(response.body)
+                self.close_connection = owner.send_body(self.wfile, response)
 
             def log_message(self, *args: object) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.port = self.server.server_address[1]
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def send_body(self, stream: BinaryIO, response: Scripted) -> bool:
+        """Send ``response``'s body as scripted; return whether to close the connection."""
+        if response.cut is not None:
+            stream.write(response.body[: response.cut])
+            stream.flush()
+            if response.stall:
+                self.stopping.wait()
+            return True
+        if response.trickle is not None:
+            _trickle(stream, response.body, response.trickle, self.stopping)
+            return True
+        if response.pace is not None:
+            self.pacing.set()
+            _paced_write(stream, response.body, response.pace)
+            return False
+        stream.write(response.body)
+        return False
 
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _trickle(stream: BinaryIO, body: bytes, every: float, stopping: threading.Event) -> None:
+    """Send ``body`` a byte at a time, one every ``every`` seconds, until done or stopped."""
+    for offset in range(len(body)):
+        try:
+            stream.write(body[offset:offset + 1])
+            stream.flush()
+        except OSError:  # the client went away
+            return
+        if stopping.wait(every):
+            return
 
 
 def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
@@ -102,10 +134,15 @@ def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
 
 
 @contextmanager
-def scripted_server(*responses: Scripted,
-                    routes: dict[str, Scripted] | None = None) -> Iterator[ScriptedServer]:
-    """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first)."""
-    server = ScriptedServer(list(responses), routes)
+def scripted_server(*responses: Scripted, routes: dict[str, Scripted] | None = None,
+                    host: str = "127.0.0.1",
+                    tls: ssl.SSLContext | None = None) -> Iterator[ScriptedServer]:
+    """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first).
+
+    ``host`` is the loopback address it listens on (127.0.0.2 plays another host); with
+    ``tls`` (a server context) it speaks https.
+    """
+    server = ScriptedServer(list(responses), routes, host=host, tls=tls)
     server.start()
     try:
         yield server

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import tarfile
 import uuid
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,3 +92,63 @@ def legacy_form(
     )
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def zero_sdist(
+    directory: Path,
+    name: str,
+    version: str,
+    members_mib: list[int],
+    *,
+    trailing_mib: int = 0,
+) -> Path:
+    """Write a tar.gz sdist whose members hold ``members_mib`` MiB of zeros each.
+
+    Built without deflating the zeros: after a full flush the compressor starts afresh,
+    so each MiB of zeros compresses to the same bytes, which are repeated (a 3.6 GB
+    member costs a few MB and a second to write). ``trailing_mib`` MiB of zeros follow
+    the tar's end inside the gzip stream.
+    """
+    stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(1 << 20)
+    out = bytearray(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")
+    crc = 0
+    size = 0
+
+    def add(data: bytes) -> None:
+        nonlocal crc, size
+        out.extend(packer.compress(data) + packer.flush(zlib.Z_FULL_FLUSH))
+        crc = zlib.crc32(data, crc)
+        size += len(data)
+
+    def add_zeros(mib: int) -> None:
+        nonlocal crc, size
+        if not mib:
+            return
+        block = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+        out.extend(block * mib)
+        for _ in range(mib):
+            crc = zlib.crc32(chunk, crc)
+        size += mib << 20
+
+    pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    add(_tar_header(f"{stem}/PKG-INFO", len(pkg_info)) + pkg_info
+        + bytes(-len(pkg_info) % 512))
+    for index, mib in enumerate(members_mib):
+        add(_tar_header(f"{stem}/zeros{index}.bin", mib << 20))
+        add_zeros(mib)
+    add(bytes(1024))  # the tar's end: two zero blocks
+    add_zeros(trailing_mib)
+    out.extend(packer.flush())
+    out.extend(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    path = Path(directory) / f"{stem}.tar.gz"
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _tar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    return info.tobuf(tarfile.GNU_FORMAT)

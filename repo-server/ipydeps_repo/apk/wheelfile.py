@@ -17,7 +17,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from ..errors import ValidationError
-from ..validation import read_core_metadata
+from ..validation import dist_info_problems, read_core_metadata
 from ..wheel_archive import InflateLimits, check_archive
 
 
@@ -49,7 +49,8 @@ def read_wheel(path: Path | str) -> WheelContents:
 
     Raises:
         ValidationError: listing every problem: bad file name, unsafe member paths,
-            missing or mismatched .dist-info, files that do not match RECORD, zip bombs.
+            missing, mismatched or misnamed .dist-info, files that do not match RECORD,
+            zip bombs.
     """
     wheel_path = Path(path)
     subject = wheel_path.name
@@ -74,6 +75,7 @@ def read_wheel(path: Path | str) -> WheelContents:
     metadata = HeaderParser().parsestr(metadata_bytes.decode("utf-8", "replace"))
     wheel_info = HeaderParser().parsestr(facts.kept["WHEEL"].decode("utf-8", "replace"))
     problems = read_core_metadata("METADATA", metadata_bytes, name, version).problems
+    problems += dist_info_problems(dist_info, name, version)
     if problems:
         raise ValidationError(subject, problems)
     return WheelContents(

@@ -1,4 +1,4 @@
-"""The base handler: one ``write_error`` that turns every failure into a JSON body."""
+"""The base handler: bodies bounded from the headers, one ``write_error`` answering in JSON."""
 
 from __future__ import annotations
 
@@ -10,19 +10,28 @@ import tornado.web
 
 from .. import jsonsafe
 from ..errors import RepoError, ValidationError
+from .request_body import BoundedBody
 
 
-class JsonErrorMixin(tornado.web.RequestHandler):
-    """Maps RepoError to its status and any HTTPError to its code, always with a JSON body."""
+class JsonErrorMixin(BoundedBody):
+    """Maps RepoError to its status and any HTTPError to its code, always with a JSON body.
+
+    Every handler streams its body within a limit (``request_body.py``): a handler that
+    checks a token does so in ``prepare``, before the body, and calls this ``prepare`` after.
+    """
 
     def prepare(self) -> None:
-        """Refuse a path with a NUL character (400): no file name can hold one.
+        """Refuse a path with a NUL character (400), then bound the body.
 
-        Without this, the static handler hands the path to the OS, which raises a
+        Without the NUL check, the static handler hands the path to the OS, which raises a
         ValueError: a 500 with a traceback in the log for every such request.
+
+        Raises:
+            ValidationError, TooLargeError: from ``bound_body``.
         """
         if "\x00" in urllib.parse.unquote(self.request.path, errors="replace"):
             raise tornado.web.HTTPError(400, "the URL path contains a NUL character")
+        self.bound_body()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write ``{"error": ..., "hint": ..., "status": ...}`` for the failure being handled."""
@@ -78,9 +87,13 @@ class BaseHandler(JsonErrorMixin):
             ValidationError: the body is not JSON or nests too deeply (400).
         """
         try:
-            return jsonsafe.loads(self.request.body)
+            return jsonsafe.loads(self.body_bytes())
         except jsonsafe.JsonInputError as error:
             raise ValidationError("request body", [str(error)]) from None
+
+
+class RedirectHandler(JsonErrorMixin, tornado.web.RedirectHandler):
+    """Tornado's permanent redirect, with the body bounded as everywhere else."""
 
 
 class NotFoundHandler(BaseHandler):

@@ -1,8 +1,8 @@
-"""The idle body timeout shared by the streaming upload handlers (PUT API and legacy form).
+"""The idle body timeout shared by every handler (``request_body.py``), uploads first of all.
 
 A client that stops sending in the middle of a body would hold a temp file and a
 connection for ever; ``body_timeout`` seconds after the last byte the handler answers 408
-and tornado closes the connection (issue 11).
+and tornado closes the connection (issue 11; every endpoint since issue 15).
 """
 
 from __future__ import annotations
@@ -13,23 +13,29 @@ import tornado.ioloop
 import tornado.web
 
 from ..errors import BodyTimeoutError
+from ..settings import DEFAULT_BODY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
 
 class IdleBodyWatch(tornado.web.RequestHandler):
-    """Answer 408 when an upload's body stops moving for ``body_timeout`` seconds.
+    """Answer 408 when a request's body stops moving for ``body_timeout`` seconds.
 
     A handler calls ``_watch_idle()`` once the headers are accepted, ``_body_moved()``
     whenever a chunk arrives or has been written (a slow disk is not an idle client),
     and ``_stop_watching()`` when the body is complete. It tells what it is receiving
     through ``_upload_label()`` and ``_received_bytes()``, and whether it still is
-    through ``_receiving()``.
+    through ``_receiving()``. The timeout is the application's ``body_timeout`` setting
+    (``serve --body-timeout``).
     """
 
-    body_timeout: float = 60.0
     _idle_timer: object | None = None
     _last_data: float = 0.0
+
+    @property
+    def body_timeout(self) -> float:
+        """Seconds a body may go without a byte before the request is answered 408."""
+        return float(self.settings.get("body_timeout", DEFAULT_BODY_TIMEOUT_SECONDS))
 
     def _upload_label(self) -> str:
         raise NotImplementedError
@@ -65,9 +71,9 @@ class IdleBodyWatch(tornado.web.RequestHandler):
             return
         # Answering before the body is read makes tornado close the connection after it.
         error = BodyTimeoutError(
-            f"no part of the body came for {self.body_timeout:g} s; the upload was dropped "
+            f"no part of the body came for {self.body_timeout:g} s; the request was dropped "
             f"after {self._received_bytes()} bytes",
             hint="retry; the server's --body-timeout sets how long it waits",
         )
-        logger.warning("upload of %s: %s", self._upload_label(), error.message)
+        logger.warning("%s: %s", self._upload_label(), error.message)
         self.send_error(error.status, exc_info=(type(error), error, None))

@@ -22,7 +22,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import tornado.http1connection
 import tornado.ioloop
 import tornado.web
 from packaging.utils import (
@@ -34,8 +33,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
+from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenInfo, TokenStore
 from ..errors import AuthenticationError, RepoError, TooLargeError, ValidationError
+from ..fileops import storage_error
 from ..multipart_stream import (
     MultipartError,
     MultipartParser,
@@ -45,8 +45,8 @@ from ..multipart_stream import (
     boundary_of,
 )
 from ..storage import Store
+from ..validation import project_of_filename
 from .base import BaseHandler
-from .idle_body import IdleBodyWatch
 
 # Room for the form fields beside the file (twine sends the description, which PyPI
 # caps far below this).
@@ -86,14 +86,18 @@ def token_header(authorization: str | None) -> str | None:
 
 
 @tornado.web.stream_request_body
-class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
-    """Authenticate before the body, stream the form's file to disk, publish off the loop."""
+class LegacyUploadHandler(BaseHandler):
+    """Authenticate before the body, stream the form's file to disk, publish off the loop.
 
-    def initialize(self, store: Store, tokens: TokenStore, body_timeout: float = 60.0) -> None:
-        """Receive the store, the token store and the idle body timeout (no globals)."""
+    The form names its project only in the body: a token limited to projects is checked
+    against the file's name when the file part begins, before a byte of it is stored.
+    """
+
+    def initialize(self, store: Store, tokens: TokenStore) -> None:
+        """Receive the store and the token store (no globals)."""
         self.store = store
         self.tokens = tokens
-        self.body_timeout = body_timeout
+        self._token: TokenInfo | None = None
         self._parser: MultipartParser | None = None
         self._failure: RepoError | None = None
         self._fields: dict[str, list[str]] = {}
@@ -126,42 +130,35 @@ class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
         token = self.tokens.authenticate(
             token_header(self.request.headers.get("Authorization")), scope=SCOPE_UPLOAD
         )
+        self._token = token
         # As in the PUT API: adding a file to a release that has files is the force right.
         self._extend_release = SCOPE_FORCE in token.scopes
         try:
             boundary = boundary_of(self.request.headers.get("Content-Type"))
         except MultipartError as error:
             raise ValidationError("upload form", [str(error)]) from None
-        limit = self.store.max_upload_bytes + FIELDS_BUDGET
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise TooLargeError(
-                f"upload of {declared} bytes is over the limit of "
-                f"{self.store.max_upload_bytes} bytes",
-                hint="raise the server's --max-upload size",
-            )
-        connection = self.request.connection
-        if isinstance(connection, tornado.http1connection.HTTP1Connection):
-            connection.set_max_body_size(limit)
+        super().prepare()
         self._parser = MultipartParser(boundary)
-        self._watch_idle()
+
+    def body_limit(self) -> int:
+        """Return ``--max-upload`` and the room of the form's other fields."""
+        return self.store.max_upload_bytes + FIELDS_BUDGET
+
+    def too_large(self, size: str) -> TooLargeError:
+        """Return the 413 for a form of ``size`` bytes."""
+        return TooLargeError(
+            f"upload of {size} bytes is over the limit of {self.store.max_upload_bytes} bytes",
+            hint="raise the server's --max-upload size",
+        )
 
     def _upload_label(self) -> str:
-        return self._filename or "a form"
+        return f"upload of {self._filename or 'a form'}"
 
-    def _received_bytes(self) -> int:
-        return self._received
-
-    def _receiving(self) -> bool:
-        return self._parser is not None
-
-    async def data_received(self, chunk: bytes) -> None:
+    async def receive_chunk(self, chunk: bytes) -> None:
         """Parse, hash and write a chunk in a worker thread (a slow disk stalls no download)."""
-        self._body_moved()
         if self._parser is None or self._failure is not None:
             return
         await tornado.ioloop.IOLoop.current().run_in_executor(None, self._consume, chunk)
-        self._body_moved()  # a slow disk is not an idle client
 
     def _consume(self, chunk: bytes) -> None:
         with self._working:
@@ -175,11 +172,8 @@ class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
             except RepoError as error:
                 self._fail(error)
             except OSError as error:
-                # A full disk: answer it (500 with the reason) and keep nothing.
-                self._fail(RepoError(
-                    f"the upload could not be stored: {error.strerror}",
-                    hint="the repository's disk may be full; tell its maintainer",
-                ))
+                # A full disk: answer it (507) once the body is in, and keep nothing.
+                self._fail(storage_error(error, self._filename or "the upload"))
 
     def _handle(self, event: PartStart | PartData | PartEnd) -> None:
         if isinstance(event, PartStart):
@@ -187,6 +181,7 @@ class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
                 if self._filename is not None:
                     raise ValidationError("upload form", ["the form has two 'content' parts"])
                 self._filename = event.filename or ""
+                self._check_scope(self._filename)
                 self._descriptor, self._temp = self.store.new_temp_file()
             self._field_name = event.name
             self._field_bytes.clear()
@@ -204,6 +199,24 @@ class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
         elif self._field_name is not None and self._field_name != "content":
             value = self._field_bytes.decode("utf-8", errors="replace")
             self._fields.setdefault(self._field_name, []).append(value)
+
+    def _check_scope(self, filename: str) -> None:
+        """Refuse a file outside the token's projects before anything of it is written.
+
+        Raises:
+            PermissionDeniedError: the file's project is outside the token's scope.
+            ValidationError: the token is limited to projects and the name gives none.
+        """
+        token = self._token
+        if token is None or token.projects is None:
+            return
+        project = project_of_filename(filename)
+        if project is None:
+            raise ValidationError(
+                f"file name {filename!r}",
+                ["it names no project, so a token limited to projects cannot publish it"],
+            )
+        token.check_project(project)
 
     def _write_content(self, data: bytes) -> None:
         if self._descriptor is None:
@@ -296,11 +309,12 @@ class LegacyUploadHandler(IdleBodyWatch, BaseHandler):
     def on_connection_close(self) -> None:
         """Remove the partial file: the client went away, so nothing is published."""
         self._discard()
+        super().on_connection_close()
 
     def on_finish(self) -> None:
         """Remove the temp file if the request ended before the store took it."""
-        self._stop_watching()
         self._discard()
+        super().on_finish()
 
     def _discard(self) -> None:
         with self._working:

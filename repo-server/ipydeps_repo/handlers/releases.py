@@ -7,14 +7,17 @@
   (the same right that replaces a published file, as both destroy published bytes).
 
 ``?file=NAME`` (or ``"file"`` in the JSON body) limits any of them to one file (and the
-optimized variant beside it). Replies are the JSON of ``ReleaseChange``.
+optimized variant beside it). Replies are the JSON of ``ReleaseChange``. The token, its
+right and its project scope are checked from the headers and the URL, before the body.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.ioloop
+import tornado.web
+from packaging.utils import canonicalize_name
 
 from .. import jsonsafe
 from ..auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
@@ -26,14 +29,28 @@ from .legacy_upload import token_header
 
 
 class _ReleaseHandler(BaseHandler):
+    # The right each method needs, which is also the set of methods served.
+    rights: ClassVar[dict[str, str]] = {}
+
     def initialize(self, store: Store, tokens: TokenStore) -> None:
         """Receive the store and the token store (no globals)."""
         self.store = store
         self.tokens = tokens
 
-    def _authenticate(self, scope: str) -> None:
+    def prepare(self) -> None:
+        """Check the token, its right and its project scope before the body is read.
+
+        Raises:
+            AuthenticationError, PermissionDeniedError: the token may not do this here.
+            ValidationError, TooLargeError: from the base (a body over 64 KiB).
+        """
+        right = self.rights.get(self.request.method or "")
+        if right is None:
+            raise tornado.web.HTTPError(405)
+        project = canonicalize_name(self.path_args[0]) if self.path_args else None
         self.tokens.authenticate(token_header(self.request.headers.get("Authorization")),
-                                 scope=scope)
+                                 scope=right, project=project)
+        super().prepare()
 
     def _option(self, name: str) -> str | None:
         """Return ``name`` from the JSON body, else from the query string.
@@ -41,9 +58,10 @@ class _ReleaseHandler(BaseHandler):
         Raises:
             ValidationError: a body that is not a JSON object of strings.
         """
-        if self.request.body:
+        body = self.body_bytes()
+        if body:
             try:
-                document: Any = jsonsafe.loads(self.request.body)
+                document: Any = jsonsafe.loads(body)
             except ValueError:
                 document = None
             if not isinstance(document, dict):
@@ -64,13 +82,14 @@ class _ReleaseHandler(BaseHandler):
 class YankHandler(_ReleaseHandler):
     """``POST`` yanks, ``DELETE`` unyanks."""
 
+    rights: ClassVar[dict[str, str]] = {"POST": SCOPE_UPLOAD, "DELETE": SCOPE_UPLOAD}
+
     async def post(self, project: str, version: str) -> None:
         """Yank the version (or ``file``) with the optional ``reason``.
 
         Raises:
-            AuthenticationError, PermissionDeniedError, ValidationError, NotFoundError.
+            ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
-        self._authenticate(SCOPE_UPLOAD)
         reason = self._option("reason") or ""
         filename = self._option("file")
         await self._run(lambda: set_yanked(self.store, project, version, yanked=True,
@@ -80,9 +99,8 @@ class YankHandler(_ReleaseHandler):
         """Unyank the version (or ``file``).
 
         Raises:
-            AuthenticationError, PermissionDeniedError, ValidationError, NotFoundError.
+            ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
-        self._authenticate(SCOPE_UPLOAD)
         filename = self._option("file")
         await self._run(lambda: set_yanked(self.store, project, version, yanked=False,
                                            filename=filename))
@@ -91,12 +109,13 @@ class YankHandler(_ReleaseHandler):
 class ReleaseHandler(_ReleaseHandler):
     """``DELETE`` removes the version's files (or ``file``)."""
 
+    rights: ClassVar[dict[str, str]] = {"DELETE": SCOPE_FORCE}
+
     async def delete(self, project: str, version: str) -> None:
         """Delete the files, their metadata, stored copies and optimized variants.
 
         Raises:
-            AuthenticationError, PermissionDeniedError, ValidationError, NotFoundError.
+            ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
-        self._authenticate(SCOPE_FORCE)
         filename = self._option("file")
         await self._run(lambda: delete_files(self.store, project, version, filename=filename))
