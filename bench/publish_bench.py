@@ -67,13 +67,13 @@ CASES = ("small-new", "small-again", "large")
 def store_class() -> Any:
     """Return the Store class of the checkout on ``sys.path``.
 
-    The store moved from ``ipydeps_repo.storage`` to ``ipydeps_repo.store`` (issue 16); the
+    The store moved from ``ipydeps_repo.store.store`` to ``ipydeps_repo.store`` (issue 16); the
     bench times checkouts from before and after the move.
     """
     try:
         from ipydeps_repo.store import Store
     except ImportError:
-        from ipydeps_repo.storage import Store  # type: ignore[no-redef]
+        from ipydeps_repo.store.store import Store  # type: ignore[no-redef]
     return Store
 
 

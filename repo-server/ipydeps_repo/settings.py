@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigurationError
-from .wheel_archive import InflateLimits
+from .validation.wheel_archive import InflateLimits
 
 DATA_ENV = "IPYDEPS_REPO_DATA"
 STORED_COPIES_ENV = "IPYDEPS_REPO_STORED_COPIES"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ipydeps_repo.simple_index import (
+from ipydeps_repo.store.pages import (
     HTML_TYPE,
     JSON_TYPE,
     Project,

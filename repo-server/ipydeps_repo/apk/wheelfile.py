@@ -17,8 +17,8 @@ from packaging.utils import (
 from packaging.version import Version
 
 from ..errors import ValidationError
-from ..validation import dist_info_problems, read_core_metadata
-from ..wheel_archive import InflateLimits, check_archive
+from ..validation.names import dist_info_problems, read_core_metadata
+from ..validation.wheel_archive import InflateLimits, check_archive
 
 
 @dataclass(frozen=True)

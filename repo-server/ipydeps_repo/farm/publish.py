@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .. import publish_client
 from ..errors import BuildError, RepoError
+from ..net import publish as publish_client
 
 # The file is streamed in one PUT; the server's own size limit decides what is too large.
 UPLOAD_TIMEOUT_SECONDS = 600
@@ -79,7 +79,7 @@ class StorePublisher:
     ) -> None:
         # Imported here: the store pulls in the index renderers, which `farm order` never needs.
         from ..settings import DataLayout
-        from ..storage import Store
+        from ..store.store import Store
 
         self.data_dir = data_dir
         self.store = Store(
