@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import StorageFullError
-from ipydeps_repo.settings import DataLayout
+from ipydeps_repo.store.layout import DataLayout
 from ipydeps_repo.store.store import Store
 
 from tests.support.sdists import legacy_form

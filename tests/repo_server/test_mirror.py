@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.settings import DataLayout
+from ipydeps_repo.store.layout import DataLayout
 from ipydeps_repo.store.store import Store
 from ipydeps_repo.upstream.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
 from packaging.utils import canonicalize_name

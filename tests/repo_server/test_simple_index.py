@@ -6,6 +6,7 @@ import json
 
 import pytest
 from ipydeps_repo.store.pages import (
+    API_VERSION,
     HTML_TYPE,
     JSON_TYPE,
     Project,
@@ -14,6 +15,7 @@ from ipydeps_repo.store.pages import (
     render_project_html,
     render_project_json,
     render_root_html,
+    render_root_json,
 )
 
 PIP_ACCEPT = f"{JSON_TYPE}, {HTML_TYPE}; q=0.1, text/html; q=0.01"
@@ -101,3 +103,10 @@ def test_root_html_escapes_names() -> None:
     page = render_root_html(["b", "a<script>"])
     assert '<a href="a&lt;script&gt;/">a&lt;script&gt;</a>' in page
     assert page.index("a&lt;script") < page.index(">b<")
+
+
+@pytest.mark.parametrize("names", [[], ["one"], ["b-two", "a", 'quo"te', "unicodé", "x\\y"]])
+def test_root_json_is_the_json_module_s_text(names: list[str]) -> None:
+    document = {"meta": {"api-version": API_VERSION},
+                "projects": [{"name": name} for name in sorted(names)]}
+    assert render_root_json(names) == json.dumps(document, indent=1) + "\n"

@@ -17,7 +17,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from ..errors import ValidationError
-from ..validation.names import dist_info_problems, read_core_metadata
+from ..validation.wheel import dist_info_problems, read_core_metadata
 from ..validation.wheel_archive import InflateLimits, check_archive
 
 

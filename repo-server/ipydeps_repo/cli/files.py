@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RepoError
-from ..settings import DataLayout, build_inflate_limits, stored_copies_enabled
+from ..settings import build_inflate_limits, stored_copies_enabled
+from ..store.layout import DataLayout
+from .arguments import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
-from .main import add_inflate_arguments, add_stored_copies_argument
 
 TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
 URL_ENV = "IPYDEPS_REPO_URL"
@@ -93,8 +94,8 @@ def run_wrap(args: argparse.Namespace) -> int:
         ConfigurationError: no signing key. ValidationError: the wheel cannot be wrapped.
     """
     from ..apk.wheel2apk import ApkTarget, wheel_to_apk
+    from ..fileops import write_atomic
     from ..store.signing import load_signing_key
-    from ..store.store import write_atomic
 
     key = load_signing_key(DataLayout(Path(args.data).absolute()))
     target = ApkTarget(branch=args.branch, python=args.python, arch=args.arch)
@@ -147,7 +148,6 @@ def run_index(args: argparse.Namespace) -> int:
         ConfigurationError: apks are stored but there is no signing key, or a bad
             ``$IPYDEPS_REPO_STORED_COPIES``.
     """
-    from ..store.leftovers import remove_leftovers
     from ..store.store import Store
 
     layout = DataLayout(Path(args.data).absolute())
@@ -159,7 +159,7 @@ def run_index(args: argparse.Namespace) -> int:
         ),
     )
 
-    removed = remove_leftovers(store)
+    removed = store.remove_leftovers()
     if removed.paths:
         warn(removed.describe())
 

@@ -1,60 +1,33 @@
-"""The ``ipydeps-repo`` command line: a registry of subcommand modules, and the main entry point."""
+"""The ``ipydeps-repo`` command line: every command module, imported by name, and ``main``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import RepoError
-from ..settings import DATA_ENV, DEFAULT_DATA_DIR, STORED_COPIES_ENV, default_data_dir
+from ..farm.cli import register as register_farm
+from ..settings import default_data_dir
+from .arguments import add_data_argument
 from .console import warn
+from .files import register as register_files
+from .mirror import register as register_mirror
+from .releases import register as register_releases
+from .server import register as register_server
+from .tokens import register as register_tokens
 
-# Modules that add subcommands: each exposes ``register(subparsers) -> None`` and sets
-# ``func=<callable(args) -> int>`` on its parsers with ``set_defaults``.
-# The mirror and farm engineers add their module here (one line each).
-COMMAND_MODULES: list[str] = [
-    "ipydeps_repo.cli.server",
-    "ipydeps_repo.upstream.mirror",
-    "ipydeps_repo.farm.cli",
-    "ipydeps_repo.cli.releases",
-]
-
-
-def add_data_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--data DIR`` to ``parser`` (main() also adds it to any command that lacks it)."""
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"data directory (default: ${DATA_ENV}, else ./{DEFAULT_DATA_DIR})",
-    )
-
-
-def add_stored_copies_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--stored-copies/--no-stored-copies`` (None when absent: the environment decides)."""
-    parser.add_argument(
-        "--stored-copies",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="write a .stored copy (members uncompressed) beside each wheel and advertise it "
-        "to ipydeps clients; about 3x the disk of a compiled wheel "
-        f"(default: ${STORED_COPIES_ENV}, else on)",
-    )
-
-
-def add_inflate_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--max-inflated``, ``--max-member`` and ``--max-inflate-ratio`` (zip bomb guard)."""
-    parser.add_argument("--max-inflated", default=None, metavar="SIZE",
-                        help="most a wheel may inflate to in total (default 2G)")
-    parser.add_argument("--max-member", default=None, metavar="SIZE",
-                        help="most one member of a wheel may inflate to (default 1G)")
-    parser.add_argument("--max-inflate-ratio", type=int, default=None, metavar="N",
-                        help="most a wheel may inflate to per byte of it, once past 64M "
-                        "(default 100)")
+# Each adds its subcommands and sets ``func=<callable(args) -> int>`` on its parsers with
+# ``set_defaults``; the order is the order of ``--help``.
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    register_server,
+    register_tokens,
+    register_files,
+    register_mirror,
+    register_farm,
+    register_releases,
+)
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -78,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'ipydeps-repo COMMAND --help' for a command's options.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for register in COMMANDS:
+        register(subparsers)
     for leaf in _leaf_parsers(parser):
         if "--data" not in leaf._option_string_actions:
             add_data_argument(leaf)

@@ -81,16 +81,16 @@ def run_release_command(args: argparse.Namespace) -> int:
 def _local(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
-    from ..settings import DataLayout, stored_copies_enabled
-    from ..store.releases import delete_files, set_yanked
+    from ..settings import stored_copies_enabled
+    from ..store.layout import DataLayout
     from ..store.store import Store
 
     store = Store(DataLayout(Path(args.data).absolute()),
                   stored_copies=stored_copies_enabled(None))
     if args.action == "delete":
-        change = delete_files(store, args.project, args.version, filename=args.file)
+        change = store.delete_files(args.project, args.version, filename=args.file)
     else:
-        change = set_yanked(store, args.project, args.version, yanked=args.action == "yank",
+        change = store.set_yanked(args.project, args.version, yanked=args.action == "yank",
                             reason=getattr(args, "reason", ""), filename=args.file)
     return change.to_json()
 

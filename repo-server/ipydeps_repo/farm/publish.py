@@ -78,7 +78,7 @@ class StorePublisher:
         self, data_dir: Path, *, max_upload_bytes: int = 2 << 30, stored_copies: bool = True
     ) -> None:
         # Imported here: the store pulls in the index renderers, which `farm order` never needs.
-        from ..settings import DataLayout
+        from ..store.layout import DataLayout
         from ..store.store import Store
 
         self.data_dir = data_dir

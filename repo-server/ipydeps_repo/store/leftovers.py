@@ -19,15 +19,16 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from .layout import DataLayout
 from .locking import lock_held_elsewhere
 
-if TYPE_CHECKING:
-    from .store import Store
+Lock = Callable[[], AbstractContextManager[Any]]
 
 DEFAULT_GRACE_SECONDS = 600.0
 TREE_GRACE_SECONDS = 60.0
@@ -48,11 +49,14 @@ class Removed:
 
 
 def remove_leftovers(
-    store: Store, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, now: float | None = None
+    layout: DataLayout, lock: Lock, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    now: float | None = None,
 ) -> Removed:
-    """Remove orphaned upload parts and atomic-write temp files; return what went."""
+    """Remove orphaned upload parts and atomic-write temp files; return what went.
+
+    ``lock`` is the store's publish lock, under which tree and cache temp files are written.
+    """
     moment = time.time() if now is None else now
-    layout = store.layout
     removed: list[tuple[Path, int]] = []
     for path, info in _regular_files(layout.tmp, recurse=False):
         if (
@@ -62,7 +66,7 @@ def remove_leftovers(
             and not lock_held_elsewhere(path)
         ):
             removed += _unlink(path, info)
-    with store.lock():
+    with lock():
         for root in (layout.tree, layout.cache):
             for path, info in _regular_files(root, recurse=True):
                 if path.name.startswith(ATOMIC_PREFIX) and (

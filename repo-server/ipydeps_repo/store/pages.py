@@ -196,9 +196,14 @@ def render_root_html(projects: Iterable[str]) -> str:
 
 
 def render_root_json(projects: Iterable[str]) -> str:
-    """Return the PEP 691 root JSON listing every project."""
-    document = {
-        "meta": {"api-version": API_VERSION},
-        "projects": [{"name": name} for name in sorted(projects)],
-    }
-    return json.dumps(document, indent=1) + "\n"
+    """Return the PEP 691 root JSON listing every project.
+
+    The text is what ``json.dumps(document, indent=1)`` writes, put together here: with an
+    indent, ``json`` encodes in Python, which took 15 ms for 3000 projects, and this page
+    is written whenever a project comes or goes.
+    """
+    quote = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
+    entries = ",\n".join(f'  {{\n   "name": {quote(name)}\n  }}' for name in sorted(projects))
+    listed = f"[\n{entries}\n ]" if entries else "[]"
+    return (f'{{\n "meta": {{\n  "api-version": {json.dumps(API_VERSION)}\n }},\n'
+            f' "projects": {listed}\n}}\n')

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import NotFoundError, ValidationError
-from ..fileops import write_atomic
-from ..upstream.optimize import optimized_filename
-from .distributions import regenerate_project, scan_project
-from .pages import Project, WheelFile, render_project_html, render_project_json
-from .store import Store
+from .distributions import DistributionRepository
+from .pages import WheelFile
 from .stored_copy import STORED_SUFFIX
-from .yank_marks import load_marks, save_marks
+from .variants import optimized_filename
+
+ReleaseAction = Literal["yank", "unyank", "delete"]
 
 
 @dataclass(frozen=True)
 class ReleaseChange:
     """What one yank, unyank or delete did: the project, version and the files it touched."""
 
-    action: str
+    action: ReleaseAction
     project: str
     version: str
     files: tuple[str, ...]
@@ -95,20 +95,8 @@ def _select(
     return names
 
 
-def _write_pages(store: Store, project: str, files: list[WheelFile]) -> None:
-    """Rewrite the project's two pages listing only ``files`` (none: the pages go)."""
-    folder = store.layout.tree / "simple" / project
-    if not files:
-        for name in ("index.html", "index.json"):
-            (folder / name).unlink(missing_ok=True)
-        return
-    page = Project(name=project, files=tuple(files))
-    write_atomic(folder / "index.html", render_project_html(page).encode())
-    write_atomic(folder / "index.json", render_project_json(page).encode())
-
-
 def set_yanked(
-    store: Store,
+    repository: DistributionRepository,
     project: str,
     version: str,
     *,
@@ -122,16 +110,16 @@ def set_yanked(
         ValidationError: a bad version. NotFoundError: no such project, version or file.
     """
     project = canonicalize_name(project)
-    with store.lock():
-        names = _select(scan_project(store, project), project, version, filename)
-        marks = load_marks(store, project)
+    with repository.lock():
+        names = _select(repository.listing.scan(project).files, project, version, filename)
+        marks = repository.marks.load(project)
         for name in names:
             if yanked:
                 marks[name] = reason
             else:
                 marks.pop(name, None)
-        save_marks(store, project, marks)
-        regenerate_project(store, project)
+        repository.marks.save(project, marks)
+        repository.relist(project)
     return ReleaseChange(
         action="yank" if yanked else "unyank",
         project=project,
@@ -142,7 +130,8 @@ def set_yanked(
 
 
 def delete_files(
-    store: Store, project: str, version: str, *, filename: str | None = None
+    repository: DistributionRepository, project: str, version: str, *,
+    filename: str | None = None
 ) -> ReleaseChange:
     """Delete every file of ``project`` ``version`` (or only ``filename``) and what goes with it.
 
@@ -150,16 +139,17 @@ def delete_files(
         ValidationError: a bad version. NotFoundError: no such project, version or file.
     """
     project = canonicalize_name(project)
-    folder = store.layout.tree / "files" / project
-    with store.lock():
-        files = scan_project(store, project)
+    folder = repository.files / project
+    with repository.lock():
+        files = repository.listing.scan(project).files
         names = _select(files, project, version, filename)
-        _write_pages(store, project, [item for item in files if item.filename not in names])
+        repository.listing.write_pages(
+            project, tuple(item for item in files if item.filename not in names))
         for name in names:
             for suffix in ("", ".metadata", STORED_SUFFIX):
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
-        marks = load_marks(store, project)
-        save_marks(store, project, {key: value for key, value in marks.items()
-                                    if key not in names})
-        regenerate_project(store, project)
+        marks = repository.marks.load(project)
+        repository.marks.save(project, {key: value for key, value in marks.items()
+                                        if key not in names})
+        repository.relist(project)
     return ReleaseChange(action="delete", project=project, version=version, files=tuple(names))

@@ -1,37 +1,38 @@
-"""The store: validates uploads, moves them atomically into the static tree, regenerates indexes."""
+"""The store: one data directory, the repositories it owns, and the one publish path.
+
+``Store`` owns a ``DistributionRepository`` (wheels and sdists under ``files/``) and an
+``ApkRepository`` (``alpine/``), and calls them; they never call back. A file is hashed
+once (while it arrived, or while it was copied in), checked once by its repository, and
+the facts the check found go down to the listing.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, TooLargeError
-from ..fileops import NO_SPACE, PublishResult, sha256_file, storage_error, write_atomic
-from ..settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
+from ..errors import TooLargeError
+from ..fileops import NO_SPACE, sha256_file, storage_error
 from ..validation.names import canonical_wheel_filename, check_filename, check_target
 from ..validation.sdist import is_sdist_name
 from ..validation.wheel_archive import InflateLimits
-from .apks import apk_directories, apk_listing, publish_apk, regenerate_apk_index
-from .distributions import (
-    project_folders,
-    publish_wheel,
-    regenerate_project,
-    regenerate_root,
-    wheel_listing,
-)
+from .apks import ApkRepository
+from .distributions import DistributionRepository
+from .layout import DEFAULT_MAX_UPLOAD_BYTES, DataLayout
+from .leftovers import Removed, remove_leftovers
 from .locking import file_lock, lock_open_file
-from .sdists import publish_sdist
-
-# Re-exported: the mirror, the farm and the CLI import these from here.
-__all__ = ["Progress", "PublishResult", "Store", "sha256_file", "write_atomic"]
+from .releases import ReleaseChange, delete_files, set_yanked
+from .results import PublishResult, Staged
 
 Progress = Callable[[int, int, str], None]
 _CHUNK = 1024 * 1024
+DEFAULT_BRANCH = "v3.22"
+DEFAULT_REPO = "sci"
 
 
 @contextmanager
@@ -76,6 +77,14 @@ class Store:
         for name in ("keys", "alpine", "simple", "files"):
             (layout.tree / name).mkdir(exist_ok=True)
         self._lock_path = layout.locks / "publish.lock"
+        self.distributions = DistributionRepository(
+            layout, lock=self.lock, stored_copies=stored_copies,
+            inflate_limits=self.inflate_limits)
+        self.apks = ApkRepository(layout, lock=self.lock)
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Return the publish lock; hold it while changing anything in the tree."""
+        return file_lock(self._lock_path)
 
     # -- temp files -------------------------------------------------------------------
 
@@ -87,7 +96,18 @@ class Store:
         return handle, Path(name)
 
     def stage_copy(self, source: Path) -> Path:
-        """Copy a local file into a temp file of the store (for the CLI and the farm).
+        """Copy a local file into a temp file of the store; return the temp file.
+
+        Raises:
+            StorageFullError: as ``stage``.
+        """
+        return self.stage(source).path
+
+    def stage(self, source: Path) -> Staged:
+        """Copy a local file into a temp file of the store, hashing it on the way.
+
+        For the CLI, the mirror and the farm: the copy is what gets published, and its
+        sha256 is not read again.
 
         Raises:
             StorageFullError: the store's disk filled up during the copy (nothing is kept).
@@ -98,15 +118,20 @@ class Store:
             if error.errno in NO_SPACE:
                 raise storage_error(error, source.name) from error
             raise
+        digest = hashlib.sha256()
+        size = 0
         try:
             with os.fdopen(handle, "wb") as target, source.open("rb") as stream:
-                shutil.copyfileobj(stream, target, _CHUNK)
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+                    target.write(chunk)
+                    size += len(chunk)
         except BaseException as error:
             temp.unlink(missing_ok=True)
             if isinstance(error, OSError) and error.errno in NO_SPACE:
                 raise storage_error(error, source.name) from error
             raise
-        return temp
+        return Staged(temp, source.name, digest.hexdigest(), size)
 
     # -- publishing -------------------------------------------------------------------
 
@@ -135,16 +160,9 @@ class Store:
             filename = source.name
             if filename.endswith(".whl"):
                 filename = canonical_wheel_filename(filename)
-        temp = self.stage_copy(source)
-        return self.publish(
-            temp,
-            filename,
-            branch=branch,
-            repo=repo,
-            arch=arch,
-            force=force,
-            extend_release=extend_release,
-        )
+        staged = self.stage(source)
+        return self.publish(staged.path, filename, sha256=staged.sha256, branch=branch,
+                            repo=repo, arch=arch, force=force, extend_release=extend_release)
 
     def publish(
         self,
@@ -163,8 +181,9 @@ class Store:
         This is the one publish path of every upload API: nothing is written before the
         file passed every check.
 
-        ``temp`` must be a file from ``new_temp_file``/``stage_copy``; it is consumed
-        (renamed into the tree or deleted) whatever happens. Wheels go to
+        ``temp`` must be a file from ``new_temp_file``/``stage``; it is consumed
+        (renamed into the tree or deleted) whatever happens. ``sha256`` is its hash when
+        the caller computed it already (it is hashed here otherwise). Wheels go to
         ``files/<project>/`` with a PEP 658 ``.metadata`` file (and a ``.stored`` copy
         when ``stored_copies`` is on), and the project's simple pages are rewritten;
         apks go to ``alpine/<branch>/<repo>/<arch>/`` and that APKINDEX.tar.gz is
@@ -192,17 +211,9 @@ class Store:
         finally:
             temp.unlink(missing_ok=True)
 
-    def _publish(
-        self,
-        temp: Path,
-        filename: str,
-        sha256: str | None,
-        branch: str | None,
-        repo: str | None,
-        arch: str | None,
-        force: bool,
-        extend_release: bool,
-    ) -> PublishResult:
+    def _publish(self, temp: Path, filename: str, sha256: str | None, branch: str | None,
+                 repo: str | None, arch: str | None, force: bool,
+                 extend_release: bool) -> PublishResult:
         check_filename(filename)
         size = temp.stat().st_size
         if size > self.max_upload_bytes:
@@ -210,81 +221,29 @@ class Store:
                 f"{filename} is {size} bytes, over the limit of {self.max_upload_bytes}",
                 hint="raise the server's --max-upload size",
             )
-        digest = sha256 or sha256_file(temp)
+        staged = Staged(temp, filename, sha256 or sha256_file(temp), size)
         if filename.endswith(".whl"):
-            return publish_wheel(
-                self, temp, filename, digest, size, force=force, extend_release=extend_release
-            )
+            return self.distributions.publish_wheel(staged, force=force,
+                                                    extend_release=extend_release)
         if is_sdist_name(filename):
-            return publish_sdist(
-                self, temp, filename, digest, size, force=force, extend_release=extend_release
-            )
-        check_target(branch or "v3.22", repo or "sci", arch)
-        return publish_apk(
-            self,
-            temp,
-            filename,
-            digest,
-            size,
-            branch=branch or "v3.22",
-            repo=repo or "sci",
-            arch=arch,
-            force=force,
-        )
+            return self.distributions.publish_sdist(staged, force=force,
+                                                    extend_release=extend_release)
+        check_target(branch or DEFAULT_BRANCH, repo or DEFAULT_REPO, arch)
+        return self.apks.publish(staged, branch=branch or DEFAULT_BRANCH,
+                                 repo=repo or DEFAULT_REPO, arch=arch, force=force)
 
-    def lock(self) -> Any:
-        """Return the publish lock; hold it while changing anything in the tree."""
-        return file_lock(self._lock_path)
+    # -- releases ---------------------------------------------------------------------
 
-    def claim(self, target: Path, digest: str, *, force: bool) -> str:
-        """Decide what publishing ``digest`` as ``target`` means (caller holds the lock).
+    def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str = "",
+                   filename: str | None = None) -> ReleaseChange:
+        """Yank (or unyank) a release or one file of it; see ``releases.set_yanked``."""
+        return set_yanked(self.distributions, project, version, yanked=yanked, reason=reason,
+                          filename=filename)
 
-        Returns ``created``, ``unchanged`` (same bytes already there) or ``replaced``.
-
-        Raises:
-            ConflictError: ``target`` holds different bytes and ``force`` is false.
-        """
-        if not target.exists():
-            return "created"
-        if sha256_file(target) == digest:
-            return "unchanged"
-        if not force:
-            raise ConflictError(
-                f"a different file named {target.name} is already published",
-                hint="publish under a new version, or pass force=1 to replace it",
-            )
-        return "replaced"
-
-    @staticmethod
-    def place(temp: Path, target: Path) -> None:
-        """Rename the staged ``temp`` onto ``target``, world-readable (caller holds the lock)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-
-    def place_beside(
-        self, temp: Path, target: Path, beside: Mapping[str, bytes], *, new: bool
-    ) -> None:
-        """Write the ``beside`` files, then ``place`` ``temp`` (caller holds the lock).
-
-        If that fails (a full disk), a ``new`` file leaves nothing: what was written
-        beside it goes, and so does the folder if it was made for it.
-        """
-        folder = target.parent
-        made_folder = not folder.exists()
-        written: list[Path] = []
-        try:
-            for name, data in beside.items():
-                write_atomic(folder / name, data)
-                written.append(folder / name)
-            self.place(temp, target)
-        except BaseException:
-            if new:
-                for path in written:
-                    path.unlink(missing_ok=True)
-                if made_folder and folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
-            raise
+    def delete_files(self, project: str, version: str, *,
+                     filename: str | None = None) -> ReleaseChange:
+        """Delete a release's files or one file; see ``releases.delete_files``."""
+        return delete_files(self.distributions, project, version, filename=filename)
 
     # -- repair and listing ---------------------------------------------------------------
 
@@ -297,33 +256,36 @@ class Store:
         returned list describes each of them. Every wheel's ``.stored`` copy is made
         again (or, with ``stored_copies`` off, deleted); a copy that cannot be written is
         described in ``warnings`` and its wheel is listed without it. A project whose
-        wheels were all removed loses its pages and its wheels' copies.
+        wheels were all removed loses its pages and its wheels' copies. The root pages
+        are written once, at the end.
 
         Raises:
             ConfigurationError: apks are present but there is no signing key.
         """
-        # Folders without wheels too: their pages and leftover copies go.
-        names = project_folders(self)
-        directories = apk_directories(self)
-        total = len(names) + len(directories)
+        projects = self.distributions.project_folders()
+        directories = self.apks.directories()
+        total = len(projects) + len(directories)
         skipped: list[str] = []
         done = 0
+
+        def step(what: str) -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, total, what)
+
         with self.lock():
-            for project in names:
-                regenerate_project(
-                    self, project, rehash=True, skipped=skipped, warnings=warnings
-                )
-                done += 1
-                if progress:
-                    progress(done, total, f"simple/{project}/")
-            regenerate_root(self)
+            self.distributions.rebuild(projects, skipped=skipped, warnings=warnings,
+                                       progress=step)
             for directory in directories:
-                regenerate_apk_index(self, directory, rehash=True, skipped=skipped)
-                done += 1
-                if progress:
-                    progress(done, total, str(directory.relative_to(self.layout.tree)) + "/")
+                self.apks.regenerate_index(directory, rehash=True, skipped=skipped)
+                step(str(directory.relative_to(self.layout.tree)) + "/")
         return skipped
+
+    def remove_leftovers(self) -> Removed:
+        """Remove what killed writers left behind; see ``leftovers.remove_leftovers``."""
+        return remove_leftovers(self.layout, self.lock)
 
     def listing(self) -> dict[str, Any]:
         """Return every published wheel (by project) and apk (by target) as JSON-ready data."""
-        return {"wheels": wheel_listing(self), "apks": apk_listing(self)}
+        return {"wheels": self.distributions.listing_json(), "apks": self.apks.listing_json()}

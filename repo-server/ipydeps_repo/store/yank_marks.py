@@ -10,34 +10,35 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import jsonsafe
 from ..fileops import write_atomic
-
-if TYPE_CHECKING:
-    from .store import Store
+from .layout import DataLayout
 
 
-def _marks_path(store: Store, project: str) -> Path:
-    return store.layout.state / "yanks" / f"{project}.json"
+class YankMarks:
+    """The yank marks of every project of one data directory."""
 
+    def __init__(self, layout: DataLayout) -> None:
+        self._folder = layout.state / "yanks"
 
-def load_marks(store: Store, project: str) -> dict[str, str]:
-    """Return ``{filename: reason}`` of the project's yanked files (empty when none)."""
-    try:
-        document = jsonsafe.loads(_marks_path(store, project).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-    if not isinstance(document, dict):
-        return {}
-    return {str(name): str(reason or "") for name, reason in document.items()}
+    def _path(self, project: str) -> Path:
+        return self._folder / f"{project}.json"
 
+    def load(self, project: str) -> dict[str, str]:
+        """Return ``{filename: reason}`` of the project's yanked files (empty when none)."""
+        try:
+            document = jsonsafe.loads(self._path(project).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        if not isinstance(document, dict):
+            return {}
+        return {str(name): str(reason or "") for name, reason in document.items()}
 
-def save_marks(store: Store, project: str, marks: dict[str, str]) -> None:
-    """Write the project's marks atomically; no marks removes the file."""
-    path = _marks_path(store, project)
-    if not marks:
-        path.unlink(missing_ok=True)
-        return
-    write_atomic(path, json.dumps(dict(sorted(marks.items())), indent=1).encode(), 0o600)
+    def save(self, project: str, marks: dict[str, str]) -> None:
+        """Write the project's marks atomically; no marks removes the file."""
+        path = self._path(project)
+        if not marks:
+            path.unlink(missing_ok=True)
+            return
+        write_atomic(path, json.dumps(dict(sorted(marks.items())), indent=1).encode(), 0o600)

@@ -18,31 +18,23 @@ uv and ipydeps alike, at the same download size (bench/README.md has the figures
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ..cli.main import add_stored_copies_argument
 from ..errors import ValidationError
-from ..settings import DEFAULT_MAX_UPLOAD_BYTES, DataLayout, stored_copies_enabled
-from ..store.store import PublishResult, Store, sha256_file
+from ..fileops import sha256_file
+from ..store.results import PublishResult, Staged
+from ..store.store import Store
+from ..store.variants import optimized_filename
 from ..validation.names import canonical_wheel_filename
-from .optimize import (
-    Compression,
-    OptimizeOptions,
-    optimize_wheel,
-    optimized_filename,
-    optimized_source_sha256,
-)
+from .optimize import Compression, OptimizeOptions, optimize_wheel, optimized_source_sha256
 from .pip import Target, UpstreamWheel, download, pip_environment, resolve
 from .times import UpstreamError, upload_times, without_credentials
 
@@ -131,16 +123,23 @@ def _plan_import(
     return f"{name}: kept the store's own file, which is not upstream's (--force replaces it)"
 
 
-def _stage(store: Store, source: Path, upload_ns: int | None) -> Path:
+def _stage(store: Store, source: Path, upload_ns: int | None) -> Staged:
     """Copy ``source`` into the store's temp area with upstream's upload time as its mtime.
 
     The store lists a wheel's modification time as its PEP 700 ``upload-time``, and
     publishing renames the staged file into place, which keeps that time.
     """
-    temp = store.stage_copy(source)
+    staged = store.stage(source)
     if upload_ns is not None:
-        os.utime(temp, ns=(upload_ns, upload_ns))
-    return temp
+        os.utime(staged.path, ns=(upload_ns, upload_ns))
+    return staged
+
+
+def _publish_staged(store: Store, staged: Staged, filename: str, *,
+                    force: bool) -> PublishResult:
+    """Publish a staged copy under ``filename``; the mirror's files may extend a release."""
+    return store.publish(staged.path, filename, sha256=staged.sha256, force=force,
+                         extend_release=True)
 
 
 def _publish(
@@ -171,15 +170,14 @@ def _publish(
             line += ", optimized upstream already"
         else:
             # The variant joins upstream's release: the maintainer's own path may extend it.
-            results.append(store.publish(_stage(store, report.output, upload_ns),
-                                         report.output.name, force=force,
-                                         extend_release=True))
+            results.append(_publish_staged(store, _stage(store, report.output, upload_ns),
+                                           report.output.name, force=force))
             line += (f" -> {report.output.name} {report.size_after / 1e6:.1f} MB "
                      f"({report.compiled} pyc, {report.removed_files} test files dropped): "
                      f"{results[-1].status}")
     if item.upstream:
-        results.append(store.publish(_stage(store, source, upload_ns), item.name,
-                                     force=item.replace, extend_release=True))
+        results.append(_publish_staged(store, _stage(store, source, upload_ns), item.name,
+                                       force=item.replace))
         line += f"; {item.name}: {results[-1].status}"
     return results, line
 
@@ -264,64 +262,3 @@ def mirror(
              f"({downloaded / 1e6:.1f} MB downloaded, {published_bytes / 1e6:.1f} MB published), "
              f"{len(present)} already present; {summary.seconds:.1f} s")
     return summary
-
-
-def _python_version(text: str) -> tuple[int, int]:
-    parts = text.split(".")
-    if len(parts) != 2 or not all(part.isdigit() for part in parts):
-        raise ValidationError("--python-version", [f"{text!r} is not MAJOR.MINOR, e.g. 3.12"])
-    return int(parts[0]), int(parts[1])
-
-
-def register(subparsers: Any) -> None:
-    """Add ``ipydeps-repo mirror`` to the parser."""
-    parser = subparsers.add_parser(
-        "mirror",
-        help="import upstream wheels and their dependencies into the store",
-        description="Resolve the requirements and their dependency closure for a target with "
-        "pip, download the wheels the store lacks, optimize and publish them. Run it on a "
-        "machine that reaches the upstream index to seed an air-gapped repository.",
-    )
-    parser.add_argument("requirements", nargs="+", metavar="REQUIREMENT",
-                        help="PEP 508 requirement, e.g. numpy or 'scipy>=1.13'")
-    parser.add_argument("--python-version", metavar="X.Y",
-                        help="target Python (default: this interpreter)")
-    parser.add_argument("--platform", action="append", default=[], metavar="TAG",
-                        help="target platform tag, repeatable, e.g. manylinux_2_28_x86_64 "
-                        "(default: this host)")
-    parser.add_argument("--implementation", default="cp", help="implementation tag (default cp)")
-    parser.add_argument("--index-url", default=DEFAULT_INDEX_URL, metavar="URL",
-                        help=f"upstream simple index (default {DEFAULT_INDEX_URL})")
-    parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
-                        help="ship bytecode and drop test suites (default: on; see optimize.py)")
-    parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated",
-                        help="zip compression of optimized wheels (default deflated)")
-    parser.add_argument("--force", action="store_true",
-                        help="import again and replace wheels already in the store")
-    add_stored_copies_argument(parser)
-    parser.set_defaults(func=run_mirror)
-
-
-def _print_line(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run_mirror(args: argparse.Namespace) -> int:
-    """Run ``ipydeps-repo mirror``; print progress lines and a summary.
-
-    Raises:
-        ValidationError, UpstreamError, ConflictError: as ``mirror``.
-        ConfigurationError: a bad ``$IPYDEPS_REPO_STORED_COPIES``.
-    """
-    target = Target(
-        python_version=_python_version(args.python_version) if args.python_version else None,
-        platforms=tuple(args.platform), implementation=args.implementation,
-    )
-    store = Store(DataLayout(Path(args.data).absolute()),
-                  max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
-                  stored_copies=stored_copies_enabled(args.stored_copies))
-    mirror(args.requirements, store, target=target, index_url=args.index_url,
-           optimize=args.optimize, compression=args.compression, env=os.environ,
-           force=args.force, progress=_print_line)
-    return 0

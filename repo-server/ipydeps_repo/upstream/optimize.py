@@ -34,7 +34,6 @@ import json
 import marshal
 import sys
 import zipfile
-from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +43,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from .. import __version__, jsonsafe
 from ..errors import ValidationError
 from ..fileops import write_atomic
+from ..store.variants import optimized_filename
 
 MARKER_NAME = "ipydeps-optimized.json"
 Compression = Literal["stored", "deflated"]
@@ -53,10 +53,6 @@ _ZIP_METHOD = {"stored": zipfile.ZIP_STORED, "deflated": zipfile.ZIP_DEFLATED}
 _UNCHECKED_HASH_FLAGS = 0b01
 # RECORD signatures cannot survive a rewritten RECORD (wheel spec, "Signed wheel files").
 _SIGNATURE_FILES = ("RECORD.jws", "RECORD.p7s")
-# The optimized variant's build tag ends in this. PEP 427 compares build tags as (number,
-# rest of the string), and a string with something appended sorts after it, so upstream's
-# tag plus this suffix (or "1" plus it when upstream has none) always ranks above upstream's.
-BUILD_SUFFIX = "ipydeps"
 
 
 @dataclass(frozen=True)
@@ -181,35 +177,6 @@ def _is_test_suite(site_path: str) -> bool:
 def _test_directory(site_path: str) -> str:
     parts = site_path.split("/")
     return "/".join(parts[: parts.index("tests", 1) + 1])
-
-
-def optimized_filename(filename: str) -> str:
-    """Return the file name of the optimized variant of the wheel ``filename``.
-
-    The build tag becomes upstream's tag plus ``ipydeps`` (``1ipydeps`` when upstream has
-    none), which PEP 427 ranks above upstream's; a name that already ends so is returned
-    as it is. Raises ``ValidationError`` if ``filename`` is not a wheel file name.
-    """
-    try:
-        parse_wheel_filename(filename)
-    except InvalidWheelFilename as error:
-        raise ValidationError(filename, [str(error)]) from error
-    parts = filename.removesuffix(".whl").split("-")
-    if len(parts) == 6:
-        if not parts[2].endswith(BUILD_SUFFIX):
-            parts[2] += BUILD_SUFFIX
-    else:
-        parts.insert(2, "1" + BUILD_SUFFIX)
-    return "-".join(parts) + ".whl"
-
-
-def has_optimized_variant(filename: str, names: Container[str]) -> bool:
-    """Tell whether ``names`` holds the optimized variant of the wheel ``filename`` (not itself)."""
-    try:
-        variant = optimized_filename(filename)
-    except ValidationError:
-        return False
-    return variant != filename and variant in names
 
 
 def _with_build_tag(wheel_file: bytes, build: str) -> bytes:

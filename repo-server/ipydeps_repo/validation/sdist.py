@@ -21,8 +21,8 @@ from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist
 from packaging.version import InvalidVersion, Version
 
 from ..errors import ValidationError
-from .names import read_core_metadata
 from .sdist_archive import read_sdist_archive
+from .wheel import read_core_metadata
 from .wheel_archive import InflateLimits
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")

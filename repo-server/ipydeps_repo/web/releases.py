@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from .. import jsonsafe
 from ..errors import ValidationError
-from ..store.releases import ReleaseChange, delete_files, set_yanked
+from ..store.releases import ReleaseChange
 from ..store.store import Store
 from .auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
 from .base import BaseHandler
@@ -92,7 +92,7 @@ class YankHandler(_ReleaseHandler):
         """
         reason = self._option("reason") or ""
         filename = self._option("file")
-        await self._run(lambda: set_yanked(self.store, project, version, yanked=True,
+        await self._run(lambda: self.store.set_yanked(project, version, yanked=True,
                                            reason=reason, filename=filename))
 
     async def delete(self, project: str, version: str) -> None:
@@ -102,7 +102,7 @@ class YankHandler(_ReleaseHandler):
             ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
         filename = self._option("file")
-        await self._run(lambda: set_yanked(self.store, project, version, yanked=False,
+        await self._run(lambda: self.store.set_yanked(project, version, yanked=False,
                                            filename=filename))
 
 
@@ -118,4 +118,4 @@ class ReleaseHandler(_ReleaseHandler):
             ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
         filename = self._option("file")
-        await self._run(lambda: delete_files(self.store, project, version, filename=filename))
+        await self._run(lambda: self.store.delete_files(project, version, filename=filename))
