@@ -7,6 +7,10 @@ from pathlib import Path
 
 from ..settings import DATA_ENV, DEFAULT_DATA_DIR, STORED_COPIES_ENV
 
+# Where the commands that talk to a running server take their --token and --url from.
+TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
+URL_ENV = "IPYDEPS_REPO_URL"
+
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--data DIR`` to ``parser`` (main() also adds it to any command that lacks it)."""

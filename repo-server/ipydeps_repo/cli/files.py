@@ -10,11 +10,8 @@ from typing import Any
 from ..errors import RepoError
 from ..settings import build_inflate_limits, stored_copies_enabled
 from ..store.layout import DataLayout
-from .arguments import add_inflate_arguments, add_stored_copies_argument
+from .arguments import TOKEN_ENV, URL_ENV, add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
-
-TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
-URL_ENV = "IPYDEPS_REPO_URL"
 
 
 def register(subparsers: Any) -> None:

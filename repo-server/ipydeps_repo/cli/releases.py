@@ -9,30 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
-from .. import jsonsafe
-from ..errors import (
-    AuthenticationError,
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-    RepoError,
-    ValidationError,
-)
+from ..errors import AuthenticationError
+from ..net.publish import call_api
+from .arguments import TOKEN_ENV, URL_ENV
 from .console import say
-
-TOKEN_ENV = "IPYDEPS_REPO_TOKEN"
-URL_ENV = "IPYDEPS_REPO_URL"
-_BY_STATUS: dict[int, type[RepoError]] = {
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-}
 
 
 def register(subparsers: Any) -> None:
@@ -105,27 +88,4 @@ def _remote(args: argparse.Namespace) -> dict[str, Any]:
         path += "/yank"
     method = "POST" if args.action == "yank" else "DELETE"
     url = path + ("?" + urllib.parse.urlencode(query) if query else "")
-    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
-    request.add_header("Authorization", f"Bearer {args.token}")
-    subject = f"{args.project} {args.version}"
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return _json(response.read())
-    except urllib.error.HTTPError as error:
-        body = _json(error.read())
-        message = str(body.get("error") or f"HTTP {error.code}")
-        if error.code == 400:
-            raise ValidationError(subject, [str(item) for item in body.get("problems") or
-                                            [message]], hint=body.get("hint")) from None
-        raise _BY_STATUS.get(error.code, RepoError)(message, hint=body.get("hint")) from None
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-        raise RepoError(f"cannot reach {args.url}: {getattr(error, 'reason', error)}",
-                        hint="check the URL and that the server is running") from None
-
-
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        value = jsonsafe.loads(raw or b"{}")
-    except ValueError:
-        return {"error": raw[:200].decode("utf-8", "replace")}
-    return value if isinstance(value, dict) else {}
+    return call_api(method, url, args.token, subject=f"{args.project} {args.version}")

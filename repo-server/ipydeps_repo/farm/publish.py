@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import BuildError, RepoError
-from ..net import publish as publish_client
-
-# The file is streamed in one PUT; the server's own size limit decides what is too large.
-UPLOAD_TIMEOUT_SECONDS = 600
+from ..net.publish import publish
 
 
 @dataclass(frozen=True)
@@ -48,20 +45,19 @@ class HttpPublisher:
         return self.base_url
 
     def publish(self, path: Path, place: ApkPlace | None) -> str:
-        """Upload one file through ``publish_client`` (streamed, ``Expect: 100-continue``).
+        """Upload one file through ``net.publish`` (streamed, ``Expect: 100-continue``).
 
         Raises:
             BuildError: the server refuses the file or cannot be reached (its message kept).
         """
         try:
-            reply = publish_client.publish(
+            reply = publish(
                 self.base_url,
                 self.token,
                 path,
                 branch=place.branch if place else None,
                 repo=place.repo if place else None,
                 arch=place.arch if place else None,
-                timeout=UPLOAD_TIMEOUT_SECONDS,
             )
         except RepoError as error:
             raise BuildError(

@@ -1,14 +1,17 @@
-"""HTTP client of the upload API (``PUT /api/v1/upload/<filename>``), standard library only."""
+"""Client of the repository's own API: ``PUT /api/v1/upload/<filename>`` and the release API.
+
+Both ``ipydeps-repo publish`` and the farm upload through ``publish``; ``yank``, ``unyank``
+and ``delete`` with ``--url`` go through ``call_api``. The server's refusals come back as
+the typed errors it raised (400 with every problem, 401, 403, 404, 409, 413), its message
+and hint kept.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import select
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .. import jsonsafe
 from ..errors import (
@@ -17,10 +20,10 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
     RepoError,
-    StorageFullError,
     TooLargeError,
     ValidationError,
 )
+from .client import HttpClient, Reply
 
 _BY_STATUS: dict[int, type[RepoError]] = {
     401: AuthenticationError,
@@ -28,10 +31,7 @@ _BY_STATUS: dict[int, type[RepoError]] = {
     404: NotFoundError,
     409: ConflictError,
     413: TooLargeError,
-    507: StorageFullError,
 }
-_MAX_REPLY = 1 << 20  # an answer is a small JSON document; a hostile server's is cut here
-_MAX_LINE = 65536
 
 
 @dataclass(frozen=True)
@@ -63,56 +63,34 @@ def publish(
     repo: str | None = None,
     arch: str | None = None,
     force: bool = False,
-    timeout: float = 600.0,
-    continue_timeout: float = 5.0,
+    client: HttpClient | None = None,
 ) -> PublishReply:
     """Upload one file to the repository at ``base_url`` and return the server's reply.
 
-    The file is streamed from disk, not read into memory. The request says ``Expect:
-    100-continue`` and the body goes only once the server agrees (or has not answered
-    within ``continue_timeout`` seconds, as a server that ignores the header won't): a
-    refusal (bad token, a name or size that will not do) is read and reported as the
-    server's own message, not as a connection reset halfway through a large body.
+    The file is streamed from disk with ``Expect: 100-continue``: a refusal before the
+    body (bad token, a name or size that will not do) is the server's own message.
 
     Raises:
         AuthenticationError, PermissionDeniedError, ValidationError, ConflictError,
-        TooLargeError, NotFoundError, StorageFullError: the server refused the file (its
-            message is kept).
-        RepoError: the server could not be reached or answered something unexpected.
+        TooLargeError, NotFoundError: the server refused the file (its message is kept).
+        HttpError: the server could not be reached or did not answer in HTTP.
+        RepoError: the file cannot be read, or the server answered another error status.
     """
-    url = upload_url(
-        base_url,
-        path.name,
-        branch=branch or "",
-        repo=repo or "",
-        arch=arch or "",
-        force="1" if force else "",
-    )
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RepoError(f"{base_url!r} is not an http(s) URL", hint="e.g. http://HOST:8080/")
+    url = upload_url(base_url, path.name, branch=branch or "", repo=repo or "",
+                     arch=arch or "", force="1" if force else "")
     try:
         size = path.stat().st_size
         stream = path.open("rb")
     except OSError as error:
         raise RepoError(f"cannot read {path}: {error.strerror}") from None
-    connection_type = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_type(parts.hostname, parts.port, timeout=timeout)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    try:
-        with stream:
-            status, body = _exchange(connection, target, token, stream, size, continue_timeout)
-    except (OSError, http.client.HTTPException) as error:
-        raise RepoError(
-            f"cannot upload {path.name} to {base_url}: {error}",
-            hint="check the URL and that the server is running",
-        ) from None
-    finally:
-        connection.close()
-    if status >= 300:
-        raise _error_from_response(path.name, status, body)
+    with stream:
+        reply = (client or HttpClient()).send(
+            "PUT", url, body=stream, size=size, expect_continue=True,
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": "application/octet-stream"})
+    body = reply_json(reply)
+    if reply.status >= 300:
+        raise error_from_reply(path.name, reply.status, body, prefix=True)
     return PublishReply(
         filename=str(body.get("filename", path.name)),
         status=str(body.get("status", "")),
@@ -123,72 +101,48 @@ def publish(
     )
 
 
-def _exchange(
-    connection: http.client.HTTPConnection,
-    target: str,
-    token: str,
-    stream: BinaryIO,
-    size: int,
-    continue_timeout: float,
-) -> tuple[int, dict[str, Any]]:
-    """Send the request, the body only if the server wants it; return (status, JSON body)."""
-    connection.putrequest("PUT", target, skip_accept_encoding=True)
-    connection.putheader("Authorization", f"Bearer {token}")
-    connection.putheader("Content-Type", "application/octet-stream")
-    connection.putheader("Content-Length", str(size))
-    connection.putheader("Expect", "100-continue")
-    connection.endheaders()
-    sock = connection.sock
-    readable, _, _ = select.select([sock], [], [], continue_timeout)
-    if readable:
-        # Only this interim answer is read here: after a 100 the server sends nothing
-        # until the body is in, so no byte of the final response is taken from the socket.
-        with sock.makefile("rb") as reader:
-            status, headers = _read_head(reader)
-            if status != 100:
-                length = int(headers.get("Content-Length") or 0)
-                return status, _json(reader.read(min(length, _MAX_REPLY)))
-    try:
-        connection.send(stream)
-    except OSError:
-        # The server may have answered and closed while the body was on its way
-        # (too large, too slow): its answer says more than the broken pipe.
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            response = connection.getresponse()
-            return response.status, _json(response.read(_MAX_REPLY))
-        raise
-    response = connection.getresponse()
-    return response.status, _json(response.read(_MAX_REPLY))
-
-
-def _read_head(reader: BinaryIO) -> tuple[int, http.client.HTTPMessage]:
-    """Read a status line and headers; return (status, headers).
+def call_api(method: str, url: str, token: str, *, subject: str,
+             client: HttpClient | None = None) -> dict[str, Any]:
+    """Send ``method url`` with the token; return the JSON answer of a success.
 
     Raises:
-        http.client.HTTPException: the server's answer is not HTTP.
+        ValidationError, AuthenticationError, PermissionDeniedError, NotFoundError,
+        ConflictError, TooLargeError, RepoError: the server's refusal, as it raised it.
+        HttpError: the server could not be reached.
     """
-    line = reader.readline(_MAX_LINE + 1)
-    fields = line.decode("latin-1").split(None, 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-        raise http.client.BadStatusLine(line.decode("latin-1", "replace")[:100])
-    return int(fields[1]), http.client.parse_headers(reader)
+    reply = (client or HttpClient()).send(
+        method, url, headers={"Authorization": f"Bearer {token}"},
+        body=b"" if method in ("POST", "PUT") else None)
+    body = reply_json(reply)
+    if reply.status >= 300:
+        raise error_from_reply(subject, reply.status, body)
+    return body
 
 
-def _json(raw: bytes) -> dict[str, Any]:
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """Return the reply's JSON object; an answer that is not one is kept as its ``error``."""
     try:
-        value = jsonsafe.loads(raw or b"{}")
+        value = jsonsafe.loads(reply.body or b"{}")
     except jsonsafe.JsonInputError:
-        return {"error": raw[:200].decode("utf-8", "replace")}
+        return {"error": reply.body[:200].decode("utf-8", "replace")}
     return value if isinstance(value, dict) else {}
 
 
-def _error_from_response(filename: str, status: int, body: dict[str, Any]) -> RepoError:
+def error_from_reply(subject: str, status: int, body: dict[str, Any], *,
+                     prefix: bool = False) -> RepoError:
+    """Return the typed error the server's answer describes (its message, hint, problems).
+
+    A 400 lists its problems under ``subject``; with ``prefix`` any other message starts
+    with ``subject`` too (``demo-1.0.whl: invalid token``), as a command that uploads
+    several files says which one failed.
+    """
     message = str(body.get("error") or f"HTTP {status}")
     hint = body.get("hint")
+    hint = str(hint) if hint else None
     if status == 400:
         problems = body.get("problems")
         if isinstance(problems, list) and problems:
-            return ValidationError(filename, [str(item) for item in problems], hint=hint)
-        return ValidationError(filename, [message], hint=hint)
-    error_type = _BY_STATUS.get(status, RepoError)
-    return error_type(f"{filename}: {message}", hint=hint)
+            return ValidationError(subject, [str(item) for item in problems], hint=hint)
+        return ValidationError(subject, [message], hint=hint)
+    return _BY_STATUS.get(status, RepoError)(f"{subject}: {message}" if prefix else message,
+                                             hint=hint)

@@ -28,15 +28,16 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ..errors import ValidationError
+from ..errors import UpstreamError, ValidationError
 from ..fileops import sha256_file
+from ..net.client import without_credentials
 from ..store.results import PublishResult, Staged
 from ..store.store import Store
 from ..store.variants import optimized_filename
 from ..validation.names import canonical_wheel_filename
 from .optimize import Compression, OptimizeOptions, optimize_wheel, optimized_source_sha256
 from .pip import Target, UpstreamWheel, download, pip_environment, resolve
-from .times import UpstreamError, upload_times, without_credentials
+from .times import upload_times
 
 __all__ = ["MirrorSummary", "Target", "UpstreamError", "UpstreamWheel", "mirror"]
 

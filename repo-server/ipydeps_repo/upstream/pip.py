@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from ..errors import UpstreamError
 from ..fileops import sha256_file
-from .times import UpstreamError
 
 
 @dataclass(frozen=True)

@@ -8,26 +8,16 @@ same versions from the mirror as from upstream.
 
 from __future__ import annotations
 
-import base64
-import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from .. import __version__, jsonsafe
-from ..errors import RepoError
+from ..errors import UpstreamError
+from ..net.client import HttpClient, HttpError
+from ..store.pages import JSON_TYPE
 
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+ACCEPT = f"{JSON_TYPE}, text/html;q=0.1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIMEOUT = 60
-
-
-class UpstreamError(RepoError):
-    """The upstream index could not be read, or pip failed on it; the reason follows."""
-
-    status = 502
 
 
 def parse_upload_time(text: str) -> int | None:
@@ -43,28 +33,6 @@ def parse_upload_time(text: str) -> int | None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-def without_credentials(url: str) -> str:
-    """Return ``url`` without a ``user:password@`` part (for requests and messages)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _request(url: str) -> urllib.request.Request:
-    """Return a GET asking for PEP 691 JSON; a ``user:password@`` in the URL becomes Basic auth."""
-    parts = urlsplit(url)
-    headers = {"Accept": f"{JSON_TYPE}, text/html;q=0.1",
-               "User-Agent": f"ipydeps-repo/{__version__} mirror"}
-    if parts.username is not None:
-        pair = f"{parts.username}:{parts.password or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-    return urllib.request.Request(without_credentials(url), headers=headers)
 
 
 def page_upload_times(body: bytes) -> dict[str, int] | None:
@@ -94,25 +62,23 @@ def upload_times(
 ) -> dict[str, int]:
     """Return ``{filename: upload time in ns}`` for the files on these projects' pages.
 
-    ``projects`` are normalized names; ``env`` gives ``PIP_CERT`` (a CA bundle), as for pip.
-    A page in HTML (PEP 503 has no upload time) contributes nothing.
+    ``projects`` are normalized names; ``env`` gives ``PIP_CERT`` (a CA bundle) and the
+    proxies, as for pip. A page in HTML (PEP 503 has no upload time) contributes nothing.
+    A ``user:password@`` in ``index_url`` is sent as Basic auth.
 
     Raises:
         UpstreamError: a page could not be read (the reason and the URL are named).
     """
-    cafile = env.get("PIP_CERT") or None
-    context = ssl.create_default_context(cafile=cafile)
+    client = HttpClient(cafile=env.get("PIP_CERT") or None, environ=env,
+                        user_agent=f"ipydeps-repo/{__version__} mirror")
     times: dict[str, int] = {}
     for project in sorted(set(projects)):
         url = f"{index_url.rstrip('/')}/{project}/"
         try:
-            with urllib.request.urlopen(_request(url), timeout=_TIMEOUT,
-                                        context=context) as response:
-                body = response.read()
-        except (urllib.error.URLError, OSError, ValueError) as error:
+            body = client.get(url, headers={"Accept": ACCEPT}).body
+        except HttpError as error:
             raise UpstreamError(
-                f"could not read the upload times of {project} from "
-                f"{without_credentials(url)}: {error}",
+                f"could not read the upload times of {project}: {error.message}",
                 hint="the index answered pip a moment ago; run the mirror again",
             ) from None
         times.update(page_upload_times(body) or {})
