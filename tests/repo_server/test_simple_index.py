@@ -11,12 +11,12 @@ from ipydeps_repo.store.pages import (
     JSON_TYPE,
     Project,
     WheelFile,
-    choose_format,
     render_project_html,
     render_project_json,
     render_root_html,
     render_root_json,
 )
+from ipydeps_repo.web.negotiation import choose_format
 
 PIP_ACCEPT = f"{JSON_TYPE}, {HTML_TYPE}; q=0.1, text/html; q=0.01"
 

@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from ..errors import ValidationError
-from ..upstream.optimize import record_hash
+from ..validation.wheel_archive import record_hash
 from .package import ApkEntry
 from .wheelfile import WheelContents
 

@@ -91,8 +91,9 @@ def _say(line: str) -> None:
 def _build(args: argparse.Namespace) -> int:
     from ..settings import stored_copies_enabled
     from .alpine import DockerUnavailableError
-    from .driver import ApkTargetSpec, FarmOptions, run_farm
+    from .driver import run_farm
     from .manifest import load_manifest
+    from .options import SUCCEEDED, ApkTargetSpec, FarmOptions
     from .publish import HttpPublisher, Publisher, StorePublisher
     from .summary import render_table, write_summary
 
@@ -133,7 +134,7 @@ def _build(args: argparse.Namespace) -> int:
     summary = write_summary(args.out, results)
     _say(render_table(results))
     _say(f"summary: {summary}")
-    return EXIT_OK if all(r.status in ("built", "skipped") for r in results) else EXIT_FAILED
+    return EXIT_OK if all(r.status in SUCCEEDED for r in results) else EXIT_FAILED
 
 
 def _order(args: argparse.Namespace) -> int:

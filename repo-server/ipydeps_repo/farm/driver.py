@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BuildError, RepoError
 from . import alpine
 from .host import HostBuild, build_wheel, pip_environment
 from .manifest import Manifest, Target
+from .options import ApkTargetSpec, FarmOptions, RecipeResult, log_path
 from .order import build_order, dependencies_of
 from .publish import ApkPlace, Publisher
 from .state import Artifact, BuildRecord, FarmState, build_key
 from .upstream import (
-    DEFAULT_JSON_API,
     Release,
     download_sdist,
     fetch_releases,
@@ -27,63 +26,6 @@ from .upstream import (
 )
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ApkTargetSpec:
-    """``--apk-target v3.22/3.12/x86_64``: also wrap each host wheel as an apk for this place."""
-
-    branch: str
-    python: str
-    arch: str
-
-    @classmethod
-    def parse(cls, text: str) -> ApkTargetSpec:
-        """Parse ``<branch>/<python>/<arch>``.
-
-        Raises:
-            BuildError: the text does not have three non-empty parts.
-        """
-        parts = text.split("/")
-        if len(parts) != 3 or not all(parts):
-            raise BuildError(
-                f"bad --apk-target {text!r}",
-                hint="use <branch>/<python>/<arch>, e.g. v3.22/3.12/x86_64",
-            )
-        return cls(*parts)
-
-
-@dataclass(frozen=True)
-class FarmOptions:
-    """Everything one farm run needs besides the manifest and the publisher."""
-
-    cache_dir: Path
-    out_dir: Path
-    targets: tuple[str, ...]
-    recipes: tuple[str, ...] = ()
-    jobs: int = 2
-    python: str = sys.executable
-    pypi_api: str = DEFAULT_JSON_API
-    apk_targets: tuple[ApkTargetSpec, ...] = ()
-    key_path: Path | None = None
-    builder_image: str = ""
-    build_isolation: bool = True
-
-
-@dataclass(frozen=True)
-class RecipeResult:
-    """The outcome of one recipe on one target, as the summary reports it."""
-
-    recipe: str
-    target: str
-    status: str  # built | skipped | failed | blocked
-    version: str = ""
-    key: str = ""
-    duration_seconds: float = 0.0
-    artifacts: tuple[Artifact, ...] = ()
-    published: dict[str, str] = field(default_factory=dict)
-    log: str = ""
-    message: str = ""
 
 
 def run_farm(
@@ -130,11 +72,6 @@ def run_farm(
                 progress(f"{name}: FAILED: {error}")
             results.append(result)
     return results
-
-
-def log_path(out_dir: Path, recipe: str, target: str) -> Path:
-    """Return the path of a recipe's build log: ``<out>/logs/<recipe>-<target>.log``."""
-    return out_dir / "logs" / f"{recipe}-{target}.log"
 
 
 def _run_one(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ConfigurationError, ValidationError
 from .recipe import Recipe, load_recipes
 
-TARGET_KINDS = ("alpine", "host")
+TargetKind = Literal["alpine", "host"]
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 _ALPINE_FIELDS = ("branch", "alpine_version", "python", "arch")
 
 
@@ -19,7 +20,7 @@ class Target:
     """Where a build runs: an Alpine branch/arch in the builder image, or this host."""
 
     name: str
-    kind: str
+    kind: TargetKind
     branch: str = ""
     alpine_version: str = ""
     python: str = ""
@@ -125,7 +126,7 @@ def _parse_targets(entries: list[dict[str, Any]], problems: list[str]) -> dict[s
                 continue
         targets[name] = Target(
             name=name,
-            kind=kind,
+            kind="alpine" if kind == "alpine" else "host",
             branch=str(entry.get("branch", "")),
             alpine_version=str(entry.get("alpine_version", "")),
             python=str(entry.get("python", "")),

@@ -25,7 +25,6 @@ line, and RECORD is rewritten to match.
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import importlib.util
@@ -44,6 +43,7 @@ from .. import __version__, jsonsafe
 from ..errors import ValidationError
 from ..fileops import write_atomic
 from ..store.variants import optimized_filename
+from ..validation.wheel_archive import record_hash
 
 MARKER_NAME = "ipydeps-optimized.json"
 Compression = Literal["stored", "deflated"]
@@ -97,12 +97,6 @@ class OptimizeReport:
     removed_directories: tuple[str, ...]
     size_before: int
     size_after: int
-
-
-def record_hash(data: bytes) -> str:
-    """Return the RECORD hash field for ``data`` (``sha256=<urlsafe b64, no padding>``)."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return "sha256=" + digest.decode("ascii")
 
 
 def dist_info_directory(wheel_name: str, names: list[str]) -> str:

@@ -77,6 +77,12 @@ class _Seen:
     size: int
 
 
+def record_hash(data: bytes) -> str:
+    """Return the RECORD hash field for ``data`` (``sha256=<urlsafe b64, no padding>``)."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode("ascii")
+
+
 def check_archive(stream: BinaryIO, size: int, limits: InflateLimits) -> ArchiveFacts:
     """Check the wheel archive in ``stream`` (``size`` bytes) and return what was found.
 

@@ -14,8 +14,6 @@ the body, so both carry the message (and the body the hint and every problem).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import threading
@@ -24,21 +22,14 @@ from typing import Any
 
 import tornado.ioloop
 import tornado.web
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
 
-from ..errors import AuthenticationError, RepoError, TooLargeError, ValidationError
+from ..errors import RepoError, TooLargeError, ValidationError
 from ..fileops import storage_error
 from ..store.store import Store
 from ..validation.names import project_of_filename
 from .auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenInfo, TokenStore
 from .base import BaseHandler
+from .legacy_form import name_problems, reason_phrase, token_header
 from .multipart import (
     MultipartError,
     MultipartParser,
@@ -56,33 +47,6 @@ _DIGESTS = {
     "md5_digest": "md5",
     "blake2_256_digest": "blake2_256",
 }
-
-
-def token_header(authorization: str | None) -> str | None:
-    """Turn ``Basic base64(user:token)`` into ``Bearer token``; leave anything else alone.
-
-    Raises:
-        AuthenticationError: a Basic header that does not decode, or has no password.
-    """
-    if not authorization:
-        return authorization
-    kind, _, value = authorization.partition(" ")
-    if kind.lower() != "basic":
-        return authorization
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise AuthenticationError(
-            "the Basic credentials do not decode",
-            hint="send user name '__token__' and the token as password",
-        ) from None
-    _user, separator, password = decoded.partition(":")
-    if not separator or not password:
-        raise AuthenticationError(
-            "no token in the password of the Basic credentials",
-            hint="use user name '__token__' and a token from 'ipydeps-repo token create'",
-        )
-    return f"Bearer {password}"
 
 
 @tornado.web.stream_request_body
@@ -294,7 +258,7 @@ class LegacyUploadHandler(BaseHandler):
             actual = self._hashes[algorithm].hexdigest()
             if sent and sent.lower() != actual:
                 problems.append(f"'{field}' {sent!r} does not match the received file ({actual})")
-        problems += _name_problems(filename, self._field("name"), self._field("version"),
+        problems += name_problems(filename, self._field("name"), self._field("version"),
                                    self._field("filetype"))
         return problems
 
@@ -340,57 +304,8 @@ class LegacyUploadHandler(BaseHandler):
         else:
             message = self._reason
             lines.append(message)
-        self.set_status(status_code, reason=_reason_phrase(message))
+        self.set_status(status_code, reason=reason_phrase(message))
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Basic realm="ipydeps-repo"')
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
-
-
-def _reason_phrase(message: str) -> str:
-    """Return ``message`` as an HTTP reason phrase: one line of printable ASCII, not too long."""
-    text = " ".join(message.split()).encode("ascii", "replace").decode("ascii")
-    return text[:300] or "Error"
-
-
-def _parse_distribution_name(filename: str) -> tuple[str, str, Version] | None:
-    """Return (filetype, project, version) from a wheel or sdist name; None if it won't parse."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, _tags = parse_wheel_filename(filename)
-            return "bdist_wheel", str(name), version
-        name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return "sdist", str(name), version
-
-
-def _name_problems(
-    filename: str, name: str | None, version: str | None, filetype: str | None
-) -> list[str]:
-    """Return how the form's name, version and filetype disagree with the file name."""
-    if not filename.endswith((".whl", ".tar.gz", ".zip")):
-        return [f"{filename!r} is not a wheel (.whl) or sdist (.tar.gz, .zip)"]
-    parsed = _parse_distribution_name(filename)
-    if parsed is None:
-        return []  # the store's validation names this problem
-    expected_type, file_name, file_version = parsed
-    problems = []
-    if filetype is not None and filetype != expected_type:
-        problems.append(f"'filetype' {filetype!r} does not match the file ({expected_type})")
-    if not name:
-        problems.append("the form has no 'name'")
-    elif canonicalize_name(name) != file_name:
-        problems.append(f"'name' {name!r} does not match the file name's {str(file_name)!r}")
-    if not version:
-        problems.append("the form has no 'version'")
-    else:
-        try:
-            same = Version(version) == file_version
-        except InvalidVersion:
-            same = False
-        if not same:
-            problems.append(
-                f"'version' {version!r} does not match the file name's {str(file_version)!r}"
-            )
-    return problems

@@ -25,7 +25,7 @@ from ..store.releases import ReleaseChange
 from ..store.store import Store
 from .auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore
 from .base import BaseHandler
-from .legacy_upload import token_header
+from .legacy_form import token_header
 
 
 class _ReleaseHandler(BaseHandler):

@@ -8,8 +8,9 @@ from collections.abc import Generator
 import tornado.web
 from packaging.utils import canonicalize_name
 
-from ..store.pages import JSON_TYPE, Negotiated, choose_format
+from ..store.pages import JSON_TYPE
 from .base import JsonErrorMixin
+from .negotiation import Negotiated, choose_format
 
 _TYPES = {
     ".apk": "application/octet-stream",
