@@ -40,8 +40,8 @@ import threading
 import time
 from pathlib import Path
 
-from ipydeps_repo.optimize import has_optimized_variant
-from ipydeps_repo.stored_copy import stored_copy_path
+from ipydeps_repo.store.stored_copy import stored_copy_path
+from ipydeps_repo.upstream.optimize import has_optimized_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "

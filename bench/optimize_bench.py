@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from ipydeps_repo.optimize import OptimizeOptions, optimize_wheel
+from ipydeps_repo.upstream.optimize import OptimizeOptions, optimize_wheel
 
 IMPORT = "import numpy, scipy.linalg, pandas; numpy.linalg.inv(numpy.eye(3)); " \
          "pandas.DataFrame({'a': [1, 2]}).sum()"

@@ -33,7 +33,7 @@ from ipydeps_repo.farm.alpine_packages import (  # noqa: E402
 )
 from ipydeps_repo.farm.recipe import load_recipes  # noqa: E402
 
-from ipydeps.apkindex import parse_apkindex, read_apkindex_archive  # noqa: E402
+from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive  # noqa: E402
 
 DEFAULT_MIRROR = "https://dl-cdn.alpinelinux.org/alpine"
 REPOS = ("main", "community")

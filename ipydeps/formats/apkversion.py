@@ -11,6 +11,7 @@ from packaging.version import InvalidVersion, Version
 from .errors import FormatError
 
 __all__ = [
+    "ApkDependency",
     "ApkVersionError",
     "apk_to_pep440",
     "apk_version_matches",
@@ -280,3 +281,42 @@ def apk_to_pep440(apk_version: str) -> Version:
         if match["dev"]:
             text += f".dev{match['dev']}"
     return Version(text)
+
+
+# [!]name[@tag][op version]; the tag (a pinned repository) does not change the package.
+_DEPEND = re.compile(
+    r"(?P<neg>!)?(?P<name>[^<>=~!@\s]+)(?:@[^<>=~\s]*)?(?:(?P<op>[<>=~]{1,2})(?P<ver>\S+))?"
+)
+
+
+@dataclass(frozen=True)
+class ApkDependency:
+    """One ``D:``/``i:`` token: ``name``, optional ``op`` and ``version``; ``!`` is a conflict."""
+
+    name: str
+    op: str = ""
+    version: str = ""
+    conflict: bool = False
+
+    @classmethod
+    def parse(cls, token: str) -> ApkDependency | None:
+        """Parse ``[!]name[@tag][op version]``; None for a token apk would not understand."""
+        match = _DEPEND.fullmatch(token)
+        if match is None:
+            return None
+        return cls(match["name"], match["op"] or "", match["ver"] or "", bool(match["neg"]))
+
+    def matches(self, version: str) -> bool:
+        """Whether ``version`` (of a package or a versioned provide) satisfies the constraint."""
+        if not self.op:
+            return True
+        if not version:
+            return False
+        try:
+            return apk_version_matches(version, self.op, self.version)
+        except ApkVersionError:
+            return False
+
+    def __str__(self) -> str:
+        """Return the token as apk writes it."""
+        return f"{'!' if self.conflict else ''}{self.name}{self.op}{self.version}"

@@ -34,7 +34,7 @@ from ipydeps_repo.farm.alpine_packages import (
 from ipydeps_repo.farm.manifest import load_manifest
 from ipydeps_repo.farm.recipe import load_recipes
 
-from ipydeps.apkindex import ApkIndexRecord
+from ipydeps.formats.apkindex import ApkIndexRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "apkbuilds" / "alpine-packages"

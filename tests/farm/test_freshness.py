@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import BuildError, ValidationError
-from ipydeps_repo.farm.driver import choose_host_release
 from ipydeps_repo.farm.freshness import check_updates, compare, rewrite_recipe
 from ipydeps_repo.farm.recipe import load_recipe
-from ipydeps_repo.farm.upstream import Release, newest_release, parse_releases
+from ipydeps_repo.farm.upstream import Release, choose_host_release, newest_release, parse_releases
 
 from tests.farm.helpers import make_sdist, write_json_api, write_recipes
 

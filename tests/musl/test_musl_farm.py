@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.apkclosure import InstalledApks, resolve_apks
-from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
 from tests.farm.helpers import make_sdist, write_json_api, write_recipes
 from tests.support.musl import CACHE, link_copy, python_version
 from tests.support.pipenv import clean_pip_env

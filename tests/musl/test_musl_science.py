@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.apkclosure import InstalledApks, resolve_apks
-from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
 from tests.support.kernels import Kernel
 from tests.support.musl import CACHE, PLATFORM, link_copy, python_version
 from tests.support.pipenv import clean_pip_env

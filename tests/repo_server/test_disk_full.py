@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import StorageFullError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
 from tests.support.sdists import legacy_form
 from tests.support.server import RunningServer, repo_cli, start_server

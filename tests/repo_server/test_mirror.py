@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
+from ipydeps_repo.upstream.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
 from packaging.utils import canonicalize_name
 
 import ipydeps

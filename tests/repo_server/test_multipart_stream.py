@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ipydeps_repo.multipart_stream import (
+from ipydeps_repo.web.multipart import (
     MultipartError,
     MultipartParser,
     PartData,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ValidationError
-from ipydeps_repo.optimize import (
+from ipydeps_repo.upstream.optimize import (
     MARKER_NAME,
     OptimizeOptions,
     is_optimized,

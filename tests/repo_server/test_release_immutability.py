@@ -104,8 +104,8 @@ def test_same_bytes_again_stay_unchanged_for_any_token(
 
 def test_maintainer_paths_publish_canonically_and_may_add_variants(tmp_path: Path) -> None:
     from ipydeps_repo.errors import ConflictError
-    from ipydeps_repo.settings import DataLayout
-    from ipydeps_repo.storage import Store
+    from ipydeps_repo.store.layout import DataLayout
+    from ipydeps_repo.store.store import Store
 
     store = Store(DataLayout(tmp_path / "data"))
     (tmp_path / "up").mkdir()

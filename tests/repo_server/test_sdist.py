@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ValidationError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
 from tests.support.sdists import make_sdist, zero_sdist
 from tests.support.server import start_server

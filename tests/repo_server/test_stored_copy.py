@@ -23,8 +23,8 @@ from ipydeps_repo.settings import (
     build_settings,
     stored_copies_enabled,
 )
-from ipydeps_repo.simple_index import Project, WheelFile, render_project_html, render_project_json
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.pages import Project, WheelFile, render_project_html, render_project_json
+from ipydeps_repo.store.store import Store
 
 from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel

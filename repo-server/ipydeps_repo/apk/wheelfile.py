@@ -19,8 +19,8 @@ from packaging.version import Version
 from ipydeps.formats.wheel import read_wheel_file
 
 from ..errors import ValidationError
-from ..validation import dist_info_problems, read_core_metadata
-from ..wheel_archive import InflateLimits, check_archive
+from ..validation.wheel import dist_info_problems, read_core_metadata
+from ..validation.wheel_archive import InflateLimits, check_archive
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipydeps.apkclosure import ApkDependency
-from ipydeps.apkversion import ApkVersionError, apk_version_matches, is_valid_apk_version
+from ipydeps.formats.apkversion import (
+    ApkDependency,
+    ApkVersionError,
+    apk_version_matches,
+    is_valid_apk_version,
+)
 
 from ..errors import ConfigurationError, ValidationError
 from .recipe import Recipe

@@ -110,10 +110,11 @@ def _say(line: str) -> None:
 def _build(args: argparse.Namespace) -> int:
     from ..settings import stored_copies_enabled
     from .alpine import DockerUnavailableError
-    from .driver import ApkTargetSpec, FarmOptions, run_farm
+    from .driver import run_farm
     from .manifest import load_manifest
+    from .options import SUCCEEDED, ApkTargetSpec, FarmOptions
     from .publish import HttpPublisher, Publisher, StorePublisher
-    from .summary import OK_STATUSES, render_table, write_summary
+    from .summary import render_table, write_summary
 
     if args.publish_url and args.publish_data:
         return _fail("choose one of --publish-url and --data", EXIT_USAGE)
@@ -155,7 +156,7 @@ def _build(args: argparse.Namespace) -> int:
     summary = write_summary(args.out, results)
     _say(render_table(results))
     _say(f"summary: {summary}")
-    return EXIT_OK if all(r.status in OK_STATUSES for r in results) else EXIT_FAILED
+    return EXIT_OK if all(r.status in SUCCEEDED for r in results) else EXIT_FAILED
 
 
 def _order(args: argparse.Namespace) -> int:

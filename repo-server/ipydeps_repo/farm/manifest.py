@@ -5,13 +5,14 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ConfigurationError, ValidationError
 from .recipe import Recipe, load_recipes
 
-TARGET_KINDS = ("alpine", "host", "musl")
-_REQUIRED_FIELDS = {
+TargetKind = Literal["alpine", "host", "musl"]
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+_REQUIRED_FIELDS: dict[TargetKind, tuple[str, ...]] = {
     "alpine": ("branch", "alpine_version", "python", "arch"),
     "musl": ("branch", "python", "arch"),
     "host": (),
@@ -27,7 +28,7 @@ class Target:
     """
 
     name: str
-    kind: str
+    kind: TargetKind
     branch: str = ""
     alpine_version: str = ""
     python: str = ""

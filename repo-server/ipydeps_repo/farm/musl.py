@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from ..apk.keys import SigningKey, load_key
 from ..apk.wheel2apk import ApkTarget, wheel_to_apk
@@ -39,12 +39,16 @@ from .musl_toolchain import (
     prepare_toolchain,
 )
 from .musl_wheels import check_links, musllinux_platform, retag_wheel, strip_wheel
+from .options import FarmOptions, RecipeResult, log_path
 from .recipe import Recipe
 from .state import Artifact, BuildRecord, FarmState, build_key
-from .upstream import download_sdist, fetch_releases, file_sha256, newest_release
-
-if TYPE_CHECKING:
-    from .driver import FarmOptions, RecipeResult
+from .upstream import (
+    choose_host_release,
+    download_sdist,
+    fetch_releases,
+    file_sha256,
+    newest_release,
+)
 
 Progress = Callable[[str], None]
 OPENBLAS = "openblas"
@@ -119,8 +123,6 @@ def add_openblas(
     Raises:
         BuildError: PyPI has no usable OpenBLAS source, or make fails.
     """
-    from .driver import RecipeResult, log_path
-
     release = newest_release(fetch_releases(OPENBLAS_PROJECT, api=options.pypi_api))
     if release is None:
         raise BuildError(f"{OPENBLAS_PROJECT} has no release with an sdist on PyPI")
@@ -195,8 +197,6 @@ def build_recipe(
         BuildError: pip fails, the wheel links something no apk provides, or it cannot be
             wrapped as an apk.
     """
-    from .driver import RecipeResult, choose_host_release, log_path
-
     recipe = manifest.recipes[name]
     settings = manifest.settings[name]
     release = choose_host_release(
@@ -279,7 +279,7 @@ def _package(wheel: Path, context: MuslContext, target: Target, folder: Path) ->
     return [*artifacts, dataclasses.replace(apk, needed_libraries=report.from_apks)]
 
 
-def _artifact(path: Path, kind: str, platform_tag: str) -> Artifact:
+def _artifact(path: Path, kind: Literal["wheel", "apk"], platform_tag: str) -> Artifact:
     return Artifact(
         filename=path.name,
         sha256=file_sha256(path),

@@ -20,8 +20,8 @@ from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from ..errors import ValidationError
-from .upstream import DEFAULT_JSON_API, UpstreamError, project_url
+from ..errors import UpstreamError, ValidationError
+from .upstream import DEFAULT_JSON_API, project_url
 
 COLUMNS = ("project", "latest", "uploaded", "cp311", "cp312", "abi3", "sdist", "checked")
 ARCH = "x86_64"

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ipydeps.formats.records import record_hash_of
+
 from ..apk.elf import read_elf
 from ..errors import BuildError
-from ..optimize import record_hash
 
 # musl's libc and loader: always there where musl runs.
 MUSL_LIBC = frozenset({"libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"})
@@ -183,7 +184,7 @@ def _record(record: bytes, changed: Mapping[str, bytes]) -> str:
     for row in rows:
         if row and row[0] in changed:
             data = changed[row[0]]
-            row = [row[0], record_hash(data), str(len(data))]
+            row = [row[0], record_hash_of(data), str(len(data))]
         writer.writerow(row)
     return out.getvalue()
 

@@ -10,12 +10,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .driver import RecipeResult
+from .options import SUCCEEDED, RecipeResult
 
 SUMMARY_FILE = "summary.json"
-# A run is ok when every result is one of these ("excluded": the target cannot build that
-# recipe by design, and the manifest says why).
-OK_STATUSES = ("built", "skipped", "excluded")
 
 
 def summary_data(results: Sequence[RecipeResult]) -> dict[str, Any]:
@@ -28,7 +25,7 @@ def summary_data(results: Sequence[RecipeResult]) -> dict[str, Any]:
         "results": entries,
         "counts": counts,
         "total_build_seconds": round(sum(r.duration_seconds for r in results), 1),
-        "ok": all(result.status in OK_STATUSES for result in results),
+        "ok": all(result.status in SUCCEEDED for result in results),
     }
 
 
