@@ -115,8 +115,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    finished = subprocess.run(command, capture_output=True, text=True,
-                              env=clean_env() if env is None else env)
+    finished = subprocess.run(
+        command, capture_output=True, text=True, env=clean_env() if env is None else env
+    )
     if finished.returncode != 0:
         sys.stderr.write(f"command failed: {' '.join(command)}\n{finished.stdout}{finished.stderr}")
         raise SystemExit(1)
@@ -124,6 +125,7 @@ def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.Com
 
 
 # -- machine ---------------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     try:
@@ -156,7 +158,7 @@ def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
         "python": f"{target.version} on {target.libc}"
-                  + ("" if target.python == sys.executable else " (given by --python)"),
+        + ("" if target.python == sys.executable else " (given by --python)"),
         "system": platform.platform(),
         **{f"storage_{where}": f"{root}: {storage_of(root)}" for where, root in roots.items()},
     }
@@ -164,13 +166,16 @@ def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
 
 # -- target interpreter ---------------------------------------------------------------------
 
+
 class Target:
     """The interpreter whose venvs the tools install into, and the wheel platform it takes."""
 
     def __init__(self, python: str) -> None:
         self.python = python
-        code = ("import sys, platform; print('%d.%d' % sys.version_info[:2]); "
-                "print(sys.implementation._multiarch); print(platform.machine())")
+        code = (
+            "import sys, platform; print('%d.%d' % sys.version_info[:2]); "
+            "print(sys.implementation._multiarch); print(platform.machine())"
+        )
         version, multiarch, machine = run([python, "-c", code]).stdout.split()
         self.version = version
         self.libc = "musl" if "musl" in multiarch else "glibc"
@@ -185,8 +190,9 @@ def resolve_python(option: str | None) -> str:
     if option == "musl":
         script = REPO_ROOT / "scripts" / "musl_harness.py"
         print("building or reusing the musl harness (scripts/musl_harness.py)", flush=True)
-        finished = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE,
-                                  text=True, env=clean_env())
+        finished = subprocess.run(
+            [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=clean_env()
+        )
         if finished.returncode != 0:
             raise SystemExit("the musl harness could not be built (see its output above)")
         return finished.stdout.strip().splitlines()[-1]
@@ -195,14 +201,37 @@ def resolve_python(option: str | None) -> str:
 
 # -- repository ------------------------------------------------------------------------------
 
-def seed(data: Path, requirements: list[str], compression: str, optimize: bool,
-         target: Target) -> None:
+
+def seed(
+    data: Path, requirements: list[str], compression: str, optimize: bool, target: Target
+) -> None:
     """Mirror the requirements for ``target`` into ``data`` (a no-op when already there)."""
     if not any(data.glob("keys/*.rsa")):
-        run([sys.executable, "-m", "ipydeps_repo", "keygen", "--name", "bench", "--bits", "2048",
-             "--data", str(data)])
-    command = [sys.executable, "-m", "ipydeps_repo", "mirror", *requirements,
-               "--compression", compression, "--data", str(data)]
+        run(
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "keygen",
+                "--name",
+                "bench",
+                "--bits",
+                "2048",
+                "--data",
+                str(data),
+            ]
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "ipydeps_repo",
+        "mirror",
+        *requirements,
+        "--compression",
+        compression,
+        "--data",
+        str(data),
+    ]
     if not optimize:
         command.append("--no-optimize")
     if target.platform:
@@ -211,8 +240,11 @@ def seed(data: Path, requirements: list[str], compression: str, optimize: bool,
     wheels = list(data.glob("tree/files/*/*.whl"))
     names = {wheel.name for wheel in wheels}
     # Upstream's files beside their optimized variants get no copy (ipydeps takes the variant).
-    if any(not stored_copy_path(wheel).is_file() for wheel in wheels
-           if not has_optimized_variant(wheel.name, names)):
+    if any(
+        not stored_copy_path(wheel).is_file()
+        for wheel in wheels
+        if not has_optimized_variant(wheel.name, names)
+    ):
         # A store seeded before stored copies existed: make them (once) and list them.
         run([sys.executable, "-m", "ipydeps_repo", "index", "--data", str(data)])
         print("made the stored copies of the seeded wheels", flush=True)
@@ -230,15 +262,28 @@ class Server:
 
     def __init__(self, data: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
-             "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(),
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "serve",
+                "--data",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(),
         )
         assert self.process.stdout is not None
         self.url = ""
         for line in self.process.stdout:
             if line.startswith(READY):
-                self.url = line[len(READY):].strip().rstrip("/")
+                self.url = line[len(READY) :].strip().rstrip("/")
                 break
         if not self.url:
             raise SystemExit("the repository server exited before listening")
@@ -251,6 +296,7 @@ class Server:
 
 
 # -- tools -------------------------------------------------------------------------------------
+
 
 def ensure_uv() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent))
@@ -267,23 +313,68 @@ def ipydeps_available() -> bool:
 
 
 def build_ipydeps_wheel(directory: Path) -> Path:
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory),
-         str(REPO_ROOT)])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(directory),
+            str(REPO_ROOT),
+        ]
+    )
     return next(directory.glob("ipydeps_client-*.whl"))
 
 
-def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
-                  requirements: list[str]) -> list[str]:
+def timed_command(
+    tool: str, venv: Path, url: str, cache: Path, uv: str, requirements: list[str]
+) -> list[str]:
     # In kernel mode the driver runs this command with sys.executable == VENV/bin/python.
     python = str(venv / "bin" / "python")
     if tool == "pip":
-        return [sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-                "--index-url", f"{url}/simple", "--cache-dir", str(cache), *requirements]
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--quiet",
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(cache),
+            *requirements,
+        ]
     if tool == "uv":
-        return [uv, "pip", "install", "--quiet", "--python", python, "--index-url",
-                f"{url}/simple", "--cache-dir", str(cache), *requirements]
-    return [python, "-m", "ipydeps", "install", "--quiet", "--upstream", "deny",
-            "--index-url", f"{url}/simple", *requirements]
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(cache),
+            *requirements,
+        ]
+    return [
+        python,
+        "-m",
+        "ipydeps",
+        "install",
+        "--quiet",
+        "--upstream",
+        "deny",
+        "--index-url",
+        f"{url}/simple",
+        *requirements,
+    ]
 
 
 def child_cpu_seconds() -> float:
@@ -292,18 +383,33 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
-               requirements: list[str], env: dict[str, str]) -> dict[str, float]:
+def run_kernel(
+    tool: str,
+    venv: Path,
+    url: str,
+    cache: Path,
+    uv: str,
+    requirements: list[str],
+    env: dict[str, str],
+) -> dict[str, float]:
     """Kernel mode: start the driver (not timed), flush the disk, say go, read its timings."""
-    spec: dict[str, object] = {"tool": "ipydeps" if tool.startswith("ipydeps") else tool,
-                               "import_check": IMPORT_CHECK}
+    spec: dict[str, object] = {
+        "tool": "ipydeps" if tool.startswith("ipydeps") else tool,
+        "import_check": IMPORT_CHECK,
+    }
     if spec["tool"] == "ipydeps":
         spec.update(requirements=requirements, index_url=f"{url}/simple")
     else:
         spec["command"] = timed_command(tool, venv, url, cache, uv, requirements)
     command = [str(venv / "bin" / "python"), "-c", DRIVER, json.dumps(spec)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stdin is not None and process.stdout is not None
     early: list[str] = []
     for line in process.stdout:
@@ -312,8 +418,9 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
         early.append(line)
     else:
         out, err = process.communicate()
-        sys.stderr.write(f"kernel driver for {tool} exited before ready\n"
-                         f"{''.join(early)}{out}{err}")
+        sys.stderr.write(
+            f"kernel driver for {tool} exited before ready\n{''.join(early)}{out}{err}"
+        )
         raise SystemExit(1)
     os.sync()
     process.stdin.write("go\n")
@@ -321,19 +428,29 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
     out, err = process.communicate()
     results = [line for line in out.splitlines() if line.startswith(DRIVER_RESULT)]
     if process.returncode != 0 or not results:
-        sys.stderr.write(f"kernel driver for {tool} failed (exit {process.returncode})\n"
-                         f"{''.join(early)}{out}{err}")
+        sys.stderr.write(
+            f"kernel driver for {tool} failed (exit {process.returncode})\n"
+            f"{''.join(early)}{out}{err}"
+        )
         raise SystemExit(1)
-    timing = json.loads(results[-1][len(DRIVER_RESULT):])
+    timing = json.loads(results[-1][len(DRIVER_RESULT) :])
     # For ipydeps also how many packages came from stored copies: under stored_copies=auto
     # it keeps them only while the network outpaces the install, so say what it did.
     keys = ("install_s", "import_s", "total_s", "cpu_s", "packages", "stored_copies")
     return {key: float(timing[key]) for key in keys if key in timing}
 
 
-def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Path,
-            ipydeps_wheel: Path | None, requirements: list[str],
-            base_python: str) -> dict[str, float]:
+def one_run(
+    mode: str,
+    tool: str,
+    root: Path,
+    url: str,
+    uv: str,
+    setup_cache: Path,
+    ipydeps_wheel: Path | None,
+    requirements: list[str],
+    base_python: str,
+) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-{tool}-", dir=root))
     try:
         venv, cache, home, tmp = (work / "venv", work / "cache", work / "home", work / "tmp")
@@ -348,8 +465,20 @@ def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Pa
             target = str(ipydeps_wheel)
             if "[" in tool:
                 target = f"{tool} @ {ipydeps_wheel.as_uri()}"
-            run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
-                 str(venv / "bin" / "python"), "--cache-dir", str(setup_cache), target])
+            run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--compile-bytecode",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "--cache-dir",
+                    str(setup_cache),
+                    target,
+                ]
+            )
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
         if mode == "kernel":
             return run_kernel(tool, venv, url, cache, uv, requirements, env)
@@ -360,8 +489,12 @@ def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Pa
         installed = time.perf_counter()
         run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK], env=env)
         done = time.perf_counter()
-        return {"install_s": installed - start, "import_s": done - installed,
-                "total_s": done - start, "cpu_s": child_cpu_seconds() - cpu_before}
+        return {
+            "install_s": installed - start,
+            "import_s": done - installed,
+            "total_s": done - start,
+            "cpu_s": child_cpu_seconds() - cpu_before,
+        }
     finally:
         if root == ROOTS["disk"]:
             KEPT_UNTIL_THE_END.append(work)
@@ -388,9 +521,14 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
     for mode, places in results.items():
         table[mode] = {}
         for where, tools in places.items():
-            rows = {tool: {key: statistics.median(run[key] for run in runs)
-                           for key in ("install_s", "import_s", "total_s", "cpu_s")}
-                    for tool, runs in tools.items() if runs}
+            rows = {
+                tool: {
+                    key: statistics.median(run[key] for run in runs)
+                    for key in ("install_s", "import_s", "total_s", "cpu_s")
+                }
+                for tool, runs in tools.items()
+                if runs
+            }
             ratios = {}
             paired = {}
             for mine in (tool for tool in rows if tool.startswith("ipydeps")):
@@ -401,34 +539,45 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
                         # Not strict: a bench stopped part way leaves a tool one run ahead.
                         pairs = list(zip(tools[mine], tools[other], strict=False))
                         per_run = [a["total_s"] / b["total_s"] for a, b in pairs]
-                        paired[name] = {"per_run": per_run,
-                                        "faster_in": sum(ratio < 1 for ratio in per_run),
-                                        "install_faster_in": sum(
-                                            a["install_s"] < b["install_s"] for a, b in pairs)}
+                        paired[name] = {
+                            "per_run": per_run,
+                            "faster_in": sum(ratio < 1 for ratio in per_run),
+                            "install_faster_in": sum(
+                                a["install_s"] < b["install_s"] for a, b in pairs
+                            ),
+                        }
             table[mode][where] = {"median": rows, "ratios": ratios, "paired": paired}
     return table
 
 
-def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs: int,
-                notes: list[str]) -> None:
+def print_table(
+    info: dict[str, str], table: dict[str, dict[str, object]], runs: int, notes: list[str]
+) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
-    print(f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
-          "of the timed processes)")
-    print(f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8}"
-          f" {'cpu':>8}")
+    print(
+        f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
+        "of the timed processes)"
+    )
+    print(
+        f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}"
+    )
     for mode, places in table.items():
         for where, entry in places.items():
             assert isinstance(entry, dict)
             for tool, row in entry["median"].items():
-                print(f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
-                      f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}")
+                print(
+                    f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
+                    f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}"
+                )
             for name, ratio in entry["ratios"].items():
                 paired = entry["paired"][name]
                 per_run = paired["per_run"]
-                print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
-                      f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
-                      f"{paired['faster_in']} of {len(per_run)} runs (its install step "
-                      f"in {paired['install_faster_in']})")
+                print(
+                    f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
+                    f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
+                    f"{paired['faster_in']} of {len(per_run)} runs (its install step "
+                    f"in {paired['install_faster_in']})"
+                )
     for note in notes:
         print("note: " + note)
 
@@ -437,18 +586,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--where", default="tmpfs,disk", help="comma list of tmpfs, disk")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help="comma list of cli (the tools' command lines), kernel "
-                        "(ipydeps.pip() / uv, pip as subprocesses in a running Python)")
-    parser.add_argument("--tools", default=",".join(TOOLS),
-                        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, pip")
-    parser.add_argument("--data", type=Path, help="repository data dir (seeded if needed; "
-                        "default: a cache dir under ~/.cache/ipydeps-bench)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma list of cli (the tools' command lines), kernel "
+        "(ipydeps.pip() / uv, pip as subprocesses in a running Python)",
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, pip",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="repository data dir (seeded if needed; "
+        "default: a cache dir under ~/.cache/ipydeps-bench)",
+    )
     parser.add_argument("--requirements", nargs="+", default=["numpy", "scipy", "pandas"])
     parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated")
     parser.add_argument("--no-optimize", action="store_true", help="seed upstream wheels as is")
-    parser.add_argument("--python", help="base interpreter of the venvs, or 'musl' for the "
-                        "musl harness (default: this interpreter)")
+    parser.add_argument(
+        "--python",
+        help="base interpreter of the venvs, or 'musl' for the "
+        "musl harness (default: this interpreter)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wheres = [where for where in args.where.split(",") if where]
@@ -457,14 +619,16 @@ def main() -> None:
     modes = [mode for mode in args.modes.split(",") if mode]
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
-        parser.error(f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
-                     f"choose from {', '.join(MODES)}")
+        parser.error(
+            f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(MODES)}"
+        )
     notes = []
     if any(tool.startswith("ipydeps") for tool in tools) and not ipydeps_available():
         tools = [tool for tool in tools if not tool.startswith("ipydeps")]
         notes.append("ipydeps unavailable (no ipydeps/__main__.py): measured pip and uv only")
     target = Target(resolve_python(args.python))
-    suffix = ("upstream" if args.no_optimize else args.compression)
+    suffix = "upstream" if args.no_optimize else args.compression
     if target.platform:
         suffix += f"-{target.platform}-{target.version}"
     data = args.data or Path.home() / ".cache" / "ipydeps-bench" / f"data-{suffix}"
@@ -484,20 +648,34 @@ def main() -> None:
         for number in range(args.runs):
             for where in wheres:
                 # Rotate the order so no tool always runs right after another's page-cache churn.
-                order = tools[number % len(tools):] + tools[:number % len(tools)]
+                order = tools[number % len(tools) :] + tools[: number % len(tools)]
                 for mode in modes:
                     for tool in order:
-                        timing = one_run(mode, tool, roots[where], server.url, uv,
-                                         scratch / "setup-cache", ipydeps_wheel,
-                                         args.requirements, target.python)
+                        timing = one_run(
+                            mode,
+                            tool,
+                            roots[where],
+                            server.url,
+                            uv,
+                            scratch / "setup-cache",
+                            ipydeps_wheel,
+                            args.requirements,
+                            target.python,
+                        )
                         results[mode][where][tool].append(timing)
-                        copies = (f"  stored copies {timing['stored_copies']:.0f} of "
-                                  f"{timing['packages']:.0f}" if "packages" in timing else "")
-                        print(f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
-                              f"install {timing['install_s']:6.2f} s  import "
-                              f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
-                              f"  cpu {timing['cpu_s']:6.2f} s{copies}",
-                              flush=True)
+                        copies = (
+                            f"  stored copies {timing['stored_copies']:.0f} of "
+                            f"{timing['packages']:.0f}"
+                            if "packages" in timing
+                            else ""
+                        )
+                        print(
+                            f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
+                            f"install {timing['install_s']:6.2f} s  import "
+                            f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
+                            f"  cpu {timing['cpu_s']:6.2f} s{copies}",
+                            flush=True,
+                        )
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -506,8 +684,12 @@ def main() -> None:
     table = summarize(results)
     print_table(info, table, args.runs, notes)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "runs": results, "summary": table,
-                                         "notes": notes}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"machine": info, "runs": results, "summary": table, "notes": notes}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

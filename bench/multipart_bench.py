@@ -26,16 +26,28 @@ BOUNDARY = b"----multipart-bench-8f1c2a"
 
 def form(content: bytes) -> bytes:
     """Return a multipart/form-data body with twine's fields and ``content`` as the file."""
-    fields = {":action": "file_upload", "protocol_version": "1", "name": "demo",
-              "version": "1.0", "filetype": "bdist_wheel"}
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": "demo",
+        "version": "1.0",
+        "filetype": "bdist_wheel",
+    }
     parts = [
-        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="' + key.encode()
-        + b'"\r\n\r\n' + value.encode() + b"\r\n"
+        b"--"
+        + BOUNDARY
+        + b'\r\nContent-Disposition: form-data; name="'
+        + key.encode()
+        + b'"\r\n\r\n'
+        + value.encode()
+        + b"\r\n"
         for key, value in fields.items()
     ]
-    parts.append(b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="content"; '
-                 b'filename="demo-1.0-py3-none-any.whl"\r\n'
-                 b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n")
+    parts.append(
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="content"; '
+        b'filename="demo-1.0-py3-none-any.whl"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n"
+    )
     parts.append(b"--" + BOUNDARY + b"--\r\n")
     return b"".join(parts)
 
@@ -47,7 +59,7 @@ def parse_once(module: object, body: bytes, chunk: int) -> tuple[float, str]:
     current = None
     started = time.perf_counter()
     for start in range(0, len(body), chunk):
-        for event in parser.feed(body[start:start + chunk]):
+        for event in parser.feed(body[start : start + chunk]):
             if isinstance(event, module.PartStart):  # type: ignore[attr-defined]
                 current = event.name
             elif isinstance(event, module.PartData) and current == "content":  # type: ignore[attr-defined]
@@ -74,9 +86,11 @@ def main() -> None:
             raise SystemExit(f"run {run}: the content part came out different")
         rates.append(len(body) / seconds / 1e6)
         print(f"run {run + 1}: {rates[-1]:.0f} MB/s", flush=True)
-    print(f"{args.module}: median {statistics.median(rates):.0f} MB/s "
-          f"(min {min(rates):.0f}, max {max(rates):.0f}), {args.mb} MB in "
-          f"{args.chunk_kb} KiB chunks, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.module}: median {statistics.median(rates):.0f} MB/s "
+        f"(min {min(rates):.0f}, max {max(rates):.0f}), {args.mb} MB in "
+        f"{args.chunk_kb} KiB chunks, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

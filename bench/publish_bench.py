@@ -105,8 +105,9 @@ def seed(data: Path, projects: int) -> float:
     return time.perf_counter() - started
 
 
-def make_fixtures(folder: Path, api: str, small: int, large: int, large_mb: int
-                  ) -> list[tuple[str, Path]]:
+def make_fixtures(
+    folder: Path, api: str, small: int, large: int, large_mb: int
+) -> list[tuple[str, Path]]:
     """Return the (case, wheel) list one API publishes, in the order it publishes them."""
     # Not timed: the first publish of a process loads the modules the others use.
     plan: list[tuple[str, Path]] = [("warmup", make_wheel(folder, f"{api}-warmup", "1.0"))]
@@ -124,9 +125,15 @@ def make_fixtures(folder: Path, api: str, small: int, large: int, large_mb: int
 def multipart_form(wheel: Path, boundary: str) -> bytes:
     """Return the body twine posts for ``wheel``: the form fields, then the file."""
     name, version = wheel.name.split("-")[:2]
-    fields = {":action": "file_upload", "protocol_version": "1", "name": name,
-              "version": version, "filetype": "bdist_wheel", "pyversion": "py3",
-              "metadata_version": "2.1"}
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": name,
+        "version": version,
+        "filetype": "bdist_wheel",
+        "pyversion": "py3",
+        "metadata_version": "2.1",
+    }
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
         for key, value in fields.items()
@@ -134,14 +141,16 @@ def multipart_form(wheel: Path, boundary: str) -> bytes:
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
         f'filename="{wheel.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-        + wheel.read_bytes() + b"\r\n"
+        + wheel.read_bytes()
+        + b"\r\n"
     )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
 
 
-def http_send(server: RunningServer, method: str, path: str, body: bytes,
-              headers: dict[str, str]) -> int:
+def http_send(
+    server: RunningServer, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> int:
     """Send one request to the server and return its status (the body is read and dropped)."""
     parts = urllib.parse.urlsplit(server.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
@@ -154,8 +163,9 @@ def http_send(server: RunningServer, method: str, path: str, body: bytes,
         connection.close()
 
 
-def publisher(api: str, data: Path, server: RunningServer | None
-              ) -> Callable[[Path], tuple[float, float]]:
+def publisher(
+    api: str, data: Path, server: RunningServer | None
+) -> Callable[[Path], tuple[float, float]]:
     """Return a function that publishes one wheel through ``api``: (wall, CPU) seconds."""
     if api == "store":
         store = store_class()(DataLayout(data))
@@ -172,16 +182,21 @@ def publisher(api: str, data: Path, server: RunningServer | None
     def publish_over_http(wheel: Path) -> tuple[float, float]:
         if api == "put":
             body = wheel.read_bytes()
-            path, headers = f"/api/v1/upload/{wheel.name}", {
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/octet-stream"}
+            path, headers = (
+                f"/api/v1/upload/{wheel.name}",
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+            )
         else:
             boundary = "publish-bench-boundary"
             body = multipart_form(wheel, boundary)
             basic = base64.b64encode(f"__token__:{token}".encode()).decode()
-            path, headers = "/legacy/", {
-                "Authorization": f"Basic {basic}",
-                "Content-Type": f"multipart/form-data; boundary={boundary}"}
+            path, headers = (
+                "/legacy/",
+                {
+                    "Authorization": f"Basic {basic}",
+                    "Content-Type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
         cpu, wall = process_cpu_seconds(server.process.pid), time.perf_counter()
         status = http_send(server, "PUT" if api == "put" else "POST", path, body, headers)
         elapsed = time.perf_counter() - wall
@@ -212,8 +227,16 @@ def run_place(place: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                         wall, cpu = publish(wheel)
                         if case == "warmup":
                             continue
-                        rows.append({"place": place, "projects": projects, "api": api,
-                                     "case": case, "wall_s": wall, "cpu_s": cpu})
+                        rows.append(
+                            {
+                                "place": place,
+                                "projects": projects,
+                                "api": api,
+                                "case": case,
+                                "wall_s": wall,
+                                "cpu_s": cpu,
+                            }
+                        )
             finally:
                 if server is not None:
                     server.stop()
@@ -230,67 +253,109 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (place, api, case, projects), items in groups.items():
         walls = [item["wall_s"] for item in items]
         cpus = [item["cpu_s"] for item in items]
-        summary.append({
-            "place": place, "api": api, "case": case, "projects": projects, "n": len(items),
-            "wall_median_ms": 1000 * statistics.median(walls),
-            "wall_min_ms": 1000 * min(walls), "wall_max_ms": 1000 * max(walls),
-            "cpu_median_ms": 1000 * statistics.median(cpus),
-        })
+        summary.append(
+            {
+                "place": place,
+                "api": api,
+                "case": case,
+                "projects": projects,
+                "n": len(items),
+                "wall_median_ms": 1000 * statistics.median(walls),
+                "wall_min_ms": 1000 * min(walls),
+                "wall_max_ms": 1000 * max(walls),
+                "cpu_median_ms": 1000 * statistics.median(cpus),
+            }
+        )
     return summary
 
 
 def print_summary(summary: list[dict[str, Any]]) -> None:
-    print(f"\n{'place':<6} {'api':<7} {'case':<12} {'M':>6} {'n':>3} {'wall med':>9} "
-          f"{'min':>8} {'max':>8} {'cpu med':>8}   (ms per publish)")
+    print(
+        f"\n{'place':<6} {'api':<7} {'case':<12} {'M':>6} {'n':>3} {'wall med':>9} "
+        f"{'min':>8} {'max':>8} {'cpu med':>8}   (ms per publish)"
+    )
     for item in summary:
-        print(f"{item['place']:<6} {item['api']:<7} {item['case']:<12} {item['projects']:>6} "
-              f"{item['n']:>3} {item['wall_median_ms']:>9.1f} {item['wall_min_ms']:>8.1f} "
-              f"{item['wall_max_ms']:>8.1f} {item['cpu_median_ms']:>8.1f}")
+        print(
+            f"{item['place']:<6} {item['api']:<7} {item['case']:<12} {item['projects']:>6} "
+            f"{item['n']:>3} {item['wall_median_ms']:>9.1f} {item['wall_min_ms']:>8.1f} "
+            f"{item['wall_max_ms']:>8.1f} {item['cpu_median_ms']:>8.1f}"
+        )
     print("\ngrowth: median at the largest M / median at the smallest M (wall, cpu)")
     keys = {(item["place"], item["api"], item["case"]) for item in summary}
     for place, api, case in sorted(keys):
-        items = sorted((item for item in summary
-                        if (item["place"], item["api"], item["case"]) == (place, api, case)),
-                       key=lambda item: item["projects"])
+        items = sorted(
+            (
+                item
+                for item in summary
+                if (item["place"], item["api"], item["case"]) == (place, api, case)
+            ),
+            key=lambda item: item["projects"],
+        )
         if len(items) < 2:
             continue
         first, last = items[0], items[-1]
-        print(f"{place:<6} {api:<7} {case:<12} M {first['projects']} -> {last['projects']}: "
-              f"{last['wall_median_ms'] / first['wall_median_ms']:.2f}x wall, "
-              f"{last['cpu_median_ms'] / first['cpu_median_ms']:.2f}x cpu")
+        print(
+            f"{place:<6} {api:<7} {case:<12} M {first['projects']} -> {last['projects']}: "
+            f"{last['wall_median_ms'] / first['wall_median_ms']:.2f}x wall, "
+            f"{last['cpu_median_ms'] / first['cpu_median_ms']:.2f}x cpu"
+        )
 
 
 def machine() -> dict[str, str]:
     """Return what the figures depend on: CPU, cores, load, Python, the checkout."""
-    cpu = next((line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     source = Path(sys.modules[store_class().__module__].__file__ or ".").parent
-    commit = subprocess.run(["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
-            "load_average": " ".join(f"{value:.1f}" for value in os.getloadavg()),
-            "store_module": store_class().__module__, "commit": commit or "?"}
+    commit = subprocess.run(
+        ["git", "-C", str(source), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "load_average": " ".join(f"{value:.1f}" for value in os.getloadavg()),
+        "store_module": store_class().__module__,
+        "commit": commit or "?",
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--projects", default="0,300,3000",
-                        help="store sizes M to publish into, comma-separated (default 0,300,3000)")
-    parser.add_argument("--small", type=int, default=15,
-                        help="small projects published per API and M, each in two versions")
+    parser.add_argument(
+        "--projects",
+        default="0,300,3000",
+        help="store sizes M to publish into, comma-separated (default 0,300,3000)",
+    )
+    parser.add_argument(
+        "--small",
+        type=int,
+        default=15,
+        help="small projects published per API and M, each in two versions",
+    )
     parser.add_argument("--large", type=int, default=2, help="large wheels per API and M")
     parser.add_argument("--large-mb", type=int, default=30, help="size of a large wheel in MB")
     parser.add_argument("--apis", default=",".join(APIS), help="store, put and/or legacy")
     parser.add_argument("--where", default="tmpfs", help="tmpfs and/or disk (default tmpfs)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="write every publish and the summary to FILE")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every publish and the summary to FILE",
+    )
     args = parser.parse_args()
     args.projects = [int(text) for text in args.projects.split(",")]
     args.apis = [text for text in args.apis.split(",") if text]
     places = [text for text in args.where.split(",") if text]
     unknown = [api for api in args.apis if api not in APIS] + [
-        place for place in places if place not in PLACES]
+        place for place in places if place not in PLACES
+    ]
     if unknown:
         raise SystemExit(f"unknown --apis/--where value(s): {', '.join(unknown)}")
     facts = machine()
@@ -301,8 +366,9 @@ def main() -> None:
     facts["load_average_at_end"] = " ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"load average at the end: {facts['load_average_at_end']}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": facts, "rows": rows, "summary": summary},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps({"machine": facts, "rows": rows, "summary": summary}, indent=1)
+        )
 
 
 if __name__ == "__main__":

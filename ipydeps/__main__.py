@@ -22,20 +22,33 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ipydeps",
-                                     description="Install prebuilt packages from the repository.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ipydeps", description="Install prebuilt packages from the repository."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("install", "install requirements (prebuilt only)"),
-                       ("plan", "print the plan and change nothing")):
+    for name, text in (
+        ("install", "install requirements (prebuilt only)"),
+        ("plan", "print the plan and change nothing"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
-        command.add_argument("-r", "--requirement", action="append", default=[],
-                             metavar="FILE", help="read requirements from FILE")
+        command.add_argument(
+            "-r",
+            "--requirement",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="read requirements from FILE",
+        )
         command.add_argument("-U", "--upgrade", action="store_true")
         command.add_argument("-q", "--quiet", action="store_true")
-        command.add_argument("-v", "--verbose", action="store_true",
-                             help="list each package installed, and print why each "
-                                  "source was chosen, retries and timings")
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="list each package installed, and print why each "
+            "source was chosen, retries and timings",
+        )
         command.add_argument("--dry-run", action="store_true")
         command.add_argument("-i", "--index-url", help="repository URL (overrides config)")
         command.add_argument("--profile", help="configuration profile")
@@ -45,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--profile", help="configuration profile")
     # Handled before parsing (main), so pip's own options pass through untouched; listed
     # here so that --help names it.
-    commands.add_parser("pip", help="pip's command line: 'install' through ipydeps, "
-                                    "anything else runs the real pip (the pip shim's entry)",
-                        add_help=False)
+    commands.add_parser(
+        "pip",
+        help="pip's command line: 'install' through ipydeps, "
+        "anything else runs the real pip (the pip shim's entry)",
+        add_help=False,
+    )
     return parser
 
 
@@ -89,14 +105,20 @@ def pip_command(args: list[str]) -> int:
             _complain(handoff.notice.removeprefix("ipydeps: "))
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "pip", *handoff.args],
-                  dict(handoff.environ))
+        os.execve(
+            sys.executable, [sys.executable, "-m", "pip", *handoff.args], dict(handoff.environ)
+        )
     from . import api
 
     if install.verbose:
         _show_decisions()
-    result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
-                     dry_run=install.dry_run, index_url=install.index_url)
+    result = api.pip(
+        requirements,
+        upgrade=install.upgrade,
+        quiet=install.quiet,
+        dry_run=install.dry_run,
+        index_url=install.index_url,
+    )
     return _report(result, verbose=install.verbose, quiet=install.quiet)
 
 
@@ -151,10 +173,16 @@ def _run(options: argparse.Namespace) -> int:
         return 2
     if options.verbose:
         _show_decisions()
-    result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
-                     upgrade=options.upgrade, quiet=options.quiet,
-                     config=options.profile, upstream=options.upstream,
-                     index_url=options.index_url, prefix=options.prefix)
+    result = api.pip(
+        requirements,
+        dry_run=options.dry_run or options.command == "plan",
+        upgrade=options.upgrade,
+        quiet=options.quiet,
+        config=options.profile,
+        upstream=options.upstream,
+        index_url=options.index_url,
+        prefix=options.prefix,
+    )
     return _report(result, verbose=options.verbose, quiet=options.quiet)
 
 

@@ -40,6 +40,7 @@ from .formats.apkversion import (
 if TYPE_CHECKING:
     from .formats.apkindex import ApkIndexRecord
 
+
 def _provide(token: str) -> tuple[str, str]:
     """``so:libfoo.so.1=1`` -> (``so:libfoo.so.1``, ``1``); an unversioned provide has ``""``."""
     name, _, version = token.partition("=")

@@ -70,6 +70,8 @@ class _Event(NamedTuple):
 
 
 _log = logging.getLogger(__name__)
+
+
 @dataclass
 class _Job:
     """What every download thread of one execution shares."""
@@ -120,8 +122,19 @@ def execute_plan(
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     with _collector_paused():
-        return _execute(plan, scheme, fetcher, apk_runner, progress, jobs, unpack_workers,
-                        cancel, stored_copies, fetched, renamer)
+        return _execute(
+            plan,
+            scheme,
+            fetcher,
+            apk_runner,
+            progress,
+            jobs,
+            unpack_workers,
+            cancel,
+            stored_copies,
+            fetched,
+            renamer,
+        )
 
 
 @contextlib.contextmanager
@@ -141,27 +154,53 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
-             apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
-             cancel: threading.Event, stored_copies: StoredCopies,
-             fetched: FetchedWheels | None, renamer: Renamer | None) -> Execution:
+def _execute(
+    plan: Plan,
+    scheme: InstallScheme,
+    fetcher: Fetcher,
+    apk_runner: ApkRunner | None,
+    progress: Progress,
+    jobs: int,
+    unpack_workers: int,
+    cancel: threading.Event,
+    stored_copies: StoredCopies,
+    fetched: FetchedWheels | None,
+    renamer: Renamer | None,
+) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
-    progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
-                                    step.candidate.route.value, total=step.candidate.size)
-                    for step in plan.steps])
+    progress.start(
+        [
+            PackageProgress(
+                step.candidate.name,
+                str(step.candidate.version),
+                step.candidate.route.value,
+                total=step.candidate.size,
+            )
+            for step in plan.steps
+        ]
+    )
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
     remove_orphans({str(MEMORY_SCRATCH), tempfile.gettempdir()})
     parent = scratch_parent([step.candidate.size for step in wheel_steps])
-    with scratch_directory(parent) as downloads, \
-            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel,
-                             renamer=renamer) as transaction:
-
-        shared = _Job(fetcher, downloads, transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), Trial(),
-                      fetched)
+    with (
+        scratch_directory(parent) as downloads,
+        WheelTransaction(
+            scheme, workers=unpack_workers, cancel=cancel, renamer=renamer
+        ) as transaction,
+    ):
+        shared = _Job(
+            fetcher,
+            downloads,
+            transaction,
+            events,
+            stored_copies,
+            threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)),
+            Trial(),
+            fetched,
+        )
 
         def job(step: Step) -> None:
             try:
@@ -202,14 +241,14 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                 raise  # an interrupt held until the commit was whole: everything is installed
             # The commit rolled the wheels back, but apk cannot be undone from here.
             raise _after_apk(error, apk_steps) from None
-        _log.debug("committed %d wheel(s) in %.2f s", len(wheels),
-                   time.perf_counter() - committing)
+        _log.debug("committed %d wheel(s) in %.2f s", len(wheels), time.perf_counter() - committing)
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
     for step in apk_steps:
         outcomes[step.candidate.name] = StepOutcome(step, step.candidate.size or 0, 0.0)
-    ordered = tuple(outcomes[step.candidate.name] for step in plan.steps
-                    if step.candidate.name in outcomes)
+    ordered = tuple(
+        outcomes[step.candidate.name] for step in plan.steps if step.candidate.name in outcomes
+    )
     return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
 
 
@@ -238,30 +277,46 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             kept.unlink()
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
             choice = stored_copy_choice(stored.url, shared.stored_copies)
-            _log.debug("%s: the repository offers a stored copy; stored_copies = %s: %s",
-                       candidate.name, shared.stored_copies, describe_choice(choice))
+            _log.debug(
+                "%s: the repository offers a stored copy; stored_copies = %s: %s",
+                candidate.name,
+                shared.stored_copies,
+                describe_choice(choice),
+            )
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     try:
                         size = stream_stored_copy(
-                            candidate, fetcher, transaction, report,
+                            candidate,
+                            fetcher,
+                            transaction,
+                            report,
                             lambda: events.put(_Event("progress", candidate.name, "verified")),
-                            trial=shared.trial if choice is CopyChoice.TRIAL else None)
+                            trial=shared.trial if choice is CopyChoice.TRIAL else None,
+                        )
                     except FileMissingError:
                         # The copy only saves CPU: without it the wheel does the job, and
                         # its own sha256 vouches for it. A copy with the wrong bytes is
                         # another matter (HashMismatchError), never a reason to fall back.
-                        _log.debug("%s: the stored copy is missing (HTTP 404): the wheel "
-                                   "instead", candidate.name)
-                        note = (f"the repository lists a stored copy of {candidate.filename} "
-                                "but does not have it (HTTP 404), so the wheel was "
-                                "installed; its maintainer can make the copies again with "
-                                "'ipydeps-repo index'")
+                        _log.debug(
+                            "%s: the stored copy is missing (HTTP 404): the wheel instead",
+                            candidate.name,
+                        )
+                        note = (
+                            f"the repository lists a stored copy of {candidate.filename} "
+                            "but does not have it (HTTP 404), so the wheel was "
+                            "installed; its maintainer can make the copies again with "
+                            "'ipydeps-repo index'"
+                        )
                 streamed = size is not None
         if size is None:
-            path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
-                                    sha256=candidate.sha256, progress=report,
-                                    size=candidate.size)
+            path = fetcher.download(
+                candidate.url,
+                shared.downloads / candidate.filename,
+                sha256=candidate.sha256,
+                progress=report,
+                size=candidate.size,
+            )
             events.put(_Event("progress", candidate.name, "verified"))
             size = path.stat().st_size
             transaction.stage(path)
@@ -270,12 +325,21 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
         raise InstallError(
             f"Could not unpack {candidate.filename}: {error.strerror or error}",
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
-                 "(a venv owned by you avoids both problems)") from None
+            "(a venv owned by you avoids both problems)",
+        ) from None
     events.put(_Event("progress", candidate.name, "unpacked"))
     seconds = time.perf_counter() - started
-    _log.debug("%s: %d bytes (%s) fetched and staged in %.2f s", candidate.name, size,
-               "the stored copy" if streamed else "kept from planning" if kept is not None
-               else "the wheel", seconds)
+    _log.debug(
+        "%s: %d bytes (%s) fetched and staged in %.2f s",
+        candidate.name,
+        size,
+        "the stored copy"
+        if streamed
+        else "kept from planning"
+        if kept is not None
+        else "the wheel",
+        seconds,
+    )
     return StepOutcome(step, size, seconds, stored_copy=streamed, note=note)
 
 
@@ -284,23 +348,36 @@ def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
     if not plan.ok:
         raise InstallError("The plan has unsatisfiable requirements; nothing was installed")
     if plan.by_route(Route.APK) and apk_runner is None:
-        raise InstallError("The plan needs apk but apk cannot be run here",
-                           hint="plan again with apk disabled (apk = \"never\")")
-    missing_hash = [step.candidate.filename for step in plan.steps
-                    if step.candidate.route is not Route.APK and not step.candidate.sha256]
+        raise InstallError(
+            "The plan needs apk but apk cannot be run here",
+            hint='plan again with apk disabled (apk = "never")',
+        )
+    missing_hash = [
+        step.candidate.filename
+        for step in plan.steps
+        if step.candidate.route is not Route.APK and not step.candidate.sha256
+    ]
     if missing_hash:
-        raise InstallError(f"Refused {', '.join(missing_hash)}: the index gives no sha256",
-                           hint="use an index that publishes hashes (PEP 503/691)")
+        raise InstallError(
+            f"Refused {', '.join(missing_hash)}: the index gives no sha256",
+            hint="use an index that publishes hashes (PEP 503/691)",
+        )
 
 
-def _retries_shown(fetcher: Fetcher, steps: Sequence[Step],
-                   events: queue.Queue[_Event]) -> contextlib.AbstractContextManager[None]:
+def _retries_shown(
+    fetcher: Fetcher, steps: Sequence[Step], events: queue.Queue[_Event]
+) -> contextlib.AbstractContextManager[None]:
     """While the block runs, show each retried download in its package's progress row."""
     if not isinstance(fetcher, RetryReporting):
         return contextlib.nullcontext()
     names = {step.candidate.url: step.candidate.name for step in steps}
-    names.update({step.candidate.stored.url: step.candidate.name for step in steps
-                  if step.candidate.stored is not None})
+    names.update(
+        {
+            step.candidate.stored.url: step.candidate.name
+            for step in steps
+            if step.candidate.stored is not None
+        }
+    )
 
     def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
         if notice.url in names:
@@ -332,8 +409,10 @@ def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException
     if isinstance(error, IpydepsError):
         return PartialInstallError(specs, error)
     # KeyboardInterrupt and the like keep their type; the note tells what stayed.
-    error.add_note(f"apk had already installed {' '.join(specs)}; those stay installed, "
-                   "the wheels were rolled back")
+    error.add_note(
+        f"apk had already installed {' '.join(specs)}; those stay installed, "
+        "the wheels were rolled back"
+    )
     return error
 
 

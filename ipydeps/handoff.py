@@ -46,12 +46,26 @@ _MAX_FILE_DEPTH = 10  # requirement files that name others, as pip allows
 __all__ = ["KEPT_PIP_VARIABLES", "AirGapError", "Handoff", "plan_handoff"]
 
 # The machine's pip variables a sealed pip keeps: none can add a place to find packages.
-KEPT_PIP_VARIABLES = frozenset({
-    "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
-    "PIP_PROXY", "PIP_TRUSTED_HOST", "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR",
-    "PIP_BREAK_SYSTEM_PACKAGES", "PIP_ROOT_USER_ACTION", "PIP_PROGRESS_BAR", "PIP_NO_COLOR",
-    "PIP_NO_INPUT", "PIP_EXISTS_ACTION", "PIP_KEYRING_PROVIDER",
-})
+KEPT_PIP_VARIABLES = frozenset(
+    {
+        "PIP_CERT",
+        "PIP_CLIENT_CERT",
+        "PIP_TIMEOUT",
+        "PIP_DEFAULT_TIMEOUT",
+        "PIP_RETRIES",
+        "PIP_PROXY",
+        "PIP_TRUSTED_HOST",
+        "PIP_CACHE_DIR",
+        "PIP_NO_CACHE_DIR",
+        "PIP_BREAK_SYSTEM_PACKAGES",
+        "PIP_ROOT_USER_ACTION",
+        "PIP_PROGRESS_BAR",
+        "PIP_NO_COLOR",
+        "PIP_NO_INPUT",
+        "PIP_EXISTS_ACTION",
+        "PIP_KEYRING_PROVIDER",
+    }
+)
 
 
 class AirGapError(IpydepsError):
@@ -67,8 +81,7 @@ class Handoff:
     notice: str | None = None  # None: say nothing (upstream allowed, as before)
 
 
-def plan_handoff(args: Sequence[str], *, settings: Settings,
-                 environ: Mapping[str, str]) -> Handoff:
+def plan_handoff(args: Sequence[str], *, settings: Settings, environ: Mapping[str, str]) -> Handoff:
     """Return how to run ``pip <args>`` under ``settings``, from the environment ``environ``.
 
     Raises ``AirGapError`` when upstream is off and the command names another package
@@ -90,10 +103,14 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
             f"Refused `{command}`: upstream is off (air-gapped), and it would reach "
             f"another package source: {'; '.join(dict.fromkeys(problems))}",
             hint=f"install from our repository only ({redact(clean_ours or 'none configured')}"
-                 "): drop those options; or allow upstream (IPYDEPS_UPSTREAM=allow) where "
-                 "this setup may reach it")
-    sealed = {key: value for key, value in environ.items()
-              if not key.startswith("PIP_") or key in KEPT_PIP_VARIABLES}
+            "): drop those options; or allow upstream (IPYDEPS_UPSTREAM=allow) where "
+            "this setup may reach it",
+        )
+    sealed = {
+        key: value
+        for key, value in environ.items()
+        if not key.startswith("PIP_") or key in KEPT_PIP_VARIABLES
+    }
     sealed["PIP_CONFIG_FILE"] = os.devnull
     sealed["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     if ours is not None:
@@ -102,10 +119,15 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
     else:
         sealed["PIP_NO_INDEX"] = "1"
         where = "with no index at all (no repository is configured)"
-    return Handoff(tuple(args), sealed, notice=(
-        f"ipydeps: upstream is off (air-gapped): running `{command}` with the real pip "
-        f"{where}; this machine's pip configuration, other indexes and find-links are "
-        "not used"))
+    return Handoff(
+        tuple(args),
+        sealed,
+        notice=(
+            f"ipydeps: upstream is off (air-gapped): running `{command}` with the real pip "
+            f"{where}; this machine's pip configuration, other indexes and find-links are "
+            "not used"
+        ),
+    )
 
 
 def _shadowing_requirements(words: list[str]) -> dict[str, str]:
@@ -143,8 +165,7 @@ def _same_index(url: str, ours: str | None) -> bool:
 
 def _words_with_values(words: list[str]) -> Iterable[tuple[str, str | None, str]]:
     """Yield (option, value, word) for valued options we look at, and (word, None, word)."""
-    valued = (*_INDEX_OPTIONS, *_EXTRA_OPTIONS, *_FIND_OPTIONS, *_FILE_OPTIONS,
-              *_OTHER_URL_OPTIONS)
+    valued = (*_INDEX_OPTIONS, *_EXTRA_OPTIONS, *_FIND_OPTIONS, *_FILE_OPTIONS, *_OTHER_URL_OPTIONS)
     index = 0
     while index < len(words):
         word = words[index]

@@ -130,8 +130,14 @@ def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
         return None
     url, hashes, size = value.get("url"), value.get("hashes"), value.get("size")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if not isinstance(url, str) or not url or not isinstance(sha256, str) \
-            or not _SHA256.fullmatch(sha256) or not isinstance(size, int) or size <= 0:
+    if (
+        not isinstance(url, str)
+        or not url
+        or not isinstance(sha256, str)
+        or not _SHA256.fullmatch(sha256)
+        or not isinstance(size, int)
+        or size <= 0
+    ):
         return None
     return StoredCopy(url=_absolute(page_url, url), sha256=sha256.lower(), size=size)
 
@@ -142,8 +148,10 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
         page = json.loads(body)
         files = page["files"]
     except RecursionError:  # nested deeper than the parser's stack: hostile, not a bug
-        raise RepositoryError(f"{page_url} returned JSON nested too deeply to be read",
-                              hint="the repository is misconfigured or hostile") from None
+        raise RepositoryError(
+            f"{page_url} returned JSON nested too deeply to be read",
+            hint="the repository is misconfigured or hostile",
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
         raise RepositoryError(
             f"{page_url} did not return a PEP 691 project page ({error})",

@@ -51,9 +51,13 @@ def run_real_pip(args: list[str], environ: Mapping[str, str] | None = None) -> i
 
     Streams its output; returns its exit code.
     """
-    process = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
-                             text=True, check=False,
-                             env=None if environ is None else dict(environ))
+    process = subprocess.run(
+        [sys.executable, "-m", "pip", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if environ is None else dict(environ),
+    )
     sys.stdout.write(process.stdout)
     sys.stderr.write(process.stderr)
     return process.returncode
@@ -83,8 +87,14 @@ def pip_magic(line: str) -> None:
             return
         from .api import pip
 
-        pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
-            verbose=install.verbose, dry_run=install.dry_run, index_url=install.index_url)
+        pip(
+            requirements,
+            upgrade=install.upgrade,
+            quiet=install.quiet,
+            verbose=install.verbose,
+            dry_run=install.dry_run,
+            index_url=install.index_url,
+        )
     except IpydepsError as error:
         sys.stderr.write(f"ipydeps: {error}\n")
 

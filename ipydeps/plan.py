@@ -268,8 +268,14 @@ def _steps(
         action = StepAction.INSTALL if current is None else StepAction.UPGRADE
         steps.append(Step(pick.candidate, action, reason, replaces=current))
         if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("%s %s: %s from %s; %s", name, pick.version, pick.candidate.route.value,
-                       redact(pick.candidate.url), _faster_routes(provider, pick.candidate))
+            _log.debug(
+                "%s %s: %s from %s; %s",
+                name,
+                pick.version,
+                pick.candidate.route.value,
+                redact(pick.candidate.url),
+                _faster_routes(provider, pick.candidate),
+            )
     return steps, skipped
 
 
@@ -280,8 +286,11 @@ def _faster_routes(provider: Provider, chosen: Candidate) -> str:
     nothing new.
     """
     route = chosen.route
-    said = [f"{source.route.value}: cannot be used here" for source in provider.sources
-            if source.route.rank < route.rank and not provider.source_allowed(source)]
+    said = [
+        f"{source.route.value}: cannot be used here"
+        for source in provider.sources
+        if source.route.rank < route.rank and not provider.source_allowed(source)
+    ]
     for tier in provider.catalog.tiers:
         if tier[0].route.rank >= route.rank:
             break

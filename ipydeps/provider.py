@@ -174,8 +174,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
 
     def apk_for_other_python(self, candidate: Candidate) -> bool:
         """Tell whether ``candidate`` is an apk built for another Python than the target's."""
-        return (candidate.is_apk and candidate.apk_python is not None
-                and candidate.apk_python != self.environment.markers["python_version"])
+        return (
+            candidate.is_apk
+            and candidate.apk_python is not None
+            and candidate.apk_python != self.environment.markers["python_version"]
+        )
 
     def _installable(self, name: NormalizedName, tier: Tier) -> list[File]:
         """Files of one route that install here, newest first, best wheel tag first (cached)."""
@@ -212,8 +215,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return False
         return True
 
-    def _note_apks_for_other_python(self, name: NormalizedName,
-                                    candidates: Sequence[Candidate]) -> None:
+    def _note_apks_for_other_python(
+        self, name: NormalizedName, candidates: Sequence[Candidate]
+    ) -> None:
         """Say in the plan that the apks of ``name`` were passed over: built for another Python."""
         others = sorted({c.apk_python or "" for c in candidates if self.apk_for_other_python(c)})
         if others:

@@ -52,6 +52,7 @@ class ShownPlan(Protocol):
         """True when every requirement can be satisfied."""
         ...
 
+
 _HEADERS = ("package", "version", "route", "source", "size", "reason")
 
 

@@ -65,6 +65,7 @@ ENVIRONMENT_VARIABLES = {
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
+
 @dataclass(frozen=True)
 class Settings:
     """Effective configuration; ``provenance[key]`` names the source of each value."""
@@ -129,7 +130,8 @@ class Settings:
         """Show the fields as a dataclass does, with the token and URL credentials hidden."""
         values = ", ".join(
             f"{name}={'***' if name == 'repository_token' and value else value!r}"
-            for name, value in vars(self).items())
+            for name, value in vars(self).items()
+        )
         return redact(f"Settings({values})")
 
 

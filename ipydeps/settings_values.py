@@ -44,9 +44,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "policy": get_args(BuildPolicy),
     "stored_copies": get_args(StoredCopies),
 }
-_RANGES = {"jobs": (1, 64), "retries": (0, 20), "timeout": (1.0, 3600.0),
-           "deadline": (1.0, 3600.0),
-           "max_page_bytes": (1 << 16, 1 << 40), "max_download_bytes": (1 << 16, 1 << 50)}
+_RANGES = {
+    "jobs": (1, 64),
+    "retries": (0, 20),
+    "timeout": (1.0, 3600.0),
+    "deadline": (1.0, 3600.0),
+    "max_page_bytes": (1 << 16, 1 << 40),
+    "max_download_bytes": (1 << 16, 1 << 50),
+}
 _INTEGRAL = ("jobs", "retries", "max_page_bytes", "max_download_bytes")
 
 

@@ -101,8 +101,12 @@ def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> 
             or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
             "config.toml) and that the repository is up",
         ) from error
-    _log.debug("read %s: %d bytes in %.0f ms", redact(url), len(page.body),
-               (time.perf_counter() - started) * 1000)
+    _log.debug(
+        "read %s: %d bytes in %.0f ms",
+        redact(url),
+        len(page.body),
+        (time.perf_counter() - started) * 1000,
+    )
     return page
 
 
@@ -148,7 +152,8 @@ def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
                             f"Refused {filename}: its {entry} declares {info.file_size} "
                             f"bytes, more than the {_MAX_METADATA_BYTES} a metadata file "
                             "may hold",
-                            hint="the wheel is malformed or hostile; tell its publisher")
+                            hint="the wheel is malformed or hostile; tell its publisher",
+                        )
                     return archive.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
         # NotImplementedError: a compression method zipfile does not know.
@@ -166,8 +171,14 @@ class SimpleIndexSource:
     that the install does not download them again.
     """
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route,
-                 fetched: FetchedWheels | None = None) -> None:
+    def __init__(
+        self,
+        index_url: str,
+        fetcher: Fetcher,
+        *,
+        route: Route,
+        fetched: FetchedWheels | None = None,
+    ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self._fetcher = fetcher
         self._route = route
@@ -197,8 +208,11 @@ class SimpleIndexSource:
             page = _read_page(self._fetcher, url, accept=SIMPLE_ACCEPT, what="the package index")
             # Links resolve against the URL that answered: after a redirect to another
             # host, its files are there (and our credentials do not go with them).
-            found = [] if page is None else parse_project_page(page.body, page_url=page.url,
-                                                               route=self.route)
+            found = (
+                []
+                if page is None
+                else parse_project_page(page.body, page_url=page.url, route=self.route)
+            )
             self._candidates[name] = tuple(c for c in found if c.name == name)
         return self._candidates[name]
 
@@ -256,17 +270,20 @@ class SimpleIndexSource:
 class RepositorySource(SimpleIndexSource):
     """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
 
-    def __init__(self, base_url: str, fetcher: Fetcher, *,
-                 fetched: FetchedWheels | None = None) -> None:
-        super().__init__(f"{base_url.rstrip('/')}/{SIMPLE_PATH}/", fetcher, route=Route.WHEEL,
-                         fetched=fetched)
+    def __init__(
+        self, base_url: str, fetcher: Fetcher, *, fetched: FetchedWheels | None = None
+    ) -> None:
+        super().__init__(
+            f"{base_url.rstrip('/')}/{SIMPLE_PATH}/", fetcher, route=Route.WHEEL, fetched=fetched
+        )
 
 
 class UpstreamSource(SimpleIndexSource):
     """The upstream index (PyPI or a mirror) at ``index_url`` (Route.UPSTREAM)."""
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *,
-                 fetched: FetchedWheels | None = None) -> None:
+    def __init__(
+        self, index_url: str, fetcher: Fetcher, *, fetched: FetchedWheels | None = None
+    ) -> None:
         super().__init__(index_url, fetcher, route=Route.UPSTREAM, fetched=fetched)
 
 
@@ -316,8 +333,9 @@ class ApkRepositorySource:
                 parsed = parse_apkindex(text)
             except ApkIndexError as error:
                 # A repository that cannot be read, like one that does not answer.
-                raise RepositoryError(f"Cannot read the apk index at {url}: {error.message}",
-                                      hint=error.hint) from error
+                raise RepositoryError(
+                    f"Cannot read the apk index at {url}: {error.message}", hint=error.hint
+                ) from error
             records = [r for r in parsed if r.arch in (self.arch, "noarch")]
             self._records = tuple(records)
             for candidate in apk_candidates(

@@ -34,8 +34,14 @@ from .models import Candidate
 from .protocols import StreamingFetcher
 from .settings_values import StoredCopies
 
-__all__ = ["BacklogProbe", "CopyChoice", "Trial", "describe_choice", "stored_copy_choice",
-           "stream_stored_copy"]
+__all__ = [
+    "BacklogProbe",
+    "CopyChoice",
+    "Trial",
+    "describe_choice",
+    "stored_copy_choice",
+    "stream_stored_copy",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -51,10 +57,10 @@ class CopyChoice(enum.Enum):
 # Why stored_copy_choice decided as it did, for the debug log.
 _CHOICE_WHY = {
     CopyChoice.WHEEL: "the wheel (stored copies are off, or the repository is not on this "
-                      "machine or a private network)",
+    "machine or a private network)",
     CopyChoice.STORED: "the stored copy (stored_copies = always)",
     CopyChoice.TRIAL: "the stored copy on trial (the repository is on this machine or a "
-                      "private network)",
+    "private network)",
 }
 
 
@@ -85,8 +91,8 @@ def _is_near(host: str) -> bool:
             return False  # unknown: the download itself will say what is wrong
         addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
     return bool(addresses) and all(
-        address.is_loopback or address.is_private or address.is_link_local
-        for address in addresses)
+        address.is_loopback or address.is_private or address.is_link_local for address in addresses
+    )
 
 
 class BacklogProbe:
@@ -150,9 +156,12 @@ class Trial:
         with self._lock:
             if self.verdict is None:
                 self.verdict = verdict
-                _log.debug("stored copies on trial: %s", "the network outpaces the install, "
-                           "the copies are kept" if verdict else "the install outpaces the "
-                           "network, the wheels are fetched from now on")
+                _log.debug(
+                    "stored copies on trial: %s",
+                    "the network outpaces the install, the copies are kept"
+                    if verdict
+                    else "the install outpaces the network, the wheels are fetched from now on",
+                )
             return self.verdict
 
     def backlog_listener(self) -> Callable[[float], None]:
@@ -170,9 +179,15 @@ class Trial:
         return listen
 
 
-def stream_stored_copy(candidate: Candidate, fetcher: StreamingFetcher,
-                       transaction: WheelTransaction, report: Callable[[int, int | None], None],
-                       verified: Callable[[], None], *, trial: Trial | None) -> int | None:
+def stream_stored_copy(
+    candidate: Candidate,
+    fetcher: StreamingFetcher,
+    transaction: WheelTransaction,
+    report: Callable[[int, int | None], None],
+    verified: Callable[[], None],
+    *,
+    trial: Trial | None,
+) -> int | None:
     """Install ``candidate`` from its stored copy as it downloads; return the bytes fetched.
 
     ``report`` hears the bytes as they come, ``verified`` once the sha256 matched. Returns
@@ -186,22 +201,33 @@ def stream_stored_copy(candidate: Candidate, fetcher: StreamingFetcher,
     if stored is None:
         return None
     if trial is not None and trial.verdict is False:
-        _log.debug("%s: the trial found the network slower than the install: the wheel "
-                   "instead", candidate.name)
+        _log.debug(
+            "%s: the trial found the network slower than the install: the wheel instead",
+            candidate.name,
+        )
         return None
     listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
     stager = transaction.stream_stager(candidate.filename, stored.size)
     try:
-        size = fetcher.stream(stored.url, sha256=stored.sha256, open_sink=stager.restart,
-                              progress=report, backlog=listener, size=stored.size)
+        size = fetcher.stream(
+            stored.url,
+            sha256=stored.sha256,
+            open_sink=stager.restart,
+            progress=report,
+            backlog=listener,
+            size=stored.size,
+        )
         verified()
         transaction.add(stager.finish())
     except (StreamingUnsupported, _NotWorthIt) as reason:
         stager.discard()
-        _log.debug("%s: %s: the wheel instead", candidate.name,
-                   f"the stored copy cannot be installed as it streams ({reason})"
-                   if isinstance(reason, StreamingUnsupported)
-                   else "the network is slower than the install")
+        _log.debug(
+            "%s: %s: the wheel instead",
+            candidate.name,
+            f"the stored copy cannot be installed as it streams ({reason})"
+            if isinstance(reason, StreamingUnsupported)
+            else "the network is slower than the install",
+        )
         return None
     except BaseException:
         stager.discard()

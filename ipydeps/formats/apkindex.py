@@ -280,4 +280,3 @@ def read_apkindex_archive(data: bytes) -> tuple[str | None, str]:
     if index is None:
         raise ApkIndexError(["the archive has no APKINDEX entry"])
     return description, index
-

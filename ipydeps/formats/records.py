@@ -148,8 +148,9 @@ def _row_problem(row: RecordRow, unhashed: set[str]) -> str | None:
     return None
 
 
-def unlisted_problems(record: RecordFile, members: Iterable[str], dist_info: str, *,
-                      broken: Iterable[str] = ()) -> list[str]:
+def unlisted_problems(
+    record: RecordFile, members: Iterable[str], dist_info: str, *, broken: Iterable[str] = ()
+) -> list[str]:
     """List the members RECORD leaves out or gives no hash, and its rows naming no member.
 
     Only what publishes a wheel refuses these (see the policy above). ``members`` are the
@@ -158,8 +159,9 @@ def unlisted_problems(record: RecordFile, members: Iterable[str], dist_info: str
     """
     names = set(members)
     unhashed = {f"{dist_info}/{name}" for name in UNHASHED_NAMES}
-    problems = [f"RECORD lists {path!r}, which the wheel lacks"
-                for path in record.rows if path not in names]
+    problems = [
+        f"RECORD lists {path!r}, which the wheel lacks" for path in record.rows if path not in names
+    ]
     for name in sorted(names - unhashed - set(broken)):
         row = record.rows.get(name)
         if row is None:

@@ -69,8 +69,11 @@ def parse_entry_points(text: str) -> tuple[list[EntryPoint], list[str]]:
             if match is None or not _SCRIPT_NAME.fullmatch(name):
                 problems.append(f"entry point {name!r} = {value!r} is invalid")
                 continue
-            found.append(EntryPoint(name, match["module"], match["attr"],
-                                    "console" if kind == "console" else "gui"))
+            found.append(
+                EntryPoint(
+                    name, match["module"], match["attr"], "console" if kind == "console" else "gui"
+                )
+            )
     return found, problems
 
 
@@ -99,6 +102,5 @@ def rewrite_shebang(data: bytes, python: str) -> bytes:
 
 def console_script(entry: EntryPoint, python: str) -> bytes:
     """Return the script that runs ``entry`` with ``python``."""
-    body = _TEMPLATE.format(module=entry.module, name=entry.attr.split(".", 1)[0],
-                            call=entry.attr)
+    body = _TEMPLATE.format(module=entry.module, name=entry.attr.split(".", 1)[0], call=entry.attr)
     return shebang(python) + body.encode("utf-8")

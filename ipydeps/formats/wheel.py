@@ -67,8 +67,12 @@ def is_unsafe_path(name: str) -> bool:
     component (``C:``); empty and ``.`` components are ignored, as pathlib does.
     """
     parts = [part for part in name.split("/") if part not in ("", ".")]
-    return (name.startswith("/") or "\\" in name or ".." in parts
-            or any(":" in part for part in parts[:1]))
+    return (
+        name.startswith("/")
+        or "\\" in name
+        or ".." in parts
+        or any(":" in part for part in parts[:1])
+    )
 
 
 def single_dist_info(names: Iterable[str]) -> str:
@@ -76,8 +80,13 @@ def single_dist_info(names: Iterable[str]) -> str:
 
     Raises ``FormatError`` when there is none, or more than one.
     """
-    found = sorted({name.split("/", 1)[0] for name in names
-                    if "/" in name and name.split("/", 1)[0].endswith(".dist-info")})
+    found = sorted(
+        {
+            name.split("/", 1)[0]
+            for name in names
+            if "/" in name and name.split("/", 1)[0].endswith(".dist-info")
+        }
+    )
     if len(found) != 1:
         raise FormatError(f"expected one .dist-info folder, found {', '.join(found) or 'none'}")
     return found[0]
@@ -93,8 +102,10 @@ def dist_info_problem(folder: str, name: NormalizedName, version: Version) -> st
     """
     if _version_part(folder, name, version) is not None:
         return None
-    return (f"the wheel's {folder} names another project or version than its file name "
-            f"({name} {version}); installers would record it under that name")
+    return (
+        f"the wheel's {folder} names another project or version than its file name "
+        f"({name} {version}); installers would record it under that name"
+    )
 
 
 def find_dist_info(names: Iterable[str], filename: str) -> DistInfo:
@@ -121,15 +132,16 @@ def _version_part(folder: str, name: NormalizedName, version: Version) -> str | 
     for index, character in enumerate(stem):
         if character == "-" and canonicalize_name(stem[:index]) == name:
             try:
-                if Version(stem[index + 1:]) == version:
-                    return stem[index + 1:]
+                if Version(stem[index + 1 :]) == version:
+                    return stem[index + 1 :]
             except InvalidVersion:
                 continue
     return None
 
 
-def member_category(name: str, data_dir: str, root_category: str
-                    ) -> tuple[str, PurePosixPath] | str:
+def member_category(
+    name: str, data_dir: str, root_category: str
+) -> tuple[str, PurePosixPath] | str:
     """Return (install category, path inside it) for a safe member name, or why not.
 
     Members of the ``.data`` folder go to the category their second component names
@@ -146,11 +158,15 @@ def member_category(name: str, data_dir: str, root_category: str
 def read_wheel_file(data: bytes) -> WheelFacts:
     """Read the WHEEL file: where the archive root goes, and a problem for Wheel-Version 2+."""
     headers = BytesHeaderParser().parsebytes(data)
-    root = ("purelib" if str(headers.get("Root-Is-Purelib", "")).strip().lower() == "true"
-            else "platlib")
+    root = (
+        "purelib"
+        if str(headers.get("Root-Is-Purelib", "")).strip().lower() == "true"
+        else "platlib"
+    )
     version = headers.get("Wheel-Version")
-    problem = (None if str(version or "").startswith("1.")
-               else f"unsupported Wheel-Version {version!r}")
+    problem = (
+        None if str(version or "").startswith("1.") else f"unsupported Wheel-Version {version!r}"
+    )
     return WheelFacts(root, problem)
 
 

@@ -125,20 +125,39 @@ def read_central_directory(tail: bytes, offset: int) -> tuple[CentralEntry, ...]
     """
     entries: list[CentralEntry] = []
     position = 0
-    while (tail[position:position + 4] == CENTRAL_SIGNATURE
-           and position + _CENTRAL_HEADER.size <= len(tail)):
-        (_, _, _, _, _, flags, _, _, _, crc, compressed, size, name_length, extra_length,
-         comment_length, _, _, attributes, header_offset) = _CENTRAL_HEADER.unpack_from(
-            tail, position)
+    while tail[
+        position : position + 4
+    ] == CENTRAL_SIGNATURE and position + _CENTRAL_HEADER.size <= len(tail):
+        (
+            _,
+            _,
+            _,
+            _,
+            _,
+            flags,
+            _,
+            _,
+            _,
+            crc,
+            compressed,
+            size,
+            name_length,
+            extra_length,
+            comment_length,
+            _,
+            _,
+            attributes,
+            header_offset,
+        ) = _CENTRAL_HEADER.unpack_from(tail, position)
         if ZIP64_LIMIT in (compressed, size, header_offset):
             raise Zip64Error("zip64 central directory")
         start = position + _CENTRAL_HEADER.size
-        name = decode_name(tail[start:start + name_length], flags)
+        name = decode_name(tail[start : start + name_length], flags)
         entries.append(CentralEntry(name, header_offset, crc, compressed, size, attributes))
         position = start + name_length + extra_length + comment_length
-    if tail[position:position + 4] == ZIP64_END_SIGNATURE:
+    if tail[position : position + 4] == ZIP64_END_SIGNATURE:
         raise Zip64Error("zip64 end of central directory")
-    end = tail[position:position + _END_RECORD.size]
+    end = tail[position : position + _END_RECORD.size]
     if len(end) != _END_RECORD.size or end[:4] != END_SIGNATURE:
         raise DamagedZipError("damaged central directory")
     _, disk, _, _, count, _, directory_offset, _ = _END_RECORD.unpack(end)

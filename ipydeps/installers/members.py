@@ -76,10 +76,12 @@ def read_member(archive: zipfile.ZipFile, name: str, wheel_name: str) -> bytes:
     """
     info = archive.getinfo(name)
     if info.file_size > MAX_IN_MEMORY:
-        raise InvalidWheelError(f"Refused {wheel_name}: {name!r} declares {info.file_size} "
-                                f"bytes, more than the {MAX_IN_MEMORY} a metadata file or "
-                                "script may hold",
-                                hint="the wheel is malformed or hostile; tell its publisher")
+        raise InvalidWheelError(
+            f"Refused {wheel_name}: {name!r} declares {info.file_size} "
+            f"bytes, more than the {MAX_IN_MEMORY} a metadata file or "
+            "script may hold",
+            hint="the wheel is malformed or hostile; tell its publisher",
+        )
     try:
         return archive.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError):
@@ -95,8 +97,9 @@ def check_record_hash(wheel_name: str, member: str, expected: str, data: bytes) 
         raise RecordMismatchError(wheel_name, member, expected, actual)
 
 
-def extract_members(wheel: Path, entries: list[MemberEntry], executor: Executor,
-                    cancel: threading.Event) -> None:
+def extract_members(
+    wheel: Path, entries: list[MemberEntry], executor: Executor, cancel: threading.Event
+) -> None:
     """Write every entry's member to its destination, in ``executor``'s threads.
 
     Each member is inflated a piece at a time, bounded by its declared size, and checked
@@ -128,14 +131,16 @@ def extract_members(wheel: Path, entries: list[MemberEntry], executor: Executor,
             raise error
 
 
-def _extract_batch(wheel: Path, descriptor: int, batch: list[MemberEntry],
-                   cancel: threading.Event) -> None:
+def _extract_batch(
+    wheel: Path, descriptor: int, batch: list[MemberEntry], cancel: threading.Event
+) -> None:
     for entry in batch:
         if cancel.is_set():
             raise CancelledError()
         mode = 0o755 if entry.executable else 0o644
-        handle = os.open(entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                         mode)
+        handle = os.open(
+            entry.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode
+        )
         try:
             entry.written = _extract_member(wheel, descriptor, entry, handle)
         finally:
@@ -175,19 +180,22 @@ def _extract_member(wheel: Path, descriptor: int, entry: MemberEntry, handle: in
                 # One byte more than declared is enough to tell that it lies.
                 data = inflater.decompress(pending, min(_PIECE, info.file_size - size + 1))
             except INFLATER.error:
-                raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt "
-                                        "(cannot be inflated)") from None
+                raise InvalidWheelError(
+                    f"{wheel.name}: {info.filename!r} is corrupt (cannot be inflated)"
+                ) from None
             pending = inflater.unconsumed_tail
         size += len(data)
         if size > info.file_size:
             raise InvalidWheelError(
                 f"Refused {wheel.name}: {info.filename!r} inflates to more than the "
                 f"{info.file_size} bytes it declares",
-                hint="the wheel is malformed or hostile (a zip bomb?); tell its publisher")
+                hint="the wheel is malformed or hostile (a zip bomb?); tell its publisher",
+            )
         crc = INFLATER.crc32(data, crc)
         _write_hashed(handle, data, written, checked)
-        if (inflater.eof if inflater is not None else not remaining) or not (data or pending
-                                                                              or remaining):
+        if (inflater.eof if inflater is not None else not remaining) or not (
+            data or pending or remaining
+        ):
             break
     if crc != info.CRC or size != info.file_size:
         raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt (CRC mismatch)")
@@ -202,18 +210,18 @@ def _data_offset(wheel: Path, descriptor: int, info: zipfile.ZipInfo) -> int:
     return info.header_offset + header.length
 
 
-def _write_hashed(handle: int, data: bytes, written: hashlib._Hash,
-                  checked: hashlib._Hash) -> None:
+def _write_hashed(handle: int, data: bytes, written: hashlib._Hash, checked: hashlib._Hash) -> None:
     written.update(data)
     if checked is not written:
         checked.update(data)
     view = memoryview(data)
     while view:
-        view = view[os.write(handle, view):]
+        view = view[os.write(handle, view) :]
 
 
-def _checked_hash(wheel: Path, entry: MemberEntry, written: hashlib._Hash,
-                  checked: hashlib._Hash) -> str:
+def _checked_hash(
+    wheel: Path, entry: MemberEntry, written: hashlib._Hash, checked: hashlib._Hash
+) -> str:
     """Return ``written`` in RECORD's form once ``checked`` matches the RECORD hash."""
     actual = record_hash(checked)
     if entry.expected and actual != entry.expected:
@@ -221,8 +229,9 @@ def _checked_hash(wheel: Path, entry: MemberEntry, written: hashlib._Hash,
     return record_hash(written)
 
 
-def _extract_other(wheel: Path, info: zipfile.ZipInfo, handle: int,
-                   digests: tuple[hashlib._Hash, hashlib._Hash]) -> None:
+def _extract_other(
+    wheel: Path, info: zipfile.ZipInfo, handle: int, digests: tuple[hashlib._Hash, hashlib._Hash]
+) -> None:
     """Write a member compressed some other way (bzip2, lzma) with ``zipfile``, in pieces.
 
     ``zipfile`` stops at the declared size and checks the CRC at the end.
@@ -232,5 +241,6 @@ def _extract_other(wheel: Path, info: zipfile.ZipInfo, handle: int,
             while data := member.read(_PIECE):
                 _write_hashed(handle, data, *digests)
     except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError):
-        raise InvalidWheelError(f"{wheel.name}: {info.filename!r} is corrupt or uses a "
-                                "compression this Python lacks") from None
+        raise InvalidWheelError(
+            f"{wheel.name}: {info.filename!r} is corrupt or uses a compression this Python lacks"
+        ) from None

@@ -69,16 +69,30 @@ class StagingDestination:
     ``dist_info`` may be set later (a stream learns it at its end), before ``finish``.
     """
 
-    def __init__(self, scheme: InstallScheme, staging_name: str, *, name: NormalizedName,
-                 version: str, lib_category: str, dist_info: str = "",
-                 stage_key: str = "") -> None:
+    def __init__(
+        self,
+        scheme: InstallScheme,
+        staging_name: str,
+        *,
+        name: NormalizedName,
+        version: str,
+        lib_category: str,
+        dist_info: str = "",
+        stage_key: str = "",
+    ) -> None:
         targets = scheme.roots()
         targets["headers"] = scheme.headers / name
         self.scheme = scheme
         self.staging_name = staging_name
-        self.staged = StagedWheel(name=name, version=version, dist_info=dist_info,
-                                  lib_category=lib_category, staging={}, targets=targets,
-                                  stage_key=stage_key)
+        self.staged = StagedWheel(
+            name=name,
+            version=version,
+            dist_info=dist_info,
+            lib_category=lib_category,
+            staging={},
+            targets=targets,
+            stage_key=stage_key,
+        )
         self.records: list[tuple[str, str, str]] = []  # installed path, hash, size
         self._lib_root: str | None = None
         self._top_level: set[str] = set()
@@ -133,8 +147,12 @@ class StagingDestination:
         category, relative = placed
         if category in ("purelib", "platlib"):
             self._note_lib_member(relative.parts[0], len(relative.parts) == 1)
-        return Placement(category, relative, self.root(category) / relative,
-                         self.installed_path(category, relative))
+        return Placement(
+            category,
+            relative,
+            self.root(category) / relative,
+            self.installed_path(category, relative),
+        )
 
     def installed_path(self, category: str, relative: PurePosixPath) -> str:
         """Return the RECORD path: relative to the directory that holds the .dist-info."""
@@ -173,7 +191,8 @@ class StagingDestination:
             if problems:
                 raise InvalidWheelError(
                     f"Refused {self.staged.name} {self.staged.version}: " + "; ".join(problems),
-                    hint="the wheel is malformed or hostile; tell its publisher")
+                    hint="the wheel is malformed or hostile; tell its publisher",
+                )
             scripts += [(entry.name, console_script(entry, python)) for entry in entries]
         if not scripts:
             return
@@ -182,8 +201,9 @@ class StagingDestination:
             if "/" in name or name in ("", ".", ".."):
                 raise InvalidWheelError(f"unsafe script name {name!r}")
             write_file(root / name, data, 0o755)
-            self.add_record(self.installed_path("scripts", PurePosixPath(name)),
-                            record_hash_of(data), len(data))
+            self.add_record(
+                self.installed_path("scripts", PurePosixPath(name)), record_hash_of(data), len(data)
+            )
 
     def finish(self, bytes_written: int) -> StagedWheel:
         """Write INSTALLER and RECORD into the staged .dist-info; return the staged wheel."""
@@ -191,10 +211,10 @@ class StagingDestination:
         dist_dir = self.root(staged.lib_category) / staged.dist_info
         installer = (INSTALLER_NAME + "\n").encode()
         write_file(dist_dir / "INSTALLER", installer, 0o644)
-        self.add_record(f"{staged.dist_info}/INSTALLER", record_hash_of(installer),
-                        len(installer))
-        write_file(dist_dir / "RECORD", render_record(self.records, f"{staged.dist_info}/RECORD"),
-                   0o644)
+        self.add_record(f"{staged.dist_info}/INSTALLER", record_hash_of(installer), len(installer))
+        write_file(
+            dist_dir / "RECORD", render_record(self.records, f"{staged.dist_info}/RECORD"), 0o644
+        )
         staged.files = len(self.records)
         staged.bytes_written = bytes_written
         staged.top_level = tuple(sorted(name for name in self._top_level if name.isidentifier()))

@@ -58,10 +58,14 @@ def stage_wheel(
         facts = read_wheel_file(wheel_file)
         if facts.problem is not None:
             raise InvalidWheelError(f"{wheel.name}: {facts.problem}")
-        destination = StagingDestination(scheme, staging_name, name=dist_info.name,
-                                         version=dist_info.version,
-                                         lib_category=facts.root_category,
-                                         dist_info=dist_info.folder)
+        destination = StagingDestination(
+            scheme,
+            staging_name,
+            name=dist_info.name,
+            version=dist_info.version,
+            lib_category=facts.root_category,
+            dist_info=dist_info.folder,
+        )
         layout = _plan_layout(wheel, archive, infos, dist_info, destination)
         _make_directories(entry.destination.parent for entry in layout.entries)
         extract_members(wheel, layout.entries, executor, cancel)
@@ -74,8 +78,11 @@ def stage_wheel(
             shipped.append((name, data))
         entry_points = f"{dist_info.folder}/entry_points.txt"
         destination.write_scripts(
-            shipped, read_member(archive, entry_points, wheel.name)
-            if entry_points in archive.namelist() else None)
+            shipped,
+            read_member(archive, entry_points, wheel.name)
+            if entry_points in archive.namelist()
+            else None,
+        )
     return destination.finish(sum(entry.info.file_size for entry in layout.entries))
 
 
@@ -90,15 +97,20 @@ def _read_whole(archive: zipfile.ZipFile, name: str, wheel: Path) -> bytes:
     try:
         return read_member(archive, name, wheel.name)
     except KeyError:
-        raise InvalidWheelError(f"Refused {wheel.name}: it has no {name}",
-                                hint=_HOSTILE) from None
+        raise InvalidWheelError(f"Refused {wheel.name}: it has no {name}", hint=_HOSTILE) from None
 
 
-def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo],
-                 dist_info: DistInfo, destination: StagingDestination) -> _Layout:
+def _plan_layout(
+    wheel: Path,
+    archive: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    dist_info: DistInfo,
+    destination: StagingDestination,
+) -> _Layout:
     """Place every member and check it against RECORD; raise listing every problem."""
-    record = parse_record(_read_whole(archive, f"{dist_info.folder}/RECORD", wheel),
-                          dist_info.folder)
+    record = parse_record(
+        _read_whole(archive, f"{dist_info.folder}/RECORD", wheel), dist_info.folder
+    )
     problems = list(record.problems)
     layout = _Layout()
     seen: set[str] = set()
@@ -122,9 +134,15 @@ def _plan_layout(wheel: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipI
         if placed.category == "scripts":
             layout.scripts.append((info, placed.relative.name, expected))
             continue
-        layout.entries.append(MemberEntry(info, placed.path,
-                                          bool((info.external_attr >> 16) & 0o111),
-                                          installed=placed.installed, expected=expected))
+        layout.entries.append(
+            MemberEntry(
+                info,
+                placed.path,
+                bool((info.external_attr >> 16) & 0o111),
+                installed=placed.installed,
+                expected=expected,
+            )
+        )
     if problems:
         raise InvalidWheelError(f"Refused {wheel.name}: " + "; ".join(problems), hint=_HOSTILE)
     return layout

@@ -93,8 +93,15 @@ class WheelStreamStager:
     ``StagedWheel``. ``discard()`` removes whatever was staged.
     """
 
-    def __init__(self, filename: str, scheme: InstallScheme, staging_name: str, *,
-                 cancel: threading.Event, size: int | None = None) -> None:
+    def __init__(
+        self,
+        filename: str,
+        scheme: InstallScheme,
+        staging_name: str,
+        *,
+        cancel: threading.Event,
+        size: int | None = None,
+    ) -> None:
         try:
             name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as error:
@@ -126,9 +133,14 @@ class WheelStreamStager:
         return self._feed
 
     def _new_destination(self) -> StagingDestination:
-        return StagingDestination(self.scheme, self.staging_name, name=self._project,
-                                  version=self._version, lib_category=self._lib,
-                                  stage_key=f"{self._project}-{self._version}")
+        return StagingDestination(
+            self.scheme,
+            self.staging_name,
+            name=self._project,
+            version=self._version,
+            lib_category=self._lib,
+            stage_key=f"{self._project}-{self._version}",
+        )
 
     def _reset(self) -> None:
         self._position = 0  # stream offset of the next byte
@@ -153,7 +165,9 @@ class WheelStreamStager:
             # Not held back like other problems: what arrives past the end piles up in memory.
             raise InvalidWheelError(
                 f"Refused {self.filename}: the server sent more than the {self._size} bytes "
-                "its index announced", hint="the repository is misconfigured or tampered with")
+                "its index announced",
+                hint="the repository is misconfigured or tampered with",
+            )
         try:
             self._consume(memoryview(chunk))
         except Exception as problem:  # noqa: BLE001 - raised by finish(), after the hash check
@@ -208,7 +222,7 @@ class WheelStreamStager:
         offset = self._position - LOCAL_HEADER.size
 
         def on_name(block: bytes) -> None:
-            name = decode_name(block[:header.name_length], header.flags)
+            name = decode_name(block[: header.name_length], header.flags)
             self._start_member(name, offset, header.crc, header.size)
 
         self._expect(header.name_length + header.extra_length, on_name)
@@ -220,8 +234,9 @@ class WheelStreamStager:
         self._members.append(member)
         self._plan(member)
         if member.destination is not None:
-            member.handle = os.open(member.destination,
-                                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            member.handle = os.open(
+                member.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+            )
         self._expect(4, self._on_signature)
         self._current = member
         if not size:
@@ -231,8 +246,10 @@ class WheelStreamStager:
         """Decide where ``member`` goes (or that it is only kept); refuse unsafe paths."""
         self._plan_place(member)
         if member.keep and member.size > MAX_IN_MEMORY:
-            raise self._refused(f"{member.name!r} declares {member.size} bytes, more than the "
-                                f"{MAX_IN_MEMORY} a metadata file or script may hold")
+            raise self._refused(
+                f"{member.name!r} declares {member.size} bytes, more than the "
+                f"{MAX_IN_MEMORY} a metadata file or script may hold"
+            )
 
     def _plan_place(self, member: _Member) -> None:
         name = member.name
@@ -289,14 +306,13 @@ class WheelStreamStager:
             member.parts.append(bytes(data))
         if member.handle >= 0:
             while data:
-                data = data[os.write(member.handle, data):]
+                data = data[os.write(member.handle, data) :]
 
     def _member_done(self, member: _Member) -> None:
         self._current = None
         self._close_current(member)
         if member.running_crc != member.crc:
-            raise InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt "
-                                    "(CRC mismatch)")
+            raise InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt (CRC mismatch)")
         if member.keep:
             self._kept[member.name] = b"".join(member.parts)
             member.parts = []
@@ -334,12 +350,13 @@ class WheelStreamStager:
             if member.script is not None:
                 scripts.append((member.script.name, self._kept[member.name]))
             elif member.destination is not None:
-                self.destination.add_record(member.installed, record_hash(member.digest),
-                                            member.size)
-        self.destination.write_scripts(scripts,
-                                       self._kept.get(f"{dist_info}/entry_points.txt"))
-        return self.destination.finish(sum(member.size for member in self._members
-                                           if member.destination is not None))
+                self.destination.add_record(
+                    member.installed, record_hash(member.digest), member.size
+                )
+        self.destination.write_scripts(scripts, self._kept.get(f"{dist_info}/entry_points.txt"))
+        return self.destination.finish(
+            sum(member.size for member in self._members if member.destination is not None)
+        )
 
     def discard(self) -> None:
         """Remove everything staged for this wheel (after a failure, or before a fallback)."""
@@ -358,13 +375,15 @@ class WheelStreamStager:
             raise StreamingUnsupported(str(error)) from None
         except DamagedZipError as error:
             raise InvalidWheelError(f"{self.filename}: {error.message}") from None
-        listed = sorted((e.name, e.header_offset, e.crc, e.compressed_size, e.size)
-                        for e in entries)
+        listed = sorted(
+            (e.name, e.header_offset, e.crc, e.compressed_size, e.size) for e in entries
+        )
         seen = [(m.name, m.offset, m.crc, m.size, m.size) for m in self._members]
         if listed != sorted(seen) or len({m.name for m in self._members}) != len(seen):
             raise InvalidWheelError(
                 f"Refused {self.filename}: its central directory does not match its members",
-                hint=_HOSTILE)
+                hint=_HOSTILE,
+            )
         return {entry.name for entry in entries if entry.executable}
 
     def _check_record(self, record: RecordFile) -> None:

@@ -55,8 +55,17 @@ def _project_needs() -> list[PackageNeed]:
 # fails below until it is looked up.
 UNVERIFIED = {
     "v3.22": {
-        "ca-certificates", "libffi-dev", "musl-dev", "openblas-dev", "pkgconf", "py3-dateutil",
-        "py3-installer", "py3-narwhals", "py3-ply", "py3-threadpoolctl", "samurai",
+        "ca-certificates",
+        "libffi-dev",
+        "musl-dev",
+        "openblas-dev",
+        "pkgconf",
+        "py3-dateutil",
+        "py3-installer",
+        "py3-narwhals",
+        "py3-ply",
+        "py3-threadpoolctl",
+        "samurai",
     },
 }
 
@@ -72,8 +81,10 @@ def test_recipes_and_dockerfiles_meet_the_target_branch() -> None:
         problems += check_needs(_project_needs(), data, target.arch)
         unverified = {need.name for need in unverified_needs(_project_needs(), data, target.arch)}
         if unverified != UNVERIFIED.get(data.branch, set()):
-            problems.append(f"{target.name}: unverified {sorted(unverified)}, expected "
-                            f"{sorted(UNVERIFIED.get(data.branch, set()))}")
+            problems.append(
+                f"{target.name}: unverified {sorted(unverified)}, expected "
+                f"{sorted(UNVERIFIED.get(data.branch, set()))}"
+            )
         # The manifest's Python is the branch's python3 (paths usr/lib/python3.X follow it).
         pythons = {
             p.version.split(".")[0] + "." + p.version.split(".")[1]

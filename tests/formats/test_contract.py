@@ -29,7 +29,7 @@ def imported_modules(path: Path, root: Path) -> list[str]:
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else ()
+            base = package[: len(package) - node.level + 1] if node.level else ()
             found.append(".".join([*base, *([node.module] if node.module else [])]))
     return found
 
@@ -37,32 +37,50 @@ def imported_modules(path: Path, root: Path) -> list[str]:
 def loaded_after(statement: str) -> list[str]:
     """The modules a fresh interpreter has loaded after ``statement``."""
     done = subprocess.run(
-        [sys.executable, "-c",
-         f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-c",
+            f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return list(json.loads(done.stdout))
 
 
 def test_formats_imports_nothing_else_of_ipydeps() -> None:
     for path in FORMATS.glob("*.py"):
-        outside = [name for name in imported_modules(path, ROOT)
-                   if name.split(".")[0] == "ipydeps" and not name.startswith("ipydeps.formats")]
+        outside = [
+            name
+            for name in imported_modules(path, ROOT)
+            if name.split(".")[0] == "ipydeps" and not name.startswith("ipydeps.formats")
+        ]
         assert outside == [], f"{path.name} imports {outside}"
 
 
 def test_the_server_imports_the_client_only_through_formats() -> None:
     for path in SERVER.rglob("*.py"):
-        outside = [name for name in imported_modules(path, SERVER.parent)
-                   if name == "ipydeps" or (name.startswith("ipydeps.")
-                                            and not name.startswith("ipydeps.formats"))]
+        outside = [
+            name
+            for name in imported_modules(path, SERVER.parent)
+            if name == "ipydeps"
+            or (name.startswith("ipydeps.") and not name.startswith("ipydeps.formats"))
+        ]
         assert outside == [], f"{path.relative_to(ROOT)} imports {outside}"
 
 
 def test_the_shared_package_loads_a_handful_of_modules() -> None:
     loaded = loaded_after("import ipydeps.formats.apkindex")
     ours = [name for name in loaded if name.split(".")[0] == "ipydeps"]
-    assert ours == ["ipydeps", "ipydeps.formats", "ipydeps.formats.apkindex",
-                    "ipydeps.formats.apkversion", "ipydeps.formats.errors"]
+    assert ours == [
+        "ipydeps",
+        "ipydeps.formats",
+        "ipydeps.formats.apkindex",
+        "ipydeps.formats.apkversion",
+        "ipydeps.formats.errors",
+    ]
     assert "resolvelib" not in loaded and "IPython" not in loaded
 
 
@@ -94,8 +112,9 @@ else:
 def test_every_public_name_still_works() -> None:
     # In a fresh interpreter: ipydeps.settings and ipydeps.api are imported first, which
     # must not shadow the public function ipydeps.config with a module.
-    done = subprocess.run([sys.executable, "-c", PUBLIC_NAMES], capture_output=True,
-                          text=True, cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", PUBLIC_NAMES], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -114,7 +133,8 @@ print(shell.magics_manager.magics["line"]["pip"].__module__)
 
 
 def test_load_ext_ipydeps_registers_the_magic_and_loads_the_installer() -> None:
-    done = subprocess.run([sys.executable, "-c", LOAD_EXT], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_EXT], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ipydeps.magics"

@@ -26,8 +26,7 @@ def test_the_hash_is_written_as_the_wheel_spec_says() -> None:
 
 
 def test_a_record_that_is_right_reads_without_problems() -> None:
-    record = parse_record(
-        f"demo/__init__.py,{EMPTY_SHA256},0\n{DIST}/RECORD,,\n".encode(), DIST)
+    record = parse_record(f"demo/__init__.py,{EMPTY_SHA256},0\n{DIST}/RECORD,,\n".encode(), DIST)
     assert record.problems == ()
     assert record.hash_of("demo/__init__.py") == EMPTY_SHA256
     assert record.hash_of("demo/other.py") == ""
@@ -35,16 +34,18 @@ def test_a_record_that_is_right_reads_without_problems() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    text = "\n".join([
-        "demo/a.py,sha256=abc",  # two fields
-        "demo/b.py,md5=abc,3",  # a weak algorithm
-        "demo/c.py,sha256=abc,three",  # not a size
-        "demo/d.py,sha256abc,3",  # not algorithm=value
-        f"demo/e.py,{EMPTY_SHA256},0",
-        f"demo/e.py,{EMPTY_SHA256},0",  # listed twice
-        f"{DIST}/RECORD,{EMPTY_SHA256},0",  # RECORD cannot hash itself
-        "",
-    ])
+    text = "\n".join(
+        [
+            "demo/a.py,sha256=abc",  # two fields
+            "demo/b.py,md5=abc,3",  # a weak algorithm
+            "demo/c.py,sha256=abc,three",  # not a size
+            "demo/d.py,sha256abc,3",  # not algorithm=value
+            f"demo/e.py,{EMPTY_SHA256},0",
+            f"demo/e.py,{EMPTY_SHA256},0",  # listed twice
+            f"{DIST}/RECORD,{EMPTY_SHA256},0",  # RECORD cannot hash itself
+            "",
+        ]
+    )
     record = parse_record(text.encode(), DIST)
     assert record.problems == (
         "RECORD row ['demo/a.py', 'sha256=abc'] does not have 3 fields",
@@ -63,15 +64,18 @@ def test_sha384_and_sha512_are_sha256_or_better() -> None:
     assert record.problems == ()
     assert record.member_problem("a", record_hash_of(b"a", "sha384"), 1) is None
     assert record.member_problem("b", record_hash_of(b"B", "sha512"), 1) == (
-        "'b' does not match its RECORD hash")
+        "'b' does not match its RECORD hash"
+    )
 
 
 def test_a_member_that_disagrees_with_its_row_is_named() -> None:
     record = parse_record(f"demo/x.py,{EMPTY_SHA256},0\n".encode(), DIST)
     assert record.member_problem("demo/x.py", record_hash_of(b"x"), 0) == (
-        "'demo/x.py' does not match its RECORD hash")
+        "'demo/x.py' does not match its RECORD hash"
+    )
     assert record.member_problem("demo/x.py", EMPTY_SHA256, 5) == (
-        "'demo/x.py' is 5 bytes, RECORD says 0")
+        "'demo/x.py' is 5 bytes, RECORD says 0"
+    )
     assert record.size_problem("demo/x.py", 5) == "'demo/x.py' is 5 bytes, RECORD says 0"
     # Nothing to disagree with: not listed, or listed without a hash.
     assert record.member_problem("demo/unlisted.py", EMPTY_SHA256, 9) is None
@@ -80,9 +84,17 @@ def test_a_member_that_disagrees_with_its_row_is_named() -> None:
 def test_unlisted_files_and_rows_naming_no_member() -> None:
     record = parse_record(
         f"demo/a.py,{EMPTY_SHA256},0\ndemo/ghost.py,{EMPTY_SHA256},0\ndemo/bare.py,,\n"
-        f"{DIST}/RECORD,,\n".encode(), DIST)
-    members = ["demo/a.py", "demo/bare.py", "demo/extra.py", "demo/bad.py",
-               f"{DIST}/RECORD", f"{DIST}/RECORD.jws"]
+        f"{DIST}/RECORD,,\n".encode(),
+        DIST,
+    )
+    members = [
+        "demo/a.py",
+        "demo/bare.py",
+        "demo/extra.py",
+        "demo/bad.py",
+        f"{DIST}/RECORD",
+        f"{DIST}/RECORD.jws",
+    ]
     assert unlisted_problems(record, members, DIST, broken=["demo/bad.py"]) == [
         "RECORD lists 'demo/ghost.py', which the wheel lacks",
         "RECORD has no hash for 'demo/bare.py'",
@@ -91,8 +103,11 @@ def test_unlisted_files_and_rows_naming_no_member() -> None:
 
 
 def test_written_records_read_back_the_same() -> None:
-    rows = [("demo/a,b.py", EMPTY_SHA256, "0"), ('demo/"q".py', EMPTY_SHA256, "0"),
-            ("../../bin/tool", record_hash_of(b"x"), "1")]
+    rows = [
+        ("demo/a,b.py", EMPTY_SHA256, "0"),
+        ('demo/"q".py', EMPTY_SHA256, "0"),
+        ("../../bin/tool", record_hash_of(b"x"), "1"),
+    ]
     data = render_record(rows, f"{DIST}/RECORD")
     assert data.endswith(f"{DIST}/RECORD,,\n".encode())
     assert data.startswith(b'"demo/a,b.py",')

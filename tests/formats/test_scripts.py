@@ -19,17 +19,21 @@ from ipydeps.formats.scripts import (
 def test_console_and_gui_scripts_are_read_with_extras_ignored() -> None:
     entries, problems = parse_entry_points(
         "[console_scripts]\ndemo-tool = demo.cli:main\nDemo2 = demo.cli:App.run [extra]\n"
-        "[gui_scripts]\ndemo-gui=demo.gui:start\n[other]\nx = y:z\n")
+        "[gui_scripts]\ndemo-gui=demo.gui:start\n[other]\nx = y:z\n"
+    )
     assert problems == []
-    assert entries == [EntryPoint("demo-tool", "demo.cli", "main", "console"),
-                       EntryPoint("Demo2", "demo.cli", "App.run", "console"),
-                       EntryPoint("demo-gui", "demo.gui", "start", "gui")]
+    assert entries == [
+        EntryPoint("demo-tool", "demo.cli", "main", "console"),
+        EntryPoint("Demo2", "demo.cli", "App.run", "console"),
+        EntryPoint("demo-gui", "demo.gui", "start", "gui"),
+    ]
 
 
 def test_hostile_entry_points_are_problems_not_exceptions() -> None:
     _, problems = parse_entry_points(
         "[console_scripts]\nno-attr = demo.cli\n../escape = demo:main\nwith space = demo:main\n"
-        "percent = %(home)s\n")
+        "percent = %(home)s\n"
+    )
     assert problems == [
         "entry point 'no-attr' = 'demo.cli' is invalid",
         "entry point '../escape' = 'demo:main' is invalid",
@@ -60,20 +64,29 @@ def test_a_console_script_calls_its_entry_point(tmp_path: Path) -> None:
     (tmp_path / "demo" / "__init__.py").write_text("")
     (tmp_path / "demo" / "cli.py").write_text(
         "import sys\nclass App:\n    @staticmethod\n    def run():\n"
-        "        print('ran', sys.argv[0].rsplit('/', 1)[1])\n        return 3\n")
+        "        print('ran', sys.argv[0].rsplit('/', 1)[1])\n        return 3\n"
+    )
     script = tmp_path / "demo-tool"
-    script.write_bytes(console_script(EntryPoint("demo-tool", "demo.cli", "App.run", "console"),
-                                      sys.executable))
+    script.write_bytes(
+        console_script(EntryPoint("demo-tool", "demo.cli", "App.run", "console"), sys.executable)
+    )
     script.chmod(0o755)
-    ran = subprocess.run([str(script)], capture_output=True, text=True, check=False,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    ran = subprocess.run(
+        [str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert (ran.returncode, ran.stdout) == (3, "ran demo-tool\n")
 
 
 def test_only_hash_bang_python_is_rewritten() -> None:
     assert rewrite_shebang(b"#!python\nprint(1)\n", "/env/bin/python") == (
-        b"#!/env/bin/python\nprint(1)\n")
+        b"#!/env/bin/python\nprint(1)\n"
+    )
     assert rewrite_shebang(b"#!pythonw\nprint(1)\n", "/env/bin/python") == (
-        b"#!/env/bin/python\nprint(1)\n")
+        b"#!/env/bin/python\nprint(1)\n"
+    )
     for untouched in (b"#!/bin/sh\necho\n", b"#!/usr/bin/env python\n", b"\x7fELF"):
         assert rewrite_shebang(untouched, "/env/bin/python") == untouched

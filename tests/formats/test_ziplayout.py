@@ -19,9 +19,11 @@ from ipydeps.formats.ziplayout import (
 def archive() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as writer:
-        for name, data, mode in (("demo/__init__.py", b"x = 1\n", 0o644),
-                                 ("demo/tool.sh", b"#!/bin/sh\necho hi\n", 0o755),
-                                 ("demo/é.txt", b"", 0o644)):
+        for name, data, mode in (
+            ("demo/__init__.py", b"x = 1\n", 0o644),
+            ("demo/tool.sh", b"#!/bin/sh\necho hi\n", 0o755),
+            ("demo/é.txt", b"", 0o644),
+        ):
             info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
             info.external_attr = (0o100000 | mode) << 16
             writer.writestr(info, data)
@@ -32,12 +34,15 @@ def test_local_headers_give_each_member_sizes_crc_and_data_offset() -> None:
     data = archive()
     with zipfile.ZipFile(io.BytesIO(data)) as reader:
         for info in reader.infolist():
-            header = read_local_header(data[info.header_offset:])
+            header = read_local_header(data[info.header_offset :])
             assert header is not None
             assert (header.crc, header.size, header.compressed_size) == (
-                info.CRC, info.file_size, info.compress_size)
+                info.CRC,
+                info.file_size,
+                info.compress_size,
+            )
             start = info.header_offset + header.length
-            assert data[start:start + header.size] == reader.read(info)
+            assert data[start : start + header.size] == reader.read(info)
     assert LOCAL_HEADER.size == 30
 
 
@@ -55,7 +60,8 @@ def test_the_central_directory_lists_what_zipfile_lists() -> None:
     entries = read_central_directory(data[start:], start)
     assert [(e.name, e.header_offset, e.crc, e.size, e.executable) for e in entries] == [
         (i.filename, i.header_offset, i.CRC, i.file_size, bool((i.external_attr >> 16) & 0o111))
-        for i in infos]
+        for i in infos
+    ]
     assert [entry.executable for entry in entries] == [False, True, False]
 
 
@@ -74,6 +80,6 @@ def test_zip64_records_are_left_to_zipfile() -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as reader:
         start = reader.start_dir  # type: ignore[attr-defined]
     # A 32-bit size of 0xFFFFFFFF says: the real one is in a zip64 extra field.
-    tail = data[start:start + 20] + b"\xff\xff\xff\xff" + data[start + 24:]
+    tail = data[start : start + 20] + b"\xff\xff\xff\xff" + data[start + 24 :]
     with pytest.raises(Zip64Error):
         read_central_directory(tail, start)

@@ -26,7 +26,8 @@ def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_log_says_why_the_wheel_was_taken_instead_of_the_stored_copy(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="ipydeps")
     make_venv(tmp_path / "env")
     wheel = package(tmp_path)
@@ -34,26 +35,41 @@ def test_the_log_says_why_the_wheel_was_taken_instead_of_the_stored_copy(
     with scripted_server(routes=routes_for(wheel, wheel.read_bytes())) as server:
         install(server, tmp_path / "env")
     said = [record.getMessage() for record in caplog.records]
-    assert any(line.startswith(f"repository {server.url}; upstream deny; apk ")
-               and line.endswith("; stored copies auto; 4 jobs") for line in said), said
+    assert any(
+        line.startswith(f"repository {server.url}; upstream deny; apk ")
+        and line.endswith("; stored copies auto; 4 jobs")
+        for line in said
+    ), said
     # The apk route was there but could not serve: not usable here (the first line says
     # why), or, where apk runs, the scripted repository has no apk index.
-    assert any(re.fullmatch(re.escape(f"stream-pkg 1.0: wheel from {server.url}files/"
-                                      f"{wheel.name}; apk: ")
-                            + "(cannot be used here|no file of stream-pkg)", line)
-               for line in said), said
-    assert ("stream-pkg: the repository offers a stored copy; stored_copies = auto: the "
-            "stored copy on trial (the repository is on this machine or a private network)"
-            ) in said
-    assert ("stream-pkg: the stored copy cannot be installed as it streams (a member is "
-            "compressed: not a stored copy): the wheel instead") in said
-    assert any(line.startswith(f"stream-pkg: {wheel.stat().st_size} bytes (the wheel) "
-                               "fetched and staged in ") for line in said), said
+    assert any(
+        re.fullmatch(
+            re.escape(f"stream-pkg 1.0: wheel from {server.url}files/{wheel.name}; apk: ")
+            + "(cannot be used here|no file of stream-pkg)",
+            line,
+        )
+        for line in said
+    ), said
+    assert (
+        "stream-pkg: the repository offers a stored copy; stored_copies = auto: the "
+        "stored copy on trial (the repository is on this machine or a private network)"
+    ) in said
+    assert (
+        "stream-pkg: the stored copy cannot be installed as it streams (a member is "
+        "compressed: not a stored copy): the wheel instead"
+    ) in said
+    assert any(
+        line.startswith(
+            f"stream-pkg: {wheel.stat().st_size} bytes (the wheel) fetched and staged in "
+        )
+        for line in said
+    ), said
     assert any(line.startswith(f"read {server.url}simple/stream-pkg/: ") for line in said)
 
 
-def test_nothing_more_is_shown_unless_logging_is_on(tmp_path: Path,
-                                                    capfd: pytest.CaptureFixture[str]) -> None:
+def test_nothing_more_is_shown_unless_logging_is_on(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     # As in a kernel: no handler configured, so the debug trail goes nowhere.
     make_venv(tmp_path / "env")
     wheel = package(tmp_path)

@@ -261,11 +261,18 @@ def test_deeply_nested_files_are_config_errors_not_crashes(tmp_path: Path) -> No
 
 
 def test_read_bounds_are_configurable_and_checked(tmp_path: Path) -> None:
-    settings = load_config(environ={"IPYDEPS_MAX_PAGE_BYTES": "1048576"}, system_path=None,
-                           user_path=tmp_path / "none.toml")
+    settings = load_config(
+        environ={"IPYDEPS_MAX_PAGE_BYTES": "1048576"},
+        system_path=None,
+        user_path=tmp_path / "none.toml",
+    )
     assert settings.max_page_bytes == 1 << 20
     assert settings.provenance["max_page_bytes"] == "env IPYDEPS_MAX_PAGE_BYTES"
     assert settings.max_download_bytes == 4 << 30
     with pytest.raises(ConfigError, match="max_download_bytes must be between"):
-        load_config(environ={}, overrides={"max_download_bytes": 10}, system_path=None,
-                    user_path=tmp_path / "none.toml")
+        load_config(
+            environ={},
+            overrides={"max_download_bytes": 10},
+            system_path=None,
+            user_path=tmp_path / "none.toml",
+        )

@@ -38,7 +38,7 @@ def from_stream(scheme: InstallScheme, wheel: Path) -> None:
         sink = stager.restart()
         try:
             for start in range(0, len(data), 4096):
-                sink(data[start:start + 4096])
+                sink(data[start : start + 4096])
             transaction.add(stager.finish())
         except BaseException:
             stager.discard()
@@ -49,9 +49,16 @@ def from_stream(scheme: InstallScheme, wheel: Path) -> None:
 READERS = pytest.mark.parametrize("install", [from_wheel, from_stream], ids=["wheel", "stream"])
 
 
-def hostile_wheel(directory: Path, files: dict[str, bytes], *, filename: str = "demo_pkg-1.0",
-                  dist: str = "demo_pkg-1.0", algorithm: str = "sha256",
-                  record: bytes | None = None, wheel_file: bool = True) -> Path:
+def hostile_wheel(
+    directory: Path,
+    files: dict[str, bytes],
+    *,
+    filename: str = "demo_pkg-1.0",
+    dist: str = "demo_pkg-1.0",
+    algorithm: str = "sha256",
+    record: bytes | None = None,
+    wheel_file: bool = True,
+) -> Path:
     """A wheel whose every part is given; RECORD lists everything with ``algorithm``."""
     entries = dict(files)
     entries[f"{dist}.dist-info/METADATA"] = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n"
@@ -80,15 +87,20 @@ def env(tmp_path: Path) -> Path:
 @READERS
 @pytest.mark.parametrize("algorithm", ["sha384", "sha512"])
 def test_a_record_in_sha384_or_sha512_is_checked_and_accepted(
-        install: Install, algorithm: str, tmp_path: Path, env: Path) -> None:
+    install: Install, algorithm: str, tmp_path: Path, env: Path
+) -> None:
     wheel = hostile_wheel(tmp_path, {"demo_pkg/__init__.py": b"VALUE = 7\n"}, algorithm=algorithm)
     install(install_scheme(env), wheel)
-    assert run_python(env / "bin" / "python", "import demo_pkg; print(demo_pkg.VALUE)"
-                      ).stdout == "7\n"
+    assert (
+        run_python(env / "bin" / "python", "import demo_pkg; print(demo_pkg.VALUE)").stdout == "7\n"
+    )
     # The same RECORD with the module's bytes changed is refused.
-    tampered = hostile_wheel(tmp_path, {"demo_pkg/__init__.py": b"VALUE = 8\n"},
-                             algorithm=algorithm,
-                             record=zipfile.ZipFile(wheel).read("demo_pkg-1.0.dist-info/RECORD"))
+    tampered = hostile_wheel(
+        tmp_path,
+        {"demo_pkg/__init__.py": b"VALUE = 8\n"},
+        algorithm=algorithm,
+        record=zipfile.ZipFile(wheel).read("demo_pkg-1.0.dist-info/RECORD"),
+    )
     before = snapshot(env)
     with pytest.raises(RecordMismatchError, match=f"its RECORD says {algorithm}="):
         install(install_scheme(env), tampered)
@@ -96,27 +108,41 @@ def test_a_record_in_sha384_or_sha512_is_checked_and_accepted(
 
 
 @READERS
-@pytest.mark.parametrize(("kind", "problem"), [
-    ("impostor", "the wheel's requests-1.0.dist-info names another project or version"),
-    ("version", "the wheel's demo_pkg-2.0.dist-info names another project or version"),
-    ("entry point", "entry point '../escape' = 'demo_pkg:main' is invalid"),
-    ("weak hash", "RECORD uses 'md5' for 'demo_pkg/__init__.py'; expected sha256 or better"),
-    ("bad row", "RECORD row ['demo_pkg/__init__.py', 'x'] does not have 3 fields"),
-    ("no WHEEL", "WHEEL"),
-])
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("impostor", "the wheel's requests-1.0.dist-info names another project or version"),
+        ("version", "the wheel's demo_pkg-2.0.dist-info names another project or version"),
+        ("entry point", "entry point '../escape' = 'demo_pkg:main' is invalid"),
+        ("weak hash", "RECORD uses 'md5' for 'demo_pkg/__init__.py'; expected sha256 or better"),
+        ("bad row", "RECORD row ['demo_pkg/__init__.py', 'x'] does not have 3 fields"),
+        ("no WHEEL", "WHEEL"),
+    ],
+)
 def test_what_the_rules_refuse_is_refused_by_both_readers(
-        install: Install, kind: str, problem: str, tmp_path: Path, env: Path) -> None:
+    install: Install, kind: str, problem: str, tmp_path: Path, env: Path
+) -> None:
     module = {"demo_pkg/__init__.py": b"def main():\n    return 0\n"}
     wheel = {
         "impostor": lambda: hostile_wheel(tmp_path, module, dist="requests-1.0"),
         "version": lambda: hostile_wheel(tmp_path, module, dist="demo_pkg-2.0"),
-        "entry point": lambda: hostile_wheel(tmp_path, {
-            **module, "demo_pkg-1.0.dist-info/entry_points.txt":
-                b"[console_scripts]\n../escape = demo_pkg:main\n"}),
-        "weak hash": lambda: hostile_wheel(tmp_path, module, record=(
-            b"demo_pkg/__init__.py,md5=abc,27\ndemo_pkg-1.0.dist-info/RECORD,,\n")),
-        "bad row": lambda: hostile_wheel(tmp_path, module, record=(
-            b"demo_pkg/__init__.py,x\ndemo_pkg-1.0.dist-info/RECORD,,\n")),
+        "entry point": lambda: hostile_wheel(
+            tmp_path,
+            {
+                **module,
+                "demo_pkg-1.0.dist-info/entry_points.txt": (
+                    b"[console_scripts]\n../escape = demo_pkg:main\n"
+                ),
+            },
+        ),
+        "weak hash": lambda: hostile_wheel(
+            tmp_path,
+            module,
+            record=(b"demo_pkg/__init__.py,md5=abc,27\ndemo_pkg-1.0.dist-info/RECORD,,\n"),
+        ),
+        "bad row": lambda: hostile_wheel(
+            tmp_path, module, record=(b"demo_pkg/__init__.py,x\ndemo_pkg-1.0.dist-info/RECORD,,\n")
+        ),
         "no WHEEL": lambda: hostile_wheel(tmp_path, module, wheel_file=False),
     }[kind]()
     before = snapshot(env)

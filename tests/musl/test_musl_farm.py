@@ -52,9 +52,10 @@ def _farm(*args: str) -> subprocess.CompletedProcess[str]:
 def _lay_out(apk: bytes, prefix: Path) -> list[str]:
     """Extract an apk's files as apk would under /usr, with ``prefix`` standing for /usr."""
     names = []
-    with gzip.GzipFile(fileobj=io.BytesIO(apk)) as stream, tarfile.open(
-        fileobj=stream, mode="r|", ignore_zeros=True
-    ) as archive:
+    with (
+        gzip.GzipFile(fileobj=io.BytesIO(apk)) as stream,
+        tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as archive,
+    ):
         for member in archive:
             if member.name.startswith(".") or member.name == "usr":
                 continue
@@ -94,8 +95,10 @@ def test_c_extension_built_for_musl_published_resolved_and_imported(
     # No OpenBLAS was built: this recipe does not makedepend on openblas-dev.
     assert "openblas" not in done.stdout
     wheel, apk = result["artifacts"]
-    assert wheel["filename"] == f"muslsum-1.0-cp{version.replace('.', '')}-cp" \
+    assert (
+        wheel["filename"] == f"muslsum-1.0-cp{version.replace('.', '')}-cp"
         f"{version.replace('.', '')}-musllinux_1_2_x86_64.whl"
+    )
     assert apk["filename"] == "py3-muslsum-1.0-r0.apk"
 
     status, _, index = repo_server.get("alpine/v3.22/sci/x86_64/APKINDEX.tar.gz")

@@ -119,9 +119,10 @@ def _upstream_apks(server: RunningServer, version: str, tmp_path: Path) -> None:
 def _lay_out(apk: bytes, prefix: Path) -> int:
     """Extract an apk under ``prefix`` (standing for /usr); return its installed bytes."""
     size = 0
-    with gzip.GzipFile(fileobj=io.BytesIO(apk)) as stream, tarfile.open(
-        fileobj=stream, mode="r|", ignore_zeros=True
-    ) as archive:
+    with (
+        gzip.GzipFile(fileobj=io.BytesIO(apk)) as stream,
+        tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as archive,
+    ):
         for member in archive:
             if member.name.startswith(".") or member.name == "usr":
                 continue

@@ -356,14 +356,21 @@ def test_a_wheel_of_another_wheel_version_is_refused(tmp_path: Path, key: Signin
     with zipfile.ZipFile(source) as original:
         entries = {info.filename: original.read(info) for info in original.infolist()}
     dist = "future-1.0.dist-info"
-    entries[f"{dist}/WHEEL"] = entries[f"{dist}/WHEEL"].replace(b"Wheel-Version: 1.0",
-                                                                b"Wheel-Version: 2.0")
+    entries[f"{dist}/WHEEL"] = entries[f"{dist}/WHEEL"].replace(
+        b"Wheel-Version: 1.0", b"Wheel-Version: 2.0"
+    )
     digest = base64.urlsafe_b64encode(hashlib.sha256(entries[f"{dist}/WHEEL"]).digest())
-    rows = [row for row in entries[f"{dist}/RECORD"].splitlines(keepends=True)
-            if not row.startswith(f"{dist}/WHEEL,".encode())]
-    entries[f"{dist}/RECORD"] = b"".join(rows) + (
-        f"{dist}/WHEEL,sha256={digest.rstrip(b'=').decode()},"
-        f"{len(entries[f'{dist}/WHEEL'])}\n").encode()
+    rows = [
+        row
+        for row in entries[f"{dist}/RECORD"].splitlines(keepends=True)
+        if not row.startswith(f"{dist}/WHEEL,".encode())
+    ]
+    entries[f"{dist}/RECORD"] = (
+        b"".join(rows)
+        + (
+            f"{dist}/WHEEL,sha256={digest.rstrip(b'=').decode()},{len(entries[f'{dist}/WHEEL'])}\n"
+        ).encode()
+    )
     with zipfile.ZipFile(wheel, "w") as copy:
         for name, data in entries.items():
             copy.writestr(name, data)

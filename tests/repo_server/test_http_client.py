@@ -21,10 +21,12 @@ NO_PROXY = {"no_proxy": "*"}
 
 
 def test_get_follows_redirects_and_sends_url_credentials_as_basic_auth() -> None:
-    with scripted_server(routes={
-        "/old": Scripted(301, headers={"Location": "/new"}),
-        "/new": Scripted(200, b"moved here"),
-    }) as server:
+    with scripted_server(
+        routes={
+            "/old": Scripted(301, headers={"Location": "/new"}),
+            "/new": Scripted(200, b"moved here"),
+        }
+    ) as server:
         url = server.url.replace("http://", "http://alice:s3cret@") + "old"
         reply = HttpClient(environ=NO_PROXY).get(url)
     assert (reply.status, reply.body) == (200, b"moved here")
@@ -53,8 +55,10 @@ def test_a_refused_connection_is_the_same_error_type() -> None:
 
 
 def test_a_redirect_loop_is_refused() -> None:
-    with scripted_server(Scripted(302, headers={"Location": "/again"})) as server, \
-            pytest.raises(HttpError, match="redirects more than 5 times"):
+    with (
+        scripted_server(Scripted(302, headers={"Location": "/again"})) as server,
+        pytest.raises(HttpError, match="redirects more than 5 times"),
+    ):
         HttpClient(environ=NO_PROXY).get(server.url)
 
 
@@ -75,8 +79,7 @@ def test_http_proxy_from_the_environment_is_used_and_no_proxy_is_honoured() -> N
         reply = client.get("http://upstream.invalid/simple/demo/")
         assert reply.body == b"via proxy"
         assert proxy.requests == ["http://upstream.invalid/simple/demo/"]
-        bypass = HttpClient(environ={"http_proxy": "http://127.0.0.1:9/",
-                                     "no_proxy": "127.0.0.1"})
+        bypass = HttpClient(environ={"http_proxy": "http://127.0.0.1:9/", "no_proxy": "127.0.0.1"})
         assert bypass.get(proxy.url + "direct").body == b"via proxy"
     assert proxy.requests[-1] == "/direct"
 
@@ -91,8 +94,9 @@ def test_verified_download_renames_only_the_right_bytes(tmp_path: Path) -> None:
     good = b"sdist bytes" * 1000
     digest = hashlib.sha256(good).hexdigest()
     target = tmp_path / "cache" / "demo-1.0.tar.gz"
-    with scripted_server(routes={"/good": Scripted(200, good),
-                                 "/bad": Scripted(200, b"tampered")}) as server:
+    with scripted_server(
+        routes={"/good": Scripted(200, good), "/bad": Scripted(200, b"tampered")}
+    ) as server:
         client = HttpClient(environ=NO_PROXY)
         with pytest.raises(ValidationError, match="its sha256 is"):
             download_verified(client, server.url + "bad", target, digest)
@@ -107,8 +111,12 @@ def test_verified_download_renames_only_the_right_bytes(tmp_path: Path) -> None:
 def test_a_download_cut_off_leaves_nothing(tmp_path: Path) -> None:
     body = b"x" * 100_000
     with scripted_server(Scripted(200, body, cut=1000)) as server, pytest.raises(HttpError):
-        download_verified(HttpClient(environ=NO_PROXY), server.url, tmp_path / "f",
-                          hashlib.sha256(body).hexdigest())
+        download_verified(
+            HttpClient(environ=NO_PROXY),
+            server.url,
+            tmp_path / "f",
+            hashlib.sha256(body).hexdigest(),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -122,12 +130,17 @@ def test_https_goes_through_a_connect_tunnel_with_the_proxy_s_credentials(
 ) -> None:
     certificates = make_certificates(tmp_path, "repo.example")
     authorization = "Basic " + base64.b64encode(b"proxy-user:s3cr@t").decode()
-    with scripted_server(Scripted(200, b"over tls"), tls=certificates.server_context()) as origin, \
-            auth_proxy(authorization, {"repo.example": "127.0.0.1"}) as proxy:
-        client = HttpClient(cafile=str(certificates.ca), environ={
-            "HTTPS_PROXY": f"http://proxy-user:s3cr%40t@127.0.0.1:{proxy.port}"})
+    with (
+        scripted_server(Scripted(200, b"over tls"), tls=certificates.server_context()) as origin,
+        auth_proxy(authorization, {"repo.example": "127.0.0.1"}) as proxy,
+    ):
+        client = HttpClient(
+            cafile=str(certificates.ca),
+            environ={"HTTPS_PROXY": f"http://proxy-user:s3cr%40t@127.0.0.1:{proxy.port}"},
+        )
         assert client.get(f"https://repo.example:{origin.port}/page").body == b"over tls"
     assert [(asked.method, asked.target, asked.authorization) for asked in proxy.asked] == [
-        ("CONNECT", f"repo.example:{origin.port}", authorization)]
+        ("CONNECT", f"repo.example:{origin.port}", authorization)
+    ]
     assert origin.requests == ["/page"]
     assert not any("Proxy-Authorization" in headers for headers in origin.headers)

@@ -108,6 +108,8 @@ def test_root_html_escapes_names() -> None:
 
 @pytest.mark.parametrize("names", [[], ["one"], ["b-two", "a", 'quo"te', "unicodé", "x\\y"]])
 def test_root_json_is_the_json_module_s_text(names: list[str]) -> None:
-    document = {"meta": {"api-version": API_VERSION},
-                "projects": [{"name": name} for name in sorted(names)]}
+    document = {
+        "meta": {"api-version": API_VERSION},
+        "projects": [{"name": name} for name in sorted(names)],
+    }
     assert render_root_json(names) == json.dumps(document, indent=1) + "\n"

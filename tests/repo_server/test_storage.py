@@ -174,16 +174,17 @@ def test_a_lost_project_list_is_read_again_from_the_tree(store: Store, tmp_path:
     store.publish_file(make_wheel(tmp_path, "gamma", "1.0"))
     assert _root(store) == ["alpha", "beta", "gamma"]
     assert json.loads((store.layout.cache / "projects.json").read_text()) == [
-        "alpha", "beta", "gamma"]
+        "alpha",
+        "beta",
+        "gamma",
+    ]
     for page in ("index.html", "index.json"):
         (store.layout.tree / "simple" / page).unlink()
     store.publish_file(make_wheel(tmp_path, "gamma", "2.0"))
     assert _root(store) == ["alpha", "beta", "gamma"]
 
 
-def test_a_published_file_is_listed_as_a_full_rescan_lists_it(
-    store: Store, tmp_path: Path
-) -> None:
+def test_a_published_file_is_listed_as_a_full_rescan_lists_it(store: Store, tmp_path: Path) -> None:
     # A publish lists the facts its own check found (nothing is read twice); the full
     # rescan of `index` finds the same, key for key.
     store.publish_file(make_wheel(tmp_path, "demo", "1.0", requires_python=">=3.9"))

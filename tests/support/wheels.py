@@ -55,8 +55,10 @@ def make_wheel(
         f"Wheel-Version: 1.0\nGenerator: ipydeps-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     ).encode()
     record_path = f"{dist}.dist-info/RECORD"
-    record = "".join(f"{path},{_record_hash(data, record_algorithm)},{len(data)}\n"
-                     for path, data in entries.items())
+    record = "".join(
+        f"{path},{_record_hash(data, record_algorithm)},{len(data)}\n"
+        for path, data in entries.items()
+    )
     record += f"{record_path},,\n"
     entries[record_path] = record.encode()
     path = Path(directory) / f"{module}-{version}-{tag}.whl"

@@ -71,8 +71,9 @@ def read_wheel(path: Path | str) -> WheelContents:
         raise ValidationError(subject, list(facts.problems) or ["no .dist-info directory"])
     dist_info = facts.dist_info
     with zipfile.ZipFile(wheel_path) as archive:
-        files = {info.filename: archive.read(info)
-                 for info in archive.infolist() if not info.is_dir()}
+        files = {
+            info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()
+        }
     metadata_bytes = facts.kept["METADATA"]
     metadata = HeaderParser().parsestr(metadata_bytes.decode("utf-8", "replace"))
     wheel_file = read_wheel_file(facts.kept["WHEEL"])

@@ -89,8 +89,10 @@ def installed_files(wheel: WheelContents, python: str) -> list[ApkEntry]:
         raise ValidationError(wheel.filename, problems)
     placed[f"{site}/{wheel.dist_info}/INSTALLER"] = INSTALLER
     record_path = f"{site}/{wheel.dist_info}/RECORD"
-    rows = [(_record_name(path, site), record_hash_of(data), str(len(data)))
-            for path, data in sorted(placed.items())]
+    rows = [
+        (_record_name(path, site), record_hash_of(data), str(len(data)))
+        for path, data in sorted(placed.items())
+    ]
     placed[record_path] = render_record(rows, _record_name(record_path, site))
     return [
         ApkEntry.file(path, data, mode=0o755 if path in executable else 0o644)

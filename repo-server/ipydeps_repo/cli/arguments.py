@@ -37,10 +37,22 @@ def add_stored_copies_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_inflate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--max-inflated``, ``--max-member`` and ``--max-inflate-ratio`` (zip bomb guard)."""
-    parser.add_argument("--max-inflated", default=None, metavar="SIZE",
-                        help="most a wheel may inflate to in total (default 2G)")
-    parser.add_argument("--max-member", default=None, metavar="SIZE",
-                        help="most one member of a wheel may inflate to (default 1G)")
-    parser.add_argument("--max-inflate-ratio", type=int, default=None, metavar="N",
-                        help="most a wheel may inflate to per byte of it, once past 64M "
-                        "(default 100)")
+    parser.add_argument(
+        "--max-inflated",
+        default=None,
+        metavar="SIZE",
+        help="most a wheel may inflate to in total (default 2G)",
+    )
+    parser.add_argument(
+        "--max-member",
+        default=None,
+        metavar="SIZE",
+        help="most one member of a wheel may inflate to (default 1G)",
+    )
+    parser.add_argument(
+        "--max-inflate-ratio",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most a wheel may inflate to per byte of it, once past 64M (default 100)",
+    )

@@ -53,8 +53,13 @@ def register(subparsers: Any) -> None:
         description="Upload files with the upload API. The token may also come from "
         f"${TOKEN_ENV} and the URL from ${URL_ENV}.",
     )
-    publish.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                         help=".whl, sdist (.tar.gz, .zip) or .apk files")
+    publish.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help=".whl, sdist (.tar.gz, .zip) or .apk files",
+    )
     publish.add_argument("--url", default=os.environ.get(URL_ENV), help="server base URL")
     publish.add_argument("--token", default=os.environ.get(TOKEN_ENV), help="publish token")
     publish.add_argument("--branch", default=None, help="apk branch (default v3.22)")

@@ -33,23 +33,45 @@ def register(subparsers: Any) -> None:
         "pip, download the wheels the store lacks, optimize and publish them. Run it on a "
         "machine that reaches the upstream index to seed an air-gapped repository.",
     )
-    parser.add_argument("requirements", nargs="+", metavar="REQUIREMENT",
-                        help="PEP 508 requirement, e.g. numpy or 'scipy>=1.13'")
-    parser.add_argument("--python-version", metavar="X.Y",
-                        help="target Python (default: this interpreter)")
-    parser.add_argument("--platform", action="append", default=[], metavar="TAG",
-                        help="target platform tag, repeatable, e.g. manylinux_2_28_x86_64 "
-                        "(default: this host)")
+    parser.add_argument(
+        "requirements",
+        nargs="+",
+        metavar="REQUIREMENT",
+        help="PEP 508 requirement, e.g. numpy or 'scipy>=1.13'",
+    )
+    parser.add_argument(
+        "--python-version", metavar="X.Y", help="target Python (default: this interpreter)"
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="target platform tag, repeatable, e.g. manylinux_2_28_x86_64 (default: this host)",
+    )
     parser.add_argument("--implementation", default="cp", help="implementation tag (default cp)")
-    parser.add_argument("--index-url", default=DEFAULT_INDEX_URL, metavar="URL",
-                        help=f"upstream simple index (default {DEFAULT_INDEX_URL})")
-    parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
-                        help="ship bytecode and drop test suites "
-                        "(default: on; see ipydeps_repo/upstream/optimize.py)")
-    parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated",
-                        help="zip compression of optimized wheels (default deflated)")
-    parser.add_argument("--force", action="store_true",
-                        help="import again and replace wheels already in the store")
+    parser.add_argument(
+        "--index-url",
+        default=DEFAULT_INDEX_URL,
+        metavar="URL",
+        help=f"upstream simple index (default {DEFAULT_INDEX_URL})",
+    )
+    parser.add_argument(
+        "--optimize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ship bytecode and drop test suites "
+        "(default: on; see ipydeps_repo/upstream/optimize.py)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=["deflated", "stored"],
+        default="deflated",
+        help="zip compression of optimized wheels (default deflated)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="import again and replace wheels already in the store"
+    )
     add_stored_copies_argument(parser)
     parser.set_defaults(func=run_mirror)
 
@@ -68,12 +90,23 @@ def run_mirror(args: argparse.Namespace) -> int:
     """
     target = Target(
         python_version=_python_version(args.python_version) if args.python_version else None,
-        platforms=tuple(args.platform), implementation=args.implementation,
+        platforms=tuple(args.platform),
+        implementation=args.implementation,
     )
-    store = Store(DataLayout(Path(args.data).absolute()),
-                  max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
-                  stored_copies=stored_copies_enabled(args.stored_copies))
-    mirror(args.requirements, store, target=target, index_url=args.index_url,
-           optimize=args.optimize, compression=args.compression, env=os.environ,
-           force=args.force, progress=_print_line)
+    store = Store(
+        DataLayout(Path(args.data).absolute()),
+        max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
+        stored_copies=stored_copies_enabled(args.stored_copies),
+    )
+    mirror(
+        args.requirements,
+        store,
+        target=target,
+        index_url=args.index_url,
+        optimize=args.optimize,
+        compression=args.compression,
+        env=os.environ,
+        force=args.force,
+        progress=_print_line,
+    )
     return 0

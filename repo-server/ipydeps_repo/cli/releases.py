@@ -33,13 +33,20 @@ def register(subparsers: Any) -> None:
         )
         parser.add_argument("project", help="project name (any spelling; it is normalized)")
         parser.add_argument("version", help="the version, e.g. 1.2.0")
-        parser.add_argument("--file", default=None, metavar="NAME",
-                            help="only this file of the version (and its optimized variant)")
+        parser.add_argument(
+            "--file",
+            default=None,
+            metavar="NAME",
+            help="only this file of the version (and its optimized variant)",
+        )
         if action == "yank":
             parser.add_argument("--reason", default="", help="why, shown by pip and uv")
         parser.add_argument("--url", default=os.environ.get(URL_ENV), help="server base URL")
-        parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                            help="token (yank/unyank: upload right; delete: force right)")
+        parser.add_argument(
+            "--token",
+            default=os.environ.get(TOKEN_ENV),
+            help="token (yank/unyank: upload right; delete: force right)",
+        )
         parser.set_defaults(func=run_release_command, action=action)
 
 
@@ -68,22 +75,30 @@ def _local(args: argparse.Namespace) -> dict[str, Any]:
     from ..store.layout import DataLayout
     from ..store.store import Store
 
-    store = Store(DataLayout(Path(args.data).absolute()),
-                  stored_copies=stored_copies_enabled(None))
+    store = Store(DataLayout(Path(args.data).absolute()), stored_copies=stored_copies_enabled(None))
     if args.action == "delete":
         change = store.delete_files(args.project, args.version, filename=args.file)
     else:
-        change = store.set_yanked(args.project, args.version, yanked=args.action == "yank",
-                            reason=getattr(args, "reason", ""), filename=args.file)
+        change = store.set_yanked(
+            args.project,
+            args.version,
+            yanked=args.action == "yank",
+            reason=getattr(args, "reason", ""),
+            filename=args.file,
+        )
     return change.to_json()
 
 
 def _remote(args: argparse.Namespace) -> dict[str, Any]:
     base = args.url.rstrip("/") + "/api/v1/projects/"
-    path = base + "/".join(urllib.parse.quote(part, safe="") for part in
-                           (args.project, args.version))
-    query = {key: value for key, value in (("file", args.file),
-                                           ("reason", getattr(args, "reason", None))) if value}
+    path = base + "/".join(
+        urllib.parse.quote(part, safe="") for part in (args.project, args.version)
+    )
+    query = {
+        key: value
+        for key, value in (("file", args.file), ("reason", getattr(args, "reason", None)))
+        if value
+    }
     if args.action != "delete":
         path += "/yank"
     method = "POST" if args.action == "yank" else "DELETE"

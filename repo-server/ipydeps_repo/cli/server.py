@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
         "--access-log", action="store_true", help="log every request to stderr (default: off)"
     )
     serve.add_argument(
-        "--body-timeout", type=float, default=60.0, metavar="SECONDS",
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
         help="cut off an upload that sends nothing for this long (default 60)",
     )
     add_stored_copies_argument(serve)
@@ -68,7 +71,6 @@ def register(subparsers: Any) -> None:
         help="replace an existing key (its public key stays published)",
     )
     keygen.set_defaults(func=run_keygen)
-
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -33,12 +33,17 @@ def register(subparsers: Any) -> None:
         help="the token may publish but never replace a file (force=1 gets 403)",
     )
     create.add_argument(
-        "--project", action="append", default=None, metavar="NAME",
+        "--project",
+        action="append",
+        default=None,
+        metavar="NAME",
         help="limit the token to this project, or to a pattern such as 'acme-*' "
         "(repeat for more; default: every project)",
     )
     create.add_argument(
-        "--expires", default=None, metavar="WHEN",
+        "--expires",
+        default=None,
+        metavar="WHEN",
         help="when the token stops working: a duration (30d, 12h, 8w), a date "
         "(2027-01-31, UTC) or a date and time (default: never)",
     )
@@ -59,9 +64,12 @@ def run_token_create(args: argparse.Namespace) -> int:
     scopes = (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
     expires = None if args.expires is None else parse_expiry(args.expires, datetime.now(UTC))
     store = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file)
-    token = store.create(args.name, scopes=scopes,
-                         projects=None if args.project is None else tuple(args.project),
-                         expires=expires)
+    token = store.create(
+        args.name,
+        scopes=scopes,
+        projects=None if args.project is None else tuple(args.project),
+        expires=expires,
+    )
     info = next(item for item in store.list() if item.name == args.name)
     limits = [", ".join(scopes), "projects " + ", ".join(info.projects or ("(all)",))]
     if info.expires:
@@ -78,8 +86,10 @@ def run_token_list(args: argparse.Namespace) -> int:
         say("no tokens (create one with 'ipydeps-repo token create NAME')")
         return 0
     now = datetime.now(UTC)
-    say(f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<13} {'PROJECTS':<16} "
-        f"{'EXPIRES':<26} {'LAST USED':<26} STATUS")
+    say(
+        f"{'NAME':<20} {'CREATED':<26} {'ENDS':<6} {'SCOPES':<13} {'PROJECTS':<16} "
+        f"{'EXPIRES':<26} {'LAST USED':<26} STATUS"
+    )
     for info in tokens:
         say(
             f"{info.name:<20} {info.created:<26} ...{info.last4:<3} "

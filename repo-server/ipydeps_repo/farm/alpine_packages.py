@@ -66,9 +66,7 @@ class BranchPackages:
     def candidates(self, name: str, arch: str) -> list[BranchPackage]:
         """Return the packages of ``arch`` that are ``name`` or provide it."""
         matching = [
-            package
-            for package in self.packages
-            if package.name == name or name in package.provides
+            package for package in self.packages if package.name == name or name in package.provides
         ]
         own = [package for package in matching if package.arch == arch]
         return own if own or not self.cross_arch else matching
@@ -271,9 +269,7 @@ def unverified_needs(
 ) -> list[PackageNeed]:
     """Return the needs the data can neither confirm nor refute: unseen by an incomplete source."""
     return [
-        need
-        for need in needs
-        if need.name in data.unseen and not data.candidates(need.name, arch)
+        need for need in needs if need.name in data.unseen and not data.candidates(need.name, arch)
     ]
 
 

@@ -113,8 +113,9 @@ def project_url(project: str, api: str = DEFAULT_JSON_API) -> str:
     return f"{api.rstrip('/')}/{urllib.parse.quote(project)}/json"
 
 
-def fetch_releases(project: str, *, api: str = DEFAULT_JSON_API,
-                   client: HttpClient | None = None) -> list[Release]:
+def fetch_releases(
+    project: str, *, api: str = DEFAULT_JSON_API, client: HttpClient | None = None
+) -> list[Release]:
     """Ask the JSON API for every release of ``project`` that has an sdist.
 
     Raises:
@@ -129,13 +130,13 @@ def fetch_releases(project: str, *, api: str = DEFAULT_JSON_API,
             f"could not read {url}: {error}", hint="check the network, or pass --pypi-api"
         ) from None
     if not isinstance(data, dict):
-        raise UpstreamError(f"could not read {url}: the answer is not a JSON object",
-                            hint="check --pypi-api")
+        raise UpstreamError(
+            f"could not read {url}: the answer is not a JSON object", hint="check --pypi-api"
+        )
     return parse_releases(project, data, url)
 
 
-def download_sdist(release: Release, directory: Path, *,
-                   client: HttpClient | None = None) -> Path:
+def download_sdist(release: Release, directory: Path, *, client: HttpClient | None = None) -> Path:
     """Download ``release``'s sdist into ``directory`` (kept as a cache) and verify its sha256.
 
     A file already there with the right sha256 is reused without downloading.
@@ -145,8 +146,9 @@ def download_sdist(release: Release, directory: Path, *,
     """
     target = directory / release.sdist_filename
     try:
-        return download_verified(client or HttpClient(), release.sdist_url, target,
-                                 release.sdist_sha256)
+        return download_verified(
+            client or HttpClient(), release.sdist_url, target, release.sdist_sha256
+        )
     except HttpError as error:
         raise BuildError(f"could not download {release.sdist_url}: {error.message}") from None
     except ValidationError as error:

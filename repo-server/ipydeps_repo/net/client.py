@@ -59,8 +59,15 @@ class HttpError(RepoError):
 
     status = 502
 
-    def __init__(self, message: str, *, url: str, http_status: int | None = None,
-                 body: bytes = b"", hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        http_status: int | None = None,
+        body: bytes = b"",
+        hint: str | None = None,
+    ) -> None:
         self.url = url
         self.http_status = http_status
         self.body = body
@@ -108,16 +115,22 @@ def without_credentials(url: str) -> str:
 class HttpClient:
     """Makes requests with one timeout policy, the proxies of ``environ`` and one error type."""
 
-    def __init__(self, *, timeouts: Timeouts = Timeouts(), cafile: str | None = None,
-                 user_agent: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts = Timeouts(),
+        cafile: str | None = None,
+        user_agent: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.timeouts = timeouts
         self.user_agent = user_agent or f"ipydeps-repo/{__version__}"
         self._tls = ssl.create_default_context(cafile=cafile)
         self._proxies = Proxies.from_environment(os.environ if environ is None else environ)
 
-    def get(self, url: str, *, headers: Mapping[str, str] | None = None,
-            max_bytes: int = MAX_PAGE_BYTES) -> Reply:
+    def get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int = MAX_PAGE_BYTES
+    ) -> Reply:
         """Return the answer to ``GET url`` (redirects followed), read whole.
 
         Raises:
@@ -134,8 +147,7 @@ class HttpClient:
         return Reply(200, http.client.HTTPMessage(), body)  # a file: URL
 
     @contextlib.contextmanager
-    def open(self, url: str, *, headers: Mapping[str, str] | None = None
-             ) -> Iterator[BinaryIO]:
+    def open(self, url: str, *, headers: Mapping[str, str] | None = None) -> Iterator[BinaryIO]:
         """Yield the body of ``GET url`` (redirects followed) for the caller to read.
 
         A ``file:`` URL yields the local file (the farm's ``--pypi-api`` may be a copy of
@@ -173,8 +185,11 @@ class HttpClient:
                     continue
                 if response.status >= 400:
                     raise HttpError(
-                        f"{shown} answered {response.status} {response.reason}", url=shown,
-                        http_status=response.status, body=_excerpt(response))
+                        f"{shown} answered {response.status} {response.reason}",
+                        url=shown,
+                        http_status=response.status,
+                        body=_excerpt(response),
+                    )
                 try:
                     yield response
                 except (OSError, http.client.HTTPException) as error:
@@ -182,12 +197,22 @@ class HttpClient:
                 return
             finally:
                 connection.close()
-        raise HttpError(f"{without_credentials(url)} redirects more than {MAX_REDIRECTS} times",
-                        url=without_credentials(url))
+        raise HttpError(
+            f"{without_credentials(url)} redirects more than {MAX_REDIRECTS} times",
+            url=without_credentials(url),
+        )
 
-    def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-             body: bytes | BinaryIO | None = None, size: int | None = None,
-             expect_continue: bool = False, max_bytes: int = MAX_REPLY_BYTES) -> Reply:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | BinaryIO | None = None,
+        size: int | None = None,
+        expect_continue: bool = False,
+        max_bytes: int = MAX_REPLY_BYTES,
+    ) -> Reply:
         """Send one request (redirects are not followed) and return the answer, any status.
 
         A ``body`` file is streamed (``size`` bytes). With ``expect_continue`` the body
@@ -220,8 +245,9 @@ class HttpClient:
         finally:
             connection.close()
 
-    def _send_body(self, connection: http.client.HTTPConnection,
-                   body: bytes | BinaryIO | None, max_bytes: int) -> Reply:
+    def _send_body(
+        self, connection: http.client.HTTPConnection, body: bytes | BinaryIO | None, max_bytes: int
+    ) -> Reply:
         if body is not None:
             try:
                 connection.send(body)
@@ -235,8 +261,7 @@ class HttpClient:
             connection.sock.settimeout(self.timeouts.reply)
         return _read_reply(connection.getresponse(), max_bytes)
 
-    def _early_answer(self, connection: http.client.HTTPConnection,
-                      max_bytes: int) -> Reply | None:
+    def _early_answer(self, connection: http.client.HTTPConnection, max_bytes: int) -> Reply | None:
         """Return the server's final answer if it came instead of ``100 Continue``."""
         sock = connection.sock
         readable, _, _ = select.select([sock], [], [], self.timeouts.expect_continue)
@@ -251,8 +276,7 @@ class HttpClient:
             length = int(headers.get("Content-Length") or 0)
             return Reply(status, headers, reader.read(min(length, max_bytes)))
 
-    def _headers(self, url: str, first_url: str,
-                 extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _headers(self, url: str, first_url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {"User-Agent": self.user_agent, **(extra or {})}
         parts = urllib.parse.urlsplit(url)
         if parts.username is not None and "Authorization" not in headers:
@@ -271,15 +295,23 @@ class HttpClient:
         except ValueError:
             port = -1
         if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
-            raise HttpError(f"{shown!r} is not an http(s) URL", url=shown,
-                            hint="for example https://repo.example.org/")
+            raise HttpError(
+                f"{shown!r} is not an http(s) URL",
+                url=shown,
+                hint="for example https://repo.example.org/",
+            )
         host = parts.hostname
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         proxy = self._proxies.for_url(parts.scheme, host, port)
         if proxy is None:
             if parts.scheme == "https":
-                return (http.client.HTTPSConnection(host, port, timeout=self.timeouts.idle,
-                                                    context=self._tls), path, {})
+                return (
+                    http.client.HTTPSConnection(
+                        host, port, timeout=self.timeouts.idle, context=self._tls
+                    ),
+                    path,
+                    {},
+                )
             return http.client.HTTPConnection(host, port, timeout=self.timeouts.idle), path, {}
         proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         proxy_headers = {}
@@ -288,8 +320,9 @@ class HttpClient:
         proxy_host, proxy_port = proxy_parts.hostname or "", proxy_parts.port or 80
         if parts.scheme == "https":
             # TLS runs end to end with the origin, inside the proxy's CONNECT tunnel.
-            tunnel = http.client.HTTPSConnection(proxy_host, proxy_port,
-                                                 timeout=self.timeouts.idle, context=self._tls)
+            tunnel = http.client.HTTPSConnection(
+                proxy_host, proxy_port, timeout=self.timeouts.idle, context=self._tls
+            )
             tunnel.set_tunnel(host, port or 443, headers=proxy_headers)
             return tunnel, path, {}
         plain = http.client.HTTPConnection(proxy_host, proxy_port, timeout=self.timeouts.idle)
@@ -299,8 +332,10 @@ class HttpClient:
 def _redirect(current: str, location: str) -> str:
     target = urllib.parse.urljoin(current, location)
     if urllib.parse.urlsplit(current).scheme == "https" and not target.startswith("https://"):
-        raise HttpError(f"{without_credentials(current)} redirects to a plain http URL",
-                        url=without_credentials(current))
+        raise HttpError(
+            f"{without_credentials(current)} redirects to a plain http URL",
+            url=without_credentials(current),
+        )
     return target
 
 
@@ -317,9 +352,12 @@ def check_complete(response: BinaryIO, shown: str) -> None:
         HttpError: the connection closed early.
     """
     if isinstance(response, http.client.HTTPResponse) and response.length:
-        raise HttpError(f"the answer from {shown} was cut off {response.length} bytes "
-                        "before its end", url=shown, http_status=response.status,
-                        hint="retry; the connection broke")
+        raise HttpError(
+            f"the answer from {shown} was cut off {response.length} bytes before its end",
+            url=shown,
+            http_status=response.status,
+            hint="retry; the connection broke",
+        )
 
 
 def _read_reply(response: http.client.HTTPResponse, max_bytes: int) -> Reply:
@@ -343,5 +381,8 @@ def _failed(method: str, shown: str, error: BaseException) -> HttpError:
     reason = str(error) or type(error).__name__
     if isinstance(error, TimeoutError):
         reason = "no answer in time"
-    return HttpError(f"{method} {shown} failed: {reason}", url=shown,
-                     hint="check the URL, the network and any proxy settings")
+    return HttpError(
+        f"{method} {shown} failed: {reason}",
+        url=shown,
+        hint="check the URL, the network and any proxy settings",
+    )

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 def basic_credentials(parts: urllib.parse.SplitResult) -> str:
     """Return the Basic credentials of a URL's ``user:password@`` part (percent-decoded)."""
-    user, password = (urllib.parse.unquote(text or "") for text in (parts.username,
-                                                                     parts.password))
+    user, password = (urllib.parse.unquote(text or "") for text in (parts.username, parts.password))
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
@@ -38,10 +37,12 @@ class Proxies:
                 lowered = name.lower()
                 if value and lowered.endswith("_proxy") and (name == lowered) == lower_case:
                     found[lowered.removesuffix("_proxy")] = value
-        bypass = tuple(entry.strip().lower() for entry in found.pop("no", "").split(",")
-                       if entry.strip())
-        return cls({scheme: url for scheme, url in found.items()
-                    if scheme in ("http", "https")}, bypass)
+        bypass = tuple(
+            entry.strip().lower() for entry in found.pop("no", "").split(",") if entry.strip()
+        )
+        return cls(
+            {scheme: url for scheme, url in found.items() if scheme in ("http", "https")}, bypass
+        )
 
     def for_url(self, scheme: str, host: str, port: int | None) -> str | None:
         """Return the proxy URL for a request to ``host``, or None to connect directly."""
@@ -50,8 +51,9 @@ class Proxies:
             return None
         host = host.lower()
         for entry in self.no_proxy:
-            name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (
-                entry, "", "")
+            name, _, entry_port = (
+                entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+            )
             if entry_port and port is not None and entry_port != str(port):
                 continue
             name = name.lstrip(".")

@@ -76,8 +76,14 @@ def publish(
         HttpError: the server could not be reached or did not answer in HTTP.
         RepoError: the file cannot be read, or the server answered another error status.
     """
-    url = upload_url(base_url, path.name, branch=branch or "", repo=repo or "",
-                     arch=arch or "", force="1" if force else "")
+    url = upload_url(
+        base_url,
+        path.name,
+        branch=branch or "",
+        repo=repo or "",
+        arch=arch or "",
+        force="1" if force else "",
+    )
     try:
         size = path.stat().st_size
         stream = path.open("rb")
@@ -85,9 +91,16 @@ def publish(
         raise RepoError(f"cannot read {path}: {error.strerror}") from None
     with stream:
         reply = (client or HttpClient()).send(
-            "PUT", url, body=stream, size=size, expect_continue=True,
-            headers={"Authorization": f"Bearer {token}",
-                     "Content-Type": "application/octet-stream"})
+            "PUT",
+            url,
+            body=stream,
+            size=size,
+            expect_continue=True,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/octet-stream",
+            },
+        )
     body = reply_json(reply)
     if reply.status >= 300:
         raise error_from_reply(path.name, reply.status, body, prefix=True)
@@ -101,8 +114,9 @@ def publish(
     )
 
 
-def call_api(method: str, url: str, token: str, *, subject: str,
-             client: HttpClient | None = None) -> dict[str, Any]:
+def call_api(
+    method: str, url: str, token: str, *, subject: str, client: HttpClient | None = None
+) -> dict[str, Any]:
     """Send ``method url`` with the token; return the JSON answer of a success.
 
     Raises:
@@ -111,8 +125,11 @@ def call_api(method: str, url: str, token: str, *, subject: str,
         HttpError: the server could not be reached.
     """
     reply = (client or HttpClient()).send(
-        method, url, headers={"Authorization": f"Bearer {token}"},
-        body=b"" if method in ("POST", "PUT") else None)
+        method,
+        url,
+        headers={"Authorization": f"Bearer {token}"},
+        body=b"" if method in ("POST", "PUT") else None,
+    )
     body = reply_json(reply)
     if reply.status >= 300:
         raise error_from_reply(subject, reply.status, body)
@@ -128,8 +145,9 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def error_from_reply(subject: str, status: int, body: dict[str, Any], *,
-                     prefix: bool = False) -> RepoError:
+def error_from_reply(
+    subject: str, status: int, body: dict[str, Any], *, prefix: bool = False
+) -> RepoError:
     """Return the typed error the server's answer describes (its message, hint, problems).
 
     A 400 lists its problems under ``subject``; with ``prefix`` any other message starts
@@ -144,5 +162,6 @@ def error_from_reply(subject: str, status: int, body: dict[str, Any], *,
         if isinstance(problems, list) and problems:
             return ValidationError(subject, [str(item) for item in problems], hint=hint)
         return ValidationError(subject, [message], hint=hint)
-    return _BY_STATUS.get(status, RepoError)(f"{subject}: {message}" if prefix else message,
-                                             hint=hint)
+    return _BY_STATUS.get(status, RepoError)(
+        f"{subject}: {message}" if prefix else message, hint=hint
+    )

@@ -68,8 +68,9 @@ class ApkRepository:
             listing[target] = items
         return listing
 
-    def publish(self, staged: Staged, *, branch: str, repo: str, arch: str | None,
-                force: bool) -> PublishResult:
+    def publish(
+        self, staged: Staged, *, branch: str, repo: str, arch: str | None, force: bool
+    ) -> PublishResult:
         """Verify one staged apk and publish it to ``alpine/<branch>/<repo>/<arch>/``.
 
         The apk must be signed by a trusted key (the repository's own, or one in
@@ -88,12 +89,14 @@ class ApkRepository:
 
         filename = staged.filename
         subject = f"apk {filename!r}"
-        package = verify_apk(staged.path.read_bytes(), trusted_public_keys(self.layout),
-                             subject=subject)
+        package = verify_apk(
+            staged.path.read_bytes(), trusted_public_keys(self.layout), subject=subject
+        )
         problems = []
         if package.filename != filename:
             problems.append(
-                f"the package inside is {package.filename} (name-version from .PKGINFO)")
+                f"the package inside is {package.filename} (name-version from .PKGINFO)"
+            )
         package_arch = package.info.arch
         if package_arch == "noarch":
             target_arch = arch or "x86_64"
@@ -111,8 +114,7 @@ class ApkRepository:
             status = claim(target, staged.sha256, force=force)
             if status is not PublishStatus.UNCHANGED:
                 place(staged.path, target)
-            self.regenerate_index(directory, key=key,
-                                  known={filename: index_record(package)})
+            self.regenerate_index(directory, key=key, known={filename: index_record(package)})
         return PublishResult(
             kind="apk",
             filename=filename,
@@ -128,8 +130,14 @@ class ApkRepository:
         relative = directory.relative_to(self.alpine)
         return self.layout.cache / "apk" / relative.parent / f"{relative.name}.json"
 
-    def scan(self, directory: Path, *, rehash: bool = False, skipped: list[str] | None = None,
-             known: dict[str, ApkIndexRecord] | None = None) -> list[ApkIndexRecord]:
+    def scan(
+        self,
+        directory: Path,
+        *,
+        rehash: bool = False,
+        skipped: list[str] | None = None,
+        known: dict[str, ApkIndexRecord] | None = None,
+    ) -> list[ApkIndexRecord]:
         """Return the index records of every apk in ``directory``, reusing cached records.
 
         A file not in the cache (or changed since) is verified again like an upload,
@@ -176,9 +184,15 @@ class ApkRepository:
         write_atomic(cache_path, json.dumps(fresh, indent=1).encode(), 0o600)
         return records
 
-    def regenerate_index(self, directory: Path, *, key: SigningKey | None = None,
-                         rehash: bool = False, skipped: list[str] | None = None,
-                         known: dict[str, ApkIndexRecord] | None = None) -> None:
+    def regenerate_index(
+        self,
+        directory: Path,
+        *,
+        key: SigningKey | None = None,
+        rehash: bool = False,
+        skipped: list[str] | None = None,
+        known: dict[str, ApkIndexRecord] | None = None,
+    ) -> None:
         """Rebuild and sign ``directory/APKINDEX.tar.gz`` (the caller holds the lock).
 
         Raises:
@@ -190,8 +204,7 @@ class ApkRepository:
         signing_key = key or load_signing_key(self.layout)
         records = self.scan(directory, rehash=rehash, skipped=skipped, known=known)
         branch, repo, arch = directory.parts[-3:]
-        index = build_index(records, signing_key, arch=arch,
-                            description=f"ipydeps {branch}/{repo}")
+        index = build_index(records, signing_key, arch=arch, description=f"ipydeps {branch}/{repo}")
         write_atomic(directory / INDEX_NAME, index)
 
 

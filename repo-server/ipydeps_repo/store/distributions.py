@@ -46,18 +46,21 @@ class DistributionRepository:
     ``lock`` is the store's publish lock; every change of the tree happens under it.
     """
 
-    def __init__(self, layout: DataLayout, *, lock: Lock, stored_copies: bool,
-                 inflate_limits: InflateLimits) -> None:
+    def __init__(
+        self, layout: DataLayout, *, lock: Lock, stored_copies: bool, inflate_limits: InflateLimits
+    ) -> None:
         self.files = layout.tree / "files"
         self.lock = lock
         self.inflate_limits = inflate_limits
         self.marks = YankMarks(layout)
-        self.listing = ProjectListing(layout, stored_copies=stored_copies,
-                                      inflate_limits=inflate_limits, marks=self.marks)
+        self.listing = ProjectListing(
+            layout, stored_copies=stored_copies, inflate_limits=inflate_limits, marks=self.marks
+        )
         self.index = ProjectIndex(layout)
 
-    def publish_wheel(self, staged: Staged, *, force: bool,
-                      extend_release: bool = False) -> PublishResult:
+    def publish_wheel(
+        self, staged: Staged, *, force: bool, extend_release: bool = False
+    ) -> PublishResult:
         """Check a staged wheel and publish it to ``files/<project>/`` with its ``.metadata``.
 
         The file name must be canonical (``check_canonical_wheel_filename``). A release
@@ -75,15 +78,20 @@ class DistributionRepository:
         check_canonical_wheel_filename(staged.filename)
         facts = inspect_wheel(staged.path, staged.filename, self.inflate_limits)
         return self._place(
-            staged, "wheel", facts.project, facts.version,
-            wheel_entry(facts, staged.sha256, staged.size), force=force,
+            staged,
+            "wheel",
+            facts.project,
+            facts.version,
+            wheel_entry(facts, staged.sha256, staged.size),
+            force=force,
             extend_release=extend_release,
             # PEP 658 metadata first, so a listed wheel always has its .metadata.
             beside={f"{staged.filename}.metadata": facts.metadata},
         )
 
-    def publish_sdist(self, staged: Staged, *, force: bool,
-                      extend_release: bool = False) -> PublishResult:
+    def publish_sdist(
+        self, staged: Staged, *, force: bool, extend_release: bool = False
+    ) -> PublishResult:
         """Check a staged sdist and publish it to ``files/<project>/``.
 
         A release that has files is immutable as for wheels: a new sdist for it needs
@@ -96,14 +104,27 @@ class DistributionRepository:
         """
         facts = inspect_sdist(staged.path, staged.filename, self.inflate_limits)
         return self._place(
-            staged, "sdist", facts.project, facts.version,
-            sdist_entry(facts, staged.sha256, staged.size), force=force,
+            staged,
+            "sdist",
+            facts.project,
+            facts.version,
+            sdist_entry(facts, staged.sha256, staged.size),
+            force=force,
             extend_release=extend_release,
         )
 
-    def _place(self, staged: Staged, kind: DistributionKind, project: str, version: str,
-               entry: Entry, *, force: bool, extend_release: bool,
-               beside: Mapping[str, bytes] | None = None) -> PublishResult:
+    def _place(
+        self,
+        staged: Staged,
+        kind: DistributionKind,
+        project: str,
+        version: str,
+        entry: Entry,
+        *,
+        force: bool,
+        extend_release: bool,
+        beside: Mapping[str, bytes] | None = None,
+    ) -> PublishResult:
         """Make a checked distribution visible and relist its project (under the lock).
 
         The name is claimed (different bytes need ``force``), a new file of a release that
@@ -118,25 +139,40 @@ class DistributionRepository:
         target = folder / staged.filename
         warnings: list[str] = []
         with self.lock():
-            status = claim(target, staged.sha256, force=force,
-                           known_sha256=self.listing.cached_sha256(project, target))
+            status = claim(
+                target,
+                staged.sha256,
+                force=force,
+                known_sha256=self.listing.cached_sha256(project, target),
+            )
             if status is PublishStatus.CREATED and not extend_release:
                 check_release_closed(folder, project, version)
             if status is not PublishStatus.UNCHANGED:
-                place_beside(staged.path, target, beside or {},
-                             new=status is PublishStatus.CREATED)
+                place_beside(staged.path, target, beside or {}, new=status is PublishStatus.CREATED)
             self.relist(project, warnings=warnings, known={staged.filename: entry})
         for warning in warnings:
             logger.warning("%s", warning)
         return PublishResult(
-            kind=kind, filename=staged.filename, path=f"files/{project}/{staged.filename}",
-            sha256=staged.sha256, size=staged.size, status=status, name=project,
-            version=version, warnings=tuple(warnings),
+            kind=kind,
+            filename=staged.filename,
+            path=f"files/{project}/{staged.filename}",
+            sha256=staged.sha256,
+            size=staged.size,
+            status=status,
+            name=project,
+            version=version,
+            warnings=tuple(warnings),
         )
 
-    def relist(self, project: str, *, rehash: bool = False, skipped: list[str] | None = None,
-               warnings: list[str] | None = None,
-               known: Mapping[str, Entry] | None = None) -> ProjectScan:
+    def relist(
+        self,
+        project: str,
+        *,
+        rehash: bool = False,
+        skipped: list[str] | None = None,
+        warnings: list[str] | None = None,
+        known: Mapping[str, Entry] | None = None,
+    ) -> ProjectScan:
         """Rewrite the project's pages, and the root pages if the project came or went.
 
         The caller holds the lock. Files the pages point to (wheels, ``.metadata``,
@@ -144,8 +180,9 @@ class DistributionRepository:
         ``known`` are as in ``ProjectListing.scan``.
         """
         project = canonicalize_name(project)
-        scan = self.listing.scan(project, rehash=rehash, skipped=skipped, warnings=warnings,
-                                 known=known)
+        scan = self.listing.scan(
+            project, rehash=rehash, skipped=skipped, warnings=warnings, known=known
+        )
         self.listing.write_pages(project, scan.files)
         # A project that had files and still has them is listed already: the root is left
         # alone without reading the list of every project.
@@ -157,16 +194,24 @@ class DistributionRepository:
         """Return every folder under ``files/``, also those whose last file was removed."""
         return project_folders(self.files)
 
-    def rebuild(self, projects: list[str], *, skipped: list[str], warnings: list[str] | None,
-                progress: Callable[[str], None]) -> None:
+    def rebuild(
+        self,
+        projects: list[str],
+        *,
+        skipped: list[str],
+        warnings: list[str] | None,
+        progress: Callable[[str], None],
+    ) -> None:
         """Re-check every file of ``projects``, rewrite their pages, then the root pages once.
 
         The caller holds the lock. Pass every folder (``project_folders``), also those
         without files: their pages and leftover copies go.
         """
         for project in projects:
-            self.listing.write_pages(project, self.listing.scan(
-                project, rehash=True, skipped=skipped, warnings=warnings).files)
+            self.listing.write_pages(
+                project,
+                self.listing.scan(project, rehash=True, skipped=skipped, warnings=warnings).files,
+            )
             progress(f"simple/{project}/")
         self.index.rebuild()
 

@@ -49,7 +49,10 @@ class Removed:
 
 
 def remove_leftovers(
-    layout: DataLayout, lock: Lock, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    layout: DataLayout,
+    lock: Lock,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
     now: float | None = None,
 ) -> Removed:
     """Remove orphaned upload parts and atomic-write temp files; return what went.

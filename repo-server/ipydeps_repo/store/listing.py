@@ -37,15 +37,24 @@ STORED_KEYS = ("stored_sha256", "stored_size")
 
 def wheel_entry(facts: WheelFacts, sha256: str, size: int) -> Entry:
     """Return the cache entry of a checked wheel, before its file's time is known."""
-    return {"version": facts.version, "sha256": sha256, "size": size,
-            "metadata_sha256": hashlib.sha256(facts.metadata).hexdigest(),
-            "requires_python": facts.requires_python}
+    return {
+        "version": facts.version,
+        "sha256": sha256,
+        "size": size,
+        "metadata_sha256": hashlib.sha256(facts.metadata).hexdigest(),
+        "requires_python": facts.requires_python,
+    }
 
 
 def sdist_entry(facts: SdistFacts, sha256: str, size: int) -> Entry:
     """Return the cache entry of a checked sdist (no PEP 658 metadata), before its time."""
-    return {"version": facts.version, "sha256": sha256, "size": size,
-            "metadata_sha256": None, "requires_python": facts.requires_python}
+    return {
+        "version": facts.version,
+        "sha256": sha256,
+        "size": size,
+        "metadata_sha256": None,
+        "requires_python": facts.requires_python,
+    }
 
 
 def _timed(name: str, entry: Entry, mtime_ns: int) -> Entry:
@@ -59,8 +68,11 @@ def _timed(name: str, entry: Entry, mtime_ns: int) -> Entry:
             microsecond=mtime_ns // 1000 % 10**6
         )
     return {
-        "version": entry["version"], "sha256": entry["sha256"], "size": entry["size"],
-        "mtime_ns": mtime_ns, "metadata_sha256": entry["metadata_sha256"],
+        "version": entry["version"],
+        "sha256": entry["sha256"],
+        "size": entry["size"],
+        "mtime_ns": mtime_ns,
+        "metadata_sha256": entry["metadata_sha256"],
         "requires_python": entry["requires_python"],
         "upload_time": uploaded.isoformat().replace("+00:00", "Z"),
     }
@@ -82,8 +94,14 @@ class ProjectScan:
 class ProjectListing:
     """Scans projects' folders with a cache, makes stored copies, writes the project pages."""
 
-    def __init__(self, layout: DataLayout, *, stored_copies: bool,
-                 inflate_limits: InflateLimits, marks: YankMarks) -> None:
+    def __init__(
+        self,
+        layout: DataLayout,
+        *,
+        stored_copies: bool,
+        inflate_limits: InflateLimits,
+        marks: YankMarks,
+    ) -> None:
         self._files = layout.tree / "files"
         self._simple = layout.tree / "simple"
         self._cache = layout.cache / "simple"
@@ -106,15 +124,23 @@ class ProjectListing:
             stat = path.stat()
         except FileNotFoundError:
             return None
-        if not entry or (entry.get("size"), entry.get("mtime_ns")) != (stat.st_size,
-                                                                         stat.st_mtime_ns):
+        if not entry or (entry.get("size"), entry.get("mtime_ns")) != (
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
             return None
         sha256 = entry.get("sha256")
         return sha256 if isinstance(sha256, str) else None
 
-    def scan(self, project: str, *, rehash: bool = False, skipped: list[str] | None = None,
-             warnings: list[str] | None = None,
-             known: Mapping[str, Entry] | None = None) -> ProjectScan:
+    def scan(
+        self,
+        project: str,
+        *,
+        rehash: bool = False,
+        skipped: list[str] | None = None,
+        warnings: list[str] | None = None,
+        known: Mapping[str, Entry] | None = None,
+    ) -> ProjectScan:
         """Return the project's listed files, reusing cached facts for unchanged files.
 
         ``known`` holds entries (``wheel_entry``, ``sdist_entry``) of files checked just
@@ -140,7 +166,8 @@ class ProjectListing:
             if given is not None and given["size"] == stat.st_size:
                 entry = _timed(path.name, given, stat.st_mtime_ns)
             elif not entry or (entry.get("size"), entry.get("mtime_ns")) != (
-                stat.st_size, stat.st_mtime_ns
+                stat.st_size,
+                stat.st_mtime_ns,
             ):
                 try:
                     entry = self._facts(path, stat.st_size, stat.st_mtime_ns)
@@ -149,16 +176,18 @@ class ProjectListing:
                         skipped.append(f"files/{project}/{path.name}: {error.message}")
                     continue
             # A mirror's upstream file needs no copy: ipydeps installs its optimized variant.
-            if (self.stored_copies and not is_sdist_name(path.name)
-                    and not has_optimized_variant(path.name, names)):
+            if (
+                self.stored_copies
+                and not is_sdist_name(path.name)
+                and not has_optimized_variant(path.name, names)
+            ):
                 entry = _with_stored_copy(path, entry, copy_warnings)
             else:
                 entry = {key: value for key, value in entry.items() if key not in STORED_KEYS}
             fresh[path.name] = entry
         if folder.is_dir():
             _remove_unlisted_copies(folder, fresh)
-        write_atomic(self._cache / f"{project}.json", json.dumps(fresh, indent=1).encode(),
-                     0o600)
+        write_atomic(self._cache / f"{project}.json", json.dumps(fresh, indent=1).encode(), 0o600)
         yanks = self.marks.load(project)
         files = tuple(
             WheelFile(
@@ -176,8 +205,7 @@ class ProjectListing:
             )
             for name, entry in fresh.items()
         )
-        return ProjectScan(files=files, had_entries=bool(previous),
-                           has_files=bool(distributions))
+        return ProjectScan(files=files, had_entries=bool(previous), has_files=bool(distributions))
 
     def write_pages(self, project: str, files: tuple[WheelFile, ...]) -> None:
         """Rewrite ``simple/<project>/index.{html,json}`` listing ``files`` (none: they go)."""

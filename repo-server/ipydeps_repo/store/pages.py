@@ -155,5 +155,7 @@ def render_root_json(projects: Iterable[str]) -> str:
     quote = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
     entries = ",\n".join(f'  {{\n   "name": {quote(name)}\n  }}' for name in sorted(projects))
     listed = f"[\n{entries}\n ]" if entries else "[]"
-    return (f'{{\n "meta": {{\n  "api-version": {json.dumps(API_VERSION)}\n }},\n'
-            f' "projects": {listed}\n}}\n')
+    return (
+        f'{{\n "meta": {{\n  "api-version": {json.dumps(API_VERSION)}\n }},\n'
+        f' "projects": {listed}\n}}\n'
+    )

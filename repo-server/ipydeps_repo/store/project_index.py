@@ -88,8 +88,9 @@ class ProjectIndex:
         return sorted(names)
 
     def _from_tree(self) -> set[str]:
-        return {name for name in project_folders(self._files)
-                if distribution_files(self._files / name)}
+        return {
+            name for name in project_folders(self._files) if distribution_files(self._files / name)
+        }
 
     def _load(self) -> set[str] | None:
         try:

@@ -130,8 +130,7 @@ def set_yanked(
 
 
 def delete_files(
-    repository: DistributionRepository, project: str, version: str, *,
-    filename: str | None = None
+    repository: DistributionRepository, project: str, version: str, *, filename: str | None = None
 ) -> ReleaseChange:
     """Delete every file of ``project`` ``version`` (or only ``filename``) and what goes with it.
 
@@ -144,12 +143,14 @@ def delete_files(
         files = repository.listing.scan(project).files
         names = _select(files, project, version, filename)
         repository.listing.write_pages(
-            project, tuple(item for item in files if item.filename not in names))
+            project, tuple(item for item in files if item.filename not in names)
+        )
         for name in names:
             for suffix in ("", ".metadata", STORED_SUFFIX):
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
         marks = repository.marks.load(project)
-        repository.marks.save(project, {key: value for key, value in marks.items()
-                                        if key not in names})
+        repository.marks.save(
+            project, {key: value for key, value in marks.items() if key not in names}
+        )
         repository.relist(project)
     return ReleaseChange(action="delete", project=project, version=version, files=tuple(names))

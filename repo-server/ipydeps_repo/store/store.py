@@ -78,8 +78,8 @@ class Store:
             (layout.tree / name).mkdir(exist_ok=True)
         self._lock_path = layout.locks / "publish.lock"
         self.distributions = DistributionRepository(
-            layout, lock=self.lock, stored_copies=stored_copies,
-            inflate_limits=self.inflate_limits)
+            layout, lock=self.lock, stored_copies=stored_copies, inflate_limits=self.inflate_limits
+        )
         self.apks = ApkRepository(layout, lock=self.lock)
 
     def lock(self) -> AbstractContextManager[None]:
@@ -161,8 +161,16 @@ class Store:
             if filename.endswith(".whl"):
                 filename = canonical_wheel_filename(filename)
         staged = self.stage(source)
-        return self.publish(staged.path, filename, sha256=staged.sha256, branch=branch,
-                            repo=repo, arch=arch, force=force, extend_release=extend_release)
+        return self.publish(
+            staged.path,
+            filename,
+            sha256=staged.sha256,
+            branch=branch,
+            repo=repo,
+            arch=arch,
+            force=force,
+            extend_release=extend_release,
+        )
 
     def publish(
         self,
@@ -201,8 +209,9 @@ class Store:
         """
         try:
             with _owning(temp):
-                return self._publish(temp, filename, sha256, branch, repo, arch, force,
-                                     extend_release)
+                return self._publish(
+                    temp, filename, sha256, branch, repo, arch, force, extend_release
+                )
         except OSError as error:
             if error.errno not in NO_SPACE:
                 raise
@@ -211,9 +220,17 @@ class Store:
         finally:
             temp.unlink(missing_ok=True)
 
-    def _publish(self, temp: Path, filename: str, sha256: str | None, branch: str | None,
-                 repo: str | None, arch: str | None, force: bool,
-                 extend_release: bool) -> PublishResult:
+    def _publish(
+        self,
+        temp: Path,
+        filename: str,
+        sha256: str | None,
+        branch: str | None,
+        repo: str | None,
+        arch: str | None,
+        force: bool,
+        extend_release: bool,
+    ) -> PublishResult:
         check_filename(filename)
         size = temp.stat().st_size
         if size > self.max_upload_bytes:
@@ -223,25 +240,41 @@ class Store:
             )
         staged = Staged(temp, filename, sha256 or sha256_file(temp), size)
         if filename.endswith(".whl"):
-            return self.distributions.publish_wheel(staged, force=force,
-                                                    extend_release=extend_release)
+            return self.distributions.publish_wheel(
+                staged, force=force, extend_release=extend_release
+            )
         if is_sdist_name(filename):
-            return self.distributions.publish_sdist(staged, force=force,
-                                                    extend_release=extend_release)
+            return self.distributions.publish_sdist(
+                staged, force=force, extend_release=extend_release
+            )
         check_target(branch or DEFAULT_BRANCH, repo or DEFAULT_REPO, arch)
-        return self.apks.publish(staged, branch=branch or DEFAULT_BRANCH,
-                                 repo=repo or DEFAULT_REPO, arch=arch, force=force)
+        return self.apks.publish(
+            staged,
+            branch=branch or DEFAULT_BRANCH,
+            repo=repo or DEFAULT_REPO,
+            arch=arch,
+            force=force,
+        )
 
     # -- releases ---------------------------------------------------------------------
 
-    def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str = "",
-                   filename: str | None = None) -> ReleaseChange:
+    def set_yanked(
+        self,
+        project: str,
+        version: str,
+        *,
+        yanked: bool,
+        reason: str = "",
+        filename: str | None = None,
+    ) -> ReleaseChange:
         """Yank (or unyank) a release or one file of it; see ``releases.set_yanked``."""
-        return set_yanked(self.distributions, project, version, yanked=yanked, reason=reason,
-                          filename=filename)
+        return set_yanked(
+            self.distributions, project, version, yanked=yanked, reason=reason, filename=filename
+        )
 
-    def delete_files(self, project: str, version: str, *,
-                     filename: str | None = None) -> ReleaseChange:
+    def delete_files(
+        self, project: str, version: str, *, filename: str | None = None
+    ) -> ReleaseChange:
         """Delete a release's files or one file; see ``releases.delete_files``."""
         return delete_files(self.distributions, project, version, filename=filename)
 
@@ -275,8 +308,7 @@ class Store:
                 progress(done, total, what)
 
         with self.lock():
-            self.distributions.rebuild(projects, skipped=skipped, warnings=warnings,
-                                       progress=step)
+            self.distributions.rebuild(projects, skipped=skipped, warnings=warnings, progress=step)
             for directory in directories:
                 self.apks.regenerate_index(directory, rehash=True, skipped=skipped)
                 step(str(directory.relative_to(self.layout.tree)) + "/")

@@ -86,8 +86,7 @@ def _share_the_wheels_bytes(wheel: Path, temp: Path) -> None:
     two names cannot drift apart: a wheel replaced later is a new file, and its copy is
     made again. Where hard links are not possible, the copy written stays.
     """
-    if temp.stat().st_size != wheel.stat().st_size or not filecmp.cmp(temp, wheel,
-                                                                       shallow=False):
+    if temp.stat().st_size != wheel.stat().st_size or not filecmp.cmp(temp, wheel, shallow=False):
         return
     linked = temp.with_name(temp.name + "-link")
     try:

@@ -79,7 +79,8 @@ def parse_requirements(texts: Sequence[str]) -> list[Requirement]:
         problems.append("no requirement given")
     if problems:
         raise ValidationError(
-            "the requirement list", problems,
+            "the requirement list",
+            problems,
             hint="use PEP 508 strings such as 'numpy' or 'scipy>=1.13'",
         )
     return parsed
@@ -136,16 +137,22 @@ def _stage(store: Store, source: Path, upload_ns: int | None) -> Staged:
     return staged
 
 
-def _publish_staged(store: Store, staged: Staged, filename: str, *,
-                    force: bool) -> PublishResult:
+def _publish_staged(store: Store, staged: Staged, filename: str, *, force: bool) -> PublishResult:
     """Publish a staged copy under ``filename``; the mirror's files may extend a release."""
-    return store.publish(staged.path, filename, sha256=staged.sha256, force=force,
-                         extend_release=True)
+    return store.publish(
+        staged.path, filename, sha256=staged.sha256, force=force, extend_release=True
+    )
 
 
 def _publish(
-    store: Store, item: _Import, source: Path, upload_ns: int | None,
-    options: OptimizeOptions, scratch: Path, *, force: bool,
+    store: Store,
+    item: _Import,
+    source: Path,
+    upload_ns: int | None,
+    options: OptimizeOptions,
+    scratch: Path,
+    *,
+    force: bool,
 ) -> tuple[list[PublishResult], str]:
     """Publish what ``item`` needs from upstream's wheel ``source``; return results and a line.
 
@@ -171,22 +178,34 @@ def _publish(
             line += ", optimized upstream already"
         else:
             # The variant joins upstream's release: the maintainer's own path may extend it.
-            results.append(_publish_staged(store, _stage(store, report.output, upload_ns),
-                                           report.output.name, force=force))
-            line += (f" -> {report.output.name} {report.size_after / 1e6:.1f} MB "
-                     f"({report.compiled} pyc, {report.removed_files} test files dropped): "
-                     f"{results[-1].status}")
+            results.append(
+                _publish_staged(
+                    store, _stage(store, report.output, upload_ns), report.output.name, force=force
+                )
+            )
+            line += (
+                f" -> {report.output.name} {report.size_after / 1e6:.1f} MB "
+                f"({report.compiled} pyc, {report.removed_files} test files dropped): "
+                f"{results[-1].status}"
+            )
     if item.upstream:
-        results.append(_publish_staged(store, _stage(store, source, upload_ns), item.name,
-                                       force=item.replace))
+        results.append(
+            _publish_staged(store, _stage(store, source, upload_ns), item.name, force=item.replace)
+        )
         line += f"; {item.name}: {results[-1].status}"
     return results, line
 
 
 def mirror(
-    texts: Sequence[str], store: Store, *, target: Target | None = None,
-    index_url: str = DEFAULT_INDEX_URL, optimize: bool = True,
-    compression: Compression = "deflated", env: Mapping[str, str], force: bool = False,
+    texts: Sequence[str],
+    store: Store,
+    *,
+    target: Target | None = None,
+    index_url: str = DEFAULT_INDEX_URL,
+    optimize: bool = True,
+    compression: Compression = "deflated",
+    env: Mapping[str, str],
+    force: bool = False,
     progress: Progress = lambda line: None,
 ) -> MirrorSummary:
     """Import the wheels of ``texts`` and their dependency closure for ``target`` into ``store``.
@@ -210,10 +229,13 @@ def mirror(
     files = store.layout.tree / "files"
     with tempfile.TemporaryDirectory(prefix="mirror-", dir=store.layout.tmp) as scratch:
         workdir = Path(scratch)
-        progress(f"resolving {', '.join(map(str, requirements))} for {target.describe()} "
-                 f"from {without_credentials(index_url)}")
-        wheels = resolve(requirements, target=target, index_url=index_url, env=pip_env,
-                         workdir=workdir)
+        progress(
+            f"resolving {', '.join(map(str, requirements))} for {target.describe()} "
+            f"from {without_credentials(index_url)}"
+        )
+        wheels = resolve(
+            requirements, target=target, index_url=index_url, env=pip_env, workdir=workdir
+        )
         imports: list[_Import] = []
         present: list[str] = []
         kept: list[str] = []
@@ -226,40 +248,64 @@ def mirror(
                 progress(decided)
             else:
                 imports.append(decided)
-        progress(f"resolved {len(wheels)} wheel(s): {len(imports)} to import, "
-                 f"{len(present)} already in the store")
+        progress(
+            f"resolved {len(wheels)} wheel(s): {len(imports)} to import, "
+            f"{len(present)} already in the store"
+        )
         fetch = [item.wheel for item in imports if item.upstream]
         paths: dict[str, Path] = {}
         if fetch:
-            progress(f"downloading {len(fetch)} wheel(s): "
-                     + ", ".join(f"{wheel.project} {wheel.version}" for wheel in fetch))
+            progress(
+                f"downloading {len(fetch)} wheel(s): "
+                + ", ".join(f"{wheel.project} {wheel.version}" for wheel in fetch)
+            )
             (workdir / "upstream").mkdir()
-            downloaded_paths = download(fetch, target=target, index_url=index_url, env=pip_env,
-                                        destination=workdir / "upstream")
+            downloaded_paths = download(
+                fetch,
+                target=target,
+                index_url=index_url,
+                env=pip_env,
+                destination=workdir / "upstream",
+            )
             paths = {path.name: path for path in downloaded_paths}
         downloaded = sum(path.stat().st_size for path in paths.values())
         times = upload_times(index_url, {item.wheel.project for item in imports}, env=pip_env)
         untimed = [item.wheel.filename for item in imports if item.wheel.filename not in times]
         if untimed:
-            progress(f"upstream lists no upload time for {len(untimed)} wheel(s) (an HTML "
-                     "index?): they are listed with the time they were mirrored")
+            progress(
+                f"upstream lists no upload time for {len(untimed)} wheel(s) (an HTML "
+                "index?): they are listed with the time they were mirrored"
+            )
         published: list[str] = []
         published_bytes = 0
         options = OptimizeOptions(target_python=target.python_version, compression=compression)
         for number, item in enumerate(imports, 1):
             wheel = item.wheel
             source = paths.get(wheel.filename, files / wheel.project / item.name)
-            results, line = _publish(store, item, source, times.get(wheel.filename),
-                                     options, workdir / "optimized", force=force)
+            results, line = _publish(
+                store,
+                item,
+                source,
+                times.get(wheel.filename),
+                options,
+                workdir / "optimized",
+                force=force,
+            )
             published += [result.filename for result in results]
             published_bytes += sum(result.size for result in results)
             progress(f"[{number}/{len(imports)}] {line}")
     summary = MirrorSummary(
-        resolved=tuple(wheels), published=tuple(published), present=tuple(present),
-        kept=tuple(kept), downloaded_bytes=downloaded, published_bytes=published_bytes,
+        resolved=tuple(wheels),
+        published=tuple(published),
+        present=tuple(present),
+        kept=tuple(kept),
+        downloaded_bytes=downloaded,
+        published_bytes=published_bytes,
         seconds=time.monotonic() - started,
     )
-    progress(f"mirrored {len(wheels)} wheel(s): {len(imports)} imported "
-             f"({downloaded / 1e6:.1f} MB downloaded, {published_bytes / 1e6:.1f} MB published), "
-             f"{len(present)} already present; {summary.seconds:.1f} s")
+    progress(
+        f"mirrored {len(wheels)} wheel(s): {len(imports)} imported "
+        f"({downloaded / 1e6:.1f} MB downloaded, {published_bytes / 1e6:.1f} MB published), "
+        f"{len(present)} already present; {summary.seconds:.1f} s"
+    )
     return summary

@@ -127,8 +127,9 @@ def validate_record(wheel_name: str, archive: zipfile.ZipFile, dist_info: str) -
         expected = record.hash_of(path)
         if expected:
             data = archive.read(path)
-            problem = record.member_problem(path, record_hash_of(data, expected.partition("=")[0]),
-                                            len(data))
+            problem = record.member_problem(
+                path, record_hash_of(data, expected.partition("=")[0]), len(data)
+            )
             if problem is not None:
                 problems.append(problem)
     problems += unlisted_problems(record, files, dist_info)
@@ -160,8 +161,11 @@ def _test_directory(site_path: str) -> str:
 
 def _with_build_tag(wheel_file: bytes, build: str) -> bytes:
     """Return the WHEEL file's text with one ``Build: <build>`` line (wheel spec 1.0)."""
-    lines = [line for line in wheel_file.decode("utf-8").splitlines()
-             if line.strip() and not line.lower().startswith("build:")]
+    lines = [
+        line
+        for line in wheel_file.decode("utf-8").splitlines()
+        if line.strip() and not line.lower().startswith("build:")
+    ]
     return ("\n".join([*lines, f"Build: {build}"]) + "\n\n").encode("utf-8")
 
 
@@ -224,16 +228,21 @@ def optimize_wheel(
         if f"{dist_info}/{MARKER_NAME}" in archive.namelist():
             output = destination / source.name
             write_atomic(output, source_bytes)
-            return OptimizeReport(source, output, True, 0, (), 0, 0, (), len(source_bytes),
-                                  len(source_bytes))
+            return OptimizeReport(
+                source, output, True, 0, (), 0, 0, (), len(source_bytes), len(source_bytes)
+            )
         entries, outcome = _transform(archive, dist_info, options)
     build = name.split("-")[2]
-    entries = [(info, _with_build_tag(data, build) if info.filename == f"{dist_info}/WHEEL"
-                else data) for info, data in entries]
+    entries = [
+        (info, _with_build_tag(data, build) if info.filename == f"{dist_info}/WHEEL" else data)
+        for info, data in entries
+    ]
     marker = {
         "tool": f"ipydeps-repo {__version__}",
         "source": {"filename": source.name, "sha256": hashlib.sha256(source_bytes).hexdigest()},
-        "bytecode": None if outcome.cache_tag is None else {
+        "bytecode": None
+        if outcome.cache_tag is None
+        else {
             "cache_tag": outcome.cache_tag,
             "invalidation_mode": "unchecked-hash",
             "compiled": outcome.compiled,
@@ -248,17 +257,26 @@ def optimize_wheel(
         "compression": options.compression,
         "build_tag": build,
     }
-    entries.append((_new_info(f"{dist_info}/{MARKER_NAME}", None),
-                    (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode()))
+    entries.append(
+        (
+            _new_info(f"{dist_info}/{MARKER_NAME}", None),
+            (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode(),
+        )
+    )
     data = _pack(entries, f"{dist_info}/RECORD", options.compression)
     output = destination / name
     write_atomic(output, data)
     return OptimizeReport(
-        source=source, output=output, already_optimized=False,
-        compiled=outcome.compiled, compile_failures=tuple(outcome.failed),
-        removed_files=outcome.removed_files, removed_bytes=outcome.removed_bytes,
+        source=source,
+        output=output,
+        already_optimized=False,
+        compiled=outcome.compiled,
+        compile_failures=tuple(outcome.failed),
+        removed_files=outcome.removed_files,
+        removed_bytes=outcome.removed_bytes,
         removed_directories=tuple(sorted(outcome.directories)),
-        size_before=len(source_bytes), size_after=len(data),
+        size_before=len(source_bytes),
+        size_after=len(data),
     )
 
 

@@ -69,7 +69,8 @@ def pip_environment(base: Mapping[str, str]) -> dict[str, str]:
     """
     keep = {"PIP_CERT", "PIP_CLIENT_CERT"}
     env = {
-        key: value for key, value in base.items()
+        key: value
+        for key, value in base.items()
         if not key.startswith(("PIP_", "UV_", "IPYDEPS_")) or key in keep
     }
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
@@ -82,14 +83,20 @@ def _run_pip(arguments: list[str], env: Mapping[str, str], what: str) -> None:
     if finished.returncode != 0:
         # pip's last lines name the failing requirement (e.g. "No matching distribution").
         tail = "\n".join((finished.stderr or finished.stdout).strip().splitlines()[-6:])
-        raise UpstreamError(f"pip could not {what}:\n{tail}",
-                            hint="check the requirement names, the target and --index-url; "
-                            "only wheels are mirrored, never sdists")
+        raise UpstreamError(
+            f"pip could not {what}:\n{tail}",
+            hint="check the requirement names, the target and --index-url; "
+            "only wheels are mirrored, never sdists",
+        )
 
 
 def resolve(
-    requirements: Sequence[Requirement], *, target: Target, index_url: str,
-    env: Mapping[str, str], workdir: Path,
+    requirements: Sequence[Requirement],
+    *,
+    target: Target,
+    index_url: str,
+    env: Mapping[str, str],
+    workdir: Path,
 ) -> list[UpstreamWheel]:
     """Return the wheels of the requirements' dependency closure for ``target``.
 
@@ -97,50 +104,88 @@ def resolve(
     """
     report = workdir / "resolution.json"
     _run_pip(
-        ["install", "--dry-run", "--ignore-installed", "--only-binary=:all:", "--quiet",
-         "--index-url", index_url, *target.pip_arguments(), "--report", str(report),
-         *[str(requirement) for requirement in requirements]],
-        env, "resolve " + " ".join(str(requirement) for requirement in requirements),
+        [
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--quiet",
+            "--index-url",
+            index_url,
+            *target.pip_arguments(),
+            "--report",
+            str(report),
+            *[str(requirement) for requirement in requirements],
+        ],
+        env,
+        "resolve " + " ".join(str(requirement) for requirement in requirements),
     )
     wheels = []
     for item in json.loads(report.read_text(encoding="utf-8"))["install"]:
         url = item["download_info"]["url"]
-        wheels.append(UpstreamWheel(
-            project=canonicalize_name(item["metadata"]["name"]),
-            version=item["metadata"]["version"],
-            filename=unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
-            url=url,
-            sha256=item["download_info"]["archive_info"]["hashes"]["sha256"],
-        ))
+        wheels.append(
+            UpstreamWheel(
+                project=canonicalize_name(item["metadata"]["name"]),
+                version=item["metadata"]["version"],
+                filename=unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
+                url=url,
+                sha256=item["download_info"]["archive_info"]["hashes"]["sha256"],
+            )
+        )
     return wheels
 
 
 def download(
-    wheels: Sequence[UpstreamWheel], *, target: Target, index_url: str,
-    env: Mapping[str, str], destination: Path,
+    wheels: Sequence[UpstreamWheel],
+    *,
+    target: Target,
+    index_url: str,
+    env: Mapping[str, str],
+    destination: Path,
 ) -> list[Path]:
     """Download exactly these wheels (pip's hash-checking mode) into ``destination``.
 
     Raises ``UpstreamError`` if pip fails or a file is missing afterwards.
     """
     pins = destination / "pins.txt"
-    pins.write_text("".join(
-        f"{wheel.project}=={wheel.version} --hash=sha256:{wheel.sha256}\n" for wheel in wheels
-    ), encoding="utf-8")
+    pins.write_text(
+        "".join(
+            f"{wheel.project}=={wheel.version} --hash=sha256:{wheel.sha256}\n" for wheel in wheels
+        ),
+        encoding="utf-8",
+    )
     _run_pip(
-        ["download", "--no-deps", "--only-binary=:all:", "--quiet", "--progress-bar", "off",
-         "--index-url", index_url, *target.pip_arguments(), "--dest", str(destination),
-         "--requirement", str(pins)],
-        env, f"download {len(wheels)} wheel(s)",
+        [
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--progress-bar",
+            "off",
+            "--index-url",
+            index_url,
+            *target.pip_arguments(),
+            "--dest",
+            str(destination),
+            "--requirement",
+            str(pins),
+        ],
+        env,
+        f"download {len(wheels)} wheel(s)",
     )
     paths = [destination / wheel.filename for wheel in wheels]
     missing = [path.name for path in paths if not path.is_file()]
     if missing:
         raise UpstreamError(f"pip did not download {', '.join(missing)}")
     # pip's hash-checking mode already refused other bytes; checking again costs little.
-    wrong = [wheel.filename for wheel, path in zip(wheels, paths, strict=True)
-             if sha256_file(path) != wheel.sha256]
+    wrong = [
+        wheel.filename
+        for wheel, path in zip(wheels, paths, strict=True)
+        if sha256_file(path) != wheel.sha256
+    ]
     if wrong:
-        raise UpstreamError(f"{', '.join(wrong)}: sha256 differs from the resolved one",
-                            hint="the upstream index changed files while mirroring; run again")
+        raise UpstreamError(
+            f"{', '.join(wrong)}: sha256 differs from the resolved one",
+            hint="the upstream index changed files while mirroring; run again",
+        )
     return paths

@@ -70,8 +70,11 @@ def upload_times(
     Raises:
         UpstreamError: a page could not be read (the reason and the URL are named).
     """
-    client = HttpClient(cafile=env.get("PIP_CERT") or None, environ=env,
-                        user_agent=f"ipydeps-repo/{__version__} mirror")
+    client = HttpClient(
+        cafile=env.get("PIP_CERT") or None,
+        environ=env,
+        user_agent=f"ipydeps-repo/{__version__} mirror",
+    )
     times: dict[str, int] = {}
     for project in sorted(set(projects)):
         url = f"{index_url.rstrip('/')}/{project}/"

@@ -52,8 +52,7 @@ def check_filename(filename: str) -> None:
     problems = filename_problems(filename)
     if not problems and not filename.endswith((".whl", ".apk", ".tar.gz", ".zip")):
         problems.append(
-            "only wheels (.whl), sdists (.tar.gz, .zip) and Alpine packages (.apk) "
-            "can be published"
+            "only wheels (.whl), sdists (.tar.gz, .zip) and Alpine packages (.apk) can be published"
         )
     if problems:
         raise ValidationError(f"file name {filename!r}", problems)

@@ -73,8 +73,7 @@ def inspect_sdist(path: Path, filename: str, limits: InflateLimits | None = None
             "flit-core, poetry-core, uv build) or rename it",
         )
     try:
-        archive = read_sdist_archive(path, stem, limits or InflateLimits(),
-                                     zipped=suffix == ".zip")
+        archive = read_sdist_archive(path, stem, limits or InflateLimits(), zipped=suffix == ".zip")
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         raise ValidationError(subject, [f"the archive is damaged: {error}"]) from None
     problems, pkg_info = list(archive.problems), archive.pkg_info

@@ -111,8 +111,9 @@ def check_archive(stream: BinaryIO, size: int, limits: InflateLimits) -> Archive
             return ArchiveFacts(_capped(problems), dist_info)
         if dist_info is not None and "RECORD" in kept:
             record = parse_record(kept["RECORD"], dist_info)
-            problems += _record_problems(record, dist_info, seen,
-                                         _rehashed(stream, infos, record, seen, limits, size))
+            problems += _record_problems(
+                record, dist_info, seen, _rehashed(stream, infos, record, seen, limits, size)
+            )
     if dist_info is not None:
         problems += [f"{dist_info}/{name} is missing" for name in _KEPT if name not in kept]
     return ArchiveFacts(_capped(problems), dist_info, kept)
@@ -202,8 +203,10 @@ def _walk_members(
     for info in sorted(infos, key=lambda item: item.header_offset):
         name = info.filename
         if info.header_offset > expected_offset:
-            problems.append(f"{info.header_offset - expected_offset} bytes that no member "
-                            f"owns come before member {name!r}")
+            problems.append(
+                f"{info.header_offset - expected_offset} bytes that no member "
+                f"owns come before member {name!r}"
+            )
         elif info.header_offset < expected_offset:
             problems.append(f"member {name!r} overlaps the member before it")
         start, header_problem = _local_header(stream, info)
@@ -249,15 +252,18 @@ def _local_header(stream: BinaryIO, info: zipfile.ZipInfo) -> tuple[int, str | N
         disagreements.append(f"compression method {header.method}")
     if not header.flags & FLAG_DATA_DESCRIPTOR:
         # Sizes are in the local header (no data descriptor): a streaming reader uses them.
-        for label, local, central in (("CRC", header.crc, info.CRC),
-                                      ("compressed size", header.compressed_size,
-                                       info.compress_size),
-                                      ("size", header.size, info.file_size)):
+        for label, local, central in (
+            ("CRC", header.crc, info.CRC),
+            ("compressed size", header.compressed_size, info.compress_size),
+            ("size", header.size, info.file_size),
+        ):
             if local != central and local != ZIP64_LIMIT:
                 disagreements.append(f"{label} {local}")
     if disagreements:
-        return start, (f"member {name!r}: the local header disagrees with the central "
-                       f"directory ({', '.join(disagreements)})")
+        return start, (
+            f"member {name!r}: the local header disagrees with the central "
+            f"directory ({', '.join(disagreements)})"
+        )
     return start, None
 
 
@@ -277,7 +283,11 @@ class _Broken(Exception):
 
 
 def _inflate(
-    stream: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget, keep: bool,
+    stream: BinaryIO,
+    info: zipfile.ZipInfo,
+    start: int,
+    budget: _Budget,
+    keep: bool,
     algorithm: str = "sha256",
 ) -> tuple[str, int, bytes | None] | str:
     """Inflate one member in bounded chunks; return (RECORD hash, size, bytes kept) or why not.
@@ -296,8 +306,9 @@ def _inflate(
         for out in _member_chunks(stream, info, start):
             produced += len(out)
             if produced > info.file_size:
-                raise _Broken(f" inflates to more than the {info.file_size} bytes its "
-                              "directory entry says")
+                raise _Broken(
+                    f" inflates to more than the {info.file_size} bytes its directory entry says"
+                )
             budget.spend(len(out), name, produced)
             crc = zlib.crc32(out, crc)
             digest.update(out)
@@ -359,8 +370,14 @@ def _decompress(inflater: Any, data: bytes) -> bytes:
         raise _Broken(f" cannot be inflated ({error})") from None
 
 
-def _rehashed(stream: BinaryIO, infos: list[zipfile.ZipInfo], record: RecordFile,
-              seen: dict[str, _Seen | None], limits: InflateLimits, size: int) -> dict[str, str]:
+def _rehashed(
+    stream: BinaryIO,
+    infos: list[zipfile.ZipInfo],
+    record: RecordFile,
+    seen: dict[str, _Seen | None],
+    limits: InflateLimits,
+    size: int,
+) -> dict[str, str]:
     """Hash again, with the algorithm RECORD names, the members whose row is not sha256.
 
     Rare (wheel builders write sha256); each such member is inflated once more, within the
@@ -374,8 +391,9 @@ def _rehashed(stream: BinaryIO, infos: list[zipfile.ZipInfo], record: RecordFile
             continue
         start, problem = _local_header(stream, info)
         try:
-            outcome = None if problem else _inflate(stream, info, start, budget, False,
-                                                    row.algorithm)
+            outcome = (
+                None if problem else _inflate(stream, info, start, budget, False, row.algorithm)
+            )
         except _Stop:
             outcome = None
         if isinstance(outcome, tuple):
@@ -383,8 +401,9 @@ def _rehashed(stream: BinaryIO, infos: list[zipfile.ZipInfo], record: RecordFile
     return found
 
 
-def _record_problems(record: RecordFile, dist_info: str, seen: dict[str, _Seen | None],
-                     rehashed: dict[str, str]) -> list[str]:
+def _record_problems(
+    record: RecordFile, dist_info: str, seen: dict[str, _Seen | None], rehashed: dict[str, str]
+) -> list[str]:
     """Check every member against RECORD and every RECORD row against the members.
 
     The rules are ``ipydeps.formats.records``' (what publishes refuses unlisted files).
@@ -392,12 +411,17 @@ def _record_problems(record: RecordFile, dist_info: str, seen: dict[str, _Seen |
     problems = list(record.problems)
     for name, member in seen.items():
         if member is not None:
-            problem = record.member_problem(name, rehashed.get(name, member.record_hash),
-                                            member.size)
+            problem = record.member_problem(
+                name, rehashed.get(name, member.record_hash), member.size
+            )
             if problem is not None:
                 problems.append(problem)
-    problems += unlisted_problems(record, [name for name in seen if not name.endswith("/")],
-                                  dist_info, broken=[n for n, m in seen.items() if m is None])
+    problems += unlisted_problems(
+        record,
+        [name for name in seen if not name.endswith("/")],
+        dist_info,
+        broken=[n for n, m in seen.items() if m is None],
+    )
     return problems
 
 

@@ -31,10 +31,16 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (r"/api/v1/health", HealthHandler, {"store": store}),
             (r"/api/v1/packages", PackagesHandler, {"store": store}),
             (r"/api/v1/upload/(.*)", UploadHandler, {"store": store, "tokens": tokens}),
-            (r"/api/v1/projects/([^/]+)/([^/]+)/yank", YankHandler,
-             {"store": store, "tokens": tokens}),
-            (r"/api/v1/projects/([^/]+)/([^/]+)", ReleaseHandler,
-             {"store": store, "tokens": tokens}),
+            (
+                r"/api/v1/projects/([^/]+)/([^/]+)/yank",
+                YankHandler,
+                {"store": store, "tokens": tokens},
+            ),
+            (
+                r"/api/v1/projects/([^/]+)/([^/]+)",
+                ReleaseHandler,
+                {"store": store, "tokens": tokens},
+            ),
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
             (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
             (r"/simple", RedirectHandler, {"url": "/simple/", "permanent": True}),

@@ -65,8 +65,9 @@ def render_landing(base_url: str, listing: dict[str, Any], key_names: list[str])
         "<h2>Wheels and sdists</h2><ul>",
     ]
     for project, files in sorted(wheels.items()):
-        versions = ", ".join(esc(version) + (" (yanked)" if yanked else "")
-                             for version, yanked in _versions(files))
+        versions = ", ".join(
+            esc(version) + (" (yanked)" if yanked else "") for version, yanked in _versions(files)
+        )
         parts.append(f'<li><a href="simple/{esc(project)}/">{esc(project)}</a> {versions}</li>')
     parts.append("</ul>" if wheels else "<li>none yet</li></ul>")
     parts.append("</body></html>\n")

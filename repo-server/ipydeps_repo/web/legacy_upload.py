@@ -258,8 +258,9 @@ class LegacyUploadHandler(BaseHandler):
             actual = self._hashes[algorithm].hexdigest()
             if sent and sent.lower() != actual:
                 problems.append(f"'{field}' {sent!r} does not match the received file ({actual})")
-        problems += name_problems(filename, self._field("name"), self._field("version"),
-                                   self._field("filetype"))
+        problems += name_problems(
+            filename, self._field("name"), self._field("version"), self._field("filetype")
+        )
         return problems
 
     def _close_temp(self, *, unlink: bool) -> None:

@@ -17,18 +17,18 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_PARTS = 200
 MAX_HEADERS_PER_PART = 8
 # The library's messages that have a clearer wording here; any other is shown as it is.
+_NO_DISPOSITION = "a multipart part has no 'Content-Disposition: form-data' header"
 _WORDING = {
     "Unexpected bytes after boundary": "a multipart boundary is followed by other text",
     "Unexpected byte after first boundary": "a multipart boundary is followed by other text",
-    "Unexpected end of multipart stream (parser closed)":
-        "the multipart body ends before its closing boundary",
+    "Unexpected end of multipart stream (parser closed)": (
+        "the multipart body ends before its closing boundary"
+    ),
     "Maximum segment count exceeded": f"the form has more than {MAX_PARTS} parts",
     "Maximum segment header length exceeded": "the headers of a multipart part are too long",
     "Maximum segment header count exceeded": "a multipart part has too many headers",
-    "Missing Content-Disposition segment header":
-        "a multipart part has no 'Content-Disposition: form-data' header",
-    "Invalid Content-Disposition segment header: Wrong type":
-        "a multipart part has no 'Content-Disposition: form-data' header",
+    "Missing Content-Disposition segment header": _NO_DISPOSITION,
+    "Invalid Content-Disposition segment header: Wrong type": _NO_DISPOSITION,
 }
 
 
@@ -86,7 +86,9 @@ class MultipartParser:
 
     def __init__(self, boundary: bytes) -> None:
         self._parser = multipart.PushMultipartParser(
-            boundary, max_header_size=MAX_HEADER_BYTES, max_header_count=MAX_HEADERS_PER_PART,
+            boundary,
+            max_header_size=MAX_HEADER_BYTES,
+            max_header_count=MAX_HEADERS_PER_PART,
             max_segment_count=MAX_PARTS,
         )
 

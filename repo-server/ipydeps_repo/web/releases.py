@@ -48,8 +48,9 @@ class _ReleaseHandler(BaseHandler):
         if right is None:
             raise tornado.web.HTTPError(405)
         project = canonicalize_name(self.path_args[0]) if self.path_args else None
-        self.tokens.authenticate(token_header(self.request.headers.get("Authorization")),
-                                 scope=right, project=project)
+        self.tokens.authenticate(
+            token_header(self.request.headers.get("Authorization")), scope=right, project=project
+        )
         super().prepare()
 
     def _option(self, name: str) -> str | None:
@@ -74,8 +75,7 @@ class _ReleaseHandler(BaseHandler):
         return self.get_query_argument(name, None)
 
     async def _run(self, change: Any) -> None:
-        result: ReleaseChange = await tornado.ioloop.IOLoop.current().run_in_executor(
-            None, change)
+        result: ReleaseChange = await tornado.ioloop.IOLoop.current().run_in_executor(None, change)
         self.write(result.to_json())
 
 
@@ -92,8 +92,11 @@ class YankHandler(_ReleaseHandler):
         """
         reason = self._option("reason") or ""
         filename = self._option("file")
-        await self._run(lambda: self.store.set_yanked(project, version, yanked=True,
-                                           reason=reason, filename=filename))
+        await self._run(
+            lambda: self.store.set_yanked(
+                project, version, yanked=True, reason=reason, filename=filename
+            )
+        )
 
     async def delete(self, project: str, version: str) -> None:
         """Unyank the version (or ``file``).
@@ -102,8 +105,9 @@ class YankHandler(_ReleaseHandler):
             ValidationError, NotFoundError: a bad version or body, an unknown release.
         """
         filename = self._option("file")
-        await self._run(lambda: self.store.set_yanked(project, version, yanked=False,
-                                           filename=filename))
+        await self._run(
+            lambda: self.store.set_yanked(project, version, yanked=False, filename=filename)
+        )
 
 
 class ReleaseHandler(_ReleaseHandler):

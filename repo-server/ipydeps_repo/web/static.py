@@ -48,8 +48,9 @@ class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
         return super().validate_absolute_path(root, absolute_path)
 
     @classmethod
-    def get_content(cls, abspath: str, start: int | None = None,
-                    end: int | None = None) -> Generator[bytes, None, None]:
+    def get_content(
+        cls, abspath: str, start: int | None = None, end: int | None = None
+    ) -> Generator[bytes, None, None]:
         """Yield the file (or its range) in 1 MiB chunks.
 
         Tornado reads 64 KiB at a time, and each chunk is a write and a flush through the
