@@ -118,7 +118,7 @@ def _add_plan_arguments(command: argparse.ArgumentParser) -> None:
         "--verbose",
         action="store_true",
         help="list each package installed, and print why each "
-        "source was chosen, retries and timings",
+        "source was chosen, retries and timings (default: off)",
     )
     command.add_argument(
         "-i",
