@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -105,8 +105,9 @@ class Result:
             f"; apk also added {also}" if also else ""
         )
 
-    def __repr__(self) -> str:
-        lines = [self.summary()]
+    def installed_lines(self) -> list[str]:
+        """One line per installed package: version, what it replaced, route, source, size, time."""
+        lines = []
         for item in self.installed:
             replaced = f" (was {item.replaced})" if item.replaced else ""
             lines.append(
@@ -114,7 +115,11 @@ class Result:
                 f"from {item.fetched_from:<22} {format_size(item.bytes):>9} "
                 f"{item.seconds:6.2f} s"
             )
-        lines += [f"  skipped {skip.text}: {skip.reason}" for skip in self.skipped]
+        return lines
+
+    def __repr__(self) -> str:
+        lines = [self.summary(), *self.installed_lines()]
+        lines += [f"  skipped {skip.text}: {skip.describe()}" for skip in self.skipped]
         lines += [f"  WARNING: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -128,7 +133,7 @@ class Result:
             for item in self.installed
         )
         notes = "".join(
-            f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.reason)}</li>"
+            f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.describe())}</li>"
             for skip in self.skipped
         )
         notes += "".join(f"<li><b>{html.escape(warning)}</b></li>" for warning in self.warnings)
@@ -188,6 +193,7 @@ def pip(
     fetcher: Fetcher | None = None,
     apk_runner: ApkRunner | None = None,
     stream: TextIO | None = None,
+    show_plan: Callable[[Plan], None] | None = None,
 ) -> Result:
     """Install ``requirements`` into the running interpreter's environment, prebuilt only.
 
@@ -199,6 +205,7 @@ def pip(
     ``InstallError``). New packages are importable at once; upgraded modules that are
     already imported are named with a restart warning. ``dry_run`` prints the plan and
     changes nothing. ``prefix`` installs into another environment (default ``sys.prefix``).
+    ``show_plan`` replaces how the plan is shown (the command line prints it in its words).
     """
     started = time.perf_counter()
     out = stream or sys.stdout
@@ -282,7 +289,7 @@ def pip(
         planned = time.perf_counter()
         _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:
-            _show_plan(plan, out if stream is not None else None)
+            _show_plan(plan, out if stream is not None else None, show_plan)
         if dry_run:
             return Result(
                 plan, (), plan.skipped, True, time.perf_counter() - started, tuple(warnings)
@@ -364,8 +371,10 @@ def _retries_told(
     return fetcher.reporting_retries(tell)
 
 
-def _show_plan(plan: Plan, stream: TextIO | None) -> None:
-    if stream is None and in_notebook_kernel():
+def _show_plan(plan: Plan, stream: TextIO | None, show: Callable[[Plan], None] | None) -> None:
+    if show is not None:
+        show(plan)
+    elif stream is None and in_notebook_kernel():
         from IPython.display import display
 
         display(_PlanView(plan))  # type: ignore[no-untyped-call]

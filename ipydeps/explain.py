@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .advice import UPSTREAM_ALLOW, Hint
 from .models import Candidate, Route, Unsatisfiable
 from .provider import Provider, Wanted, allows_prereleases, pinned_exactly, python_ok
 
@@ -22,23 +23,27 @@ def _requirement_text(items: Sequence[Wanted]) -> str:
     return " and ".join(item.describe() for item in items)
 
 
-def _explain_missing(provider: Provider, name: str) -> tuple[str, str | None]:
+def _explain_missing(provider: Provider, name: str) -> tuple[str, Hint | None]:
     """Explain a project that no allowed source has at all."""
     where = ", ".join(provider.locations) or "no configured source"
     if not provider.policy.upstream_allowed:
         return (
             f"{name} is not in our repository ({where}), and the upstream index is off "
             "(air-gapped policy: upstream is off)",
-            f'{ASK_MAINTAINER}, or allow upstream (upstream = "allow") if this setup may reach it',
+            Hint.of(
+                f"{ASK_MAINTAINER}, or allow upstream (",
+                UPSTREAM_ALLOW,
+                ") if this setup may reach it",
+            ),
         )
     if not provider.locations:
-        return ("no package source is configured", "set repository_url or allow upstream")
-    return (f"{name} was not found in {where}", "check the spelling of the project name")
+        return ("no package source is configured", Hint.of("set repository_url or allow upstream"))
+    return (f"{name} was not found in {where}", Hint.of("check the spelling of the project name"))
 
 
 def _explain_nothing_fits(
     provider: Provider, name: str, prebuilt: Sequence[Candidate]
-) -> tuple[str, str | None]:
+) -> tuple[str, Hint | None]:
     """Explain a project whose prebuilt files are all for other targets."""
     this_python = provider.environment.markers["python_version"]
     built_for = sorted({c.apk_python or "" for c in prebuilt if provider.apk_for_other_python(c)})
@@ -46,7 +51,7 @@ def _explain_nothing_fits(
         return (
             f"the only prebuilt packages of {name} are apks built for Python "
             f"{', '.join(built_for)}, and this is Python {this_python}",
-            ASK_MAINTAINER + " for this Python",
+            Hint.of(ASK_MAINTAINER + " for this Python"),
         )
     platform_tag = provider.environment.supported_tags[0]
     also = (
@@ -57,11 +62,11 @@ def _explain_nothing_fits(
     return (
         f"no wheel of {name} fits this platform ({platform_tag}); wheels exist only for "
         f"other platforms or Python versions{also}",
-        ASK_MAINTAINER + " for this target",
+        Hint.of(ASK_MAINTAINER + " for this target"),
     )
 
 
-def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, str | None]:
+def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, Hint | None]:
     """Return the reason and hint for requirements on one project that nothing satisfies.
 
     Filters the project's files stage by stage (found, prebuilt, platform, Python,
@@ -76,7 +81,7 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         return (
             f"only a source distribution of {name} exists ({_versions(files)}): it would need "
             "compiling, and ipydeps installs prebuilt packages only",
-            ASK_MAINTAINER,
+            Hint.of(ASK_MAINTAINER),
         )
     here = [c for c in prebuilt if provider.usable(c)]
     if not here:
@@ -87,7 +92,7 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         return (
             f"every version of {name} needs another Python (Requires-Python {', '.join(needs)}; "
             f"this is {provider.environment.python_version})",
-            "use an older version that supports this Python",
+            Hint.of("use an older version that supports this Python"),
         )
     only = {item.only_route for item in items if item.only_route is not None}
     routed = [c for c in python if not only or c.route in only]
@@ -95,7 +100,7 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         return (
             f"{name} is needed by an apk, so it must come as an apk too, and our apk "
             "repository has none that fits",
-            ASK_MAINTAINER + " (as an apk)",
+            Hint.of(ASK_MAINTAINER + " (as an apk)"),
         )
     prereleases = allows_prereleases(items, provider.policy)
     matching = [
@@ -107,18 +112,18 @@ def explain_no_match(provider: Provider, items: Sequence[Wanted]) -> tuple[str, 
         return (
             f"no version of {name} matches {_requirement_text(items)} "
             f"(available: {_versions(routed)})",
-            "relax the version specifier",
+            Hint.of("relax the version specifier"),
         )
     if all(c.yanked and not pinned_exactly(items, c.version) for c in matching):
         return (
             f"every matching file of {name} is yanked",
-            "pin an exact version to use a yanked one",
+            Hint.of("pin an exact version to use a yanked one"),
         )
     if not prereleases and all(c.version.is_prerelease for c in matching):
         newest = max(c.version for c in matching)
         return (
             f"only pre-releases of {name} match ({_versions(matching)})",
-            f"ask for a pre-release explicitly, e.g. '{name}>={newest}'",
+            Hint.of(f"ask for a pre-release explicitly, e.g. '{name}>={newest}'"),
         )
     return (f"no file of {name} satisfies {_requirement_text(items)}", None)
 
@@ -144,10 +149,9 @@ def explain_conflict(provider: Provider, causes: Iterable[Any]) -> list[Unsatisf
                 f"version conflict: these requirements on {name} cannot all be satisfied "
                 f"at once (available: {available})"
             )
-            hint = (
-                "pin compatible versions of the packages that need it, or install them separately"
-            )
+            pin = "pin compatible versions of the packages that need it, or install them separately"
             if any(item.only_route is Route.APK for item in items):
-                hint += "; an apk pulls its dependencies as apks"
+                pin += "; an apk pulls its dependencies as apks"
+            hint = Hint.of(pin)
         found.append(Unsatisfiable(text, reason, hint))
     return found

@@ -9,6 +9,8 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from .advice import Hint, Wording, python_keywords
+
 
 class Route(enum.Enum):
     """Where a package comes from, fastest first: the planner takes the first route that has it."""
@@ -119,10 +121,19 @@ class Step:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A requirement that needs no work, and why (satisfied, standard library, marker false)."""
+    """A requirement that needs no work, and why (satisfied, standard library, marker false).
+
+    ``hint`` names a setting that would make it work after all (``upgrade``); an edge shows
+    it in its own words (``describe``).
+    """
 
     text: str
     reason: str
+    hint: Hint | None = None
+
+    def describe(self, wording: Wording = python_keywords) -> str:
+        """Return the reason, and the hint in parentheses worded by ``wording``."""
+        return self.reason + (f" ({self.hint.worded(wording)})" if self.hint else "")
 
 
 @dataclass(frozen=True)
@@ -131,4 +142,4 @@ class Unsatisfiable:
 
     text: str
     reason: str
-    hint: str | None = None
+    hint: Hint | None = None

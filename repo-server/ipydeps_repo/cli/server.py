@@ -24,8 +24,15 @@ def register(subparsers: Any) -> None:
         description="Serve the static tree, "
         "the /simple/ index and the upload API. Prints 'ipydeps-repo serving URL' once listening.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this host only)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="port to listen on; 0 = any free port (default: 8080)",
+    )
     serve.add_argument(
         "--max-upload",
         default=None,

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigurationError
+from ..fileops import write_atomic
 from ..store.layout import DataLayout
 from ..web.auth import ALL_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
 from ..web.token_scope import parse_expiry, parse_time
@@ -47,6 +49,14 @@ def register(subparsers: Any) -> None:
         help="when the token stops working: a duration (30d, 12h, 8w), a date "
         "(2027-01-31, UTC) or a date and time (default: never)",
     )
+    create.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the token to FILE (mode 0600, replaced if it exists) instead of "
+        "printing it (default: print it as the last line of stdout)",
+    )
     create.set_defaults(func=run_token_create)
     listing = token_commands.add_parser("list", help="list tokens (never shows a token)")
     listing.set_defaults(func=run_token_list)
@@ -56,11 +66,19 @@ def register(subparsers: Any) -> None:
 
 
 def run_token_create(args: argparse.Namespace) -> int:
-    """Print a new token as the last line of stdout.
+    """Print a new token as the last line of stdout, or write it to ``--output``.
 
     Raises:
         ValidationError: a bad name, project pattern or expiry. ConflictError: the name is taken.
+        ConfigurationError: ``--output`` is not in a folder, or could not be written (the
+            token is then revoked: nobody has it).
     """
+    output: Path | None = args.output
+    if output is not None and not output.parent.is_dir():
+        raise ConfigurationError(
+            f"cannot write the token to {output}: {output.parent} is not a folder",
+            hint="create the folder first, or name a file in an existing one",
+        )
     scopes = (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
     expires = None if args.expires is None else parse_expiry(args.expires, datetime.now(UTC))
     store = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file)
@@ -74,8 +92,20 @@ def run_token_create(args: argparse.Namespace) -> int:
     limits = [", ".join(scopes), "projects " + ", ".join(info.projects or ("(all)",))]
     if info.expires:
         limits.append(f"expires {info.expires}")
-    warn(f"created token {args.name!r} ({'; '.join(limits)}); it is shown only once:")
-    say(token)
+    created = f"created token {args.name!r} ({'; '.join(limits)})"
+    if output is None:
+        warn(f"{created}; it is shown only once:")
+        say(token)
+        return 0
+    try:
+        write_atomic(output, f"{token}\n".encode(), mode=0o600)
+    except OSError as error:
+        store.revoke(args.name)
+        raise ConfigurationError(
+            f"cannot write the token to {output}: {error.strerror}; the token was revoked",
+            hint="create it again with another --output, under another name",
+        ) from None
+    warn(f"{created}; written to {output} (mode 0600), and shown nowhere else")
     return 0
 
 

@@ -33,68 +33,168 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--target", action="append", default=[], help="target name (repeatable; default: host)"
     )
-    build.add_argument("--recipe", action="append", default=[], help="recipe (and what it needs)")
     build.add_argument(
-        "--only", action="store_true", help="build just the --recipe ones, not what they need"
+        "--recipe",
+        action="append",
+        default=[],
+        help="recipe, and what it needs (repeatable; default: every recipe)",
     )
-    build.add_argument("--out", type=Path, default=Path("farm-out"), help="logs and summary.json")
+    build.add_argument(
+        "--only",
+        action="store_true",
+        help="build just the --recipe ones, not what they need (default: off)",
+    )
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=Path("farm-out"),
+        metavar="DIR",
+        help="logs and summary.json (default: ./farm-out)",
+    )
     build.add_argument(
         "--cache",
         type=Path,
         default=Path(os.environ.get("IPYDEPS_FARM_CACHE", DEFAULT_CACHE)),
-        help="built artifacts and farm-state.json (env IPYDEPS_FARM_CACHE)",
+        metavar="DIR",
+        help=f"built artifacts and farm-state.json (default: $IPYDEPS_FARM_CACHE, else "
+        f"{DEFAULT_CACHE})",
     )
-    build.add_argument("--jobs", type=int, default=2, help="compile jobs per build (default 2)")
-    build.add_argument("--nice", type=int, default=19, help="nice level of the builds (19)")
-    build.add_argument("--python", default=sys.executable, help="Python the host target builds for")
-    build.add_argument("--publish-url", help="repository server base URL to upload to")
-    build.add_argument("--token", default=os.environ.get("IPYDEPS_REPO_TOKEN"), help="upload token")
+    build.add_argument("--jobs", type=int, default=2, help="compile jobs per build (default: 2)")
+    build.add_argument(
+        "--nice", type=int, default=19, help="nice level of the builds (default: 19)"
+    )
+    build.add_argument(
+        "--python",
+        default=sys.executable,
+        help="Python the host target builds for (default: the Python running this command)",
+    )
+    build.add_argument(
+        "--publish-url",
+        metavar="URL",
+        help="repository server base URL to upload to (default: none; with no --data either, "
+        "nothing is published)",
+    )
+    build.add_argument(
+        "--token",
+        default=os.environ.get("IPYDEPS_REPO_TOKEN"),
+        help="upload token for --publish-url (default: $IPYDEPS_REPO_TOKEN)",
+    )
     # Its own dest: the main CLI fills ``args.data`` with a default for every command, and
     # the farm must publish only when asked to.
     build.add_argument(
-        "--data", dest="publish_data", type=Path, help="publish straight into this data directory"
+        "--data",
+        dest="publish_data",
+        type=Path,
+        metavar="DIR",
+        help="publish straight into this data directory (default: none)",
     )
-    build.add_argument("--key", type=Path, help="private signing key (Alpine builds, --apk-target)")
-    build.add_argument("--apk-target", action="append", default=[], help="branch/python/arch")
+    build.add_argument(
+        "--key",
+        type=Path,
+        help="private signing key, needed by Alpine builds and --apk-target (default: none)",
+    )
+    build.add_argument(
+        "--apk-target",
+        action="append",
+        default=[],
+        metavar="BRANCH/PYTHON/ARCH",
+        help="also wrap each host wheel as an apk for this target, e.g. v3.22/3.11/x86_64 "
+        "(repeatable; default: none)",
+    )
     build.add_argument(
         "--no-build-isolation",
         action="store_true",
-        help="host builds use the build Python's own build deps instead of fetching them",
+        help="host builds use the build Python's own build deps instead of fetching them "
+        "(default: isolated builds)",
     )
-    build.add_argument("--builder-image", default="", help="builder image tag (Alpine targets)")
     build.add_argument(
-        "--musl-python", type=Path, help="musl CPython the musl target builds on (its X.Y)"
+        "--builder-image",
+        default="",
+        metavar="TAG",
+        help="builder image tag of Alpine targets (default: ipydeps-farm-builder:<alpine version>)",
+    )
+    build.add_argument(
+        "--musl-python",
+        type=Path,
+        help="musl CPython the musl target builds on, of the target's X.Y (default: none; "
+        "musl targets need it)",
     )
     build.set_defaults(func=_build)
 
     order = commands.add_parser("order", help="print the build order computed from the recipes")
     _common(order)
-    order.add_argument("--recipe", action="append", default=[], help="only these and their needs")
+    order.add_argument(
+        "--recipe",
+        action="append",
+        default=[],
+        help="only these and what they need (repeatable; default: every recipe)",
+    )
     order.set_defaults(func=_order)
 
     updates = commands.add_parser(
         "check-updates", help="compare recipes with PyPI (exit 10: updates)"
     )
     _common(updates)
-    updates.add_argument("--bump", action="store_true", help="rewrite pkgver/pkgrel/sha512sums")
+    updates.add_argument(
+        "--bump",
+        action="store_true",
+        help="rewrite pkgver/pkgrel/sha512sums of outdated recipes (default: only report)",
+    )
     updates.set_defaults(func=_check_updates)
 
     gaps = commands.add_parser(
         "musl-gaps", help="which watched projects lack musllinux wheels (the musl work list)"
     )
     _common(gaps)
-    gaps.add_argument("--file", type=Path, help="the table (default: <apkbuilds>/musl-gaps.tsv)")
-    gaps.add_argument("--refresh", action="store_true", help="re-read every project from PyPI")
-    gaps.add_argument("--add", action="append", default=[], help="watch this project too")
-    gaps.add_argument("--python", default="3.12", help="runtime Python to report for (3.12)")
+    gaps.add_argument(
+        "--file", type=Path, help="the table (default: musl-gaps.tsv in the --apkbuilds folder)"
+    )
+    gaps.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-read every project from PyPI (default: show the table as it is)",
+    )
+    gaps.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="PROJECT",
+        help="watch this project too (repeatable; default: none)",
+    )
+    gaps.add_argument(
+        "--python", default="3.12", help="runtime Python to report for (default: 3.12)"
+    )
     gaps.set_defaults(func=_musl_gaps)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--apkbuilds", type=Path, default=Path("apkbuilds"), help="recipes + manifest.toml folder"
+        "--apkbuilds",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the folder of the recipes and manifest.toml (default: the apkbuilds folder of "
+        "the checkout this is run in: found from this folder or the nearest parent having "
+        "apkbuilds/manifest.toml)",
     )
-    parser.add_argument("--pypi-api", default="https://pypi.org/pypi", help="PyPI JSON API base")
+    parser.add_argument(
+        "--pypi-api",
+        default="https://pypi.org/pypi",
+        metavar="URL",
+        help="PyPI JSON API base (default: https://pypi.org/pypi)",
+    )
+
+
+def _apkbuilds(args: argparse.Namespace) -> Path:
+    """Return ``--apkbuilds``, or the checkout's apkbuilds folder found from here.
+
+    Raises:
+        ConfigurationError: not given and not found; says where it looked.
+    """
+    from .manifest import locate_apkbuilds
+
+    given: Path | None = args.apkbuilds
+    return given if given is not None else locate_apkbuilds(Path.cwd())
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -121,7 +221,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.publish_url and not args.token:
         return _fail("--publish-url needs --token (or IPYDEPS_REPO_TOKEN)", EXIT_USAGE)
     try:
-        manifest = load_manifest(args.apkbuilds)
+        manifest = load_manifest(_apkbuilds(args))
         publisher: Publisher | None = None
         if args.publish_url:
             publisher = HttpPublisher(args.publish_url, args.token)
@@ -164,7 +264,7 @@ def _order(args: argparse.Namespace) -> int:
     from .order import build_order, dependencies_of
 
     try:
-        manifest = load_manifest(args.apkbuilds)
+        manifest = load_manifest(_apkbuilds(args))
         order = build_order(manifest.recipes, args.recipe)
     except RepoError as error:
         return _fail(str(error), EXIT_FAILED)
@@ -178,7 +278,7 @@ def _check_updates(args: argparse.Namespace) -> int:
     from .freshness import check_updates, render_updates
 
     try:
-        report = check_updates(args.apkbuilds, api=args.pypi_api, bump=args.bump, progress=_say)
+        report = check_updates(_apkbuilds(args), api=args.pypi_api, bump=args.bump, progress=_say)
     except RepoError as error:
         return _fail(str(error), EXIT_FAILED)
     _say(render_updates(report))
@@ -190,8 +290,8 @@ def _check_updates(args: argparse.Namespace) -> int:
 def _musl_gaps(args: argparse.Namespace) -> int:
     from .musl_gaps import load_gaps, refresh, render_gaps, render_report
 
-    path = args.file or args.apkbuilds / "musl-gaps.tsv"
     try:
+        path = args.file or _apkbuilds(args) / "musl-gaps.tsv"
         rows = load_gaps(path)
         if args.refresh or args.add:
             projects = sorted({row.project for row in rows} | set(args.add))
