@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from .cancel import CancelEvent
 from .connections import system_proxies
 from .credentials import redact, repository_access
-from .environment import Environment, inspect_environment, install_scheme
+from .environment import Environment, compiler_available, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
@@ -233,7 +233,9 @@ def pip(
     environment = inspect_environment(
         Path(prefix) if prefix else None, apk=False if not settings.apk_allowed else apk
     )
-    target = TargetEnvironment.current(apk_available=environment.apk_available)
+    target = TargetEnvironment.current(
+        apk_available=environment.apk_available, compiler_available=compiler_available()
+    )
     _log.debug(
         "repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
         settings.repository_url or "none",
