@@ -35,6 +35,7 @@ class BuildState(enum.StrEnum):
     QUEUED = "queued"  # received; the farm has not looked yet
     SCHEDULED = "scheduled"  # the farm has a recipe: its next build run takes it
     NO_RECIPE = "no recipe"  # the farm has no recipe for it: stays listed, nothing is built
+    DECLINED = "declined"  # a recipe exists, but no target serves this platform/Python/version
     BUILT = "built"  # built and published
     FAILED = "failed"  # the farm tried and the build failed
 
