@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .build_requests import build_request_states
 from .cancel import CancelEvent
 from .connections import system_proxies
 from .credentials import redact, repository_access
@@ -188,6 +189,7 @@ def pip(
     fetcher: Fetcher | None = None,
     apk_runner: ApkRunner | None = None,
     stream: TextIO | None = None,
+    request_build: bool = False,
 ) -> Result:
     """Install ``requirements`` into the running interpreter's environment, prebuilt only.
 
@@ -199,6 +201,9 @@ def pip(
     ``InstallError``). New packages are importable at once; upgraded modules that are
     already imported are named with a restart warning. ``dry_run`` prints the plan and
     changes nothing. ``prefix`` installs into another environment (default ``sys.prefix``).
+    A requirement with no prebuilt build for this platform is said in one line with where
+    a build request for it stands; ``request_build`` first asks our repository's farm for
+    it (``ipydeps.build_requests``).
     """
     started = time.perf_counter()
     out = stream or sys.stdout
@@ -281,6 +286,9 @@ def pip(
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
+        plan = build_request_states(
+            plan, settings.repository_url, fetcher, access.headers_for, send=request_build
+        )
         planned = time.perf_counter()
         _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:

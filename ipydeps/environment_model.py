@@ -54,8 +54,14 @@ class TargetEnvironment:
 
     @property
     def platform_tag(self) -> str:
-        """The most specific platform here (``musllinux_1_2_x86_64``), as plans name it."""
-        return self.supported_tags[0].platform if self.supported_tags else "unknown"
+        """The most specific standard platform here (``musllinux_1_2_x86_64``).
+
+        ``sys_tags`` puts ``linux_x86_64`` (wheels built on this machine) before the
+        manylinux and musllinux platforms, which are what a build request can name.
+        """
+        platforms = [tag.platform for tag in self.supported_tags]
+        standard = [p for p in platforms if p.startswith(("musllinux_", "manylinux_"))]
+        return (standard or platforms or ["unknown"])[0]
 
     def wheel_rank(self, filename: str) -> int | None:
         """Rank a wheel file here (smaller is better); None if it cannot install here."""

@@ -106,3 +106,10 @@ def test_other_problems_name_no_missing_build() -> None:
     pypi = FakeSource(Route.UPSTREAM, [upstream("attrs", "25.1.0")])
     reason, _, unbuilt = only(plan("attrs>=30", pypi, environment=MUSL_RUNTIME))
     assert unbuilt is None and reason.startswith("no version of attrs matches")
+
+
+def test_the_platform_named_is_a_standard_one() -> None:
+    # packaging lists linux_x86_64 (wheels built on this machine) first on glibc.
+    here = TargetEnvironment.simulated(platforms=["linux_x86_64", "manylinux_2_36_x86_64"])
+    assert here.platform_tag == "manylinux_2_36_x86_64"
+    assert MUSL_RUNTIME.platform_tag == "musllinux_1_2_x86_64"
