@@ -162,8 +162,8 @@ def _no_version_matches(
             provider,
             items,
             files,
-            f"upstream has {name} {_versions(unbuilt)} only as a source distribution or "
-            "as wheels for other platforms",
+            f"{name} {_versions(unbuilt)} exists only as a source distribution or as "
+            "wheels for other platforms",
             "relax the version specifier",
         )
     return (

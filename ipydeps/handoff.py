@@ -114,15 +114,16 @@ def plan_handoff(
         raise InvalidRequirementError(shadowing)
     handoff = _sealed_handoff(args, settings, environ)
     has_compiler = compiler_available(environ) if compiler is None else compiler
-    return handoff if has_compiler else _prebuilt_only(handoff, environ)
+    return handoff if has_compiler else _prebuilt_only(handoff)
 
 
-def _prebuilt_only(handoff: Handoff, environ: Mapping[str, str]) -> Handoff:
+def _prebuilt_only(handoff: Handoff) -> Handoff:
     """Make pip refuse index sdists at once, where no compiler could build them."""
     words = list(handoff.args)
     command = next((word for word in words if not word.startswith("-")), "")
     chosen = any(word.split("=")[0] in _BINARY_OPTIONS for word in words)
-    if command not in _BUILDING_COMMANDS or chosen or "PIP_ONLY_BINARY" in environ:
+    # The variables pip will see: a sealed hand-off has dropped the machine's.
+    if command not in _BUILDING_COMMANDS or chosen or "PIP_ONLY_BINARY" in handoff.environ:
         return handoff
     note = (
         "ipydeps: this runtime has no compiler, so pip takes prebuilt wheels only "

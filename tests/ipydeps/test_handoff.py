@@ -308,6 +308,9 @@ def test_with_a_compiler_or_the_users_own_choice_pip_is_left_alone(tmp_path: Pat
         assert "PIP_ONLY_BINARY" not in handoff.environ
     mine = {**MACHINE, "PIP_ONLY_BINARY": "numpy"}
     assert plan_handoff(args, settings=allow, environ=mine, compiler=False).environ == mine
+    # Sealed (air-gapped), the machine's variable is dropped, so the guard still applies.
+    sealed = plan_handoff(args, settings=_settings("deny"), environ=mine, compiler=False)
+    assert sealed.environ["PIP_ONLY_BINARY"] == ":all:"
     listing = plan_handoff(["list"], settings=allow, environ=MACHINE, compiler=False)
     assert "PIP_ONLY_BINARY" not in listing.environ
     # The probe reads PATH: a PATH with no cc, gcc or clang has no compiler.
