@@ -54,8 +54,9 @@ MACHINE = {
 
 
 def test_with_upstream_allowed_pip_runs_as_the_machine_configures_it() -> None:
+    # compiler=True: what this machine's PATH holds is the subject of the issue-21 tests below.
     handoff = plan_handoff(
-        ["install", "--no-deps", "six"], settings=_settings("allow"), environ=MACHINE
+        ["install", "--no-deps", "six"], settings=_settings("allow"), environ=MACHINE, compiler=True
     )
     assert handoff.args == ("install", "--no-deps", "six")
     assert handoff.environ == MACHINE and handoff.notice is None
@@ -77,7 +78,7 @@ def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(ups
 
 def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
     handoff = plan_handoff(
-        ["install", "--no-deps", "six"], settings=_settings("deny"), environ=MACHINE
+        ["install", "--no-deps", "six"], settings=_settings("deny"), environ=MACHINE, compiler=True
     )
     assert handoff.args == ("install", "--no-deps", "six")
     assert {key: value for key, value in handoff.environ.items() if key.startswith("PIP_")} == {
@@ -91,7 +92,9 @@ def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
     assert "upstream is off (air-gapped)" in handoff.notice
     assert f"our repository ({OURS}simple/) as its only index" in handoff.notice
     # Without a repository, pip gets no index at all.
-    bare = plan_handoff(["download", "six"], settings=_settings("deny", None), environ=MACHINE)
+    bare = plan_handoff(
+        ["download", "six"], settings=_settings("deny", None), environ=MACHINE, compiler=True
+    )
     assert bare.environ["PIP_NO_INDEX"] == "1" and "PIP_INDEX_URL" not in bare.environ
 
 
