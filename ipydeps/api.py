@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .build_requests import build_request_states
 from .cancel import CancelEvent
 from .connections import system_proxies
 from .credentials import redact, repository_access
-from .environment import Environment, inspect_environment, install_scheme
+from .environment import Environment, compiler_available, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
@@ -194,6 +195,7 @@ def pip(
     apk_runner: ApkRunner | None = None,
     stream: TextIO | None = None,
     show_plan: Callable[[Plan], None] | None = None,
+    request_build: bool = False,
 ) -> Result:
     """Install ``requirements`` into the running interpreter's environment, prebuilt only.
 
@@ -206,6 +208,9 @@ def pip(
     already imported are named with a restart warning. ``dry_run`` prints the plan and
     changes nothing. ``prefix`` installs into another environment (default ``sys.prefix``).
     ``show_plan`` replaces how the plan is shown (the command line prints it in its words).
+    A requirement with no prebuilt build for this platform is said in one line with where
+    a build request for it stands; ``request_build`` first asks our repository's farm for
+    it (``ipydeps.build_requests``).
     """
     started = time.perf_counter()
     out = stream or sys.stdout
@@ -240,7 +245,9 @@ def pip(
     environment = inspect_environment(
         Path(prefix) if prefix else None, apk=False if not settings.apk_allowed else apk
     )
-    target = TargetEnvironment.current(apk_available=environment.apk_available)
+    target = TargetEnvironment.current(
+        apk_available=environment.apk_available, compiler_available=compiler_available()
+    )
     _log.debug(
         "repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
         settings.repository_url or "none",
@@ -286,6 +293,9 @@ def pip(
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
+        plan = build_request_states(
+            plan, settings.repository_url, fetcher, access.headers_for, send=request_build
+        )
         planned = time.perf_counter()
         _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:

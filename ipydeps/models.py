@@ -137,9 +137,27 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class UnbuiltBuild:
+    """A build nobody has made: ``project`` (normalized) for a platform and Python.
+
+    What a build request names (``ipydeps.request_build``); ``version`` is None when any
+    version would do.
+    """
+
+    project: str
+    version: str | None
+    platform_tag: str  # e.g. "musllinux_1_2_x86_64"
+    python: str  # "3.12"
+
+
+@dataclass(frozen=True)
 class Unsatisfiable:
-    """A requirement no allowed source can satisfy, with the reason and what to try."""
+    """A requirement no allowed source can satisfy, with the reason and what to try.
+
+    ``unbuilt`` is set when a prebuilt build is what is missing (a build request names it).
+    """
 
     text: str
     reason: str
     hint: Hint | None = None
+    unbuilt: UnbuiltBuild | None = None

@@ -208,8 +208,10 @@ def _resolve(
         if provider.matches(items):
             roots += items
             continue
-        reason, hint = explain_no_match(provider, items)
-        unsatisfiable.append(Unsatisfiable(", ".join(item.text for item in items), reason, hint))
+        reason, hint, unbuilt = explain_no_match(provider, items)
+        unsatisfiable.append(
+            Unsatisfiable(", ".join(item.text for item in items), reason, hint, unbuilt)
+        )
 
     steps: list[Step] = []
     if roots:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ValidationError
 from ..fileops import write_atomic
 from ..store.layout import DataLayout
-from ..web.auth import ALL_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
+from ..web.auth import ALL_SCOPES, REQUEST_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
 from ..web.token_scope import parse_expiry, parse_time
 from .console import say, warn
 
@@ -33,6 +33,12 @@ def register(subparsers: Any) -> None:
         "--no-force",
         action="store_true",
         help="the token may publish but never replace a file (force=1 gets 403)",
+    )
+    create.add_argument(
+        "--request-only",
+        action="store_true",
+        help="the token may only ask the farm for builds (POST /api/v1/build-requests): "
+        "for notebooks, never for publishing",
     )
     create.add_argument(
         "--project",
@@ -79,7 +85,11 @@ def run_token_create(args: argparse.Namespace) -> int:
             f"cannot write the token to {output}: {output.parent} is not a folder",
             hint="create the folder first, or name a file in an existing one",
         )
-    scopes = (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
+    if args.request_only and args.no_force:
+        raise ValidationError("token rights", ["--request-only and --no-force do not combine"])
+    scopes = (
+        REQUEST_SCOPES if args.request_only else (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
+    )
     expires = None if args.expires is None else parse_expiry(args.expires, datetime.now(UTC))
     store = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file)
     token = store.create(

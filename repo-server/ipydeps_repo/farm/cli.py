@@ -6,9 +6,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RepoError
+
+if TYPE_CHECKING:
+    from ..store.build_requests import QueuedBuild
+    from .manifest import Manifest
+    from .options import RecipeResult
+    from .requests import Decision
 
 # Exit codes: documented in docs/farm.md.
 EXIT_OK = 0
@@ -25,7 +31,7 @@ def register(subparsers: Any) -> None:
     farm = subparsers.add_parser("farm", help="build, publish and refresh the scientific stack")
     farm.set_defaults(func=lambda args: _usage(farm))
     commands = farm.add_subparsers(
-        dest="farm_command", metavar="{build,order,check-updates,musl-gaps}"
+        dest="farm_command", metavar="{build,order,check-updates,musl-gaps,queue}"
     )
 
     build = commands.add_parser("build", help="build recipes for targets, skip cached, publish")
@@ -102,6 +108,14 @@ def register(subparsers: Any) -> None:
         "(repeatable; default: none)",
     )
     build.add_argument(
+        "--requests",
+        type=Path,
+        metavar="DATA",
+        help="also build the queued build requests of this repository data directory that "
+        "have a recipe and a target (see 'farm queue'), and mark them built or failed "
+        "(default: none)",
+    )
+    build.add_argument(
         "--no-build-isolation",
         action="store_true",
         help="host builds use the build Python's own build deps instead of fetching them "
@@ -165,6 +179,17 @@ def register(subparsers: Any) -> None:
         "--python", default="3.12", help="runtime Python to report for (default: 3.12)"
     )
     gaps.set_defaults(func=_musl_gaps)
+
+    queue = commands.add_parser(
+        "queue", help="show the build requests of a repository (--data) and the farm's decision"
+    )
+    _common(queue)
+    queue.add_argument(
+        "--decide",
+        action="store_true",
+        help="write each open request's decision (scheduled, no recipe, declined) to the queue",
+    )
+    queue.set_defaults(func=_queue)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -230,11 +255,16 @@ def _build(args: argparse.Namespace) -> int:
             publisher = StorePublisher(
                 args.publish_data, stored_copies=stored_copies_enabled(None, os.environ)
             )
+        targets = tuple(args.target or ["host"])
+        requested = _requested(args.requests, manifest, targets) if args.requests else []
+        if args.requests and not requested and not args.recipe:
+            _say("farm: no queued build request has a recipe and a target in this run")
+            return EXIT_OK
         options = FarmOptions(
             cache_dir=args.cache,
             out_dir=args.out,
-            targets=tuple(args.target or ["host"]),
-            recipes=tuple(args.recipe),
+            targets=targets,
+            recipes=tuple(dict.fromkeys([*args.recipe, *(d.recipe for _, d in requested)])),
             jobs=args.jobs,
             python=args.python,
             pypi_api=args.pypi_api,
@@ -249,6 +279,8 @@ def _build(args: argparse.Namespace) -> int:
         if publisher is None:
             _say("farm: no --publish-url/--data given: building only, nothing is published")
         results = run_farm(manifest, options, publisher=publisher, progress=_say)
+        if args.requests:
+            _record_outcomes(args.requests, requested, results)
     except DockerUnavailableError as error:
         return _fail(str(error), EXIT_NO_DOCKER)
     except RepoError as error:
@@ -257,6 +289,38 @@ def _build(args: argparse.Namespace) -> int:
     _say(render_table(results))
     _say(f"summary: {summary}")
     return EXIT_OK if all(r.status in SUCCEEDED for r in results) else EXIT_FAILED
+
+
+def _requested(
+    data: Path, manifest: Manifest, targets: tuple[str, ...]
+) -> list[tuple[QueuedBuild, Decision]]:
+    """Return the queued requests this run builds (scheduled on one of ``targets``)."""
+    from ..store.build_requests import BuildRequestQueue
+    from ..store.layout import DataLayout
+    from .requests import scheduled
+
+    queue = BuildRequestQueue(DataLayout(data.absolute()))
+    picked = []
+    for entry, decision in scheduled(queue.entries(), manifest):
+        queue.decide(entry.key, decision.state, decision.note)
+        if decision.target in targets:
+            picked.append((entry, decision))
+            _say(f"farm: build request {entry.project} -> {decision.note}")
+    return picked
+
+
+def _record_outcomes(
+    data: Path,
+    requested: list[tuple[QueuedBuild, Decision]],
+    results: list[RecipeResult],
+) -> None:
+    from ..store.build_requests import BuildRequestQueue
+    from ..store.layout import DataLayout
+    from .requests import outcomes
+
+    queue = BuildRequestQueue(DataLayout(data.absolute()))
+    for entry, state, note in outcomes(requested, results):
+        queue.decide(entry.key, state, note)
 
 
 def _order(args: argparse.Namespace) -> int:
@@ -303,6 +367,28 @@ def _musl_gaps(args: argparse.Namespace) -> int:
     if not rows:
         return _fail(f"no table at {path}: add projects with --add NAME", EXIT_USAGE)
     _say(render_report(rows, args.python))
+    return EXIT_OK
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from ..store.build_requests import BuildRequestQueue
+    from ..store.layout import DataLayout
+    from .manifest import load_manifest
+    from .requests import decide, render_queue
+
+    try:
+        queue = BuildRequestQueue(DataLayout(Path(args.data).absolute()))
+        manifest = load_manifest(args.apkbuilds)
+        rows = []
+        for entry in queue.entries():
+            closed = entry.state in ("built", "failed")
+            decision = None if closed else decide(entry, manifest)
+            if decision is not None and args.decide:
+                queue.decide(entry.key, decision.state, decision.note)
+            rows.append((entry, decision))
+    except RepoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    _say(render_queue(rows))
     return EXIT_OK
 
 
