@@ -32,6 +32,7 @@ from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Skipped
+from .notebook_lock import record_install
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .plan_model import Plan
@@ -312,6 +313,8 @@ def pip(
             for wheel in execution.wheels
             if wheel.removed_version is not None and wheel.removed_version != wheel.version
         )
+        # A notebook remembers what it installed (pylock.<name>.toml beside it).
+        warnings += record_install(plan.steps, execution.wheels, settings, os.environ)
     result = _result(plan, execution, time.perf_counter() - started, warnings)
     progress.finish(result.summary())
     if not quiet:
