@@ -40,6 +40,7 @@ from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
+from .restore import wait_for_restore
 from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
@@ -227,6 +228,7 @@ def pip(
         say_once(no_repository(settings), out)
     # An install of an earlier call that was cut off mid-commit (a killed kernel) is undone
     # before anything looks at what is installed (installers/journal.py).
+    wait_for_restore(out)  # the notebook's lock, restored at kernel start, goes first
     early = _recover(Path(prefix) if prefix else None, None if quiet else out)
     warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).

@@ -10,18 +10,23 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from packaging.pylock import Pylock
+from packaging.utils import parse_wheel_filename
 
+from ipydeps.lockfile import LockedFile, LockedPackage, NotebookLock, lock_path_for, render_lock
+from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.kernels import Kernel
+from tests.support.loopback import Scripted, scripted_server
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, start_server
-from tests.support.venvs import make_venv
+from tests.support.venvs import make_venv, site_packages, snapshot
 from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +74,14 @@ def start_kernel(work: Path, env: dict[str, str]) -> tuple[Kernel, Path]:
     venv = work / "env"
     python = make_venv(venv, see_test_packages=True)
     return Kernel(python, work, env), venv
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(1200):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the condition did not come true within a minute")
 
 
 def sha256(path: Path) -> str:
@@ -190,3 +203,162 @@ def test_uv_installs_the_lock(repository: Repository, tmp_path: Path) -> None:
         check=False,
     )
     assert probe.stdout == "1.0 2.0\n", probe.stderr
+
+
+# Restoring at kernel start: the runtime's ipython_kernel_config loads the extension.
+
+
+def with_extension_at_start(work: Path) -> dict[str, str]:
+    profile = work / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["ipydeps"]\n'
+    )
+    return {"IPYTHONDIR": str(work / "ipython")}
+
+
+def write_lock(notebook: Path, wheels: list[Path], **changes: str) -> Path:
+    """A lock of ``wheels`` beside ``notebook``; ``changes`` replaces a file's sha256 by name."""
+    packages = []
+    for wheel in wheels:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        digest = changes.get(wheel.name, sha256(wheel))
+        locked = LockedFile(wheel.name, f"http://127.0.0.1:9/{wheel.name}", digest)
+        packages.append(
+            LockedPackage(name, str(version), None, (locked,), (name.replace("-", "_"),))
+        )
+    path = lock_path_for(notebook)
+    path.write_text(render_lock(NotebookLock(tuple(packages))))
+    return path
+
+
+def test_a_new_kernel_restores_the_lock_and_imports_wait_for_it(
+    repository: Repository, tmp_path: Path
+) -> None:
+    repository.publish("rs-dep", "1.0")
+    repository.publish("rs-top", "2.0", requires=["rs-dep"])
+    notebook = tmp_path / "restore me.ipynb"
+    notebook.write_text("{}")
+    first = tmp_path / "first"
+    first.mkdir()
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    kernel, _ = start_kernel(first, env)
+    try:
+        assert kernel.run("import ipydeps\n_ = ipydeps.pip(['rs-top'])").error is None
+    finally:
+        kernel.stop()
+    assert (tmp_path / "pylock.restore-me.toml").is_file()
+
+    # A fresh runtime (a new, empty venv) opens the same notebook.
+    second = tmp_path / "second"
+    second.mkdir()
+    kernel, venv = start_kernel(second, {**env, **with_extension_at_start(second)})
+    try:
+        cell = kernel.run("import rs_top, rs_dep\nprint(rs_top.__version__, rs_dep.__version__)")
+        assert cell.error is None, cell.text
+        assert cell.stdout == "2.0 1.0\n"
+        assert "ipydeps: restored pylock.restore-me.toml: installed rs-dep 1.0, rs-top 2.0" in (
+            cell.text
+        )
+        # One line, updated in place: a display and its updates, nothing printed.
+        assert "restor" not in cell.stdout + cell.stderr
+        assert cell.kinds[0] == "display_data"
+        assert set(cell.kinds[1:]) <= {"update_display_data"}
+        # The next cell shows nothing of it.
+        assert "restor" not in kernel.run("print('next')").text
+    finally:
+        kernel.stop()
+    assert (site_packages(venv) / "rs_top-2.0.dist-info").is_dir()
+
+
+def test_a_file_whose_hash_differs_from_the_lock_is_refused_and_nothing_is_installed(
+    repository: Repository, tmp_path: Path
+) -> None:
+    good = repository.publish("rs-good", "1.0")
+    bad = repository.publish("rs-bad", "1.0")
+    notebook = tmp_path / "tampered.ipynb"
+    notebook.write_text("{}")
+    write_lock(notebook, [good, bad], **{bad.name: "0" * 64})
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    venv = tmp_path / "env"
+    python = make_venv(venv, see_test_packages=True)
+    before = snapshot(venv)
+    kernel = Kernel(python, tmp_path, {**env, **with_extension_at_start(tmp_path)})
+    try:
+        cell = kernel.run("import rs_good")
+        assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
+        assert "ipydeps: cannot restore pylock.tampered.toml:" in cell.text
+        assert "nothing was installed" in cell.text
+        assert "rs-bad" in cell.text  # the file the lock does not allow is named
+    finally:
+        kernel.stop()
+    assert snapshot(venv) == before
+
+
+@pytest.mark.parametrize("opt_out", ["runtime", "notebook"])
+def test_opting_out_restores_nothing(repository: Repository, tmp_path: Path, opt_out: str) -> None:
+    wheel = repository.publish(f"rs-optout-{opt_out}", "1.0")
+    notebook = tmp_path / "optout.ipynb"
+    notebook.write_text("{}")
+    lock = write_lock(notebook, [wheel])
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    if opt_out == "runtime":
+        env["IPYDEPS_RESTORE_LOCK"] = "0"
+    else:
+        lock.write_text(lock.read_text().replace("restore = true", "restore = false"))
+    venv = tmp_path / "env"
+    python = make_venv(venv, see_test_packages=True)
+    before = snapshot(venv)
+    kernel = Kernel(python, tmp_path, {**env, **with_extension_at_start(tmp_path)})
+    try:
+        cell = kernel.run(f"import rs_optout_{opt_out}")
+        assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
+        assert "restor" not in cell.text
+    finally:
+        kernel.stop()
+    assert snapshot(venv) == before
+
+
+@pytest.mark.parametrize("first_cell", ["import", "install"])
+def test_the_first_cell_waits_for_a_restore_under_way(tmp_path: Path, first_cell: str) -> None:
+    wheel = make_wheel(tmp_path, "rs-slow", "1.0")
+    routes = routes_for(wheel, None)
+    # The wheel arrives slowly: the restore is still downloading when the first cell runs.
+    routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), trickle=0.004)
+    notebook = tmp_path / "slow.ipynb"
+    notebook.write_text("{}")
+    write_lock(notebook, [wheel])
+    with scripted_server(routes=routes) as server:
+        env = {
+            "IPYDEPS_REPOSITORY_URL": server.url,
+            "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never",
+            "IPYDEPS_STORED_COPIES": "never",
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "JPY_SESSION_NAME": str(notebook),
+        }
+        kernel, _ = start_kernel(tmp_path, {**env, **with_extension_at_start(tmp_path)})
+        try:
+            wait_until(lambda: f"/files/{wheel.name}" in server.requests)
+            if first_cell == "import":
+                cell = kernel.run(
+                    "import rs_slow\nprint(rs_slow.__version__, rs_slow.__spec__.origin)"
+                )
+                assert cell.error is None, cell.text
+                version, origin = cell.stdout.split()
+                assert version == "1.0" and origin.endswith("site-packages/rs_slow/__init__.py")
+                # The line said the restore was under way, then was updated in place.
+                assert "restoring pylock.slow.toml (1 package(s))" in str(cell.displays[0])
+                assert cell.kinds[0] == "display_data"
+                assert set(cell.kinds[1:]) == {"update_display_data"}
+            else:
+                # An install during the restore waits for it, then has nothing left to do.
+                cell = kernel.run("import ipydeps\nprint(ipydeps.pip(['rs-slow']).summary())")
+                assert cell.error is None, cell.text
+                assert "waiting for the restore of pylock.slow.toml" in cell.text
+                assert "Nothing to install" in cell.text
+            assert "ipydeps: restored pylock.slow.toml: installed rs-slow 1.0" in cell.text
+        finally:
+            kernel.stop()
+        assert server.requests.count(f"/files/{wheel.name}") == 1
