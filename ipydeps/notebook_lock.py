@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,8 @@ from .settings import Settings
 __all__ = ["SESSION_VARIABLE", "notebook_path", "read_lock", "record_install", "write_lock"]
 
 SESSION_VARIABLE = "JPY_SESSION_NAME"
+# Far above any real lock (a few hundred bytes per package).
+MAX_LOCK_BYTES = 16 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -51,11 +54,25 @@ def notebook_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path |
 def read_lock(path: Path) -> NotebookLock | None:
     """Return the lock at ``path`` (None: there is none); ``LockFileError`` if unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # Not blocking, and only a regular file: a lock shipped with a notebook could be a
+        # FIFO or a device, and it is read while the kernel starts.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise LockFileError(f"{path.name} cannot be read: {error.strerror}") from error
+    try:
+        facts = os.fstat(handle)
+        if not stat.S_ISREG(facts.st_mode):
+            raise LockFileError(f"{path.name} is not a regular file")
+        if facts.st_size > MAX_LOCK_BYTES:
+            raise LockFileError(f"{path.name} is bigger than {MAX_LOCK_BYTES >> 20} MiB")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            text = stream.read(MAX_LOCK_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LockFileError(f"{path.name} cannot be read: {error}") from error
+    finally:
+        os.close(handle)
     return parse_lock(text, where=path.name)
 
 

@@ -130,8 +130,11 @@ def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
     access = repository_access(
         settings.repository_url, token=settings.repository_token, environ=os.environ
     )
-    # Wheels only: the lock holds wheels (notebook_lock.py).
-    settings = dataclasses.replace(settings, repository_url=access.url, apk="never")
+    # Wheels only (the lock holds wheels), and from our repository only: a notebook and its
+    # lock may come from anyone, and opening it must not fetch from the open index.
+    settings = dataclasses.replace(
+        settings, repository_url=access.url, apk="never", upstream="deny"
+    )
     environment = inspect_environment(None, apk=False)
     recover_interrupted(environment.scheme.purelib, set(environment.scheme.roots().values()))
     cancel = CancelEvent()
@@ -187,7 +190,8 @@ class ImportWait(importlib.abc.MetaPathFinder):
 
     def __init__(self, restore: Restore, timeout: float = IMPORT_WAIT_SECONDS) -> None:
         self.restore = restore
-        self.names = restore.lock.top_level
+        # A lock cannot make the standard library wait (it may come with any notebook).
+        self.names = restore.lock.top_level - sys.stdlib_module_names
         self.timeout = timeout
 
     def find_spec(

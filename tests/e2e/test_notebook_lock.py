@@ -7,6 +7,7 @@ repository server on 127.0.0.1, real uv.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -362,3 +363,41 @@ def test_the_first_cell_waits_for_a_restore_under_way(tmp_path: Path, first_cell
         finally:
             kernel.stop()
         assert server.requests.count(f"/files/{wheel.name}") == 1
+
+
+def test_a_restore_never_asks_the_upstream_index(repository: Repository, tmp_path: Path) -> None:
+    # The lock names a package our repository does not have; upstream is allowed for
+    # installs, but a lock may come with any notebook, so its restore reads ours only.
+    elsewhere = make_wheel(tmp_path, "rs-upstream-only", "1.0")
+    notebook = tmp_path / "upstream.ipynb"
+    notebook.write_text("{}")
+    write_lock(notebook, [elsewhere])
+    with scripted_server(routes=routes_for(elsewhere, None)) as upstream:
+        env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+        env |= {"IPYDEPS_UPSTREAM": "allow", "IPYDEPS_UPSTREAM_URL": upstream.url + "simple/"}
+        kernel, _ = start_kernel(tmp_path, {**env, **with_extension_at_start(tmp_path)})
+        try:
+            cell = kernel.run("import rs_upstream_only")
+            assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
+            assert "ipydeps: cannot restore pylock.upstream.toml:" in cell.text
+        finally:
+            kernel.stop()
+        assert upstream.requests == []
+
+
+def test_a_lock_that_is_not_a_regular_file_is_refused_without_blocking(
+    repository: Repository, tmp_path: Path
+) -> None:
+    notebook = tmp_path / "fifo.ipynb"
+    notebook.write_text("{}")
+    os.mkfifo(tmp_path / "pylock.fifo.toml")  # reading it would block the kernel's start
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    kernel, _ = start_kernel(tmp_path, {**env, **with_extension_at_start(tmp_path)})
+    try:
+        cell = kernel.run("print('started')")
+        assert cell.stdout == "started\n"
+        assert "cannot restore pylock.fifo.toml: pylock.fifo.toml is not a regular file" in (
+            cell.text
+        )
+    finally:
+        kernel.stop()
