@@ -401,3 +401,59 @@ def test_a_lock_that_is_not_a_regular_file_is_refused_without_blocking(
         )
     finally:
         kernel.stop()
+
+
+def test_bytes_that_differ_from_the_locked_hash_are_refused_and_nothing_is_installed(
+    tmp_path: Path,
+) -> None:
+    good = make_wheel(tmp_path, "rs-fine", "1.0")
+    bad = make_wheel(tmp_path, "rs-swapped", "1.0")
+    routes = {**routes_for(good, None), **routes_for(bad, None)}
+    # The index and the lock agree on the hash; the server sends other bytes.
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    routes[f"/files/{bad.name}"] = Scripted(body=bytes(data))
+    notebook = tmp_path / "swapped.ipynb"
+    notebook.write_text("{}")
+    write_lock(notebook, [good, bad])
+    venv = tmp_path / "env"
+    python = make_venv(venv, see_test_packages=True)
+    before = snapshot(venv)
+    with scripted_server(routes=routes) as server:
+        env = {
+            "IPYDEPS_REPOSITORY_URL": server.url,
+            "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never",
+            "IPYDEPS_RETRIES": "0",
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "JPY_SESSION_NAME": str(notebook),
+        }
+        kernel = Kernel(python, tmp_path, {**env, **with_extension_at_start(tmp_path)})
+        try:
+            cell = kernel.run("import rs_fine")
+            assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
+            assert "ipydeps: cannot restore pylock.swapped.toml:" in cell.text
+            assert "sha256" in cell.text and "nothing was installed" in cell.text
+        finally:
+            kernel.stop()
+    assert snapshot(venv) == before
+
+
+def test_a_lock_that_cannot_be_updated_is_a_warning_and_the_install_stands(
+    repository: Repository, tmp_path: Path
+) -> None:
+    repository.publish("lk-warned", "1.0")
+    notebook = tmp_path / "broken.ipynb"
+    notebook.write_text("{}")
+    (tmp_path / "pylock.broken.toml").write_text("this is not [toml\n")
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    kernel, _ = start_kernel(tmp_path, env)
+    try:
+        done = kernel.run("import ipydeps\nr = ipydeps.pip(['lk-warned'])\nprint(r.warnings)")
+        assert done.error is None, done.text
+        assert "pylock.broken.toml was not updated" in done.stdout
+        assert kernel.run("import lk_warned").error is None
+    finally:
+        kernel.stop()
+    assert (tmp_path / "pylock.broken.toml").read_text() == "this is not [toml\n"
