@@ -34,6 +34,9 @@ from .settings import Settings
 __all__ = ["SESSION_VARIABLE", "notebook_path", "read_lock", "record_install", "write_lock"]
 
 SESSION_VARIABLE = "JPY_SESSION_NAME"
+# The kernel starts in the notebook's folder; a cell may chdir later. The extension imports
+# this module at kernel start (through ipydeps.api), so this is the folder it started in.
+_START_FOLDER = Path.cwd()
 # Far above any real lock (a few hundred bytes per package).
 MAX_LOCK_BYTES = 16 << 20
 _log = logging.getLogger(__name__)
@@ -47,7 +50,7 @@ def notebook_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path |
     path = Path(name)
     if not path.is_absolute():
         # Relative to the server's root; the kernel runs in the notebook's own folder.
-        path = (cwd or Path.cwd()) / path.name
+        path = (cwd or _START_FOLDER) / path.name
     return path if path.is_file() else None
 
 

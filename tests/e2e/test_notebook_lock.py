@@ -140,9 +140,12 @@ def test_a_relative_session_name_is_the_notebook_in_the_kernels_folder(
     # Without a name from the front end, the server root's relative path; the kernel runs
     # in the notebook's folder.
     env = kernel_env(repository, tmp_path, JPY_SESSION_NAME="course/week1/Relative Book.ipynb")
-    kernel, _ = start_kernel(tmp_path, env)
+    kernel, _ = start_kernel(tmp_path, {**env, **with_extension_at_start(tmp_path)})
     try:
-        done = kernel.run("%load_ext ipydeps\n%pip install lk-rel")
+        # A cell that changes the working folder does not move the notebook (the extension,
+        # loaded at kernel start as in the runtime, noted the folder the kernel started in).
+        (tmp_path / "elsewhere").mkdir()
+        done = kernel.run("import os\nos.chdir('elsewhere')\n%pip install lk-rel")
         assert done.error is None, done.text
         lock = tmp_path / "pylock.Relative-Book.toml"
         assert [p.name for p in Pylock.from_dict(tomllib.loads(lock.read_text())).packages] == [
