@@ -7,16 +7,22 @@ repository server on 127.0.0.1, real uv.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 from packaging.pylock import Pylock
 from packaging.utils import parse_wheel_filename
@@ -460,3 +466,79 @@ def test_a_lock_that_cannot_be_updated_is_a_warning_and_the_install_stands(
     finally:
         kernel.stop()
     assert (tmp_path / "pylock.broken.toml").read_text() == "this is not [toml\n"
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["lab-names-the-session", "path-only"])
+def test_jupyter_server_starts_the_kernel_and_it_restores_the_notebooks_lock(
+    repository: Repository, tmp_path: Path, named: bool
+) -> None:
+    # jupyter-server itself sets JPY_SESSION_NAME: absolute when the session has a name
+    # (JupyterLab's requests), else the path relative to the server's root.
+    wheel = repository.publish(f"rs-served-{named}".lower(), "1.0")
+    root = tmp_path / "root"
+    notebook = root / "course" / "week 1.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(json.dumps(nbformat.v4.new_notebook()))
+    write_lock(notebook, [wheel])
+    venv = tmp_path / "env"
+    python = make_venv(venv, see_test_packages=True)
+    spec = tmp_path / "jupyter" / "kernels" / "throwaway"
+    spec.mkdir(parents=True)
+    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
+    env = clean_pip_env(
+        **kernel_env(repository, tmp_path),
+        **with_extension_at_start(tmp_path),
+        JUPYTER_PATH=str(tmp_path / "jupyter"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+        JUPYTER_TOKEN="test-token-not-secret",
+    )
+    env.pop("JPY_SESSION_NAME", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port=0",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root}",
+            "--allow-root",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stderr is not None
+        url = next(
+            match.group(1)
+            for line in server.stderr
+            if (match := re.search(r"(http://127\.0\.0\.1:\d+/)", line))
+        )
+        threading.Thread(target=server.stderr.read, daemon=True).start()
+        session = {"path": "course/week 1.ipynb", "type": "notebook"}
+        session |= {"name": "week 1.ipynb"} if named else {}
+        request = urllib.request.Request(
+            url + "api/sessions",
+            data=json.dumps({**session, "kernel": {"name": "throwaway"}}).encode(),
+            headers={"Authorization": "token test-token-not-secret"},
+            method="POST",
+        )
+        for _ in range(600):  # the server may log its URL a moment before it accepts
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    assert response.status == 201
+                break
+            except urllib.error.URLError as error:
+                if not isinstance(error.reason, ConnectionRefusedError):
+                    raise
+                time.sleep(0.05)
+        installed = site_packages(venv) / f"rs_served_{str(named).lower()}-1.0.dist-info"
+        wait_until(installed.is_dir)  # no cell ran: the kernel restored the lock at its start
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
