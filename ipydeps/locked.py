@@ -15,19 +15,30 @@ from collections.abc import Sequence
 
 from packaging.utils import NormalizedName
 
+from .errors import IpydepsError
 from .lockfile import NotebookLock
 from .models import Candidate, Route
+from .plan_model import Plan
 from .sources import PackageSource
 
-__all__ = ["LockedSource", "LockedSources"]
+__all__ = ["LockMismatchError", "LockedSource", "LockedSources"]
+
+
+class LockMismatchError(IpydepsError):
+    """The repository cannot give what the lock lists: nothing was installed."""
 
 
 class LockedSource:
-    """One ``PackageSource`` that offers only what ``lock`` lists."""
+    """One ``PackageSource`` that offers only what ``lock`` lists.
 
-    def __init__(self, lock: NotebookLock, inner: PackageSource) -> None:
+    ``withheld`` gathers, per project it offered nothing of, why (shared by the sources
+    of one restore, to explain a plan that cannot be met).
+    """
+
+    def __init__(self, lock: NotebookLock, inner: PackageSource, withheld: dict[str, str]) -> None:
         self.lock = lock
         self.inner = inner
+        self.withheld = withheld
 
     @property
     def route(self) -> Route:
@@ -43,19 +54,33 @@ class LockedSource:
         """Return the wrapped source's files of ``name`` that the lock lists, by sha256."""
         package = self.lock.package(name)
         if package is None:
+            self.withheld[name] = (
+                "the lock does not name it (it was installed before this notebook asked for it?)"
+            )
             return []
         wheels = {item.sha256 for item in package.wheels}
         copies = {item.sha256 for item in package.stored}
         offered = []
-        for candidate in self.inner.candidates(name):
-            if str(candidate.version) != package.version:
-                continue
+        same_version = [
+            candidate
+            for candidate in self.inner.candidates(name)
+            if str(candidate.version) == package.version
+        ]
+        for candidate in same_version:
             if candidate.sha256 is None or candidate.sha256.lower() not in wheels:
                 continue
             stored = candidate.stored
             if stored is not None and stored.sha256.lower() not in copies:
                 candidate = dataclasses.replace(candidate, stored=None)
             offered.append(candidate)
+        if not offered:
+            locked = ", ".join(item.filename for item in package.wheels)
+            self.withheld[name] = (
+                f"{self.inner.location} has no file of {name} {package.version} with the sha256 "
+                f"the lock names for {locked}"
+                if same_version
+                else f"{self.inner.location} has no {name} {package.version}"
+            )
         return offered
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
@@ -67,4 +92,20 @@ class LockedSources:
     """Every source of a restore, each wrapped in a ``LockedSource``."""
 
     def __init__(self, lock: NotebookLock, sources: Sequence[PackageSource]) -> None:
-        self.sources: list[PackageSource] = [LockedSource(lock, inner) for inner in sources]
+        self.withheld: dict[str, str] = {}
+        self.sources: list[PackageSource] = [
+            LockedSource(lock, inner, self.withheld) for inner in sources
+        ]
+
+    def raise_for(self, plan: Plan) -> None:
+        """Raise ``LockMismatchError`` saying why the lock cannot be met, if it cannot."""
+        if plan.ok:
+            return
+        reasons = [f"{name}: {reason}" for name, reason in self.withheld.items()] or [
+            f"{item.text}: {item.reason}" for item in plan.unsatisfiable
+        ]
+        raise LockMismatchError(
+            "; ".join(reasons),
+            hint="run the notebook's install cells again: they install what it needs and "
+            "update its lock",
+        )

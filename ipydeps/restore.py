@@ -39,7 +39,7 @@ from .kernel import refresh_import_system
 from .locked import LockedSources
 from .lockfile import LockFileError, NotebookLock, lock_path_for
 from .notebook_lock import notebook_path, read_lock
-from .plan import raise_for_unsatisfiable, resolve
+from .plan import resolve
 from .progress import NullProgress
 from .requirements import parse_requirements
 from .settings import Settings, load_config
@@ -88,7 +88,9 @@ class Restore:
         try:
             installed = install_lock(self.lock, self.settings)
         except IpydepsError as error:
-            self._finish(False, f"ipydeps: cannot restore {self.path.name}: {error}; {_NOTHING}")
+            hint = f"\n  hint: {error.hint}" if error.hint else ""
+            line = f"ipydeps: cannot restore {self.path.name}: {error.message}; {_NOTHING}{hint}"
+            self._finish(False, line)
         except Exception as error:  # noqa: BLE001 - a bug must not kill the kernel's start
             self._finish(False, f"ipydeps: cannot restore {self.path.name}: {error!r}; {_NOTHING}")
         else:
@@ -148,12 +150,10 @@ def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
         max_download_bytes=settings.max_download_bytes,
         credentials=access.headers_for,
     )
-    sources = LockedSources(
-        lock, sources_from_settings(settings, fetcher, arch=platform.machine())
-    ).sources
+    locked = LockedSources(lock, sources_from_settings(settings, fetcher, arch=platform.machine()))
     plan = resolve(
         parse_requirements([f"{package.name}=={package.version}" for package in lock.packages]),
-        sources=sources,
+        sources=locked.sources,
         installed=environment.installed,
         environment=TargetEnvironment.current(apk_available=False),
         policy=PlanPolicy(
@@ -161,7 +161,7 @@ def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
         ),
         jobs=settings.jobs,
     )
-    raise_for_unsatisfiable(plan)
+    locked.raise_for(plan)
     execution = execute_plan(
         plan,
         scheme=environment.scheme,

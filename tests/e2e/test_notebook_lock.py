@@ -299,7 +299,8 @@ def test_a_file_whose_hash_differs_from_the_lock_is_refused_and_nothing_is_insta
         assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
         assert "ipydeps: cannot restore pylock.tampered.toml:" in cell.text
         assert "nothing was installed" in cell.text
-        assert "rs-bad" in cell.text  # the file the lock does not allow is named
+        # The file the lock does not allow is named.
+        assert "has no file of rs-bad 1.0 with the sha256 the lock names" in cell.text
     finally:
         kernel.stop()
     assert snapshot(venv) == before
@@ -542,3 +543,29 @@ def test_jupyter_server_starts_the_kernel_and_it_restores_the_notebooks_lock(
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_a_dependency_the_lock_does_not_name_is_said_and_nothing_is_installed(
+    repository: Repository, tmp_path: Path
+) -> None:
+    repository.publish("rs-unlocked-dep", "1.0")
+    top = repository.publish("rs-needs", "1.0", requires=["rs-unlocked-dep"])
+    notebook = tmp_path / "partial.ipynb"
+    notebook.write_text("{}")
+    write_lock(notebook, [top])  # as if another notebook had installed the dependency
+    env = kernel_env(repository, tmp_path, JPY_SESSION_NAME=str(notebook))
+    venv = tmp_path / "env"
+    python = make_venv(venv, see_test_packages=True)
+    before = snapshot(venv)
+    kernel = Kernel(python, tmp_path, {**env, **with_extension_at_start(tmp_path)})
+    try:
+        cell = kernel.run("import rs_needs")
+        assert cell.error is not None and cell.error["ename"] == "ModuleNotFoundError"
+        assert "cannot restore pylock.partial.toml: rs-unlocked-dep: the lock does not name it" in (
+            cell.text
+        )
+        assert "nothing was installed" in cell.text
+        assert "run the notebook's install cells again" in cell.text
+    finally:
+        kernel.stop()
+    assert snapshot(venv) == before
