@@ -33,6 +33,7 @@ from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
 from .models import Skipped
+from .notebook_lock import record_install
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .plan_model import Plan
@@ -40,6 +41,7 @@ from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
+from .restore import wait_for_restore
 from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
@@ -238,6 +240,7 @@ def pip(
         say_once(no_repository(settings), out)
     # An install of an earlier call that was cut off mid-commit (a killed kernel) is undone
     # before anything looks at what is installed (installers/journal.py).
+    wait_for_restore(out)  # the notebook's lock, restored at kernel start, goes first
     early = _recover(Path(prefix) if prefix else None, None if quiet else out)
     warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
@@ -329,6 +332,8 @@ def pip(
             for wheel in execution.wheels
             if wheel.removed_version is not None and wheel.removed_version != wheel.version
         )
+        # A notebook remembers what it installed (pylock.<name>.toml beside it).
+        warnings += record_install(plan.steps, execution.wheels, settings, os.environ)
     result = _result(plan, execution, time.perf_counter() - started, warnings)
     progress.finish(result.summary())
     if not quiet:
