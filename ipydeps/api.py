@@ -55,7 +55,7 @@ class Installed:
     version: str
     route: str  # "apk", "wheel" (our repository) or "upstream"
     source: str  # the host the file came from
-    action: str  # "install" or "upgrade"
+    action: str  # "install", "upgrade" or "downgrade"
     replaced: str | None
     bytes: int
     seconds: float
