@@ -181,7 +181,8 @@ def test_a_failed_install_handed_to_pip_fails_the_cell(notebook: Notebook) -> No
     assert shown.error is None, shown.text
 
 
-def test_an_interrupted_install_says_nothing_changed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slow", ["download", "index page"])
+def test_an_interrupted_install_says_nothing_changed(tmp_path: Path, slow: str) -> None:
     python = make_venv(tmp_path / "env", see_test_packages=True)
     wheel = make_wheel(
         tmp_path,
@@ -190,7 +191,13 @@ def test_an_interrupted_install_says_nothing_changed(tmp_path: Path) -> None:
         files={"slow_pkg/__init__.py": "", "slow_pkg/blob.bin": os.urandom(300_000)},
     )
     routes = routes_for(wheel, None)
-    routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), pace=2000.0)
+    if slow == "download":
+        routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), pace=2000.0)
+    else:  # the plan is still being made
+        page = routes["/simple/slow-pkg/"]
+        routes["/simple/slow-pkg/"] = Scripted(
+            body=page.body, content_type=page.content_type, pace=20.0
+        )
     with scripted_server(routes=routes) as server:
         kernel = Kernel(
             python,
@@ -214,7 +221,10 @@ def test_an_interrupted_install_says_nothing_changed(tmp_path: Path) -> None:
     ]
     final = str(done.displays[-1]["text/plain"]).splitlines()
     assert final[0] == "interrupted: nothing changed", final
-    assert final[2].split()[:4] == ["slow-pkg", "1.0", "wheel", "stopped"], final
+    if slow == "download":  # the progress table stays, its row no longer "downloading"
+        assert final[2].split()[:4] == ["slow-pkg", "1.0", "wheel", "stopped"], final
+    else:
+        assert final == ["interrupted: nothing changed"]
     assert "interrupted: nothing changed" in str(done.displays[-1]["text/html"])
     assert snapshot(tmp_path / "env") == before
     assert not list(site_packages(tmp_path / "env").glob("slow_pkg*"))
