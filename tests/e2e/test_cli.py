@@ -185,6 +185,15 @@ def test_install_prints_its_summary_once(terminal: Terminal) -> None:
     )
 
 
+def test_an_install_that_cannot_be_met_says_so_once(terminal: Terminal) -> None:
+    done = terminal.run("install", "nowhere-else-pkg")
+    assert done.returncode == 1, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    # The error on stderr, not the plan's problems block on stdout as well.
+    assert output.count("nowhere-else-pkg is not in our repository") == 1, output
+    assert done.stderr.startswith("ipydeps: Cannot install 'nowhere-else-pkg'"), output
+
+
 def test_unsatisfiable_dry_run_and_plan_exit_1_with_the_reason(terminal: Terminal) -> None:
     for args in (("install", "--dry-run", "nowhere-pkg"), ("plan", "nowhere-pkg")):
         done = terminal.run(*args)
