@@ -147,6 +147,7 @@ def test_run_all_stops_at_a_failed_pip_install(notebook: Notebook, command: str)
 
 
 def test_nbclient_stops_a_notebook_at_a_failed_pip_install(notebook: Notebook) -> None:
+    notebook.publish("nbc-pkg", "1.0")
     work = notebook.venv.parent
     marker = work / "ran-after-nbclient"
     executed, error = run_notebook(
@@ -155,16 +156,23 @@ def test_nbclient_stops_a_notebook_at_a_failed_pip_install(notebook: Notebook) -
         _environment(notebook.server.url, work),
         [
             "%load_ext ipydeps",
+            "%pip install nbc-pkg",
             "%pip install not-there-pkg",
             f"open({str(marker)!r}, 'w').close()",
         ],
     )
     assert error is not None and "NoCandidateError" in str(error)
     assert not marker.exists()
-    [output] = executed.cells[1].outputs
+    # What nbconvert keeps of an install: its display's last form, the summary, once.
+    [installed] = executed.cells[1].outputs
+    assert installed["output_type"] == "display_data", installed
+    assert installed["data"]["text/plain"].startswith(
+        f"Installed nbc-pkg 1.0 (wheel from {notebook.source})"
+    )
+    [output] = executed.cells[2].outputs
     assert output["output_type"] == "error" and output["ename"] == "NoCandidateError"
     assert _frames_shown(output["traceback"]) == []
-    assert executed.cells[2].get("execution_count") is None  # never ran
+    assert executed.cells[3].get("execution_count") is None  # never ran
 
 
 def test_a_failed_install_handed_to_pip_fails_the_cell(notebook: Notebook) -> None:
