@@ -109,9 +109,10 @@ class Result:
             for item in self.installed
         )
         total = sum(item.bytes for item in self.installed)
-        disk = sum(item.on_disk or 0 for item in self.installed)
+        disk = [item.on_disk for item in self.installed if item.on_disk is not None]
+        # A total on disk only when every package's is known (an apk's is not).
         sizes = f"downloaded {format_size(total)}" + (
-            f", {format_size(disk)} on disk" if disk else ""
+            f", {format_size(sum(disk))} on disk" if len(disk) == len(self.installed) else ""
         )
         also = ", ".join(
             f"{added.name} {added.record.version}" if added.record else added.name

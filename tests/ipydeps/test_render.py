@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from html.parser import HTMLParser
 
 from packaging.version import Version
@@ -331,4 +332,9 @@ def test_the_result_names_what_was_downloaded_and_what_is_on_disk() -> None:
     assert repr(result).splitlines()[-1] == "  WARNING: a <b>warning</b>"
     html = result._repr_html_()
     assert "<th>downloaded</th><th>on disk</th>" in html
+    # What an apk takes on disk is not known: no total that would leave it out.
+    apk = dataclasses.replace(installed, name="py3-x", route="apk", on_disk=None)
+    both = Result(Plan(steps=()), (installed, apk), (), False, 0.7)
+    assert "(downloaded 112.0 MB) in 0.70 s" in both.summary()
+    assert repr(both).splitlines()[3].split()[-3:] == ["?", "0.50", "s"]
     assert "a &lt;b&gt;warning&lt;/b&gt;" in html and "<b>warning</b>" not in html
