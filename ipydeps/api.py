@@ -239,7 +239,7 @@ def pip(
         upstream_allowed=settings.upstream_allowed,
         apk_allowed=settings.apk_allowed,
     )
-    live = None if quiet else live_display(stream)  # the call's one display in a notebook
+    live = live_display(stream)  # the call's one display in a notebook (shown unless quiet)
     # Wheels the planner reads for their metadata are kept for the install (fetched.py).
     with FetchedWheels() as fetched:
         sources = sources_from_settings(settings, fetcher, arch=platform.machine(), fetched=fetched)
