@@ -236,3 +236,15 @@ def test_an_interrupted_install_says_nothing_changed(tmp_path: Path, slow: str) 
     assert "interrupted: nothing changed" in str(done.displays[-1]["text/html"])
     assert snapshot(tmp_path / "env") == before
     assert not list(site_packages(tmp_path / "env").glob("slow_pkg*"))
+
+
+def test_a_dry_run_that_cannot_be_met_shows_its_problems_in_the_display(
+    notebook: Notebook,
+) -> None:
+    for quiet in (False, True):  # quiet: errors only, and this plan is one
+        done = notebook.kernel.run(
+            f"_ = ipydeps.pip(['not-there-pkg'], dry_run=True, quiet={quiet})"
+        )
+        assert done.error is None, done.text  # a dry run raises nothing: the plan answers
+        assert done.kinds[0] == "display_data" and done.stdout == "", done.text
+        assert done.shown().count("Cannot install") == 1, done.shown()
