@@ -18,6 +18,7 @@ from tests.e2e.test_notebook import Notebook
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.kernels import Kernel, run_notebook
 from tests.support.loopback import Scripted, scripted_server
+from tests.support.notebook_server import notebook_server
 from tests.support.server import start_server
 from tests.support.venvs import make_venv, site_packages, snapshot
 from tests.support.wheels import make_wheel
@@ -143,6 +144,29 @@ def test_run_all_stops_at_a_failed_pip_install(notebook: Notebook, command: str)
         [f"{command} not-there-pkg", f"open({str(marker)!r}, 'w').close()"]
     )
     assert statuses == ["error", "aborted"]
+    assert not marker.exists()
+
+
+def test_run_all_through_jupyter_server_stops_at_a_failed_pip_install(
+    notebook: Notebook, tmp_path: Path
+) -> None:
+    # JupyterLab's route: the server's REST API and the kernel's websocket, every cell
+    # of "Run All" sent at once with stop_on_error.
+    marker = tmp_path / "ran-after-run-all"
+    python = notebook.venv / "bin" / "python"
+    with notebook_server(python, tmp_path, _environment(notebook.server.url, tmp_path)) as lab:
+        channel = lab.channel(lab.start_kernel())
+        try:
+            statuses = channel.run_all(
+                [
+                    "%load_ext ipydeps",
+                    "%pip install not-there-pkg",
+                    f"open({str(marker)!r}, 'w').close()",
+                ]
+            )
+        finally:
+            channel.close()
+    assert statuses == ["ok", "error", "aborted"]
     assert not marker.exists()
 
 
