@@ -198,7 +198,7 @@ setup_repository() {
     fi
     if [ ! -s "$STATE/publish-token" ]; then
         say "creating a publish token ($STATE/publish-token)"
-        (umask 077 && "$VENV/bin/ipydeps-repo" token create quickstart --data "$DATA" | tail -n 1 > "$STATE/publish-token")
+        "$VENV/bin/ipydeps-repo" token create quickstart --data "$DATA" --output "$STATE/publish-token" >&2
     fi
     local stamp
     stamp="$PACKAGES $(uname -m) $("$PYTHON" -c 'import sys; print(sys.implementation.cache_tag)')"

@@ -9,16 +9,26 @@ reads any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .api import Result, config, pip
+    from .build_requests import request_build
     from .magics import load_ipython_extension, unload_ipython_extension
 
 __version__ = "0.1.0"
-__all__ = ["Result", "config", "load_ipython_extension", "pip", "unload_ipython_extension"]
+__all__ = [
+    "Result",
+    "config",
+    "load_ipython_extension",
+    "pip",
+    "request_build",
+    "unload_ipython_extension",
+]
 
 
 def __getattr__(name: str) -> object:
     """Load a public name's module on first use and keep the name here (PEP 562)."""
     if name in ("Result", "config", "pip"):
         from . import api as home
+    elif name == "request_build":
+        from . import build_requests as home  # type: ignore[no-redef]
     elif name in ("load_ipython_extension", "unload_ipython_extension"):
         from . import magics as home  # type: ignore[no-redef]
     else:

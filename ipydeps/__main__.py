@@ -9,16 +9,24 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, get_args
 
-from .errors import IpydepsError
+from .advice import Wording, command_flags, pip_flags
+from .errors import AdvisedError, IpydepsError
 from .notices import no_repository
 from .pipargs import parse_install, read_requirement_file
-from .settings_values import UpstreamPolicy
+from .render import render_text
+from .settings_values import DEFAULTS, UpstreamPolicy
 
 if TYPE_CHECKING:
     from .api import Result
+    from .plan_model import Plan
+
+
+_PROFILE_HELP = (
+    "use the [profiles.NAME] table of the configuration files (default: $IPYDEPS_CONFIG, else none)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,32 +38,25 @@ def _parser() -> argparse.ArgumentParser:
         ("install", "install requirements (prebuilt only)"),
         ("plan", "print the plan and change nothing"),
     ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
-        command.add_argument(
-            "-r",
-            "--requirement",
-            action="append",
-            default=[],
-            metavar="FILE",
-            help="read requirements from FILE",
-        )
-        command.add_argument("-U", "--upgrade", action="store_true")
-        command.add_argument("-q", "--quiet", action="store_true")
-        command.add_argument(
-            "-v",
-            "--verbose",
-            action="store_true",
-            help="list each package installed, and print why each "
-            "source was chosen, retries and timings",
-        )
-        command.add_argument("--dry-run", action="store_true")
-        command.add_argument("-i", "--index-url", help="repository URL (overrides config)")
-        command.add_argument("--profile", help="configuration profile")
-        command.add_argument("--upstream", choices=get_args(UpstreamPolicy))
-        command.add_argument("--prefix", help="install into this environment (default: this one)")
+        command = commands.add_parser(name, help=text, description=text)
+        _add_plan_arguments(command)
+        if name == "plan":
+            # A plan never installs: --dry-run would mean nothing, so it is refused by name.
+            command.add_argument(
+                "--dry-run", action=_RefusedDryRun, nargs=0, default=True, help=argparse.SUPPRESS
+            )
+        else:
+            command.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="print the plan and change nothing (the same as 'plan')",
+            )
     config = commands.add_parser("config", help="show the effective configuration")
-    config.add_argument("--profile", help="configuration profile")
+    config.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_PROFILE_HELP,
+    )
     # Handled before parsing (main), so pip's own options pass through untouched; listed
     # here so that --help names it.
     commands.add_parser(
@@ -65,6 +66,82 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+class _RefusedDryRun(argparse.Action):
+    """``plan --dry-run``: a usage error that says why, rather than argparse's bare refusal."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            "plan never changes anything, so it takes no --dry-run "
+            "(use 'plan ...', or 'install --dry-run ...')"
+        )
+
+
+def _add_plan_arguments(command: argparse.ArgumentParser) -> None:
+    """Add the options ``install`` and ``plan`` share, each saying what it does and its default."""
+    command.add_argument(
+        "requirements",
+        nargs="*",
+        metavar="REQUIREMENT",
+        help="a PEP 508 requirement, e.g. 'numpy>=2'",
+    )
+    command.add_argument(
+        "-r",
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read requirements from FILE (repeatable)",
+    )
+    command.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="take the newest version of each requirement even when one is installed "
+        "(default: keep what is installed when it fits)",
+    )
+    command.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print no plan and no progress, only errors (default: print both)",
+    )
+    command.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list each package installed, and print why each "
+        "source was chosen, retries and timings (default: off)",
+    )
+    command.add_argument(
+        "-i",
+        "--index-url",
+        metavar="URL",
+        help="repository URL (default: $IPYDEPS_REPOSITORY_URL or the configuration "
+        "files' repository_url)",
+    )
+    command.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_PROFILE_HELP,
+    )
+    command.add_argument(
+        "--upstream",
+        choices=get_args(UpstreamPolicy),
+        help="whether packages may come from the upstream index when the repository "
+        f"lacks them (default: $IPYDEPS_UPSTREAM or the configuration files, else "
+        f"{DEFAULTS['upstream']}; 'python -m ipydeps config' shows the value in force)",
+    )
+    command.add_argument(
+        "--prefix", metavar="DIR", help="install into this environment (default: this one)"
+    )
 
 
 def _say(text: str) -> None:
@@ -118,8 +195,9 @@ def pip_command(args: list[str]) -> int:
         quiet=install.quiet,
         dry_run=install.dry_run,
         index_url=install.index_url,
+        show_plan=_plan_shower(quiet=install.quiet, wording=pip_flags),
     )
-    return _report(result, verbose=install.verbose, quiet=install.quiet)
+    return _report(result, verbose=install.verbose, quiet=install.quiet, wording=pip_flags)
 
 
 def _show_decisions() -> None:
@@ -134,18 +212,34 @@ def _show_decisions() -> None:
     logger.setLevel(logging.DEBUG)
 
 
-def _report(result: Result, *, verbose: bool, quiet: bool) -> int:
+def _plan_shower(*, quiet: bool, wording: Wording = command_flags) -> Callable[[Plan], None]:
+    """Return how the command shows a plan: on stdout, hints in the command's flags.
+
+    What cannot be installed is left out: it is the command's error, said once on stderr
+    (by ``_report`` for a plan, by the raised error for an install).
+    """
+
+    def show(plan: Plan) -> None:
+        text = render_text(plan, wording=wording, problems=False)
+        if text and not quiet:
+            _say(text)
+
+    return show
+
+
+def _report(result: Result, *, verbose: bool, quiet: bool, wording: Wording = command_flags) -> int:
     """Say what ``pip()`` left unsaid; return the exit code (1: a requirement cannot be met).
 
     The progress display has already printed the one-line summary, so only ``-v`` adds the
-    per-package lines below it (``repr(result)`` without its first line, the summary). An
-    unsatisfiable dry run raises nothing (the plan is its answer) but must still fail.
+    per-package lines below it. An unsatisfiable plan (a dry run) raises nothing, the plan
+    is its answer, but must still fail: each problem is said here, once, on stderr.
     """
     if verbose and not quiet and result.installed:
-        _say("\n".join(repr(result).splitlines()[1:]))
+        _say("\n".join(result.installed_lines()))
     if not result.ok:
         for problem in result.plan.unsatisfiable:
-            _complain(f"cannot install {problem.text}: {problem.reason}")
+            hint = f"\n  hint: {problem.hint.worded(wording)}" if problem.hint else ""
+            _complain(f"cannot install {problem.text}: {problem.reason}{hint}")
         return 1
     return 0
 
@@ -175,13 +269,14 @@ def _run(options: argparse.Namespace) -> int:
         _show_decisions()
     result = api.pip(
         requirements,
-        dry_run=options.dry_run or options.command == "plan",
+        dry_run=options.dry_run,
         upgrade=options.upgrade,
         quiet=options.quiet,
         config=options.profile,
         upstream=options.upstream,
         index_url=options.index_url,
         prefix=options.prefix,
+        show_plan=_plan_shower(quiet=options.quiet),
     )
     return _report(result, verbose=options.verbose, quiet=options.quiet)
 
@@ -189,6 +284,8 @@ def _run(options: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 IpydepsError, 2 usage)."""
     words = list(sys.argv[1:] if argv is None else argv)
+    # Hints name the settings as this command line takes them (advice.py).
+    wording = pip_flags if words[:1] == ["pip"] else command_flags
     try:
         if words[:1] == ["pip"]:
             return pip_command(words[1:])
@@ -197,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exit_:
             return int(exit_.code or 0)
         return _run(options)
+    except AdvisedError as error:
+        _complain(error.describe(wording))
+        return 1
     except IpydepsError as error:
         _complain(str(error))
         return 1

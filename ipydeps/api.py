@@ -12,15 +12,16 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .build_requests import build_request_states
 from .cancel import CancelEvent
 from .connections import system_proxies
 from .credentials import redact, repository_access
-from .environment import Environment, inspect_environment, install_scheme
+from .environment import Environment, compiler_available, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
 from .execute import Execution, execute_plan
@@ -35,11 +36,12 @@ from .live import (
     NotebookProgress,
     live_display,
     make_progress,
-    show_plan,
     show_unless_shown,
     tell_interrupt,
 )
+from .live import show_plan as show_in_live
 from .models import Skipped
+from .notebook_lock import record_install
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .plan_model import Plan
@@ -48,6 +50,7 @@ from .protocols import Fetcher, RetryReporting
 from .render import format_size
 from .report import report_html, report_text
 from .requirements import parse_requirements
+from .restore import wait_for_restore
 from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
@@ -122,6 +125,10 @@ class Result:
             f"; apk also added {also}" if also else ""
         )
 
+    def installed_lines(self) -> list[str]:
+        """Return the table of installed packages (a header, a row each), without the summary."""
+        return report_text("", self.installed, (), ()).splitlines()[1:]
+
     def __repr__(self) -> str:
         return report_text(self.summary(), self.installed, self.skipped, self.warnings)
 
@@ -165,6 +172,8 @@ def pip(
     fetcher: Fetcher | None = None,
     apk_runner: ApkRunner | None = None,
     stream: TextIO | None = None,
+    show_plan: Callable[[Plan], None] | None = None,
+    request_build: bool = False,
 ) -> Result:
     """Install ``requirements`` into the running interpreter's environment, prebuilt only.
 
@@ -176,6 +185,10 @@ def pip(
     ``InstallError``). New packages are importable at once; upgraded modules that are
     already imported are named with a restart warning. ``dry_run`` prints the plan and
     changes nothing. ``prefix`` installs into another environment (default ``sys.prefix``).
+    ``show_plan`` replaces how the plan is shown (the command line prints it in its words).
+    A requirement with no prebuilt build for this platform is said in one line with where
+    a build request for it stands; ``request_build`` first asks our repository's farm for
+    it (``ipydeps.build_requests``).
     """
     started = time.perf_counter()
     out = stream or sys.stdout
@@ -203,6 +216,7 @@ def pip(
         say_once(no_repository(settings), out)
     # An install of an earlier call that was cut off mid-commit (a killed kernel) is undone
     # before anything looks at what is installed (installers/journal.py).
+    wait_for_restore(out)  # the notebook's lock, restored at kernel start, goes first
     early = _recover(Path(prefix) if prefix else None, None if quiet else out)
     warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
@@ -210,7 +224,9 @@ def pip(
     environment = inspect_environment(
         Path(prefix) if prefix else None, apk=False if not settings.apk_allowed else apk
     )
-    target = TargetEnvironment.current(apk_available=environment.apk_available)
+    target = TargetEnvironment.current(
+        apk_available=environment.apk_available, compiler_available=compiler_available()
+    )
     _log.debug(
         "repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
         settings.repository_url or "none",
@@ -258,11 +274,18 @@ def pip(
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             tell_interrupt(error, live)
             raise
+        plan = build_request_states(
+            plan, settings.repository_url, fetcher, access.headers_for, send=request_build
+        )
         planned = time.perf_counter()
         _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
-        if not quiet or (dry_run and not plan.ok):
+        if show_plan is not None:
+            # The caller's own words (the command line); it says the problems itself.
+            if not quiet or not plan.ok:
+                show_plan(plan)
+        elif not quiet or (dry_run and not plan.ok):
             # A plan that cannot be carried out raises below: its problems are said there, once.
-            show_plan(plan, out if stream is not None else None, live, problems=dry_run)
+            show_in_live(plan, out if stream is not None else None, live, problems=dry_run)
         if dry_run:
             return _dry_run(plan, time.perf_counter() - started, warnings, live)
         raise_for_unsatisfiable(plan)
@@ -290,6 +313,8 @@ def pip(
             for wheel in execution.wheels
             if wheel.removed_version is not None and wheel.removed_version != wheel.version
         )
+        # A notebook remembers what it installed (pylock.<name>.toml beside it).
+        warnings += record_install(plan.steps, execution.wheels, settings, os.environ)
     result = _result(plan, execution, time.perf_counter() - started, warnings, _shown_in(live))
     progress.finish(result.summary())
     if not quiet:

@@ -153,6 +153,19 @@ def apk_status() -> tuple[bool, str]:
 APK_DATABASE = Path("/lib/apk/db/installed")
 
 
+def compiler_available(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a C compiler is on PATH: ``$CC``'s program, else ``cc``, ``gcc`` or ``clang``.
+
+    What pip's build backends look for first; the runtime image has none, so a source
+    build there can only fail (after minutes of build dependencies).
+    """
+    env = os.environ if environ is None else environ
+    path = env.get("PATH")
+    named = env.get("CC", "").split()
+    programs = [named[0]] if named else ["cc", "gcc", "clang"]
+    return any(shutil.which(program, path=path) for program in programs)
+
+
 def read_installed_apks(path: Path = APK_DATABASE) -> InstalledApks:
     """Read apk's installed database (empty where there is none or it cannot be read)."""
     from .apkclosure import InstalledApks, parse_installed_db  # only where apk runs

@@ -29,6 +29,9 @@ class TargetEnvironment:
     markers: Mapping[str, str]
     supported_tags: tuple[Tag, ...]
     apk_available: bool = False
+    # Whether a C compiler runs there: True, False, or None for not known (plans for
+    # another target). ipydeps never compiles; plans say it, so nobody waits for a build.
+    compiler_available: bool | None = None
     _tag_rank: Mapping[Tag, int] = field(init=False, repr=False, compare=False)
     # Rank per wheel tag triple ("cp312-cp312-musllinux_1_2_x86_64"): an index page of a
     # big project lists thousands of wheels that share a few dozen triples.
@@ -49,6 +52,17 @@ class TargetEnvironment:
         """The full Python version, as ``Requires-Python`` is checked against."""
         return self._python_version
 
+    @property
+    def platform_tag(self) -> str:
+        """The most specific standard platform here (``musllinux_1_2_x86_64``).
+
+        ``sys_tags`` puts ``linux_x86_64`` (wheels built on this machine) before the
+        manylinux and musllinux platforms, which are what a build request can name.
+        """
+        platforms = [tag.platform for tag in self.supported_tags]
+        standard = [p for p in platforms if p.startswith(("musllinux_", "manylinux_"))]
+        return (standard or platforms or ["unknown"])[0]
+
     def wheel_rank(self, filename: str) -> int | None:
         """Rank a wheel file here (smaller is better); None if it cannot install here."""
         parts = filename.removesuffix(".whl").split("-")
@@ -61,12 +75,15 @@ class TargetEnvironment:
         return self._rank_cache[triple]
 
     @classmethod
-    def current(cls, *, apk_available: bool) -> TargetEnvironment:
-        """Describe this interpreter (markers, tags); the caller decides whether apk can run."""
+    def current(
+        cls, *, apk_available: bool, compiler_available: bool | None = None
+    ) -> TargetEnvironment:
+        """Describe this interpreter (markers, tags); the caller probes apk and a compiler."""
         return cls(
             markers={key: str(value) for key, value in default_environment().items()},
             supported_tags=tuple(sys_tags()),
             apk_available=apk_available,
+            compiler_available=compiler_available,
         )
 
     @classmethod
@@ -77,6 +94,7 @@ class TargetEnvironment:
         platforms: Iterable[str] = ("musllinux_1_2_x86_64",),
         apk_available: bool = False,
         sys_platform: str = "linux",
+        compiler_available: bool | None = None,
     ) -> TargetEnvironment:
         """Describe another CPython target: its markers and tags, computed, not probed."""
         version = Version(python)
@@ -104,7 +122,12 @@ class TargetEnvironment:
             "python_version": f"{version.major}.{version.minor}",
             "sys_platform": sys_platform,
         }
-        return cls(markers=markers, supported_tags=tuple(tags), apk_available=apk_available)
+        return cls(
+            markers=markers,
+            supported_tags=tuple(tags),
+            apk_available=apk_available,
+            compiler_available=compiler_available,
+        )
 
 
 @dataclass(frozen=True)

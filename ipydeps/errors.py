@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from .advice import Hint, Wording
+
 # The base lives in the shared package (its errors are ipydeps errors too); one class.
 from .formats.errors import IpydepsError as IpydepsError
 
@@ -41,16 +43,35 @@ class NotFoundError(RepositoryError):
         super().__init__(f"{url} was not found (HTTP 404)", hint=hint)
 
 
-class NoCandidateError(IpydepsError):
+class AdvisedError(IpydepsError):
+    """An error whose hint may name a setting of the call (``upgrade``, ``upstream``).
+
+    ``hint`` words it for Python, as ``ipydeps.pip()`` takes it; ``advice`` keeps the
+    setting itself, so that another edge words it its own way (``describe``): the command
+    line says ``--upstream allow`` where the notebook says ``upstream="allow"``.
+    """
+
+    def __init__(self, message: str, *, hint: Hint | str | None = None) -> None:
+        self.advice = Hint.of(hint) if isinstance(hint, str) else hint
+        super().__init__(message, hint=None if self.advice is None else str(self.advice))
+
+    def describe(self, wording: Wording) -> str:
+        """Return the message and the hint worded by ``wording``, as ``str()`` lays them out."""
+        if self.advice is None:
+            return self.message
+        return f"{self.message}\n  hint: {self.advice.worded(wording)}"
+
+
+class NoCandidateError(AdvisedError):
     """No allowed source offers a version that satisfies a requirement."""
 
-    def __init__(self, requirement: str, reason: str, *, hint: str | None = None) -> None:
+    def __init__(self, requirement: str, reason: str, *, hint: Hint | str | None = None) -> None:
         self.requirement = requirement
         self.reason = reason
         super().__init__(f"Cannot install {requirement!r}: {reason}", hint=hint)
 
 
-class ResolutionError(IpydepsError):
+class ResolutionError(AdvisedError):
     """The requirements (with their dependencies) conflict with each other."""
 
 

@@ -16,6 +16,13 @@ Local paths (a wheel file, a project directory, a find-links directory) stay all
 they reach no network. Either way ``notice`` says what happened.
 
 With upstream allowed, nothing changes: pip runs as the machine configures it.
+
+On a machine without a C compiler (the runtime image has none), an ``install``,
+``wheel`` or ``download`` runs with ``PIP_ONLY_BINARY=:all:``: pip then refuses an index's
+sdist at once ("No matching distribution") instead of installing its build dependencies
+and failing in the compiler minutes later. Local directories are still built (pure-Python
+projects need no compiler). A command line that says ``--no-binary`` or ``--only-binary``
+itself, or a ``PIP_ONLY_BINARY`` of the user's, is left as written.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .credentials import redact, repository_access
+from .environment import compiler_available
 from .errors import InvalidRequirementError, IpydepsError
 from .formats.wire import SIMPLE_PATH
 from .own_names import shadowing_problem
@@ -81,8 +89,21 @@ class Handoff:
     notice: str | None = None  # None: say nothing (upstream allowed, as before)
 
 
-def plan_handoff(args: Sequence[str], *, settings: Settings, environ: Mapping[str, str]) -> Handoff:
+_BUILDING_COMMANDS = frozenset({"install", "wheel", "download"})
+_BINARY_OPTIONS = ("--no-binary", "--only-binary")
+
+
+def plan_handoff(
+    args: Sequence[str],
+    *,
+    settings: Settings,
+    environ: Mapping[str, str],
+    compiler: bool | None = None,
+) -> Handoff:
     """Return how to run ``pip <args>`` under ``settings``, from the environment ``environ``.
+
+    ``compiler`` says whether a C compiler runs here (None: look on ``environ``'s PATH);
+    without one, pip takes wheels only (the module's docstring).
 
     Raises ``AirGapError`` when upstream is off and the command names another package
     source (every such source is listed at once), and ``InvalidRequirementError`` for an
@@ -91,6 +112,33 @@ def plan_handoff(args: Sequence[str], *, settings: Settings, environ: Mapping[st
     shadowing = _shadowing_requirements(list(args))
     if shadowing:
         raise InvalidRequirementError(shadowing)
+    handoff = _sealed_handoff(args, settings, environ)
+    has_compiler = compiler_available(environ) if compiler is None else compiler
+    return handoff if has_compiler else _prebuilt_only(handoff)
+
+
+def _prebuilt_only(handoff: Handoff) -> Handoff:
+    """Make pip refuse index sdists at once, where no compiler could build them."""
+    words = list(handoff.args)
+    command = next((word for word in words if not word.startswith("-")), "")
+    chosen = any(word.split("=")[0] in _BINARY_OPTIONS for word in words)
+    # The variables pip will see: a sealed hand-off has dropped the machine's.
+    if command not in _BUILDING_COMMANDS or chosen or "PIP_ONLY_BINARY" in handoff.environ:
+        return handoff
+    note = (
+        "ipydeps: this runtime has no compiler, so pip takes prebuilt wheels only "
+        "(PIP_ONLY_BINARY=:all:): a project without a wheel for this platform fails at once "
+        "instead of after a build; ipydeps.pip([...]) says which lack one and can request a "
+        "build; --only-binary=:none: lets pip try a source build anyway"
+    )
+    return Handoff(
+        handoff.args,
+        {**handoff.environ, "PIP_ONLY_BINARY": ":all:"},
+        notice=note if handoff.notice is None else f"{handoff.notice}\n{note}",
+    )
+
+
+def _sealed_handoff(args: Sequence[str], settings: Settings, environ: Mapping[str, str]) -> Handoff:
     if settings.upstream_allowed:
         return Handoff(tuple(args), dict(environ))
     # pip takes credentials in the index URL (and from ~/.netrc): ours keep theirs.

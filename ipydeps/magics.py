@@ -120,7 +120,10 @@ def load_ipython_extension(ipython: Any) -> None:
     extension at kernel start, so the first ``%pip install`` does not wait for it.
     """
     from . import api  # noqa: F401
+    from .restore import start_restore
 
+    # A kernel started for a notebook with a lock file installs it now (restore.py).
+    start_restore(ipython)
     ipython.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
     cleanup = ipython.input_transformers_cleanup
     if rewrite_shell_pip not in cleanup:

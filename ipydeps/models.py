@@ -9,6 +9,8 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from .advice import Hint, Wording, python_keywords
+
 
 class Route(enum.Enum):
     """Where a package comes from, fastest first: the planner takes the first route that has it."""
@@ -120,16 +122,43 @@ class Step:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A requirement that needs no work, and why (satisfied, standard library, marker false)."""
+    """A requirement that needs no work, and why (satisfied, standard library, marker false).
+
+    ``hint`` names a setting that would make it work after all (``upgrade``); an edge shows
+    it in its own words (``describe``).
+    """
 
     text: str
     reason: str
+    hint: Hint | None = None
+
+    def describe(self, wording: Wording = python_keywords) -> str:
+        """Return the reason, and the hint in parentheses worded by ``wording``."""
+        return self.reason + (f" ({self.hint.worded(wording)})" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class UnbuiltBuild:
+    """A build nobody has made: ``project`` (normalized) for a platform and Python.
+
+    What a build request names (``ipydeps.request_build``); ``version`` is None when any
+    version would do.
+    """
+
+    project: str
+    version: str | None
+    platform_tag: str  # e.g. "musllinux_1_2_x86_64"
+    python: str  # "3.12"
 
 
 @dataclass(frozen=True)
 class Unsatisfiable:
-    """A requirement no allowed source can satisfy, with the reason and what to try."""
+    """A requirement no allowed source can satisfy, with the reason and what to try.
+
+    ``unbuilt`` is set when a prebuilt build is what is missing (a build request names it).
+    """
 
     text: str
     reason: str
-    hint: str | None = None
+    hint: Hint | None = None
+    unbuilt: UnbuiltBuild | None = None

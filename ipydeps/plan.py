@@ -20,6 +20,7 @@ from packaging.version import Version
 from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
+from .advice import UPGRADE, Hint
 from .credentials import redact
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import NoCandidateError, ResolutionError
@@ -159,9 +160,11 @@ def _with_apk_resolution(
                 Unsatisfiable(
                     f"{c.first} + {c.second}",
                     f"apk cannot install both: each provides {c.provided}",
-                    "the repository's maintainer can rebuild them with a current "
-                    "'ipydeps-repo wrap'; meanwhile apk = \"never\" (IPYDEPS_APK=never) "
-                    "installs the wheels instead",
+                    Hint.of(
+                        "the repository's maintainer can rebuild them with a current "
+                        "'ipydeps-repo wrap'; meanwhile apk = \"never\" (IPYDEPS_APK=never) "
+                        "installs the wheels instead"
+                    ),
                 )
                 for c in resolution.conflicts
             ),
@@ -205,8 +208,10 @@ def _resolve(
         if provider.matches(items):
             roots += items
             continue
-        reason, hint = explain_no_match(provider, items)
-        unsatisfiable.append(Unsatisfiable(", ".join(item.text for item in items), reason, hint))
+        reason, hint, unbuilt = explain_no_match(provider, items)
+        unsatisfiable.append(
+            Unsatisfiable(", ".join(item.text for item in items), reason, hint, unbuilt)
+        )
 
     steps: list[Step] = []
     if roots:
@@ -219,7 +224,7 @@ def _resolve(
                 Unsatisfiable(
                     ", ".join(item.text for item in roots),
                     "the requirements conflict in too many ways to resolve",
-                    "pin versions of the main packages (e.g. numpy==2.3.5) and try again",
+                    Hint.of("pin versions of the main packages (e.g. numpy==2.3.5) and try again"),
                 )
             )
         else:
@@ -256,9 +261,9 @@ def _steps(
         current = installed.get(name)
         if pick.candidate is None or current == pick.version:
             if name in requested:
-                why = "" if provider.policy.upgrade else " (upgrade=True looks for newer)"
+                hint = None if provider.policy.upgrade else Hint.of(UPGRADE, " looks for newer")
                 skipped.append(
-                    Skipped(requested[name], f"{name} {current} is already installed{why}")
+                    Skipped(requested[name], f"{name} {current} is already installed", hint)
                 )
             continue
         if name in requested:
@@ -323,8 +328,8 @@ def raise_for_unsatisfiable(plan: Plan) -> None:
         item = plan.unsatisfiable[0]
         raise NoCandidateError(item.text, item.reason, hint=item.hint)
     lines = [f"  {item.text}: {item.reason}" for item in plan.unsatisfiable]
-    hints = sorted({item.hint for item in plan.unsatisfiable if item.hint})
+    hints = sorted({item.hint for item in plan.unsatisfiable if item.hint}, key=str)
     raise ResolutionError(
         "Cannot install these requirements; nothing was installed:\n" + "\n".join(lines),
-        hint="; ".join(hints) or None,
+        hint=Hint.joined(hints),
     )

@@ -11,6 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+from .advice import Wording, python_keywords
 from .models import Route, Skipped, Step, Unsatisfiable
 
 if TYPE_CHECKING:
@@ -133,10 +134,13 @@ def _rows(plan: ShownPlan) -> list[tuple[str, ...]]:
     return rows
 
 
-def render_text(plan: ShownPlan, *, problems: bool = True) -> str:
+def render_text(
+    plan: ShownPlan, *, wording: Wording = python_keywords, problems: bool = True
+) -> str:
     """Render the plan as a text table, then what is skipped, problems with hints, notes.
 
-    ``problems=False`` leaves the problems out, for a caller that raises them as an error.
+    ``wording`` words the settings hints name (the command line: its flags); ``problems``
+    False leaves out what cannot be installed, for an edge that reports it as its error.
     """
     lines: list[str] = []
     rows = _rows(plan)
@@ -149,13 +153,13 @@ def render_text(plan: ShownPlan, *, problems: bool = True) -> str:
     elif plan.ok:
         lines.append("Nothing to install.")
     for item in plan.skipped:
-        lines.append(f"skipped {item.text}: {item.reason}")
+        lines.append(f"skipped {item.text}: {item.describe(wording)}")
     if plan.unsatisfiable and problems:
         lines.append("Cannot install (nothing will be installed):")
         for problem in plan.unsatisfiable:
             lines.append(f"  {problem.text}: {problem.reason}")
             if problem.hint:
-                lines.append(f"    hint: {problem.hint}")
+                lines.append(f"    hint: {problem.hint.worded(wording)}")
     for note in plan.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
@@ -180,7 +184,7 @@ def render_html(plan: ShownPlan, *, problems: bool = True) -> str:
     if plan.skipped:
         parts.append('<ul class="ipydeps-skipped">')
         parts += [
-            f"<li>skipped <code>{escape(item.text)}</code>: {escape(item.reason)}</li>"
+            f"<li>skipped <code>{escape(item.text)}</code>: {escape(item.describe())}</li>"
             for item in plan.skipped
         ]
         parts.append("</ul>")
@@ -190,7 +194,7 @@ def render_html(plan: ShownPlan, *, problems: bool = True) -> str:
             '<ul class="ipydeps-unsatisfiable">'
         )
         for problem in plan.unsatisfiable:
-            hint = f"<br><em>hint: {escape(problem.hint)}</em>" if problem.hint else ""
+            hint = f"<br><em>hint: {escape(str(problem.hint))}</em>" if problem.hint else ""
             parts.append(
                 f"<li><code>{escape(problem.text)}</code>: {escape(problem.reason)}{hint}</li>"
             )

@@ -89,7 +89,7 @@ def _rows(installed: Sequence[ShownInstall]) -> list[tuple[str, ...]]:
 
 
 def _notes(skipped: Sequence[Skipped], warnings: Sequence[str]) -> list[str]:
-    return [f"skipped {skip.text}: {skip.reason}" for skip in skipped] + [
+    return [f"skipped {skip.text}: {skip.describe()}" for skip in skipped] + [
         f"WARNING: {warning}" for warning in warnings
     ]
 
@@ -135,7 +135,7 @@ def report_html(
             ]
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
-    skips = [f"<li>skipped {escape(s.text)}: {escape(s.reason)}</li>" for s in skipped]
+    skips = [f"<li>skipped {escape(s.text)}: {escape(s.describe())}</li>" for s in skipped]
     warns = [f"<li><b>WARNING: {escape(warning)}</b></li>" for warning in warnings]
     if skips or warns:
         parts.append("<ul>" + "".join(skips + warns) + "</ul>")

@@ -15,7 +15,8 @@ stored_copies ("auto"/"always"/"never": download a repository's uncompressed cop
 wheel, see ``ipydeps.transfer``), max_page_bytes (the most an index page, metadata file or
 APKINDEX may hold), max_download_bytes (the most a wheel whose index gives no size may hold),
 repository_token (sent as ``Authorization: Bearer`` to the repository only, see
-``ipydeps.credentials``; never shown).
+``ipydeps.credentials``; never shown), restore_lock (a kernel started for a notebook
+restores the notebook's lock file; ``IPYDEPS_RESTORE_LOCK=0`` turns it off).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ ENVIRONMENT_VARIABLES = {
     "max_page_bytes": "IPYDEPS_MAX_PAGE_BYTES",
     "max_download_bytes": "IPYDEPS_MAX_DOWNLOAD_BYTES",
     "repository_token": "IPYDEPS_REPOSITORY_TOKEN",
+    "restore_lock": "IPYDEPS_RESTORE_LOCK",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -97,6 +99,7 @@ class Settings:
     max_download_bytes: int = DEFAULTS["max_download_bytes"]
     # Sent as "Authorization: Bearer" to the repository's origin only (ipydeps.credentials).
     repository_token: str | None = None
+    restore_lock: bool = True
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 

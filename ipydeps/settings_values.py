@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "max_page_bytes": 64 << 20,
     "max_download_bytes": 4 << 30,
     "repository_token": None,
+    # A kernel started for a notebook with a lock restores it (ipydeps/restore.py).
+    "restore_lock": True,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -105,6 +107,19 @@ def _check_path(key: str, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True}
+_FLAGS |= {"0": False, "false": False, "no": False, "off": False}
+
+
+def _check_flag(key: str, value: Any) -> tuple[Any, str | None]:
+    """Read a flag: a TOML boolean or, from the environment, 0/1, true/false, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, str) and value.strip().lower() in _FLAGS:
+        return _FLAGS[value.strip().lower()], None
+    return DEFAULTS[key], f"{key} must be true or false (or 1/0), got {value!r}"
+
+
 def _check_number(key: str, value: Any) -> tuple[Any, str | None]:
     """Numbers come as TOML numbers or, from the environment, as strings of digits."""
     integral = key in _INTEGRAL
@@ -139,6 +154,7 @@ _CHECKS = {
     "max_page_bytes": _check_number,
     "max_download_bytes": _check_number,
     "repository_token": _check_secret,
+    "restore_lock": _check_flag,
 }
 
 

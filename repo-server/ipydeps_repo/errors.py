@@ -69,6 +69,16 @@ class TooLargeError(RepoError):
     status = 413
 
 
+class TooManyRequestsError(RepoError):
+    """Over a rate limit or a queue's bound (HTTP 429); ``retry_after`` seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message, hint=hint)
+
+
 class StorageFullError(RepoError):
     """The repository's disk (or quota) is full (HTTP 507); the upload was dropped whole."""
 

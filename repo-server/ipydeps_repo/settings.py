@@ -31,6 +31,11 @@ _SWITCH = {
 }
 
 
+DEFAULT_BUILD_REQUESTS_PER_TOKEN = 20
+DEFAULT_BUILD_REQUESTS_PER_HOUR = 200
+_DEFAULT_MAX_BUILD_REQUESTS = 1000
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to run, validated.
@@ -40,6 +45,8 @@ class Settings:
     whose clients are far away and would rather inflate than download more).
     ``inflate_limits``: how far an uploaded wheel may inflate (zip bomb guard).
     ``body_timeout``: seconds an upload may go without sending a byte of its body.
+    ``build_request_limits``: build requests per token an hour, per hour in all, and the
+    open entries the queue may hold (``web/build_requests.py``).
     """
 
     data: DataLayout
@@ -54,6 +61,11 @@ class Settings:
     stored_copies: bool = True
     inflate_limits: InflateLimits = InflateLimits()
     body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    build_request_limits: tuple[int, int, int] = (
+        DEFAULT_BUILD_REQUESTS_PER_TOKEN,
+        DEFAULT_BUILD_REQUESTS_PER_HOUR,
+        _DEFAULT_MAX_BUILD_REQUESTS,
+    )
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -135,6 +147,7 @@ def build_settings(
     environ: Mapping[str, str] | None = None,
     inflate_limits: InflateLimits | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+    build_request_limits: tuple[int, int, int] | None = None,
 ) -> Settings:
     """Validate the command-line values and return Settings.
 
@@ -149,6 +162,12 @@ def build_settings(
     if not body_timeout > 0:
         raise ConfigurationError(
             f"body timeout {body_timeout} is not positive", hint="use seconds, e.g. 60"
+        )
+    limits = build_request_limits or Settings.build_request_limits
+    if any(limit < 1 for limit in limits):
+        raise ConfigurationError(
+            f"build-request limits {limits} must each be at least 1",
+            hint="e.g. --build-requests-per-token 20",
         )
     if not 0 <= port <= 65535:
         raise ConfigurationError(f"port {port} is out of range", hint="use 0..65535 (0 = any free)")
@@ -171,4 +190,5 @@ def build_settings(
         stored_copies=stored_copies_enabled(stored_copies, environ),
         inflate_limits=inflate_limits or InflateLimits(),
         body_timeout=body_timeout,
+        build_request_limits=limits,
     )

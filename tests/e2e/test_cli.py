@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.help_text import option_texts
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, start_server
 from tests.support.venvs import ROOT, make_venv, run_python, snapshot
@@ -234,3 +235,69 @@ def test_no_repository_configured_is_said_once_with_how_to_fix_it(terminal: Term
     assert "no ipydeps repository" not in configured.stdout + configured.stderr
     shown = terminal.run("config", IPYDEPS_REPOSITORY_URL="")
     assert "no ipydeps repository is configured" in shown.stdout
+
+
+def test_hints_name_the_commands_flags_and_each_error_is_said_once(terminal: Terminal) -> None:
+    for command in ("install", "plan"):
+        done = terminal.run(command, "hint-missing-pkg")
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        # One place, stderr: nothing of the error on stdout, and it is said once.
+        assert "hint-missing-pkg" not in done.stdout, (command, done.stdout)
+        assert done.stderr.count("hint-missing-pkg is not in our repository") == 1, done.stderr
+        assert done.stderr.count("hint:") == 1, done.stderr
+        # Upstream is off here: the hint says how to allow it, as this command takes it.
+        assert "allow upstream (--upstream allow) if this setup may reach it" in done.stderr
+        assert 'upstream="allow"' not in done.stderr and 'upstream = "allow"' not in done.stderr
+    terminal.publish("hint-kept", "1.0")
+    assert terminal.run("install", "hint-kept").returncode == 0
+    again = terminal.run("install", "hint-kept")
+    assert again.returncode == 0, again.stderr
+    assert "skipped hint-kept: hint-kept 1.0 is already installed (-U looks for newer)" in (
+        again.stdout
+    )
+    assert "upgrade=True" not in again.stdout + again.stderr
+    # The pip shim reads pip's words: -U is pip's, upstream is the environment's.
+    shim = terminal.run("pip", "install", "hint-missing-pkg")
+    assert shim.returncode == 1
+    assert shim.stderr.count("hint-missing-pkg is not in our repository") == 1, shim.stderr
+    assert "allow upstream (IPYDEPS_UPSTREAM=allow)" in shim.stderr, shim.stderr
+    assert "hint-missing-pkg" not in shim.stdout
+
+
+def test_the_python_api_keeps_its_keywords_in_the_same_hint(terminal: Terminal) -> None:
+    code = (
+        "import ipydeps\n"
+        "from ipydeps.errors import NoCandidateError\n"
+        "try:\n"
+        "    ipydeps.pip(['hint-missing-pkg'], quiet=True)\n"
+        "except NoCandidateError as error:\n"
+        "    print(error)\n"
+    )
+    done = terminal.run(command=[str(terminal.python), "-c", code])
+    assert 'allow upstream (upstream="allow") if this setup may reach it' in done.stdout, (
+        done.stdout + done.stderr
+    )
+    assert "--upstream" not in done.stdout
+
+
+def test_install_and_plan_help_explain_every_option(terminal: Terminal) -> None:
+    for command in ("install", "plan"):
+        done = terminal.run(command, "--help", COLUMNS="200")
+        assert done.returncode == 0, done.stderr
+        texts = option_texts(done.stdout)
+        assert {"-r", "-U", "-q", "-v", "-i", "--profile", "--upstream", "--prefix"} <= set(texts)
+        assert all(texts.values()), texts  # no option without a word about it
+        for option in ("-U", "-q", "-v", "-i", "--profile", "--upstream", "--prefix"):
+            assert "default" in texts[option], (command, option, texts[option])
+        assert "else allow" in texts["--upstream"]
+        assert ("--dry-run" in texts) == (command == "install")
+
+
+def test_plan_refuses_dry_run_as_a_usage_error_that_says_why(terminal: Terminal) -> None:
+    terminal.publish("plan-dry", "1.0")
+    for args in (("plan", "--dry-run", "plan-dry"), ("plan", "plan-dry", "--dry-run")):
+        done = terminal.run(*args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "plan never changes anything, so it takes no --dry-run" in done.stderr
+        assert done.stdout == ""
+    assert terminal.run("install", "--dry-run", "plan-dry").returncode == 0

@@ -9,6 +9,7 @@ our repository is another loopback server.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from ipydeps.errors import InvalidRequirementError
 from ipydeps.handoff import AirGapError, plan_handoff
 from ipydeps.settings import load_config
 from tests.ipydeps.test_stored_copies import routes_for
-from tests.support.loopback import ScriptedServer, scripted_server
+from tests.support.loopback import Scripted, ScriptedServer, scripted_server
 from tests.support.pipenv import clean_pip_env
 from tests.support.venvs import make_venv, run_python, site_packages
 from tests.support.wheels import make_wheel
@@ -53,8 +54,9 @@ MACHINE = {
 
 
 def test_with_upstream_allowed_pip_runs_as_the_machine_configures_it() -> None:
+    # compiler=True: what this machine's PATH holds is the subject of the issue-21 tests below.
     handoff = plan_handoff(
-        ["install", "--no-deps", "six"], settings=_settings("allow"), environ=MACHINE
+        ["install", "--no-deps", "six"], settings=_settings("allow"), environ=MACHINE, compiler=True
     )
     assert handoff.args == ("install", "--no-deps", "six")
     assert handoff.environ == MACHINE and handoff.notice is None
@@ -76,7 +78,7 @@ def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(ups
 
 def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
     handoff = plan_handoff(
-        ["install", "--no-deps", "six"], settings=_settings("deny"), environ=MACHINE
+        ["install", "--no-deps", "six"], settings=_settings("deny"), environ=MACHINE, compiler=True
     )
     assert handoff.args == ("install", "--no-deps", "six")
     assert {key: value for key, value in handoff.environ.items() if key.startswith("PIP_")} == {
@@ -90,7 +92,9 @@ def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
     assert "upstream is off (air-gapped)" in handoff.notice
     assert f"our repository ({OURS}simple/) as its only index" in handoff.notice
     # Without a repository, pip gets no index at all.
-    bare = plan_handoff(["download", "six"], settings=_settings("deny", None), environ=MACHINE)
+    bare = plan_handoff(
+        ["download", "six"], settings=_settings("deny", None), environ=MACHINE, compiler=True
+    )
     assert bare.environ["PIP_NO_INDEX"] == "1" and "PIP_INDEX_URL" not in bare.environ
 
 
@@ -282,3 +286,76 @@ def test_the_pip_magic_hands_off_within_the_air_gap_in_a_real_kernel(
     assert "upstream is off (air-gapped)" in installed.stderr, installed.text
     assert imported.stdout == "our repository\n", imported.text
     assert sites.upstream.requests == []
+
+
+# Issue 21: a runtime without a compiler hands pip wheels only, so nothing builds for minutes.
+
+
+def test_without_a_compiler_pip_takes_prebuilt_wheels_only() -> None:
+    for upstream in ("allow", "deny"):
+        handoff = plan_handoff(
+            ["install", "--no-deps", "scikit-learn"],
+            settings=_settings(upstream),
+            environ=MACHINE,
+            compiler=False,
+        )
+        assert handoff.environ["PIP_ONLY_BINARY"] == ":all:"
+        assert handoff.notice is not None
+        assert "this runtime has no compiler, so pip takes prebuilt wheels only" in handoff.notice
+
+
+def test_with_a_compiler_or_the_users_own_choice_pip_is_left_alone(tmp_path: Path) -> None:
+    allow = _settings("allow")
+    args = ["install", "--no-deps", "scikit-learn"]
+    assert plan_handoff(args, settings=allow, environ=MACHINE, compiler=True).environ == MACHINE
+    for chosen in (["--no-binary", ":all:"], ["--only-binary=:none:"]):
+        handoff = plan_handoff(args + chosen, settings=allow, environ=MACHINE, compiler=False)
+        assert "PIP_ONLY_BINARY" not in handoff.environ
+    mine = {**MACHINE, "PIP_ONLY_BINARY": "numpy"}
+    assert plan_handoff(args, settings=allow, environ=mine, compiler=False).environ == mine
+    # Sealed (air-gapped), the machine's variable is dropped, so the guard still applies.
+    sealed = plan_handoff(args, settings=_settings("deny"), environ=mine, compiler=False)
+    assert sealed.environ["PIP_ONLY_BINARY"] == ":all:"
+    listing = plan_handoff(["list"], settings=allow, environ=MACHINE, compiler=False)
+    assert "PIP_ONLY_BINARY" not in listing.environ
+    # The probe reads PATH: a PATH with no cc, gcc or clang has no compiler.
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    probed = plan_handoff(args, settings=allow, environ={**MACHINE, "PATH": str(empty)})
+    assert probed.environ["PIP_ONLY_BINARY"] == ":all:"
+
+
+def test_a_source_only_project_fails_at_once_without_a_compiler(tmp_path: Path) -> None:
+    # A real pip, handed off by `python -m ipydeps pip`, on a PATH without a compiler:
+    # it refuses the index's sdist without downloading it or installing build dependencies.
+    sdist = b"not even a tarball: pip must never read it"
+    digest = hashlib.sha256(sdist).hexdigest()
+    page = f'<a href="/files/demo-ext-1.0.tar.gz#sha256={digest}">demo-ext-1.0.tar.gz</a>'
+    routes = {
+        "/simple/demo-ext/": Scripted(body=page.encode(), content_type="text/html"),
+        "/files/demo-ext-1.0.tar.gz": Scripted(body=sdist),
+    }
+    python = make_venv(tmp_path / "env", see_test_packages=True)
+    no_cc = tmp_path / "bin"
+    no_cc.mkdir()
+    with scripted_server(routes=routes) as repository:
+        environ = clean_pip_env(
+            IPYDEPS_UPSTREAM="deny",
+            IPYDEPS_REPOSITORY_URL=repository.url,
+            HOME=str(tmp_path),
+            XDG_CONFIG_HOME=str(tmp_path / "config"),
+            PATH=str(no_cc),
+        )
+        done = subprocess.run(
+            [str(python), "-m", "ipydeps", "pip", "install", "--no-deps", "demo-ext"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert "this runtime has no compiler" in done.stderr
+    assert "No matching distribution found for demo-ext" in done.stderr + done.stdout
+    assert "/files/demo-ext-1.0.tar.gz" not in repository.requests
+    assert "build dependencies" not in done.stdout + done.stderr

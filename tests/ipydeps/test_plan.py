@@ -9,6 +9,7 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from ipydeps.advice import command_flags
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.errors import (
     InvalidRequirementError,
@@ -131,7 +132,8 @@ def chosen(result: Plan) -> list[tuple[str, str, str]]:
 def only_problem(result: Plan) -> tuple[str, str, str | None]:
     assert not result.steps
     [problem] = result.unsatisfiable
-    return problem.text, problem.reason, problem.hint
+    # The hint as the notebook API words it (str); hints naming settings are checked apart.
+    return problem.text, problem.reason, None if problem.hint is None else str(problem.hint)
 
 
 # Where a package comes from.
@@ -254,7 +256,10 @@ def test_upstream_denied_is_never_asked_and_says_air_gapped() -> None:
     assert "requests is not in our repository (http://repo.local/simple/" not in problem.reason
     assert "requests is not in our repository (http://repo.local/)" in problem.reason
     assert "air-gapped policy: upstream is off" in problem.reason
-    assert problem.hint is not None and "allow upstream" in problem.hint
+    assert problem.hint is not None and "allow upstream" in str(problem.hint)
+    # The hint keeps the setting, for each edge to word: a keyword in Python, a flag at a shell.
+    assert 'allow upstream (upstream="allow")' in str(problem.hint)
+    assert "allow upstream (--upstream allow)" in problem.hint.worded(command_flags)
     assert result.steps == ()  # a plan with a problem is never half carried out
     assert "upstream is off (air-gapped policy): only our repository was used" in result.notes
 
@@ -313,6 +318,8 @@ def test_installed_and_satisfying_is_kept_without_a_step() -> None:
     assert result.steps == () and result.ok
     [skip] = result.skipped
     assert skip.text == "numpy>=1.26" and "numpy 1.26.4 is already installed" in skip.reason
+    assert skip.describe() == "numpy 1.26.4 is already installed (upgrade=True looks for newer)"
+    assert skip.describe(command_flags) == "numpy 1.26.4 is already installed (-U looks for newer)"
 
 
 def test_installed_but_too_old_is_upgraded_with_replaces() -> None:
@@ -333,6 +340,7 @@ def test_upgrade_takes_the_newest_and_never_downgrades() -> None:
     )
     up_to_date = plan("numpy", pypi, installed={"numpy": "2.3.5"}, upgrade=True)
     assert up_to_date.steps == () and "already installed" in up_to_date.skipped[0].reason
+    assert up_to_date.skipped[0].hint is None  # -U was given: no hint to give it
     # Without upgrade the installed version stays.
     assert plan("numpy", apks, pypi, installed={"numpy": "2.0.0"}).steps == ()
 

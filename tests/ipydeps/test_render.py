@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 from packaging.version import Version
 
+from ipydeps.advice import UPGRADE, UPSTREAM_ALLOW, Hint, command_flags
 from ipydeps.models import Candidate, Route, Skipped, Step, StepAction, Unsatisfiable
 from ipydeps.plan_model import Plan
 from ipydeps.render import format_size, render_html, render_text
@@ -89,7 +90,7 @@ def test_text_for_empty_and_failed_plans() -> None:
                 "requests",
                 "requests is not in our repository (http://127.0.0.1:8080/), "
                 "and the upstream index is off (air-gapped policy: upstream is off)",
-                "allow upstream",
+                Hint.of("allow upstream"),
             ),
             Unsatisfiable("pyfoo", "only a source distribution of pyfoo exists"),
         )
@@ -102,6 +103,37 @@ def test_text_for_empty_and_failed_plans() -> None:
         "index is off (air-gapped policy: upstream is off)",
         "    hint: allow upstream",
         "  pyfoo: only a source distribution of pyfoo exists",
+    ]
+
+
+def test_hints_name_settings_in_the_words_of_the_edge_that_shows_them() -> None:
+    plan = Plan(
+        skipped=(
+            Skipped(
+                "numpy", "numpy 2.4.6 is already installed", Hint.of(UPGRADE, " looks for newer")
+            ),
+        ),
+        unsatisfiable=(
+            Unsatisfiable(
+                "nope",
+                "nope is not in our repository",
+                Hint.of("allow upstream (", UPSTREAM_ALLOW, ") if this setup may reach it"),
+            ),
+        ),
+    )
+    # The notebook (and ipydeps.pip() at a terminal) reads the keywords of ipydeps.pip().
+    assert render_text(plan).splitlines() == [
+        "skipped numpy: numpy 2.4.6 is already installed (upgrade=True looks for newer)",
+        "Cannot install (nothing will be installed):",
+        "  nope: nope is not in our repository",
+        '    hint: allow upstream (upstream="allow") if this setup may reach it',
+    ]
+    html = render_html(plan)
+    assert "upgrade=True looks for newer" in html
+    assert "allow upstream (upstream=&quot;allow&quot;)" in html
+    # python -m ipydeps reads its flags, and says what cannot be installed as its error.
+    assert render_text(plan, wording=command_flags, problems=False).splitlines() == [
+        "skipped numpy: numpy 2.4.6 is already installed (-U looks for newer)",
     ]
 
 
@@ -129,7 +161,7 @@ def test_html_escapes_everything_that_came_from_an_index() -> None:
     plan = Plan(
         steps=(Step(hostile, StepAction.INSTALL, "dependency of <img src=x onerror=alert(1)>"),),
         skipped=(Skipped("<b>x</b>", "reason & <i>more</i>"),),
-        unsatisfiable=(Unsatisfiable("a<b", "why <script>", "hint <svg>"),),
+        unsatisfiable=(Unsatisfiable("a<b", "why <script>", Hint.of("hint <svg>")),),
         notes=("note <iframe>",),
     )
     html = render_html(plan)

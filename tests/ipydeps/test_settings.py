@@ -276,3 +276,23 @@ def test_read_bounds_are_configurable_and_checked(tmp_path: Path) -> None:
             system_path=None,
             user_path=tmp_path / "none.toml",
         )
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("0", False), ("off", False), ("1", True)])
+def test_restore_lock_is_a_flag_from_the_environment(
+    files: tuple[Path, Path], raw: str, expected: bool
+) -> None:
+    system, user = files
+    settings = load_config(
+        environ={"IPYDEPS_RESTORE_LOCK": raw}, system_path=system, user_path=user
+    )
+    assert settings.restore_lock is expected
+    assert settings.provenance["restore_lock"] == "env IPYDEPS_RESTORE_LOCK"
+
+
+def test_restore_lock_from_the_config_file_and_a_bad_value(files: tuple[Path, Path]) -> None:
+    system, user = files
+    write(user, "restore_lock = false\n")
+    assert load_config(environ={}, system_path=system, user_path=user).restore_lock is False
+    with pytest.raises(ConfigError, match="restore_lock must be true or false"):
+        load_config(environ={"IPYDEPS_RESTORE_LOCK": "maybe"}, system_path=system, user_path=user)

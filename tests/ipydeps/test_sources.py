@@ -333,7 +333,7 @@ def test_apks_that_apk_would_refuse_together_are_refused_when_planning(
     [problem] = plan.unsatisfiable
     assert problem.text == "py3-oldarrays + py3-oldframe"
     assert problem.reason == "apk cannot install both: each provides so:libgcc_s-0cd532bd.so.1"
-    assert problem.hint is not None and 'apk = "never"' in problem.hint
+    assert problem.hint is not None and 'apk = "never"' in str(problem.hint)
 
 
 def test_sources_from_settings_follow_the_configuration() -> None:

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from tests.support.elf import make_elf
+from tests.support.help_text import option_texts
 from tests.support.pipenv import clean_pip_env
-from tests.support.server import RunningServer, repo_cli
+from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
 
 
@@ -245,3 +246,45 @@ def test_serve_on_a_busy_port_exits_1(repo_server: RunningServer) -> None:
     assert result.returncode == 1
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "hint: choose another --port, or 0 for any free port" in result.stderr
+
+
+def test_serve_help_gives_the_default_port_and_every_options_default() -> None:
+    done = run("serve", "--help", COLUMNS="200")
+    assert done.returncode == 0, done.stderr
+    texts = option_texts(done.stdout)
+    del texts["-h"]
+    assert "(default: 8080)" in texts["--port"]
+    assert "(default: 127.0.0.1" in texts["--host"]
+    missing = {option: text for option, text in texts.items() if "default" not in text}
+    assert not missing, missing
+
+
+def test_token_create_output_writes_the_token_to_a_private_file_and_says_so(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        target = tmp_path / "publish-token"
+        (tmp_path / "wheels").mkdir()
+        done = repo_cli("token", "create", "quick", "--output", str(target), data=server.data)
+        token = target.read_text().strip()
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        # Nothing promises a token that is not there: the message says where it went.
+        assert done.stdout == ""
+        assert f"written to {target} (mode 0600)" in done.stderr
+        assert "shown only once" not in done.stderr and token not in done.stderr
+        # The token in the file is the real one: the running server takes an upload with it.
+        status, body = server.upload(
+            make_wheel(tmp_path / "wheels", "out-token", "1.0"), token=token
+        )
+        assert status == 201, body
+        nowhere = tmp_path / "no-such-folder" / "token"
+        refused = repo_cli(
+            "token", "create", "lost", "--output", str(nowhere), data=server.data, check=False
+        )
+        assert refused.returncode == 1
+        assert f"cannot write the token to {nowhere}" in refused.stderr
+        # Refused before it was made: no token nobody holds.
+        assert "lost" not in repo_cli("token", "list", data=server.data).stdout
+    finally:
+        server.stop()

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..settings import build_inflate_limits, build_settings
+from ..settings import (
+    DEFAULT_BUILD_REQUESTS_PER_HOUR,
+    DEFAULT_BUILD_REQUESTS_PER_TOKEN,
+    build_inflate_limits,
+    build_settings,
+)
+from ..store.build_requests import DEFAULT_MAX_OPEN
 from ..store.layout import DataLayout
 from .arguments import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
@@ -24,8 +30,15 @@ def register(subparsers: Any) -> None:
         description="Serve the static tree, "
         "the /simple/ index and the upload API. Prints 'ipydeps-repo serving URL' once listening.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this host only)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="port to listen on; 0 = any free port (default: 8080)",
+    )
     serve.add_argument(
         "--max-upload",
         default=None,
@@ -47,6 +60,29 @@ def register(subparsers: Any) -> None:
         default=60.0,
         metavar="SECONDS",
         help="cut off an upload that sends nothing for this long (default 60)",
+    )
+    serve.add_argument(
+        "--build-requests-per-token",
+        type=int,
+        default=DEFAULT_BUILD_REQUESTS_PER_TOKEN,
+        metavar="N",
+        help="build requests one token may send an hour "
+        f"(default {DEFAULT_BUILD_REQUESTS_PER_TOKEN})",
+    )
+    serve.add_argument(
+        "--build-requests-per-hour",
+        type=int,
+        default=DEFAULT_BUILD_REQUESTS_PER_HOUR,
+        metavar="N",
+        help=f"build requests all tokens together may send an hour "
+        f"(default {DEFAULT_BUILD_REQUESTS_PER_HOUR})",
+    )
+    serve.add_argument(
+        "--max-build-requests",
+        type=int,
+        default=DEFAULT_MAX_OPEN,
+        metavar="N",
+        help=f"open entries the build-request queue may hold (default {DEFAULT_MAX_OPEN})",
     )
     add_stored_copies_argument(serve)
     add_inflate_arguments(serve)
@@ -98,6 +134,11 @@ def run_serve(args: argparse.Namespace) -> int:
             args.max_inflated, args.max_member, args.max_inflate_ratio
         ),
         body_timeout=args.body_timeout,
+        build_request_limits=(
+            args.build_requests_per_token,
+            args.build_requests_per_hour,
+            args.max_build_requests,
+        ),
     )
     logging.basicConfig(
         level=logging.INFO if args.access_log else logging.WARNING,

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigurationError, ValidationError
+from ..fileops import write_atomic
 from ..store.layout import DataLayout
-from ..web.auth import ALL_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
+from ..web.auth import ALL_SCOPES, REQUEST_SCOPES, SCOPE_UPLOAD, TokenInfo, TokenStore
 from ..web.token_scope import parse_expiry, parse_time
 from .console import say, warn
 
@@ -33,6 +35,12 @@ def register(subparsers: Any) -> None:
         help="the token may publish but never replace a file (force=1 gets 403)",
     )
     create.add_argument(
+        "--request-only",
+        action="store_true",
+        help="the token may only ask the farm for builds (POST /api/v1/build-requests): "
+        "for notebooks, never for publishing",
+    )
+    create.add_argument(
         "--project",
         action="append",
         default=None,
@@ -47,6 +55,14 @@ def register(subparsers: Any) -> None:
         help="when the token stops working: a duration (30d, 12h, 8w), a date "
         "(2027-01-31, UTC) or a date and time (default: never)",
     )
+    create.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the token to FILE (mode 0600, replaced if it exists) instead of "
+        "printing it (default: print it as the last line of stdout)",
+    )
     create.set_defaults(func=run_token_create)
     listing = token_commands.add_parser("list", help="list tokens (never shows a token)")
     listing.set_defaults(func=run_token_list)
@@ -56,12 +72,24 @@ def register(subparsers: Any) -> None:
 
 
 def run_token_create(args: argparse.Namespace) -> int:
-    """Print a new token as the last line of stdout.
+    """Print a new token as the last line of stdout, or write it to ``--output``.
 
     Raises:
         ValidationError: a bad name, project pattern or expiry. ConflictError: the name is taken.
+        ConfigurationError: ``--output`` is not in a folder, or could not be written (the
+            token is then revoked: nobody has it).
     """
-    scopes = (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
+    output: Path | None = args.output
+    if output is not None and not output.parent.is_dir():
+        raise ConfigurationError(
+            f"cannot write the token to {output}: {output.parent} is not a folder",
+            hint="create the folder first, or name a file in an existing one",
+        )
+    if args.request_only and args.no_force:
+        raise ValidationError("token rights", ["--request-only and --no-force do not combine"])
+    scopes = (
+        REQUEST_SCOPES if args.request_only else (SCOPE_UPLOAD,) if args.no_force else ALL_SCOPES
+    )
     expires = None if args.expires is None else parse_expiry(args.expires, datetime.now(UTC))
     store = TokenStore(DataLayout(Path(args.data).absolute()).tokens_file)
     token = store.create(
@@ -74,8 +102,20 @@ def run_token_create(args: argparse.Namespace) -> int:
     limits = [", ".join(scopes), "projects " + ", ".join(info.projects or ("(all)",))]
     if info.expires:
         limits.append(f"expires {info.expires}")
-    warn(f"created token {args.name!r} ({'; '.join(limits)}); it is shown only once:")
-    say(token)
+    created = f"created token {args.name!r} ({'; '.join(limits)})"
+    if output is None:
+        warn(f"{created}; it is shown only once:")
+        say(token)
+        return 0
+    try:
+        write_atomic(output, f"{token}\n".encode(), mode=0o600)
+    except OSError as error:
+        store.revoke(args.name)
+        raise ConfigurationError(
+            f"cannot write the token to {output}: {error.strerror}; the token was revoked",
+            hint="create it again with another --output, under another name",
+        ) from None
+    warn(f"{created}; written to {output} (mode 0600), and shown nowhere else")
     return 0
 
 

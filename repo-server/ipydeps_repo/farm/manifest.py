@@ -75,6 +75,32 @@ class Manifest:
         return self.targets[name]
 
 
+APKBUILDS_DIR = "apkbuilds"
+MANIFEST_NAME = "manifest.toml"
+
+
+def locate_apkbuilds(start: Path) -> Path:
+    """Return the ``apkbuilds`` folder of the checkout ``start`` lies in.
+
+    Looks for ``apkbuilds/manifest.toml`` in ``start`` and then in each of its parents, so
+    that the farm commands work from any folder of the checkout, as git does.
+
+    Raises:
+        ConfigurationError: no folder up to the root has one; names every folder looked in.
+    """
+    start = start.absolute()
+    looked = [start, *start.parents]
+    for folder in looked:
+        if (folder / APKBUILDS_DIR / MANIFEST_NAME).is_file():
+            return folder / APKBUILDS_DIR
+    raise ConfigurationError(
+        f"no farm manifest: looked for {APKBUILDS_DIR}/{MANIFEST_NAME} in {start} and in "
+        f"every folder above it up to {looked[-1]}",
+        hint="run the command inside the ipydeps checkout, or pass --apkbuilds DIR "
+        f"(the folder holding {MANIFEST_NAME} and the recipes)",
+    )
+
+
 def load_manifest(root: Path) -> Manifest:
     """Load ``root/manifest.toml`` and every recipe under ``root``.
 
@@ -83,10 +109,11 @@ def load_manifest(root: Path) -> Manifest:
         ValidationError: targets or recipe settings are incomplete, a recipe named in the
             manifest has no APKBUILD, or an APKBUILD has no manifest entry (all at once).
     """
-    path = root / "manifest.toml"
+    path = root / MANIFEST_NAME
     if not path.is_file():
         raise ConfigurationError(
-            f"no farm manifest at {path}", hint="pass --apkbuilds pointing at the apkbuilds folder"
+            f"no farm manifest at {path.absolute()}",
+            hint=f"pass --apkbuilds DIR, the folder holding {MANIFEST_NAME} and the recipes",
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -59,6 +59,11 @@ class DataLayout:
         return self.state / "tokens.json"
 
     @property
+    def build_requests_file(self) -> Path:
+        """The queue of build requests (``store/build_requests.py``)."""
+        return self.state / "build-requests.json"
+
+    @property
     def public_keys(self) -> Path:
         """The published public keys, ``<tree>/keys/<name>.rsa.pub``."""
         return self.tree / "keys"

@@ -6,12 +6,15 @@ import tornado.web
 from tornado.log import access_log
 
 from ..settings import Settings
+from ..store.build_requests import BuildRequestQueue
 from ..store.store import Store
 from .api import HealthHandler, PackagesHandler
 from .auth import TokenStore
 from .base import NotFoundHandler, RedirectHandler
+from .build_requests import BuildRequestHandler, BuildRequestStateHandler
 from .landing import LandingHandler
 from .legacy_upload import LegacyUploadHandler
+from .rate_limit import BuildRequestLimits
 from .releases import ReleaseHandler, YankHandler
 from .static import SimpleHandler, TreeHandler
 from .upload import UploadHandler
@@ -25,6 +28,9 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
     """
     tree = str(settings.data.tree)
     tokens = TokenStore(settings.data.tokens_file)
+    per_token, per_hour, max_open = settings.build_request_limits
+    queue = BuildRequestQueue(settings.data, max_open=max_open)
+    limits = BuildRequestLimits.per_hour(per_token, per_hour)
     return tornado.web.Application(
         [
             (r"/", LandingHandler, {"settings": settings, "store": store}),
@@ -41,6 +47,12 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
                 ReleaseHandler,
                 {"store": store, "tokens": tokens},
             ),
+            (
+                r"/api/v1/build-requests",
+                BuildRequestHandler,
+                {"queue": queue, "tokens": tokens, "limits": limits},
+            ),
+            (r"/api/v1/build-requests/([^/]+)", BuildRequestStateHandler, {"queue": queue}),
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
             (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
             (r"/simple", RedirectHandler, {"url": "/simple/", "permanent": True}),

@@ -1,6 +1,7 @@
 """Publish tokens: created at random, stored only as SHA-256 hashes, checked in constant time.
 
-A token has rights (``upload``; ``force`` to replace or delete published files), may be
+A token has rights (``upload``; ``force`` to replace or delete published files; or only
+``request``, to ask the farm for builds: ``web/build_requests.py``), may be
 limited to projects (``token_scope.py``) and to a time (``expires``), and records when it
 was last used. Status policy (documented in the README of the API): no token or an
 unknown token is 401 (``AuthenticationError``); a token we know but that was revoked, has
@@ -37,7 +38,16 @@ from .token_scope import format_time, normalize_pattern, parse_time, project_in_
 
 SCOPE_UPLOAD = "upload"
 SCOPE_FORCE = "force"
+SCOPE_REQUEST = "request"
 ALL_SCOPES = (SCOPE_UPLOAD, SCOPE_FORCE)
+# A request-only token can queue build requests and nothing else (least privilege: a
+# notebook's token must not publish); publishing tokens do not get it.
+REQUEST_SCOPES = (SCOPE_REQUEST,)
+_HINTS = {
+    SCOPE_FORCE: "replacing a published file needs a token created without --no-force",
+    SCOPE_UPLOAD: "publishing needs a token created without --request-only",
+    SCOPE_REQUEST: "build requests need a token created with --request-only",
+}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # Recording every use would rewrite (and fsync) the file on every request of a busy CI.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -146,8 +156,11 @@ class TokenStore:
                 f"token name {name!r}", ["use 1-64 letters, digits, '.', '_', '@' or '-'"]
             )
         unknown = [scope for scope in scopes if scope not in ALL_SCOPES]
-        if unknown or SCOPE_UPLOAD not in scopes:
-            raise ValidationError(f"token scopes {scopes!r}", [f"scopes are {ALL_SCOPES}"])
+        if tuple(scopes) != REQUEST_SCOPES and (unknown or SCOPE_UPLOAD not in scopes):
+            raise ValidationError(
+                f"token scopes {scopes!r}",
+                [f"scopes are {ALL_SCOPES} with upload, or {REQUEST_SCOPES} alone"],
+            )
         if projects is not None and not projects:
             raise ValidationError("token projects", ["name at least one project"])
         patterns = (
@@ -253,8 +266,7 @@ class TokenStore:
         _check_expiry(info)
         if scope not in info.scopes:
             raise PermissionDeniedError(
-                f"token {info.name!r} may not {scope}",
-                hint="replacing a published file needs a token created without --no-force",
+                f"token {info.name!r} may not {scope}", hint=_HINTS.get(scope)
             )
         if project is not None:
             info.check_project(project)

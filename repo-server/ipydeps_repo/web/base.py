@@ -9,7 +9,7 @@ from typing import Any
 import tornado.web
 
 from .. import jsonsafe
-from ..errors import RepoError, ValidationError
+from ..errors import RepoError, TooManyRequestsError, ValidationError
 from .request_body import BoundedBody
 
 
@@ -53,6 +53,8 @@ class JsonErrorMixin(BoundedBody):
             body["error"] = self._reason
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="ipydeps-repo"')
+        if isinstance(error, TooManyRequestsError):
+            self.set_header("Retry-After", str(error.retry_after))
         self.clear_header("Content-Disposition")
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body) + "\n")
