@@ -317,7 +317,9 @@ def test_the_download_column_names_a_stored_copy_beside_the_wheel() -> None:
 def test_a_plan_whose_error_is_raised_leaves_its_problems_to_the_error() -> None:
     plan = Plan(
         steps=(Step(SIX, StepAction.INSTALL, "dependency of python-dateutil"),),
-        unsatisfiable=(Unsatisfiable("nope-pkg", "nope-pkg is not in our repository", "try -U"),),
+        unsatisfiable=(
+            Unsatisfiable("nope-pkg", "nope-pkg is not in our repository", Hint.of("try -U")),
+        ),
     )
     assert "Cannot install" in render_text(plan) and "Cannot install" in render_html(plan)
     for shown in (render_text(plan, problems=False), render_html(plan, problems=False)):
