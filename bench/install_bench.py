@@ -88,7 +88,8 @@ try:
         outcome = ipydeps.pip(spec["requirements"], quiet=True, upstream="deny",
                               index_url=spec["index_url"])
         fetched = {"packages": len(outcome.installed),
-                   "stored_copies": sum(item.stored_copy for item in outcome.installed)}
+                   "stored_copies": sum(item.stored_copy for item in outcome.installed),
+                   "fetched_bytes": sum(item.bytes for item in outcome.installed)}
     else:
         subprocess.run(spec["command"], check=True)
     installed = time.perf_counter()
@@ -365,7 +366,7 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
     # For ipydeps also how many packages came from stored copies: under stored_copies=auto
     # it keeps them only while the network outpaces the install, so say what it did.
     keys = ("install_s", "import_s", "total_s", "cpu_s", "install_cpu_s", "packages",
-            "stored_copies")
+            "stored_copies", "fetched_bytes")
     return {key: float(timing[key]) for key in keys if key in timing}
 
 
