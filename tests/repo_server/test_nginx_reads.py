@@ -25,7 +25,7 @@ from ipydeps_repo.simple_index import choose_format
 
 from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
 from tests.repo_server.test_publish_apk import make_apk
-from tests.support.nginx import RunningNginx, nginx_available, start_nginx
+from tests.support.nginx import NGINX, SHIPPED, RunningNginx, nginx_available, start_nginx
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, start_server
 from tests.support.venvs import make_venv, site_packages, snapshot
@@ -342,3 +342,22 @@ def test_apk_repository_reads_and_verifies_through_nginx(front: Front, tmp_path:
     # size of its index record, and its signature verifies.
     assert [record.name for record in verify_repository(mirror, trusted)] == \
         [record.name for record in records]
+
+
+def test_the_compose_nginx_conf_is_valid(tmp_path: Path) -> None:
+    """docker/nginx/nginx.conf parses, with the container's paths pointed at this host's."""
+    if not nginx_available():
+        pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does)")
+    shipped = SHIPPED / "nginx.conf"
+    text = (shipped.read_text()
+            .replace("/etc/nginx/ipydeps/", f"{SHIPPED}/")
+            .replace("server repo:8080;", "server 127.0.0.1:9;")
+            .replace("/data/tree", str(tmp_path))
+            .replace("/tmp/", f"{tmp_path}/"))
+    assert text.count(str(SHIPPED)) == 2  # both includes found their files
+    config = tmp_path / "nginx.conf"
+    config.write_text(text)
+    checked = subprocess.run([str(NGINX), "-t", "-e", "stderr", "-p", str(tmp_path), "-c",
+                              str(config)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "syntax is ok" in checked.stderr
