@@ -77,9 +77,7 @@ def env_python(env: Path) -> Path:
 
 
 def _pip(python: Path, *args: str) -> None:
-    subprocess.run(
-        [str(python), "-m", "pip", "--quiet", *args], check=True, env=clean_pip_env()
-    )
+    subprocess.run([str(python), "-m", "pip", "--quiet", *args], check=True, env=clean_pip_env())
 
 
 def _build(env: Path, requirements: list[str], stamp: str) -> Path:
@@ -106,9 +104,20 @@ def runtime_env() -> Path:
         old.unlink()
     # The build backend's warnings are noise here; pip's output is shown only on failure.
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir",
-         str(wheel_dir), str(ROOT)],
-        capture_output=True, text=True, env=clean_pip_env(),
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--quiet",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheel_dir),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
     )
     if build.returncode != 0:
         sys.stderr.write(build.stdout + build.stderr)
@@ -135,8 +144,10 @@ def stacks_singleuser_env(jupyterhub_version: str) -> Path:
 
     Raises ``subprocess.CalledProcessError`` if pip fails.
     """
-    requirements = [f"jupyterhub=={jupyterhub_version}" if name == "jupyterhub" else name
-                    for name in STACKS_SINGLEUSER_PACKAGES]
+    requirements = [
+        f"jupyterhub=={jupyterhub_version}" if name == "jupyterhub" else name
+        for name in STACKS_SINGLEUSER_PACKAGES
+    ]
     return _build(CACHE / "stacks-singleuser", requirements, json.dumps(requirements))
 
 

@@ -79,8 +79,16 @@ def cpu_seconds(roots: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def prepare(count: int, root: Path, uv: str, wheel: Path, setup_cache: Path, url: str,
-            requirements: list[str], cache: Path | None) -> list[Environment]:
+def prepare(
+    count: int,
+    root: Path,
+    uv: str,
+    wheel: Path,
+    setup_cache: Path,
+    url: str,
+    requirements: list[str],
+    cache: Path | None,
+) -> list[Environment]:
     """Make ``count`` venvs with ipydeps and start their kernels; return once all wait."""
     environments = []
     for number in range(count):
@@ -89,17 +97,41 @@ def prepare(count: int, root: Path, uv: str, wheel: Path, setup_cache: Path, url
         for folder in ("home", "tmp", "cache"):
             (work / folder).mkdir(parents=True)
         bench.run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-        bench.run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
-                   str(venv / "bin" / "python"), "--cache-dir", str(setup_cache), str(wheel)])
+        bench.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--cache-dir",
+                str(setup_cache),
+                str(wheel),
+            ]
+        )
         extra = {"IPYDEPS_SHARED_CACHE": str(cache)} if cache is not None else {}
-        env = bench.clean_env(HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
-                              XDG_CACHE_HOME=str(work / "cache"), **extra)
-        spec = {"tool": "ipydeps", "import_check": bench.IMPORT_CHECK,
-                "requirements": requirements, "index_url": f"{url}/simple"}
-        process = subprocess.Popen([str(venv / "bin" / "python"), "-c", bench.DRIVER,
-                                    json.dumps(spec)], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=env)
+        env = bench.clean_env(
+            HOME=str(work / "home"),
+            TMPDIR=str(work / "tmp"),
+            XDG_CACHE_HOME=str(work / "cache"),
+            **extra,
+        )
+        spec = {
+            "tool": "ipydeps",
+            "import_check": bench.IMPORT_CHECK,
+            "requirements": requirements,
+            "index_url": f"{url}/simple",
+        }
+        process = subprocess.Popen(
+            [str(venv / "bin" / "python"), "-c", bench.DRIVER, json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         environments.append(Environment(work, process))
     for environment in environments:
         assert environment.process.stdout is not None
@@ -126,9 +158,10 @@ def go(environments: list[Environment], server_pids: list[int]) -> dict[str, flo
         finished_at.append(time.perf_counter() - start)
         lines = [line for line in out.splitlines() if line.startswith(bench.DRIVER_RESULT)]
         if environment.process.returncode != 0 or not lines:
-            raise SystemExit(f"an environment failed (exit {environment.process.returncode})"
-                             f":\n{out}{err}")
-        results.append(json.loads(lines[-1][len(bench.DRIVER_RESULT):]))
+            raise SystemExit(
+                f"an environment failed (exit {environment.process.returncode}):\n{out}{err}"
+            )
+        results.append(json.loads(lines[-1][len(bench.DRIVER_RESULT) :]))
     all_ready = time.perf_counter() - start
     totals = [result["total_s"] for result in results]
     return {
@@ -143,8 +176,15 @@ def go(environments: list[Environment], server_pids: list[int]) -> dict[str, flo
     }
 
 
-def warm(cache: Path, root: Path, uv: str, wheel: Path, setup_cache: Path, url: str,
-         requirements: list[str]) -> None:
+def warm(
+    cache: Path,
+    root: Path,
+    uv: str,
+    wheel: Path,
+    setup_cache: Path,
+    url: str,
+    requirements: list[str],
+) -> None:
     """Fill the shared cache with one install (untimed)."""
     (environment,) = prepare(1, root / "warm", uv, wheel, setup_cache, url, requirements, cache)
     assert environment.process.stdin is not None
@@ -155,10 +195,16 @@ def warm(cache: Path, root: Path, uv: str, wheel: Path, setup_cache: Path, url: 
         raise SystemExit(f"warming the shared cache failed:\n{out}{err}")
 
 
-def run_variant(variant: str, count: int, place: Path,
-                servers: dict[str, tuple[list[int], str]],
-                uv: str, wheel: Path, setup_cache: Path,
-                requirements: list[str]) -> dict[str, float]:
+def run_variant(
+    variant: str,
+    count: int,
+    place: Path,
+    servers: dict[str, tuple[list[int], str]],
+    uv: str,
+    wheel: Path,
+    setup_cache: Path,
+    requirements: list[str],
+) -> dict[str, float]:
     front = variant.split("+")[0]
     pids, url = servers[front]
     root = Path(tempfile.mkdtemp(prefix=f"fleet-{variant}-{count}-", dir=place))
@@ -177,8 +223,9 @@ def run_variant(variant: str, count: int, place: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,50", help="comma list of fleet sizes")
-    parser.add_argument("--variants", default="python,nginx",
-                        help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants", default="python,nginx", help=f"comma list of {', '.join(VARIANTS)}"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--where", choices=sorted(bench.ROOTS), default="tmpfs")
     parser.add_argument("--data", type=Path, help="repository data dir (install_bench.py's)")
@@ -199,25 +246,42 @@ def main() -> None:
     server = bench.Server(data)
     nginx = start_nginx(data / "tree", upstream=server.url.split("//", 1)[1], workers="auto")
     # nginx's own processes and the Python server behind it both count for the nginx front.
-    servers = {"python": ([server.process.pid], server.url),
-               "nginx": ([nginx.process.pid, server.process.pid], nginx.url.rstrip("/"))}
+    servers = {
+        "python": ([server.process.pid], server.url),
+        "nginx": ([nginx.process.pid, server.process.pid], nginx.url.rstrip("/")),
+    }
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    info = {"cpu": bench.cpu_model(), "cores": str(os.cpu_count()),
-            "date": time.strftime("%Y-%m-%d"), "where": args.where,
-            "load_average_at_start": f"{os.getloadavg()[0]:.1f}"}
+    info = {
+        "cpu": bench.cpu_model(),
+        "cores": str(os.cpu_count()),
+        "date": time.strftime("%Y-%m-%d"),
+        "where": args.where,
+        "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
+    }
     try:
         for number in range(args.rounds):
             for size in sizes:
                 order = variants if number % 2 == 0 else variants[::-1]
                 for variant in order:
-                    figures = run_variant(variant, size, bench.ROOTS[args.where], servers, uv,
-                                          wheel, scratch / "setup-cache", args.requirements)
+                    figures = run_variant(
+                        variant,
+                        size,
+                        bench.ROOTS[args.where],
+                        servers,
+                        uv,
+                        wheel,
+                        scratch / "setup-cache",
+                        args.requirements,
+                    )
                     results.setdefault(str(size), {}).setdefault(variant, []).append(figures)
-                    print(f"round {number + 1}/{args.rounds} N={size:3} {variant:13} all ready "
-                          f"{figures['all_ready_s']:6.1f} s  median "
-                          f"{figures['median_ready_s']:5.1f} s  server cpu "
-                          f"{figures['server_cpu_s']:5.1f} s  fetched {figures['fetched_mb']:7.0f}"
-                          f" MB  load {figures['load_average']:.1f}", flush=True)
+                    print(
+                        f"round {number + 1}/{args.rounds} N={size:3} {variant:13} all ready "
+                        f"{figures['all_ready_s']:6.1f} s  median "
+                        f"{figures['median_ready_s']:5.1f} s  server cpu "
+                        f"{figures['server_cpu_s']:5.1f} s  fetched {figures['fetched_mb']:7.0f}"
+                        f" MB  load {figures['load_average']:.1f}",
+                        flush=True,
+                    )
     finally:
         nginx.stop()
         server.stop()
@@ -227,20 +291,27 @@ def main() -> None:
         args.json.write_text(json.dumps({"machine": info, "runs": results}, indent=2) + "\n")
 
 
-def print_summary(info: dict[str, str], results: dict[str, dict[str, list[dict[str, float]]]]
-                  ) -> None:
+def print_summary(
+    info: dict[str, str], results: dict[str, dict[str, list[dict[str, float]]]]
+) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
     print("medians over rounds; seconds from go; server cpu = the repository's processes")
-    print(f"{'N':>3} {'variant':13} {'all ready':>9} {'median':>7} {'slowest':>7} "
-          f"{'server cpu':>10} {'envs cpu':>8} {'fetched MB':>10} {'load':>5}")
+    print(
+        f"{'N':>3} {'variant':13} {'all ready':>9} {'median':>7} {'slowest':>7} "
+        f"{'server cpu':>10} {'envs cpu':>8} {'fetched MB':>10} {'load':>5}"
+    )
     for size, variants in results.items():
         for variant, runs in variants.items():
+
             def median(key: str, runs: list[dict[str, float]] = runs) -> float:
                 return statistics.median(run[key] for run in runs)
-            print(f"{size:>3} {variant:13} {median('all_ready_s'):9.1f} "
-                  f"{median('median_ready_s'):7.1f} {median('slowest_ready_s'):7.1f} "
-                  f"{median('server_cpu_s'):10.1f} {median('environments_cpu_s'):8.1f} "
-                  f"{median('fetched_mb'):10.0f} {median('load_average'):5.1f}")
+
+            print(
+                f"{size:>3} {variant:13} {median('all_ready_s'):9.1f} "
+                f"{median('median_ready_s'):7.1f} {median('slowest_ready_s'):7.1f} "
+                f"{median('server_cpu_s'):10.1f} {median('environments_cpu_s'):8.1f} "
+                f"{median('fetched_mb'):10.0f} {median('load_average'):5.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,24 @@ def main() -> None:
         cases: list[tuple[str, Path]] = []
         for name, build in (
             ("bomb-honest", lambda d: hostile_wheel(d, [zero_bomb("demo/a.bin", 1500)])),
-            ("bomb-split", lambda d: hostile_wheel(
-                d, [zero_bomb("demo/a.bin", 750), zero_bomb("demo/b.bin", 750)])),
-            ("bomb-lying", lambda d: hostile_wheel(
-                d, [replace(zero_bomb("demo/a.bin", 1500), central_size=1000,
-                            local_size=1000)])),
-            ("valid", lambda d: make_wheel(d, "valid", "1.0",
-                                           files={"valid/blob.bin": os.urandom(30 << 20)})),
+            (
+                "bomb-split",
+                lambda d: hostile_wheel(
+                    d, [zero_bomb("demo/a.bin", 750), zero_bomb("demo/b.bin", 750)]
+                ),
+            ),
+            (
+                "bomb-lying",
+                lambda d: hostile_wheel(
+                    d, [replace(zero_bomb("demo/a.bin", 1500), central_size=1000, local_size=1000)]
+                ),
+            ),
+            (
+                "valid",
+                lambda d: make_wheel(
+                    d, "valid", "1.0", files={"valid/blob.bin": os.urandom(30 << 20)}
+                ),
+            ),
         ):
             folder = work / name
             folder.mkdir()
@@ -64,17 +75,21 @@ def main() -> None:
         server = start_server(work / "data", *args.server_args)
         try:
             print(f"server at start: peak RSS {peak_rss_mb(server.process.pid):.0f} MB")
-            print(f"{'case':<12} {'upload':>9} {'status':>6} {'seconds':>8} {'peak MB':>8} "
-                  f"{'left MB':>8}")
+            print(
+                f"{'case':<12} {'upload':>9} {'status':>6} {'seconds':>8} {'peak MB':>8} "
+                f"{'left MB':>8}"
+            )
             for name, wheel in cases:
                 before = data_bytes(work / "data")
                 started = time.perf_counter()
                 status, _ = server.upload(wheel)
                 seconds = time.perf_counter() - started
                 left = data_bytes(work / "data") - before
-                print(f"{name:<12} {wheel.stat().st_size / 1e6:>7.1f}MB {status:>6} "
-                      f"{seconds:>8.2f} {peak_rss_mb(server.process.pid):>8.0f} "
-                      f"{left / 1e6:>8.1f}")
+                print(
+                    f"{name:<12} {wheel.stat().st_size / 1e6:>7.1f}MB {status:>6} "
+                    f"{seconds:>8.2f} {peak_rss_mb(server.process.pid):>8.0f} "
+                    f"{left / 1e6:>8.1f}"
+                )
         finally:
             server.stop()
 

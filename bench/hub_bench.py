@@ -52,9 +52,11 @@ from tests.support.runtime import build_runtime, dockerfile_default, throwaway_k
 from tests.support.server import start_server
 
 FIRST_CELL = "print(6 * 7)"
-SCIPY_CELL = ("import ipydeps\nipydeps.pip(['scipy'])\nimport numpy as np, scipy.linalg\n"
-              "print(scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]),"
-              " np.array([9.0, 8.0])).round(6).tolist())")
+SCIPY_CELL = (
+    "import ipydeps\nipydeps.pip(['scipy'])\nimport numpy as np, scipy.linalg\n"
+    "print(scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]),"
+    " np.array([9.0, 8.0])).round(6).tolist())"
+)
 
 
 @dataclass(frozen=True)
@@ -105,19 +107,26 @@ def _machine() -> str:
     model = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("model name")), model)
-    return (f"{model}, {os.cpu_count()} CPUs, {platform.platform()}, "
-            f"Python {platform.python_version()}")
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            model,
+        )
+    return (
+        f"{model}, {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
+    )
 
 
 def _summary(values: list[float]) -> str:
-    return (f"{statistics.median(values):6.2f} s  "
-            f"(min {min(values):.2f}, max {max(values):.2f})")
+    return f"{statistics.median(values):6.2f} s  (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def run_rounds(hub_url: str, password: str, names: list[str], runs: int, runtime: Path,
-               kernel_env: Path) -> dict[str, list[Timing]]:
+def run_rounds(
+    hub_url: str, password: str, names: list[str], runs: int, runtime: Path, kernel_env: Path
+) -> dict[str, list[Timing]]:
     """Log every subject's user in, then ``runs`` rounds after a warm-up, subjects in turn."""
     users = {name: HubUser.login(hub_url, name, password) for name in names}
     for user in users.values():
@@ -149,17 +158,22 @@ def report(timings: dict[str, list[Timing]], header: str) -> None:
     pairs = list(zip(timings["stacks"], timings["runtime"], strict=True))
     cell = [stacks.first_cell / runtime.first_cell for stacks, runtime in pairs]
     ready = [stacks.ready / runtime.ready for stacks, runtime in pairs]
-    print(f"\nstacks / runtime, round by round: first cell {statistics.median(cell):.2f} "
-          f"(min {min(cell):.2f}, max {max(cell):.2f}); ready {statistics.median(ready):.2f} "
-          f"(min {min(ready):.2f}, max {max(ready):.2f})")
+    print(
+        f"\nstacks / runtime, round by round: first cell {statistics.median(cell):.2f} "
+        f"(min {min(cell):.2f}, max {max(cell):.2f}); ready {statistics.median(ready):.2f} "
+        f"(min {min(ready):.2f}, max {max(ready):.2f})"
+    )
 
 
 def main() -> int:
     """Build or reuse the environments, start the hub, run the rounds, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="counted rounds (default 5)")
-    parser.add_argument("--install", action="store_true",
-                        help="also time the runtime with ipydeps.pip(['scipy']) as first cell")
+    parser.add_argument(
+        "--install",
+        action="store_true",
+        help="also time the runtime with ipydeps.pip(['scipy']) as first cell",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's timings here")
     options = parser.parse_args()
 
@@ -173,21 +187,32 @@ def main() -> int:
         repository = start_server(link_copy(host_repository(), work / "repo-data"))
         settings["IPYDEPS_REPOSITORY_URL"] = repository.url
     profiles = {
-        "runtime": runtime_profile(runtime, work / "runtime", ui="lab",
-                                   runtime_dir=sockets / "runtime", kernel_spec_path=None,
-                                   settings=settings),
+        "runtime": runtime_profile(
+            runtime,
+            work / "runtime",
+            ui="lab",
+            runtime_dir=sockets / "runtime",
+            kernel_spec_path=None,
+            settings=settings,
+        ),
         "stacks": stacks_profile(stacks, work / "stacks", sockets / "stacks"),
     }
     if options.install:
         specs = write_kernel_spec(work / "specs", work / "kernel-env" / "bin" / "python")
         profiles["runtime-scipy"] = runtime_profile(
-            runtime, work / "runtime-scipy", ui="lab", runtime_dir=sockets / "scipy",
-            kernel_spec_path=specs, settings=settings)
+            runtime,
+            work / "runtime-scipy",
+            ui="lab",
+            runtime_dir=sockets / "scipy",
+            kernel_spec_path=specs,
+            settings=settings,
+        )
     load_before = os.getloadavg()[0]
     hub = start_hub(work / "hub", profiles)
     try:
-        timings = run_rounds(hub.url, hub.password, list(profiles), options.runs, runtime,
-                             work / "kernel-env")
+        timings = run_rounds(
+            hub.url, hub.password, list(profiles), options.runs, runtime, work / "kernel-env"
+        )
     finally:
         hub.stop()
         if repository is not None:
@@ -195,13 +220,22 @@ def main() -> int:
         shutil.rmtree(sockets, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()[0]
-    report(timings, f"{_machine()}; {options.runs} rounds after a warm-up; load average "
-                    f"{load_before:.1f} before, {load_after:.1f} after")
+    report(
+        timings,
+        f"{_machine()}; {options.runs} rounds after a warm-up; load average "
+        f"{load_before:.1f} before, {load_after:.1f} after",
+    )
     if options.json:
-        options.json.write_text(json.dumps(
-            {"machine": _machine(), "load": [load_before, load_after],
-             "runs": {name: [asdict(t) for t in runs] for name, runs in timings.items()}},
-            indent=1))
+        options.json.write_text(
+            json.dumps(
+                {
+                    "machine": _machine(),
+                    "load": [load_before, load_after],
+                    "runs": {name: [asdict(t) for t in runs] for name, runs in timings.items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

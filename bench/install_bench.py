@@ -40,8 +40,8 @@ import threading
 import time
 from pathlib import Path
 
-from ipydeps_repo.optimize import has_optimized_variant
-from ipydeps_repo.stored_copy import stored_copy_path
+from ipydeps_repo.store.stored_copy import stored_copy_path
+from ipydeps_repo.upstream.optimize import has_optimized_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "
@@ -69,14 +69,20 @@ def cpu():
 
 try:
     spec = json.loads(sys.argv[1])
-    # What the runtime image's "%load_ext ipydeps" at kernel start imports, for every tool:
-    # the kernel is in the same state whatever the user then types. IPython's load_extension
-    # imports the package ipydeps (whose __init__ itself imports ipydeps.api and
-    # ipydeps.magics) and calls ipydeps.load_ipython_extension. magics does not import
-    # IPython at module level, so this needs no IPython in the venv; nothing beyond these
-    # two imports is loaded here.
+    # What the runtime image's "%load_ext ipydeps" at kernel start does, for every tool: the
+    # kernel is in the same state whatever the user then types. IPython's load_extension
+    # imports the package ipydeps and calls ipydeps.load_ipython_extension(shell), which
+    # loads the install machinery. The shell stands in for IPython's with the two things the
+    # extension uses, so the venv needs no IPython.
     import ipydeps
-    import ipydeps.magics
+
+    class Shell:
+        input_transformers_cleanup = []
+
+        def register_magic_function(self, function, magic_kind, magic_name):
+            pass
+
+    ipydeps.load_ipython_extension(Shell())
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     if not sys.stdin.readline():
@@ -117,8 +123,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    finished = subprocess.run(command, capture_output=True, text=True,
-                              env=clean_env() if env is None else env)
+    finished = subprocess.run(
+        command, capture_output=True, text=True, env=clean_env() if env is None else env
+    )
     if finished.returncode != 0:
         sys.stderr.write(f"command failed: {' '.join(command)}\n{finished.stdout}{finished.stderr}")
         raise SystemExit(1)
@@ -126,6 +133,7 @@ def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.Com
 
 
 # -- machine ---------------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     try:
@@ -158,7 +166,7 @@ def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
         "python": f"{target.version} on {target.libc}"
-                  + ("" if target.python == sys.executable else " (given by --python)"),
+        + ("" if target.python == sys.executable else " (given by --python)"),
         "system": platform.platform(),
         **{f"storage_{where}": f"{root}: {storage_of(root)}" for where, root in roots.items()},
     }
@@ -166,13 +174,16 @@ def machine_info(roots: dict[str, Path], target: Target) -> dict[str, str]:
 
 # -- target interpreter ---------------------------------------------------------------------
 
+
 class Target:
     """The interpreter whose venvs the tools install into, and the wheel platform it takes."""
 
     def __init__(self, python: str) -> None:
         self.python = python
-        code = ("import sys, platform; print('%d.%d' % sys.version_info[:2]); "
-                "print(sys.implementation._multiarch); print(platform.machine())")
+        code = (
+            "import sys, platform; print('%d.%d' % sys.version_info[:2]); "
+            "print(sys.implementation._multiarch); print(platform.machine())"
+        )
         version, multiarch, machine = run([python, "-c", code]).stdout.split()
         self.version = version
         self.libc = "musl" if "musl" in multiarch else "glibc"
@@ -187,8 +198,9 @@ def resolve_python(option: str | None) -> str:
     if option == "musl":
         script = REPO_ROOT / "scripts" / "musl_harness.py"
         print("building or reusing the musl harness (scripts/musl_harness.py)", flush=True)
-        finished = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE,
-                                  text=True, env=clean_env())
+        finished = subprocess.run(
+            [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=clean_env()
+        )
         if finished.returncode != 0:
             raise SystemExit("the musl harness could not be built (see its output above)")
         return finished.stdout.strip().splitlines()[-1]
@@ -197,14 +209,37 @@ def resolve_python(option: str | None) -> str:
 
 # -- repository ------------------------------------------------------------------------------
 
-def seed(data: Path, requirements: list[str], compression: str, optimize: bool,
-         target: Target) -> None:
+
+def seed(
+    data: Path, requirements: list[str], compression: str, optimize: bool, target: Target
+) -> None:
     """Mirror the requirements for ``target`` into ``data`` (a no-op when already there)."""
     if not any(data.glob("keys/*.rsa")):
-        run([sys.executable, "-m", "ipydeps_repo", "keygen", "--name", "bench", "--bits", "2048",
-             "--data", str(data)])
-    command = [sys.executable, "-m", "ipydeps_repo", "mirror", *requirements,
-               "--compression", compression, "--data", str(data)]
+        run(
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "keygen",
+                "--name",
+                "bench",
+                "--bits",
+                "2048",
+                "--data",
+                str(data),
+            ]
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "ipydeps_repo",
+        "mirror",
+        *requirements,
+        "--compression",
+        compression,
+        "--data",
+        str(data),
+    ]
     if not optimize:
         command.append("--no-optimize")
     if target.platform:
@@ -213,8 +248,11 @@ def seed(data: Path, requirements: list[str], compression: str, optimize: bool,
     wheels = list(data.glob("tree/files/*/*.whl"))
     names = {wheel.name for wheel in wheels}
     # Upstream's files beside their optimized variants get no copy (ipydeps takes the variant).
-    if any(not stored_copy_path(wheel).is_file() for wheel in wheels
-           if not has_optimized_variant(wheel.name, names)):
+    if any(
+        not stored_copy_path(wheel).is_file()
+        for wheel in wheels
+        if not has_optimized_variant(wheel.name, names)
+    ):
         # A store seeded before stored copies existed: make them (once) and list them.
         run([sys.executable, "-m", "ipydeps_repo", "index", "--data", str(data)])
         print("made the stored copies of the seeded wheels", flush=True)
@@ -232,15 +270,28 @@ class Server:
 
     def __init__(self, data: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
-             "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(),
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "serve",
+                "--data",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(),
         )
         assert self.process.stdout is not None
         self.url = ""
         for line in self.process.stdout:
             if line.startswith(READY):
-                self.url = line[len(READY):].strip().rstrip("/")
+                self.url = line[len(READY) :].strip().rstrip("/")
                 break
         if not self.url:
             raise SystemExit("the repository server exited before listening")
@@ -253,6 +304,7 @@ class Server:
 
 
 # -- tools -------------------------------------------------------------------------------------
+
 
 def ensure_uv() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent))
@@ -269,31 +321,62 @@ def ipydeps_available() -> bool:
 
 
 def build_ipydeps_wheel(directory: Path) -> Path:
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory),
-         str(REPO_ROOT)])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(directory),
+            str(REPO_ROOT),
+        ]
+    )
     return next(directory.glob("ipydeps_client-*.whl"))
 
 
 class Reference:
     """Per place: a warm uv cache and the finished tree uv installed from it (for FLOORS)."""
 
-    def __init__(self, root: Path, url: str, uv: str, requirements: list[str],
-                 base_python: str) -> None:
+    def __init__(
+        self, root: Path, url: str, uv: str, requirements: list[str], base_python: str
+    ) -> None:
         work = Path(tempfile.mkdtemp(prefix="bench-reference-", dir=root))
         KEPT_UNTIL_THE_END.append(work)
         self.cache = work / "warm-cache"
         venv = work / "venv"
         run([base_python, "-m", "venv", "--without-pip", str(venv)])
-        run([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-             "--index-url", f"{url}/simple", "--cache-dir", str(self.cache), *requirements])
+        run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--index-url",
+                f"{url}/simple",
+                "--cache-dir",
+                str(self.cache),
+                *requirements,
+            ]
+        )
         self.site = next((venv / "lib").glob("python3*/site-packages"))
 
 
 REFERENCES: dict[Path, Reference] = {}
 
 
-def prepare_references(tools: list[str], roots: dict[str, Path], url: str, uv: str,
-                       requirements: list[str], base_python: str) -> None:
+def prepare_references(
+    tools: list[str],
+    roots: dict[str, Path],
+    url: str,
+    uv: str,
+    requirements: list[str],
+    base_python: str,
+) -> None:
     """Untimed: a warm uv cache and a finished tree in each place, if a floor is measured."""
     if not any(tool in FLOORS for tool in tools):
         return
@@ -301,8 +384,9 @@ def prepare_references(tools: list[str], roots: dict[str, Path], url: str, uv: s
         REFERENCES[root] = Reference(root, url, uv, requirements, base_python)
 
 
-def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
-                  requirements: list[str]) -> list[str]:
+def timed_command(
+    tool: str, venv: Path, url: str, cache: Path, uv: str, requirements: list[str]
+) -> list[str]:
     # In kernel mode the driver runs this command with sys.executable == VENV/bin/python.
     python = str(venv / "bin" / "python")
     reference = REFERENCES.get(venv.parents[1])
@@ -311,17 +395,62 @@ def timed_command(tool: str, venv: Path, url: str, cache: Path, uv: str,
         return ["cp", "-a", f"{reference.site}/.", str(site)]
     if tool in ("uv-link", "uv-copy") and reference is not None:
         mode = "hardlink" if tool == "uv-link" else "copy"
-        return [uv, "pip", "install", "--quiet", "--python", python, "--index-url",
-                f"{url}/simple", "--cache-dir", str(reference.cache), "--link-mode", mode,
-                *requirements]
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(reference.cache),
+            "--link-mode",
+            mode,
+            *requirements,
+        ]
     if tool == "pip":
-        return [sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-                "--index-url", f"{url}/simple", "--cache-dir", str(cache), *requirements]
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--quiet",
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(cache),
+            *requirements,
+        ]
     if tool == "uv":
-        return [uv, "pip", "install", "--quiet", "--python", python, "--index-url",
-                f"{url}/simple", "--cache-dir", str(cache), *requirements]
-    return [python, "-m", "ipydeps", "install", "--quiet", "--upstream", "deny",
-            "--index-url", f"{url}/simple", *requirements]
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(cache),
+            *requirements,
+        ]
+    return [
+        python,
+        "-m",
+        "ipydeps",
+        "install",
+        "--quiet",
+        "--upstream",
+        "deny",
+        "--index-url",
+        f"{url}/simple",
+        *requirements,
+    ]
 
 
 def child_cpu_seconds() -> float:
@@ -330,18 +459,33 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
-               requirements: list[str], env: dict[str, str]) -> dict[str, float]:
+def run_kernel(
+    tool: str,
+    venv: Path,
+    url: str,
+    cache: Path,
+    uv: str,
+    requirements: list[str],
+    env: dict[str, str],
+) -> dict[str, float]:
     """Kernel mode: start the driver (not timed), flush the disk, say go, read its timings."""
-    spec: dict[str, object] = {"tool": "ipydeps" if tool.startswith("ipydeps") else tool,
-                               "import_check": IMPORT_CHECK}
+    spec: dict[str, object] = {
+        "tool": "ipydeps" if tool.startswith("ipydeps") else tool,
+        "import_check": IMPORT_CHECK,
+    }
     if spec["tool"] == "ipydeps":
         spec.update(requirements=requirements, index_url=f"{url}/simple")
     else:
         spec["command"] = timed_command(tool, venv, url, cache, uv, requirements)
     command = [str(venv / "bin" / "python"), "-c", DRIVER, json.dumps(spec)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stdin is not None and process.stdout is not None
     early: list[str] = []
     for line in process.stdout:
@@ -350,8 +494,9 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
         early.append(line)
     else:
         out, err = process.communicate()
-        sys.stderr.write(f"kernel driver for {tool} exited before ready\n"
-                         f"{''.join(early)}{out}{err}")
+        sys.stderr.write(
+            f"kernel driver for {tool} exited before ready\n{''.join(early)}{out}{err}"
+        )
         raise SystemExit(1)
     os.sync()
     process.stdin.write("go\n")
@@ -359,20 +504,38 @@ def run_kernel(tool: str, venv: Path, url: str, cache: Path, uv: str,
     out, err = process.communicate()
     results = [line for line in out.splitlines() if line.startswith(DRIVER_RESULT)]
     if process.returncode != 0 or not results:
-        sys.stderr.write(f"kernel driver for {tool} failed (exit {process.returncode})\n"
-                         f"{''.join(early)}{out}{err}")
+        sys.stderr.write(
+            f"kernel driver for {tool} failed (exit {process.returncode})\n"
+            f"{''.join(early)}{out}{err}"
+        )
         raise SystemExit(1)
-    timing = json.loads(results[-1][len(DRIVER_RESULT):])
+    timing = json.loads(results[-1][len(DRIVER_RESULT) :])
     # For ipydeps also how many packages came from stored copies: under stored_copies=auto
     # it keeps them only while the network outpaces the install, so say what it did.
-    keys = ("install_s", "import_s", "total_s", "cpu_s", "install_cpu_s", "packages",
-            "stored_copies", "fetched_bytes")
+    keys = (
+        "install_s",
+        "import_s",
+        "total_s",
+        "cpu_s",
+        "install_cpu_s",
+        "packages",
+        "stored_copies",
+        "fetched_bytes",
+    )
     return {key: float(timing[key]) for key in keys if key in timing}
 
 
-def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Path,
-            ipydeps_wheel: Path | None, requirements: list[str],
-            base_python: str) -> dict[str, float]:
+def one_run(
+    mode: str,
+    tool: str,
+    root: Path,
+    url: str,
+    uv: str,
+    setup_cache: Path,
+    ipydeps_wheel: Path | None,
+    requirements: list[str],
+    base_python: str,
+) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-{tool}-", dir=root))
     try:
         venv, cache, home, tmp = (work / "venv", work / "cache", work / "home", work / "tmp")
@@ -387,8 +550,20 @@ def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Pa
             target = str(ipydeps_wheel)
             if "[" in tool:
                 target = f"{tool} @ {ipydeps_wheel.as_uri()}"
-            run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
-                 str(venv / "bin" / "python"), "--cache-dir", str(setup_cache), target])
+            run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--compile-bytecode",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "--cache-dir",
+                    str(setup_cache),
+                    target,
+                ]
+            )
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
         if mode == "kernel":
             return run_kernel(tool, venv, url, cache, uv, requirements, env)
@@ -400,9 +575,13 @@ def one_run(mode: str, tool: str, root: Path, url: str, uv: str, setup_cache: Pa
         install_cpu = child_cpu_seconds() - cpu_before
         run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK], env=env)
         done = time.perf_counter()
-        return {"install_s": installed - start, "import_s": done - installed,
-                "total_s": done - start, "cpu_s": child_cpu_seconds() - cpu_before,
-                "install_cpu_s": install_cpu}
+        return {
+            "install_s": installed - start,
+            "import_s": done - installed,
+            "total_s": done - start,
+            "cpu_s": child_cpu_seconds() - cpu_before,
+            "install_cpu_s": install_cpu,
+        }
     finally:
         if root == ROOTS["disk"]:
             KEPT_UNTIL_THE_END.append(work)
@@ -429,10 +608,14 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
     for mode, places in results.items():
         table[mode] = {}
         for where, tools in places.items():
-            rows = {tool: {key: statistics.median(run[key] for run in runs)
-                           for key in ("install_s", "import_s", "total_s", "cpu_s",
-                                       "install_cpu_s")}
-                    for tool, runs in tools.items() if runs}
+            rows = {
+                tool: {
+                    key: statistics.median(run[key] for run in runs)
+                    for key in ("install_s", "import_s", "total_s", "cpu_s", "install_cpu_s")
+                }
+                for tool, runs in tools.items()
+                if runs
+            }
             ratios = {}
             paired = {}
             for mine in (tool for tool in rows if tool.startswith("ipydeps")):
@@ -444,40 +627,52 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
                         pairs = list(zip(tools[mine], tools[other], strict=False))
                         per_run = [a["total_s"] / b["total_s"] for a, b in pairs]
                         install_per_run = [a["install_s"] / b["install_s"] for a, b in pairs]
-                        paired[name] = {"per_run": per_run,
-                                        "install_ratio": statistics.median(install_per_run),
-                                        "install_per_run": install_per_run,
-                                        "faster_in": sum(ratio < 1 for ratio in per_run),
-                                        "install_faster_in": sum(
-                                            a["install_s"] < b["install_s"] for a, b in pairs)}
+                        paired[name] = {
+                            "per_run": per_run,
+                            "install_ratio": statistics.median(install_per_run),
+                            "install_per_run": install_per_run,
+                            "faster_in": sum(ratio < 1 for ratio in per_run),
+                            "install_faster_in": sum(
+                                a["install_s"] < b["install_s"] for a, b in pairs
+                            ),
+                        }
             table[mode][where] = {"median": rows, "ratios": ratios, "paired": paired}
     return table
 
 
-def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs: int,
-                notes: list[str]) -> None:
+def print_table(
+    info: dict[str, str], table: dict[str, dict[str, object]], runs: int, notes: list[str]
+) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
-    print(f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
-          "of the timed processes; icpu = the same for the install step alone)")
-    print(f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8}"
-          f" {'cpu':>8} {'icpu':>8}")
+    print(
+        f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
+        "of the timed processes; icpu = the same for the install step alone)"
+    )
+    print(
+        f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8}"
+        f" {'cpu':>8} {'icpu':>8}"
+    )
     for mode, places in table.items():
         for where, entry in places.items():
             assert isinstance(entry, dict)
             for tool, row in entry["median"].items():
-                print(f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
-                      f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}"
-                      f" {row['install_cpu_s']:8.2f}")
+                print(
+                    f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
+                    f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}"
+                    f" {row['install_cpu_s']:8.2f}"
+                )
             for name, ratio in entry["ratios"].items():
                 paired = entry["paired"][name]
                 per_run = paired["per_run"]
-                print(f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
-                      f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
-                      f"{paired['faster_in']} of {len(per_run)} runs (its install step "
-                      f"in {paired['install_faster_in']}); install step alone: median of the "
-                      f"per-run ratios {paired['install_ratio']:.2f} "
-                      f"({min(paired['install_per_run']):.2f}-"
-                      f"{max(paired['install_per_run']):.2f})")
+                print(
+                    f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
+                    f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
+                    f"{paired['faster_in']} of {len(per_run)} runs (its install step "
+                    f"in {paired['install_faster_in']}); install step alone: median of the "
+                    f"per-run ratios {paired['install_ratio']:.2f} "
+                    f"({min(paired['install_per_run']):.2f}-"
+                    f"{max(paired['install_per_run']):.2f})"
+                )
     for note in notes:
         print("note: " + note)
 
@@ -485,11 +680,14 @@ def print_table(info: dict[str, str], table: dict[str, dict[str, object]], runs:
 def known_tools(parser: argparse.ArgumentParser, option: str) -> list[str]:
     """Return ``--tools`` as a list; a name that is no tool is a usage error."""
     tools = [tool for tool in option.split(",") if tool]
-    unknown = [tool for tool in tools
-               if tool not in (*TOOLS, *FLOORS) and not tool.startswith("ipydeps[")]
+    unknown = [
+        tool for tool in tools if tool not in (*TOOLS, *FLOORS) and not tool.startswith("ipydeps[")
+    ]
     if unknown:
-        parser.error(f"--tools: unknown {', '.join(unknown)}; choose from "
-                     f"{', '.join((*TOOLS, *FLOORS))} or ipydeps[EXTRAS]")
+        parser.error(
+            f"--tools: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join((*TOOLS, *FLOORS))} or ipydeps[EXTRAS]"
+        )
     return tools
 
 
@@ -497,20 +695,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--where", default="tmpfs,disk", help="comma list of tmpfs, disk")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help="comma list of cli (the tools' command lines), kernel "
-                        "(ipydeps.pip() / uv, pip as subprocesses in a running Python)")
-    parser.add_argument("--tools", default=",".join(TOOLS),
-                        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, "
-                        "pip, and the floors cp (cp -a of the finished tree), uv-link, uv-copy (uv "
-                        "with a warm cache, hardlinking or copying)")
-    parser.add_argument("--data", type=Path, help="repository data dir (seeded if needed; "
-                        "default: a cache dir under ~/.cache/ipydeps-bench)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma list of cli (the tools' command lines), kernel "
+        "(ipydeps.pip() / uv, pip as subprocesses in a running Python)",
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, "
+        "pip, and the floors cp (cp -a of the finished tree), uv-link, uv-copy (uv "
+        "with a warm cache, hardlinking or copying)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="repository data dir (seeded if needed; "
+        "default: a cache dir under ~/.cache/ipydeps-bench)",
+    )
     parser.add_argument("--requirements", nargs="+", default=["numpy", "scipy", "pandas"])
     parser.add_argument("--compression", choices=["deflated", "stored"], default="deflated")
     parser.add_argument("--no-optimize", action="store_true", help="seed upstream wheels as is")
-    parser.add_argument("--python", help="base interpreter of the venvs, or 'musl' for the "
-                        "musl harness (default: this interpreter)")
+    parser.add_argument(
+        "--python",
+        help="base interpreter of the venvs, or 'musl' for the "
+        "musl harness (default: this interpreter)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wheres = [where for where in args.where.split(",") if where]
@@ -519,14 +730,16 @@ def main() -> None:
     modes = [mode for mode in args.modes.split(",") if mode]
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
-        parser.error(f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
-                     f"choose from {', '.join(MODES)}")
+        parser.error(
+            f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(MODES)}"
+        )
     notes = []
     if any(tool.startswith("ipydeps") for tool in tools) and not ipydeps_available():
         tools = [tool for tool in tools if not tool.startswith("ipydeps")]
         notes.append("ipydeps unavailable (no ipydeps/__main__.py): measured pip and uv only")
     target = Target(resolve_python(args.python))
-    suffix = ("upstream" if args.no_optimize else args.compression)
+    suffix = "upstream" if args.no_optimize else args.compression
     if target.platform:
         suffix += f"-{target.platform}-{target.version}"
     data = args.data or Path.home() / ".cache" / "ipydeps-bench" / f"data-{suffix}"
@@ -547,22 +760,36 @@ def main() -> None:
         for number in range(args.runs):
             for where in wheres:
                 # Rotate the order so no tool always runs right after another's page-cache churn.
-                order = tools[number % len(tools):] + tools[:number % len(tools)]
+                order = tools[number % len(tools) :] + tools[: number % len(tools)]
                 for mode in modes:
                     for tool in order:
-                        timing = one_run(mode, tool, roots[where], server.url, uv,
-                                         scratch / "setup-cache", ipydeps_wheel,
-                                         args.requirements, target.python)
+                        timing = one_run(
+                            mode,
+                            tool,
+                            roots[where],
+                            server.url,
+                            uv,
+                            scratch / "setup-cache",
+                            ipydeps_wheel,
+                            args.requirements,
+                            target.python,
+                        )
                         results[mode][where][tool].append(timing)
-                        copies = (f"  stored copies {timing['stored_copies']:.0f} of "
-                                  f"{timing['packages']:.0f}" if "packages" in timing else "")
-                        print(f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
-                              f"install {timing['install_s']:6.2f} s  import "
-                              f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
-                              f"  cpu {timing['cpu_s']:6.2f} s (install "
-                              f"{timing['install_cpu_s']:.2f}){copies}  load "
-                              f"{os.getloadavg()[0]:.1f}",
-                              flush=True)
+                        copies = (
+                            f"  stored copies {timing['stored_copies']:.0f} of "
+                            f"{timing['packages']:.0f}"
+                            if "packages" in timing
+                            else ""
+                        )
+                        print(
+                            f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
+                            f"install {timing['install_s']:6.2f} s  import "
+                            f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
+                            f"  cpu {timing['cpu_s']:6.2f} s (install "
+                            f"{timing['install_cpu_s']:.2f}){copies}  load "
+                            f"{os.getloadavg()[0]:.1f}",
+                            flush=True,
+                        )
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -571,8 +798,12 @@ def main() -> None:
     table = summarize(results)
     print_table(info, table, args.runs, notes)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "runs": results, "summary": table,
-                                         "notes": notes}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"machine": info, "runs": results, "summary": table, "notes": notes}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -44,17 +44,34 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("crc32", ("crc32", "_fold_128", "crc_")),
     ("inflate", ("inflate",)),
     ("write file data (kernel)", ("ksys_write", "__x64_sys_write", "vfs_write")),
-    ("receive (kernel)", ("tcp_recvmsg", "__sys_recvfrom", "sock_recvmsg", "__x64_sys_recvfrom",
-                          "__x64_sys_read")),
+    (
+        "receive (kernel)",
+        ("tcp_recvmsg", "__sys_recvfrom", "sock_recvmsg", "__x64_sys_recvfrom", "__x64_sys_read"),
+    ),
     ("send (kernel)", ("tcp_sendmsg", "__sys_sendto")),
-    ("create, stat, close files and dirs (kernel)", (
-        "do_sys_openat2", "do_mkdirat", "__x64_sys_close", "__x64_sys_fchmod",
-        "__x64_sys_chmod", "__x64_sys_newfstatat", "__x64_sys_statx", "__x64_sys_newfstat",
-        "__x64_sys_newlstat", "__x64_sys_unlink", "__x64_sys_getdents64", "__x64_sys_fchmodat")),
+    (
+        "create, stat, close files and dirs (kernel)",
+        (
+            "do_sys_openat2",
+            "do_mkdirat",
+            "__x64_sys_close",
+            "__x64_sys_fchmod",
+            "__x64_sys_chmod",
+            "__x64_sys_newfstatat",
+            "__x64_sys_statx",
+            "__x64_sys_newfstat",
+            "__x64_sys_newlstat",
+            "__x64_sys_unlink",
+            "__x64_sys_getdents64",
+            "__x64_sys_fchmodat",
+        ),
+    ),
     ("rename (kernel)", ("__x64_sys_rename",)),
     ("page faults (memory)", ("asm_exc_page_fault", "exc_page_fault")),
-    ("locks, threads, scheduling (kernel)", ("futex", "schedule", "__x64_sys_clone",
-                                             "__x64_sys_sched_yield")),
+    (
+        "locks, threads, scheduling (kernel)",
+        ("futex", "schedule", "__x64_sys_clone", "__x64_sys_sched_yield"),
+    ),
     ("other kernel", ("[kernel.kallsyms]",)),
     ("memcpy (user)", ("memcpy", "memmove")),
     ("malloc (user)", ("malloc", "free", "_int_", "realloc")),
@@ -76,8 +93,12 @@ def categorize(frames: list[str]) -> str:
 
 def read_samples(path: Path) -> list[list[str]]:
     """Each sample's frames, innermost first, as ``symbol (dso)``, from ``perf script``."""
-    script = subprocess.run(["perf", "script", "-i", str(path), "-F", "ip,sym,dso"],
-                            capture_output=True, text=True, check=True).stdout
+    script = subprocess.run(
+        ["perf", "script", "-i", str(path), "-F", "ip,sym,dso"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     samples: list[list[str]] = []
     current: list[str] = []
     for line in script.splitlines():
@@ -92,19 +113,49 @@ def read_samples(path: Path) -> list[list[str]]:
     return samples
 
 
-def record_kernel(python: Path, url: str, requirements: list[str], env: dict[str, str],
-                  output: Path, frequency: int, server_pid: int) -> float:
-    spec = {"tool": "ipydeps", "import_check": "pass", "requirements": requirements,
-            "index_url": f"{url}/simple"}
-    process = subprocess.Popen([str(python), "-c", bench.DRIVER, json.dumps(spec)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+def record_kernel(
+    python: Path,
+    url: str,
+    requirements: list[str],
+    env: dict[str, str],
+    output: Path,
+    frequency: int,
+    server_pid: int,
+) -> float:
+    spec = {
+        "tool": "ipydeps",
+        "import_check": "pass",
+        "requirements": requirements,
+        "index_url": f"{url}/simple",
+    }
+    process = subprocess.Popen(
+        [str(python), "-c", bench.DRIVER, json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stdin is not None and process.stdout is not None
     if process.stdout.readline().strip() != bench.DRIVER_READY:
         raise SystemExit(f"the kernel stand-in failed: {process.communicate()}")
-    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", str(frequency), "-g",
-                             "-o", str(output), "-p", str(process.pid)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    perf = subprocess.Popen(
+        [
+            "perf",
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            str(frequency),
+            "-g",
+            "-o",
+            str(output),
+            "-p",
+            str(process.pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # perf says nothing once it has attached; the waiting kernel is idle
     os.sync()
     server_before = cpu_seconds(server_pid)
@@ -118,12 +169,38 @@ def record_kernel(python: Path, url: str, requirements: list[str], env: dict[str
     return server_used
 
 
-def record_cli(python: Path, url: str, requirements: list[str], env: dict[str, str],
-               output: Path, frequency: int, server_pid: int) -> float:
+def record_cli(
+    python: Path,
+    url: str,
+    requirements: list[str],
+    env: dict[str, str],
+    output: Path,
+    frequency: int,
+    server_pid: int,
+) -> float:
     os.sync()
-    command = ["perf", "record", "-e", "cpu-clock", "-F", str(frequency), "-g", "-o",
-               str(output), "--", str(python), "-m", "ipydeps", "install", "--quiet",
-               "--upstream", "deny", "--index-url", f"{url}/simple", *requirements]
+    command = [
+        "perf",
+        "record",
+        "-e",
+        "cpu-clock",
+        "-F",
+        str(frequency),
+        "-g",
+        "-o",
+        str(output),
+        "--",
+        str(python),
+        "-m",
+        "ipydeps",
+        "install",
+        "--quiet",
+        "--upstream",
+        "deny",
+        "--index-url",
+        f"{url}/simple",
+        *requirements,
+    ]
     server_before = cpu_seconds(server_pid)
     finished = subprocess.run(command, capture_output=True, text=True, env=env)
     if finished.returncode != 0:
@@ -185,29 +262,57 @@ def main() -> None:
                 for folder in ("home", "tmp", "cache"):
                     (work / folder).mkdir()
                 bench.run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-                bench.run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
-                           str(venv / "bin" / "python"), "--cache-dir",
-                           str(scratch / "setup-cache"), str(wheel)])
-                env = bench.clean_env(HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
-                                      XDG_CACHE_HOME=str(work / "cache"))
+                bench.run(
+                    [
+                        uv,
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--compile-bytecode",
+                        "--python",
+                        str(venv / "bin" / "python"),
+                        "--cache-dir",
+                        str(scratch / "setup-cache"),
+                        str(wheel),
+                    ]
+                )
+                env = bench.clean_env(
+                    HOME=str(work / "home"),
+                    TMPDIR=str(work / "tmp"),
+                    XDG_CACHE_HOME=str(work / "cache"),
+                )
                 output = scratch / f"perf-{args.mode}-{args.where}-{number}.data"
                 record = record_kernel if args.mode == "kernel" else record_cli
-                server_cpu.append(record(venv / "bin" / "python", server.url, args.requirements,
-                                         env, output, args.frequency, server.process.pid))
+                server_cpu.append(
+                    record(
+                        venv / "bin" / "python",
+                        server.url,
+                        args.requirements,
+                        env,
+                        output,
+                        args.frequency,
+                        server.process.pid,
+                    )
+                )
                 run_samples = read_samples(output)
                 samples += run_samples
                 if args.keep:
                     args.keep.mkdir(parents=True, exist_ok=True)
                     shutil.copy(output, args.keep / output.name)
-                print(f"run {number + 1}/{args.runs}: {len(run_samples)} samples, server CPU "
-                      f"{server_cpu[-1]:.2f} s, load average {os.getloadavg()[0]:.1f}", flush=True)
+                print(
+                    f"run {number + 1}/{args.runs}: {len(run_samples)} samples, server CPU "
+                    f"{server_cpu[-1]:.2f} s, load average {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\nmode={args.mode} where={args.where} runs={args.runs} frequency={args.frequency}/s; "
-          f"server CPU per install {sorted(server_cpu)[len(server_cpu) // 2]:.2f} s (median)")
+    print(
+        f"\nmode={args.mode} where={args.where} runs={args.runs} frequency={args.frequency}/s; "
+        f"server CPU per install {sorted(server_cpu)[len(server_cpu) // 2]:.2f} s (median)"
+    )
     summarize(samples, args.frequency, args.runs, args.top)
 
 

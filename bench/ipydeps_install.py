@@ -35,8 +35,9 @@ def fresh_venv(root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = next((root / "lib").glob("python3.*/site-packages"))
     # The venv's own site-packages comes first; ipydeps and its deps come from ours after it.
-    (site / "zz-ipydeps-bench.pth").write_text(sysconfig.get_paths()["purelib"] + "\n"
-                                               + str(ROOT) + "\n")
+    (site / "zz-ipydeps-bench.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n" + str(ROOT) + "\n"
+    )
     return root / "bin" / "python"
 
 
@@ -56,20 +57,42 @@ def run(tool: str, names: list[str], url: str, work: Path) -> tuple[float, float
     cpu = _child_cpu()
     started = time.perf_counter()
     if tool == "ipydeps":
-        code = (f"import time, ipydeps; t = time.perf_counter(); "
-                f"ipydeps.pip({names!r}, index_url={url!r}, upstream='deny', quiet=True); "
-                f"t1 = time.perf_counter(); {IMPORTS}; t2 = time.perf_counter(); "
-                f"print(f'{{t1 - t:.2f}} {{t2 - t1:.2f}}')")
-        out = subprocess.run([str(python), "-c", code], env=env, check=True,
-                             capture_output=True, text=True).stdout.split()
+        code = (
+            f"import time, ipydeps; t = time.perf_counter(); "
+            f"ipydeps.pip({names!r}, index_url={url!r}, upstream='deny', quiet=True); "
+            f"t1 = time.perf_counter(); {IMPORTS}; t2 = time.perf_counter(); "
+            f"print(f'{{t1 - t:.2f}} {{t2 - t1:.2f}}')"
+        )
+        out = subprocess.run(
+            [str(python), "-c", code], env=env, check=True, capture_output=True, text=True
+        ).stdout.split()
         wall = time.perf_counter() - started
         return wall, _child_cpu() - cpu, f"pip() {out[0]} s, imports {out[1]} s"
     if tool == "uv":
-        command = ["uv", "pip", "install", "--python", str(python), "--no-cache",
-                   "--index-url", url + "simple/", *names]
+        command = [
+            "uv",
+            "pip",
+            "install",
+            "--python",
+            str(python),
+            "--no-cache",
+            "--index-url",
+            url + "simple/",
+            *names,
+        ]
     else:
-        command = [sys.executable, "-m", "pip", "--python", str(python), "install",
-                   "--no-cache-dir", "--index-url", url + "simple/", *names]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            url + "simple/",
+            *names,
+        ]
     subprocess.run(command, env=env, check=True, capture_output=True)
     installed = time.perf_counter() - started
     subprocess.run([str(python), "-c", IMPORTS], env=env, check=True)
@@ -99,8 +122,10 @@ def main() -> None:
                     continue
                 # A new directory per run: every run installs into a fresh, empty venv.
                 wall, cpu, detail = run(tool, names, server.url, work / f"run-{number}")
-                print(f"{tool:8} run {number}: {wall:5.2f} s wall, {cpu:5.2f} s CPU ({detail})",
-                      flush=True)
+                print(
+                    f"{tool:8} run {number}: {wall:5.2f} s wall, {cpu:5.2f} s CPU ({detail})",
+                    flush=True,
+                )
         finally:
             server.stop()
 

@@ -87,10 +87,21 @@ def server_start_seconds(subject: Subject, home: Path) -> float:
     """
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(env_python(subject.env)), "-m", subject.server_module, "--no-browser",
-         "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--ServerApp.port_retries=0",
-         f"--ServerApp.root_dir={home}", "--allow-root"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_private_env(home),
+        [
+            str(env_python(subject.env)),
+            "-m",
+            subject.server_module,
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port=0",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={home}",
+            "--allow-root",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_private_env(home),
     )
     try:
         assert process.stderr is not None
@@ -114,11 +125,22 @@ def kernel_first_cell_seconds(subject: Subject, home: Path) -> float:
     """
     spec_dir = home / "data" / "kernels" / "bench"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [str(env_python(subject.env)), "-m", "ipykernel_launcher", "-f",
-                 "{connection_file}", *subject.kernel_args],
-        "display_name": subject.name, "language": "python",
-    }))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    str(env_python(subject.env)),
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                    *subject.kernel_args,
+                ],
+                "display_name": subject.name,
+                "language": "python",
+            }
+        )
+    )
     environment = _private_env(home)
     manager = KernelManager(kernel_name="bench")
     manager.kernel_spec_manager.kernel_dirs = [str(home / "data" / "kernels")]
@@ -155,8 +177,11 @@ def measure(subjects: list[Subject], runs: int) -> dict[str, dict[str, list[floa
             if attempt:  # the first round warms the page cache and writes bytecode
                 results[subject.name]["server"].append(server)
                 results[subject.name]["kernel"].append(kernel)
-            print(f"  {subject.name:8} run {attempt}{' (warm-up)' if not attempt else ''}: "
-                  f"server {server:.2f} s, kernel {kernel:.2f} s", flush=True)
+            print(
+                f"  {subject.name:8} run {attempt}{' (warm-up)' if not attempt else ''}: "
+                f"server {server:.2f} s, kernel {kernel:.2f} s",
+                flush=True,
+            )
     return results
 
 
@@ -172,16 +197,22 @@ def main() -> None:
     ]
     results = measure(subjects, options.runs)
     load = os.getloadavg()[0]
-    print(f"\nmedians over {options.runs} runs (after one warm-up), 127.0.0.1, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}:")
+    print(
+        f"\nmedians over {options.runs} runs (after one warm-up), 127.0.0.1, "
+        f"{os.cpu_count()} CPUs, load average {load:.1f}:"
+    )
     print(f"  {'':8} {'server start -> /api/status':>28} {'kernel start -> first cell':>28}")
-    medians = {name: {key: statistics.median(values) for key, values in figures.items()}
-               for name, figures in results.items()}
+    medians = {
+        name: {key: statistics.median(values) for key, values in figures.items()}
+        for name, figures in results.items()
+    }
     for name, figures in medians.items():
         print(f"  {name:8} {figures['server']:>26.2f} s {figures['kernel']:>26.2f} s")
-    print(f"  {'ratio':8} {medians['baseline']['server'] / medians['runtime']['server']:>26.2f} x "
-          f"{medians['baseline']['kernel'] / medians['runtime']['kernel']:>26.2f} x"
-          "   (baseline / runtime)")
+    print(
+        f"  {'ratio':8} {medians['baseline']['server'] / medians['runtime']['server']:>26.2f} x "
+        f"{medians['baseline']['kernel'] / medians['runtime']['kernel']:>26.2f} x"
+        "   (baseline / runtime)"
+    )
     if options.json:
         options.json.write_text(json.dumps({"runs": results, "medians": medians}, indent=1))
 

@@ -40,25 +40,41 @@ def main() -> None:
     print("==> building or reusing the musl harness and both runtime venvs", file=sys.stderr)
     envs = {"glibc": runtime_env(), "musl": musl_runtime_env(harness_python())}
     sizes = {name: measure_size(f"runtime on {name}", env) for name, env in envs.items()}
-    subjects = [Subject(name, env, "jupyter_server", ("--ext=ipydeps",))
-                for name, env in envs.items()]
+    subjects = [
+        Subject(name, env, "jupyter_server", ("--ext=ipydeps",)) for name, env in envs.items()
+    ]
     results = measure(subjects, options.runs)
-    medians = {name: {key: statistics.median(values) for key, values in figures.items()}
-               for name, figures in results.items()}
-    print(f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; medians over "
-          f"{options.runs} runs after one warm-up, 127.0.0.1")
-    print(f"  {'':6} {'site-packages':>14} {'whole venv':>11} {'server -> /api/status':>22}"
-          f" {'kernel -> first cell':>21}")
+    medians = {
+        name: {key: statistics.median(values) for key, values in figures.items()}
+        for name, figures in results.items()
+    }
+    print(
+        f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; medians over "
+        f"{options.runs} runs after one warm-up, 127.0.0.1"
+    )
+    print(
+        f"  {'':6} {'site-packages':>14} {'whole venv':>11} {'server -> /api/status':>22}"
+        f" {'kernel -> first cell':>21}"
+    )
     for name in envs:
         size, figures = sizes[name], medians[name]
-        print(f"  {name:6} {size.site_packages_bytes / MIB:>10.1f} MiB"
-              f" {size.venv_bytes / MIB:>7.1f} MiB {figures['server']:>20.2f} s"
-              f" {figures['kernel']:>19.2f} s")
+        print(
+            f"  {name:6} {size.site_packages_bytes / MIB:>10.1f} MiB"
+            f" {size.venv_bytes / MIB:>7.1f} MiB {figures['server']:>20.2f} s"
+            f" {figures['kernel']:>19.2f} s"
+        )
     if options.json:
-        options.json.write_text(json.dumps({
-            "sizes": {name: asdict(size) for name, size in sizes.items()},
-            "runs": results, "medians": medians, "load_average": os.getloadavg()[0]},
-            indent=1))
+        options.json.write_text(
+            json.dumps(
+                {
+                    "sizes": {name: asdict(size) for name, size in sizes.items()},
+                    "runs": results,
+                    "medians": medians,
+                    "load_average": os.getloadavg()[0],
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

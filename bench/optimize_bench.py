@@ -22,10 +22,12 @@ import time
 import zipfile
 from pathlib import Path
 
-from ipydeps_repo.optimize import OptimizeOptions, optimize_wheel
+from ipydeps_repo.upstream.optimize import OptimizeOptions, optimize_wheel
 
-IMPORT = "import numpy, scipy.linalg, pandas; numpy.linalg.inv(numpy.eye(3)); " \
-         "pandas.DataFrame({'a': [1, 2]}).sum()"
+IMPORT = (
+    "import numpy, scipy.linalg, pandas; numpy.linalg.inv(numpy.eye(3)); "
+    "pandas.DataFrame({'a': [1, 2]}).sum()"
+)
 ROOTS = {"tmpfs": Path("/dev/shm"), "disk": Path(tempfile.gettempdir())}
 
 
@@ -76,16 +78,20 @@ def main() -> None:
                 import_times.append(first_import(target))
                 shutil.rmtree(target)
             row = {
-                "where": where, "variant": variant,
+                "where": where,
+                "variant": variant,
                 "size_mb": round(sum(w.stat().st_size for w in wheels) / 1e6, 1),
                 "extract_s": round(statistics.median(extract_times), 2),
                 "extract_cpu_s": round(statistics.median(extract_cpu), 2),
                 "first_import_s": round(statistics.median(import_times), 2),
             }
             results.append(row)
-            print(f"{where:6} {variant:20} {row['size_mb']:7.1f} MB  extract "
-                  f"{row['extract_s']:5.2f} s (cpu {row['extract_cpu_s']:5.2f} s)  first import "
-                  f"{row['first_import_s']:5.2f} s", flush=True)
+            print(
+                f"{where:6} {variant:20} {row['size_mb']:7.1f} MB  extract "
+                f"{row['extract_s']:5.2f} s (cpu {row['extract_cpu_s']:5.2f} s)  first import "
+                f"{row['first_import_s']:5.2f} s",
+                flush=True,
+            )
     shutil.rmtree(work)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

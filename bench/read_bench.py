@@ -35,8 +35,10 @@ from tests.support.nginx import start_nginx  # noqa: E402
 from tests.support.pipenv import clean_pip_env  # noqa: E402
 
 READY = "ipydeps-repo serving "
-PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
-              "q=0.1, text/html; q=0.01")
+PIP_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
+    "q=0.1, text/html; q=0.01"
+)
 DEFAULT_DATA = Path.home() / ".cache" / "ipydeps-bench" / "data-deflated"
 
 
@@ -73,6 +75,7 @@ def cases(tree: Path) -> list[Case]:
 
 
 # -- processes -------------------------------------------------------------------------------
+
 
 def tree_pids(root: int) -> list[int]:
     """``root`` and all its descendants (from /proc)."""
@@ -111,14 +114,29 @@ class PythonServer:
 
     def __init__(self, data: Path, extra: list[str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
-             "--host", "127.0.0.1", "--port", "0", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_pip_env())
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "serve",
+                "--data",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_pip_env(),
+        )
         assert self.process.stdout is not None
         self.url = ""
         for line in self.process.stdout:
             if line.startswith(READY):
-                self.url = line[len(READY):].strip().rstrip("/")
+                self.url = line[len(READY) :].strip().rstrip("/")
                 break
         if not self.url:
             raise SystemExit("the repository server exited before listening")
@@ -142,41 +160,62 @@ def _seconds(text: str) -> float:
 
 
 def run_wrk(url: str, case: Case, duration: int, threads: int) -> dict[str, float]:
-    command = ["wrk", f"-t{threads}", f"-c{case.connections}", f"-d{duration}s", "--latency",
-               "--timeout", "30s"]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{case.connections}",
+        f"-d{duration}s",
+        "--latency",
+        "--timeout",
+        "30s",
+    ]
     if case.accept:
         command += ["-H", f"Accept: {case.accept}"]
-    finished = subprocess.run([*command, url + case.path], capture_output=True, text=True,
-                              check=True)
+    finished = subprocess.run(
+        [*command, url + case.path], capture_output=True, text=True, check=True
+    )
     out = finished.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    latency = {f"p{q}_s": _seconds(value)
-               for q, value in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.MULTILINE)}
+    latency = {
+        f"p{q}_s": _seconds(value)
+        for q, value in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.MULTILINE)
+    }
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "requests": requests, **latency,
-            "non_2xx": float(bad.group(1)) if bad else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}
+    return {
+        "rps": rps,
+        "requests": requests,
+        **latency,
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
 
 
-def measure(server_pid: int, url: str, case: Case, duration: int,
-            threads: int) -> dict[str, float]:
+def measure(server_pid: int, url: str, case: Case, duration: int, threads: int) -> dict[str, float]:
     load = os.getloadavg()[0]
     before = cpu_seconds(server_pid)
     result = run_wrk(url, case, duration, threads)
     used = cpu_seconds(server_pid) - before
-    result.update(load_average=load, server_cpu_s=used,
-                  server_cpu_us_per_request=1e6 * used / max(result["requests"], 1))
+    result.update(
+        load_average=load,
+        server_cpu_s=used,
+        server_cpu_us_per_request=1e6 * used / max(result["requests"], 1),
+    )
     return result
 
 
 # -- main ------------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="repository data dir (default: install_bench.py's)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="repository data dir (default: install_bench.py's)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -197,13 +236,21 @@ def main() -> None:
     servers = args.servers.split(",")
     python = PythonServer(args.data, args.serve_args.split())
     nginx = start_nginx(tree, upstream=python.url.split("//", 1)[1], workers=args.workers)
-    targets = {"python": (python.process.pid, python.url),
-               "nginx": (nginx.process.pid, nginx.url.rstrip("/"))}
+    targets = {
+        "python": (python.process.pid, python.url),
+        "nginx": (nginx.process.pid, nginx.url.rstrip("/")),
+    }
     results: dict[str, dict[str, list[dict[str, float]]]] = {
-        case.name: {server: [] for server in servers} for case in chosen}
-    info = {"cpu": _cpu_model(), "cores": str(os.cpu_count()),
-            "date": time.strftime("%Y-%m-%d"), "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
-            "wrk": f"-t{args.threads} -d{args.duration}s", "nginx_workers": str(args.workers)}
+        case.name: {server: [] for server in servers} for case in chosen
+    }
+    info = {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "date": time.strftime("%Y-%m-%d"),
+        "load_average_at_start": f"{os.getloadavg()[0]:.1f}",
+        "wrk": f"-t{args.threads} -d{args.duration}s",
+        "nginx_workers": str(args.workers),
+    }
     try:
         for number in range(args.rounds):
             for index, case in enumerate(chosen):
@@ -212,25 +259,34 @@ def main() -> None:
                     pid, url = targets[server]
                     result = measure(pid, url, case, args.duration, args.threads)
                     results[case.name][server].append(result)
-                    print(f"round {number + 1}/{args.rounds} {case.name:16} {server:6} "
-                          f"{result['rps']:9.0f} rps  p99 {1000 * result.get('p99_s', 0):7.1f} ms"
-                          f"  cpu/req {result['server_cpu_us_per_request']:7.0f} us"
-                          f"  load {result['load_average']:.1f}"
-                          + (f"  NON-2XX {result['non_2xx']:.0f}" if result["non_2xx"] else ""),
-                          flush=True)
+                    print(
+                        f"round {number + 1}/{args.rounds} {case.name:16} {server:6} "
+                        f"{result['rps']:9.0f} rps  p99 {1000 * result.get('p99_s', 0):7.1f} ms"
+                        f"  cpu/req {result['server_cpu_us_per_request']:7.0f} us"
+                        f"  load {result['load_average']:.1f}"
+                        + (f"  NON-2XX {result['non_2xx']:.0f}" if result["non_2xx"] else ""),
+                        flush=True,
+                    )
     finally:
         nginx.stop()
         python.stop()
     print_summary(info, chosen, results, servers)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "cases": [case.__dict__ for case in
-                                                                    chosen],
-                                         "runs": results}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"machine": info, "cases": [case.__dict__ for case in chosen], "runs": results},
+                indent=2,
+            )
+            + "\n"
+        )
 
 
-def print_summary(info: dict[str, str], chosen: list[Case],
-                  results: dict[str, dict[str, list[dict[str, float]]]],
-                  servers: list[str]) -> None:
+def print_summary(
+    info: dict[str, str],
+    chosen: list[Case],
+    results: dict[str, dict[str, list[dict[str, float]]]],
+    servers: list[str],
+) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
     print("medians; ratio = python/nginx of the medians; load = median load average")
     header = f"{'case':16} {'path':34}"
@@ -248,8 +304,11 @@ def print_summary(info: dict[str, str], chosen: list[Case],
             cpu = statistics.median(run["server_cpu_us_per_request"] for run in runs)
             loads += [run["load_average"] for run in runs]
             line += f" {medians[server]:11.0f} {1000 * p99:7.1f} {cpu:7.0f}"
-        ratio = (medians["python"] / medians["nginx"]
-                 if {"python", "nginx"} <= medians.keys() and medians["nginx"] else float("nan"))
+        ratio = (
+            medians["python"] / medians["nginx"]
+            if {"python", "nginx"} <= medians.keys() and medians["nginx"]
+            else float("nan")
+        )
         print(line + f" {ratio:6.3f} {statistics.median(loads):5.1f}")
 
 

@@ -69,7 +69,9 @@ def _tree_bytes(root: Path) -> int:
 def _site_packages(env: Path) -> Path:
     output = subprocess.run(
         [str(env_python(env)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return Path(output.stdout.strip())
 
@@ -102,9 +104,11 @@ def measure(name: str, env: Path) -> EnvironmentSize:
 
 
 def _report(size: EnvironmentSize, top: int) -> None:
-    print(f"\n{size.name}: {len(size.distributions)} distributions, "
-          f"site-packages {size.site_packages_bytes / MIB:.1f} MiB, "
-          f"whole venv {size.venv_bytes / MIB:.1f} MiB")
+    print(
+        f"\n{size.name}: {len(size.distributions)} distributions, "
+        f"site-packages {size.site_packages_bytes / MIB:.1f} MiB, "
+        f"whole venv {size.venv_bytes / MIB:.1f} MiB"
+    )
     for dist in size.distributions[:top]:
         print(f"  {dist.bytes / MIB:8.2f} MiB  {dist.name} {dist.version}")
     rest = size.distributions[top:]
@@ -143,8 +147,9 @@ def single_user_cost(env: Path) -> tuple[DistributionSize, ...]:
     required = set().union(*graph.values())
     others = {name for name in graph if name not in required} - {"jupyterhub"}
     only_hub = _closure(graph, {"jupyterhub"}) - _closure(graph, others)
-    return tuple(size for size in _distribution_sizes(site)
-                 if canonicalize_name(size.name) in only_hub)
+    return tuple(
+        size for size in _distribution_sizes(site) if canonicalize_name(size.name) in only_hub
+    )
 
 
 def report_single_user() -> None:
@@ -153,9 +158,11 @@ def report_single_user() -> None:
     for label, uis in (("headless (UI=none)", ()), ("JupyterLab (UI=lab)", ("lab",))):
         env = build_runtime(python, CACHE / f"hub-runtime-{uis[0] if uis else 'none'}", uis)
         cost = single_user_cost(env)
-        print(f"\n{label}: jupyterhub and what only it requires, "
-              f"{len(cost)} distributions, {sum(d.bytes for d in cost) / MIB:.1f} MiB "
-              f"(of site-packages {_tree_bytes(_site_packages(env)) / MIB:.1f} MiB)")
+        print(
+            f"\n{label}: jupyterhub and what only it requires, "
+            f"{len(cost)} distributions, {sum(d.bytes for d in cost) / MIB:.1f} MiB "
+            f"(of site-packages {_tree_bytes(_site_packages(env)) / MIB:.1f} MiB)"
+        )
         for dist in cost:
             print(f"  {dist.bytes / MIB:8.2f} MiB  {dist.name} {dist.version}")
 
@@ -166,8 +173,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15, help="distributions listed per env")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--fresh", action="store_true", help="rebuild both venvs first")
-    parser.add_argument("--single-user", action="store_true",
-                        help="report what JupyterHub's single-user server adds instead")
+    parser.add_argument(
+        "--single-user",
+        action="store_true",
+        help="report what JupyterHub's single-user server adds instead",
+    )
     options = parser.parse_args()
     if options.single_user:
         report_single_user()
@@ -180,13 +190,17 @@ def main() -> None:
     for size in (runtime, baseline):
         _report(size, options.top)
     ratio = baseline.site_packages_bytes / runtime.site_packages_bytes
-    print(f"\nsite-packages: runtime {runtime.site_packages_bytes / MIB:.1f} MiB, "
-          f"baseline {baseline.site_packages_bytes / MIB:.1f} MiB, "
-          f"baseline/runtime = {ratio:.1f}x")
+    print(
+        f"\nsite-packages: runtime {runtime.site_packages_bytes / MIB:.1f} MiB, "
+        f"baseline {baseline.site_packages_bytes / MIB:.1f} MiB, "
+        f"baseline/runtime = {ratio:.1f}x"
+    )
     if options.json:
-        options.json.write_text(json.dumps(
-            {"runtime": asdict(runtime), "baseline": asdict(baseline), "ratio": ratio}, indent=1
-        ))
+        options.json.write_text(
+            json.dumps(
+                {"runtime": asdict(runtime), "baseline": asdict(baseline), "ratio": ratio}, indent=1
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -18,20 +18,22 @@ ARG BUILDER_UID=1000
 # break on every point update of the branch, so the branch (base image) is the pin.
 # Only what every recipe needs is preinstalled: `abuild -r` installs each recipe's other
 # makedepends, including py3-numpy-dev from the packages built earlier in the same run.
+# Cython, meson-python, pythran and pybind11 are not taken from the branch: each recipe builds
+# with pinned, checksummed PyPI wheels listed in its source= (the branch's are too old).
 # hadolint ignore=DL3018
 RUN set -eux; \
     apk add --no-cache \
         abuild \
         alpine-sdk \
-        cython \
         gfortran \
         linux-headers \
         openblas-dev \
         pkgconf \
         py3-gpep517 \
         py3-installer \
-        py3-meson-python \
+        py3-packaging \
         python3-dev \
+        samurai \
     ; \
     adduser -D -u "${BUILDER_UID}" -h /home/builder -s /bin/sh builder; \
     addgroup builder abuild; \
@@ -48,6 +50,7 @@ WORKDIR /home/builder/aports
 RUN set -eux; \
     command -v abuild abuild-apk gpep517 gfortran; \
     pkg-config --exists openblas; \
-    python3 -c 'import mesonpy, Cython, installer'; \
+    command -v samu; \
+    python3 -c 'import gpep517, installer, packaging'; \
     grep -Eq '^abuild:[^:]*:[0-9]+:(.*,)?builder(,|$)' /etc/group; \
     test "$(id -u)" = "${BUILDER_UID}"

@@ -142,14 +142,16 @@ RUN set -eux; \
 # The kernel environment: a venv that also sees Alpine's /usr/lib/python3.12/site-packages
 # (where py3-* apks install), owned by the notebook user so ipydeps and pip can install into
 # it without root and without tripping PEP 668 (which guards the system interpreter only).
-# JupyterHub's own web pages and their assets (share/jupyterhub, about 43 MiB) are removed in
-# the same layer: a single-user server never serves them (its pages link to the hub's).
+# What a single-user server never uses is removed in the same layer (docker/runtime-prune:
+# JupyterHub's own web assets, 43 MiB, babel's non-English locale data, 30 MiB, and jedi's
+# third-party type stubs, 9 MiB).
+COPY --chmod=0755 docker/runtime-prune /usr/local/libexec/runtime-prune
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     set -eux; \
     python3 -m venv --system-site-packages /opt/kernel; \
     /opt/kernel/bin/pip install --no-cache-dir --no-index --find-links /wheels \
         --requirement /wheels/requirements.txt; \
-    rm -rf /opt/kernel/share/jupyterhub; \
+    /usr/local/libexec/runtime-prune /opt/kernel; \
     chown -R "$NB_USER:$NB_USER" /opt/kernel
 
 # The only thing the notebook user may run as root: the apk helper, which validates package

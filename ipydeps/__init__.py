@@ -1,9 +1,32 @@
-"""Install prebuilt packages into the running Jupyter kernel: ``ipydeps.pip(['scipy'])``."""
+"""Install prebuilt packages into the running Jupyter kernel: ``ipydeps.pip(['scipy'])``.
 
-from __future__ import annotations
+Nothing is imported here: ``pip``, ``config``, ``Result`` and the IPython extension's hooks
+load on first use (PEP 562), so ``import ipydeps`` and the shared package ``ipydeps.formats``
+(the repository server's only way in) stay cheap. ``typing`` is not imported either: mypy
+reads any ``TYPE_CHECKING`` name as true.
+"""
 
-from .api import Result, config, pip
-from .magics import load_ipython_extension, unload_ipython_extension
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .api import Result, config, pip
+    from .magics import load_ipython_extension, unload_ipython_extension
 
 __version__ = "0.1.0"
 __all__ = ["Result", "config", "load_ipython_extension", "pip", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name's module on first use and keep the name here (PEP 562)."""
+    if name in ("Result", "config", "pip"):
+        from . import api as home
+    elif name in ("load_ipython_extension", "unload_ipython_extension"):
+        from . import magics as home  # type: ignore[no-redef]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(home, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

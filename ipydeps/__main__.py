@@ -6,44 +6,64 @@ Exit codes: 0 ok, 1 an ``IpydepsError`` (its message, no traceback), 2 usage err
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from .errors import IpydepsError
 from .notices import no_repository
 from .pipargs import parse_install, read_requirement_file
+from .settings_values import UpstreamPolicy
 
 if TYPE_CHECKING:
     from .api import Result
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ipydeps",
-                                     description="Install prebuilt packages from the repository.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ipydeps", description="Install prebuilt packages from the repository."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("install", "install requirements (prebuilt only)"),
-                       ("plan", "print the plan and change nothing")):
+    for name, text in (
+        ("install", "install requirements (prebuilt only)"),
+        ("plan", "print the plan and change nothing"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
-        command.add_argument("-r", "--requirement", action="append", default=[],
-                             metavar="FILE", help="read requirements from FILE")
+        command.add_argument(
+            "-r",
+            "--requirement",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="read requirements from FILE",
+        )
         command.add_argument("-U", "--upgrade", action="store_true")
         command.add_argument("-q", "--quiet", action="store_true")
-        command.add_argument("-v", "--verbose", action="store_true")
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="list each package installed, and print why each "
+            "source was chosen, retries and timings",
+        )
         command.add_argument("--dry-run", action="store_true")
         command.add_argument("-i", "--index-url", help="repository URL (overrides config)")
         command.add_argument("--profile", help="configuration profile")
-        command.add_argument("--upstream", choices=("allow", "deny"))
+        command.add_argument("--upstream", choices=get_args(UpstreamPolicy))
         command.add_argument("--prefix", help="install into this environment (default: this one)")
     config = commands.add_parser("config", help="show the effective configuration")
     config.add_argument("--profile", help="configuration profile")
     # Handled before parsing (main), so pip's own options pass through untouched; listed
     # here so that --help names it.
-    commands.add_parser("pip", help="pip's command line: 'install' through ipydeps, "
-                                    "anything else runs the real pip (the pip shim's entry)",
-                        add_help=False)
+    commands.add_parser(
+        "pip",
+        help="pip's command line: 'install' through ipydeps, "
+        "anything else runs the real pip (the pip shim's entry)",
+        add_help=False,
+    )
     return parser
 
 
@@ -85,13 +105,33 @@ def pip_command(args: list[str]) -> int:
             _complain(handoff.notice.removeprefix("ipydeps: "))
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "pip", *handoff.args],
-                  dict(handoff.environ))
+        os.execve(
+            sys.executable, [sys.executable, "-m", "pip", *handoff.args], dict(handoff.environ)
+        )
     from . import api
 
-    result = api.pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
-                     dry_run=install.dry_run, index_url=install.index_url)
+    if install.verbose:
+        _show_decisions()
+    result = api.pip(
+        requirements,
+        upgrade=install.upgrade,
+        quiet=install.quiet,
+        dry_run=install.dry_run,
+        index_url=install.index_url,
+    )
     return _report(result, verbose=install.verbose, quiet=install.quiet)
+
+
+def _show_decisions() -> None:
+    """``-v``: print the ``ipydeps`` logger's trail on stderr.
+
+    Each source chosen and why, retries, fallbacks from a stored copy to the wheel, timings.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ipydeps: %(message)s"))
+    logger = logging.getLogger("ipydeps")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def _report(result: Result, *, verbose: bool, quiet: bool) -> int:
@@ -131,10 +171,18 @@ def _run(options: argparse.Namespace) -> int:
     if not requirements:
         _complain("no requirements given (usage: python -m ipydeps install NAME ...)")
         return 2
-    result = api.pip(requirements, dry_run=options.dry_run or options.command == "plan",
-                     upgrade=options.upgrade, quiet=options.quiet,
-                     config=options.profile, upstream=options.upstream,
-                     index_url=options.index_url, prefix=options.prefix)
+    if options.verbose:
+        _show_decisions()
+    result = api.pip(
+        requirements,
+        dry_run=options.dry_run or options.command == "plan",
+        upgrade=options.upgrade,
+        quiet=options.quiet,
+        config=options.profile,
+        upstream=options.upstream,
+        index_url=options.index_url,
+        prefix=options.prefix,
+    )
     return _report(result, verbose=options.verbose, quiet=options.quiet)
 
 

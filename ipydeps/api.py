@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import html
 import importlib
+import logging
 import os
 import platform
 import sys
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cancel import CancelEvent
-from .config import Settings, load_config
 from .connections import system_proxies
 from .credentials import redact, repository_access
 from .environment import Environment, inspect_environment, install_scheme
@@ -27,18 +27,24 @@ from .errors import ConfigError
 from .execute import Execution, execute_plan
 from .fetch import HttpFetcher, RetryPolicy
 from .fetched import FetchedWheels
+from .formats.wire import SIMPLE_PATH
 from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
-from .models import Plan, Skipped
+from .models import Skipped
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
+from .plan_model import Plan
 from .progress import Progress, in_notebook_kernel, make_progress
 from .protocols import Fetcher, RetryReporting
 from .render import format_size, render_html, render_text
 from .requirements import parse_requirements
 from .retries import RetryNotice
+from .settings import Settings, load_config
+from .settings_values import UpstreamPolicy
 from .sources import sources_from_settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,21 +92,28 @@ class Result:
             return f"Dry run: {count} package(s) would be installed; nothing was changed"
         if not self.installed:
             return "Nothing to install: all requirements are already satisfied"
-        names = ", ".join(f"{item.name} {item.version} ({item.route} from {item.source})"
-                          for item in self.installed)
+        names = ", ".join(
+            f"{item.name} {item.version} ({item.route} from {item.source})"
+            for item in self.installed
+        )
         total = sum(item.bytes for item in self.installed)
-        also = ", ".join(f"{added.name} {added.record.version}" if added.record else added.name
-                         for added in self.plan.apk_dependencies)
-        return (f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s"
-                + (f"; apk also added {also}" if also else ""))
+        also = ", ".join(
+            f"{added.name} {added.record.version}" if added.record else added.name
+            for added in self.plan.apk_dependencies
+        )
+        return f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s" + (
+            f"; apk also added {also}" if also else ""
+        )
 
     def __repr__(self) -> str:
         lines = [self.summary()]
         for item in self.installed:
             replaced = f" (was {item.replaced})" if item.replaced else ""
-            lines.append(f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
-                         f"from {item.fetched_from:<22} {format_size(item.bytes):>9} "
-                         f"{item.seconds:6.2f} s")
+            lines.append(
+                f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
+                f"from {item.fetched_from:<22} {format_size(item.bytes):>9} "
+                f"{item.seconds:6.2f} s"
+            )
         lines += [f"  skipped {skip.text}: {skip.reason}" for skip in self.skipped]
         lines += [f"  WARNING: {warning}" for warning in self.warnings]
         return "\n".join(lines)
@@ -114,13 +127,22 @@ class Result:
             f"<td style='text-align:right'>{item.seconds:.2f} s</td></tr>"
             for item in self.installed
         )
-        notes = "".join(f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.reason)}</li>"
-                        for skip in self.skipped)
+        notes = "".join(
+            f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.reason)}</li>"
+            for skip in self.skipped
+        )
         notes += "".join(f"<li><b>{html.escape(warning)}</b></li>" for warning in self.warnings)
-        table = ("<table><tr><th>package</th><th>version</th><th>replaced</th><th>route</th>"
-                 f"<th>source</th><th>size</th><th>time</th></tr>{rows}</table>") if rows else ""
-        return (f"<p>{html.escape(self.summary())}</p>{table}"
-                + (f"<ul>{notes}</ul>" if notes else ""))
+        table = (
+            (
+                "<table><tr><th>package</th><th>version</th><th>replaced</th><th>route</th>"
+                f"<th>source</th><th>size</th><th>time</th></tr>{rows}</table>"
+            )
+            if rows
+            else ""
+        )
+        return f"<p>{html.escape(self.summary())}</p>{table}" + (
+            f"<ul>{notes}</ul>" if notes else ""
+        )
 
 
 class _PlanView:
@@ -138,10 +160,7 @@ class _PlanView:
 
 def repository_base(url: str) -> str:
     """Return the repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
-    trimmed = url.rstrip("/")
-    if trimmed.endswith("/simple"):
-        trimmed = trimmed[: -len("/simple")]
-    return trimmed + "/"
+    return url.rstrip("/").removesuffix(f"/{SIMPLE_PATH}") + "/"
 
 
 def config(name: str | None = None, **overrides: Any) -> Settings:
@@ -161,7 +180,7 @@ def pip(
     quiet: bool = False,
     verbose: bool = False,
     config: str | None = None,
-    upstream: str | None = None,
+    upstream: UpstreamPolicy | None = None,
     prebuilt_only: bool | None = None,
     index_url: str | None = None,
     jobs: int | None = None,
@@ -185,17 +204,23 @@ def pip(
     out = stream or sys.stdout
     requests = parse_requirements(requirements)
     if prebuilt_only is False:
-        raise ConfigError("prebuilt_only=False is not supported: ipydeps never compiles",
-                          hint="install source-only packages with the real pip")
+        raise ConfigError(
+            "prebuilt_only=False is not supported: ipydeps never compiles",
+            hint="install source-only packages with the real pip",
+        )
     settings = load_config(
         name=config,
-        overrides={"repository_url": repository_base(index_url) if index_url else None,
-                   "upstream": upstream, "jobs": jobs},
+        overrides={
+            "repository_url": repository_base(index_url) if index_url else None,
+            "upstream": upstream,
+            "jobs": jobs,
+        },
         environ=os.environ,
     )
     # The repository URL loses its credentials here; only the fetcher holds them.
-    access = repository_access(settings.repository_url, token=settings.repository_token,
-                               environ=os.environ)
+    access = repository_access(
+        settings.repository_url, token=settings.repository_token, environ=os.environ
+    )
     settings = dataclasses.replace(settings, repository_url=access.url)
     if not quiet:
         say_once(no_repository(settings), out)
@@ -205,48 +230,83 @@ def pip(
     warnings = list(early)
     # A caller-supplied apk runner means apk can run (tests, custom privilege setups).
     apk = None if apk_runner is None else True
-    environment = inspect_environment(Path(prefix) if prefix else None,
-                                      apk=False if not settings.apk_allowed else apk)
+    environment = inspect_environment(
+        Path(prefix) if prefix else None, apk=False if not settings.apk_allowed else apk
+    )
     target = TargetEnvironment.current(apk_available=environment.apk_available)
+    _log.debug(
+        "repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
+        settings.repository_url or "none",
+        settings.upstream,
+        settings.apk,
+        environment.apk_reason or ("usable" if environment.apk_available else "not usable"),
+        settings.stored_copies,
+        settings.jobs,
+    )
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
     # reads at once (a CancelEvent shuts their sockets down) and the unpacking threads. A
     # fetcher the caller passed in keeps its own: this call must not leave it cancelled.
     cancel = CancelEvent()
-    fetcher = fetcher or HttpFetcher(retry=RetryPolicy(attempts=settings.retries + 1,
-                                                       timeout=settings.timeout,
-                                                       deadline=settings.deadline),
-                                     proxies=system_proxies(), cancel=cancel,
-                                     max_page_bytes=settings.max_page_bytes,
-                                     max_download_bytes=settings.max_download_bytes,
-                                     credentials=access.headers_for)
-    policy = PlanPolicy(upgrade=upgrade, upstream_allowed=settings.upstream_allowed,
-                        apk_allowed=settings.apk_allowed)
+    fetcher = fetcher or HttpFetcher(
+        retry=RetryPolicy(
+            attempts=settings.retries + 1, timeout=settings.timeout, deadline=settings.deadline
+        ),
+        proxies=system_proxies(),
+        cancel=cancel,
+        max_page_bytes=settings.max_page_bytes,
+        max_download_bytes=settings.max_download_bytes,
+        credentials=access.headers_for,
+    )
+    policy = PlanPolicy(
+        upgrade=upgrade,
+        upstream_allowed=settings.upstream_allowed,
+        apk_allowed=settings.apk_allowed,
+    )
     # Wheels the planner reads for their metadata are kept for the install (fetched.py).
     with FetchedWheels() as fetched:
-        sources = sources_from_settings(settings, fetcher, arch=platform.machine(),
-                                        fetched=fetched)
+        sources = sources_from_settings(settings, fetcher, arch=platform.machine(), fetched=fetched)
         try:
             with _retries_told(fetcher, None if quiet else stream or sys.stderr):
-                plan = resolve(requests, sources=sources, installed=environment.installed,
-                               environment=target, policy=policy, jobs=settings.jobs,
-                               installed_apks=environment.installed_apks)
+                plan = resolve(
+                    requests,
+                    sources=sources,
+                    installed=environment.installed,
+                    environment=target,
+                    policy=policy,
+                    jobs=settings.jobs,
+                    installed_apks=environment.installed_apks,
+                )
         except BaseException:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
             raise
+        planned = time.perf_counter()
+        _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
         if not quiet or not plan.ok:
             _show_plan(plan, out if stream is not None else None)
         if dry_run:
-            return Result(plan, (), plan.skipped, True, time.perf_counter() - started,
-                          tuple(warnings))
+            return Result(
+                plan, (), plan.skipped, True, time.perf_counter() - started, tuple(warnings)
+            )
         raise_for_unsatisfiable(plan)
         progress = make_progress(quiet=quiet, stream=stream)
-        execution = _execute(plan, settings, environment, fetcher, apk_runner, progress,
-                             cancel, fetched, here=prefix is None)
+        execution = _execute(
+            plan,
+            settings,
+            environment,
+            fetcher,
+            apk_runner,
+            progress,
+            cancel,
+            fetched,
+            here=prefix is None,
+        )
+        _log.debug("installed in %.2f s", time.perf_counter() - planned)
     warnings += [outcome.note for outcome in execution.outcomes if outcome.note]
     if prefix is None:
         # Only this interpreter's own environment is made importable here.
-        refresh_import_system(environment.site_dirs,
-                              [pth for wheel in execution.wheels for pth in wheel.pth_files])
+        refresh_import_system(
+            environment.site_dirs, [pth for wheel in execution.wheels for pth in wheel.pth_files]
+        )
         warnings += restart_warnings(
             Upgraded(wheel.name, wheel.removed_version, wheel.version, wheel.top_level)
             for wheel in execution.wheels
@@ -255,7 +315,7 @@ def pip(
     result = _result(plan, execution, time.perf_counter() - started, warnings)
     progress.finish(result.summary())
     if not quiet:
-        for warning in warnings[len(early):]:  # the early ones were said already
+        for warning in warnings[len(early) :]:  # the early ones were said already
             print(f"WARNING: {warning}", file=out)
     if verbose and not quiet:
         print(repr(result), file=out)
@@ -272,19 +332,25 @@ def _recover(prefix: Path | None, stream: TextIO | None) -> list[str]:
     recovery = recover_interrupted(scheme.purelib, set(scheme.roots().values()))
     if stream is not None:
         for name in recovery.undone:
-            stream.write(f"ipydeps: an install into this environment was cut off mid-commit "
-                         f"({name}); it was undone, so its packages are as they were "
-                         "before it\n")
-    warnings = [f"an interrupted install could not be undone: {problem}; nothing was "
-                "deleted, and the next ipydeps call tries again" for problem in recovery.problems]
+            stream.write(
+                f"ipydeps: an install into this environment was cut off mid-commit "
+                f"({name}); it was undone, so its packages are as they were "
+                "before it\n"
+            )
+    warnings = [
+        f"an interrupted install could not be undone: {problem}; nothing was "
+        "deleted, and the next ipydeps call tries again"
+        for problem in recovery.problems
+    ]
     if stream is not None:
         for warning in warnings:
             stream.write(f"WARNING: {warning}\n")
     return warnings
 
 
-def _retries_told(fetcher: Fetcher,
-                  stream: TextIO | None) -> contextlib.AbstractContextManager[None]:
+def _retries_told(
+    fetcher: Fetcher, stream: TextIO | None
+) -> contextlib.AbstractContextManager[None]:
     """While planning, print each retried read on ``stream`` (None: quiet), one line each."""
     if stream is None or not isinstance(fetcher, RetryReporting):
         return contextlib.nullcontext()
@@ -307,20 +373,36 @@ def _show_plan(plan: Plan, stream: TextIO | None) -> None:
         print(render_text(plan), file=stream or sys.stdout)
 
 
-def _execute(plan: Plan, settings: Settings, environment: Environment, fetcher: Fetcher,
-             apk_runner: ApkRunner | None, progress: Progress,
-             cancel: threading.Event, fetched: FetchedWheels, *, here: bool) -> Execution:
+def _execute(
+    plan: Plan,
+    settings: Settings,
+    environment: Environment,
+    fetcher: Fetcher,
+    apk_runner: ApkRunner | None,
+    progress: Progress,
+    cancel: threading.Event,
+    fetched: FetchedWheels,
+    *,
+    here: bool,
+) -> Execution:
     """Carry out ``plan``; ``here``: into this interpreter's own environment."""
     if apk_runner is None and environment.apk_available:
         apk_runner = SystemApkRunner()
     try:
-        return execute_plan(plan, scheme=environment.scheme, fetcher=fetcher,
-                            apk_runner=apk_runner, progress=progress, jobs=settings.jobs,
-                            # One unpack thread per core: inflating is CPU-bound, and more
-                            # threads only hand the GIL around (measured: 2 beat 4 on 2 cores).
-                            unpack_workers=max(os.cpu_count() or 2, 2),
-                            cancel=cancel, stored_copies=settings.stored_copies,
-                            fetched=fetched)
+        return execute_plan(
+            plan,
+            scheme=environment.scheme,
+            fetcher=fetcher,
+            apk_runner=apk_runner,
+            progress=progress,
+            jobs=settings.jobs,
+            # One unpack thread per core: inflating is CPU-bound, and more
+            # threads only hand the GIL around (measured: 2 beat 4 on 2 cores).
+            unpack_workers=max(os.cpu_count() or 2, 2),
+            cancel=cancel,
+            stored_copies=settings.stored_copies,
+            fetched=fetched,
+        )
     except KeyboardInterrupt:
         if here:
             # The commit may have been finished first (interrupts.py): what it put in place
@@ -335,11 +417,19 @@ def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str
     for outcome in execution.outcomes:
         candidate = outcome.step.candidate
         replaced = removed.get(candidate.name) or (
-            str(outcome.step.replaces) if outcome.step.replaces else None)
-        items.append(Installed(
-            name=candidate.name, version=str(candidate.version), route=candidate.route.value,
-            source=urllib.parse.urlsplit(candidate.url).netloc or candidate.url,
-            action=outcome.step.action.value, replaced=replaced,
-            bytes=outcome.bytes_downloaded, seconds=outcome.seconds,
-            stored_copy=outcome.stored_copy))
+            str(outcome.step.replaces) if outcome.step.replaces else None
+        )
+        items.append(
+            Installed(
+                name=candidate.name,
+                version=str(candidate.version),
+                route=candidate.route.value,
+                source=urllib.parse.urlsplit(candidate.url).netloc or candidate.url,
+                action=outcome.step.action.value,
+                replaced=replaced,
+                bytes=outcome.bytes_downloaded,
+                seconds=outcome.seconds,
+                stored_copy=outcome.stored_copy,
+            )
+        )
     return Result(plan, tuple(items), plan.skipped, False, seconds, tuple(warnings))

@@ -26,54 +26,19 @@ listed with ``record`` None, since only apk knows which package and version it w
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .apkversion import ApkVersionError, apk_version_matches, compare_apk_versions
-
-if TYPE_CHECKING:
-    from .apkindex import ApkIndexRecord
-
-# [!]name[@tag][op version]; the tag (a pinned repository) does not change the package.
-_DEPEND = re.compile(
-    r"(?P<neg>!)?(?P<name>[^<>=~!@\s]+)(?:@[^<>=~\s]*)?(?:(?P<op>[<>=~]{1,2})(?P<ver>\S+))?"
+from .formats.apkversion import (
+    ApkDependency,
+    ApkVersionError,
+    compare_apk_versions,
 )
 
-
-@dataclass(frozen=True)
-class ApkDependency:
-    """One ``D:``/``i:`` token: ``name``, optional ``op`` and ``version``; ``!`` is a conflict."""
-
-    name: str
-    op: str = ""
-    version: str = ""
-    conflict: bool = False
-
-    @classmethod
-    def parse(cls, token: str) -> ApkDependency | None:
-        """Parse ``[!]name[@tag][op version]``; None for a token apk would not understand."""
-        match = _DEPEND.fullmatch(token)
-        if match is None:
-            return None
-        return cls(match["name"], match["op"] or "", match["ver"] or "", bool(match["neg"]))
-
-    def matches(self, version: str) -> bool:
-        """Whether ``version`` (of a package or a versioned provide) satisfies the constraint."""
-        if not self.op:
-            return True
-        if not version:
-            return False
-        try:
-            return apk_version_matches(version, self.op, self.version)
-        except ApkVersionError:
-            return False
-
-    def __str__(self) -> str:
-        """Return the token as apk writes it."""
-        return f"{'!' if self.conflict else ''}{self.name}{self.op}{self.version}"
+if TYPE_CHECKING:
+    from .formats.apkindex import ApkIndexRecord
 
 
 def _provide(token: str) -> tuple[str, str]:

@@ -29,7 +29,8 @@ def system_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     environ = os.environ if environ is None else environ
     if sys.platform.startswith("linux") and not any(
-            key.lower().endswith("_proxy") for key in environ):
+        key.lower().endswith("_proxy") for key in environ
+    ):
         return {}
     import urllib.request
 
@@ -107,8 +108,9 @@ class ConnectionPool:
         if parts.scheme == "https":
             # HTTPS through a proxy: a CONNECT tunnel (authenticated to the proxy), TLS end
             # to end with the origin.
-            connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeout,
-                                                     context=self._tls())
+            connection = http.client.HTTPSConnection(
+                proxy.host, proxy.port, timeout=timeout, context=self._tls()
+            )
             connection.set_tunnel(parts.hostname or "", parts.port, headers=proxy.headers)
             return connection
         return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)

@@ -9,9 +9,6 @@ They go to the repository's own origin (scheme, host and port) and nowhere else:
 the upstream index, not to a files host its pages link to, not along a redirect to another
 host or port. The URL the rest of ipydeps sees has its credentials taken out, and
 ``redact`` hides them in anything shown to people.
-
-Public API (stable): ``RepositoryAccess``, ``repository_access(url, *, token, environ)``,
-``redact(text)``, ``origin(url)``, ``CREDENTIALS_HINT``.
 """
 
 from __future__ import annotations
@@ -24,9 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # What a 401/403 from a repository should make people try.
-CREDENTIALS_HINT = ("the repository wants credentials: put them in its URL "
-                    "(https://user:password@host/), set IPYDEPS_REPOSITORY_TOKEN (sent as a "
-                    "Bearer token), or add the host to ~/.netrc")
+__all__ = ["CREDENTIALS_HINT", "RepositoryAccess", "origin", "redact", "repository_access"]
+
+CREDENTIALS_HINT = (
+    "the repository wants credentials: put them in its URL "
+    "(https://user:password@host/), set IPYDEPS_REPOSITORY_TOKEN (sent as a "
+    "Bearer token), or add the host to ~/.netrc"
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # scheme://userinfo@ in any text: the userinfo ends at the last "@" before the host.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s@]*)@")
@@ -78,7 +79,8 @@ def _from_netrc(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None
     import netrc  # only when a repository without other credentials is configured
 
     path = environ.get("NETRC") or (
-        str(Path(environ["HOME"]) / ".netrc") if environ.get("HOME") else None)
+        str(Path(environ["HOME"]) / ".netrc") if environ.get("HOME") else None
+    )
     if not path or not Path(path).is_file():
         return None
     try:
@@ -91,8 +93,9 @@ def _from_netrc(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None
     return login or "", password or ""
 
 
-def repository_access(url: str | None, *, token: str | None,
-                      environ: Mapping[str, str]) -> RepositoryAccess:
+def repository_access(
+    url: str | None, *, token: str | None, environ: Mapping[str, str]
+) -> RepositoryAccess:
     """Take the credentials out of ``url`` and pick the ones to send to its origin.
 
     URL credentials win over ``token``, which wins over the netrc entry for the host.

@@ -3,8 +3,6 @@
 The original ipydeps fetched a JSON file mapping package names to shell commands and ran
 them. We accept the same file only where each command is a plain ``apk add <names>``,
 and keep just the apk names.
-
-Public API (stable): ``load_dependency_links(json_text) -> dict[str, tuple[str, ...]]``.
 """
 
 from __future__ import annotations
@@ -19,6 +17,8 @@ from .errors import ConfigError
 
 # An apk package name as aports allows it; anything else (";", "&&", "$(", options) is refused.
 # Matched whole with fullmatch: ``$`` would also match before a final newline.
+__all__ = ["load_dependency_links"]
+
 _APK_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]*")
 
 

@@ -84,8 +84,9 @@ def install_scheme(prefix: Path | None = None) -> InstallScheme:
     )
 
 
-def installed_distributions(paths: Iterable[str | os.PathLike[str]] | None = None
-                            ) -> dict[NormalizedName, Version]:
+def installed_distributions(
+    paths: Iterable[str | os.PathLike[str]] | None = None,
+) -> dict[NormalizedName, Version]:
     """Map each distribution visible on ``paths`` (default ``sys.path``) to its version.
 
     The first one found wins, as for imports. Names and versions come from the

@@ -1,16 +1,9 @@
 """The pure description of the target environment the planner plans for (markers, tags, apk).
 
-Public API (stable):
-
-- ``TargetEnvironment(markers, supported_tags, apk_available)``: frozen value.
-- ``TargetEnvironment.current(*, apk_available: bool) -> TargetEnvironment``: this interpreter.
-- ``TargetEnvironment.simulated(*, python="3.12", platforms=("musllinux_1_2_x86_64",),
-  apk_available=False, implementation="cp") -> TargetEnvironment``: another target, for tests
-  and dry runs (e.g. an Alpine kernel planned from Debian).
-- ``PlanPolicy(upgrade=False, upstream_allowed=True, apk_allowed=True, prereleases=False)``.
-
-Installed distributions are passed to ``resolve`` separately (``Mapping[NormalizedName,
-Version]``); reading them (importlib.metadata) is an effect and lives in the edge.
+``TargetEnvironment.current`` describes this interpreter, ``TargetEnvironment.simulated``
+another target (tests and dry runs, e.g. an Alpine kernel planned from Debian). Installed
+distributions are passed to ``resolve`` separately (``Mapping[NormalizedName, Version]``);
+reading them (importlib.metadata) is an effect and lives in the edge.
 """
 
 from __future__ import annotations
@@ -22,6 +15,8 @@ from types import MappingProxyType
 from packaging.markers import default_environment
 from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag, sys_tags
 from packaging.version import Version
+
+__all__ = ["PlanPolicy", "TargetEnvironment"]
 
 
 @dataclass(frozen=True)

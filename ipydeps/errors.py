@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-
-class IpydepsError(Exception):
-    """Base class of every error ipydeps raises on purpose.
-
-    At the edges (the IPython magic, ``python -m ipydeps``) an ``IpydepsError`` is
-    shown as its message alone, without a traceback: the message is written for
-    the notebook author. Any other exception is a bug and keeps its traceback.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+# The base lives in the shared package (its errors are ipydeps errors too); one class.
+from .formats.errors import IpydepsError as IpydepsError
 
 
 class InvalidRequirementError(IpydepsError):
@@ -76,9 +65,11 @@ class FileMissingError(DownloadError):
     """The server answered 404 for a file its index lists."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, "not found (HTTP 404)",
-                         hint="the index lists a file the server lacks; "
-                              "tell the repository maintainer")
+        super().__init__(
+            url,
+            "not found (HTTP 404)",
+            hint="the index lists a file the server lacks; tell the repository maintainer",
+        )
 
 
 class HashMismatchError(IpydepsError):
@@ -97,6 +88,25 @@ class HashMismatchError(IpydepsError):
 
 class InstallError(IpydepsError):
     """Installing a planned step failed; the environment was rolled back."""
+
+
+class InvalidWheelError(InstallError):
+    """The wheel file breaks the wheel spec (unsafe path, missing metadata, bad entry)."""
+
+
+class RecordMismatchError(InvalidWheelError):
+    """A member's bytes do not have the hash (or size) the wheel's RECORD gives: refused."""
+
+    def __init__(self, wheel: str, member: str, expected: str, actual: str) -> None:
+        self.wheel = wheel
+        self.member = member
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Refused {wheel}: {member!r} has {actual}, its RECORD says {expected}. The "
+            "wheel was altered after it was built; nothing was installed.",
+            hint="the wheel is malformed or hostile; tell its publisher",
+        )
 
 
 class CancelledError(InstallError):
@@ -125,9 +135,11 @@ def _apk_hint(output: str) -> str:
     if "UNTRUSTED" in output or "BAD signature" in output:
         return "check that the repository's public key is in /etc/apk/keys"
     if "unable to select packages" in output:
-        return ("apk cannot install these packages together (a conflict, or a dependency "
-                "no configured repository provides; apk's output names it): tell the "
-                "repository's maintainer")
+        return (
+            "apk cannot install these packages together (a conflict, or a dependency "
+            "no configured repository provides; apk's output names it): tell the "
+            "repository's maintainer"
+        )
     if "temporary error" in output or "network" in output or "fetch" in output.lower():
         return "check the repositories in /etc/apk/repositories and that they are reachable"
     return "check the repository URL and that its public key is in /etc/apk/keys"
@@ -148,5 +160,5 @@ class PartialInstallError(InstallError):
             f"and they were rolled back: {cause.message}\nThe apks stay installed (the apk "
             "helper can only add packages).",
             hint=f"{cause.hint + '; then ' if cause.hint else ''}run the same install again: "
-                 "the apks are in place now, so only the wheels are left to install",
+            "the apks are in place now, so only the wheels are left to install",
         )

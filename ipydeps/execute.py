@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from .environment import InstallScheme
 from .errors import (
@@ -26,13 +28,14 @@ from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
-from .installers.wheelstream import StreamingUnsupported
-from .models import Plan, Route, Step
-from .progress import PackageProgress, Progress
+from .models import Route, Step
+from .plan_model import Plan
+from .progress import PackageProgress, PackageState, Progress
 from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice
 from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
-from .transfer import BacklogProbe, CopyChoice, stored_copy_choice
+from .settings_values import StoredCopies
+from .transfer import CopyChoice, Trial, describe_choice, stored_copy_choice, stream_stored_copy
 
 
 @dataclass(frozen=True)
@@ -55,43 +58,18 @@ class Execution:
     apk_output: str = ""
 
 
-_Event = tuple[str, str, str | None, int | None, int | None]  # kind, name, state, done, total
+class _Event(NamedTuple):
+    """What a download thread tells the thread that shows progress."""
+
+    kind: Literal["progress", "done", "error", "retry"]
+    name: str
+    state: PackageState | None = None
+    done: int | None = None
+    total: int | None = None
+    text: str = ""  # a retry: what failed and when it is tried again
 
 
-class _NotWorthIt(Exception):
-    """A stored copy on trial arrives slower than the install could take it: use the wheel."""
-
-
-class _Trial:
-    """The verdict on stored copies fetched on trial, shared by one install's downloads.
-
-    The first copy to reach a verdict settles it for all: they come from one repository
-    over one network, and the wheel's fewer bytes only pay while that network is slow.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.verdict: bool | None = None
-
-    def settle(self, verdict: bool) -> bool:
-        with self._lock:
-            if self.verdict is None:
-                self.verdict = verdict
-            return self.verdict
-
-    def backlog_listener(self) -> Callable[[float], None]:
-        """Return what a copy's download tells about its backlog; it raises ``_NotWorthIt``."""
-        probe = BacklogProbe()
-
-        def listen(ahead: float) -> None:
-            verdict = self.verdict
-            if verdict is None:
-                heard = probe.add(ahead)
-                verdict = None if heard is None else self.settle(heard)
-            if verdict is False:
-                raise _NotWorthIt()
-
-        return listen
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,11 +80,11 @@ class _Job:
     downloads: Path
     transaction: WheelTransaction
     events: queue.Queue[_Event]
-    stored_copies: str
+    stored_copies: StoredCopies
     # Stored copies are written as they arrive, CPU-bound and mostly under the GIL: more
     # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
     stream_slots: threading.BoundedSemaphore
-    trial: _Trial
+    trial: Trial
     fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
 
 
@@ -120,7 +98,7 @@ def execute_plan(
     jobs: int = 4,
     unpack_workers: int = 4,
     cancel: threading.Event | None = None,
-    stored_copies: str = "auto",
+    stored_copies: StoredCopies = "auto",
     fetched: FetchedWheels | None = None,
     renamer: Renamer | None = None,
 ) -> Execution:
@@ -144,8 +122,19 @@ def execute_plan(
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
     with _collector_paused():
-        return _execute(plan, scheme, fetcher, apk_runner, progress, jobs, unpack_workers,
-                        cancel, stored_copies, fetched, renamer)
+        return _execute(
+            plan,
+            scheme,
+            fetcher,
+            apk_runner,
+            progress,
+            jobs,
+            unpack_workers,
+            cancel,
+            stored_copies,
+            fetched,
+            renamer,
+        )
 
 
 @contextlib.contextmanager
@@ -165,27 +154,53 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
-             apk_runner: ApkRunner | None, progress: Progress, jobs: int, unpack_workers: int,
-             cancel: threading.Event, stored_copies: str,
-             fetched: FetchedWheels | None, renamer: Renamer | None) -> Execution:
+def _execute(
+    plan: Plan,
+    scheme: InstallScheme,
+    fetcher: Fetcher,
+    apk_runner: ApkRunner | None,
+    progress: Progress,
+    jobs: int,
+    unpack_workers: int,
+    cancel: threading.Event,
+    stored_copies: StoredCopies,
+    fetched: FetchedWheels | None,
+    renamer: Renamer | None,
+) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
-    progress.start([PackageProgress(step.candidate.name, str(step.candidate.version),
-                                    step.candidate.route.value, total=step.candidate.size)
-                    for step in plan.steps])
+    progress.start(
+        [
+            PackageProgress(
+                step.candidate.name,
+                str(step.candidate.version),
+                step.candidate.route.value,
+                total=step.candidate.size,
+            )
+            for step in plan.steps
+        ]
+    )
     events: queue.Queue[_Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
     remove_orphans({str(MEMORY_SCRATCH), tempfile.gettempdir()})
     parent = scratch_parent([step.candidate.size for step in wheel_steps])
-    with scratch_directory(parent) as downloads, \
-            WheelTransaction(scheme, workers=unpack_workers, cancel=cancel,
-                             renamer=renamer) as transaction:
-
-        shared = _Job(fetcher, downloads, transaction, events, stored_copies,
-                      threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)), _Trial(),
-                      fetched)
+    with (
+        scratch_directory(parent) as downloads,
+        WheelTransaction(
+            scheme, workers=unpack_workers, cancel=cancel, renamer=renamer
+        ) as transaction,
+    ):
+        shared = _Job(
+            fetcher,
+            downloads,
+            transaction,
+            events,
+            stored_copies,
+            threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)),
+            Trial(),
+            fetched,
+        )
 
         def job(step: Step) -> None:
             try:
@@ -193,9 +208,9 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             except BaseException as error:  # reported to the main thread, which re-raises it
                 errors.append(error)  # before cancelling: the other downloads' errors follow
                 cancel.set()
-                events.put(("error", step.candidate.name, None, None, None))
+                events.put(_Event("error", step.candidate.name))
             finally:
-                events.put(("done", step.candidate.name, None, None, None))
+                events.put(_Event("done", step.candidate.name))
 
         errors: list[BaseException] = []
         pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
@@ -215,6 +230,7 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
             raise min(errors, key=lambda error: isinstance(error, CancelledError))
         apk_output = _run_apk(apk_steps, apk_runner, progress)
         order = [step.candidate.name for step in wheel_steps]
+        committing = time.perf_counter()
         try:
             wheels = transaction.commit(
                 order=order,
@@ -225,12 +241,14 @@ def _execute(plan: Plan, scheme: InstallScheme, fetcher: Fetcher,
                 raise  # an interrupt held until the commit was whole: everything is installed
             # The commit rolled the wheels back, but apk cannot be undone from here.
             raise _after_apk(error, apk_steps) from None
+        _log.debug("committed %d wheel(s) in %.2f s", len(wheels), time.perf_counter() - committing)
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
     for step in apk_steps:
         outcomes[step.candidate.name] = StepOutcome(step, step.candidate.size or 0, 0.0)
-    ordered = tuple(outcomes[step.candidate.name] for step in plan.steps
-                    if step.candidate.name in outcomes)
+    ordered = tuple(
+        outcomes[step.candidate.name] for step in plan.steps if step.candidate.name in outcomes
+    )
     return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
 
 
@@ -241,9 +259,9 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     started = time.perf_counter()
 
     def report(done: int, total: int | None) -> None:
-        events.put(("progress", candidate.name, None, done, total))
+        events.put(_Event("progress", candidate.name, done=done, total=total))
 
-    events.put(("progress", candidate.name, "downloading", None, None))
+    events.put(_Event("progress", candidate.name, "downloading"))
     stored = candidate.stored
     size: int | None = None
     streamed = False
@@ -254,31 +272,52 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             # Downloaded and checked against the same sha256 while planning.
             size = kept.stat().st_size
             report(size, size)
-            events.put(("progress", candidate.name, "verified", None, None))
+            events.put(_Event("progress", candidate.name, "verified"))
             transaction.stage(kept)
             kept.unlink()
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
             choice = stored_copy_choice(stored.url, shared.stored_copies)
+            _log.debug(
+                "%s: the repository offers a stored copy; stored_copies = %s: %s",
+                candidate.name,
+                shared.stored_copies,
+                describe_choice(choice),
+            )
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     try:
-                        size = _stream_stored_copy(
-                            step, fetcher, transaction, report, events,
-                            trial=shared.trial if choice is CopyChoice.TRIAL else None)
+                        size = stream_stored_copy(
+                            candidate,
+                            fetcher,
+                            transaction,
+                            report,
+                            lambda: events.put(_Event("progress", candidate.name, "verified")),
+                            trial=shared.trial if choice is CopyChoice.TRIAL else None,
+                        )
                     except FileMissingError:
                         # The copy only saves CPU: without it the wheel does the job, and
                         # its own sha256 vouches for it. A copy with the wrong bytes is
                         # another matter (HashMismatchError), never a reason to fall back.
-                        note = (f"the repository lists a stored copy of {candidate.filename} "
-                                "but does not have it (HTTP 404), so the wheel was "
-                                "installed; its maintainer can make the copies again with "
-                                "'ipydeps-repo index'")
+                        _log.debug(
+                            "%s: the stored copy is missing (HTTP 404): the wheel instead",
+                            candidate.name,
+                        )
+                        note = (
+                            f"the repository lists a stored copy of {candidate.filename} "
+                            "but does not have it (HTTP 404), so the wheel was "
+                            "installed; its maintainer can make the copies again with "
+                            "'ipydeps-repo index'"
+                        )
                 streamed = size is not None
         if size is None:
-            path = fetcher.download(candidate.url, shared.downloads / candidate.filename,
-                                    sha256=candidate.sha256, progress=report,
-                                    size=candidate.size)
-            events.put(("progress", candidate.name, "verified", None, None))
+            path = fetcher.download(
+                candidate.url,
+                shared.downloads / candidate.filename,
+                sha256=candidate.sha256,
+                progress=report,
+                size=candidate.size,
+            )
+            events.put(_Event("progress", candidate.name, "verified"))
             size = path.stat().st_size
             transaction.stage(path)
             path.unlink()
@@ -286,42 +325,22 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
         raise InstallError(
             f"Could not unpack {candidate.filename}: {error.strerror or error}",
             hint=f"check free space and that {transaction.scheme.purelib} is writable "
-                 "(a venv owned by you avoids both problems)") from None
-    events.put(("progress", candidate.name, "unpacked", None, None))
-    return StepOutcome(step, size, time.perf_counter() - started, stored_copy=streamed,
-                       note=note)
-
-
-def _stream_stored_copy(step: Step, fetcher: StreamingFetcher, transaction: WheelTransaction,
-                        report: Callable[[int, int | None], None],
-                        events: queue.Queue[_Event], *, trial: _Trial | None) -> int | None:
-    """Install the wheel from its stored copy as it downloads; return the bytes fetched.
-
-    Returns None when the copy turns out to be something wheelstream.py does not take,
-    or, on ``trial``, when the network turns out slower than the install (before or
-    while this copy downloads): what it staged is gone, and the caller installs the
-    wheel itself. A copy whose sha256 does not match is an error like a wheel's, never a
-    reason to fall back.
-    """
-    candidate = step.candidate
-    assert candidate.stored is not None
-    if trial is not None and trial.verdict is False:
-        return None
-    listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
-    stager = transaction.stream_stager(candidate.filename, candidate.stored.size)
-    try:
-        size = fetcher.stream(candidate.stored.url, sha256=candidate.stored.sha256,
-                              open_sink=stager.restart, progress=report, backlog=listener,
-                              size=candidate.stored.size)
-        events.put(("progress", candidate.name, "verified", None, None))
-        transaction.add(stager.finish())
-    except (StreamingUnsupported, _NotWorthIt):
-        stager.discard()
-        return None
-    except BaseException:
-        stager.discard()
-        raise
-    return size
+            "(a venv owned by you avoids both problems)",
+        ) from None
+    events.put(_Event("progress", candidate.name, "unpacked"))
+    seconds = time.perf_counter() - started
+    _log.debug(
+        "%s: %d bytes (%s) fetched and staged in %.2f s",
+        candidate.name,
+        size,
+        "the stored copy"
+        if streamed
+        else "kept from planning"
+        if kept is not None
+        else "the wheel",
+        seconds,
+    )
+    return StepOutcome(step, size, seconds, stored_copy=streamed, note=note)
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
@@ -329,27 +348,40 @@ def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
     if not plan.ok:
         raise InstallError("The plan has unsatisfiable requirements; nothing was installed")
     if plan.by_route(Route.APK) and apk_runner is None:
-        raise InstallError("The plan needs apk but apk cannot be run here",
-                           hint="plan again with apk disabled (apk = \"never\")")
-    missing_hash = [step.candidate.filename for step in plan.steps
-                    if step.candidate.route is not Route.APK and not step.candidate.sha256]
+        raise InstallError(
+            "The plan needs apk but apk cannot be run here",
+            hint='plan again with apk disabled (apk = "never")',
+        )
+    missing_hash = [
+        step.candidate.filename
+        for step in plan.steps
+        if step.candidate.route is not Route.APK and not step.candidate.sha256
+    ]
     if missing_hash:
-        raise InstallError(f"Refused {', '.join(missing_hash)}: the index gives no sha256",
-                           hint="use an index that publishes hashes (PEP 503/691)")
+        raise InstallError(
+            f"Refused {', '.join(missing_hash)}: the index gives no sha256",
+            hint="use an index that publishes hashes (PEP 503/691)",
+        )
 
 
-def _retries_shown(fetcher: Fetcher, steps: Sequence[Step],
-                   events: queue.Queue[_Event]) -> contextlib.AbstractContextManager[None]:
+def _retries_shown(
+    fetcher: Fetcher, steps: Sequence[Step], events: queue.Queue[_Event]
+) -> contextlib.AbstractContextManager[None]:
     """While the block runs, show each retried download in its package's progress row."""
     if not isinstance(fetcher, RetryReporting):
         return contextlib.nullcontext()
     names = {step.candidate.url: step.candidate.name for step in steps}
-    names.update({step.candidate.stored.url: step.candidate.name for step in steps
-                  if step.candidate.stored is not None})
+    names.update(
+        {
+            step.candidate.stored.url: step.candidate.name
+            for step in steps
+            if step.candidate.stored is not None
+        }
+    )
 
     def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
         if notice.url in names:
-            events.put(("retry", names[notice.url], notice.describe(), None, None))
+            events.put(_Event("retry", names[notice.url], text=notice.describe()))
 
     return fetcher.reporting_retries(show)
 
@@ -358,15 +390,15 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
     """Feed worker events to ``progress`` on this thread until every job has finished."""
     remaining = jobs
     while remaining:
-        kind, name, state, done, total = events.get()
-        if kind == "done":
+        event = events.get()
+        if event.kind == "done":
             remaining -= 1
-        elif kind == "error":
-            progress.update(name, state="failed")
-        elif kind == "retry":
-            progress.retrying(name, state or "")
+        elif event.kind == "error":
+            progress.update(event.name, state="failed")
+        elif event.kind == "retry":
+            progress.retrying(event.name, event.text)
         else:
-            progress.update(name, state=state, done=done, total=total)
+            progress.update(event.name, state=event.state, done=event.done, total=event.total)
 
 
 def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException:
@@ -377,8 +409,10 @@ def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException
     if isinstance(error, IpydepsError):
         return PartialInstallError(specs, error)
     # KeyboardInterrupt and the like keep their type; the note tells what stayed.
-    error.add_note(f"apk had already installed {' '.join(specs)}; those stay installed, "
-                   "the wheels were rolled back")
+    error.add_note(
+        f"apk had already installed {' '.join(specs)}; those stay installed, "
+        "the wheels were rolled back"
+    )
     return error
 
 
@@ -387,12 +421,14 @@ def _run_apk(steps: Sequence[Step], runner: ApkRunner | None, progress: Progress
         return ""
     for step in steps:
         progress.update(step.candidate.name, state="installing")
+    started = time.perf_counter()
     try:
         outcome = install_apks(steps, runner)
     except BaseException:
         for step in steps:
             progress.update(step.candidate.name, state="failed")
         raise
+    _log.debug("apk added %d package(s) in %.2f s", len(steps), time.perf_counter() - started)
     for step in steps:
         progress.update(step.candidate.name, state="installed")
     return outcome.output

@@ -36,8 +36,9 @@ def _explain_missing(provider: Provider, name: str) -> tuple[str, str | None]:
     return (f"{name} was not found in {where}", "check the spelling of the project name")
 
 
-def _explain_nothing_fits(provider: Provider, name: str,
-                          prebuilt: Sequence[Candidate]) -> tuple[str, str | None]:
+def _explain_nothing_fits(
+    provider: Provider, name: str, prebuilt: Sequence[Candidate]
+) -> tuple[str, str | None]:
     """Explain a project whose prebuilt files are all for other targets."""
     this_python = provider.environment.markers["python_version"]
     built_for = sorted({c.apk_python or "" for c in prebuilt if provider.apk_for_other_python(c)})
@@ -48,8 +49,11 @@ def _explain_nothing_fits(provider: Provider, name: str,
             ASK_MAINTAINER + " for this Python",
         )
     platform_tag = provider.environment.supported_tags[0]
-    also = (f" (its apks are built for Python {', '.join(built_for)}, this is {this_python})"
-            if built_for else "")
+    also = (
+        f" (its apks are built for Python {', '.join(built_for)}, this is {this_python})"
+        if built_for
+        else ""
+    )
     return (
         f"no wheel of {name} fits this platform ({platform_tag}); wheels exist only for "
         f"other platforms or Python versions{also}",

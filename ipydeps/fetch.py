@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import logging
 import os
 import threading
 import urllib.parse
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .cancel import CancelEvent, shut_down
 from .connections import ConnectionPool, limit_wait, waiting_bytes
+from .credentials import redact
 from .errors import DownloadError, HashMismatchError
 from .fetch_failures import (
     FAILURES,
@@ -32,12 +34,19 @@ from .protocols import Page
 from .proxies import Proxy
 from .retries import Deadline, RetryListener, RetryListeners, RetryNotice, RetryPolicy
 
-__all__ = ["MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "USER_AGENT", "HttpFetcher", "RetryNotice",
-           "RetryPolicy"]
+__all__ = [
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_PAGE_BYTES",
+    "USER_AGENT",
+    "HttpFetcher",
+    "RetryNotice",
+    "RetryPolicy",
+]
 
 USER_AGENT = "ipydeps/0.1"
 _CHUNK = 1 << 20
 _MAX_REDIRECTS = 5
+_log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Default bounds on what a repository can make us hold or write (config: max_page_bytes,
 # max_download_bytes): an index page is parsed whole in memory, at about 10 bytes of
@@ -55,10 +64,16 @@ class HttpFetcher:
     bounds the wait for a silent server (see retries.py).
     """
 
-    def __init__(self, *, retry: RetryPolicy | None = None, cancel: threading.Event | None = None,
-                 proxies: Mapping[str, str] | None = None, max_page_bytes: int = MAX_PAGE_BYTES,
-                 max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-                 credentials: Callable[[str], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        cancel: threading.Event | None = None,
+        proxies: Mapping[str, str] | None = None,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        credentials: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:
         """``proxies`` maps "http"/"https" to a proxy URL, "no" to a NO_PROXY-style list.
 
         The edge passes ``system_proxies()``; loopback is never proxied. ``get_bytes``
@@ -137,12 +152,16 @@ class HttpFetcher:
                     handle.truncate()
                     return write
 
-                self.stream(url, sha256=sha256, open_sink=open_partial, progress=progress,
-                            size=size)
+                self.stream(
+                    url, sha256=sha256, open_sink=open_partial, progress=progress, size=size
+                )
         except OSError as error:
             partial.unlink(missing_ok=True)
-            raise DownloadError(url, f"could not write {partial}: {error.strerror or error}",
-                                hint="check free space in the temporary directory") from None
+            raise DownloadError(
+                url,
+                f"could not write {partial}: {error.strerror or error}",
+                hint="check free space in the temporary directory",
+            ) from None
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -201,8 +220,7 @@ class HttpFetcher:
             raise HashMismatchError(url, sha256.lower(), actual)
         return done_box[0]
 
-    def _with_retries(self, url: str, attempt: Callable[[Deadline], None],
-                      clock: Deadline) -> None:
+    def _with_retries(self, url: str, attempt: Callable[[Deadline], None], clock: Deadline) -> None:
         """Run ``attempt`` until it succeeds, retrying transient errors while time is left.
 
         Raises ``DeadlineOver`` when the deadline ends the wait, else the last error.
@@ -219,9 +237,13 @@ class HttpFetcher:
             except TransientError as error:
                 self._drop_connection()
                 delay = delays[index] if index < len(delays) else None
-                self._before_retry(error, RetryNotice(url, index + 1, len(delays) + 1,
-                                                      str(error), delay or 0.0),
-                                   clock, reasons, last=delay is None)
+                self._before_retry(
+                    error,
+                    RetryNotice(url, index + 1, len(delays) + 1, str(error), delay or 0.0),
+                    clock,
+                    reasons,
+                    last=delay is None,
+                )
             except Cancelled:
                 self._drop_connection()
                 raise
@@ -235,8 +257,15 @@ class HttpFetcher:
                 self._drop_connection()
                 raise
 
-    def _before_retry(self, error: TransientError, notice: RetryNotice, clock: Deadline,
-                      reasons: list[str], *, last: bool) -> None:
+    def _before_retry(
+        self,
+        error: TransientError,
+        notice: RetryNotice,
+        clock: Deadline,
+        reasons: list[str],
+        *,
+        last: bool,
+    ) -> None:
         """Tell of the retry and wait for it; raise when there is none to make.
 
         Raises ``DeadlineOver`` when the deadline leaves no time for another attempt,
@@ -248,9 +277,19 @@ class HttpFetcher:
         if self.cancel.is_set():
             raise Cancelled()  # the failure was most likely our own socket shutdown
         if clock.over(after=notice.delay):
+            _log.debug(
+                "%s: giving up, the deadline is near (%s)", redact(notice.url), "; ".join(reasons)
+            )
             raise DeadlineOver(clock, reasons) from None
         if last:
+            _log.debug(
+                "%s: giving up after %d attempt(s) (%s)",
+                redact(notice.url),
+                notice.attempts,
+                "; ".join(reasons),
+            )
             raise error
+        _log.debug("%s: %s", redact(notice.url), notice.describe())
         self._listeners.tell(notice)
         # Event.wait doubles as an interruptible backoff: cancelling ends it at once.
         if self.cancel.wait(notice.delay):
@@ -274,8 +313,9 @@ class HttpFetcher:
         except ValueError as error:
             raise PermanentError(f"{error} (HTTP_PROXY/HTTPS_PROXY)") from None
 
-    def _request(self, parts: urllib.parse.SplitResult, path: str,
-                 headers: dict[str, str], clock: Deadline) -> http.client.HTTPResponse:
+    def _request(
+        self, parts: urllib.parse.SplitResult, path: str, headers: dict[str, str], clock: Deadline
+    ) -> http.client.HTTPResponse:
         """Send one GET; sort failures into transient, permanent and missing."""
         if parts.scheme not in ("http", "https"):
             raise PermanentError(f"unsupported URL scheme {parts.scheme!r}")
@@ -287,8 +327,9 @@ class HttpFetcher:
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             refused = tunnel_refusal(error)
             if refused is not None:
-                raise PermanentError(f"the proxy refused the tunnel: HTTP {refused}",
-                                      refused) from None
+                raise PermanentError(
+                    f"the proxy refused the tunnel: HTTP {refused}", refused
+                ) from None
             raise TransientError(describe_error(error)) from None
         status = response.status
         if status >= 400:
@@ -300,8 +341,9 @@ class HttpFetcher:
             raise PermanentError(f"HTTP {status} {response.reason}", status)
         return response
 
-    def _open(self, url: str, accept: str | None,
-              clock: Deadline) -> tuple[http.client.HTTPResponse, str]:
+    def _open(
+        self, url: str, accept: str | None, clock: Deadline
+    ) -> tuple[http.client.HTTPResponse, str]:
         """GET ``url``, following up to ``_MAX_REDIRECTS`` redirects (never https -> http).
 
         Returns the response and the URL that gave it.
@@ -357,8 +399,7 @@ class HttpFetcher:
         if total_box is not None:
             total_box[:] = [total]
         received = 0
-        while chunk := self._read(response, min(_CHUNK, limit + 1 - received), connection,
-                                  clock):
+        while chunk := self._read(response, min(_CHUNK, limit + 1 - received), connection, clock):
             clock.moved()
             received += len(chunk)
             if received > limit:  # one byte past the limit is enough to tell
@@ -378,8 +419,13 @@ class HttpFetcher:
             self._drop_connection()
         return final
 
-    def _read(self, response: http.client.HTTPResponse, size: int,
-              connection: http.client.HTTPConnection | None, clock: Deadline) -> bytes:
+    def _read(
+        self,
+        response: http.client.HTTPResponse,
+        size: int,
+        connection: http.client.HTTPConnection | None,
+        clock: Deadline,
+    ) -> bytes:
         """Return up to ``size`` bytes of the body; raise ``Cancelled`` once cancelled."""
         if self.cancel.is_set():
             raise Cancelled()

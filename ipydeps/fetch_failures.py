@@ -67,14 +67,18 @@ def attempts_told(reasons: list[str]) -> str:
 
 
 # What to try when a server stays silent past the deadline.
-DEADLINE_HINT = ("the server is not answering, or too slowly: check that it is up and "
-                 "reachable; the wait is bounded by deadline (IPYDEPS_DEADLINE)")
+DEADLINE_HINT = (
+    "the server is not answering, or too slowly: check that it is up and "
+    "reachable; the wait is bounded by deadline (IPYDEPS_DEADLINE)"
+)
 
 
 # What a 407 from a proxy should make people try.
-PROXY_CREDENTIALS_HINT = ("the proxy wants credentials: put them in its URL, e.g. "
-                          "HTTPS_PROXY=http://user:password@proxy.example:3128 (percent-encode "
-                          "'@' and ':' in them); NO_PROXY lists hosts reached directly")
+PROXY_CREDENTIALS_HINT = (
+    "the proxy wants credentials: put them in its URL, e.g. "
+    "HTTPS_PROXY=http://user:password@proxy.example:3128 (percent-encode "
+    "'@' and ':' in them); NO_PROXY lists hosts reached directly"
+)
 
 
 def hint_for(error: Exception, otherwise: str) -> str:
@@ -98,7 +102,7 @@ def tunnel_refusal(error: BaseException) -> int | None:
     prefix = "Tunnel connection failed: "
     if type(error) is not OSError or not text.startswith(prefix):
         return None
-    status = text[len(prefix):].split(" ", 1)[0]
+    status = text[len(prefix) :].split(" ", 1)[0]
     return int(status) if status.isdigit() and 400 <= int(status) < 500 else None
 
 
@@ -130,11 +134,12 @@ def page_error(url: str, failure: Exception, limit: int) -> IpydepsError:
             f"Refused {url}: it is bigger than {limit} bytes, the limit for index pages "
             "and metadata (max_page_bytes)",
             hint="if the repository is trusted and its pages are that big, raise "
-                 "max_page_bytes (IPYDEPS_MAX_PAGE_BYTES)")
+            "max_page_bytes (IPYDEPS_MAX_PAGE_BYTES)",
+        )
     return RepositoryError(
         f"Could not read {url}: {failure}",
-        hint=hint_for(failure, "check that the repository URL is right and the server is "
-                               "running"))
+        hint=hint_for(failure, "check that the repository URL is right and the server is running"),
+    )
 
 
 def download_error(url: str, failure: Exception, size: int | None, limit: int) -> IpydepsError:
@@ -144,15 +149,21 @@ def download_error(url: str, failure: Exception, size: int | None, limit: int) -
     if isinstance(failure, Cancelled):
         return CancelledError(f"Download of {url}")
     if isinstance(failure, TooLarge) and size is not None:
-        return DownloadError(url, f"the server sends more than the {size} bytes its index "
-                                  "announced; refused",
-                             hint="the repository is misconfigured or hostile; tell its "
-                                  "maintainer")
+        return DownloadError(
+            url,
+            f"the server sends more than the {size} bytes its index announced; refused",
+            hint="the repository is misconfigured or hostile; tell its maintainer",
+        )
     if isinstance(failure, TooLarge):
-        return DownloadError(url, f"bigger than {limit} bytes, the limit for a file whose "
-                                  "size the index does not give (max_download_bytes)",
-                             hint="if the repository is trusted, raise max_download_bytes "
-                                  "(IPYDEPS_MAX_DOWNLOAD_BYTES)")
-    return DownloadError(url, str(failure),
-                         hint=hint_for(failure, "check the network and that the repository "
-                                                "is up, then retry"))
+        return DownloadError(
+            url,
+            f"bigger than {limit} bytes, the limit for a file whose "
+            "size the index does not give (max_download_bytes)",
+            hint="if the repository is trusted, raise max_download_bytes "
+            "(IPYDEPS_MAX_DOWNLOAD_BYTES)",
+        )
+    return DownloadError(
+        url,
+        str(failure),
+        hint=hint_for(failure, "check the network and that the repository is up, then retry"),
+    )

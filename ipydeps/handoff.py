@@ -16,9 +16,6 @@ Local paths (a wheel file, a project directory, a find-links directory) stay all
 they reach no network. Either way ``notice`` says what happened.
 
 With upstream allowed, nothing changes: pip runs as the machine configures it.
-
-Public API: ``Handoff``, ``plan_handoff(args, *, settings, environ) -> Handoff``,
-``AirGapError``.
 """
 
 from __future__ import annotations
@@ -31,10 +28,11 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .config import Settings
 from .credentials import redact, repository_access
 from .errors import InvalidRequirementError, IpydepsError
+from .formats.wire import SIMPLE_PATH
 from .own_names import shadowing_problem
+from .settings import Settings
 
 # Options whose value is another place to find packages, each as written on a command
 # line or in a requirements file; "-i" and "-f" also come glued to their value.
@@ -45,13 +43,29 @@ _FILE_OPTIONS = ("--requirement", "-r", "--constraint", "-c")
 # Options whose value is a URL that is not a package source.
 _OTHER_URL_OPTIONS = ("--proxy", "--cert", "--client-cert", "--log", "--cache-dir")
 _MAX_FILE_DEPTH = 10  # requirement files that name others, as pip allows
+__all__ = ["KEPT_PIP_VARIABLES", "AirGapError", "Handoff", "plan_handoff"]
+
 # The machine's pip variables a sealed pip keeps: none can add a place to find packages.
-KEPT_PIP_VARIABLES = frozenset({
-    "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
-    "PIP_PROXY", "PIP_TRUSTED_HOST", "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR",
-    "PIP_BREAK_SYSTEM_PACKAGES", "PIP_ROOT_USER_ACTION", "PIP_PROGRESS_BAR", "PIP_NO_COLOR",
-    "PIP_NO_INPUT", "PIP_EXISTS_ACTION", "PIP_KEYRING_PROVIDER",
-})
+KEPT_PIP_VARIABLES = frozenset(
+    {
+        "PIP_CERT",
+        "PIP_CLIENT_CERT",
+        "PIP_TIMEOUT",
+        "PIP_DEFAULT_TIMEOUT",
+        "PIP_RETRIES",
+        "PIP_PROXY",
+        "PIP_TRUSTED_HOST",
+        "PIP_CACHE_DIR",
+        "PIP_NO_CACHE_DIR",
+        "PIP_BREAK_SYSTEM_PACKAGES",
+        "PIP_ROOT_USER_ACTION",
+        "PIP_PROGRESS_BAR",
+        "PIP_NO_COLOR",
+        "PIP_NO_INPUT",
+        "PIP_EXISTS_ACTION",
+        "PIP_KEYRING_PROVIDER",
+    }
+)
 
 
 class AirGapError(IpydepsError):
@@ -67,8 +81,7 @@ class Handoff:
     notice: str | None = None  # None: say nothing (upstream allowed, as before)
 
 
-def plan_handoff(args: Sequence[str], *, settings: Settings,
-                 environ: Mapping[str, str]) -> Handoff:
+def plan_handoff(args: Sequence[str], *, settings: Settings, environ: Mapping[str, str]) -> Handoff:
     """Return how to run ``pip <args>`` under ``settings``, from the environment ``environ``.
 
     Raises ``AirGapError`` when upstream is off and the command names another package
@@ -90,10 +103,14 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
             f"Refused `{command}`: upstream is off (air-gapped), and it would reach "
             f"another package source: {'; '.join(dict.fromkeys(problems))}",
             hint=f"install from our repository only ({redact(clean_ours or 'none configured')}"
-                 "): drop those options; or allow upstream (IPYDEPS_UPSTREAM=allow) where "
-                 "this setup may reach it")
-    sealed = {key: value for key, value in environ.items()
-              if not key.startswith("PIP_") or key in KEPT_PIP_VARIABLES}
+            "): drop those options; or allow upstream (IPYDEPS_UPSTREAM=allow) where "
+            "this setup may reach it",
+        )
+    sealed = {
+        key: value
+        for key, value in environ.items()
+        if not key.startswith("PIP_") or key in KEPT_PIP_VARIABLES
+    }
     sealed["PIP_CONFIG_FILE"] = os.devnull
     sealed["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     if ours is not None:
@@ -102,10 +119,15 @@ def plan_handoff(args: Sequence[str], *, settings: Settings,
     else:
         sealed["PIP_NO_INDEX"] = "1"
         where = "with no index at all (no repository is configured)"
-    return Handoff(tuple(args), sealed, notice=(
-        f"ipydeps: upstream is off (air-gapped): running `{command}` with the real pip "
-        f"{where}; this machine's pip configuration, other indexes and find-links are "
-        "not used"))
+    return Handoff(
+        tuple(args),
+        sealed,
+        notice=(
+            f"ipydeps: upstream is off (air-gapped): running `{command}` with the real pip "
+            f"{where}; this machine's pip configuration, other indexes and find-links are "
+            "not used"
+        ),
+    )
 
 
 def _shadowing_requirements(words: list[str]) -> dict[str, str]:
@@ -129,7 +151,7 @@ def _shadowing_requirements(words: list[str]) -> dict[str, str]:
 def _simple_url(base: str) -> str:
     """Return the PEP 503 index of a repository URL (``<base>/simple/``)."""
     trimmed = base.rstrip("/")
-    return (trimmed if trimmed.endswith("/simple") else trimmed + "/simple") + "/"
+    return (trimmed if trimmed.endswith(f"/{SIMPLE_PATH}") else f"{trimmed}/{SIMPLE_PATH}") + "/"
 
 
 def _without_credentials(url: str) -> str:
@@ -143,8 +165,7 @@ def _same_index(url: str, ours: str | None) -> bool:
 
 def _words_with_values(words: list[str]) -> Iterable[tuple[str, str | None, str]]:
     """Yield (option, value, word) for valued options we look at, and (word, None, word)."""
-    valued = (*_INDEX_OPTIONS, *_EXTRA_OPTIONS, *_FIND_OPTIONS, *_FILE_OPTIONS,
-              *_OTHER_URL_OPTIONS)
+    valued = (*_INDEX_OPTIONS, *_EXTRA_OPTIONS, *_FIND_OPTIONS, *_FILE_OPTIONS, *_OTHER_URL_OPTIONS)
     index = 0
     while index < len(words):
         word = words[index]

@@ -1,16 +1,9 @@
 """Parse index formats (PEP 691 JSON, PEP 503 HTML, APKINDEX records) straight into ``Candidate``s.
 
-Public API (stable; pure functions, no I/O):
-
-- ``parse_project_page(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]``
-  PEP 691 JSON or PEP 503 HTML (sniffed), wheels AND sdists; sdists are recorded so the
-  planner can explain "only a source distribution exists". Raises ``RepositoryError``.
-- ``parse_project_json(...)`` / ``parse_project_html(...)``: the same, one format each.
-- ``compatible_wheels(candidates, supported_tags) -> list[Candidate]``
-- ``apk_candidates(records, *, repository_url, apk_map=None) -> list[Candidate]``
-  APKINDEX records (from ``ipydeps.apkindex.parse_apkindex``) of py3-* (or ``apk_map``)
-  packages, named by their Python project, with requires_dist mapped from ``D:``.
-- ``apk_name_for(project, apk_map=None) -> str``: Alpine's name (``ipydeps.apknames``).
+Pure functions, no I/O. Project pages give wheels and sdists: sdists are recorded so the
+planner can explain "only a source distribution exists". APKINDEX records (from
+``ipydeps.formats.apkindex``) of py3-* (or ``apk_map``) packages become candidates named by
+their Python project, with requires_dist mapped from ``D:``.
 """
 
 from __future__ import annotations
@@ -33,16 +26,24 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from . import apknames
-from .apkversion import ApkVersionError, apk_to_pep440
 from .errors import RepositoryError
+from .formats import apknames
+from .formats.apkversion import ApkVersionError, apk_to_pep440
+from .formats.wire import STORED_COPY_KEY
 from .models import Candidate, Route, StoredCopy
 
-JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
-# PEP 691: ask for JSON first, accept HTML from older indexes.
-ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
-
-
+__all__ = [
+    "ApkRecord",
+    "apk_candidates",
+    "apk_depends_to_requires_dist",
+    "apk_name_for",
+    "apk_python_version",
+    "compatible_wheels",
+    "parse_project_html",
+    "parse_project_json",
+    "parse_project_page",
+    "project_for_apk",
+]
 
 # A wheel's distribution name as the wheel spec escapes it (runs of -_. become _).
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")  # fullmatch
@@ -119,8 +120,6 @@ def _file_candidate(
     )
 
 
-# Our repository's private PEP 691 key (PEP 691 leaves keys starting with "_" to each index).
-STORED_COPY_KEY = "_ipydeps-stored"
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # fullmatch: "$" also matches before a newline
 
 
@@ -131,8 +130,14 @@ def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
         return None
     url, hashes, size = value.get("url"), value.get("hashes"), value.get("size")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if not isinstance(url, str) or not url or not isinstance(sha256, str) \
-            or not _SHA256.fullmatch(sha256) or not isinstance(size, int) or size <= 0:
+    if (
+        not isinstance(url, str)
+        or not url
+        or not isinstance(sha256, str)
+        or not _SHA256.fullmatch(sha256)
+        or not isinstance(size, int)
+        or size <= 0
+    ):
         return None
     return StoredCopy(url=_absolute(page_url, url), sha256=sha256.lower(), size=size)
 
@@ -143,8 +148,10 @@ def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> lis
         page = json.loads(body)
         files = page["files"]
     except RecursionError:  # nested deeper than the parser's stack: hostile, not a bug
-        raise RepositoryError(f"{page_url} returned JSON nested too deeply to be read",
-                              hint="the repository is misconfigured or hostile") from None
+        raise RepositoryError(
+            f"{page_url} returned JSON nested too deeply to be read",
+            hint="the repository is misconfigured or hostile",
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
         raise RepositoryError(
             f"{page_url} did not return a PEP 691 project page ({error})",
@@ -265,7 +272,7 @@ def compatible_wheels(
 
 
 class ApkRecord(Protocol):
-    """The fields of an APKINDEX record this module reads (``ipydeps.apkindex.ApkIndexRecord``)."""
+    """The fields of an APKINDEX record this module reads (``formats.apkindex.ApkIndexRecord``)."""
 
     @property
     def name(self) -> str:
@@ -294,7 +301,7 @@ class ApkRecord(Protocol):
 
 
 def apk_name_for(project: str, apk_map: Mapping[str, str] | None = None) -> str:
-    """Return the apk carrying ``project`` (``ipydeps.apknames``: apk_map, Alpine's name, py3-*)."""
+    """Return the apk carrying ``project`` (``formats.apknames``: apk_map, Alpine's name, py3-*)."""
     return apknames.apk_name_for(project, apk_map)
 
 

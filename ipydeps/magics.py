@@ -51,9 +51,13 @@ def run_real_pip(args: list[str], environ: Mapping[str, str] | None = None) -> i
 
     Streams its output; returns its exit code.
     """
-    process = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
-                             text=True, check=False,
-                             env=None if environ is None else dict(environ))
+    process = subprocess.run(
+        [sys.executable, "-m", "pip", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if environ is None else dict(environ),
+    )
     sys.stdout.write(process.stdout)
     sys.stderr.write(process.stderr)
     return process.returncode
@@ -83,8 +87,14 @@ def pip_magic(line: str) -> None:
             return
         from .api import pip
 
-        pip(requirements, upgrade=install.upgrade, quiet=install.quiet,
-            verbose=install.verbose, dry_run=install.dry_run, index_url=install.index_url)
+        pip(
+            requirements,
+            upgrade=install.upgrade,
+            quiet=install.quiet,
+            verbose=install.verbose,
+            dry_run=install.dry_run,
+            index_url=install.index_url,
+        )
     except IpydepsError as error:
         sys.stderr.write(f"ipydeps: {error}\n")
 
@@ -94,14 +104,20 @@ def hand_off(args: list[str]) -> Handoff:
 
     Raises ``AirGapError`` (upstream off, another source named) or ``ConfigError``.
     """
-    from .config import load_config
     from .handoff import plan_handoff
+    from .settings import load_config
 
     return plan_handoff(args, settings=load_config(environ=os.environ), environ=os.environ)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%pip`` and the ``!pip install`` transformer (``%load_ext ipydeps``)."""
+    """Register ``%pip`` and the ``!pip install`` transformer (``%load_ext ipydeps``).
+
+    The install machinery (``ipydeps.api``) is loaded here too: the runtime loads the
+    extension at kernel start, so the first ``%pip install`` does not wait for it.
+    """
+    from . import api  # noqa: F401
+
     ipython.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
     cleanup = ipython.input_transformers_cleanup
     if rewrite_shell_pip not in cleanup:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-if TYPE_CHECKING:
-    from .apkclosure import ApkAddition
-
 
 class Route(enum.Enum):
-    """Where a package comes from, fastest first (DESIGN.md, "How ipydeps decides")."""
+    """Where a package comes from, fastest first: the planner takes the first route that has it."""
 
     APK = "apk"  # an apk from our repository, installed with apk add
     WHEEL = "wheel"  # a prebuilt wheel from our repository
@@ -136,41 +132,3 @@ class Unsatisfiable:
     text: str
     reason: str
     hint: str | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The pure result of planning: printable, testable, and what the installers carry out.
-
-    ``steps`` are in install order (dependencies first). A plan with any
-    ``unsatisfiable`` entry must not be executed.
-    """
-
-    steps: tuple[Step, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    unsatisfiable: tuple[Unsatisfiable, ...] = ()
-    notes: tuple[str, ...] = field(default=())
-    # What `apk add` of the apk steps adds besides them (their apk dependencies that apk's
-    # database does not satisfy), dependencies first; apk installs these, not ipydeps.
-    apk_dependencies: tuple[ApkAddition, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when every requirement can be satisfied."""
-        return not self.unsatisfiable
-
-    def by_route(self, route: Route) -> tuple[Step, ...]:
-        """Return the steps that use ``route``, in plan order."""
-        return tuple(step for step in self.steps if step.candidate.route is route)
-
-    def __str__(self) -> str:
-        """Render the plan as a text table (``ipydeps.render.render_text``) for ``print``."""
-        from .render import render_text  # render imports this module
-
-        return render_text(self)
-
-    def _repr_html_(self) -> str:
-        """Render the plan as escaped HTML for Jupyter (``ipydeps.render.render_html``)."""
-        from .render import render_html
-
-        return render_html(self)

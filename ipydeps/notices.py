@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .config import Settings
+from .settings import Settings
 
 _already_said: set[str] = set()
 
-HOW_TO_CONFIGURE = ("set IPYDEPS_REPOSITORY_URL, or repository_url in "
-                    "~/.config/ipydeps/config.toml (or /etc/ipydeps/config.toml)")
+HOW_TO_CONFIGURE = (
+    "set IPYDEPS_REPOSITORY_URL, or repository_url in "
+    "~/.config/ipydeps/config.toml (or /etc/ipydeps/config.toml)"
+)
 
 
 def no_repository(settings: Settings) -> str | None:
@@ -21,11 +23,15 @@ def no_repository(settings: Settings) -> str | None:
     if settings.repository_url:
         return None
     if settings.upstream_allowed:
-        return (f"note: no ipydeps repository is configured, so every package comes from "
-                f"the upstream index {settings.upstream_url} (as with plain pip); "
-                f"to install from an ipydeps repository, {HOW_TO_CONFIGURE}")
-    return (f"note: no ipydeps repository is configured and upstream is 'deny', so there is "
-            f"nowhere to install from; {HOW_TO_CONFIGURE}")
+        return (
+            f"note: no ipydeps repository is configured, so every package comes from "
+            f"the upstream index {settings.upstream_url} (as with plain pip); "
+            f"to install from an ipydeps repository, {HOW_TO_CONFIGURE}"
+        )
+    return (
+        f"note: no ipydeps repository is configured and upstream is 'deny', so there is "
+        f"nowhere to install from; {HOW_TO_CONFIGURE}"
+    )
 
 
 def say_once(notice: str | None, stream: TextIO) -> None:

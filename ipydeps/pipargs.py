@@ -10,10 +10,21 @@ from pathlib import Path
 from .errors import IpydepsError
 
 # pip install options ipydeps understands; anything else goes to the real pip unchanged.
-_FLAGS = {"-U": "upgrade", "--upgrade": "upgrade", "-q": "quiet", "--quiet": "quiet",
-          "--dry-run": "dry_run", "-v": "verbose", "--verbose": "verbose"}
-_VALUED = {"-i": "index_url", "--index-url": "index_url", "-r": "requirement",
-           "--requirement": "requirement"}
+_FLAGS = {
+    "-U": "upgrade",
+    "--upgrade": "upgrade",
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "--dry-run": "dry_run",
+    "-v": "verbose",
+    "--verbose": "verbose",
+}
+_VALUED = {
+    "-i": "index_url",
+    "--index-url": "index_url",
+    "-r": "requirement",
+    "--requirement": "requirement",
+}
 
 
 @dataclass(frozen=True)

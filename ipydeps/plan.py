@@ -2,26 +2,15 @@
 
 Planning does no I/O of its own: it reads only through the ``PackageSource``s it is
 given, the fastest route first (an upstream index is asked about a project only when
-our repository cannot satisfy it), and nothing is installed.
-
-Public API (stable):
-
-- ``resolve(requests, *, sources, installed, environment, policy, jobs=1,
-  installed_apks=None) -> Plan``
-  ``requests``: from ``parse_requirements``; ``sources``: ``PackageSource``s (any order;
-  preferred by ``Route.rank``); ``installed``: ``Mapping[NormalizedName, Version]``;
-  ``installed_apks``: apk's database (``ipydeps.apkclosure.InstalledApks``), against
-  which ``Plan.apk_dependencies`` lists what ``apk add`` pulls in besides the apk steps;
-  ``environment``: ``TargetEnvironment``; ``policy``: ``PlanPolicy``. Never raises for an
-  unsatisfiable requirement: the plan lists it with a reason and hint. Sources may raise
-  ``RepositoryError`` (repository down), which propagates.
-- ``raise_for_unsatisfiable(plan) -> None``: for edges that want an exception:
-  ``NoCandidateError`` (one requirement) or ``ResolutionError`` (several / conflicts).
+our repository cannot satisfy it), and nothing is installed. An unsatisfiable requirement
+is not an exception: the plan lists it with a reason and hint, and edges that want one call
+``raise_for_unsatisfiable``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -31,20 +20,26 @@ from packaging.version import Version
 from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
+from .credentials import redact
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import NoCandidateError, ResolutionError
 from .explain import explain_conflict, explain_no_match
-from .models import Plan, Request, Route, Skipped, Step, StepAction, Unsatisfiable
+from .models import Candidate, Request, Route, Skipped, Step, StepAction, Unsatisfiable
+from .plan_model import Plan
 from .provider import Pick, Provider, Wanted, identifier_of
 from .requirements import partition_requests
 from .sources import ApkIndexSource, PackageSource
 
 if TYPE_CHECKING:
     from .apkclosure import InstalledApks
-    from .apkindex import ApkIndexRecord
+    from .formats.apkindex import ApkIndexRecord
+
+__all__ = ["MAX_ROUNDS", "raise_for_unsatisfiable", "resolve"]
 
 # Bounds the backtracking work of one plan; far above what real scientific stacks need.
 MAX_ROUNDS = 2000
+
+_log = logging.getLogger(__name__)
 
 
 def _order_steps(
@@ -272,7 +267,42 @@ def _steps(
             reason = "dependency of " + ", ".join(parents.get(name, ["?"]))
         action = StepAction.INSTALL if current is None else StepAction.UPGRADE
         steps.append(Step(pick.candidate, action, reason, replaces=current))
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "%s %s: %s from %s; %s",
+                name,
+                pick.version,
+                pick.candidate.route.value,
+                redact(pick.candidate.url),
+                _faster_routes(provider, pick.candidate),
+            )
     return steps, skipped
+
+
+def _faster_routes(provider: Provider, chosen: Candidate) -> str:
+    """Say why no faster route gave ``chosen``'s project (for the debug log, nothing else).
+
+    Every faster tier was read before the resolver took a slower pick, so this reads
+    nothing new.
+    """
+    route = chosen.route
+    said = [
+        f"{source.route.value}: cannot be used here"
+        for source in provider.sources
+        if source.route.rank < route.rank and not provider.source_allowed(source)
+    ]
+    for tier in provider.catalog.tiers:
+        if tier[0].route.rank >= route.rank:
+            break
+        files = provider.catalog.tier_files(chosen.name, tier)
+        usable = sorted({str(c.version) for _, c in files if provider.usable(c)})
+        if not files:
+            said.append(f"{tier[0].route.value}: no file of {chosen.name}")
+        elif not usable:
+            said.append(f"{tier[0].route.value}: {len(files)} file(s), none installs here")
+        else:
+            said.append(f"{tier[0].route.value}: {', '.join(usable)}, none fits the plan")
+    return "; ".join(said) if said else "the fastest route that is allowed"
 
 
 def raise_for_unsatisfiable(plan: Plan) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 import sys
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO, get_args
 
-STATES = ("queued", "downloading", "verified", "unpacked", "installing", "installed", "failed")
+PackageState = Literal[
+    "queued", "downloading", "verified", "unpacked", "installing", "installed", "failed"
+]
+STATES: tuple[PackageState, ...] = get_args(PackageState)
 
 
 @dataclass
@@ -17,7 +20,7 @@ class PackageProgress:
     name: str
     version: str
     route: str
-    state: str = "queued"
+    state: PackageState = "queued"
     done: int = 0
     total: int | None = None
     note: str = ""  # the last retry, until the package moves on
@@ -30,8 +33,14 @@ class Progress(Protocol):
         """Show the packages about to be installed."""
         ...
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
-               total: int | None = None) -> None:
+    def update(
+        self,
+        name: str,
+        *,
+        state: PackageState | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         """Record a change for ``name``."""
         ...
 
@@ -50,8 +59,14 @@ class NullProgress:
     def start(self, packages: list[PackageProgress]) -> None:
         """Do nothing."""
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
-               total: int | None = None) -> None:
+    def update(
+        self,
+        name: str,
+        *,
+        state: PackageState | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         """Do nothing."""
 
     def finish(self, summary: str) -> None:
@@ -68,7 +83,9 @@ class _Tracker:
     def start(self, packages: list[PackageProgress]) -> None:
         self.packages = {package.name: package for package in packages}
 
-    def apply(self, name: str, state: str | None, done: int | None, total: int | None) -> bool:
+    def apply(
+        self, name: str, state: PackageState | None, done: int | None, total: int | None
+    ) -> bool:
         """Apply a change; True when it is worth redrawing (state or a 5% step of bytes)."""
         package = self.packages.get(name)
         if package is None:
@@ -116,8 +133,14 @@ class TerminalProgress(_Tracker):
         isatty = getattr(self.stream, "isatty", None)
         self._live = bool(isatty and isatty())
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
-               total: int | None = None) -> None:
+    def update(
+        self,
+        name: str,
+        *,
+        state: PackageState | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         """Redraw the line when something visible changed."""
         if self.apply(name, state, done, total) and self._live:
             self._draw()
@@ -136,12 +159,13 @@ class TerminalProgress(_Tracker):
 
     def _draw(self) -> None:
         done, total, finished = self.totals()
-        active = [p.name for p in self.packages.values()
-                  if p.state not in ("queued", "installed")]
+        active = [p.name for p in self.packages.values() if p.state not in ("queued", "installed")]
         fraction = done / total if total else 0.0
         bar = "#" * int(fraction * 20)
-        line = (f"[{bar:<20}] {_megabytes(done)}/{_megabytes(total)} "
-                f"{finished}/{len(self.packages)} installed {' '.join(active[:3])}")
+        line = (
+            f"[{bar:<20}] {_megabytes(done)}/{_megabytes(total)} "
+            f"{finished}/{len(self.packages)} installed {' '.join(active[:3])}"
+        )
         padding = max(self._width - len(line), 0)
         self._width = len(line)
         self.stream.write("\r" + line + " " * padding)
@@ -178,13 +202,24 @@ class NotebookProgress(_Tracker):
 
         super().start(packages)
         names = ", ".join(f"{p.name} {p.version}" for p in packages)
-        first = {"text/plain": f"Installing {len(packages)} package(s): {names}",
-                 "text/html": self._html()}
-        self._handle = display(first, raw=True,  # type: ignore[no-untyped-call]
-                               display_id=True)
+        first = {
+            "text/plain": f"Installing {len(packages)} package(s): {names}",
+            "text/html": self._html(),
+        }
+        self._handle = display(
+            first,
+            raw=True,  # type: ignore[no-untyped-call]
+            display_id=True,
+        )
 
-    def update(self, name: str, *, state: str | None = None, done: int | None = None,
-               total: int | None = None) -> None:
+    def update(
+        self,
+        name: str,
+        *,
+        state: PackageState | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         """Update the table when something visible changed."""
         if self.apply(name, state, done, total) and self._handle is not None:
             self._handle.update(self._bundle(), raw=True)
@@ -216,12 +251,15 @@ class NotebookProgress(_Tracker):
         return rows
 
     def _text(self) -> str:
-        rows: list[tuple[str, ...]] = [("package", "version", "route", "state", "bytes"),
-                                       *self._cells()]
+        rows: list[tuple[str, ...]] = [
+            ("package", "version", "route", "state", "bytes"),
+            *self._cells(),
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
-                                                                            strict=True)).rstrip()
-                         for row in rows)
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        )
 
     def _html(self) -> str:
         rows = "".join(
@@ -230,9 +268,10 @@ class NotebookProgress(_Tracker):
             f"<td style='text-align:right'>{size}</td></tr>"
             for name, version, route, state, size in self._cells()
         )
-        return ("<table><tr><th>package</th><th>version</th><th>route</th><th>state</th>"
-                f"<th>bytes</th></tr>{rows}</table>")
-
+        return (
+            "<table><tr><th>package</th><th>version</th><th>route</th><th>state</th>"
+            f"<th>bytes</th></tr>{rows}</table>"
+        )
 
 
 def in_notebook_kernel() -> bool:

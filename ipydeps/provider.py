@@ -15,6 +15,7 @@ from resolvelib import AbstractProvider
 
 from .catalog import Catalog, File, Tier
 from .environment_model import PlanPolicy, TargetEnvironment
+from .formats.wheel import build_tag
 from .models import Candidate, Route
 from .own_names import shadowing_problem, upstream_forbidden
 from .requirements import is_standard_library, marker_applies
@@ -75,15 +76,6 @@ def pinned_exactly(items: Iterable[Wanted], version: Version) -> bool:
         for item in items
         for spec in item.requirement.specifier
     )
-
-
-def build_tag(filename: str) -> tuple[int, str] | tuple[()]:
-    """Return a wheel's PEP 427 build tag as (number, rest), or () without one (sorts first)."""
-    parts = filename.removesuffix(".whl").split("-")
-    if len(parts) != 6:
-        return ()
-    digits = len(parts[2]) - len(parts[2].lstrip("0123456789"))
-    return (int(parts[2][:digits]), parts[2][digits:]) if digits else ()
 
 
 def python_ok(candidate: Candidate, environment: TargetEnvironment) -> bool:
@@ -182,8 +174,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
 
     def apk_for_other_python(self, candidate: Candidate) -> bool:
         """Tell whether ``candidate`` is an apk built for another Python than the target's."""
-        return (candidate.is_apk and candidate.apk_python is not None
-                and candidate.apk_python != self.environment.markers["python_version"])
+        return (
+            candidate.is_apk
+            and candidate.apk_python is not None
+            and candidate.apk_python != self.environment.markers["python_version"]
+        )
 
     def _installable(self, name: NormalizedName, tier: Tier) -> list[File]:
         """Files of one route that install here, newest first, best wheel tag first (cached)."""
@@ -220,8 +215,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return False
         return True
 
-    def _note_apks_for_other_python(self, name: NormalizedName,
-                                    candidates: Sequence[Candidate]) -> None:
+    def _note_apks_for_other_python(
+        self, name: NormalizedName, candidates: Sequence[Candidate]
+    ) -> None:
         """Say in the plan that the apks of ``name`` were passed over: built for another Python."""
         others = sorted({c.apk_python or "" for c in candidates if self.apk_for_other_python(c)})
         if others:

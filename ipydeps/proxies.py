@@ -50,8 +50,7 @@ def parse_proxy(url: str) -> Proxy:
     try:
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     except ValueError:
-        raise ValueError(redact(f"the proxy URL {url!r} has a port that is not a number")
-                         ) from None
+        raise ValueError(redact(f"the proxy URL {url!r} has a port that is not a number")) from None
     if not parts.hostname:
         raise ValueError(redact(f"the proxy URL {url!r} names no host"))
     authorization = None
@@ -110,8 +109,9 @@ def describe_proxies(proxies: Mapping[str, str]) -> str:
         return "proxies: none (no HTTP_PROXY/HTTPS_PROXY in the environment)"
     lines = ["proxies (from the environment):"]
     for scheme, value in used.items():
-        lines.append(f"  {scheme + ' URLs via':<15} "
-                     f"{redact(value if '://' in value else f'http://{value}')}")
+        lines.append(
+            f"  {scheme + ' URLs via':<15} {redact(value if '://' in value else f'http://{value}')}"
+        )
     if proxies.get("no"):
         lines.append(f"  {'not for':<15} {proxies['no']}")
     return "\n".join(lines)

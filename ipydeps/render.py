@@ -1,15 +1,57 @@
-"""Show a ``Plan`` to people: a plain-text table for terminals and escaped HTML for notebooks.
+"""Show a plan to people: a plain-text table for terminals and escaped HTML for notebooks.
 
-Public API (stable): ``render_text(plan) -> str``, ``render_html(plan) -> str``,
-``format_size(size: int | None) -> str``.
+The renderers read a plan through ``ShownPlan`` (``plan_model.Plan`` is one), so this
+module depends on the data types alone and ``Plan`` can print itself with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from .models import Plan, Route, Step
+from .models import Route, Skipped, Step, Unsatisfiable
+
+if TYPE_CHECKING:
+    from .apkclosure import ApkAddition
+
+__all__ = ["ShownPlan", "format_size", "render_html", "render_text"]
+
+
+class ShownPlan(Protocol):
+    """What the renderers read of a plan."""
+
+    @property
+    def steps(self) -> Sequence[Step]:
+        """The steps in install order."""
+        ...
+
+    @property
+    def skipped(self) -> Sequence[Skipped]:
+        """Requirements that need no work, and why."""
+        ...
+
+    @property
+    def unsatisfiable(self) -> Sequence[Unsatisfiable]:
+        """Requirements no allowed source can satisfy."""
+        ...
+
+    @property
+    def notes(self) -> Sequence[str]:
+        """Notes about the sources and the policy."""
+        ...
+
+    @property
+    def apk_dependencies(self) -> Sequence[ApkAddition]:
+        """What ``apk add`` adds besides the apk steps."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """True when every requirement can be satisfied."""
+        ...
+
 
 _HEADERS = ("package", "version", "route", "source", "size", "reason")
 
@@ -39,7 +81,7 @@ def _source(step: Step) -> str:
     return urlsplit(step.candidate.url).netloc or step.candidate.url
 
 
-def _apk_dependency_rows(plan: Plan) -> list[tuple[str, ...]]:
+def _apk_dependency_rows(plan: ShownPlan) -> list[tuple[str, ...]]:
     """Rows for what apk adds by itself; unknown to our index means a system repository's."""
     rows: list[tuple[str, ...]] = []
     for added in plan.apk_dependencies:
@@ -60,7 +102,7 @@ def _apk_dependency_rows(plan: Plan) -> list[tuple[str, ...]]:
     return rows
 
 
-def _rows(plan: Plan) -> list[tuple[str, ...]]:
+def _rows(plan: ShownPlan) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
         (
             step.candidate.apk_name or str(step.candidate.name),
@@ -81,7 +123,7 @@ def _rows(plan: Plan) -> list[tuple[str, ...]]:
     return rows
 
 
-def render_text(plan: Plan) -> str:
+def render_text(plan: ShownPlan) -> str:
     """Render the plan as a text table, then what is skipped, problems with hints, notes."""
     lines: list[str] = []
     rows = _rows(plan)
@@ -106,7 +148,7 @@ def render_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def render_html(plan: Plan) -> str:
+def render_html(plan: ShownPlan) -> str:
     """Render the plan as an HTML fragment for notebooks; every value from an index is escaped."""
     parts = ['<div class="ipydeps-plan">']
     rows = _rows(plan)

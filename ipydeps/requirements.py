@@ -1,13 +1,7 @@
 """Parse and vet requirement strings with ``packaging``: nothing the user typed is ever run.
 
-Public API (stable; the edges call these):
-
-- ``parse_requirements(items: str | Iterable[str]) -> list[Request]``
-  One string is ONE requirement (``pip('scipy')``); the ``%pip`` magic splits its own
-  command line. Raises ``InvalidRequirementError`` naming every bad string at once.
-- ``is_standard_library(name: str) -> bool``
-- ``partition_requests(requests, markers) -> tuple[list[Request], list[Skipped]]``
-  Drops standard-library names and requirements whose marker is false, saying why.
+One string is one requirement (``pip('scipy')``); the ``%pip`` magic splits its own
+command line.
 """
 
 from __future__ import annotations
@@ -25,6 +19,14 @@ from .models import Request, Skipped
 from .own_names import shadowing_problem
 
 # Longer strings are not requirements anyone types; refusing them keeps messages readable.
+__all__ = [
+    "MAX_LENGTH",
+    "is_standard_library",
+    "marker_applies",
+    "parse_requirements",
+    "partition_requests",
+]
+
 MAX_LENGTH = 500
 
 # Names that are standard library modules but also real, installable PyPI projects that

@@ -48,8 +48,10 @@ class RetryNotice:
 
     def describe(self) -> str:
         """Say it in a few words, for a progress row or a line of output."""
-        return (f"attempt {self.failed} of {self.attempts} failed ({self.reason}); "
-                f"retrying in {self.delay:.1f} s")
+        return (
+            f"attempt {self.failed} of {self.attempts} failed ({self.reason}); "
+            f"retrying in {self.delay:.1f} s"
+        )
 
 
 RetryListener = Callable[[RetryNotice], None]

@@ -116,8 +116,8 @@ def _lock(descriptor: int, *, wait: bool = True) -> bool:
 
 def _pid_gone(name: str) -> bool:
     """Tell whether the pid in a scratch directory's name names no process (here)."""
-    pid_text = name[len(PREFIX):].split("-", 1)[0]
-    if not pid_text.isascii() or not pid_text.isdigit() or "-" not in name[len(PREFIX):]:
+    pid_text = name[len(PREFIX) :].split("-", 1)[0]
+    if not pid_text.isascii() or not pid_text.isdigit() or "-" not in name[len(PREFIX) :]:
         return False  # no pid in the name: whose it is cannot be told, so it stays
     pid = int(pid_text)
     return pid != os.getpid() and not process_exists(pid)

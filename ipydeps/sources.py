@@ -1,23 +1,9 @@
 """Package sources over a ``Fetcher``: our wheel index, the upstream index and our apk repository.
 
-Public API (stable):
-
-- ``PackageSource`` (Protocol): ``route: Route``, ``location: str``,
-  ``candidates(name: NormalizedName) -> Sequence[Candidate]`` (every file the source
-  offers for the project: wheels of any tag, sdists, apks; the planner filters and
-  explains) and ``requires_dist(candidate) -> tuple[str, ...]``.
-- ``RepositorySource(base_url, fetcher, *, fetched=None)``: our repository's
-  ``<base>/simple/`` (Route.WHEEL).
-- ``UpstreamSource(index_url, fetcher, *, fetched=None)``: e.g. ``https://pypi.org/simple/``
-  (Route.UPSTREAM). ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the wheels read
-  for their metadata, so that the install takes them instead of downloading them again.
-- ``ApkRepositorySource(base_url, fetcher, *, branch, repo, arch, apk_map=None)``: our
-  ``<base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz`` (Route.APK); also an
-  ``ApkIndexSource``: ``index_records()`` gives every record, for apk's own closure.
-- ``sources_from_settings(settings, fetcher, *, arch, fetched=None) -> list[PackageSource]``:
-  in route order.
-
-A 404 for a project is "no candidates"; an unreachable repository or a bad response
+A source offers every file it has for a project (wheels of any tag, sdists, apks); the
+planner filters and explains. ``fetched`` (``ipydeps.fetched.FetchedWheels``) keeps the
+wheels read for their metadata, so that the install takes them instead of downloading them
+again. A 404 for a project is "no candidates"; an unreachable repository or a bad response
 raises ``RepositoryError`` naming the URL, with a hint. Results are cached per source.
 """
 
@@ -26,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -35,15 +23,30 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .credentials import redact
 from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryError
-from .index import ACCEPT, apk_candidates, parse_project_page
+from .formats.wire import APK_INDEX_NAME, APK_PATH, SIMPLE_ACCEPT, SIMPLE_PATH
+from .index import apk_candidates, parse_project_page
 from .models import Candidate, Route
 from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
-    from .apkindex import ApkIndexRecord
-    from .config import Settings
     from .fetched import FetchedWheels
+    from .formats.apkindex import ApkIndexRecord
+    from .settings import Settings
+
+__all__ = [
+    "ApkIndexSource",
+    "ApkRepositorySource",
+    "PackageSource",
+    "RepositorySource",
+    "SimpleIndexSource",
+    "UpstreamSource",
+    "requires_dist_from_metadata",
+    "sources_from_settings",
+]
+
+_log = logging.getLogger(__name__)
 
 
 class PackageSource(Protocol):
@@ -82,11 +85,14 @@ def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> 
 
     Raises ``RepositoryError`` naming ``what`` on any other failure.
     """
+    started = time.perf_counter()
     try:
         if isinstance(fetcher, PageFetcher):
-            return fetcher.get_page(url, accept=accept)
-        return Page(url, fetcher.get_bytes(url, accept=accept))
+            page = fetcher.get_page(url, accept=accept)
+        else:
+            page = Page(url, fetcher.get_bytes(url, accept=accept))
     except NotFoundError:
+        _log.debug("read %s: not there (404)", redact(url))
         return None
     except (RepositoryError, DownloadError) as error:
         raise RepositoryError(
@@ -95,6 +101,13 @@ def _read_page(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> 
             or "check the repository URL (IPYDEPS_REPOSITORY_URL or repository_url in "
             "config.toml) and that the repository is up",
         ) from error
+    _log.debug(
+        "read %s: %d bytes in %.0f ms",
+        redact(url),
+        len(page.body),
+        (time.perf_counter() - started) * 1000,
+    )
+    return page
 
 
 def _read(fetcher: Fetcher, url: str, *, accept: str | None, what: str) -> bytes | None:
@@ -139,7 +152,8 @@ def _metadata_from_wheel(data: bytes, filename: str) -> bytes | None:
                             f"Refused {filename}: its {entry} declares {info.file_size} "
                             f"bytes, more than the {_MAX_METADATA_BYTES} a metadata file "
                             "may hold",
-                            hint="the wheel is malformed or hostile; tell its publisher")
+                            hint="the wheel is malformed or hostile; tell its publisher",
+                        )
                     return archive.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
         # NotImplementedError: a compression method zipfile does not know.
@@ -157,8 +171,14 @@ class SimpleIndexSource:
     that the install does not download them again.
     """
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *, route: Route,
-                 fetched: FetchedWheels | None = None) -> None:
+    def __init__(
+        self,
+        index_url: str,
+        fetcher: Fetcher,
+        *,
+        route: Route,
+        fetched: FetchedWheels | None = None,
+    ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self._fetcher = fetcher
         self._route = route
@@ -185,11 +205,14 @@ class SimpleIndexSource:
         name = canonicalize_name(name)
         if name not in self._candidates:
             url = f"{self.index_url}{name}/"
-            page = _read_page(self._fetcher, url, accept=ACCEPT, what="the package index")
+            page = _read_page(self._fetcher, url, accept=SIMPLE_ACCEPT, what="the package index")
             # Links resolve against the URL that answered: after a redirect to another
             # host, its files are there (and our credentials do not go with them).
-            found = [] if page is None else parse_project_page(page.body, page_url=page.url,
-                                                               route=self.route)
+            found = (
+                []
+                if page is None
+                else parse_project_page(page.body, page_url=page.url, route=self.route)
+            )
             self._candidates[name] = tuple(c for c in found if c.name == name)
         return self._candidates[name]
 
@@ -247,17 +270,20 @@ class SimpleIndexSource:
 class RepositorySource(SimpleIndexSource):
     """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
 
-    def __init__(self, base_url: str, fetcher: Fetcher, *,
-                 fetched: FetchedWheels | None = None) -> None:
-        super().__init__(base_url.rstrip("/") + "/simple/", fetcher, route=Route.WHEEL,
-                         fetched=fetched)
+    def __init__(
+        self, base_url: str, fetcher: Fetcher, *, fetched: FetchedWheels | None = None
+    ) -> None:
+        super().__init__(
+            f"{base_url.rstrip('/')}/{SIMPLE_PATH}/", fetcher, route=Route.WHEEL, fetched=fetched
+        )
 
 
 class UpstreamSource(SimpleIndexSource):
     """The upstream index (PyPI or a mirror) at ``index_url`` (Route.UPSTREAM)."""
 
-    def __init__(self, index_url: str, fetcher: Fetcher, *,
-                 fetched: FetchedWheels | None = None) -> None:
+    def __init__(
+        self, index_url: str, fetcher: Fetcher, *, fetched: FetchedWheels | None = None
+    ) -> None:
         super().__init__(index_url, fetcher, route=Route.UPSTREAM, fetched=fetched)
 
 
@@ -278,7 +304,7 @@ class ApkRepositorySource:
         arch: str,
         apk_map: Mapping[str, str] | None = None,
     ) -> None:
-        self.repository_url = f"{base_url.rstrip('/')}/alpine/{branch}/{repo}"
+        self.repository_url = f"{base_url.rstrip('/')}/{APK_PATH}/{branch}/{repo}"
         self.arch = arch
         self._fetcher = fetcher
         self._apk_map = dict(apk_map or {})
@@ -296,14 +322,21 @@ class ApkRepositorySource:
         return self.repository_url
 
     def _load(self) -> dict[NormalizedName, list[Candidate]]:
-        from .apkindex import parse_apkindex, read_apkindex_archive
+        from .formats.apkindex import ApkIndexError, parse_apkindex, read_apkindex_archive
 
-        url = f"{self.repository_url}/{self.arch}/APKINDEX.tar.gz"
+        url = f"{self.repository_url}/{self.arch}/{APK_INDEX_NAME}"
         data = _read(self._fetcher, url, accept=None, what="the apk index")
         by_name: dict[NormalizedName, list[Candidate]] = {}
         if data is not None:
-            _, text = read_apkindex_archive(data)
-            records = [r for r in parse_apkindex(text) if r.arch in (self.arch, "noarch")]
+            try:
+                _, text = read_apkindex_archive(data)
+                parsed = parse_apkindex(text)
+            except ApkIndexError as error:
+                # A repository that cannot be read, like one that does not answer.
+                raise RepositoryError(
+                    f"Cannot read the apk index at {url}: {error.message}", hint=error.hint
+                ) from error
+            records = [r for r in parsed if r.arch in (self.arch, "noarch")]
             self._records = tuple(records)
             for candidate in apk_candidates(
                 records, repository_url=self.repository_url, apk_map=self._apk_map, arch=self.arch

@@ -13,6 +13,8 @@ or an office network at 1 Gbit/s), so ``stored_copies = "auto"`` fetches the cop
 from a repository at a loopback, private (RFC 1918, RFC 4193) or link-local address, and
 keeps it only while the transfer shows that the network outpaces the install: see
 ``BacklogProbe``. Other repositories get the wheel; ``always`` and ``never`` decide alone.
+``stream_stored_copy`` installs a copy as it arrives (wheelstream.py) and, when the copy
+cannot be streamed or the trial finds the network slower, leaves the wheel to the caller.
 """
 
 from __future__ import annotations
@@ -20,8 +22,28 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import logging
 import socket
+import threading
 import urllib.parse
+from collections.abc import Callable
+
+from .installers.transaction import WheelTransaction
+from .installers.wheelstream import StreamingUnsupported
+from .models import Candidate
+from .protocols import StreamingFetcher
+from .settings_values import StoredCopies
+
+__all__ = [
+    "BacklogProbe",
+    "CopyChoice",
+    "Trial",
+    "describe_choice",
+    "stored_copy_choice",
+    "stream_stored_copy",
+]
+
+_log = logging.getLogger(__name__)
 
 
 class CopyChoice(enum.Enum):
@@ -32,7 +54,22 @@ class CopyChoice(enum.Enum):
     TRIAL = "trial"  # the stored copy, for as long as a BacklogProbe does not object
 
 
-def stored_copy_choice(url: str, setting: str) -> CopyChoice:
+# Why stored_copy_choice decided as it did, for the debug log.
+_CHOICE_WHY = {
+    CopyChoice.WHEEL: "the wheel (stored copies are off, or the repository is not on this "
+    "machine or a private network)",
+    CopyChoice.STORED: "the stored copy (stored_copies = always)",
+    CopyChoice.TRIAL: "the stored copy on trial (the repository is on this machine or a "
+    "private network)",
+}
+
+
+def describe_choice(choice: CopyChoice) -> str:
+    """Say what ``choice`` fetches and why ``stored_copy_choice`` made it."""
+    return _CHOICE_WHY[choice]
+
+
+def stored_copy_choice(url: str, setting: StoredCopies) -> CopyChoice:
     """Decide what to fetch for the stored copy at ``url`` under ``stored_copies = setting``."""
     if setting == "always":
         return CopyChoice.STORED
@@ -54,8 +91,8 @@ def _is_near(host: str) -> bool:
             return False  # unknown: the download itself will say what is wrong
         addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
     return bool(addresses) and all(
-        address.is_loopback or address.is_private or address.is_link_local
-        for address in addresses)
+        address.is_loopback or address.is_private or address.is_link_local for address in addresses
+    )
 
 
 class BacklogProbe:
@@ -97,3 +134,102 @@ def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class _NotWorthIt(Exception):
+    """A stored copy on trial arrives slower than the install could take it: use the wheel."""
+
+
+class Trial:
+    """The verdict on stored copies fetched on trial, shared by one install's downloads.
+
+    The first copy to reach a verdict settles it for all: they come from one repository
+    over one network, and the wheel's fewer bytes only pay while that network is slow.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.verdict: bool | None = None
+
+    def settle(self, verdict: bool) -> bool:
+        """Record ``verdict`` unless one is already in; return the verdict in force."""
+        with self._lock:
+            if self.verdict is None:
+                self.verdict = verdict
+                _log.debug(
+                    "stored copies on trial: %s",
+                    "the network outpaces the install, the copies are kept"
+                    if verdict
+                    else "the install outpaces the network, the wheels are fetched from now on",
+                )
+            return self.verdict
+
+    def backlog_listener(self) -> Callable[[float], None]:
+        """Return what a copy's download tells about its backlog; it raises ``_NotWorthIt``."""
+        probe = BacklogProbe()
+
+        def listen(ahead: float) -> None:
+            verdict = self.verdict
+            if verdict is None:
+                heard = probe.add(ahead)
+                verdict = None if heard is None else self.settle(heard)
+            if verdict is False:
+                raise _NotWorthIt()
+
+        return listen
+
+
+def stream_stored_copy(
+    candidate: Candidate,
+    fetcher: StreamingFetcher,
+    transaction: WheelTransaction,
+    report: Callable[[int, int | None], None],
+    verified: Callable[[], None],
+    *,
+    trial: Trial | None,
+) -> int | None:
+    """Install ``candidate`` from its stored copy as it downloads; return the bytes fetched.
+
+    ``report`` hears the bytes as they come, ``verified`` once the sha256 matched. Returns
+    None when the candidate has no stored copy, when the copy turns out to be something
+    wheelstream.py does not take, or, on ``trial``, when the network turns out slower than
+    the install (before or while this copy downloads): what it staged is gone, and the
+    caller installs the wheel itself. A copy whose sha256 does not match is an error like
+    a wheel's, never a reason to fall back.
+    """
+    stored = candidate.stored
+    if stored is None:
+        return None
+    if trial is not None and trial.verdict is False:
+        _log.debug(
+            "%s: the trial found the network slower than the install: the wheel instead",
+            candidate.name,
+        )
+        return None
+    listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
+    stager = transaction.stream_stager(candidate.filename, stored.size)
+    try:
+        size = fetcher.stream(
+            stored.url,
+            sha256=stored.sha256,
+            open_sink=stager.restart,
+            progress=report,
+            backlog=listener,
+            size=stored.size,
+        )
+        verified()
+        transaction.add(stager.finish())
+    except (StreamingUnsupported, _NotWorthIt) as reason:
+        stager.discard()
+        _log.debug(
+            "%s: %s: the wheel instead",
+            candidate.name,
+            f"the stored copy cannot be installed as it streams ({reason})"
+            if isinstance(reason, StreamingUnsupported)
+            else "the network is slower than the install",
+        )
+        return None
+    except BaseException:
+        stager.discard()
+        raise
+    return size

@@ -46,9 +46,11 @@ SOURCES = ("zlib", "libffi", "expat", "bzip2", "xz-utils", "sqlite3")
 RECIPE = "1"
 LOADER = "ld-musl-x86_64.so.1"
 # Imported by the final check: each needs one of the libraries built here.
-CHECK = ("import ssl, zlib, ctypes, pyexpat, bz2, lzma, sqlite3, hashlib, venv, platform; "
-         "ctypes.CDLL(None); sqlite3.connect(':memory:').execute('select 1'); "
-         "print(platform.python_version(), ssl.OPENSSL_VERSION)")
+CHECK = (
+    "import ssl, zlib, ctypes, pyexpat, bz2, lzma, sqlite3, hashlib, venv, platform; "
+    "ctypes.CDLL(None); sqlite3.connect(':memory:').execute('select 1'); "
+    "print(platform.python_version(), ssl.OPENSSL_VERSION)"
+)
 
 
 EXPAT_CONFIG = """\
@@ -78,15 +80,28 @@ def say(message: str) -> None:
     print(f"musl-harness: {message}", file=sys.stderr, flush=True)
 
 
-def run(args: Sequence[str | Path], *, cwd: Path | None = None, quiet: bool = True,
-        env: dict[str, str] | None = None) -> str:
+def run(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    quiet: bool = True,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run a command; return its stdout. On failure raise HarnessError with its output's tail."""
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, text=True,
-                            stdin=subprocess.DEVNULL, capture_output=quiet)
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=quiet,
+    )
     if result.returncode != 0:
         tail = "\n".join(((result.stdout or "") + (result.stderr or "")).splitlines()[-25:])
-        raise HarnessError(f"command failed ({result.returncode}): {' '.join(map(str, args))}"
-                           f" in {cwd or os.getcwd()}\n{tail}")
+        raise HarnessError(
+            f"command failed ({result.returncode}): {' '.join(map(str, args))}"
+            f" in {cwd or os.getcwd()}\n{tail}"
+        )
     return result.stdout or ""
 
 
@@ -99,8 +114,15 @@ def pip_env() -> dict[str, str]:
 
 def host_tools() -> None:
     """Install the Debian tools the build needs, if some are missing (needs root)."""
-    wanted = {"musl-gcc": "musl-tools", "patchelf": "patchelf", "dpkg-source": "dpkg-dev",
-              "gcc": "gcc", "make": "make", "xz": "xz-utils", "tclsh": "tcl"}
+    wanted = {
+        "musl-gcc": "musl-tools",
+        "patchelf": "patchelf",
+        "dpkg-source": "dpkg-dev",
+        "gcc": "gcc",
+        "make": "make",
+        "xz": "xz-utils",
+        "tclsh": "tcl",
+    }
     missing = sorted({pkg for tool, pkg in wanted.items() if shutil.which(tool) is None})
     if not Path("/usr/include/linux/limits.h").exists():
         missing.append("linux-libc-dev")
@@ -110,8 +132,10 @@ def host_tools() -> None:
         raise HarnessError(f"missing tools; run as root or `apt-get install {' '.join(missing)}`")
     say(f"apt-get install {' '.join(missing)}")
     run(["apt-get", "update", "-q"])
-    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+    )
 
 
 def debian_archive() -> str:
@@ -124,8 +148,10 @@ def debian_archive() -> str:
         if attempt == 0 and os.geteuid() == 0:
             say("apt has no package lists yet: apt-get update")
             run(["apt-get", "update", "-q"])
-    raise HarnessError("apt has no bookworm/main source: this script expects Debian 12 "
-                       "(run `apt-get update` first if this is one)")
+    raise HarnessError(
+        "apt has no bookworm/main source: this script expects Debian 12 "
+        "(run `apt-get update` first if this is one)"
+    )
 
 
 class PrivateApt:
@@ -139,15 +165,23 @@ class PrivateApt:
             (directory / sub).mkdir(parents=True, exist_ok=True)
         (directory / "sources.list").write_text(
             f"deb [signed-by={keyring}] {archive} trixie main\n"
-            f"deb-src [signed-by={keyring}] {archive} bookworm main\n")
+            f"deb-src [signed-by={keyring}] {archive} bookworm main\n"
+        )
         self.options = [
-            "-o", f"Dir::Etc::SourceList={directory / 'sources.list'}",
-            "-o", f"Dir::Etc::SourceParts={directory / 'parts'}",
-            "-o", f"Dir::Etc::PreferencesParts={directory / 'prefs'}",
-            "-o", f"Dir::State::Lists={directory / 'lists'}",
-            "-o", f"Dir::Cache={directory / 'cache'}",
-            "-o", "Acquire::Languages=none",
-            "-o", "APT::Sandbox::User=root",
+            "-o",
+            f"Dir::Etc::SourceList={directory / 'sources.list'}",
+            "-o",
+            f"Dir::Etc::SourceParts={directory / 'parts'}",
+            "-o",
+            f"Dir::Etc::PreferencesParts={directory / 'prefs'}",
+            "-o",
+            f"Dir::State::Lists={directory / 'lists'}",
+            "-o",
+            f"Dir::Cache={directory / 'cache'}",
+            "-o",
+            "Acquire::Languages=none",
+            "-o",
+            "APT::Sandbox::User=root",
         ]
 
     def update(self, *, again: bool = False) -> None:
@@ -189,14 +223,27 @@ def pip_download(requirement: str, into: Path, *platform: str) -> Path:
     version = requirement.partition("==")[2]
 
     def matches() -> list[Path]:
-        return [p for p in into.glob("*.whl")
-                if re.sub(r"[-_.]+", "_", p.name.split("-")[0]).lower() == name
-                and p.name.split("-")[1] == version]
+        return [
+            p
+            for p in into.glob("*.whl")
+            if re.sub(r"[-_.]+", "_", p.name.split("-")[0]).lower() == name
+            and p.name.split("-")[1] == version
+        ]
 
     if not matches():
         say(f"pip download {requirement}")
-        args = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--only-binary=:all:", "-d", str(into), requirement]
+        args = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(into),
+            requirement,
+        ]
         if platform:
             args += ["--platform", platform[0], "--python-version", platform[1]]
         run(args, env=pip_env())
@@ -221,9 +268,11 @@ def build_libraries(downloads: Path, work: Path, libdir: Path) -> None:
     # libc-neutral: give it those alone, as Alpine's linux-headers would.
     kernel_headers = work / "kernel-headers"
     kernel_headers.mkdir()
-    for name, source in (("linux", "/usr/include/linux"),
-                         ("asm-generic", "/usr/include/asm-generic"),
-                         ("asm", "/usr/include/x86_64-linux-gnu/asm")):
+    for name, source in (
+        ("linux", "/usr/include/linux"),
+        ("asm-generic", "/usr/include/asm-generic"),
+        ("asm", "/usr/include/x86_64-linux-gnu/asm"),
+    ):
         (kernel_headers / name).symlink_to(source)
     env = dict(os.environ, CC="musl-gcc", CFLAGS=f"-O2 -fPIC -idirafter {kernel_headers}")
     prefix = work / "prefix"
@@ -241,38 +290,88 @@ def build_libraries(downloads: Path, work: Path, libdir: Path) -> None:
     run(["make", "install"], cwd=zlib, env=env)
 
     say("building libffi with musl-gcc")
-    configure_make(unpack_source(downloads, "libffi", work), "--disable-docs",
-                   "--disable-multi-os-directory")
+    configure_make(
+        unpack_source(downloads, "libffi", work), "--disable-docs", "--disable-multi-os-directory"
+    )
 
     say("building expat with musl-gcc")
     # Debian's expat is the git tree (its configure needs autotools): compile the library's
     # three files with the configuration its CMake build would write for Linux.
     expat = unpack_source(downloads, "expat", work) / "expat"
     (expat / "lib" / "expat_config.h").write_text(EXPAT_CONFIG)
-    run(["musl-gcc", "-O2", "-fPIC", "-shared", "-Wl,-soname,libexpat.so.1", "-I", "lib",
-         "-o", prefix / "lib" / "libexpat.so.1", "lib/xmlparse.c", "lib/xmlrole.c",
-         "lib/xmltok.c"], cwd=expat)
+    run(
+        [
+            "musl-gcc",
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-Wl,-soname,libexpat.so.1",
+            "-I",
+            "lib",
+            "-o",
+            prefix / "lib" / "libexpat.so.1",
+            "lib/xmlparse.c",
+            "lib/xmlrole.c",
+            "lib/xmltok.c",
+        ],
+        cwd=expat,
+    )
 
     say("building bzip2 with musl-gcc")
     bzip2 = unpack_source(downloads, "bzip2", work)
     # Alpine's soname (Debian's patches say libbz2.so.1.0): CPython's _bz2 asks for .so.1.
-    sources = [f"{n}.c" for n in ("blocksort", "huffman", "crctable", "randtable", "compress",
-                                  "decompress", "bzlib")]
-    run(["musl-gcc", "-O2", "-fPIC", "-shared", "-Wl,-soname,libbz2.so.1", "-o",
-         prefix / "lib" / "libbz2.so.1", *sources], cwd=bzip2)
+    sources = [
+        f"{n}.c"
+        for n in (
+            "blocksort",
+            "huffman",
+            "crctable",
+            "randtable",
+            "compress",
+            "decompress",
+            "bzlib",
+        )
+    ]
+    run(
+        [
+            "musl-gcc",
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-Wl,-soname,libbz2.so.1",
+            "-o",
+            prefix / "lib" / "libbz2.so.1",
+            *sources,
+        ],
+        cwd=bzip2,
+    )
 
     say("building xz (liblzma) with musl-gcc")
-    configure_make(unpack_source(downloads, "xz-utils", work), "--disable-xz", "--disable-xzdec",
-                   "--disable-lzmadec", "--disable-lzmainfo", "--disable-scripts",
-                   "--disable-doc", "--disable-nls", "--disable-lzma-links")
+    configure_make(
+        unpack_source(downloads, "xz-utils", work),
+        "--disable-xz",
+        "--disable-xzdec",
+        "--disable-lzmadec",
+        "--disable-lzmainfo",
+        "--disable-scripts",
+        "--disable-doc",
+        "--disable-nls",
+        "--disable-lzma-links",
+    )
 
     say("building sqlite3 with musl-gcc")
     sqlite = unpack_source(downloads, "sqlite3", work)
     configure_make(sqlite, "--disable-tcl", "--disable-readline", "--disable-editline")
 
     libdir.mkdir(parents=True, exist_ok=True)
-    for soname in ("libz.so.1", "libffi.so.8", "libexpat.so.1", "libbz2.so.1", "liblzma.so.5",
-                   "libsqlite3.so.0"):
+    for soname in (
+        "libz.so.1",
+        "libffi.so.8",
+        "libexpat.so.1",
+        "libbz2.so.1",
+        "liblzma.so.5",
+        "libsqlite3.so.0",
+    ):
         built = prefix / "lib" / soname
         if not built.exists():
             raise HarnessError(f"the build made no {soname} (looked in {built.parent})")
@@ -316,8 +415,9 @@ def unpack_python(wheel: Path, target: Path) -> None:
                 tar.extractall(target, filter="tar")
     site = next(target.glob("lib/python3.*/site-packages"))
     for entry in site.iterdir():
-        if not re.match(r"(pip|setuptools|pkg_resources|_distutils_hack|distutils-precedence)",
-                        entry.name):
+        if not re.match(
+            r"(pip|setuptools|pkg_resources|_distutils_hack|distutils-precedence)", entry.name
+        ):
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     for entry in (target / "bin").iterdir():
         if not entry.name.startswith("python"):
@@ -334,7 +434,9 @@ def build(cache: Path) -> Path:
     harness = cache / "harness"
     python = harness / "python" / "bin" / "python3"
     ready = harness / "READY"
-    if ready.exists() and ready.read_text().strip() == f"{RECIPE} {harness}":
+    # Resolved: a worktree whose .cache/musl/harness is a symlink to another checkout's
+    # finished harness reuses it instead of rebuilding over the link.
+    if ready.exists() and ready.read_text().strip() == f"{RECIPE} {harness.resolve()}":
         try:
             check(python)
             say(f"reusing {harness}")
@@ -371,20 +473,25 @@ def build(cache: Path) -> Path:
     unpack_python(krunner, harness / "python")
     (harness / "etc").mkdir()
     (harness / "etc" / "ld-musl-x86_64.path").write_text(
-        f"{harness / 'usr' / 'lib'}\n{harness / 'python' / 'lib'}\n")
+        f"{harness / 'usr' / 'lib'}\n{harness / 'python' / 'lib'}\n"
+    )
     for binary in glob.glob(str(harness / "python" / "bin" / "python3.*")):
         if not Path(binary).is_symlink() and not binary.endswith("-config"):
             run(["patchelf", "--set-interpreter", harness / "lib" / LOADER, binary])
     say(f"checking: {check(python)}")
-    ready.write_text(f"{RECIPE} {harness}\n")
+    ready.write_text(f"{RECIPE} {harness.resolve()}\n")
     return python
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build or reuse the harness; print its interpreter path on stdout."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                        help="where downloads and the harness live (default: .cache/musl)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="where downloads and the harness live (default: .cache/musl)",
+    )
     args = parser.parse_args(argv)
     try:
         python = build(args.cache.resolve())

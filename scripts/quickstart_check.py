@@ -96,25 +96,43 @@ async def _run_through_server(server: str, token: str) -> None:
     from tornado.websocket import websocket_connect
 
     headers = {"Authorization": f"token {token}"}
-    request = urllib.request.Request(server + "api/kernels", data=b"{}", headers=headers,
-                                     method="POST")
+    request = urllib.request.Request(
+        server + "api/kernels", data=b"{}", headers=headers, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         kernel_id = json.loads(response.read())["id"]
     try:
         url = server.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
         try:
-            socket = await websocket_connect(HTTPRequest(url, headers=headers,
-                                                         connect_timeout=60))
+            socket = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60))
         except HTTPClientError as error:
             raise CheckFailed(f"the kernel's websocket answered {error.code}") from None
         message_id = uuid.uuid4().hex
-        socket.write_message(json.dumps({
-            "channel": "shell", "metadata": {}, "parent_header": {}, "buffers": [],
-            "header": {"msg_id": message_id, "msg_type": "execute_request", "version": "5.3",
-                       "session": uuid.uuid4().hex, "username": "quickstart", "date": ""},
-            "content": {"code": "print(6 * 7)", "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
+        socket.write_message(
+            json.dumps(
+                {
+                    "channel": "shell",
+                    "metadata": {},
+                    "parent_header": {},
+                    "buffers": [],
+                    "header": {
+                        "msg_id": message_id,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                        "session": uuid.uuid4().hex,
+                        "username": "quickstart",
+                        "date": "",
+                    },
+                    "content": {
+                        "code": "print(6 * 7)",
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
+                }
+            )
+        )
         deadline = time.monotonic() + CELL_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             raw = await asyncio.wait_for(socket.read_message(), CELL_TIMEOUT_SECONDS)
@@ -130,8 +148,9 @@ async def _run_through_server(server: str, token: str) -> None:
                 raise CheckFailed(f"the cell failed: {message['content']['evalue']}")
         raise CheckFailed("no output from the kernel started through the server")
     finally:
-        delete = urllib.request.Request(f"{server}api/kernels/{kernel_id}", headers=headers,
-                                        method="DELETE")
+        delete = urllib.request.Request(
+            f"{server}api/kernels/{kernel_id}", headers=headers, method="DELETE"
+        )
         with urllib.request.urlopen(delete, timeout=60):
             pass
 
@@ -149,8 +168,10 @@ def check_lab(server: str, token: str, notebook: Path) -> None:
     name = urllib.parse.quote(notebook.name)
     status, model = _get(f"{server}api/contents/{name}?content=0", token)
     if status != 200 or model.get("type") != "notebook":
-        raise CheckFailed(f"GET /api/contents/{name} answered {status}: the URL's notebook "
-                          "is not where the server looks")
+        raise CheckFailed(
+            f"GET /api/contents/{name} answered {status}: the URL's notebook "
+            "is not where the server looks"
+        )
     print(f"ok   the URL's notebook exists: lab/tree/{name}")
 
 
@@ -179,8 +200,9 @@ def run_notebook(path: Path) -> None:
     # are relative to the working directory, which the kernel (in the notebook's folder)
     # and this client do not share.
     connection_file = Path(jupyter_runtime_dir()) / f"kernel-check-{os.getpid()}.json"
-    manager = KernelManager(kernel_name="python3", transport="ipc",
-                            connection_file=str(connection_file))
+    manager = KernelManager(
+        kernel_name="python3", transport="ipc", connection_file=str(connection_file)
+    )
     client = NotebookClient(
         notebook,
         km=manager,

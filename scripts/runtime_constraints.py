@@ -38,8 +38,12 @@ SKIP = {"ipydeps-client", "pip", "setuptools", "wheel", SINGLE_USER_PACKAGE}
 def requirements() -> list[str]:
     """Return ipydeps' dependencies, its ``jupyter`` extra, the optional UIs and JupyterHub."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["jupyter"], *UI_PACKAGES,
-            SINGLE_USER_PACKAGE]
+    return [
+        *project["dependencies"],
+        *project["optional-dependencies"]["jupyter"],
+        *UI_PACKAGES,
+        SINGLE_USER_PACKAGE,
+    ]
 
 
 def resolve() -> str:
@@ -51,13 +55,24 @@ def resolve() -> str:
         env = Path(directory) / "env"
         venv.EnvBuilder(with_pip=True).create(env)
         python = str(env / "bin" / "python")
-        subprocess.run([python, "-m", "pip", "install", "--quiet", *requirements()],
-                       check=True, env=clean_pip_env())
-        frozen = subprocess.run([python, "-m", "pip", "freeze", "--all"], check=True,
-                                capture_output=True, text=True, env=clean_pip_env()).stdout
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", *requirements()],
+            check=True,
+            env=clean_pip_env(),
+        )
+        frozen = subprocess.run(
+            [python, "-m", "pip", "freeze", "--all"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=clean_pip_env(),
+        ).stdout
     lines = sorted(
-        (line for line in frozen.splitlines()
-         if "==" in line and line.split("==")[0].lower() not in SKIP),
+        (
+            line
+            for line in frozen.splitlines()
+            if "==" in line and line.split("==")[0].lower() not in SKIP
+        ),
         key=str.lower,
     )
     return HEADER + "\n".join(lines) + "\n"
@@ -70,6 +85,7 @@ def main() -> int:
     options = parser.parse_args()
     text = resolve()
     if options.check:
+
         def names(content: str) -> set[str]:
             return {line.split("==")[0].lower() for line in content.splitlines() if "==" in line}
 

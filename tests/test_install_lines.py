@@ -37,8 +37,10 @@ def documented_install_lines() -> list[str]:
             command = raw.split("#", 1)[0].strip()
             if in_block and command.startswith("pip install "):
                 arguments = [a for a in shlex.split(command)[2:] if a != "-e"]
-                if any(CHECKOUT_ARGUMENT.match(shlex.quote(a)) or CHECKOUT_ARGUMENT.match(a)
-                       for a in arguments):
+                if any(
+                    CHECKOUT_ARGUMENT.match(shlex.quote(a)) or CHECKOUT_ARGUMENT.match(a)
+                    for a in arguments
+                ):
                     lines.add(command)
     return sorted(lines)
 
@@ -54,8 +56,11 @@ def test_the_docs_document_installing_each_distribution() -> None:
 
 def _checkout_copy(into: Path) -> Path:
     """The checkout's tracked files, copied as a fresh clone would hold them."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
-                            capture_output=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -74,11 +79,22 @@ def test_each_documented_install_line_works_in_a_fresh_venv(line: str, tmp_path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     env = clean_pip_env()
-    result = subprocess.run([str(python), "-m", *shlex.split(line)], cwd=checkout, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(python), "-m", *shlex.split(line)],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, f"{line}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    listed = subprocess.run([str(python), "-m", "pip", "list", "--format", "json"], env=env,
-                            check=True, capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format", "json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     installed = {entry["name"].lower(): entry for entry in json.loads(listed)}
     assert "ipydeps" not in installed, "someone else's project named ipydeps was installed"
     assert "ipydeps-client" in installed
@@ -86,13 +102,27 @@ def test_each_documented_install_line_works_in_a_fresh_venv(line: str, tmp_path:
     assert ("ipydeps-repo" in installed) == serving
     # Both came from the checkout: their files resolve inside it, or into the venv from it.
     where = subprocess.run(
-        [str(python), "-c", "import ipydeps, importlib.metadata as m; print(ipydeps.__file__);"
-         " print(m.distribution('ipydeps-client').read_text('direct_url.json'))"],
-        cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout
+        [
+            str(python),
+            "-c",
+            "import ipydeps, importlib.metadata as m; print(ipydeps.__file__);"
+            " print(m.distribution('ipydeps-client').read_text('direct_url.json'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert checkout.as_uri() in where, where
     if serving:
-        subprocess.run([str(venv / "bin" / "ipydeps-repo"), "--help"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(venv / "bin" / "ipydeps-repo"), "--help"], env=env, check=True, capture_output=True
+        )
     if "[jupyter]" in line:
-        subprocess.run([str(python), "-c", "import ipykernel, jupyter_server"], cwd=tmp_path,
-                       env=env, check=True)
+        subprocess.run(
+            [str(python), "-c", "import ipykernel, jupyter_server"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+        )

@@ -34,19 +34,42 @@ def test_repo_server_pins_the_ipydeps_version_it_ships_with() -> None:
 def test_each_wheel_holds_only_its_own_package(tmp_path: Path) -> None:
     """The runtime's ipydeps wheel carries no server code; ipydeps-repo carries the CLI."""
     for source in (ROOT, ROOT / "repo-server"):
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-             "--wheel-dir", str(tmp_path), str(source)],
-            check=True, env={"PIP_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"})
+        built = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(tmp_path),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={"PIP_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"},
+        )
+        # A subpackage left out of pyproject's `packages` (ipydeps.formats, which the server
+        # imports) is only shipped by a deprecated fallback that setuptools warns about.
+        assert "absent from the `packages` configuration" not in built.stderr, built.stderr
     (client,) = tmp_path.glob("ipydeps_client-*.whl")
     (server,) = tmp_path.glob("ipydeps_repo-*.whl")
     client_tops = {name.split("/")[0] for name in zipfile.ZipFile(client).namelist()}
     server_tops = {name.split("/")[0] for name in zipfile.ZipFile(server).namelist()}
     assert "ipydeps" in client_tops and "ipydeps_repo" not in client_tops
     assert "ipydeps_repo" in server_tops and "ipydeps" not in server_tops
+    # Every module of the client is in its wheel: a subpackage missing from pyproject's
+    # `packages` (ipydeps.formats, which the server imports) would be left out silently.
+    sources = {path.relative_to(ROOT).as_posix() for path in (ROOT / "ipydeps").rglob("*.py")}
+    assert sources - set(zipfile.ZipFile(client).namelist()) == set()
     entry_points = zipfile.ZipFile(server).read(
-        next(n for n in zipfile.ZipFile(server).namelist() if n.endswith("entry_points.txt")))
+        next(n for n in zipfile.ZipFile(server).namelist() if n.endswith("entry_points.txt"))
+    )
     assert b"ipydeps-repo = ipydeps_repo.cli:main" in entry_points
     client_metadata = zipfile.ZipFile(client).read(
-        next(n for n in zipfile.ZipFile(client).namelist() if n.endswith("/METADATA")))
+        next(n for n in zipfile.ZipFile(client).namelist() if n.endswith("/METADATA"))
+    )
     assert b"tornado" not in client_metadata and b"cryptography" not in client_metadata

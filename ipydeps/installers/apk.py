@@ -59,13 +59,17 @@ class SystemApkRunner:
         """Run the command; raises ``InstallError`` when it cannot even start."""
         try:
             completed = subprocess.run(
-                self.command(specs), capture_output=True, text=True, timeout=self.timeout,
+                self.command(specs),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise InstallError(
                 f"Could not run apk: {error}",
-                hint="check that apk (and doas, when not root) is installed") from None
+                hint="check that apk (and doas, when not root) is installed",
+            ) from None
         return ApkOutcome(completed.returncode, completed.stdout + completed.stderr)
 
 
@@ -79,12 +83,16 @@ def apk_specs(steps: Sequence[Step]) -> list[str]:
         spec = f"{name}={candidate.apk_version}" if candidate.apk_version else name
         (specs if APK_SPEC.fullmatch(spec) else bad).append(spec)
     if bad:
-        raise InstallError(f"Refused apk package name(s) {bad!r}: not valid apk names",
-                           hint="the apk index is malformed; tell the repository maintainer")
+        raise InstallError(
+            f"Refused apk package name(s) {bad!r}: not valid apk names",
+            hint="the apk index is malformed; tell the repository maintainer",
+        )
     if len(specs) > MAX_APK_SPECS:
-        raise InstallError(f"The plan has {len(specs)} apks; the root helper installs at most "
-                           f"{MAX_APK_SPECS} in one run",
-                           hint="install the requirements in smaller groups")
+        raise InstallError(
+            f"The plan has {len(specs)} apks; the root helper installs at most "
+            f"{MAX_APK_SPECS} in one run",
+            hint="install the requirements in smaller groups",
+        )
     return specs
 
 

@@ -99,8 +99,10 @@ class RenameJournal:
 
         With nothing left over, the journal ends with ``rolled-back``.
         """
-        _, problems = _undo([(intent.source, intent.destination, intent.done)
-                             for intent in self._intents], self.renamer)
+        _, problems = _undo(
+            [(intent.source, intent.destination, intent.done) for intent in self._intents],
+            self.renamer,
+        )
         if not problems:
             self._intents.clear()
             if self._handle is not None:
@@ -131,7 +133,7 @@ class RenameJournal:
 
 def _owner_alive(name: str) -> bool:
     """Tell whether the process that started transaction ``name`` still runs it."""
-    pid_text = name[len(STAGING_PREFIX):].split("-", 1)[0]
+    pid_text = name[len(STAGING_PREFIX) :].split("-", 1)[0]
     if not pid_text.isdigit():
         return False
     pid = int(pid_text)
@@ -171,8 +173,12 @@ def _parse_journal(lines: list[str]) -> tuple[list[tuple[Path, Path, bool]], str
             continue
         if len(parts) == 2 and all(isinstance(part, str) and part for part in parts):
             renames.append([Path(parts[0]), Path(parts[1]), False])
-        elif (len(parts) == 4 and parts[0] == "rename" and isinstance(parts[1], int)
-              and all(isinstance(part, str) and part for part in parts[2:])):
+        elif (
+            len(parts) == 4
+            and parts[0] == "rename"
+            and isinstance(parts[1], int)
+            and all(isinstance(part, str) and part for part in parts[2:])
+        ):
             numbered[parts[1]] = [Path(parts[2]), Path(parts[3]), False]
             renames.append(numbered[parts[1]])
         elif len(parts) == 2 and parts[0] == "done" and parts[1] in numbered:
@@ -209,8 +215,9 @@ def _undo(renames: list[tuple[Path, Path, bool]], renamer: Renamer) -> tuple[int
                 renamer.rename(destination, source)
                 undone += 1
             except OSError as error:
-                problems.append(f"could not move {destination} back to {source} "
-                                f"({error.strerror or error})")
+                problems.append(
+                    f"could not move {destination} back to {source} ({error.strerror or error})"
+                )
         elif done and source_there == destination_there:
             state = "both exist" if source_there else "neither exists"
             problems.append(f"could not move {destination} back to {source}: {state}")
@@ -230,31 +237,45 @@ def recover_interrupted(lib: Path, roots: Iterable[Path]) -> Recovery:
     recovery = Recovery()
     names: set[str] = set()
     if lib.is_dir():
-        names |= {entry.removesuffix(JOURNAL_SUFFIX) for entry in os.listdir(lib)
-                  if entry.startswith(STAGING_PREFIX) and entry.endswith(JOURNAL_SUFFIX)}
+        names |= {
+            entry.removesuffix(JOURNAL_SUFFIX)
+            for entry in os.listdir(lib)
+            if entry.startswith(STAGING_PREFIX) and entry.endswith(JOURNAL_SUFFIX)
+        }
     # A target that does not exist yet is staged below its nearest existing ancestor
     # (wheel.py), e.g. include/ for headers: those ancestors inside the roots hold staging too.
-    staging_parents = {directory for root in roots for directory in (root, *root.parents)
-                       if any(directory.is_relative_to(other) for other in roots)}
+    staging_parents = {
+        directory
+        for root in roots
+        for directory in (root, *root.parents)
+        if any(directory.is_relative_to(other) for other in roots)
+    }
     for root in staging_parents:
         if root.is_dir():
-            names |= {entry for entry in os.listdir(root) if entry.startswith(STAGING_PREFIX)
-                      and not entry.endswith(JOURNAL_SUFFIX)}
+            names |= {
+                entry
+                for entry in os.listdir(root)
+                if entry.startswith(STAGING_PREFIX) and not entry.endswith(JOURNAL_SUFFIX)
+            }
     for name in sorted(names):
         if not _owner_alive(name):
             _recover_one(name, lib / (name + JOURNAL_SUFFIX), roots, staging_parents, recovery)
     return recovery
 
 
-def _recover_one(name: str, journal: Path, roots: list[Path], staging_parents: set[Path],
-                 recovery: Recovery) -> None:
+def _recover_one(
+    name: str, journal: Path, roots: list[Path], staging_parents: set[Path], recovery: Recovery
+) -> None:
     """Finish or undo transaction ``name`` of a dead process (see ``recover_interrupted``)."""
     if journal.is_file():
         lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
         renames, ending = _parse_journal(lines)
         if ending is None:
-            ours = [rename for rename in renames
-                    if _inside(rename[0], roots) and _inside(rename[1], roots)]
+            ours = [
+                rename
+                for rename in renames
+                if _inside(rename[0], roots) and _inside(rename[1], roots)
+            ]
             undone, problems = _undo(ours, OsRenamer())
             if problems:
                 recovery.problems += [f"{name}: {problem}" for problem in problems]

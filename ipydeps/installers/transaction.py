@@ -7,7 +7,6 @@ write-ahead journal (journal.py), which a later ipydeps call replays if this pro
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import threading
@@ -20,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ..environment import InstallScheme
 from ..errors import InstallError
+from ..formats.records import record_paths
 from ..interrupts import Held, interrupts_held
 from .journal import (
     JOURNAL_SUFFIX,
@@ -28,7 +28,8 @@ from .journal import (
     recover_interrupted,
     transaction_name,
 )
-from .wheel import StagedWheel, stage_wheel
+from .staging import StagedWheel
+from .wheel import stage_wheel
 from .wheelstream import WheelStreamStager
 
 
@@ -55,8 +56,14 @@ class WheelTransaction:
     stops at a chosen rename).
     """
 
-    def __init__(self, scheme: InstallScheme, *, workers: int = 4,
-                 cancel: threading.Event | None = None, renamer: Renamer | None = None) -> None:
+    def __init__(
+        self,
+        scheme: InstallScheme,
+        *,
+        workers: int = 4,
+        cancel: threading.Event | None = None,
+        renamer: Renamer | None = None,
+    ) -> None:
         self.scheme = scheme
         self.cancel = cancel or threading.Event()
         # Leftovers of an install whose process was killed are undone before we start.
@@ -64,8 +71,9 @@ class WheelTransaction:
         self.recovered = self.recovery.recovered
         self.name = transaction_name(os.urandom(6).hex())
         self._journal = RenameJournal(scheme.purelib / (self.name + JOURNAL_SUFFIX), renamer)
-        self._executor = ThreadPoolExecutor(max_workers=max(workers, 1),
-                                            thread_name_prefix="ipydeps-unpack")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(workers, 1), thread_name_prefix="ipydeps-unpack"
+        )
         self._lock = threading.Lock()
         self._staged: list[StagedWheel] = []
         # Set when a rollback could not undo everything: the journal and the staging
@@ -89,8 +97,9 @@ class WheelTransaction:
 
     def stage(self, wheel: Path) -> StagedWheel:
         """Unpack a hash-verified ``wheel`` into staging; raises ``InvalidWheelError``."""
-        staged = stage_wheel(wheel, self.scheme, self.name, executor=self._executor,
-                             cancel=self.cancel)
+        staged = stage_wheel(
+            wheel, self.scheme, self.name, executor=self._executor, cancel=self.cancel
+        )
         self.add(staged)
         return staged
 
@@ -100,16 +109,19 @@ class WheelTransaction:
         ``size`` is the copy's size from the index (more bytes are refused). ``add``
         what its ``finish`` returns to include the wheel in this transaction.
         """
-        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel,
-                                 size=size)
+        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel, size=size)
 
     def add(self, staged: StagedWheel) -> None:
         """Include a wheel staged by a ``stream_stager`` in this transaction."""
         with self._lock:
             self._staged.append(staged)
 
-    def commit(self, *, order: list[NormalizedName] | None = None,
-               before_each: Callable[[StagedWheel], None] | None = None) -> list[InstalledWheel]:
+    def commit(
+        self,
+        *,
+        order: list[NormalizedName] | None = None,
+        before_each: Callable[[StagedWheel], None] | None = None,
+    ) -> list[InstalledWheel]:
         """Move every staged wheel into place, replacing older installs of the same projects.
 
         ``before_each`` is called with each wheel before it is moved (progress
@@ -137,8 +149,9 @@ class WheelTransaction:
             interrupt.add_note(f"ipydeps: the interrupt came during the commit, {outcome}")
             raise
 
-    def _commit(self, staged: list[StagedWheel],
-                before_each: Callable[[StagedWheel], None] | None) -> list[InstalledWheel]:
+    def _commit(
+        self, staged: list[StagedWheel], before_each: Callable[[StagedWheel], None] | None
+    ) -> list[InstalledWheel]:
         results: list[InstalledWheel] = []
         try:
             for wheel in staged:
@@ -149,15 +162,23 @@ class WheelTransaction:
                     for child in sorted(os.listdir(stage_dir)):
                         self._merge(stage_dir / child, anchor / child)
                 lib = wheel.targets[wheel.lib_category]
-                results.append(InstalledWheel(
-                    name=wheel.name, version=wheel.version, files=wheel.files,
-                    bytes_written=wheel.bytes_written, top_level=wheel.top_level,
-                    pth_files=tuple(lib / name for name in wheel.pth_files),
-                    removed_version=removed))
+                results.append(
+                    InstalledWheel(
+                        name=wheel.name,
+                        version=wheel.version,
+                        files=wheel.files,
+                        bytes_written=wheel.bytes_written,
+                        top_level=wheel.top_level,
+                        pth_files=tuple(lib / name for name in wheel.pth_files),
+                        removed_version=removed,
+                    )
+                )
         except OSError as error:
             self.rollback()
-            raise InstallError(f"Installing failed ({error}); the environment was restored",
-                               hint="check free disk space and permissions, then retry") from None
+            raise InstallError(
+                f"Installing failed ({error}); the environment was restored",
+                hint="check free disk space and permissions, then retry",
+            ) from None
         except BaseException:
             self.rollback()
             raise
@@ -180,8 +201,9 @@ class WheelTransaction:
                 "Installing failed and the environment could not be restored completely: "
                 + "; ".join(problems),
                 hint=f"nothing was deleted: the moved files are kept in {self.name} "
-                     "directories and its journal; the next ipydeps call tries again once "
-                     "the paths above are free")
+                "directories and its journal; the next ipydeps call tries again once "
+                "the paths above are free",
+            )
 
     def close(self) -> None:
         """Stop the unpack threads and delete staging and backup directories.
@@ -200,8 +222,7 @@ class WheelTransaction:
                     shutil.rmtree(backup, ignore_errors=True)
                 else:
                     backup.unlink(missing_ok=True)
-            for directory in sorted(self._emptied, key=lambda path: len(path.parts),
-                                    reverse=True):
+            for directory in sorted(self._emptied, key=lambda path: len(path.parts), reverse=True):
                 _remove_if_empty(directory)
 
     def _staging_roots(self) -> Iterator[Path]:
@@ -217,8 +238,7 @@ class WheelTransaction:
 
     def _backup_path(self, path: Path) -> Path:
         # Backups sit in the staging dir of the same root, so the rename stays on one filesystem.
-        for root in sorted(self.scheme.roots().values(), key=lambda p: len(p.parts),
-                           reverse=True):
+        for root in sorted(self.scheme.roots().values(), key=lambda p: len(p.parts), reverse=True):
             if path.is_relative_to(root):
                 self._backup_count += 1
                 backup = root / self.name / "backup" / f"{self._backup_count}-{path.name}"
@@ -260,12 +280,14 @@ class WheelTransaction:
         owned: set[Path] = set()
         record = dist_info / "RECORD"
         if record.is_file():
-            with open(record, newline="") as handle:
-                for row in csv.reader(handle):
-                    if row:
-                        owned.add(Path(os.path.normpath(lib / row[0])))
-        top_dirs = {path.relative_to(lib).parts[0] for path in owned
-                    if path.is_relative_to(lib) and len(path.relative_to(lib).parts) > 1}
+            owned = {
+                Path(os.path.normpath(lib / path)) for path in record_paths(record.read_bytes())
+            }
+        top_dirs = {
+            path.relative_to(lib).parts[0]
+            for path in owned
+            if path.is_relative_to(lib) and len(path.relative_to(lib).parts) > 1
+        }
         whole = {lib / top for top in top_dirs if _wholly_owned(lib / top, owned)}
         whole.add(dist_info)
         for directory in sorted(whole):

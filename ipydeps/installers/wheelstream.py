@@ -26,42 +26,41 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..environment import InstallScheme
-from ..errors import CancelledError
-from .journal import is_reserved_name
-from .members import _INFLATE, MAX_IN_MEMORY, InvalidWheelError, RecordMismatchError, record_hash
-from .wheel import (
-    StagedWheel,
-    _category_root,
-    _installed_path,
-    _Layout,
-    _note_top_level,
-    _place,
-    _write_metadata,
-    _write_scripts,
-    is_unsafe_path,
-    record_hashes,
+from ..errors import CancelledError, InvalidWheelError, RecordMismatchError
+from ..formats.errors import FormatError
+from ..formats.records import UNHASHED_NAMES, RecordFile, parse_record, record_hash
+from ..formats.wheel import find_dist_info, read_wheel_file
+from ..formats.ziplayout import (
+    CENTRAL_SIGNATURE,
+    END_SIGNATURE,
+    FLAG_DATA_DESCRIPTOR,
+    FLAG_ENCRYPTED,
+    LOCAL_HEADER,
+    LOCAL_SIGNATURE,
+    METHOD_STORED,
+    ZIP64_END_SIGNATURE,
+    ZIP64_LIMIT,
+    DamagedZipError,
+    Zip64Error,
+    decode_name,
+    read_central_directory,
+    read_local_header,
 )
+from .members import INFLATER, MAX_IN_MEMORY
+from .staging import StagedWheel, StagingDestination
 
-_LOCAL = struct.Struct("<2H3H3L2H")  # local file header after its signature (26 bytes)
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header (46 bytes)
-_END = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes)
-_LOCAL_SIG, _CENTRAL_SIG = b"PK\x03\x04", b"PK\x01\x02"
-_END_SIG, _ZIP64_END_SIG = b"PK\x05\x06", b"PK\x06\x06"
-_FLAG_ENCRYPTED, _FLAG_DESCRIPTOR, _FLAG_UTF8 = 0x1, 0x8, 0x800
-_STORED = 0
-_ZIP64 = 0xFFFFFFFF
+__all__ = ["StreamingUnsupported", "WheelStreamStager"]
+
 _KEPT_IN_DIST_INFO = ("WHEEL", "entry_points.txt")  # read at the end, and written too
-_RECORD_FILES = ("RECORD", "RECORD.jws", "RECORD.p7s")  # RECORD is rewritten, never copied
+_HOSTILE = "the wheel is malformed or hostile; tell its publisher"
 
 
 class StreamingUnsupported(Exception):
@@ -94,8 +93,15 @@ class WheelStreamStager:
     ``StagedWheel``. ``discard()`` removes whatever was staged.
     """
 
-    def __init__(self, filename: str, scheme: InstallScheme, staging_name: str, *,
-                 cancel: threading.Event, size: int | None = None) -> None:
+    def __init__(
+        self,
+        filename: str,
+        scheme: InstallScheme,
+        staging_name: str,
+        *,
+        cancel: threading.Event,
+        size: int | None = None,
+    ) -> None:
         try:
             name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as error:
@@ -109,24 +115,32 @@ class WheelStreamStager:
         self._version = str(version)
         # Pure wheels say Root-Is-Purelib: true, the others false; checked against WHEEL.
         self._lib = "purelib" if all(tag.platform == "any" for tag in tags) else "platlib"
-        self.staged = self._new_staged()
+        self.destination = self._new_destination()
         self._reset()
+
+    @property
+    def staged(self) -> StagedWheel:
+        """The wheel staged so far (complete once ``finish`` returned it)."""
+        return self.destination.staged
 
     # -- the byte stream --------------------------------------------------------------------
 
     def restart(self) -> Callable[[bytes], None]:
         """Forget a previous attempt (its staged files too) and return the byte sink."""
         self.discard()
-        self.staged = self._new_staged()
+        self.destination = self._new_destination()
         self._reset()
         return self._feed
 
-    def _new_staged(self) -> StagedWheel:
-        targets = self.scheme.roots()
-        targets["headers"] = self.scheme.headers / self._project
-        return StagedWheel(name=self._project, version=self._version, dist_info="",
-                           lib_category=self._lib, staging={}, targets=targets,
-                           stage_key=f"{self._project}-{self._version}")
+    def _new_destination(self) -> StagingDestination:
+        return StagingDestination(
+            self.scheme,
+            self.staging_name,
+            name=self._project,
+            version=self._version,
+            lib_category=self._lib,
+            stage_key=f"{self._project}-{self._version}",
+        )
 
     def _reset(self) -> None:
         self._position = 0  # stream offset of the next byte
@@ -141,9 +155,6 @@ class WheelStreamStager:
         self._problem: BaseException | None = None
         self._data_dir: str | None = None
         self._made: set[str] = set()
-        self._lib_root: str | None = None
-        self._top_level: set[str] = set()
-        self._pth: list[str] = []
 
     def _feed(self, chunk: bytes) -> None:
         if self._problem is not None:
@@ -154,7 +165,9 @@ class WheelStreamStager:
             # Not held back like other problems: what arrives past the end piles up in memory.
             raise InvalidWheelError(
                 f"Refused {self.filename}: the server sent more than the {self._size} bytes "
-                "its index announced", hint="the repository is misconfigured or tampered with")
+                "its index announced",
+                hint="the repository is misconfigured or tampered with",
+            )
         try:
             self._consume(memoryview(chunk))
         except Exception as problem:  # noqa: BLE001 - raised by finish(), after the hash check
@@ -188,30 +201,31 @@ class WheelStreamStager:
         self._need, self._on_full = count, then
 
     def _on_signature(self, signature: bytes) -> None:
-        if signature == _LOCAL_SIG:
-            self._expect(_LOCAL.size, self._on_local_header)
-        elif signature in (_CENTRAL_SIG, _END_SIG, _ZIP64_END_SIG):
+        if signature == LOCAL_SIGNATURE:
+            self._expect(LOCAL_HEADER.size - len(LOCAL_SIGNATURE), self._on_local_header)
+        elif signature in (CENTRAL_SIGNATURE, END_SIGNATURE, ZIP64_END_SIGNATURE):
             self._tail_offset = self._position - 4
             self._tail += signature
         else:
             raise StreamingUnsupported(f"unexpected bytes at offset {self._position - 4}")
 
-    def _on_local_header(self, header: bytes) -> None:
-        (_, flags, method, _, _, crc, compressed, size, name_length,
-         extra_length) = _LOCAL.unpack(header)
-        if method != _STORED or compressed != size:
+    def _on_local_header(self, rest: bytes) -> None:
+        header = read_local_header(LOCAL_SIGNATURE + rest)
+        if header is None:  # cannot happen: the signature was just read
+            raise StreamingUnsupported("a local header is cut off")
+        if header.method != METHOD_STORED or header.compressed_size != header.size:
             raise StreamingUnsupported("a member is compressed: not a stored copy")
-        if flags & (_FLAG_ENCRYPTED | _FLAG_DESCRIPTOR) or size == _ZIP64:
+        if header.flags & (FLAG_ENCRYPTED | FLAG_DATA_DESCRIPTOR) or header.size == ZIP64_LIMIT:
             raise StreamingUnsupported("a member's sizes are not in its local header")
-        if not name_length:
+        if not header.name_length:
             raise InvalidWheelError(f"{self.filename}: a member has no name")
-        offset = self._position - 4 - _LOCAL.size
+        offset = self._position - LOCAL_HEADER.size
 
         def on_name(block: bytes) -> None:
-            name = block[:name_length].decode("utf-8" if flags & _FLAG_UTF8 else "cp437")
-            self._start_member(name, offset, crc, size)
+            name = decode_name(block[: header.name_length], header.flags)
+            self._start_member(name, offset, header.crc, header.size)
 
-        self._expect(name_length + extra_length, on_name)
+        self._expect(header.name_length + header.extra_length, on_name)
 
     # -- members ----------------------------------------------------------------------------
 
@@ -220,8 +234,9 @@ class WheelStreamStager:
         self._members.append(member)
         self._plan(member)
         if member.destination is not None:
-            member.handle = os.open(member.destination,
-                                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            member.handle = os.open(
+                member.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+            )
         self._expect(4, self._on_signature)
         self._current = member
         if not size:
@@ -231,8 +246,10 @@ class WheelStreamStager:
         """Decide where ``member`` goes (or that it is only kept); refuse unsafe paths."""
         self._plan_place(member)
         if member.keep and member.size > MAX_IN_MEMORY:
-            raise self._refused(f"{member.name!r} declares {member.size} bytes, more than the "
-                                f"{MAX_IN_MEMORY} a metadata file or script may hold")
+            raise self._refused(
+                f"{member.name!r} declares {member.size} bytes, more than the "
+                f"{MAX_IN_MEMORY} a metadata file or script may hold"
+            )
 
     def _plan_place(self, member: _Member) -> None:
         name = member.name
@@ -240,7 +257,7 @@ class WheelStreamStager:
             return  # a directory entry: directories are made for the files inside them
         top, _, rest = name.partition("/")
         if top.endswith(".dist-info") and "/" not in rest:
-            if rest in _RECORD_FILES:
+            if rest in UNHASHED_NAMES:
                 member.keep = rest == "RECORD"
                 return
             member.keep = rest in _KEPT_IN_DIST_INFO
@@ -249,7 +266,7 @@ class WheelStreamStager:
         if top == self._data_dir:
             destination = self._data_destination(member, top)
         else:
-            destination = self._lib_destination(name, top)
+            destination = self._lib_destination(name)
             member.installed = name  # RECORD paths are relative to the lib directory
         if destination is None:
             return
@@ -259,54 +276,43 @@ class WheelStreamStager:
             self._made.add(parent)
         member.destination = destination
 
-    def _lib_destination(self, name: str, top: str) -> str:
+    def _lib_destination(self, name: str) -> str:
         # Most members go here: plain string work, since it runs under the GIL for each
         # of thousands of members while the other downloads wait for it.
-        if is_unsafe_path(name):
-            raise self._refused(f"unsafe path {name!r}")
-        if is_reserved_name(name):
-            raise self._refused(f"{name!r} is named like ipydeps' own install journals")
-        if self._lib_root is None:
-            self._lib_root = str(_category_root(self.staged, self._lib, self.staging_name))
-        self.staged.ships_bytecode = self.staged.ships_bytecode or name.endswith(".pyc")
-        _note_top_level(top, "/" not in name, self._top_level, self._pth)
-        return f"{self._lib_root}/{name}"
+        problem = self.destination.name_problem(name)
+        if problem is not None:
+            raise self._refused(problem)
+        return self.destination.lib_path(name)
 
     def _data_destination(self, member: _Member, data_dir: str) -> str | None:
-        placed = _place(member.name, data_dir, self._lib)
+        placed = self.destination.place(member.name, data_dir)
         if isinstance(placed, str):
             raise self._refused(placed)
-        category, relative = placed
-        if category == "scripts":
+        if placed.category == "scripts":
             member.keep = True  # shebangs are rewritten once the whole script is here
-            member.script = relative
+            member.script = placed.relative
             return None
-        if category in ("purelib", "platlib"):
-            _note_top_level(relative.parts[0], len(relative.parts) == 1, self._top_level,
-                            self._pth)
-        member.installed = _installed_path(self.staged, category, relative)
-        return str(_category_root(self.staged, category, self.staging_name) / relative)
+        member.installed = placed.installed
+        return str(placed.path)
 
     def _refused(self, reason: str) -> InvalidWheelError:
-        return InvalidWheelError(f"Refused {self.filename}: {reason}",
-                                 hint="the wheel is malformed or hostile; tell its publisher")
+        return InvalidWheelError(f"Refused {self.filename}: {reason}", hint=_HOSTILE)
 
     def _take(self, member: _Member, data: memoryview) -> None:
-        member.running_crc = _INFLATE.crc32(data, member.running_crc)
+        member.running_crc = INFLATER.crc32(data, member.running_crc)
         member.digest.update(data)
         member.written += len(data)
         if member.keep:
             member.parts.append(bytes(data))
         if member.handle >= 0:
             while data:
-                data = data[os.write(member.handle, data):]
+                data = data[os.write(member.handle, data) :]
 
     def _member_done(self, member: _Member) -> None:
         self._current = None
         self._close_current(member)
         if member.running_crc != member.crc:
-            raise InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt "
-                                    "(CRC mismatch)")
+            raise InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt (CRC mismatch)")
         if member.keep:
             self._kept[member.name] = b"".join(member.parts)
             member.parts = []
@@ -331,34 +337,26 @@ class WheelStreamStager:
         if self._current is not None or self._tail_offset is None:
             raise InvalidWheelError(f"{self.filename}: the archive ends in the middle")
         executable = self._check_central_directory()
-        self._check_metadata()
+        dist_info = self._check_metadata()
         for member in self._members:
             if member.destination is not None and member.name in executable:
                 os.chmod(member.destination, 0o755)
-        layout = _Layout()
-        record = self._kept.get(f"{self.staged.dist_info}/RECORD")
+        record = self._kept.get(f"{dist_info}/RECORD")
         if record is None:
-            raise self._refused(f"it has no {self.staged.dist_info}/RECORD")
-        self._check_record(record_hashes(record.decode("utf-8", "replace")))
-        scripts: list[tuple[bytes, Path]] = []
+            raise self._refused(f"it has no {dist_info}/RECORD")
+        self._check_record(parse_record(record, dist_info))
+        scripts: list[tuple[str, bytes]] = []
         for member in self._members:
             if member.script is not None:
-                root = _category_root(self.staged, "scripts", self.staging_name)
-                scripts.append((self._kept[member.name], root / member.script))
+                scripts.append((member.script.name, self._kept[member.name]))
             elif member.destination is not None:
-                layout.record.append((member.installed, record_hash(member.digest),
-                                      str(member.size)))
-        entry_points = self._kept.get(f"{self.staged.dist_info}/entry_points.txt")
-        _write_scripts(scripts, entry_points.decode() if entry_points is not None else None,
-                       layout, self.staged, self.scheme, self.staging_name)
-        _write_metadata(layout, self.staged, self.staging_name)
-        self.staged.files = len(layout.record)
-        self.staged.bytes_written = sum(member.size for member in self._members
-                                        if member.destination is not None)
-        self.staged.top_level = tuple(sorted(name for name in self._top_level
-                                             if name.isidentifier()))
-        self.staged.pth_files = tuple(self._pth)
-        return self.staged
+                self.destination.add_record(
+                    member.installed, record_hash(member.digest), member.size
+                )
+        self.destination.write_scripts(scripts, self._kept.get(f"{dist_info}/entry_points.txt"))
+        return self.destination.finish(
+            sum(member.size for member in self._members if member.destination is not None)
+        )
 
     def discard(self) -> None:
         """Remove everything staged for this wheel (after a failure, or before a fallback)."""
@@ -371,38 +369,43 @@ class WheelStreamStager:
 
         It must describe exactly the members written, at the offsets where they were.
         """
-        entries, executable = _central_directory(bytes(self._tail), self._tail_offset or 0,
-                                                 self.filename)
+        try:
+            entries = read_central_directory(bytes(self._tail), self._tail_offset or 0)
+        except Zip64Error as error:
+            raise StreamingUnsupported(str(error)) from None
+        except DamagedZipError as error:
+            raise InvalidWheelError(f"{self.filename}: {error.message}") from None
+        listed = sorted(
+            (e.name, e.header_offset, e.crc, e.compressed_size, e.size) for e in entries
+        )
         seen = [(m.name, m.offset, m.crc, m.size, m.size) for m in self._members]
-        if sorted(entries) != sorted(seen) or len({m.name for m in self._members}) != len(seen):
+        if listed != sorted(seen) or len({m.name for m in self._members}) != len(seen):
             raise InvalidWheelError(
                 f"Refused {self.filename}: its central directory does not match its members",
-                hint="the wheel is malformed or hostile; tell its publisher")
-        return executable
+                hint=_HOSTILE,
+            )
+        return {entry.name for entry in entries if entry.executable}
 
-    def _check_record(self, hashes: dict[str, tuple[str, str]]) -> None:
+    def _check_record(self, record: RecordFile) -> None:
         """Refuse a member whose bytes do not have the hash and size its RECORD gives.
 
-        A member RECORD leaves out is installed, as pip does (the installed RECORD gets
-        the hash of what was written); a hash weaker than sha256 is refused.
+        RECORD's rules are ``ipydeps.formats.records``': a member it leaves out is
+        installed (the installed RECORD gets the hash of what was written).
         """
+        if record.problems:
+            raise self._refused("; ".join(record.problems))
         for member in self._members:
-            expected, recorded_size = hashes.get(member.name, ("", ""))
+            expected = record.hash_of(member.name)
             if not expected or (member.destination is None and member.script is None):
                 continue
             algorithm = expected.partition("=")[0]
-            if algorithm == "sha256":
-                actual = record_hash(member.digest)
-            elif algorithm in ("sha384", "sha512"):
-                actual = record_hash(self._rehash(member, algorithm))
-            else:
-                raise self._refused(f"{member.name!r} has a RECORD hash that is not sha256 "
-                                    "or better")
+            digest = member.digest if algorithm == "sha256" else self._rehash(member, algorithm)
+            actual = record_hash(digest)
             if actual != expected:
                 raise RecordMismatchError(self.filename, member.name, expected, actual)
-            if recorded_size and recorded_size != str(member.size):
-                raise self._refused(f"{member.name!r} is {member.size} bytes, its RECORD says "
-                                    f"{recorded_size}")
+            problem = record.size_problem(member.name, member.size)
+            if problem is not None:
+                raise self._refused(problem)
 
     def _rehash(self, member: _Member, algorithm: str) -> hashlib._Hash:
         """Hash a member again with another algorithm (rare: RECORDs use sha256)."""
@@ -415,60 +418,21 @@ class WheelStreamStager:
                 digest.update(piece)
         return digest
 
-    def _check_metadata(self) -> None:
-        dist_infos = {m.name.split("/", 1)[0] for m in self._members
-                      if m.name.split("/", 1)[0].endswith(".dist-info") and "/" in m.name}
-        if len(dist_infos) != 1:
-            raise InvalidWheelError(f"{self.filename}: expected one .dist-info directory, "
-                                    f"found {sorted(dist_infos) or 'none'}")
-        dist_info = dist_infos.pop()
-        stem = dist_info.removesuffix(".dist-info")
-        project, _, version = stem.partition("-")
-        if canonicalize_name(project) != self._project or not version:
-            raise InvalidWheelError(f"{self.filename}: its metadata directory {dist_info!r} "
-                                    "names another project")
-        self.staged.dist_info = dist_info
-        if self._data_dir is not None and self._data_dir != stem + ".data":
+    def _check_metadata(self) -> str:
+        """Return the wheel's .dist-info folder, once it and WHEEL check out."""
+        try:
+            dist_info = find_dist_info((m.name for m in self._members), self.filename)
+        except FormatError as error:
+            raise self._refused(error.message) from None
+        self.destination.staged.dist_info = dist_info.folder
+        if self._data_dir is not None and self._data_dir != dist_info.data_dir:
             raise StreamingUnsupported("a .data directory that is not the wheel's own")
-        wheel_text = self._kept.get(f"{dist_info}/WHEEL")
-        if wheel_text is None:
-            raise InvalidWheelError(f"{self.filename}: no {dist_info}/WHEEL")
-        meta = BytesHeaderParser().parsebytes(wheel_text)
-        if not str(meta.get("Wheel-Version", "")).startswith("1."):
-            raise InvalidWheelError(f"{self.filename}: unsupported Wheel-Version "
-                                    f"{meta.get('Wheel-Version')!r}")
-        lib = "purelib" if str(meta.get("Root-Is-Purelib", "")).lower() == "true" else "platlib"
-        if lib != self._lib and self.scheme.purelib != self.scheme.platlib:
+        wheel_file = self._kept.get(f"{dist_info.folder}/WHEEL")
+        if wheel_file is None:
+            raise InvalidWheelError(f"{self.filename}: no {dist_info.folder}/WHEEL")
+        facts = read_wheel_file(wheel_file)
+        if facts.problem is not None:
+            raise InvalidWheelError(f"{self.filename}: {facts.problem}")
+        if facts.root_category != self._lib and self.scheme.purelib != self.scheme.platlib:
             raise StreamingUnsupported("Root-Is-Purelib differs from the wheel's tags")
-
-
-def _central_directory(tail: bytes, offset: int, wheel_name: str
-                       ) -> tuple[list[tuple[str, int, int, int, int]], set[str]]:
-    """Parse the central directory found at stream ``offset``.
-
-    Returns its entries as (name, local header offset, crc, compressed size, size) and
-    the names of the entries with an executable bit in their Unix mode.
-    """
-    entries: list[tuple[str, int, int, int, int]] = []
-    executable: set[str] = set()
-    position = 0
-    while tail[position:position + 4] == _CENTRAL_SIG and position + _CENTRAL.size <= len(tail):
-        (_, _, _, _, _, flags, _, _, _, crc, compressed, size, name_length, extra_length,
-         comment_length, _, _, attributes, header_offset) = _CENTRAL.unpack_from(tail, position)
-        if _ZIP64 in (compressed, size, header_offset):
-            raise StreamingUnsupported("zip64 central directory")
-        start = position + _CENTRAL.size
-        name = tail[start:start + name_length].decode("utf-8" if flags & _FLAG_UTF8 else "cp437")
-        entries.append((name, header_offset, crc, compressed, size))
-        if (attributes >> 16) & 0o111:
-            executable.add(name)
-        position = start + name_length + extra_length + comment_length
-    if tail[position:position + 4] == _ZIP64_END_SIG:
-        raise StreamingUnsupported("zip64 end of central directory")
-    end = tail[position:position + _END.size]
-    if len(end) != _END.size or end[:4] != _END_SIG:
-        raise InvalidWheelError(f"{wheel_name}: damaged central directory")
-    _, disk, _, _, count, _, directory_offset, _ = _END.unpack(end)
-    if disk != 0 or count != len(entries) or directory_offset != offset:
-        raise InvalidWheelError(f"{wheel_name}: damaged central directory")
-    return entries, executable
+        return dist_info.folder

@@ -81,6 +81,15 @@ class ConfigurationError(RepoError):
     status = 500
 
 
+class UpstreamError(RepoError):
+    """An upstream index could not be read, or pip failed on it; the reason follows.
+
+    Upstream is PyPI or the index a mirror reads (502: the fault is upstream's).
+    """
+
+    status = 502
+
+
 class BuildError(RepoError):
     """A farm build step failed; the log path says where to look."""
 

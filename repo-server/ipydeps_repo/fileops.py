@@ -1,4 +1,4 @@
-"""File primitives of the store: atomic writes, hashing, and the result of one publish."""
+"""File primitives: atomic writes, hashing, and the error a failed write of an upload is."""
 
 from __future__ import annotations
 
@@ -6,37 +6,12 @@ import errno
 import hashlib
 import os
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import RepoError, StorageFullError
 
 _CHUNK = 1024 * 1024
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What publishing one file did; ``status`` is created, unchanged or replaced.
-
-    ``warnings`` describes what went wrong without stopping the publish, e.g. a wheel's
-    stored copy that could not be written.
-    """
-
-    kind: str
-    filename: str
-    path: str
-    sha256: str
-    size: int
-    status: str
-    name: str
-    version: str
-    warnings: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the result as a JSON-ready dict (the upload API's response body)."""
-        return asdict(self)
 
 
 def sha256_file(path: Path) -> str:

@@ -73,25 +73,37 @@ def tool(name: str) -> str:
 
 # ------------------------------------------------------------------------------ linters
 
+
 @pytest.mark.static
 @pytest.mark.parametrize("dockerfile", [RUNTIME, REPO, WEB], ids=lambda path: path.name)
 def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
-    result = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [tool("hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.static
-@pytest.mark.parametrize("script", [ROOT / "quickstart.sh", DOCKER / "start-jupyter",
-                                    DOCKER / "repo-entrypoint", ROOT / ".ci" / "run"],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "script",
+    [
+        ROOT / "quickstart.sh",
+        DOCKER / "start-jupyter",
+        DOCKER / "repo-entrypoint",
+        DOCKER / "runtime-prune",
+        ROOT / ".ci" / "run",
+    ],
+    ids=lambda path: path.name,
+)
 def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
-    result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [tool("shellcheck"), str(script)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout
 
 
 # ------------------------------------------------------------------------- runtime image
+
 
 @pytest.mark.parametrize("dockerfile", [RUNTIME, REPO], ids=lambda path: path.name)
 def test_every_stage_starts_from_alpine_pinned_by_version_and_digest(dockerfile: Path) -> None:
@@ -148,7 +160,7 @@ def test_repository_key_is_never_trusted_on_first_use() -> None:
     assert 'if [ -z "$IPYDEPS_KEY_SHA256" ]' in runs
     check = runs.index("sha256sum -c -")
     assert runs.index('install -m 0644 "/tmp/$key_name"') > check
-    assert "/alpine/${IPYDEPS_APK_REPOSITORY}\" >> /etc/apk/repositories" in runs
+    assert '/alpine/${IPYDEPS_APK_REPOSITORY}" >> /etc/apk/repositories' in runs
 
 
 def test_apk_helper_and_doas_rule_are_installed_where_ipydeps_looks() -> None:
@@ -169,19 +181,25 @@ def test_ui_build_arg_accepts_lab_notebook_or_none_only() -> None:
 def test_ui_is_jupyterlab_by_default_in_both_stages_and_headless_stays_a_build_arg() -> None:
     # Both stages declare the arg: the wheels stage picks the wheels, the runtime stage
     # tells start-jupyter (IPYDEPS_UI) which front end to run.
-    declared = [rest for keyword, rest in instructions(RUNTIME)
-                if keyword == "ARG" and rest.startswith("UI")]
+    declared = [
+        rest
+        for keyword, rest in instructions(RUNTIME)
+        if keyword == "ARG" and rest.startswith("UI")
+    ]
     assert declared == ["UI=lab", "UI=lab"]
-    assert "IPYDEPS_UI=${UI}" in " ".join(rest for keyword, rest in final_stage(RUNTIME)
-                                          if keyword == "ENV")
+    assert "IPYDEPS_UI=${UI}" in " ".join(
+        rest for keyword, rest in final_stage(RUNTIME) if keyword == "ENV"
+    )
     runs = " ".join(rest for keyword, rest in instructions(RUNTIME) if keyword == "RUN")
     assert "none) ;;" in runs  # --build-arg UI=none: jupyter-server alone, no UI wheels
 
 
 def test_jupyterlab_fetches_no_news_unless_a_user_asks() -> None:
     copies = [rest for keyword, rest in final_stage(RUNTIME) if keyword == "COPY"]
-    assert ("--chmod=0644 docker/labconfig-default-settings.json "
-            "/etc/jupyter/labconfig/default_setting_overrides.json") in copies
+    assert (
+        "--chmod=0644 docker/labconfig-default-settings.json "
+        "/etc/jupyter/labconfig/default_setting_overrides.json"
+    ) in copies
     settings = json.loads((DOCKER / "labconfig-default-settings.json").read_text())
     assert settings == {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
@@ -190,18 +208,30 @@ def test_start_script_runs_jupyterlab_unless_told_otherwise(tmp_path: Path) -> N
     # Stand-ins on PATH record which front end start-jupyter would exec.
     for app in ("jupyter-lab", "jupyter-notebook", "jupyter-server"):
         stand_in = tmp_path / app
-        stand_in.write_text(f"#!/bin/sh\necho {app} \"$@\"\n")
+        stand_in.write_text(f'#!/bin/sh\necho {app} "$@"\n')
         stand_in.chmod(0o755)
-    base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HOME": str(tmp_path),
-            "NOTEBOOK_DIR": str(tmp_path / "work")}
+    base = {
+        "PATH": f"{tmp_path}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "NOTEBOOK_DIR": str(tmp_path / "work"),
+    }
     chosen = {}
     for ui in (None, "lab", "none", "notebook"):
         env = dict(base) if ui is None else {**base, "IPYDEPS_UI": ui}
-        result = subprocess.run(["sh", str(DOCKER / "start-jupyter"), "--x"], env=env,
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            ["sh", str(DOCKER / "start-jupyter"), "--x"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         chosen[ui] = result.stdout.strip()
-    assert chosen == {None: "jupyter-lab --x", "lab": "jupyter-lab --x",
-                      "none": "jupyter-server --x", "notebook": "jupyter-notebook --x"}
+    assert chosen == {
+        None: "jupyter-lab --x",
+        "lab": "jupyter-lab --x",
+        "none": "jupyter-server --x",
+        "notebook": "jupyter-notebook --x",
+    }
 
 
 def test_kernels_use_ipc_so_ipykernel_has_no_plain_tcp_to_warn_about(tmp_path: Path) -> None:
@@ -212,15 +242,25 @@ def test_kernels_use_ipc_so_ipykernel_has_no_plain_tcp_to_warn_about(tmp_path: P
     assert config.KernelManager.transport == "ipc"
     spec_dir = tmp_path / "kernels" / "here"
     spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "here", "language": "python"}))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "here",
+                "language": "python",
+            }
+        )
+    )
     specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
 
     def run_kernel(config: Config, name: str) -> tuple[str, str]:
         """Start a kernel the way the server would with ``config``; its transport, stderr."""
-        manager = KernelManager(kernel_name="here", kernel_spec_manager=specs, config=config,
-                                connection_file=str(tmp_path / f"kernel-{name}.json"))
+        manager = KernelManager(
+            kernel_name="here",
+            kernel_spec_manager=specs,
+            config=config,
+            connection_file=str(tmp_path / f"kernel-{name}.json"),
+        )
         log = tmp_path / f"{name}.log"
         with open(log, "w") as stderr:
             manager.start_kernel(stderr=stderr, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -230,8 +270,10 @@ def test_kernels_use_ipc_so_ipykernel_has_no_plain_tcp_to_warn_about(tmp_path: P
             client.wait_for_ready(timeout=120)
             seen: list[str] = []
             client.execute_interactive(
-                "print(6 * 7)", timeout=120,
-                output_hook=lambda m: seen.append(m["content"].get("text", "")))
+                "print(6 * 7)",
+                timeout=120,
+                output_hook=lambda m: seen.append(m["content"].get("text", "")),
+            )
             assert "42\n" in seen
             transport = json.loads(Path(manager.connection_file).read_text())["transport"]
         finally:
@@ -251,8 +293,11 @@ def test_kernels_use_ipc_so_ipykernel_has_no_plain_tcp_to_warn_about(tmp_path: P
 
 
 def test_runtime_constraints_pin_every_project_exactly() -> None:
-    lines = [line for line in (DOCKER / "runtime-constraints.txt").read_text().splitlines()
-             if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in (DOCKER / "runtime-constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     bad = [line for line in lines if not re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+", line)]
     assert bad == []
     names = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in lines}
@@ -260,6 +305,7 @@ def test_runtime_constraints_pin_every_project_exactly() -> None:
 
 
 # ------------------------------------------------------------------- scripts and config
+
 
 def load_config(path: Path, **environ: str) -> Config:
     """Run a Jupyter/IPython config file the way traitlets does, in a clean environment."""
@@ -289,26 +335,45 @@ def test_jupyter_config_keeps_token_auth_on() -> None:
 
 
 def test_start_script_refuses_an_unknown_ui() -> None:
-    result = subprocess.run(["sh", str(DOCKER / "start-jupyter")], capture_output=True, text=True,
-                            env={**os.environ, "IPYDEPS_UI": "desktop"}, check=False)
+    result = subprocess.run(
+        ["sh", str(DOCKER / "start-jupyter")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IPYDEPS_UI": "desktop"},
+        check=False,
+    )
     assert result.returncode == 2
     assert "IPYDEPS_UI must be lab, notebook or none, not 'desktop'" in result.stderr
 
 
 def test_healthcheck_fails_without_a_server_and_passes_against_a_real_one(tmp_path: Path) -> None:
     runtime_dir = tmp_path / "runtime"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path),
+    }
     healthcheck = [sys.executable, str(DOCKER / "jupyter-healthcheck")]
     down = subprocess.run(healthcheck, capture_output=True, text=True, env=env, check=False)
     assert down.returncode == 1
     assert "no running Jupyter server found" in down.stderr
     # A real server with a generated token: the healthcheck finds port and token on its own.
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
-         "--ServerApp.port=0", "--no-browser", "--allow-root",
-         f"--ServerApp.root_dir={tmp_path}"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port=0",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     try:
         assert server.stderr is not None
@@ -323,6 +388,7 @@ def test_healthcheck_fails_without_a_server_and_passes_against_a_real_one(tmp_pa
 
 
 # ------------------------------------------------------------------------------ compose
+
 
 def test_compose_wires_the_runtime_to_the_repository_through_nginx() -> None:
     services = compose()["services"]
@@ -352,8 +418,7 @@ def test_nginx_reads_the_tree_read_only_as_an_unprivileged_user() -> None:
     assert "root /data/tree;" in (DOCKER / "nginx" / "nginx.conf").read_text()
     stage = final_stage(WEB)
     assert [rest for keyword, rest in stage if keyword == "USER"] == ["nginx"]
-    assert [rest for keyword, rest in stage if keyword == "ENTRYPOINT"] == [
-        '["/sbin/tini", "--"]']
+    assert [rest for keyword, rest in stage if keyword == "ENTRYPOINT"] == ['["/sbin/tini", "--"]']
     copied = " ".join(rest for keyword, rest in stage if keyword == "COPY")
     for name in ("nginx.conf", "ipydeps-repo-http.conf", "ipydeps-repo-locations.conf"):
         assert f"docker/nginx/{name}" in copied
@@ -361,7 +426,8 @@ def test_nginx_reads_the_tree_read_only_as_an_unprivileged_user() -> None:
     assert DIGEST.fullmatch(defaults["ALPINE_DIGEST"])
     assert defaults["ALPINE_DIGEST"] == arg_defaults(REPO)["ALPINE_DIGEST"]
     assert [rest for keyword, rest in stage if keyword == "FROM"] == [
-        "alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS web"]
+        "alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS web"
+    ]
 
 
 def test_compose_shares_the_repository_key_read_only() -> None:
@@ -388,3 +454,68 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_runtime_prune_keeps_english_and_what_the_servers_use(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    locale = venv / "lib" / "python3.12" / "site-packages" / "babel" / "locale-data"
+    locale.mkdir(parents=True)
+    for name in ("root", "en", "en_GB", "en_150", "fr", "fr_FR", "de", "zh_Hant_TW"):
+        (locale / f"{name}.dat").write_bytes(b"x")
+    (locale / "LICENSE.unicode").write_text("kept")
+    hub_assets = venv / "share" / "jupyterhub" / "static"
+    hub_assets.mkdir(parents=True)
+    (venv / "share" / "jupyter" / "lab").mkdir(parents=True)
+    typeshed = locale.parents[1] / "jedi" / "third_party" / "typeshed"
+    (typeshed / "stubs" / "requests").mkdir(parents=True)
+    (typeshed / "stdlib").mkdir()
+    result = subprocess.run(
+        ["sh", str(DOCKER / "runtime-prune"), str(venv)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in locale.iterdir()) == [
+        "LICENSE.unicode",
+        "en.dat",
+        "en_150.dat",
+        "en_GB.dat",
+        "root.dat",
+    ]
+    assert not (venv / "share" / "jupyterhub").exists()
+    assert (venv / "share" / "jupyter" / "lab").is_dir()
+    assert sorted(path.name for path in typeshed.iterdir()) == ["stdlib"]
+    # A headless venv has no babel: nothing to do, no error. A wrong argument is refused.
+    assert (
+        subprocess.run(
+            ["sh", str(DOCKER / "runtime-prune"), str(tmp_path / "none")],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 2
+    )
+
+
+def test_completion_still_works_in_a_pruned_venv(tmp_path: Path) -> None:
+    # The kernel's completion (jedi, through IPython) on a copy of this venv's jedi, pruned as
+    # the image prunes it: the standard library still completes, and a third-party package
+    # whose stubs went completes from its own source.
+    import jedi
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(Path(jedi.__file__).parent, site / "jedi")
+    assert (site / "jedi" / "third_party" / "typeshed" / "stubs").is_dir()
+    subprocess.run(["sh", str(DOCKER / "runtime-prune"), str(tmp_path / "venv")], check=True)
+    assert not (site / "jedi" / "third_party" / "typeshed" / "stubs").exists()
+    code = (
+        "import jedi, sys; assert jedi.__file__.startswith(sys.argv[1]), jedi.__file__\n"
+        "complete = lambda text: {c.name for c in jedi.Script(text).complete()}\n"
+        "print(sorted(complete('import json\\njson.lo')\n"
+        "             | complete('import yaml\\nyaml.safe_l')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(site)], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert "load" in out and "loads" in out and "safe_load" in out, out

@@ -24,19 +24,33 @@ class Terminal:
     python: Path
     work: Path
 
-    def run(self, *args: str, command: list[str] | None = None,
-            **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, command: list[str] | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         base = command or [str(self.python), "-m", "ipydeps"]
-        environment = clean_pip_env(**{
-            "IPYDEPS_REPOSITORY_URL": self.server.url, "IPYDEPS_UPSTREAM": "deny",
-            "IPYDEPS_APK": "never", "HOME": str(self.work),
-            "XDG_CONFIG_HOME": str(self.work / "config"), **env})
-        return subprocess.run([*base, *args], capture_output=True, text=True, env=environment,
-                              timeout=300, check=False)
+        environment = clean_pip_env(
+            **{
+                "IPYDEPS_REPOSITORY_URL": self.server.url,
+                "IPYDEPS_UPSTREAM": "deny",
+                "IPYDEPS_APK": "never",
+                "HOME": str(self.work),
+                "XDG_CONFIG_HOME": str(self.work / "config"),
+                **env,
+            }
+        )
+        return subprocess.run(
+            [*base, *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+            check=False,
+        )
 
     def publish(self, name: str, version: str, **options: object) -> None:
-        status, body = self.server.upload(make_wheel(self.work / "wheels", name, version,
-                                                     **options))  # type: ignore[arg-type]
+        status, body = self.server.upload(
+            make_wheel(self.work / "wheels", name, version, **options)
+        )  # type: ignore[arg-type]
         assert status == 201, body
 
 
@@ -62,6 +76,30 @@ def test_install_then_import(terminal: Terminal) -> None:
     assert "\r" not in done.stderr  # no progress bar redraws when stderr is not a terminal
     shown = run_python(terminal.python, "import cli_pkg, cli_dep; print(cli_pkg.__version__)")
     assert shown.stdout == "2.0\n", shown.stderr
+
+
+def test_verbose_shows_why_each_source_was_chosen(terminal: Terminal) -> None:
+    terminal.publish("cli-logged", "1.0")
+    quiet = terminal.run("plan", "cli-logged")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "ipydeps: cli-logged 1.0:" not in quiet.stderr  # the trail is there only when asked
+    done = terminal.run("install", "-v", "cli-logged")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    # The settings in force, then the decision and its reason: apk is off in this terminal.
+    assert f"ipydeps: repository {terminal.server.url}; upstream deny; apk never" in "\n".join(
+        lines
+    )
+    assert any(
+        line.startswith(f"ipydeps: cli-logged 1.0: wheel from {terminal.server.url}")
+        and line.endswith("; the fastest route that is allowed")
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("ipydeps: cli-logged: ") and "fetched and staged in" in line
+        for line in lines
+    ), lines
+    assert "cli-logged" in done.stdout  # -v's list of what was installed is kept
 
 
 def test_plan_changes_nothing(terminal: Terminal) -> None:
@@ -111,21 +149,25 @@ def test_requirements_file(terminal: Terminal) -> None:
 def test_pip_shim_routes_install_to_ipydeps_and_the_rest_to_pip(terminal: Terminal) -> None:
     terminal.publish("shim-pkg", "1.0")
     shim = ["/bin/sh", str(ROOT / "docker" / "pip-shim")]
-    installed = terminal.run("install", "shim-pkg", command=shim,
-                             IPYDEPS_PYTHON=str(terminal.python))
+    installed = terminal.run(
+        "install", "shim-pkg", command=shim, IPYDEPS_PYTHON=str(terminal.python)
+    )
     assert installed.returncode == 0, installed.stderr
     source = terminal.server.url.split("//", 1)[1].rstrip("/")
     assert f"shim-pkg 1.0 (wheel from {source})" in installed.stderr
-    listed = terminal.run("list", "--format=freeze", command=shim,
-                          IPYDEPS_PYTHON=str(terminal.python))
+    listed = terminal.run(
+        "list", "--format=freeze", command=shim, IPYDEPS_PYTHON=str(terminal.python)
+    )
     assert listed.returncode == 0, listed.stderr
     assert "shim-pkg==1.0" in listed.stdout.split()
     # An install option ipydeps does not handle goes to the real pip unchanged.
-    passthrough = terminal.run("install", "--no-index", "shim-absent", command=shim,
-                               IPYDEPS_PYTHON=str(terminal.python))
+    passthrough = terminal.run(
+        "install", "--no-index", "shim-absent", command=shim, IPYDEPS_PYTHON=str(terminal.python)
+    )
     assert passthrough.returncode != 0
-    assert "No matching distribution found for shim-absent" in passthrough.stderr + \
-        passthrough.stdout
+    assert (
+        "No matching distribution found for shim-absent" in passthrough.stderr + passthrough.stdout
+    )
 
 
 def test_install_prints_its_summary_once(terminal: Terminal) -> None:
@@ -144,8 +186,10 @@ def test_unsatisfiable_dry_run_and_plan_exit_1_with_the_reason(terminal: Termina
     for args in (("install", "--dry-run", "nowhere-pkg"), ("plan", "nowhere-pkg")):
         done = terminal.run(*args)
         assert done.returncode == 1, (args, done.stdout, done.stderr)
-        assert "ipydeps: cannot install nowhere-pkg: nowhere-pkg is not in our repository" \
-            in done.stderr, done.stderr
+        assert (
+            "ipydeps: cannot install nowhere-pkg: nowhere-pkg is not in our repository"
+            in done.stderr
+        ), done.stderr
         assert "Traceback" not in done.stderr
     terminal.publish("dry-ok", "1.0")
     assert terminal.run("install", "--dry-run", "dry-ok").returncode == 0
@@ -162,8 +206,13 @@ def test_no_repository_configured_is_said_once_with_how_to_fix_it(terminal: Term
     terminal.publish("upstream-only", "1.0")
     # No repository, and the upstream index is our own server: packages come "from upstream".
     upstream = terminal.server.url + "simple/"
-    done = terminal.run("install", "upstream-only", IPYDEPS_REPOSITORY_URL="",
-                        IPYDEPS_UPSTREAM="allow", IPYDEPS_UPSTREAM_URL=upstream)
+    done = terminal.run(
+        "install",
+        "upstream-only",
+        IPYDEPS_REPOSITORY_URL="",
+        IPYDEPS_UPSTREAM="allow",
+        IPYDEPS_UPSTREAM_URL=upstream,
+    )
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert output.count("no ipydeps repository is configured") == 1, output

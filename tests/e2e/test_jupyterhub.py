@@ -40,10 +40,12 @@ from tests.support.venvs import site_packages
 pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.timeout(1800)]
 
 INSTALL = "import ipydeps\nipydeps.pip(['scipy'])"
-SOLVE = ("import numpy as np, scipy.linalg\n"
-         "print(scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]),"
-         " np.array([9.0, 8.0])).round(6).tolist())\n"
-         "print(scipy.__file__)")
+SOLVE = (
+    "import numpy as np, scipy.linalg\n"
+    "print(scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]),"
+    " np.array([9.0, 8.0])).round(6).tolist())\n"
+    "print(scipy.__file__)"
+)
 WITH_UI = CACHE / "runtime-lab-notebook"  # Notebook 7 needs JupyterLab: one venv for both
 HEADLESS = CACHE / "runtime-none"
 
@@ -58,12 +60,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubSite]:
         work = tmp_path_factory.mktemp("hub")
         repository = start_server(link_copy(seeded, work / "repo-data"))
         # One user per test (the tests share the hub, never a server).
-        opened = open_site(work, {
-            "alice": SiteUser(WITH_UI, "lab", installs=True),
-            "bob": SiteUser(WITH_UI, "lab", installs=True),
-            "nora": SiteUser(WITH_UI, "notebook"),
-            "hedy": SiteUser(HEADLESS, "none"),
-        }, repository)
+        opened = open_site(
+            work,
+            {
+                "alice": SiteUser(WITH_UI, "lab", installs=True),
+                "bob": SiteUser(WITH_UI, "lab", installs=True),
+                "nora": SiteUser(WITH_UI, "notebook"),
+                "hedy": SiteUser(HEADLESS, "none"),
+            },
+            repository,
+        )
     except (HubSetupError, RuntimeBuildError) as error:
         # Fail, never skip: e.g. without node and npm the message says how to install them.
         pytest.fail(str(error), pytrace=False)
@@ -104,11 +110,18 @@ def test_a_user_logs_in_and_installs_scipy_in_a_server_the_hub_started(site: Hub
         assert ServerClient(server.url, "not-a-token").api("GET", "status")[0] == 403
         assert server.api("GET", "status")[0] == 200
         assert _browse(alice, server.url) == (200, f"{server.url}lab")
+        # JupyterLab's language list works with babel's locale data pruned to English
+        # (docker/runtime-prune), as in the image.
+        status, languages = server.get("lab/api/translations/")
+        assert status == 200 and "en" in languages["data"], languages
         # Where the hub said, not where the image's config would listen (0.0.0.0:8888).
         info = site.server_info("alice")
         assert info["url"] == f"http://127.0.0.1:{info['port']}/user/alice/"
-        listening = {c.laddr.ip for c in psutil.Process(int(str(info["pid"]))).net_connections()
-                     if c.status == psutil.CONN_LISTEN}
+        listening = {
+            c.laddr.ip
+            for c in psutil.Process(int(str(info["pid"]))).net_connections()
+            if c.status == psutil.CONN_LISTEN
+        }
         assert listening == {"127.0.0.1"}
         health = site.healthcheck("alice")
         assert health.returncode == 0, health.stderr
@@ -133,8 +146,10 @@ def test_a_user_logs_in_and_installs_scipy_in_a_server_the_hub_started(site: Hub
         while _last_activity(alice) < solved.finished:
             assert time.monotonic() < deadline, (alice.model(), solved.finished)
             time.sleep(0.2)
-        print(f"\nhub: start server -> ready {ready:.2f} s, -> first cell "
-              f"(ipydeps.pip(['scipy'])) done {first_cell:.2f} s")
+        print(
+            f"\nhub: start server -> ready {ready:.2f} s, -> first cell "
+            f"(ipydeps.pip(['scipy'])) done {first_cell:.2f} s"
+        )
     finally:
         alice.stop_server()
 
@@ -146,10 +161,23 @@ def test_a_restarted_server_starts_from_the_images_environment(site: HubSite) ->
     bob = site.login("bob")
     site.fresh_kernel_env("bob")
     server = site.start(bob)
-    notebook = {"type": "notebook", "content": {
-        "cells": [{"cell_type": "code", "source": INSTALL, "metadata": {}, "outputs": [],
-                   "execution_count": None}],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    notebook = {
+        "type": "notebook",
+        "content": {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "source": INSTALL,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+    }
     assert server.api("PUT", "contents/analysis.ipynb", notebook)[0] in (200, 201)
     channel = server.channel(server.start_session("analysis.ipynb"))
     try:
@@ -201,15 +229,20 @@ def test_the_other_ui_variants_run_under_the_hub(site: HubSite, user: str, landi
         assert health.returncode == 0, health.stderr
         channel = server.channel(server.start_kernel())
         try:
-            ran = channel.execute("import os, sys\n"
-                                  "print(sys.prefix)\n"
-                                  "print('ipydeps' in get_ipython().extension_manager.loaded)\n"
-                                  "print(os.environ['IPYDEPS_REPOSITORY_URL'])")
+            ran = channel.execute(
+                "import os, sys\n"
+                "print(sys.prefix)\n"
+                "print('ipydeps' in get_ipython().extension_manager.loaded)\n"
+                "print(os.environ['IPYDEPS_REPOSITORY_URL'])"
+            )
         finally:
             channel.close()
         assert ran.output.error is None, ran.output.text
         # The runtime's kernel, the image's IPython config, the spawner's environment.
-        assert ran.output.stdout.splitlines() == [str(site.users[user].runtime), "True",
-                                                  site.repository.url]
+        assert ran.output.stdout.splitlines() == [
+            str(site.users[user].runtime),
+            "True",
+            site.repository.url,
+        ]
     finally:
         hub_user.stop_server()

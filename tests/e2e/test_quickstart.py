@@ -66,8 +66,7 @@ def test_check_runs_the_example_notebook_against_the_local_repository() -> None:
     # started through the server that runs code over its websocket (the browser's route).
     assert "ok   JupyterLab answers /lab" in result.stdout
     assert "ok   the URL's notebook exists: lab/tree/scipy-in-seconds.ipynb" in result.stdout
-    assert "ok   a kernel started through the server runs code over its websocket" \
-        in result.stdout
+    assert "ok   a kernel started through the server runs code over its websocket" in result.stdout
     # SciPy and NumPy came from the local repository, as wheels, into the throwaway kernel env.
     repository = re.search(r"repository server: (http://127\.0\.0\.1:\d+/)", result.stderr)
     assert repository, result.stderr
@@ -95,11 +94,13 @@ def test_check_runs_the_example_notebook_against_the_local_repository() -> None:
 def test_check_fails_when_a_notebook_cell_fails(tmp_path: Path) -> None:
     notebook = tmp_path / "broken.ipynb"
     nbformat.write(
-        new_notebook(cells=[
-            new_code_cell("import ipydeps"),
-            new_code_cell("assert 1 + 1 == 3, 'arithmetic is broken'"),
-            new_code_cell("print('never reached')"),
-        ]),
+        new_notebook(
+            cells=[
+                new_code_cell("import ipydeps"),
+                new_code_cell("assert 1 + 1 == 3, 'arithmetic is broken'"),
+                new_code_cell("print('never reached')"),
+            ]
+        ),
         notebook,
     )
     result = run_quickstart("--check", IPYDEPS_QUICKSTART_NOTEBOOK=str(notebook))
@@ -188,7 +189,8 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
         assert jupyter and repository, text
         # The first line is the URL that opens the example notebook in JupyterLab.
         opened = re.search(
-            r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)", text)
+            r"Open in your browser: +(\S+/lab/tree/scipy-in-seconds\.ipynb\?token=\w+)", text
+        )
         assert opened and opened.group(1).startswith(jupyter.group(1)), text
         assert status_of(opened.group(1)) == 200
         # JupyterLab works in the git-ignored workspace: the example is a copy there, and a
@@ -196,9 +198,11 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
         token = opened.group(1).rsplit("token=", 1)[1]
         scratch = f"scratch-{os.getpid()}.ipynb"
         saved = urllib.request.Request(
-            f"{jupyter.group(1)}api/contents/{scratch}?token={token}", method="PUT",
+            f"{jupyter.group(1)}api/contents/{scratch}?token={token}",
+            method="PUT",
             data=json.dumps({"type": "notebook", "content": new_notebook()}).encode(),
-            headers={"Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(saved, timeout=60) as response:
             assert response.status in (200, 201)  # 200: a file of that name was replaced
         assert (STATE / "notebooks" / "scipy-in-seconds.ipynb").is_file()
@@ -215,6 +219,7 @@ def test_ctrl_c_stops_the_repository_and_jupyter() -> None:
     process.stderr.close()
     assert port_is_closed(jupyter.group(1))
     assert port_is_closed(repository.group(1))
-    leftovers = subprocess.run(["ps", "-o", "pid=", "-g", str(process.pid)],
-                               capture_output=True, text=True, check=False).stdout.split()
+    leftovers = subprocess.run(
+        ["ps", "-o", "pid=", "-g", str(process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert leftovers == []

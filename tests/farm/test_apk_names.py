@@ -11,7 +11,12 @@ from ipydeps_repo.apk.wheel2apk import ApkTarget, wheel_to_apk
 from ipydeps_repo.farm.manifest import load_manifest
 from ipydeps_repo.farm.recipe import dependency_name
 
-from ipydeps.apknames import ALPINE_NAMES, SUBPACKAGE_SUFFIXES, apk_name_for, project_for_apk
+from ipydeps.formats.apknames import (
+    ALPINE_NAMES,
+    SUBPACKAGE_SUFFIXES,
+    apk_name_for,
+    project_for_apk,
+)
 from tests.support.wheels import make_wheel
 
 APKBUILDS = Path(__file__).resolve().parents[2] / "apkbuilds"

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import BuildError, ValidationError
-from ipydeps_repo.farm.driver import choose_host_release
 from ipydeps_repo.farm.freshness import check_updates, compare, rewrite_recipe
 from ipydeps_repo.farm.recipe import load_recipe
-from ipydeps_repo.farm.upstream import Release, newest_release, parse_releases
+from ipydeps_repo.farm.upstream import Release, choose_host_release, newest_release, parse_releases
 
 from tests.farm.helpers import make_sdist, write_json_api, write_recipes
 
@@ -85,12 +84,16 @@ def test_relative_file_urls_are_resolved() -> None:
 def test_rewrite_recipe_changes_version_release_and_checksum(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "apkbuilds" / "py3-numpy", tmp_path / "py3-numpy")
     path = tmp_path / "py3-numpy" / "APKBUILD"
+    before = load_recipe(tmp_path / "py3-numpy").sha512sums
+    pinned_tools = {name: sha for name, sha in before.items() if name.endswith(".whl")}
+    assert pinned_tools, "the recipe pins its build tools (cython, meson-python) in source="
     text = rewrite_recipe(path.read_text(), "9.9.9", "ab" * 64, "numpy-9.9.9.tar.gz")
     path.write_text(text)
     recipe = load_recipe(tmp_path / "py3-numpy")
     assert (recipe.pkgver, recipe.pkgrel) == ("9.9.9", 0)
-    assert recipe.sha512sums == {"numpy-9.9.9.tar.gz": "ab" * 64}
-    assert text.rstrip().endswith('numpy-9.9.9.tar.gz\n"')
+    # The sdist's line is replaced; the pinned build tools' lines are kept as they were.
+    assert recipe.sha512sums == {"numpy-9.9.9.tar.gz": "ab" * 64, **pinned_tools}
+    assert f"{'ab' * 64}  numpy-9.9.9.tar.gz\n" in text
     with pytest.raises(ValidationError, match="but PyPI's sdist is numpy_x-9.9.9.tar.gz"):
         rewrite_recipe(path.read_text(), "9.9.9", "ab" * 64, "numpy_x-9.9.9.tar.gz")
 
@@ -156,7 +159,7 @@ def test_real_pypi_newest_versions() -> None:
     checks = check_updates(ROOT / "apkbuilds", progress=lambda line: None)
     report = {check.project: check.newest for check in checks}
     print("newest on PyPI:", report)
-    assert set(report) == {"numpy", "scipy", "pandas"}
+    assert set(report) == {"numpy", "scipy", "pandas", "scikit-learn", "biopython", "ecos"}
     for check in checks:
         assert check.newest and not any(tag in check.newest for tag in ("rc", "a", "b", "dev"))
 

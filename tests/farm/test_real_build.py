@@ -46,6 +46,7 @@ def test_numpy_scipy_pandas_from_source_against_openblas(
     out = tmp_path / "out"
     build = subprocess.run(
         [sys.executable, "-m", "ipydeps_repo", "farm", "build", "--target", "host",
+         "--recipe", "py3-numpy", "--recipe", "py3-scipy", "--recipe", "py3-pandas",
          "--apkbuilds", str(ROOT / "apkbuilds"), "--cache", str(CACHE), "--out", str(out),
          "--publish-url", repo_server.url, "--token", repo_server.token],
         capture_output=True, text=True, env=clean_pip_env(), timeout=4 * 3600,

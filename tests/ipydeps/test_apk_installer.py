@@ -42,16 +42,23 @@ class RecordingRunner:
 
 def apk_step(project: str, apk_name: str, apk_version: str) -> Step:
     candidate = Candidate(
-        name=canonicalize_name(project), version=Version(apk_version.split("-r")[0]),
-        route=Route.APK, url=f"http://127.0.0.1/alpine/{apk_name}-{apk_version}.apk",
-        filename=f"{apk_name}-{apk_version}.apk", apk_name=apk_name, apk_version=apk_version)
+        name=canonicalize_name(project),
+        version=Version(apk_version.split("-r")[0]),
+        route=Route.APK,
+        url=f"http://127.0.0.1/alpine/{apk_name}-{apk_version}.apk",
+        filename=f"{apk_name}-{apk_version}.apk",
+        apk_name=apk_name,
+        apk_version=apk_version,
+    )
     return Step(candidate, StepAction.INSTALL, "requested")
 
 
 def test_all_apk_steps_run_in_one_transaction() -> None:
     runner = RecordingRunner(ApkOutcome(0, "OK: 3 packages"))
-    install_apks([apk_step("numpy", "py3-numpy", "2.3.5-r0"),
-                  apk_step("scipy", "py3-scipy", "1.16.3-r1")], runner)
+    install_apks(
+        [apk_step("numpy", "py3-numpy", "2.3.5-r0"), apk_step("scipy", "py3-scipy", "1.16.3-r1")],
+        runner,
+    )
     assert runner.calls == [["py3-numpy=2.3.5-r0", "py3-scipy=1.16.3-r1"]]
 
 
@@ -64,8 +71,18 @@ def test_apk_failure_is_reported_with_its_output() -> None:
     assert "apk add py3-numpy=2.3.5-r0 failed with exit code 1" in str(caught.value)
 
 
-@pytest.mark.parametrize("hostile", ["--allow-untrusted", "py3-x;rm -rf /", "../evil",
-                                     "py3-x $(id)", "Py3-Upper", "py3-evil.apk", "py3-x\n"])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "--allow-untrusted",
+        "py3-x;rm -rf /",
+        "../evil",
+        "py3-x $(id)",
+        "Py3-Upper",
+        "py3-evil.apk",
+        "py3-x\n",
+    ],
+)
 def test_hostile_apk_names_from_an_index_never_reach_apk(hostile: str) -> None:
     runner = RecordingRunner(ApkOutcome(0, ""))
     with pytest.raises(InstallError, match="not valid apk names"):
@@ -75,12 +92,12 @@ def test_hostile_apk_names_from_an_index_never_reach_apk(hostile: str) -> None:
 
 def test_system_runner_uses_doas_and_the_helper_when_not_root() -> None:
     command = SystemApkRunner(helper="/usr/local/libexec/ipydeps-apk-add").command(
-        ["py3-numpy=2.3.5-r0"])
+        ["py3-numpy=2.3.5-r0"]
+    )
     if os.geteuid() == 0:
         assert command == ["apk", "add", "--no-cache", "--", "py3-numpy=2.3.5-r0"]
     else:
-        assert command == ["doas", "-n", "/usr/local/libexec/ipydeps-apk-add",
-                           "py3-numpy=2.3.5-r0"]
+        assert command == ["doas", "-n", "/usr/local/libexec/ipydeps-apk-add", "py3-numpy=2.3.5-r0"]
 
 
 @pytest.fixture
@@ -96,29 +113,61 @@ def fake_apk(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return env, log
 
 
-def run_helper(env: dict[str, str], *args: str,
-               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/bin/sh", str(HELPER), *args], capture_output=True, text=True,
-                          env=env, timeout=30, check=False, cwd=cwd)
+def run_helper(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/sh", str(HELPER), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_helper_runs_one_apk_add_for_valid_names(fake_apk: tuple[dict[str, str], Path]) -> None:
     env, log = fake_apk
     done = run_helper(env, "py3-numpy=2.3.5-r0", "py3-scipy", "libstdc++")
     assert done.returncode == 0, done.stderr
-    assert log.read_text().splitlines() == ["add", "--no-cache", "--", "py3-numpy=2.3.5-r0",
-                                            "py3-scipy", "libstdc++"]
+    assert log.read_text().splitlines() == [
+        "add",
+        "--no-cache",
+        "--",
+        "py3-numpy=2.3.5-r0",
+        "py3-scipy",
+        "libstdc++",
+    ]
 
 
-@pytest.mark.parametrize("hostile", [
-    "--allow-untrusted", "-X", "py3-x;id", "py3-x $(id)", "py3-x`id`", "../../etc/passwd",
-    "/tmp/evil.apk", "http://evil.example/x.apk", "Py3-Upper", "py3-x=", "py3-x==1",
-    "py3-x\nid", "", ".hidden", "py3-x=1.0|id",
-    # apk add reads any argument containing ".apk" as a local package file.
-    "evil.apk", "py3-numpy.apk", "py3-x=1.0.apk", "py3-x.apk.y", "x.APK",
-])
-def test_helper_refuses_hostile_names(fake_apk: tuple[dict[str, str], Path],
-                                      hostile: str) -> None:
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "--allow-untrusted",
+        "-X",
+        "py3-x;id",
+        "py3-x $(id)",
+        "py3-x`id`",
+        "../../etc/passwd",
+        "/tmp/evil.apk",
+        "http://evil.example/x.apk",
+        "Py3-Upper",
+        "py3-x=",
+        "py3-x==1",
+        "py3-x\nid",
+        "",
+        ".hidden",
+        "py3-x=1.0|id",
+        # apk add reads any argument containing ".apk" as a local package file.
+        "evil.apk",
+        "py3-numpy.apk",
+        "py3-x=1.0.apk",
+        "py3-x.apk.y",
+        "x.APK",
+    ],
+)
+def test_helper_refuses_hostile_names(fake_apk: tuple[dict[str, str], Path], hostile: str) -> None:
     env, log = fake_apk
     done = run_helper(env, "py3-numpy", hostile)
     assert done.returncode == 2
@@ -126,8 +175,9 @@ def test_helper_refuses_hostile_names(fake_apk: tuple[dict[str, str], Path],
     assert not log.exists()
 
 
-def test_helper_runs_apk_from_the_root_directory(fake_apk: tuple[dict[str, str], Path],
-                                                 tmp_path: Path) -> None:
+def test_helper_runs_apk_from_the_root_directory(
+    fake_apk: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
     # A file named like a package in the caller's directory must mean nothing to apk.
     env, log = fake_apk
     (tmp_path / "py3-numpy").write_text("not a package")
@@ -148,8 +198,12 @@ def test_helper_needs_at_least_one_name(fake_apk: tuple[dict[str, str], Path]) -
 def test_helper_and_shim_are_shellcheck_clean() -> None:
     beside = Path(sys.executable).parent / "shellcheck"
     shellcheck = str(beside) if beside.exists() else "shellcheck"
-    done = subprocess.run([shellcheck, str(HELPER), str(ROOT / "docker" / "pip-shim")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [shellcheck, str(HELPER), str(ROOT / "docker" / "pip-shim")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout
 
 
@@ -157,20 +211,45 @@ def test_helper_and_shim_are_shellcheck_clean() -> None:
 # other must accept too (issue 15, item 10: the client let versions starting with ".", "_",
 # "+" or "-" through, which the helper then refused after every download).
 SPEC_CASES = [
-    ("py3-numpy", True), ("py3-numpy=2.3.5-r0", True), ("libstdc++", True),
-    ("py3-x=1.0_rc1-r2", True), ("py3-x=1.0_p20240101-r0", True), ("py3-x=V1", True),
-    ("py3.12-x", True), ("py3_x", True), ("a", True), ("0ad", True), ("py3-x=1+local", True),
-    ("py3-x=.1", False), ("py3-x=_1", False), ("py3-x=+1", False), ("py3-x=-1", False),
-    ("py3-x=", False), ("py3-x==1", False), ("py3-x=1=2", False), ("=1.0", False),
-    ("Py3-x", False), ("-py3-x", False), (".py3-x", False), ("_x", False), ("+x", False),
-    ("py3-x.apk", False), ("py3-x=1.APK", False), ("py3-x y", False), ("py3-x/y", False),
-    ("py3-x\n", False), ("py3-x;id", False), ("py3-x=1.0~r1", False), ("", False),
+    ("py3-numpy", True),
+    ("py3-numpy=2.3.5-r0", True),
+    ("libstdc++", True),
+    ("py3-x=1.0_rc1-r2", True),
+    ("py3-x=1.0_p20240101-r0", True),
+    ("py3-x=V1", True),
+    ("py3.12-x", True),
+    ("py3_x", True),
+    ("a", True),
+    ("0ad", True),
+    ("py3-x=1+local", True),
+    ("py3-x=.1", False),
+    ("py3-x=_1", False),
+    ("py3-x=+1", False),
+    ("py3-x=-1", False),
+    ("py3-x=", False),
+    ("py3-x==1", False),
+    ("py3-x=1=2", False),
+    ("=1.0", False),
+    ("Py3-x", False),
+    ("-py3-x", False),
+    (".py3-x", False),
+    ("_x", False),
+    ("+x", False),
+    ("py3-x.apk", False),
+    ("py3-x=1.APK", False),
+    ("py3-x y", False),
+    ("py3-x/y", False),
+    ("py3-x\n", False),
+    ("py3-x;id", False),
+    ("py3-x=1.0~r1", False),
+    ("", False),
 ]
 
 
 @pytest.mark.parametrize(("spec", "accepted"), SPEC_CASES)
 def test_client_and_root_helper_accept_the_same_apk_specs(
-        fake_apk: tuple[dict[str, str], Path], spec: str, accepted: bool) -> None:
+    fake_apk: tuple[dict[str, str], Path], spec: str, accepted: bool
+) -> None:
     env, log = fake_apk
     helper = run_helper(env, spec)
     assert (helper.returncode == 0) is accepted, helper.stderr
@@ -180,15 +259,17 @@ def test_client_and_root_helper_accept_the_same_apk_specs(
 def test_a_version_the_helper_refuses_is_refused_before_anything_is_downloaded() -> None:
     runner = RecordingRunner(ApkOutcome(0, ""))
     step = apk_step("x", "py3-x", "1-r0")
-    hostile = dataclasses.replace(step, candidate=dataclasses.replace(step.candidate,
-                                                                      apk_version=".1-r0"))
+    hostile = dataclasses.replace(
+        step, candidate=dataclasses.replace(step.candidate, apk_version=".1-r0")
+    )
     with pytest.raises(InstallError, match="not valid apk names"):
         install_apks([hostile], runner)
     assert runner.calls == []
 
 
 def test_no_more_apks_than_the_helper_takes_in_one_run(
-        fake_apk: tuple[dict[str, str], Path]) -> None:
+    fake_apk: tuple[dict[str, str], Path],
+) -> None:
     env, log = fake_apk
     names = [f"py3-p{index}" for index in range(MAX_APK_SPECS + 1)]
     assert run_helper(env, *names).returncode == 2

@@ -12,27 +12,53 @@ from ipydeps.apkclosure import (
     parse_installed_db,
     resolve_apks,
 )
-from ipydeps.apkindex import ApkIndexRecord
+from ipydeps.formats.apkindex import ApkIndexRecord
 
 MUSL = "so:libc.musl-x86_64.so.1"
 
 
-def record(name: str, version: str, *depends: str, provides: tuple[str, ...] = (),
-           install_if: tuple[str, ...] = (), priority: int = 0) -> ApkIndexRecord:
+def record(
+    name: str,
+    version: str,
+    *depends: str,
+    provides: tuple[str, ...] = (),
+    install_if: tuple[str, ...] = (),
+    priority: int = 0,
+) -> ApkIndexRecord:
     return ApkIndexRecord(
-        checksum="Q1" + "A" * 27 + "=", name=name, version=version, arch="x86_64", size=1000,
-        depends=depends, provides=provides, install_if=install_if, provider_priority=priority)
+        checksum="Q1" + "A" * 27 + "=",
+        name=name,
+        version=version,
+        arch="x86_64",
+        size=1000,
+        depends=depends,
+        provides=provides,
+        install_if=install_if,
+        provider_priority=priority,
+    )
 
 
 # An index as `ipydeps-repo wrap` makes it from the musllinux wheels (bundled libraries
 # provide nothing, so the three co-install).
 INDEX = [
-    record("py3-numpy", "2.5.5-r0", "python3~3.12", MUSL,
-           provides=("py3.12:numpy=2.5.5-r0", "cmd:f2py=2.5.5-r0")),
+    record(
+        "py3-numpy",
+        "2.5.5-r0",
+        "python3~3.12",
+        MUSL,
+        provides=("py3.12:numpy=2.5.5-r0", "cmd:f2py=2.5.5-r0"),
+    ),
     record("py3-numpy", "2.4.0-r0", "python3~3.12", MUSL),
     record("py3-scipy", "1.18.1-r0", "python3~3.12", "py3-numpy>=1.26.4", MUSL),
-    record("py3-pandas", "3.1.1-r0", "python3~3.12", "py3-numpy>=1.26.0", "py3-dateutil>=2.8.2",
-           "py3-tzdata>=2023.3", MUSL),
+    record(
+        "py3-pandas",
+        "3.1.1-r0",
+        "python3~3.12",
+        "py3-numpy>=1.26.0",
+        "py3-dateutil>=2.8.2",
+        "py3-tzdata>=2023.3",
+        MUSL,
+    ),
     record("py3-dateutil", "2.9.0_p0-r0", "python3~3.12", "py3-six>=1.5"),
     record("py3-six", "1.17.0-r0", "python3~3.12"),
     record("py3-tzdata", "2026.6-r0", "python3~3.12"),
@@ -68,10 +94,13 @@ def test_what_apks_database_satisfies_is_not_added() -> None:
         provides=IMAGE.provides,
     )
     assert names(apk_closure([("py3-pandas", "3.1.1-r0")], INDEX, installed)) == [
-        "py3-dateutil", "py3-tzdata"]
+        "py3-dateutil",
+        "py3-tzdata",
+    ]
     # An installed version that is too old does not satisfy: apk upgrades it.
-    old = InstalledApks(packages={**IMAGE.packages, "py3-numpy": "1.26.0-r0"},
-                        provides=IMAGE.provides)
+    old = InstalledApks(
+        packages={**IMAGE.packages, "py3-numpy": "1.26.0-r0"}, provides=IMAGE.provides
+    )
     assert "py3-numpy" in names(apk_closure([("py3-scipy", "1.18.1-r0")], INDEX, old))
 
 
@@ -81,7 +110,9 @@ def test_dependencies_our_index_cannot_satisfy_come_from_the_system_repositories
     assert [(a.name, a.record, a.needed_by) for a in added] == [("python3~3.12", None, "py3-six")]
     blas = [record("py3-fast", "1.0-r0", "so:libopenblas.so.3", "openblas")]
     assert names(apk_closure([("py3-fast", "1.0-r0")], blas, IMAGE)) == [
-        "so:libopenblas.so.3", "openblas"]
+        "so:libopenblas.so.3",
+        "openblas",
+    ]
 
 
 def test_versioned_provides_satisfy_dependencies_and_the_newest_provider_wins() -> None:
@@ -93,12 +124,16 @@ def test_versioned_provides_satisfy_dependencies_and_the_newest_provider_wins() 
     ]
     added = apk_closure([("py3-fast", "1.0-r0")], index, IMAGE)
     assert [(a.name, a.record.version if a.record else "") for a in added] == [
-        ("openblas", "0.3.30-r0"), ("py3-numpy", "2.5.5-r0")]
+        ("openblas", "0.3.30-r0"),
+        ("py3-numpy", "2.5.5-r0"),
+    ]
     # An unversioned provide is virtual: apk needs a provider priority to choose it.
     virtual = [record("py3-x", "1-r0", "blas"), record("openblas", "1-r0", provides=("blas",))]
     assert names(apk_closure([("py3-x", "1-r0")], virtual, IMAGE)) == ["blas"]
-    chosen = [record("py3-x", "1-r0", "blas"),
-              record("openblas", "1-r0", provides=("blas",), priority=10)]
+    chosen = [
+        record("py3-x", "1-r0", "blas"),
+        record("openblas", "1-r0", provides=("blas",), priority=10),
+    ]
     assert names(apk_closure([("py3-x", "1-r0")], chosen, IMAGE)) == ["openblas"]
 
 
@@ -115,13 +150,16 @@ def test_conflicts_add_nothing_and_install_if_adds_what_apk_adds() -> None:
     assert names(apk_closure([("py3-a", "1-r0")], index, InstalledApks())) == []
 
 
-@pytest.mark.parametrize(("token", "parsed"), [
-    ("py3-numpy>=1.26", ApkDependency("py3-numpy", ">=", "1.26")),
-    ("python3~3.12", ApkDependency("python3", "~", "3.12")),
-    ("!py3-old", ApkDependency("py3-old", conflict=True)),
-    ("so:libc.musl-x86_64.so.1", ApkDependency("so:libc.musl-x86_64.so.1")),
-    ("py3-x@sci=1.0-r0", ApkDependency("py3-x", "=", "1.0-r0")),
-])
+@pytest.mark.parametrize(
+    ("token", "parsed"),
+    [
+        ("py3-numpy>=1.26", ApkDependency("py3-numpy", ">=", "1.26")),
+        ("python3~3.12", ApkDependency("python3", "~", "3.12")),
+        ("!py3-old", ApkDependency("py3-old", conflict=True)),
+        ("so:libc.musl-x86_64.so.1", ApkDependency("so:libc.musl-x86_64.so.1")),
+        ("py3-x@sci=1.0-r0", ApkDependency("py3-x", "=", "1.0-r0")),
+    ],
+)
 def test_dependency_tokens(token: str, parsed: ApkDependency) -> None:
     assert ApkDependency.parse(token) == parsed
 

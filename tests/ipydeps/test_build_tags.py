@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import dataclasses
 
+from ipydeps.formats.wheel import build_tag
 from ipydeps.models import Candidate, Route
-from ipydeps.provider import build_tag
 from tests.ipydeps.test_plan import FakeSource, plan, wheel
 
 
 def tagged(candidate: Candidate, build: str) -> Candidate:
     parts = candidate.filename.removesuffix(".whl").split("-")
     filename = "-".join([*parts[:2], build, *parts[2:]]) + ".whl"
-    return dataclasses.replace(candidate, filename=filename, url=candidate.url.replace(
-        candidate.filename, filename))
+    return dataclasses.replace(
+        candidate, filename=filename, url=candidate.url.replace(candidate.filename, filename)
+    )
 
 
 def test_build_tags_compare_as_number_then_rest() -> None:
     assert build_tag("six-1.0-py3-none-any.whl") == ()
     assert build_tag("six-1.0-1ipydeps-py3-none-any.whl") == (1, "ipydeps")
-    assert () < build_tag("six-1.0-1-py3-none-any.whl") < (1, "ipydeps") < build_tag(
-        "six-1.0-2-py3-none-any.whl")
+    assert (
+        ()
+        < build_tag("six-1.0-1-py3-none-any.whl")
+        < (1, "ipydeps")
+        < build_tag("six-1.0-2-py3-none-any.whl")
+    )
 
 
 def test_the_optimized_variant_wins_whatever_the_page_order() -> None:

@@ -52,17 +52,27 @@ def silent_server() -> Iterator[str]:
 
 def _pip(url: str, tmp_path: Path, out: io.StringIO | None = None) -> ipydeps.Result:
     make_venv(tmp_path / "env")
-    return ipydeps.pip(["slow-pkg"], index_url=url, upstream="deny", prefix=tmp_path / "env",
-                       stream=out or io.StringIO())
+    return ipydeps.pip(
+        ["slow-pkg"],
+        index_url=url,
+        upstream="deny",
+        prefix=tmp_path / "env",
+        stream=out or io.StringIO(),
+    )
 
 
 def _wheel(tmp_path: Path) -> Path:
-    return make_wheel(tmp_path, "slow-pkg", "1.0", files={
-        "slow_pkg/__init__.py": "VALUE = 1\n", "slow_pkg/blob.bin": os.urandom(200_000)})
+    return make_wheel(
+        tmp_path,
+        "slow-pkg",
+        "1.0",
+        files={"slow_pkg/__init__.py": "VALUE = 1\n", "slow_pkg/blob.bin": os.urandom(200_000)},
+    )
 
 
 def test_a_silent_repository_ends_at_the_deadline_with_a_clear_error(
-        tmp_path: Path, silent_server: str) -> None:
+    tmp_path: Path, silent_server: str
+) -> None:
     out = io.StringIO()
     with pytest.raises(RepositoryError) as caught:
         _pip(silent_server, tmp_path, out)
@@ -74,8 +84,11 @@ def test_a_silent_repository_ends_at_the_deadline_with_a_clear_error(
 
 def test_an_index_page_trickled_a_byte_at_a_time_ends_at_the_deadline(tmp_path: Path) -> None:
     # 200 bytes at a byte every 0.2 s: 40 s of a page that never goes silent for long.
-    routes = {"/simple/slow-pkg/": Scripted(body=b"<a href='x'>" + b" " * 188, trickle=0.2,
-                                           content_type="text/html")}
+    routes = {
+        "/simple/slow-pkg/": Scripted(
+            body=b"<a href='x'>" + b" " * 188, trickle=0.2, content_type="text/html"
+        )
+    }
     with scripted_server(routes=routes) as server, pytest.raises(RepositoryError) as caught:
         _pip(server.url, tmp_path)
     assert "the 2 s deadline to read it whole is over" in str(caught.value)
@@ -109,34 +122,66 @@ def test_each_retry_and_its_reason_are_shown(tmp_path: Path) -> None:
     unavailable = Scripted(503, b"busy")
     # In order of requests: the page fails once, then answers; the metadata (its own
     # route, which takes the third request's turn); the wheel fails twice, then answers.
-    with scripted_server(unavailable, page, page, unavailable, unavailable, data,
-                         routes=routes) as server:
+    with scripted_server(
+        unavailable, page, page, unavailable, unavailable, data, routes=routes
+    ) as server:
         out = io.StringIO()
         result = _pip(server.url, tmp_path, out)
     assert [item.name for item in result.installed] == ["slow-pkg"]
     shown = out.getvalue()
-    assert (f"ipydeps: reading {server.url}simple/slow-pkg/: attempt 1 of 4 failed "
-            "(HTTP 503 Service Unavailable); retrying in 0.2 s") in shown
-    assert ("ipydeps: slow-pkg: attempt 1 of 4 failed (HTTP 503 Service Unavailable); "
-            "retrying in 0.2 s") in shown
-    assert ("ipydeps: slow-pkg: attempt 2 of 4 failed (HTTP 503 Service Unavailable); "
-            "retrying in 0.6 s") in shown
-    assert run_python(tmp_path / "env" / "bin" / "python",
-                      "import slow_pkg; print(slow_pkg.VALUE)").stdout == "1\n"
+    assert (
+        f"ipydeps: reading {server.url}simple/slow-pkg/: attempt 1 of 4 failed "
+        "(HTTP 503 Service Unavailable); retrying in 0.2 s"
+    ) in shown
+    assert (
+        "ipydeps: slow-pkg: attempt 1 of 4 failed (HTTP 503 Service Unavailable); retrying in 0.2 s"
+    ) in shown
+    assert (
+        "ipydeps: slow-pkg: attempt 2 of 4 failed (HTTP 503 Service Unavailable); retrying in 0.6 s"
+    ) in shown
+    assert (
+        run_python(
+            tmp_path / "env" / "bin" / "python", "import slow_pkg; print(slow_pkg.VALUE)"
+        ).stdout
+        == "1\n"
+    )
 
 
 def test_the_cli_shows_retries_and_the_deadline(tmp_path: Path, silent_server: str) -> None:
     make_venv(tmp_path / "env")
     # Waits of 1 s within a deadline of 3: the first attempts time out and are retried.
-    environ = clean_pip_env(PYTHONPATH=str(ROOT), IPYDEPS_TIMEOUT="1", IPYDEPS_RETRIES="3",
-                            IPYDEPS_DEADLINE="3", HOME=str(tmp_path))
+    environ = clean_pip_env(
+        PYTHONPATH=str(ROOT),
+        IPYDEPS_TIMEOUT="1",
+        IPYDEPS_RETRIES="3",
+        IPYDEPS_DEADLINE="3",
+        HOME=str(tmp_path),
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "ipydeps", "install", "slow-pkg", "--upstream", "deny",
-         "-i", silent_server, "--prefix", str(tmp_path / "env")],
-        capture_output=True, text=True, env=environ, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "ipydeps",
+            "install",
+            "slow-pkg",
+            "--upstream",
+            "deny",
+            "-i",
+            silent_server,
+            "--prefix",
+            str(tmp_path / "env"),
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
-    assert f"ipydeps: reading {silent_server}simple/slow-pkg/: attempt 1 of 4 failed " \
-           "(timed out); retrying in 0.2 s" in done.stderr, done.stderr
+    assert (
+        f"ipydeps: reading {silent_server}simple/slow-pkg/: attempt 1 of 4 failed "
+        "(timed out); retrying in 0.2 s" in done.stderr
+    ), done.stderr
     assert "attempt 2 of 4 failed (timed out); retrying in 0.6 s" in done.stderr
     assert "the 3 s deadline to read it whole is over (" in done.stderr
     assert "Traceback" not in done.stderr
@@ -153,17 +198,28 @@ def test_the_notebook_progress_table_shows_a_retried_download(tmp_path: Path) ->
     page = routes.pop("/simple/slow-pkg/")
     # In order of requests: the page, the metadata (its own route), the wheel twice.
     with scripted_server(page, page, Scripted(503, b"busy"), data, routes=routes) as server:
-        kernel = Kernel(python, tmp_path, {"IPYDEPS_UPSTREAM": "deny", "IPYDEPS_APK": "never",
-                                           "IPYDEPS_REPOSITORY_URL": server.url,
-                                           "HOME": str(tmp_path)})
+        kernel = Kernel(
+            python,
+            tmp_path,
+            {
+                "IPYDEPS_UPSTREAM": "deny",
+                "IPYDEPS_APK": "never",
+                "IPYDEPS_REPOSITORY_URL": server.url,
+                "HOME": str(tmp_path),
+            },
+        )
         try:
             output = kernel.run("import ipydeps; ipydeps.pip(['slow-pkg'])")
         finally:
             kernel.stop()
     assert output.error is None, output.error
-    rows = [str(data.get("text/plain", "")) + str(data.get("text/html", ""))
-            for data in output.displays]
-    retried = [row for row in rows if "attempt 1 of 4 failed (HTTP 503 Service Unavailable)"
-               " retrying" in row.replace(";", "")]
+    rows = [
+        str(data.get("text/plain", "")) + str(data.get("text/html", "")) for data in output.displays
+    ]
+    retried = [
+        row
+        for row in rows
+        if "attempt 1 of 4 failed (HTTP 503 Service Unavailable) retrying" in row.replace(";", "")
+    ]
     assert retried, rows
     assert "Installed slow-pkg 1.0" in output.stdout

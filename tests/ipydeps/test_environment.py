@@ -48,15 +48,17 @@ def test_installed_distributions_of_a_prefix(tmp_path: Path) -> None:
     assert after.apk_available is False and after.apk_reason == "set by configuration"
 
 
-def test_distributions_named_without_a_version_are_read_from_their_metadata(
-        tmp_path: Path) -> None:
+def test_distributions_named_without_a_version_are_read_from_their_metadata(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "Legacy_Thing.egg-info").mkdir(parents=True)
     (site / "Legacy_Thing.egg-info" / "PKG-INFO").write_text(
-        "Metadata-Version: 1.1\nName: Legacy-Thing\nVersion: 2.1\n")
+        "Metadata-Version: 1.1\nName: Legacy-Thing\nVersion: 2.1\n"
+    )
     (site / "modern_pkg-3.0.dist-info").mkdir()
-    assert installed_distributions([site]) == {"legacy-thing": Version("2.1"),
-                                               "modern-pkg": Version("3.0")}
+    assert installed_distributions([site]) == {
+        "legacy-thing": Version("2.1"),
+        "modern-pkg": Version("3.0"),
+    }
 
 
 def test_apk_is_not_available_without_an_apk_binary() -> None:

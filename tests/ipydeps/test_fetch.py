@@ -26,24 +26,31 @@ def fetcher() -> HttpFetcher:
 def test_download_streams_and_verifies(tmp_path: Path) -> None:
     seen: list[tuple[int, int | None]] = []
     with scripted_server(Scripted(body=BODY)) as server:
-        path = fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA,
-                                  progress=lambda done, total: seen.append((done, total)))
+        path = fetcher().download(
+            server.url + "f.whl",
+            tmp_path / "f.whl",
+            sha256=SHA,
+            progress=lambda done, total: seen.append((done, total)),
+        )
     assert path.read_bytes() == BODY
     assert seen[-1] == (len(BODY), len(BODY))
     assert list(tmp_path.iterdir()) == [path]
 
 
 def test_transient_errors_are_retried(tmp_path: Path) -> None:
-    with scripted_server(Scripted(503, b"busy"), Scripted(body=BODY, cut=1000),
-                         Scripted(body=BODY)) as server:
+    with scripted_server(
+        Scripted(503, b"busy"), Scripted(body=BODY, cut=1000), Scripted(body=BODY)
+    ) as server:
         path = fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
     assert path.read_bytes() == BODY
     assert len(server.requests) == 3
 
 
 def test_body_cut_short_every_time_fails_and_leaves_no_file(tmp_path: Path) -> None:
-    with scripted_server(Scripted(body=BODY, cut=len(BODY) // 2)) as server, \
-            pytest.raises(DownloadError) as caught:
+    with (
+        scripted_server(Scripted(body=BODY, cut=len(BODY) // 2)) as server,
+        pytest.raises(DownloadError) as caught,
+    ):
         fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA)
     assert f"connection closed after {len(BODY) // 2} of {len(BODY)} bytes" in str(caught.value)
     assert len(server.requests) == FAST.attempts
@@ -54,10 +61,11 @@ def test_a_write_error_is_reported_once_not_retried_as_a_network_error(tmp_path:
     def disk_full(done: int, total: int | None) -> None:
         raise OSError(28, "No space left on device")
 
-    with scripted_server(Scripted(body=BODY), Scripted(body=BODY)) as server, \
-            pytest.raises(DownloadError) as caught:
-        fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA,
-                           progress=disk_full)
+    with (
+        scripted_server(Scripted(body=BODY), Scripted(body=BODY)) as server,
+        pytest.raises(DownloadError) as caught,
+    ):
+        fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256=SHA, progress=disk_full)
     assert "No space left on device" in str(caught.value)
     assert "free space" in (caught.value.hint or "")
     assert len(server.requests) == 1
@@ -75,8 +83,7 @@ def test_404_is_not_retried(tmp_path: Path) -> None:
 
 
 def test_hash_mismatch_is_refused_without_retry(tmp_path: Path) -> None:
-    with scripted_server(Scripted(body=BODY)) as server, \
-            pytest.raises(HashMismatchError) as caught:
+    with scripted_server(Scripted(body=BODY)) as server, pytest.raises(HashMismatchError) as caught:
         fetcher().download(server.url + "f.whl", tmp_path / "f.whl", sha256="0" * 64)
     assert caught.value.actual == SHA
     assert "tampered" in str(caught.value)
@@ -85,8 +92,10 @@ def test_hash_mismatch_is_refused_without_retry(tmp_path: Path) -> None:
 
 
 def test_client_errors_are_repository_errors() -> None:
-    with scripted_server(Scripted(403, b"forbidden")) as server, \
-            pytest.raises(RepositoryError, match="HTTP 403"):
+    with (
+        scripted_server(Scripted(403, b"forbidden")) as server,
+        pytest.raises(RepositoryError, match="HTTP 403"),
+    ):
         fetcher().get_bytes(server.url + "simple/")
     assert len(server.requests) == 1
 
@@ -121,17 +130,22 @@ def test_redirects_are_followed(tmp_path: Path) -> None:
 
 def test_redirect_loops_and_downgrades_are_refused() -> None:
     routes = {"/loop/": Scripted(302, b"", headers={"Location": "/loop/"})}
-    with scripted_server(routes=routes) as server, \
-            pytest.raises(RepositoryError, match="more than 5 redirects"):
+    with (
+        scripted_server(routes=routes) as server,
+        pytest.raises(RepositoryError, match="more than 5 redirects"),
+    ):
         fetcher().get_bytes(server.url + "loop/")
     routes = {"/away/": Scripted(302, b"", headers={"Location": "file:///etc/passwd"})}
-    with scripted_server(routes=routes) as server, \
-            pytest.raises(RepositoryError, match="refused redirect"):
+    with (
+        scripted_server(routes=routes) as server,
+        pytest.raises(RepositoryError, match="refused redirect"),
+    ):
         fetcher().get_bytes(server.url + "away/")
 
 
 def test_system_proxies_are_the_environment_s_and_empty_without_any(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import urllib.request
 
     for key in list(os.environ):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ipydeps.config import load_config
 from ipydeps.errors import InvalidRequirementError
 from ipydeps.handoff import AirGapError, plan_handoff
+from ipydeps.settings import load_config
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.support.loopback import ScriptedServer, scripted_server
 from tests.support.pipenv import clean_pip_env
@@ -30,32 +30,44 @@ OURS = "http://repo.example:8080/"
 
 
 def _settings(upstream: str, repository: str | None = OURS) -> object:
-    return load_config(environ={"IPYDEPS_UPSTREAM": upstream,
-                                **({"IPYDEPS_REPOSITORY_URL": repository} if repository else {})},
-                       system_path=None, user_path=Path("/nonexistent/config.toml"))
+    return load_config(
+        environ={
+            "IPYDEPS_UPSTREAM": upstream,
+            **({"IPYDEPS_REPOSITORY_URL": repository} if repository else {}),
+        },
+        system_path=None,
+        user_path=Path("/nonexistent/config.toml"),
+    )
 
 
-MACHINE = {"PIP_INDEX_URL": "https://elsewhere.example/simple/",
-           "PIP_EXTRA_INDEX_URL": "https://elsewhere.example/extra/",
-           "PIP_FIND_LINKS": "https://elsewhere.example/links/",
-           "PIP_CONSTRAINT": "/etc/constraints-with-an-index.txt",
-           "PIP_CONFIG_FILE": "/etc/elsewhere.conf", "PIP_CERT": "/etc/ssl/private-ca.pem",
-           "PATH": "/usr/bin", "HOME": "/home/u"}
+MACHINE = {
+    "PIP_INDEX_URL": "https://elsewhere.example/simple/",
+    "PIP_EXTRA_INDEX_URL": "https://elsewhere.example/extra/",
+    "PIP_FIND_LINKS": "https://elsewhere.example/links/",
+    "PIP_CONSTRAINT": "/etc/constraints-with-an-index.txt",
+    "PIP_CONFIG_FILE": "/etc/elsewhere.conf",
+    "PIP_CERT": "/etc/ssl/private-ca.pem",
+    "PATH": "/usr/bin",
+    "HOME": "/home/u",
+}
 
 
 def test_with_upstream_allowed_pip_runs_as_the_machine_configures_it() -> None:
-    handoff = plan_handoff(["install", "--no-deps", "six"], settings=_settings("allow"),
-                           environ=MACHINE)
+    handoff = plan_handoff(
+        ["install", "--no-deps", "six"], settings=_settings("allow"), environ=MACHINE
+    )
     assert handoff.args == ("install", "--no-deps", "six")
     assert handoff.environ == MACHINE and handoff.notice is None
 
 
 @pytest.mark.parametrize("upstream", ["allow", "deny"])
-def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(
-        upstream: str) -> None:
+def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(upstream: str) -> None:
     with pytest.raises(InvalidRequirementError) as caught:
-        plan_handoff(["install", "--no-deps", "six", "IPyDeps>=0.3"],
-                     settings=_settings(upstream), environ=MACHINE)
+        plan_handoff(
+            ["install", "--no-deps", "six", "IPyDeps>=0.3"],
+            settings=_settings(upstream),
+            environ=MACHINE,
+        )
     assert list(caught.value.problems) == ["IPyDeps>=0.3"]
     assert "would replace this installer" in caught.value.problems["IPyDeps>=0.3"]
     # Other pip commands naming it (uninstall, show) are pip's business.
@@ -63,13 +75,16 @@ def test_pip_never_installs_the_unrelated_project_that_would_replace_ipydeps(
 
 
 def test_with_upstream_denied_pip_is_sealed_to_our_repository() -> None:
-    handoff = plan_handoff(["install", "--no-deps", "six"], settings=_settings("deny"),
-                           environ=MACHINE)
+    handoff = plan_handoff(
+        ["install", "--no-deps", "six"], settings=_settings("deny"), environ=MACHINE
+    )
     assert handoff.args == ("install", "--no-deps", "six")
     assert {key: value for key, value in handoff.environ.items() if key.startswith("PIP_")} == {
-        "PIP_INDEX_URL": OURS + "simple/", "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": OURS + "simple/",
+        "PIP_CONFIG_FILE": os.devnull,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_CERT": "/etc/ssl/private-ca.pem"}  # kept: it names no package source
+        "PIP_CERT": "/etc/ssl/private-ca.pem",
+    }  # kept: it names no package source
     assert handoff.environ["PATH"] == "/usr/bin" and handoff.environ["HOME"] == "/home/u"
     assert handoff.notice is not None
     assert "upstream is off (air-gapped)" in handoff.notice
@@ -86,20 +101,25 @@ def test_credentials_of_our_repository_reach_pip_but_not_the_notice() -> None:
     assert handoff.notice is not None and "s3cret" not in handoff.notice
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (["install", "--extra-index-url", "https://pypi.org/simple", "six"],
-     "--extra-index-url https://pypi.org/simple adds another index"),
-    (["install", "--extra-index-url=https://pypi.org/simple", "six"], "adds another index"),
-    (["install", "-i", "https://pypi.org/simple", "six"], "is not our repository"),
-    (["install", "-ihttps://pypi.org/simple", "six"], "is not our repository"),
-    (["install", "--index-url=https://pypi.org/simple/", "six"], "is not our repository"),
-    (["download", "-f", "https://example.org/wheels/", "six"], "is a remote place"),
-    (["install", "--find-links=http://example.org/", "six"], "is a remote place"),
-    (["install", "https://example.org/six-1.0-py3-none-any.whl"], "is a URL"),
-    (["install", "six @ https://example.org/six.whl"], "is a URL"),
-    (["install", "-e", "git+https://example.org/six.git#egg=six"], "is a URL"),
-    (["--isolated", "install", "six"], "--isolated"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            ["install", "--extra-index-url", "https://pypi.org/simple", "six"],
+            "--extra-index-url https://pypi.org/simple adds another index",
+        ),
+        (["install", "--extra-index-url=https://pypi.org/simple", "six"], "adds another index"),
+        (["install", "-i", "https://pypi.org/simple", "six"], "is not our repository"),
+        (["install", "-ihttps://pypi.org/simple", "six"], "is not our repository"),
+        (["install", "--index-url=https://pypi.org/simple/", "six"], "is not our repository"),
+        (["download", "-f", "https://example.org/wheels/", "six"], "is a remote place"),
+        (["install", "--find-links=http://example.org/", "six"], "is a remote place"),
+        (["install", "https://example.org/six-1.0-py3-none-any.whl"], "is a URL"),
+        (["install", "six @ https://example.org/six.whl"], "is a URL"),
+        (["install", "-e", "git+https://example.org/six.git#egg=six"], "is a URL"),
+        (["--isolated", "install", "six"], "--isolated"),
+    ],
+)
 def test_another_source_on_the_command_line_is_refused(args: list[str], named: str) -> None:
     with pytest.raises(AirGapError) as refused:
         plan_handoff(args, settings=_settings("deny"), environ=MACHINE)
@@ -118,20 +138,30 @@ def test_another_source_in_a_requirements_file_is_refused(tmp_path: Path) -> Non
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("--index-url=https://pypi.org/simple\n")
     with pytest.raises(AirGapError) as refused:
-        plan_handoff(["install", "--no-deps", "-r", str(top), "-c", str(constraints)],
-                     settings=_settings("deny"), environ=MACHINE)
+        plan_handoff(
+            ["install", "--no-deps", "-r", str(top), "-c", str(constraints)],
+            settings=_settings("deny"),
+            environ=MACHINE,
+        )
     message = str(refused.value)
     assert f"adds another index (in {nested}) (in {top})" in message
     assert f"is not our repository (in {constraints})" in message
 
 
-@pytest.mark.parametrize("args", [
-    ["install", "--no-deps", "six"],
-    ["install", "-i", OURS, "six"], ["install", "--index-url", OURS + "simple", "six"],
-    ["install", "--no-index", "-f", "./wheels", "six"], ["install", "./six-1.0-py3-none-any.whl"],
-    ["install", "file:///tmp/six-1.0-py3-none-any.whl"], ["install", "-e", "."],
-    ["install", "--proxy", "http://proxy.example:3128", "six"], ["list", "--outdated"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["install", "--no-deps", "six"],
+        ["install", "-i", OURS, "six"],
+        ["install", "--index-url", OURS + "simple", "six"],
+        ["install", "--no-index", "-f", "./wheels", "six"],
+        ["install", "./six-1.0-py3-none-any.whl"],
+        ["install", "file:///tmp/six-1.0-py3-none-any.whl"],
+        ["install", "-e", "."],
+        ["install", "--proxy", "http://proxy.example:3128", "six"],
+        ["list", "--outdated"],
+    ],
+)
 def test_sources_that_stay_on_our_repository_or_this_machine_are_allowed(args: list[str]) -> None:
     handoff = plan_handoff(args, settings=_settings("deny"), environ=MACHINE)
     assert handoff.args == tuple(args) and handoff.notice is not None
@@ -151,30 +181,44 @@ class Sites:
 def sites(tmp_path: Path) -> Iterator[Sites]:
     # Not "six": the test venv, which kernels here see, has the real one.
     # Not "six" itself: the test venv, which the kernels here see, has the real one.
-    six = make_wheel(tmp_path, "gap-six", "1.99",
-                     files={"gap_six.py": "WHERE = 'our repository'\n"})
+    six = make_wheel(
+        tmp_path, "gap-six", "1.99", files={"gap_six.py": "WHERE = 'our repository'\n"}
+    )
     pip_conf = tmp_path / "pip.conf"
-    with scripted_server(routes=routes_for(six, None)) as repository, \
-            scripted_server() as upstream:
-        pip_conf.write_text(f"[global]\nindex-url = {upstream.url}simple/\n"
-                            f"extra-index-url = {upstream.url}extra/\n")
-        machine = {"PIP_INDEX_URL": upstream.url + "simple/",
-                   "PIP_EXTRA_INDEX_URL": upstream.url + "extra/",
-                   "PIP_FIND_LINKS": upstream.url + "links/",
-                   "PIP_CONFIG_FILE": str(pip_conf)}
+    with scripted_server(routes=routes_for(six, None)) as repository, scripted_server() as upstream:
+        pip_conf.write_text(
+            f"[global]\nindex-url = {upstream.url}simple/\nextra-index-url = {upstream.url}extra/\n"
+        )
+        machine = {
+            "PIP_INDEX_URL": upstream.url + "simple/",
+            "PIP_EXTRA_INDEX_URL": upstream.url + "extra/",
+            "PIP_FIND_LINKS": upstream.url + "links/",
+            "PIP_CONFIG_FILE": str(pip_conf),
+        }
         yield Sites(repository, upstream, machine)
 
 
 def _cli(python: Path, sites: Sites, work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = clean_pip_env(IPYDEPS_UPSTREAM="deny", IPYDEPS_REPOSITORY_URL=sites.repository.url,
-                            HOME=str(work), XDG_CONFIG_HOME=str(work / "config"))
+    environ = clean_pip_env(
+        IPYDEPS_UPSTREAM="deny",
+        IPYDEPS_REPOSITORY_URL=sites.repository.url,
+        HOME=str(work),
+        XDG_CONFIG_HOME=str(work / "config"),
+    )
     environ.update(sites.machine)
-    return subprocess.run([str(python), "-m", "ipydeps", "pip", *args], capture_output=True,
-                          text=True, env=environ, timeout=300, check=False)
+    return subprocess.run(
+        [str(python), "-m", "ipydeps", "pip", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
+    )
 
 
-def test_a_hand_off_to_the_real_pip_reaches_only_our_repository(tmp_path: Path,
-                                                                sites: Sites) -> None:
+def test_a_hand_off_to_the_real_pip_reaches_only_our_repository(
+    tmp_path: Path, sites: Sites
+) -> None:
     python = make_venv(tmp_path / "env", see_test_packages=True)
     done = _cli(python, sites, tmp_path, "install", "--no-deps", "gap-six")
     assert done.returncode == 0, done.stderr + done.stdout
@@ -186,11 +230,20 @@ def test_a_hand_off_to_the_real_pip_reaches_only_our_repository(tmp_path: Path,
     assert run_python(python, "import gap_six; print(gap_six.WHERE)").stdout == "our repository\n"
 
 
-def test_a_hand_off_naming_another_index_is_refused_before_pip_runs(tmp_path: Path,
-                                                                    sites: Sites) -> None:
+def test_a_hand_off_naming_another_index_is_refused_before_pip_runs(
+    tmp_path: Path, sites: Sites
+) -> None:
     python = make_venv(tmp_path / "env", see_test_packages=True)
-    done = _cli(python, sites, tmp_path, "install", "--no-deps", "--extra-index-url",
-                sites.upstream.url + "simple/", "gap-six")
+    done = _cli(
+        python,
+        sites,
+        tmp_path,
+        "install",
+        "--no-deps",
+        "--extra-index-url",
+        sites.upstream.url + "simple/",
+        "gap-six",
+    )
     assert done.returncode == 1
     assert "ipydeps: Refused `pip install --no-deps --extra-index-url" in done.stderr
     assert "adds another index" in done.stderr
@@ -199,14 +252,23 @@ def test_a_hand_off_naming_another_index_is_refused_before_pip_runs(tmp_path: Pa
 
 
 @pytest.mark.e2e
-def test_the_pip_magic_hands_off_within_the_air_gap_in_a_real_kernel(tmp_path: Path,
-                                                                     sites: Sites) -> None:
+def test_the_pip_magic_hands_off_within_the_air_gap_in_a_real_kernel(
+    tmp_path: Path, sites: Sites
+) -> None:
     from tests.support.kernels import Kernel
 
     python = make_venv(tmp_path / "env", see_test_packages=True)
-    kernel = Kernel(python, tmp_path, {"IPYDEPS_UPSTREAM": "deny", "IPYDEPS_APK": "never",
-                                       "IPYDEPS_REPOSITORY_URL": sites.repository.url,
-                                       "HOME": str(tmp_path), **sites.machine})
+    kernel = Kernel(
+        python,
+        tmp_path,
+        {
+            "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never",
+            "IPYDEPS_REPOSITORY_URL": sites.repository.url,
+            "HOME": str(tmp_path),
+            **sites.machine,
+        },
+    )
     try:
         assert kernel.run("%load_ext ipydeps").error is None
         refused = kernel.run(f"%pip install --extra-index-url {sites.upstream.url}simple/ gap-six")

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 import ipydeps
-from ipydeps.errors import DownloadError, RepositoryError
-from ipydeps.installers.wheel import InvalidWheelError, RecordMismatchError
+from ipydeps.errors import DownloadError, InvalidWheelError, RecordMismatchError, RepositoryError
 from tests.ipydeps.test_stored_copies import routes_for
 from tests.ipydeps.test_wheelstream import stored_copy
 from tests.support.loopback import Scripted, ScriptedServer, scripted_server
@@ -41,21 +40,31 @@ def _hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def build_wheel(directory: Path, files: dict[str, bytes], *, record: dict[str, bytes | None]
-                | None = None, name: str = "hostile", declared: dict[str, int] | None = None
-                ) -> Path:
+def build_wheel(
+    directory: Path,
+    files: dict[str, bytes],
+    *,
+    record: dict[str, bytes | None] | None = None,
+    name: str = "hostile",
+    declared: dict[str, int] | None = None,
+) -> Path:
     """A wheel of ``files``; ``record`` gives the bytes RECORD describes (None: no row).
 
     ``declared`` makes a member's headers declare another uncompressed size than it has.
     """
     dist = f"{name}-1.0.dist-info"
-    members = {**files, f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\n"
-               "Version: 1.0\n".encode(),
-               f"{dist}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    members = {
+        **files,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     described = {path: data for path, data in members.items()}
     described.update(record or {})
-    rows = "".join(f"{path},{_hash(data)},{(declared or {}).get(path, len(data))}\n"
-                   for path, data in described.items() if data is not None)
+    rows = "".join(
+        f"{path},{_hash(data)},{(declared or {}).get(path, len(data))}\n"
+        for path, data in described.items()
+        if data is not None
+    )
     members[f"{dist}/RECORD"] = (rows + f"{dist}/RECORD,,\n").encode()
     wheel = directory / f"{name}-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -80,28 +89,39 @@ def _declare_size(wheel: Path, member: str, size: int) -> None:
 def _find(data: bytearray, signature: bytes, fixed: int, name: bytes) -> int:
     position = data.find(signature)
     while position >= 0:
-        if data[position + fixed:position + fixed + len(name)] == name:
+        if data[position + fixed : position + fixed + len(name)] == name:
             return position
         position = data.find(signature, position + 1)
     raise LookupError(name)
 
 
 def install(server: ScriptedServer, env: Path, project: str = "hostile") -> ipydeps.api.Result:
-    return ipydeps.pip([project], index_url=server.url + "simple/", upstream="deny",
-                       prefix=env, stream=io.StringIO())
+    return ipydeps.pip(
+        [project],
+        index_url=server.url + "simple/",
+        upstream="deny",
+        prefix=env,
+        stream=io.StringIO(),
+    )
 
 
 @pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
-def test_a_member_that_differs_from_record_is_refused(tmp_path: Path, fetched: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_member_that_differs_from_record_is_refused(
+    tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_STORED_COPIES", "always")
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"print('altered')\n"},
-                        record={"hostile/__init__.py": b"print('asbuilt')\n"})
+    wheel = build_wheel(
+        tmp_path,
+        {"hostile/__init__.py": b"print('altered')\n"},
+        record={"hostile/__init__.py": b"print('asbuilt')\n"},
+    )
     copy = stored_copy(wheel) if fetched == "stored copy" else None
-    with scripted_server(routes=routes_for(wheel, copy)) as server, \
-            pytest.raises(RecordMismatchError) as caught:
+    with (
+        scripted_server(routes=routes_for(wheel, copy)) as server,
+        pytest.raises(RecordMismatchError) as caught,
+    ):
         install(server, tmp_path / "env")
     assert caught.value.member == "hostile/__init__.py"
     assert "'hostile/__init__.py' has sha256=" in str(caught.value)
@@ -111,14 +131,17 @@ def test_a_member_that_differs_from_record_is_refused(tmp_path: Path, fetched: s
 
 
 @pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
-def test_the_installed_record_describes_what_was_written(tmp_path: Path, fetched: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_installed_record_describes_what_was_written(
+    tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_STORED_COPIES", "always" if fetched == "stored copy" else "never")
     make_venv(tmp_path / "env")
     # One member RECORD leaves out: installed as pip does, but with its real hash and size.
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"VALUE = 1\n",
-                                   "hostile/unlisted.txt": b"not in RECORD\n"},
-                        record={"hostile/unlisted.txt": None})
+    wheel = build_wheel(
+        tmp_path,
+        {"hostile/__init__.py": b"VALUE = 1\n", "hostile/unlisted.txt": b"not in RECORD\n"},
+        record={"hostile/unlisted.txt": None},
+    )
     with scripted_server(routes=routes_for(wheel, stored_copy(wheel))) as server:
         install(server, tmp_path / "env")
     assert (f"/files/{wheel.name}.stored" in server.requests) == (fetched == "stored copy")
@@ -135,30 +158,42 @@ def test_the_installed_record_describes_what_was_written(tmp_path: Path, fetched
 
 
 def test_a_member_that_inflates_past_its_declared_size_is_refused_in_bounded_memory(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A zip bomb whose headers lie: 256 MB of zeros declared as 1000 bytes."""
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
     bomb = bytes(256 << 20)
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"", "hostile/bomb.bin": bomb},
-                        declared={"hostile/bomb.bin": 1000})
+    wheel = build_wheel(
+        tmp_path,
+        {"hostile/__init__.py": b"", "hostile/bomb.bin": bomb},
+        declared={"hostile/bomb.bin": 1000},
+    )
     assert wheel.stat().st_size < 2 << 20
-    code = ("import io, json, sys, ipydeps\n"
-            "from ipydeps.installers.wheel import InvalidWheelError\n"
-            "try:\n"
-            "    ipydeps.pip(['hostile'], index_url=sys.argv[1], upstream='deny',"
-            " prefix=sys.argv[2], stream=io.StringIO())\n"
-            "except InvalidWheelError as error:\n"
-            "    outcome = str(error)\n"
-            # VmHWM, not ru_maxrss: that one also counts the parent's peak (kept over exec).
-            "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')]\n"
-            "print(json.dumps([outcome, int(peak[0].split()[1])]))\n")
-    environ = clean_pip_env(IPYDEPS_RETRIES="1", IPYDEPS_STORED_COPIES="never",
-                            PYTHONPATH=str(ROOT))
+    code = (
+        "import io, json, sys, ipydeps\n"
+        "from ipydeps.errors import InvalidWheelError\n"
+        "try:\n"
+        "    ipydeps.pip(['hostile'], index_url=sys.argv[1], upstream='deny',"
+        " prefix=sys.argv[2], stream=io.StringIO())\n"
+        "except InvalidWheelError as error:\n"
+        "    outcome = str(error)\n"
+        # VmHWM, not ru_maxrss: that one also counts the parent's peak (kept over exec).
+        "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')]\n"
+        "print(json.dumps([outcome, int(peak[0].split()[1])]))\n"
+    )
+    environ = clean_pip_env(
+        IPYDEPS_RETRIES="1", IPYDEPS_STORED_COPIES="never", PYTHONPATH=str(ROOT)
+    )
     with scripted_server(routes=routes_for(wheel, None)) as server:
         finished = subprocess.run(
             [sys.executable, "-c", code, server.url + "simple/", str(tmp_path / "env")],
-            env=environ, capture_output=True, text=True, timeout=300, check=False)
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     assert finished.returncode == 0, finished.stderr
     message, peak_kib = json.loads(finished.stdout)
     assert "'hostile/bomb.bin' inflates to more than the 1000 bytes it declares" in message
@@ -169,17 +204,21 @@ def test_a_member_that_inflates_past_its_declared_size_is_refused_in_bounded_mem
 def test_a_metadata_member_declared_huge_is_refused(tmp_path: Path) -> None:
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b""},
-                        declared={"hostile-1.0.dist-info/WHEEL": 3 << 30})
-    with scripted_server(routes=routes_for(wheel, None)) as server, \
-            pytest.raises(InvalidWheelError, match="more than the 67108864 a metadata file"):
+    wheel = build_wheel(
+        tmp_path, {"hostile/__init__.py": b""}, declared={"hostile-1.0.dist-info/WHEEL": 3 << 30}
+    )
+    with (
+        scripted_server(routes=routes_for(wheel, None)) as server,
+        pytest.raises(InvalidWheelError, match="more than the 67108864 a metadata file"),
+    ):
         install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
 
 
 @pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
 def test_a_download_bigger_than_the_index_announced_is_cut_off(
-        tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_STORED_COPIES", "always")
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
@@ -189,14 +228,17 @@ def test_a_download_bigger_than_the_index_announced_is_cut_off(
     path = f"/files/{wheel.name}" + (".stored" if fetched == "stored copy" else "")
     # The index announces the real size and hash; the file served is 8 MB bigger.
     routes[path] = Scripted(body=routes[path].body + bytes(8 << 20))
-    with scripted_server(routes=routes) as server, \
-            pytest.raises(DownloadError, match="more than the .* bytes its index announced"):
+    with (
+        scripted_server(routes=routes) as server,
+        pytest.raises(DownloadError, match="more than the .* bytes its index announced"),
+    ):
         install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
 
 
 def test_a_file_of_unknown_size_is_cut_off_at_max_download_bytes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_MAX_DOWNLOAD_BYTES", str(1 << 20))
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
@@ -204,25 +246,32 @@ def test_a_file_of_unknown_size_is_cut_off_at_max_download_bytes(
     routes = routes_for(wheel, None)
     page = json.loads(routes["/simple/hostile/"].body)
     del page["files"][0]["size"]  # no size announced: the configured ceiling applies
-    routes["/simple/hostile/"] = Scripted(body=json.dumps(page).encode(),
-                                          content_type="application/vnd.pypi.simple.v1+json")
+    routes["/simple/hostile/"] = Scripted(
+        body=json.dumps(page).encode(), content_type="application/vnd.pypi.simple.v1+json"
+    )
     routes[f"/files/{wheel.name}"] = Scripted(body=bytes(2 << 20))
-    with scripted_server(routes=routes) as server, \
-            pytest.raises(DownloadError, match=r"bigger than 1048576 bytes.*max_download_bytes"):
+    with (
+        scripted_server(routes=routes) as server,
+        pytest.raises(DownloadError, match=r"bigger than 1048576 bytes.*max_download_bytes"),
+    ):
         install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
 
 
 def test_an_index_page_bigger_than_max_page_bytes_is_refused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_MAX_PAGE_BYTES", str(1 << 20))
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    huge = json.dumps({"meta": {"api-version": "1.1"}, "name": "hostile",
-                       "files": [], "padding": "x" * (4 << 20)}).encode()
+    huge = json.dumps(
+        {"meta": {"api-version": "1.1"}, "name": "hostile", "files": [], "padding": "x" * (4 << 20)}
+    ).encode()
     page = "/simple/hostile/"
-    with scripted_server(routes={page: Scripted(body=huge)}) as server, \
-            pytest.raises(RepositoryError) as caught:
+    with (
+        scripted_server(routes={page: Scripted(body=huge)}) as server,
+        pytest.raises(RepositoryError) as caught,
+    ):
         install(server, tmp_path / "env")
     message = str(caught.value)
     assert f"{server.url}simple/hostile/" in message and "1048576 bytes" in message
@@ -234,8 +283,10 @@ def test_a_deeply_nested_index_page_is_a_repository_error(tmp_path: Path) -> Non
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
     body = b'{"files": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
-    with scripted_server(routes={"/simple/hostile/": Scripted(body=body)}) as server, \
-            pytest.raises(RepositoryError, match="nested too deeply"):
+    with (
+        scripted_server(routes={"/simple/hostile/": Scripted(body=body)}) as server,
+        pytest.raises(RepositoryError, match="nested too deeply"),
+    ):
         install(server, tmp_path / "env")
     assert snapshot(tmp_path / "env") == before
 
@@ -244,16 +295,20 @@ def test_metadata_read_from_a_wheel_is_bounded(tmp_path: Path) -> None:
     """Without PEP 658 metadata the wheel is read for it: a METADATA declared huge is refused."""
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b""},
-                        declared={"hostile-1.0.dist-info/METADATA": 3 << 30})
+    wheel = build_wheel(
+        tmp_path, {"hostile/__init__.py": b""}, declared={"hostile-1.0.dist-info/METADATA": 3 << 30}
+    )
     routes = routes_for(wheel, None)
     page = json.loads(routes["/simple/hostile/"].body)
     del page["files"][0]["core-metadata"]
-    routes["/simple/hostile/"] = Scripted(body=json.dumps(page).encode(),
-                                          content_type="application/vnd.pypi.simple.v1+json")
+    routes["/simple/hostile/"] = Scripted(
+        body=json.dumps(page).encode(), content_type="application/vnd.pypi.simple.v1+json"
+    )
     del routes[f"/files/{wheel.name}.metadata"]
-    with scripted_server(routes=routes) as server, \
-            pytest.raises(RepositoryError, match="METADATA declares 3221225472 bytes"):
+    with (
+        scripted_server(routes=routes) as server,
+        pytest.raises(RepositoryError, match="METADATA declares 3221225472 bytes"),
+    ):
         install(server, tmp_path / "env")
     assert f"/files/{wheel.name}" in server.requests
     assert snapshot(tmp_path / "env") == before

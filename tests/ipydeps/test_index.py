@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from ipydeps.apkindex import ApkIndexRecord, parse_apkindex, render_apkindex
 from ipydeps.environment_model import TargetEnvironment
 from ipydeps.errors import RepositoryError
+from ipydeps.formats.apkindex import ApkIndexRecord, parse_apkindex, render_apkindex
 from ipydeps.index import (
     apk_candidates,
     apk_depends_to_requires_dist,
@@ -123,11 +123,19 @@ def test_a_deeply_nested_page_is_a_repository_error() -> None:
 def test_names_and_hashes_with_a_trailing_newline_are_not_taken() -> None:
     # "$" matches before a final newline: such entries must not pass as valid.
     stored = {"url": "x.stored", "hashes": {"sha256": "ab" * 32 + "\n"}, "size": 3}
-    body = json.dumps({"files": [
-        {"filename": "demo\n-1.0-py3-none-any.whl", "url": "a.whl", "hashes": {}},
-        {"filename": "demo-1.0-py3-none-any.whl", "url": "b.whl", "hashes": {},
-         "_ipydeps-stored": stored},
-    ]}).encode()
+    body = json.dumps(
+        {
+            "files": [
+                {"filename": "demo\n-1.0-py3-none-any.whl", "url": "a.whl", "hashes": {}},
+                {
+                    "filename": "demo-1.0-py3-none-any.whl",
+                    "url": "b.whl",
+                    "hashes": {},
+                    "_ipydeps-stored": stored,
+                },
+            ]
+        }
+    ).encode()
     candidates = parse_project_page(body, page_url=OURS, route=Route.WHEEL)
     assert [candidate.filename for candidate in candidates] == ["demo-1.0-py3-none-any.whl"]
     assert candidates[0].stored is None
@@ -170,17 +178,21 @@ def test_apk_depends_become_requirements_on_python_projects() -> None:
     )
 
 
-@pytest.mark.parametrize(("depends", "python"), [
-    (("python3~3.12", "so:libc.musl-x86_64.so.1"), "3.12"),
-    (("so:libopenblas.so.0", "python3~3.9"), "3.9"),
-    (("python3=3.11.9-r0",), "3.11"),
-    (("python3",), None),
-    (("python3>=3.8",), None),
-    (("py3-numpy", "python3-dev~3.12"), None),
-    ((), None),
-])
+@pytest.mark.parametrize(
+    ("depends", "python"),
+    [
+        (("python3~3.12", "so:libc.musl-x86_64.so.1"), "3.12"),
+        (("so:libopenblas.so.0", "python3~3.9"), "3.9"),
+        (("python3=3.11.9-r0",), "3.11"),
+        (("python3",), None),
+        (("python3>=3.8",), None),
+        (("py3-numpy", "python3-dev~3.12"), None),
+        ((), None),
+    ],
+)
 def test_the_python_an_apk_is_built_for_comes_from_its_python3_dependency(
-        depends: tuple[str, ...], python: str | None) -> None:
+    depends: tuple[str, ...], python: str | None
+) -> None:
     assert apk_python_version(depends) == python
 
 

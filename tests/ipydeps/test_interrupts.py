@@ -50,23 +50,38 @@ def test_setting_the_cancel_event_ends_a_blocked_read(tmp_path: Path) -> None:
 def test_sigint_stops_a_slow_install_and_changes_nothing(tmp_path: Path) -> None:
     make_venv(tmp_path / "env")
     # Random bytes: they do not deflate, so the wheel is as big as they are.
-    wheel = make_wheel(tmp_path, "stream-pkg", "1.0", files={
-        "stream_pkg/__init__.py": "", "stream_pkg/blob.bin": os.urandom(300_000)})
+    wheel = make_wheel(
+        tmp_path,
+        "stream-pkg",
+        "1.0",
+        files={"stream_pkg/__init__.py": "", "stream_pkg/blob.bin": os.urandom(300_000)},
+    )
     routes = routes_for(wheel, None)
     routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), pace=_PACE)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     before = snapshot(tmp_path / "env")
-    code = ("import io, sys, ipydeps\n"
-            "ipydeps.pip(['stream-pkg'], index_url=sys.argv[1], upstream='deny',"
-            " prefix=sys.argv[2], stream=io.StringIO())\n")
-    environ = {**clean_pip_env(), "IPYDEPS_TIMEOUT": "60", "IPYDEPS_RETRIES": "3",
-               "TMPDIR": str(scratch), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    code = (
+        "import io, sys, ipydeps\n"
+        "ipydeps.pip(['stream-pkg'], index_url=sys.argv[1], upstream='deny',"
+        " prefix=sys.argv[2], stream=io.StringIO())\n"
+    )
+    environ = {
+        **clean_pip_env(),
+        "IPYDEPS_TIMEOUT": "60",
+        "IPYDEPS_RETRIES": "3",
+        "TMPDIR": str(scratch),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
     with scripted_server(routes=routes) as server:
         process = subprocess.Popen(
             [sys.executable, "-c", code, server.url + "simple/", str(tmp_path / "env")],
-            env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             assert server.pacing.wait(60), process.communicate(timeout=60)
             os.kill(process.pid, signal.SIGINT)
@@ -79,8 +94,10 @@ def test_sigint_stops_a_slow_install_and_changes_nothing(tmp_path: Path) -> None
     assert "KeyboardInterrupt" in stderr
     assert snapshot(tmp_path / "env") == before
     shm = Path("/dev/shm")
-    assert not any(path.name.startswith(f"ipydeps-download-{process.pid}-")
-                   for path in (shm.iterdir() if shm.is_dir() else ()))
+    assert not any(
+        path.name.startswith(f"ipydeps-download-{process.pid}-")
+        for path in (shm.iterdir() if shm.is_dir() else ())
+    )
     assert list(scratch.iterdir()) == []
 
 
@@ -95,19 +112,32 @@ def test_interrupting_the_kernel_stops_a_slow_install(tmp_path: Path) -> None:
     from tests.support.kernels import Kernel
 
     python = make_venv(tmp_path / "env", see_test_packages=True)
-    wheel = make_wheel(tmp_path, "stream-pkg", "1.0", files={
-        "stream_pkg/__init__.py": "", "stream_pkg/blob.bin": os.urandom(300_000)})
+    wheel = make_wheel(
+        tmp_path,
+        "stream-pkg",
+        "1.0",
+        files={"stream_pkg/__init__.py": "", "stream_pkg/blob.bin": os.urandom(300_000)},
+    )
     routes = routes_for(wheel, None)
     routes[f"/files/{wheel.name}"] = Scripted(body=wheel.read_bytes(), pace=_PACE)
     with scripted_server(routes=routes) as server:
-        kernel = Kernel(python, tmp_path, {"IPYDEPS_TIMEOUT": "60", "IPYDEPS_RETRIES": "3",
-                                           "IPYDEPS_UPSTREAM": "deny", "IPYDEPS_APK": "never",
-                                           "HOME": str(tmp_path)})
+        kernel = Kernel(
+            python,
+            tmp_path,
+            {
+                "IPYDEPS_TIMEOUT": "60",
+                "IPYDEPS_RETRIES": "3",
+                "IPYDEPS_UPSTREAM": "deny",
+                "IPYDEPS_APK": "never",
+                "HOME": str(tmp_path),
+            },
+        )
         try:
             assert kernel.run("import ipydeps").error is None
             before = snapshot(tmp_path / "env")
             message = kernel.client.execute(
-                f"ipydeps.pip(['stream-pkg'], index_url={server.url + 'simple/'!r})")
+                f"ipydeps.pip(['stream-pkg'], index_url={server.url + 'simple/'!r})"
+            )
             assert server.pacing.wait(60)
             kernel.manager.interrupt_kernel()
             reply = kernel.client.get_shell_msg(timeout=10)  # generous: it used to take 50 s
@@ -115,8 +145,9 @@ def test_interrupting_the_kernel_stops_a_slow_install(tmp_path: Path) -> None:
                 reply = kernel.client.get_shell_msg(timeout=10)
             assert reply["content"]["status"] == "error"
             assert reply["content"]["ename"] == "KeyboardInterrupt"
-            after = kernel.run("import importlib.util; "
-                               "print(importlib.util.find_spec('stream_pkg'))")
+            after = kernel.run(
+                "import importlib.util; print(importlib.util.find_spec('stream_pkg'))"
+            )
             assert after.stdout == "None\n"
         finally:
             kernel.stop()

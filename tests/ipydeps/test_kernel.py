@@ -56,8 +56,10 @@ def test_new_pth_file_in_a_known_site_dir_is_processed(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("isolated_path")
 def test_restart_warning_only_for_imported_modules() -> None:
     sys.modules["fake_numpy_xyz"] = sys  # stands for an already-imported module
-    warnings = restart_warnings([
-        Upgraded("numpy", "1.26.4", "2.3.5", ("fake_numpy_xyz",)),
-        Upgraded("scipy", "1.11.0", "1.16.3", ("not_imported_xyz",)),
-    ])
+    warnings = restart_warnings(
+        [
+            Upgraded("numpy", "1.26.4", "2.3.5", ("fake_numpy_xyz",)),
+            Upgraded("scipy", "1.11.0", "1.16.3", ("not_imported_xyz",)),
+        ]
+    )
     assert warnings == ["numpy 1.26.4 is already imported; restart the kernel to use 2.3.5"]

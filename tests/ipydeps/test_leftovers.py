@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import ipydeps
-from ipydeps.installers.wheel import InvalidWheelError
+from ipydeps.errors import InvalidWheelError
 from ipydeps.scratch import PREFIX, remove_orphans
 from tests.ipydeps.test_hostile_repository import build_wheel
 from tests.ipydeps.test_stored_copies import routes_for
@@ -41,8 +41,13 @@ def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _scratch_dirs(pid: int) -> list[Path]:
     parents = [Path("/dev/shm"), Path(tempfile.gettempdir())]
-    return [path for parent in parents if parent.is_dir() for path in parent.iterdir()
-            if path.name.startswith(f"{PREFIX}{pid}-")]
+    return [
+        path
+        for parent in parents
+        if parent.is_dir()
+        for path in parent.iterdir()
+        if path.name.startswith(f"{PREFIX}{pid}-")
+    ]
 
 
 def _staging_of(pid: int, lib: Path) -> list[Path]:
@@ -53,8 +58,11 @@ def _staging_of(pid: int, lib: Path) -> list[Path]:
     """
     pause = threading.Event()
     for _ in range(600):
-        staging = [path for path in lib.iterdir()
-                   if path.name.startswith(f".ipydeps-tx-{pid}-") and any(path.iterdir())]
+        staging = [
+            path
+            for path in lib.iterdir()
+            if path.name.startswith(f".ipydeps-tx-{pid}-") and any(path.iterdir())
+        ]
         if staging:
             return staging
         pause.wait(0.05)
@@ -64,20 +72,25 @@ def _staging_of(pid: int, lib: Path) -> list[Path]:
 def test_a_killed_install_s_leftovers_are_removed_by_the_next_install(tmp_path: Path) -> None:
     python = make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"VALUE = 7\n",
-                                   "hostile/blob.bin": os.urandom(3 << 20)})
+    wheel = build_wheel(
+        tmp_path, {"hostile/__init__.py": b"VALUE = 7\n", "hostile/blob.bin": os.urandom(3 << 20)}
+    )
     copy = stored_copy(wheel)
     slow = routes_for(wheel, copy)
     # The stored copy streams into staging inside site-packages (a read at a time: 1 MB).
     slow[f"/files/{wheel.name}.stored"] = Scripted(body=copy, pace=200_000)
-    code = ("import io, sys, ipydeps\n"
-            "ipydeps.pip(['hostile'], index_url=sys.argv[1], upstream='deny',"
-            " prefix=sys.argv[2], stream=io.StringIO())\n")
+    code = (
+        "import io, sys, ipydeps\n"
+        "ipydeps.pip(['hostile'], index_url=sys.argv[1], upstream='deny',"
+        " prefix=sys.argv[2], stream=io.StringIO())\n"
+    )
     with scripted_server(routes=slow) as server:
         process = subprocess.Popen(
             [sys.executable, "-c", code, server.url + "simple/", str(tmp_path / "env")],
             env=clean_pip_env(IPYDEPS_STORED_COPIES="always", PYTHONPATH=str(ROOT)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert server.pacing.wait(60)
             staging = _staging_of(process.pid, site_packages(tmp_path / "env"))
@@ -90,23 +103,38 @@ def test_a_killed_install_s_leftovers_are_removed_by_the_next_install(tmp_path: 
     assert scratch, "the install made no download scratch directory"
     assert snapshot(tmp_path / "env") != before  # the staging directory is still there
     with scripted_server(routes=routes_for(wheel, copy)) as server:
-        ipydeps.pip(["hostile"], index_url=server.url + "simple/", upstream="deny",
-                    prefix=tmp_path / "env", stream=io.StringIO())
+        ipydeps.pip(
+            ["hostile"],
+            index_url=server.url + "simple/",
+            upstream="deny",
+            prefix=tmp_path / "env",
+            stream=io.StringIO(),
+        )
     assert not any(path.exists() for path in scratch)
     assert not any(path.exists() for path in staging)
-    assert not [path for path in site_packages(tmp_path / "env").iterdir()
-                if path.name.startswith(".ipydeps-tx-")]
+    assert not [
+        path
+        for path in site_packages(tmp_path / "env").iterdir()
+        if path.name.startswith(".ipydeps-tx-")
+    ]
     assert run_python(python, "import hostile; print(hostile.VALUE)").stdout == "7\n"
 
 
 def test_a_live_install_s_scratch_directory_is_left_alone(tmp_path: Path) -> None:
-    holder = ("import sys\n"
-              "from ipydeps.scratch import scratch_directory\n"
-              "with scratch_directory(sys.argv[1]) as path:\n"
-              "    print(path, flush=True)\n"
-              "    sys.stdin.readline()\n")
-    live = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = (
+        "import sys\n"
+        "from ipydeps.scratch import scratch_directory\n"
+        "with scratch_directory(sys.argv[1]) as path:\n"
+        "    print(path, flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    live = subprocess.Popen(
+        [sys.executable, "-c", holder, str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert live.stdout is not None and live.stdin is not None
     live_dir = Path(live.stdout.readline().strip())
     # A dead owner's directory: its lock file is there, and nobody holds it.
@@ -128,18 +156,28 @@ def test_a_live_install_s_scratch_directory_is_left_alone(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
-def test_a_wheel_that_ships_a_journal_is_refused(tmp_path: Path, fetched: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wheel_that_ships_a_journal_is_refused(
+    tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IPYDEPS_STORED_COPIES", "always" if fetched == "stored copy" else "never")
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
     planted = json.dumps([str(tmp_path / "restored"), str(tmp_path / "victim")]) + "\n"
-    wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"",
-                                   ".ipydeps-tx-1-000000000000.journal": planted.encode()})
-    with scripted_server(routes=routes_for(wheel, stored_copy(wheel))) as server, \
-            pytest.raises(InvalidWheelError, match="named like ipydeps' own install journals"):
-        ipydeps.pip(["hostile"], index_url=server.url + "simple/", upstream="deny",
-                    prefix=tmp_path / "env", stream=io.StringIO())
+    wheel = build_wheel(
+        tmp_path,
+        {"hostile/__init__.py": b"", ".ipydeps-tx-1-000000000000.journal": planted.encode()},
+    )
+    with (
+        scripted_server(routes=routes_for(wheel, stored_copy(wheel))) as server,
+        pytest.raises(InvalidWheelError, match="named like ipydeps' own install journals"),
+    ):
+        ipydeps.pip(
+            ["hostile"],
+            index_url=server.url + "simple/",
+            upstream="deny",
+            prefix=tmp_path / "env",
+            stream=io.StringIO(),
+        )
     assert snapshot(tmp_path / "env") == before
 
 
@@ -151,18 +189,32 @@ def test_a_planted_journal_renames_nothing_outside_the_environment(tmp_path: Pat
     (outside / "victim").write_text("keep me\n")
     inside = lib / "planted-victim.txt"
     inside.write_text("inside\n")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     journal = lib / f".ipydeps-tx-{gone.stdout.strip()}-deadbeef0000.journal"
     journal.write_text(
-        json.dumps([str(outside / "restored"), str(outside / "victim")]) + "\n"
-        + json.dumps([str(lib / "x" / ".." / ".." / ".." / ".." / ".." / ".." / "escaped"),
-                      str(inside)]) + "\n"
-        + "[" * 100_000 + "\n")
+        json.dumps([str(outside / "restored"), str(outside / "victim")])
+        + "\n"
+        + json.dumps(
+            [str(lib / "x" / ".." / ".." / ".." / ".." / ".." / ".." / "escaped"), str(inside)]
+        )
+        + "\n"
+        + "[" * 100_000
+        + "\n"
+    )
     wheel = build_wheel(tmp_path, {"hostile/__init__.py": b"VALUE = 1\n"})
     with scripted_server(routes=routes_for(wheel, None)) as server:
-        ipydeps.pip(["hostile"], index_url=server.url + "simple/", upstream="deny",
-                    prefix=tmp_path / "env", stream=io.StringIO())
+        ipydeps.pip(
+            ["hostile"],
+            index_url=server.url + "simple/",
+            upstream="deny",
+            prefix=tmp_path / "env",
+            stream=io.StringIO(),
+        )
     assert (outside / "victim").read_text() == "keep me\n"
     assert not (outside / "restored").exists()
     assert inside.read_text() == "inside\n"  # its "source" escapes with "..": not replayed

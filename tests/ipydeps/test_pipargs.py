@@ -12,8 +12,17 @@ from ipydeps.pipargs import parse_install, read_requirement_file, split_command
 
 
 def test_install_options_ipydeps_understands() -> None:
-    parsed = parse_install(["install", "-U", "numpy>=2", "--index-url=http://127.0.0.1:1/simple/",
-                            "-q", "--dry-run", "-rreqs.txt"])
+    parsed = parse_install(
+        [
+            "install",
+            "-U",
+            "numpy>=2",
+            "--index-url=http://127.0.0.1:1/simple/",
+            "-q",
+            "--dry-run",
+            "-rreqs.txt",
+        ]
+    )
     assert parsed is not None
     assert parsed.requirements == ("numpy>=2",)
     assert parsed.upgrade and parsed.quiet and parsed.dry_run
@@ -21,11 +30,21 @@ def test_install_options_ipydeps_understands() -> None:
     assert parsed.requirement_files == ("reqs.txt",)
 
 
-@pytest.mark.parametrize("args", [
-    ["list"], ["show", "numpy"], ["uninstall", "-y", "numpy"], ["freeze"], ["download", "x"],
-    ["install", "-e", "."], ["install", "--user", "numpy"], ["install", "--target", "d", "x"],
-    ["install"], ["install", "-i"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["show", "numpy"],
+        ["uninstall", "-y", "numpy"],
+        ["freeze"],
+        ["download", "x"],
+        ["install", "-e", "."],
+        ["install", "--user", "numpy"],
+        ["install", "--target", "d", "x"],
+        ["install"],
+        ["install", "-i"],
+    ],
+)
 def test_everything_else_goes_to_the_real_pip(args: list[str]) -> None:
     assert parse_install(args) is None
 
@@ -47,15 +66,18 @@ def test_requirement_files(tmp_path: Path) -> None:
         read_requirement_file(tmp_path / "missing.txt")
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("!pip install numpy\n", "%pip install numpy\n"),
-    ("!pip3 install -U scipy", "%pip install -U scipy"),
-    ("  !python -m pip install pandas\n", "  %pip install pandas\n"),
-    ("!python3.11 -m pip install x", "%pip install x"),
-    ("!pip list", "!pip list"),
-    ("x = !pip install numpy", "x = !pip install numpy"),
-    ("!pip install a \\\n", "!pip install a \\\n"),
-    ("print('!pip install x')", "print('!pip install x')"),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("!pip install numpy\n", "%pip install numpy\n"),
+        ("!pip3 install -U scipy", "%pip install -U scipy"),
+        ("  !python -m pip install pandas\n", "  %pip install pandas\n"),
+        ("!python3.11 -m pip install x", "%pip install x"),
+        ("!pip list", "!pip list"),
+        ("x = !pip install numpy", "x = !pip install numpy"),
+        ("!pip install a \\\n", "!pip install a \\\n"),
+        ("print('!pip install x')", "print('!pip install x')"),
+    ],
+)
 def test_shell_pip_lines_become_the_magic(line: str, expected: str) -> None:
     assert rewrite_shell_pip([line]) == [expected]

@@ -16,8 +16,9 @@ from ipydeps.errors import (
     RepositoryError,
     ResolutionError,
 )
-from ipydeps.models import Candidate, Plan, Route, StepAction
+from ipydeps.models import Candidate, Route, StepAction
 from ipydeps.plan import raise_for_unsatisfiable, resolve
+from ipydeps.plan_model import Plan
 from ipydeps.requirements import parse_requirements
 
 MUSL = TargetEnvironment.simulated(
@@ -83,8 +84,9 @@ def sdist(name: str, version: str, route: Route = Route.UPSTREAM) -> Candidate:
     )
 
 
-def apk(name: str, version: str, *requires: str, release: int = 0,
-        python: str | None = None) -> Candidate:
+def apk(
+    name: str, version: str, *requires: str, release: int = 0, python: str | None = None
+) -> Candidate:
     apk_name = f"py3-{name}"
     filename = f"{apk_name}-{version}-r{release}.apk"
     return Candidate(
@@ -203,18 +205,27 @@ def test_an_apk_whose_dependency_has_no_apk_gives_way_to_the_wheel() -> None:
 
 def test_apks_built_for_another_python_give_way_to_the_wheel_and_the_plan_says_why() -> None:
     # Issue 15, item 10: a dry run from CPython 3.11 planned the 3.12 apks.
-    apks = FakeSource(Route.APK, [apk("numpy", "2.2.6", python="3.12"),
-                                  apk("pandas", "2.2.3", "numpy>=1.26", python="3.12")])
+    apks = FakeSource(
+        Route.APK,
+        [
+            apk("numpy", "2.2.6", python="3.12"),
+            apk("pandas", "2.2.3", "numpy>=1.26", python="3.12"),
+        ],
+    )
     ours = FakeSource(Route.WHEEL, [wheel("numpy", "2.2.6"), wheel("pandas", "2.2.3", "numpy")])
     python311 = TargetEnvironment.simulated(python="3.11.4", apk_available=True)
     result = plan("pandas", apks, ours, environment=python311)
     assert chosen(result) == [("numpy", "2.2.6", "wheel"), ("pandas", "2.2.3", "wheel")]
-    assert ("the apks of pandas are built for Python 3.12 and this is Python 3.11, so they "
-            "were not used (a wheel was looked for instead)") in result.notes
+    assert (
+        "the apks of pandas are built for Python 3.12 and this is Python 3.11, so they "
+        "were not used (a wheel was looked for instead)"
+    ) in result.notes
     # On the Python they are built for, they are taken as before.
     python312 = TargetEnvironment.simulated(python="3.12.9", apk_available=True)
     assert chosen(plan("pandas", apks, ours, environment=python312)) == [
-        ("numpy", "2.2.6", "apk"), ("pandas", "2.2.3", "apk")]
+        ("numpy", "2.2.6", "apk"),
+        ("pandas", "2.2.3", "apk"),
+    ]
 
 
 def test_an_apk_for_another_python_alone_is_unsatisfiable_with_the_reason() -> None:
@@ -222,8 +233,10 @@ def test_an_apk_for_another_python_alone_is_unsatisfiable_with_the_reason() -> N
     python314 = TargetEnvironment.simulated(python="3.14.0", apk_available=True)
     text, reason, hint = only_problem(plan("numpy", apks, environment=python314))
     assert text == "numpy"
-    assert reason == ("the only prebuilt packages of numpy are apks built for Python 3.12, "
-                      "and this is Python 3.14")
+    assert reason == (
+        "the only prebuilt packages of numpy are apks built for Python 3.12, "
+        "and this is Python 3.14"
+    )
     assert hint is not None and "for this Python" in hint
 
 
@@ -784,8 +797,9 @@ def test_a_dependency_on_the_unrelated_ipydeps_is_never_planned() -> None:
 
 def test_our_own_distributions_come_from_our_repository_never_upstream() -> None:
     ours = FakeSource(Route.WHEEL, [wheel("ipydeps-client", "0.1.0")])
-    pypi = FakeSource(Route.UPSTREAM, [upstream("ipydeps-client", "9.0"),
-                                       upstream("ipydeps-repo", "9.0")])
+    pypi = FakeSource(
+        Route.UPSTREAM, [upstream("ipydeps-client", "9.0"), upstream("ipydeps-repo", "9.0")]
+    )
     assert chosen(plan("ipydeps-client", ours, pypi)) == [("ipydeps-client", "0.1.0", "wheel")]
     result = plan("ipydeps-repo", ours, pypi)
     assert not result.ok and result.steps == ()

@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 from packaging.version import Version
 
-from ipydeps.models import Candidate, Plan, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.models import Candidate, Route, Skipped, Step, StepAction, Unsatisfiable
+from ipydeps.plan_model import Plan
 from ipydeps.render import format_size, render_html, render_text
 
 NUMPY_APK = Candidate(
@@ -176,26 +177,52 @@ def test_plan_displays_itself_in_terminals_and_notebooks() -> None:
 
 def test_apk_dependencies_are_rows_above_the_apk_steps_and_escaped_in_html() -> None:
     from ipydeps.apkclosure import ApkAddition
-    from ipydeps.apkindex import ApkIndexRecord
+    from ipydeps.formats.apkindex import ApkIndexRecord
 
-    numpy = ApkIndexRecord(checksum="Q1" + "A" * 27 + "=", name="py3-numpy",
-                           version="2.5.5-r0", size=9_100_000)
+    numpy = ApkIndexRecord(
+        checksum="Q1" + "A" * 27 + "=", name="py3-numpy", version="2.5.5-r0", size=9_100_000
+    )
     plan = Plan(
-        steps=(Step(SIX, StepAction.INSTALL, "requested"),
-               Step(NUMPY_APK, StepAction.INSTALL, "requested")),
+        steps=(
+            Step(SIX, StepAction.INSTALL, "requested"),
+            Step(NUMPY_APK, StepAction.INSTALL, "requested"),
+        ),
         apk_dependencies=(
-            ApkAddition("py3-numpy>=1.26", "py3-pandas", numpy,
-                        "http://127.0.0.1:8080/alpine/v3.22/sci"),
+            ApkAddition(
+                "py3-numpy>=1.26", "py3-pandas", numpy, "http://127.0.0.1:8080/alpine/v3.22/sci"
+            ),
             ApkAddition("so:<libopenblas>.so.3", "py3-numpy"),
         ),
     )
     lines = render_text(plan).splitlines()
     assert lines[2].split()[0] == "six"
-    assert lines[3].split() == ["py3-numpy", "2.5.5-r0", "install", "apk", "127.0.0.1:8080",
-                                "9.1", "MB", "apk", "dependency", "of", "py3-pandas",
-                                "(py3-numpy>=1.26)"]
-    assert lines[4].split() == ["so:<libopenblas>.so.3", "?", "install", "apk", "system",
-                                "repositories", "?", "apk", "dependency", "of", "py3-numpy"]
+    assert lines[3].split() == [
+        "py3-numpy",
+        "2.5.5-r0",
+        "install",
+        "apk",
+        "127.0.0.1:8080",
+        "9.1",
+        "MB",
+        "apk",
+        "dependency",
+        "of",
+        "py3-pandas",
+        "(py3-numpy>=1.26)",
+    ]
+    assert lines[4].split() == [
+        "so:<libopenblas>.so.3",
+        "?",
+        "install",
+        "apk",
+        "system",
+        "repositories",
+        "?",
+        "apk",
+        "dependency",
+        "of",
+        "py3-numpy",
+    ]
     assert lines[5].split()[0] == "py3-numpy"
     html = render_html(plan)
     assert "so:&lt;libopenblas&gt;.so.3" in html and "<libopenblas>" not in html
@@ -205,11 +232,25 @@ def test_dry_run_summary_counts_what_apk_adds() -> None:
     from ipydeps.api import Installed, Result
     from ipydeps.apkclosure import ApkAddition
 
-    plan = Plan(steps=(Step(NUMPY_APK, StepAction.INSTALL, "requested"),),
-                apk_dependencies=(ApkAddition("openblas", "py3-numpy"),))
+    plan = Plan(
+        steps=(Step(NUMPY_APK, StepAction.INSTALL, "requested"),),
+        apk_dependencies=(ApkAddition("openblas", "py3-numpy"),),
+    )
     assert Result(plan, (), (), True, 0.1).summary() == (
-        "Dry run: 2 package(s) would be installed; nothing was changed")
-    installed = Installed(name="numpy", version="2.2.6", route="apk", source="127.0.0.1:8080",
-                          action="install", replaced=None, bytes=1000, seconds=0.5)
-    assert Result(plan, (installed,), (), False, 0.5).summary().endswith(
-        "in 0.50 s; apk also added openblas")
+        "Dry run: 2 package(s) would be installed; nothing was changed"
+    )
+    installed = Installed(
+        name="numpy",
+        version="2.2.6",
+        route="apk",
+        source="127.0.0.1:8080",
+        action="install",
+        replaced=None,
+        bytes=1000,
+        seconds=0.5,
+    )
+    assert (
+        Result(plan, (installed,), (), False, 0.5)
+        .summary()
+        .endswith("in 0.50 s; apk also added openblas")
+    )

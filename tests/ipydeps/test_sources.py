@@ -13,7 +13,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ipydeps.apkclosure import parse_installed_db
-from ipydeps.config import load_config
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.errors import HashMismatchError, NotFoundError, RepositoryError
 from ipydeps.fetch import HttpFetcher, RetryPolicy
@@ -21,12 +20,14 @@ from ipydeps.models import Route, StepAction
 from ipydeps.plan import resolve
 from ipydeps.render import render_text
 from ipydeps.requirements import parse_requirements
+from ipydeps.settings import load_config
 from ipydeps.sources import (
     ApkRepositorySource,
     RepositorySource,
     UpstreamSource,
     sources_from_settings,
 )
+from tests.support.loopback import Scripted, scripted_server
 from tests.support.server import RunningServer, start_server
 from tests.support.wheels import make_wheel
 
@@ -242,13 +243,43 @@ def test_apk_source_reads_our_signed_index(repo_server: RunningServer, tmp_path:
     assert list(other.candidates(canonicalize_name("demo-app"))) == []
 
 
+def test_a_malformed_apk_index_is_a_repository_error_naming_it() -> None:
+    # An index that is not gzip'd tar reads like a repository that cannot be read: the
+    # error says which index, and pip() callers catch it as the RepositoryError it is.
+    not_an_index = Scripted(body=b"<html>maintenance</html>")
+    with scripted_server(not_an_index) as server:
+        source = ApkRepositorySource(server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64")
+        with pytest.raises(RepositoryError) as caught:
+            source.candidates(canonicalize_name("numpy"))
+    message = str(caught.value)
+    assert (
+        f"Cannot read the apk index at {server.url}alpine/v3.22/sci/x86_64/APKINDEX.tar.gz"
+        in message
+    )
+    assert "not a gzip stream" in message and "hint: rebuild the index" in message
+
+
 def test_plan_shows_every_package_apk_will_add(repo_server: RunningServer, tmp_path: Path) -> None:
     # NumPy is in the kernel's venv as a wheel, so the planner keeps it for pandas; apk
     # does not know the venv and pulls its own numpy, plus a library from Alpine.
-    _publish_apk(repo_server, tmp_path, "py3-frame", "3.1-r0", "python3~3.12",
-                 "py3-arrays>=1.26", "so:libfast.so.2", "so:libc.musl-x86_64.so.1")
-    _publish_apk(repo_server, tmp_path, "py3-arrays", "2.5-r0", "python3~3.12",
-                 provides=("py3.12:arrays=2.5-r0",))
+    _publish_apk(
+        repo_server,
+        tmp_path,
+        "py3-frame",
+        "3.1-r0",
+        "python3~3.12",
+        "py3-arrays>=1.26",
+        "so:libfast.so.2",
+        "so:libc.musl-x86_64.so.1",
+    )
+    _publish_apk(
+        repo_server,
+        tmp_path,
+        "py3-arrays",
+        "2.5-r0",
+        "python3~3.12",
+        provides=("py3.12:arrays=2.5-r0",),
+    )
     _publish_apk(repo_server, tmp_path, "libfast", "2.0-r1", provides=("so:libfast.so.2=2",))
     source = ApkRepositorySource(
         repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
@@ -285,8 +316,9 @@ def test_apks_that_apk_would_refuse_together_are_refused_when_planning(
 ) -> None:
     gcc = "so:libgcc_s-0cd532bd.so.1=1"
     _publish_apk(repo_server, tmp_path, "py3-oldarrays", "2.0-r0", provides=(gcc,))
-    _publish_apk(repo_server, tmp_path, "py3-oldframe", "3.0-r0", "py3-oldarrays>=2",
-                 provides=(gcc,))
+    _publish_apk(
+        repo_server, tmp_path, "py3-oldframe", "3.0-r0", "py3-oldarrays>=2", provides=(gcc,)
+    )
     source = ApkRepositorySource(
         repo_server.url, FETCHER, branch="v3.22", repo="sci", arch="x86_64"
     )

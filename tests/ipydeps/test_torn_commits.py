@@ -45,11 +45,14 @@ UPGRADE = [f"{name}==2.0" for name in PROJECTS]
 
 def _wheel(directory: Path, name: str, version: str) -> Path:
     module = name.replace("-", "_")
-    files = {f"{module}/__init__.py": f"__version__ = {version!r}\n",
-             f"{module}/only_{version.replace('.', '_')}.py": "HERE = True\n"}
+    files = {
+        f"{module}/__init__.py": f"__version__ = {version!r}\n",
+        f"{module}/only_{version.replace('.', '_')}.py": "HERE = True\n",
+    }
     if name == "tx-gamma":  # a console script: the commit also renames in bin/
         files[f"{module}-{version}.dist-info/entry_points.txt"] = (
-            f"[console_scripts]\ntx-gamma = {module}:main\n")
+            f"[console_scripts]\ntx-gamma = {module}:main\n"
+        )
         files[f"{module}/__init__.py"] += "def main():\n    print(__version__)\n"
     return make_wheel(directory, name, version, files=files)
 
@@ -60,16 +63,20 @@ def _routes(wheels: list[Path]) -> dict[str, Scripted]:
     for wheel in wheels:
         data, metadata = wheel.read_bytes(), wheel_metadata(wheel)
         project = wheel.name.split("-")[0].replace("_", "-")
-        pages.setdefault(project, []).append({
-            "filename": wheel.name, "url": f"/files/{wheel.name}",
-            "hashes": {"sha256": hashlib.sha256(data).hexdigest()}, "size": len(data),
-            "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()}})
+        pages.setdefault(project, []).append(
+            {
+                "filename": wheel.name,
+                "url": f"/files/{wheel.name}",
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "size": len(data),
+                "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()},
+            }
+        )
         routes[f"/files/{wheel.name}"] = Scripted(body=data)
         routes[f"/files/{wheel.name}.metadata"] = Scripted(body=metadata)
     for project, files in pages.items():
         page = {"meta": {"api-version": "1.1"}, "name": project, "files": files}
-        routes[f"/simple/{project}/"] = Scripted(body=json.dumps(page).encode(),
-                                                 content_type=JSON)
+        routes[f"/simple/{project}/"] = Scripted(body=json.dumps(page).encode(), content_type=JSON)
     return routes
 
 
@@ -92,11 +99,24 @@ class Upgrade:
 
     def start(self, stop_at: int, where: str = "main") -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.support.commit_faults", self.server.url,
-             str(self.env), str(stop_at), where, *UPGRADE],
-            cwd=ROOT, env=clean_pip_env(PYTHONPATH=str(ROOT)), text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            [
+                sys.executable,
+                "-m",
+                "tests.support.commit_faults",
+                self.server.url,
+                str(self.env),
+                str(stop_at),
+                where,
+                *UPGRADE,
+            ],
+            cwd=ROOT,
+            env=clean_pip_env(PYTHONPATH=str(ROOT)),
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
     def listed(self) -> str:
         done = real_pip(self.env / "bin" / "python", "list", "--format=freeze")
@@ -111,8 +131,13 @@ def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upgrade]:
     env = work / "env"
     make_venv(env)
     with scripted_server(routes=_routes(wheels)) as server:
-        ipydeps.pip([f"{name}==1.0" for name in PROJECTS], index_url=server.url,
-                    upstream="deny", prefix=env, stream=io.StringIO())
+        ipydeps.pip(
+            [f"{name}==1.0" for name in PROJECTS],
+            index_url=server.url,
+            upstream="deny",
+            prefix=env,
+            stream=io.StringIO(),
+        )
         template = work / "template"
         shutil.copytree(env, template, symlinks=True)
         state = Upgrade(server, env, template, snapshot(env), {}, "", "", 0)
@@ -160,10 +185,26 @@ def test_sigkill_at_any_rename_is_undone_by_the_next_ipydeps_call(upgrade: Upgra
         process.communicate(timeout=60)
         assert snapshot(upgrade.env) not in (upgrade.before, upgrade.after)  # torn, for now
         later = subprocess.run(
-            [str(sys.executable), "-m", "ipydeps", "plan", "tx-alpha", "--upstream", "deny",
-             "-i", upgrade.server.url, "--prefix", str(upgrade.env)],
-            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-            env=clean_pip_env(PYTHONPATH=str(ROOT), HOME=str(upgrade.env)))
+            [
+                str(sys.executable),
+                "-m",
+                "ipydeps",
+                "plan",
+                "tx-alpha",
+                "--upstream",
+                "deny",
+                "-i",
+                upgrade.server.url,
+                "--prefix",
+                str(upgrade.env),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+            env=clean_pip_env(PYTHONPATH=str(ROOT), HOME=str(upgrade.env)),
+        )
         assert later.returncode == 0, (position, later.stderr)
         assert "was cut off mid-commit" in later.stdout, (position, later.stdout)
         assert snapshot(upgrade.env) == upgrade.before, position
@@ -187,8 +228,9 @@ def test_sigint_while_another_thread_commits(upgrade: Upgrade) -> None:
 
 
 @pytest.mark.e2e
-def test_interrupting_a_kernel_during_the_commit_lets_it_finish(upgrade: Upgrade,
-                                                                tmp_path: Path) -> None:
+def test_interrupting_a_kernel_during_the_commit_lets_it_finish(
+    upgrade: Upgrade, tmp_path: Path
+) -> None:
     """The notebook's stop button (SIGINT to the kernel's main thread) mid-commit."""
     from tests.support.kernels import Kernel
 
@@ -197,13 +239,18 @@ def test_interrupting_a_kernel_during_the_commit_lets_it_finish(upgrade: Upgrade
     marker, go = tmp_path / "stopped", tmp_path / "go"
     kernel = Kernel(python, tmp_path, {"HOME": str(tmp_path)})
     try:
-        assert kernel.run("from pathlib import Path\n"
-                          "from tests.support.commit_faults import FileStoppingRenamer, upgrade"
-                          ).error is None
+        assert (
+            kernel.run(
+                "from pathlib import Path\n"
+                "from tests.support.commit_faults import FileStoppingRenamer, upgrade"
+            ).error
+            is None
+        )
         message = kernel.client.execute(
             f"upgrade({upgrade.server.url!r}, Path({str(upgrade.env)!r}), "
             f"FileStoppingRenamer({upgrade.renames // 2}, Path({str(marker)!r}), "
-            f"Path({str(go)!r})), {UPGRADE!r})")
+            f"Path({str(go)!r})), {UPGRADE!r})"
+        )
         pause = threading.Event()
         for _ in range(1200):  # the cell downloads and stages first: a minute at most
             if marker.exists():
@@ -257,8 +304,7 @@ def _installed(tmp_path: Path) -> tuple[Path, list[Path]]:
     return env, new
 
 
-def test_a_rollback_that_meets_a_changed_path_keeps_every_copy_and_says_so(
-        tmp_path: Path) -> None:
+def test_a_rollback_that_meets_a_changed_path_keeps_every_copy_and_says_so(tmp_path: Path) -> None:
     env, new = _installed(tmp_path)
     before = snapshot(env)
     lib = site_packages(env)
@@ -271,8 +317,10 @@ def test_a_rollback_that_meets_a_changed_path_keeps_every_copy_and_says_so(
     # cannot move 1.0 back onto the squatter's directory (the old ENOTEMPTY).
     renamer = FailingRenamer(3, squat)
     scheme = install_scheme(env)
-    with pytest.raises(InstallError, match="could not be restored completely") as caught, \
-            WheelTransaction(scheme, renamer=renamer) as transaction:
+    with (
+        pytest.raises(InstallError, match="could not be restored completely") as caught,
+        WheelTransaction(scheme, renamer=renamer) as transaction,
+    ):
         for wheel in new:
             transaction.stage(wheel)
         transaction.commit(order=[*PROJECTS])
@@ -295,8 +343,10 @@ def test_a_rollback_run_twice_changes_nothing_more(tmp_path: Path) -> None:
     env, new = _installed(tmp_path)
     before = snapshot(env)
     scheme = install_scheme(env)
-    with pytest.raises(InstallError, match="the environment was restored"), \
-            WheelTransaction(scheme, renamer=FailingRenamer(7)) as transaction:
+    with (
+        pytest.raises(InstallError, match="the environment was restored"),
+        WheelTransaction(scheme, renamer=FailingRenamer(7)) as transaction,
+    ):
         for wheel in new:
             transaction.stage(wheel)
         try:

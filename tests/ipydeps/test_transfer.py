@@ -7,21 +7,25 @@ import pytest
 from ipydeps.transfer import BacklogProbe, CopyChoice, stored_copy_choice
 
 
-@pytest.mark.parametrize(("url", "setting", "expected"), [
-    ("http://127.0.0.1:8080/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("http://localhost/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("http://[::1]/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("http://10.1.2.3/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("https://192.168.0.7/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("https://[fd00::5]/files/a.whl.stored", "auto", CopyChoice.TRIAL),
-    ("https://8.8.8.8/files/a.whl.stored", "auto", CopyChoice.WHEEL),
-    ("https://no-such-host.invalid/files/a.whl.stored", "auto", CopyChoice.WHEEL),
-    ("https://8.8.8.8/files/a.whl.stored", "always", CopyChoice.STORED),
-    ("http://127.0.0.1/files/a.whl.stored", "always", CopyChoice.STORED),
-    ("http://127.0.0.1/files/a.whl.stored", "never", CopyChoice.WHEEL),
-])
+@pytest.mark.parametrize(
+    ("url", "setting", "expected"),
+    [
+        ("http://127.0.0.1:8080/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("http://localhost/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("http://[::1]/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("http://10.1.2.3/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("https://192.168.0.7/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("https://[fd00::5]/files/a.whl.stored", "auto", CopyChoice.TRIAL),
+        ("https://8.8.8.8/files/a.whl.stored", "auto", CopyChoice.WHEEL),
+        ("https://no-such-host.invalid/files/a.whl.stored", "auto", CopyChoice.WHEEL),
+        ("https://8.8.8.8/files/a.whl.stored", "always", CopyChoice.STORED),
+        ("http://127.0.0.1/files/a.whl.stored", "always", CopyChoice.STORED),
+        ("http://127.0.0.1/files/a.whl.stored", "never", CopyChoice.WHEEL),
+    ],
+)
 def test_near_repositories_get_the_copy_on_trial_far_ones_the_wheel(
-        url: str, setting: str, expected: CopyChoice) -> None:
+    url: str, setting: str, expected: CopyChoice
+) -> None:
     assert stored_copy_choice(url, setting) is expected
 
 

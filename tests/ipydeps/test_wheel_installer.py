@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from ipydeps.environment import InstallScheme, install_scheme
-from ipydeps.errors import InstallError
+from ipydeps.errors import InstallError, InvalidWheelError
 from ipydeps.installers.transaction import WheelTransaction
-from ipydeps.installers.wheel import InvalidWheelError
 from tests.support.venvs import make_venv, real_pip, run_python, site_packages, snapshot
 from tests.support.wheels import make_wheel
 
@@ -45,18 +44,26 @@ def install(scheme: InstallScheme, *wheels: Path) -> list[object]:
         return list(transaction.commit())
 
 
-def test_installed_wheel_is_importable_and_visible_to_pip(tmp_path: Path,
-                                                         venv: tuple[Path, InstallScheme]) -> None:
+def test_installed_wheel_is_importable_and_visible_to_pip(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, scheme = venv
-    wheel = demo_wheel(tmp_path, "1.0", **{
-        "demo_pkg-1.0.data/scripts/demo-script": "#!python\nimport demo_pkg\n"
-                                                 "print('script', demo_pkg.__version__)\n",
-        "demo_pkg-1.0.data/data/share/demo/readme.txt": "data file\n",
-        "demo_pkg-1.0.data/headers/demo.h": "#define DEMO 1\n",
-    })
+    wheel = demo_wheel(
+        tmp_path,
+        "1.0",
+        **{
+            "demo_pkg-1.0.data/scripts/demo-script": "#!python\nimport demo_pkg\n"
+            "print('script', demo_pkg.__version__)\n",
+            "demo_pkg-1.0.data/data/share/demo/readme.txt": "data file\n",
+            "demo_pkg-1.0.data/headers/demo.h": "#define DEMO 1\n",
+        },
+    )
     install(scheme, wheel)
-    shown = run_python(python, "import importlib.metadata as m, demo_pkg; "
-                               "print(demo_pkg.__version__, m.version('demo-pkg'))")
+    shown = run_python(
+        python,
+        "import importlib.metadata as m, demo_pkg; "
+        "print(demo_pkg.__version__, m.version('demo-pkg'))",
+    )
     assert shown.stdout.split() == ["1.0", "1.0"]
     dist_info = site_packages(tmp_path / "env") / "demo_pkg-1.0.dist-info"
     assert (dist_info / "INSTALLER").read_text() == "ipydeps\n"
@@ -69,12 +76,21 @@ def test_installed_wheel_is_importable_and_visible_to_pip(tmp_path: Path,
     assert "demo-pkg==1.0" in listed.stdout.split()
 
 
-def test_scripts_run_with_the_environments_python(tmp_path: Path,
-                                                  venv: tuple[Path, InstallScheme]) -> None:
+def test_scripts_run_with_the_environments_python(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, scheme = venv
-    install(scheme, demo_wheel(tmp_path, "1.0", **{
-        "demo_pkg-1.0.data/scripts/demo-script": "#!python\nimport demo_pkg\n"
-                                                 "print('script', demo_pkg.__version__)\n"}))
+    install(
+        scheme,
+        demo_wheel(
+            tmp_path,
+            "1.0",
+            **{
+                "demo_pkg-1.0.data/scripts/demo-script": "#!python\nimport demo_pkg\n"
+                "print('script', demo_pkg.__version__)\n"
+            },
+        ),
+    )
     tool = tmp_path / "env/bin/demo-tool"
     script = tmp_path / "env/bin/demo-script"
     assert tool.read_text().startswith(f"#!{python}\n")
@@ -83,8 +99,9 @@ def test_scripts_run_with_the_environments_python(tmp_path: Path,
     assert subprocess.run([str(script)], capture_output=True, text=True).stdout == "script 1.0\n"
 
 
-def test_pip_uninstall_removes_everything_we_installed(tmp_path: Path,
-                                                       venv: tuple[Path, InstallScheme]) -> None:
+def test_pip_uninstall_removes_everything_we_installed(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, scheme = venv
     before = snapshot(tmp_path / "env")
     install(scheme, demo_wheel(tmp_path, "1.0"))
@@ -109,7 +126,8 @@ def test_upgrade_replaces_the_old_files(tmp_path: Path, venv: tuple[Path, Instal
 
 
 def test_failure_during_commit_restores_the_previous_install(
-        tmp_path: Path, venv: tuple[Path, InstallScheme]) -> None:
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, scheme = venv
     install(scheme, demo_wheel(tmp_path, "1.0"))
     before = snapshot(tmp_path / "env")
@@ -133,7 +151,8 @@ def test_failure_during_commit_restores_the_previous_install(
 
 
 def test_unsafe_paths_are_refused_before_anything_is_written(
-        tmp_path: Path, venv: tuple[Path, InstallScheme]) -> None:
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     _, scheme = venv
     before = snapshot(tmp_path / "env")
     wheel = make_wheel(tmp_path, "evil", "1.0", files={"evil/__init__.py": ""})
@@ -145,14 +164,17 @@ def test_unsafe_paths_are_refused_before_anything_is_written(
     assert not (tmp_path / "escape.py").exists()
 
 
-def test_cancelled_staging_changes_nothing(tmp_path: Path,
-                                           venv: tuple[Path, InstallScheme]) -> None:
+def test_cancelled_staging_changes_nothing(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     _, scheme = venv
     before = snapshot(tmp_path / "env")
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(InstallError, match="cancelled"), \
-            WheelTransaction(scheme, cancel=cancel) as transaction:
+    with (
+        pytest.raises(InstallError, match="cancelled"),
+        WheelTransaction(scheme, cancel=cancel) as transaction,
+    ):
         transaction.stage(demo_wheel(tmp_path, "1.0"))
     assert snapshot(tmp_path / "env") == before
 
@@ -191,16 +213,21 @@ transaction.commit(order=["demo-pkg", "other-pkg"], before_each=die_on_second)
 
 
 def test_install_killed_mid_commit_is_undone_by_the_next_one(
-        tmp_path: Path, venv: tuple[Path, InstallScheme]) -> None:
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, scheme = venv
     install(scheme, demo_wheel(tmp_path, "1.0"))
     before = snapshot(tmp_path / "env")
     (tmp_path / "new").mkdir()
     upgrade = demo_wheel(tmp_path / "new", "2.0")
     other = make_wheel(tmp_path / "new", "other-pkg", "1.0")
-    killed = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(tmp_path / "env"),
-                             str(upgrade), str(other)], capture_output=True, text=True,
-                            cwd=ROOT, check=False)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_COMMIT, str(tmp_path / "env"), str(upgrade), str(other)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert killed.returncode == 9, killed.stderr
     half = run_python(python, "import demo_pkg; print(demo_pkg.__version__)")
     assert half.stdout == "2.0\n"  # the first wheel was already renamed into place
@@ -225,8 +252,8 @@ def immutable() -> Iterator[Callable[[Path], None]]:
 
 
 def test_disk_error_during_commit_restores_everything(
-        tmp_path: Path, venv: tuple[Path, InstallScheme],
-        immutable: Callable[[Path], None]) -> None:
+    tmp_path: Path, venv: tuple[Path, InstallScheme], immutable: Callable[[Path], None]
+) -> None:
     python, scheme = venv
     install(scheme, demo_wheel(tmp_path, "1.0"))
     before = snapshot(tmp_path / "env")
@@ -236,8 +263,10 @@ def test_disk_error_during_commit_restores_everything(
     # The old package directory cannot be moved aside: the upgrade's commit fails half-way,
     # after other-pkg was already renamed into place.
     immutable(site_packages(tmp_path / "env") / "demo_pkg")
-    with pytest.raises(InstallError, match="Installing failed .*the environment was restored"), \
-            WheelTransaction(scheme) as transaction:
+    with (
+        pytest.raises(InstallError, match="Installing failed .*the environment was restored"),
+        WheelTransaction(scheme) as transaction,
+    ):
         transaction.stage(upgrade)
         transaction.stage(other)
         transaction.commit(order=["other-pkg", "demo-pkg"])
@@ -252,35 +281,50 @@ from pathlib import Path
 from ipydeps.environment import install_scheme
 from ipydeps.installers import members
 from ipydeps.installers.transaction import WheelTransaction
-print(members._INFLATE.__name__)
+print(members.INFLATER.__name__)
 with WheelTransaction(install_scheme(Path(sys.argv[1]))) as transaction:
     transaction.stage(Path(sys.argv[2]))
     transaction.commit()
 """
 
 
-def test_plain_zlib_is_used_without_the_accelerator(tmp_path: Path,
-                                                    venv: tuple[Path, InstallScheme]) -> None:
+def test_plain_zlib_is_used_without_the_accelerator(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     python, _ = venv
     wheel = demo_wheel(tmp_path, "1.0", **{"demo_pkg/data.txt": "x" * 100_000})
-    done = subprocess.run([sys.executable, "-c", WITHOUT_ISAL, str(tmp_path / "env"), str(wheel)],
-                          capture_output=True, text=True, cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_ISAL, str(tmp_path / "env"), str(wheel)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "zlib\n"
-    shown = run_python(python, "import demo_pkg, pathlib; "
-                               "print(len(pathlib.Path(demo_pkg.__file__).with_name('data.txt')"
-                               ".read_text()))")
+    shown = run_python(
+        python,
+        "import demo_pkg, pathlib; "
+        "print(len(pathlib.Path(demo_pkg.__file__).with_name('data.txt')"
+        ".read_text()))",
+    )
     assert shown.stdout == "100000\n"
 
 
-def test_rollback_leaves_no_new_directories(tmp_path: Path,
-                                            venv: tuple[Path, InstallScheme]) -> None:
+def test_rollback_leaves_no_new_directories(
+    tmp_path: Path, venv: tuple[Path, InstallScheme]
+) -> None:
     _, scheme = venv
     before = snapshot(tmp_path / "env")
     assert not scheme.headers.exists()  # include/site/python3.X/<name> must be created
-    wheel = demo_wheel(tmp_path, "1.0", **{
-        "demo_pkg-1.0.data/headers/demo.h": "#define DEMO 1\n",
-        "demo_pkg-1.0.data/data/share/demo/new/readme.txt": "data file\n"})
+    wheel = demo_wheel(
+        tmp_path,
+        "1.0",
+        **{
+            "demo_pkg-1.0.data/headers/demo.h": "#define DEMO 1\n",
+            "demo_pkg-1.0.data/data/share/demo/new/readme.txt": "data file\n",
+        },
+    )
     other = make_wheel(tmp_path, "other-pkg", "1.0")
 
     def interrupt_second(staged: object) -> None:

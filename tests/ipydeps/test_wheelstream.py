@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from ipydeps.environment import InstallScheme, install_scheme
-from ipydeps.errors import CancelledError
+from ipydeps.errors import CancelledError, InvalidWheelError
 from ipydeps.installers.transaction import WheelTransaction
-from ipydeps.installers.wheel import InvalidWheelError
 from ipydeps.installers.wheelstream import StreamingUnsupported
 from tests.support.venvs import make_venv, real_pip, run_python, snapshot
 from tests.support.wheels import make_wheel
@@ -22,8 +21,9 @@ from tests.support.wheels import make_wheel
 ENTRY_POINTS = "[console_scripts]\ndemo-tool = demo_pkg.cli:main\n"
 
 
-def stored_copy(wheel: Path, *, rename: dict[str, str] | None = None,
-                descriptor: bool = False) -> bytes:
+def stored_copy(
+    wheel: Path, *, rename: dict[str, str] | None = None, descriptor: bool = False
+) -> bytes:
     """The repository's stored copy of ``wheel``: same members, order and modes, uncompressed.
 
     ``rename`` changes member names (a hostile copy); ``descriptor`` writes to an
@@ -32,6 +32,7 @@ def stored_copy(wheel: Path, *, rename: dict[str, str] | None = None,
     buffer = io.BytesIO()
     target: io.RawIOBase | io.BytesIO = buffer
     if descriptor:
+
         class Unseekable(io.RawIOBase):
             def writable(self) -> bool:
                 return True
@@ -43,8 +44,9 @@ def stored_copy(wheel: Path, *, rename: dict[str, str] | None = None,
     with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w") as copy:  # type: ignore[arg-type]
         for info in source.infolist():
             data = source.read(info)
-            clone = zipfile.ZipInfo((rename or {}).get(info.filename, info.filename),
-                                    info.date_time)
+            clone = zipfile.ZipInfo(
+                (rename or {}).get(info.filename, info.filename), info.date_time
+            )
             clone.external_attr = info.external_attr
             clone.compress_type = zipfile.ZIP_STORED
             copy.writestr(clone, data)
@@ -59,7 +61,7 @@ def demo_wheel(directory: Path, **extra: str | bytes) -> Path:
         "demo_pkg/empty.txt": "",
         "demo_pkg-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
         "demo_pkg-1.0.data/scripts/demo-script": "#!python\nimport demo_pkg\n"
-                                                 "print('script', demo_pkg.__version__)\n",
+        "print('script', demo_pkg.__version__)\n",
         "demo_pkg-1.0.data/data/share/demo/readme.txt": "data file\n",
         **extra,
     }
@@ -72,14 +74,18 @@ def demo_wheel(directory: Path, **extra: str | bytes) -> Path:
     return wheel
 
 
-def stream_install(scheme: InstallScheme, filename: str, data: bytes, chunk: int = 65536,
-                   ) -> None:
+def stream_install(
+    scheme: InstallScheme,
+    filename: str,
+    data: bytes,
+    chunk: int = 65536,
+) -> None:
     with WheelTransaction(scheme) as transaction:
         stager = transaction.stream_stager(filename)
         sink = stager.restart()
         try:
             for start in range(0, len(data), chunk):
-                sink(data[start:start + chunk])
+                sink(data[start : start + chunk])
             transaction.add(stager.finish())
         except BaseException:
             stager.discard()
@@ -94,15 +100,16 @@ def tree(root: Path) -> dict[str, tuple[int, bytes]]:
         if path.is_file() and "__pycache__" not in path.parts:
             data = path.read_bytes().replace(str(root).encode(), b"ENV")
             if path.name == "RECORD":  # scripts' hashes cover their shebang: root's path
-                data = b"".join(line.split(b",")[0] + b"\n" if b"/bin/" in line else line + b"\n"
-                                for line in data.splitlines())
+                data = b"".join(
+                    line.split(b",")[0] + b"\n" if b"/bin/" in line else line + b"\n"
+                    for line in data.splitlines()
+                )
             found[str(path.relative_to(root))] = (path.stat().st_mode & 0o777, data)
     return found
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
-def test_a_stored_copy_installs_exactly_what_the_wheel_installs(tmp_path: Path,
-                                                                chunk: int) -> None:
+def test_a_stored_copy_installs_exactly_what_the_wheel_installs(tmp_path: Path, chunk: int) -> None:
     wheel = demo_wheel(tmp_path)
     classic, streamed = tmp_path / "a" / "env", tmp_path / "b" / "env"
     make_venv(classic)
@@ -113,12 +120,15 @@ def test_a_stored_copy_installs_exactly_what_the_wheel_installs(tmp_path: Path,
     stream_install(install_scheme(streamed), wheel.name, stored_copy(wheel), chunk)
     installed = tree(streamed)
     assert installed == tree(classic)
-    assert [mode for key, (mode, _) in installed.items() if key.endswith("demo_pkg/tool.sh")] \
-        == [0o755]
+    assert [mode for key, (mode, _) in installed.items() if key.endswith("demo_pkg/tool.sh")] == [
+        0o755
+    ]
     shown = run_python(streamed / "bin" / "python", "import demo_pkg; print(demo_pkg.__version__)")
     assert shown.stdout.strip() == "1.0"
-    assert "demo-pkg==1.0" in real_pip(streamed / "bin" / "python", "list",
-                                       "--format=freeze").stdout.split()
+    assert (
+        "demo-pkg==1.0"
+        in real_pip(streamed / "bin" / "python", "list", "--format=freeze").stdout.split()
+    )
 
 
 def test_a_corrupt_member_is_refused_and_nothing_stays(tmp_path: Path) -> None:
@@ -136,8 +146,9 @@ def test_a_corrupt_member_is_refused_and_nothing_stays(tmp_path: Path) -> None:
 def test_an_unsafe_path_is_refused_before_anything_is_written_outside(tmp_path: Path) -> None:
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
-    wheel = make_wheel(tmp_path, "evil", "1.0", files={"evil/__init__.py": "",
-                                                       "evil/x.py": "print('escaped')\n"})
+    wheel = make_wheel(
+        tmp_path, "evil", "1.0", files={"evil/__init__.py": "", "evil/x.py": "print('escaped')\n"}
+    )
     data = stored_copy(wheel, rename={"evil/x.py": "../../../../../escape.py"})
     with pytest.raises(InvalidWheelError, match=r"unsafe path '../../../../../escape.py'"):
         stream_install(install_scheme(tmp_path / "env"), wheel.name, data)
@@ -153,16 +164,17 @@ def test_a_central_directory_that_disagrees_with_the_members_is_refused(tmp_path
     # Change the name in the central directory only: pip would install another file.
     central = data.index(b"PK\x01\x02")
     name_at = central + 46
-    assert data[name_at:name_at + 6] == b"sneaky"
-    data[name_at:name_at + 6] = b"sneakz"
+    assert data[name_at : name_at + 6] == b"sneaky"
+    data[name_at : name_at + 6] = b"sneakz"
     with pytest.raises(InvalidWheelError, match="central directory does not match"):
         stream_install(install_scheme(tmp_path / "env"), wheel.name, bytes(data))
     assert snapshot(tmp_path / "env") == before
 
 
 @pytest.mark.parametrize("kind", ["deflated", "descriptor"])
-def test_archives_it_cannot_stream_are_left_to_the_wheel_installer(tmp_path: Path,
-                                                                   kind: str) -> None:
+def test_archives_it_cannot_stream_are_left_to_the_wheel_installer(
+    tmp_path: Path, kind: str
+) -> None:
     make_venv(tmp_path / "env")
     before = snapshot(tmp_path / "env")
     wheel = make_wheel(tmp_path, "plain", "1.0")
@@ -181,7 +193,7 @@ def test_a_truncated_copy_is_refused(tmp_path: Path) -> None:
     wheel = demo_wheel(tmp_path)
     data = stored_copy(wheel)
     with pytest.raises(InvalidWheelError, match="ends in the middle"):
-        stream_install(install_scheme(tmp_path / "env"), wheel.name, data[:len(data) // 2])
+        stream_install(install_scheme(tmp_path / "env"), wheel.name, data[: len(data) // 2])
     assert snapshot(tmp_path / "env") == before
 
 
@@ -197,8 +209,9 @@ def test_a_restarted_attempt_starts_from_nothing(tmp_path: Path) -> None:
         sink(data)
         transaction.add(stager.finish())
         transaction.commit()
-    shown = run_python(tmp_path / "env" / "bin" / "python",
-                       "import demo_pkg; print(demo_pkg.__version__)")
+    shown = run_python(
+        tmp_path / "env" / "bin" / "python", "import demo_pkg; print(demo_pkg.__version__)"
+    )
     assert shown.stdout.strip() == "1.0"
 
 
@@ -207,8 +220,10 @@ def test_cancelling_stops_the_stream(tmp_path: Path) -> None:
     before = snapshot(tmp_path / "env")
     wheel = demo_wheel(tmp_path)
     cancel = threading.Event()
-    with pytest.raises(CancelledError, match="cancelled"), \
-            WheelTransaction(install_scheme(tmp_path / "env"), cancel=cancel) as transaction:
+    with (
+        pytest.raises(CancelledError, match="cancelled"),
+        WheelTransaction(install_scheme(tmp_path / "env"), cancel=cancel) as transaction,
+    ):
         stager = transaction.stream_stager(wheel.name)
         sink = stager.restart()
         cancel.set()
@@ -223,8 +238,14 @@ def test_a_lib_layout_it_did_not_expect_is_left_to_the_wheel_installer(tmp_path:
     base = install_scheme(tmp_path / "env")
     platlib = tmp_path / "env" / "lib64" / "site-packages"
     platlib.mkdir(parents=True)
-    scheme = InstallScheme(purelib=base.purelib, platlib=platlib, scripts=base.scripts,
-                           data=base.data, headers=base.headers, python=base.python)
+    scheme = InstallScheme(
+        purelib=base.purelib,
+        platlib=platlib,
+        scripts=base.scripts,
+        data=base.data,
+        headers=base.headers,
+        python=base.python,
+    )
     before = snapshot(tmp_path / "env")
     wheel = make_wheel(tmp_path, "oddly-tagged", "1.0", tag="py3-none-linux_x86_64")
     with pytest.raises(StreamingUnsupported, match="Root-Is-Purelib"):

@@ -39,8 +39,7 @@ def _guard(build: Callable[..., T], *args: object) -> T:
     try:
         return build(*args)
     except MuslHarnessError as error:
-        pytest.fail(f"{error}\n(set {OPT_OUT}=1 to skip the musl tests on purpose)",
-                    pytrace=False)
+        pytest.fail(f"{error}\n(set {OPT_OUT}=1 to skip the musl tests on purpose)", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +55,9 @@ def musl_runtime(musl_python: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def musl_repository(musl_python: Path,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def musl_repository(
+    musl_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """The real repository server on 127.0.0.1 serving NumPy, SciPy, pandas for musllinux.
 
     The mirrored data directory is cached; each session serves a hard-linked copy of it.

@@ -2,7 +2,7 @@
 
 ``ipydeps-repo wrap`` makes apks of the NumPy, SciPy and pandas wheels that ``mirror``
 seeded for musllinux (and of their dependencies); the real server indexes them. Our own
-APKINDEX reader (``ipydeps.apkindex``) and the planner's apk resolver
+APKINDEX reader (``ipydeps.formats.apkindex``) and the planner's apk resolver
 (``ipydeps.apkclosure``, which the plan table uses to show what apk adds) resolve
 py3-numpy, py3-scipy and py3-pandas as apk would (provides, versioned-provide conflicts,
 dependencies): they co-install, and no file belongs to two of them.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ipydeps.apkclosure import ApkConflict, InstalledApks, resolve_apks
-from ipydeps.apkindex import ApkIndexRecord, parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import ApkIndexRecord, parse_apkindex, read_apkindex_archive
 from tests.support.musl import link_copy, python_version
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer, repo_cli
@@ -45,19 +45,23 @@ class ApkRepository:
 
 
 def _members(apk: Path) -> list[tarfile.TarInfo]:
-    with gzip.open(apk) as stream, tarfile.open(fileobj=stream, mode="r|",
-                                                 ignore_zeros=True) as archive:
+    with (
+        gzip.open(apk) as stream,
+        tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as archive,
+    ):
         return list(archive)
 
 
 @pytest.fixture(scope="module")
-def apk_repository(musl_python: Path, musl_repository: RunningServer,
-                   tmp_path_factory: pytest.TempPathFactory) -> ApkRepository:
+def apk_repository(
+    musl_python: Path, musl_repository: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> ApkRepository:
     version = python_version(musl_python)
     out = tmp_path_factory.mktemp("apks")
     for wheel in sorted((musl_repository.data / "tree" / "files").glob("*/*.whl")):
-        repo_cli("wrap", str(wheel), "--python", version, "--output", str(out),
-                 data=musl_repository.data)
+        repo_cli(
+            "wrap", str(wheel), "--python", version, "--output", str(out), data=musl_repository.data
+        )
     files = {}
     for apk in sorted(out.glob("*.apk")):
         status, body = musl_repository.upload(apk, query="branch=v3.22&repo=sci")
@@ -104,8 +108,10 @@ def test_numpy_scipy_and_pandas_apks_co_install(apk_repository: ApkRepository) -
 
 def _lay_out(apk: Path, prefix: Path, version: str) -> None:
     """Extract an apk's files as apk would under /usr, with ``prefix`` standing for /usr."""
-    with gzip.open(apk) as stream, tarfile.open(fileobj=stream, mode="r|",
-                                                 ignore_zeros=True) as archive:
+    with (
+        gzip.open(apk) as stream,
+        tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as archive,
+    ):
         for member in archive:
             if member.name.startswith(".") or member.name == "usr":
                 continue  # .PKGINFO, .SIGN.*: apk's own; /usr exists
@@ -116,22 +122,34 @@ def _lay_out(apk: Path, prefix: Path, version: str) -> None:
 
 
 def test_laid_out_apks_import_and_show_in_pip_and_metadata(
-        apk_repository: ApkRepository, musl_python: Path, tmp_path: Path) -> None:
+    apk_repository: ApkRepository, musl_python: Path, tmp_path: Path
+) -> None:
     resolution = resolve(apk_repository.records, WANTED)
     system = link_copy(musl_python.parent.parent, tmp_path / "usr")
     for name in resolution.chosen:
         _lay_out(apk_repository.files[name], system, apk_repository.version)
     venv = tmp_path / "venv"
-    subprocess.run([str(system / "bin" / "python3"), "-m", "venv", "--system-site-packages",
-                    "--without-pip", str(venv)], check=True, env=clean_pip_env())
+    subprocess.run(
+        [
+            str(system / "bin" / "python3"),
+            "-m",
+            "venv",
+            "--system-site-packages",
+            "--without-pip",
+            str(venv),
+        ],
+        check=True,
+        env=clean_pip_env(),
+    )
     python = str(venv / "bin" / "python")
-    code = ("import json, numpy as np, scipy.linalg, pandas as pd, importlib.metadata as m\n"
-            "x = scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0]))\n"
-            "frame = pd.DataFrame({'k': ['a', 'b', 'a'], 'v': [1.5, 2.0, 2.5]})\n"
-            "print(json.dumps([x.round(6).tolist(), frame.groupby('k')['v'].mean().to_dict(),"
-            " {d: m.version(d) for d in ('numpy', 'scipy', 'pandas')}, np.__file__]))")
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True,
-                          env=clean_pip_env())
+    code = (
+        "import json, numpy as np, scipy.linalg, pandas as pd, importlib.metadata as m\n"
+        "x = scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0]))\n"
+        "frame = pd.DataFrame({'k': ['a', 'b', 'a'], 'v': [1.5, 2.0, 2.5]})\n"
+        "print(json.dumps([x.round(6).tolist(), frame.groupby('k')['v'].mean().to_dict(),"
+        " {d: m.version(d) for d in ('numpy', 'scipy', 'pandas')}, np.__file__]))"
+    )
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env=clean_pip_env())
     assert done.returncode == 0, done.stderr
     solved, means, versions, numpy_file = json.loads(done.stdout)
     assert solved == [2.0, 3.0] and means == {"a": 2.0, "b": 2.0}
@@ -139,10 +157,16 @@ def test_laid_out_apks_import_and_show_in_pip_and_metadata(
     for project in ("numpy", "scipy", "pandas"):
         record = resolution.chosen[f"py3-{project}"]
         assert record.version.startswith(versions[project] + "-r"), (record, versions)
-    listed = subprocess.run([python, "-m", "pip", "list", "--format=json"], capture_output=True,
-                            text=True, env=clean_pip_env(), check=True).stdout
+    listed = subprocess.run(
+        [python, "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        check=True,
+    ).stdout
     pip_sees = {entry["name"].lower(): entry["version"] for entry in json.loads(listed)}
     assert {p: pip_sees.get(p) for p in versions} == versions
-    checked = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True,
-                             env=clean_pip_env())
+    checked = subprocess.run(
+        [python, "-m", "pip", "check"], capture_output=True, text=True, env=clean_pip_env()
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -50,8 +50,9 @@ def musl_site(musl_python: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         site.close()
 
 
-def test_a_musl_single_user_server_installs_scipy_through_the_hub(musl_site: HubSite,
-                                                                 musl_python: Path) -> None:
+def test_a_musl_single_user_server_installs_scipy_through_the_hub(
+    musl_site: HubSite, musl_python: Path
+) -> None:
     maud = musl_site.login("maud")
     env = musl_site.fresh_kernel_env("maud")
     server = musl_site.start(maud)
@@ -69,7 +70,8 @@ def test_a_musl_single_user_server_installs_scipy_through_the_hub(musl_site: Hub
                 "import sys, numpy as np, scipy.linalg\n"
                 "print(sys.implementation._multiarch)\n"
                 "print(scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]),"
-                " np.array([9.0, 8.0])).round(6).tolist())")
+                " np.array([9.0, 8.0])).round(6).tolist())"
+            )
         finally:
             channel.close()
         assert installed.output.error is None, installed.output.text

@@ -26,33 +26,43 @@ pytestmark = [pytest.mark.musl, pytest.mark.e2e, pytest.mark.network, pytest.mar
 
 
 def test_ipydeps_installs_the_scientific_stack_then_the_next_cell_computes(
-        musl_python: Path, musl_runtime: Path, musl_repository: RunningServer,
-        tmp_path: Path) -> None:
+    musl_python: Path, musl_runtime: Path, musl_repository: RunningServer, tmp_path: Path
+) -> None:
     venv = tmp_path / "env"
-    subprocess.run([str(musl_python), "-m", "venv", "--without-pip", str(venv)], check=True,
-                   env=clean_pip_env())
+    subprocess.run(
+        [str(musl_python), "-m", "venv", "--without-pip", str(venv)],
+        check=True,
+        env=clean_pip_env(),
+    )
     (site_packages(venv) / "zz-runtime.pth").write_text(f"{site_packages(musl_runtime)}\n")
-    kernel = Kernel(venv / "bin" / "python", tmp_path, {
-        "IPYDEPS_REPOSITORY_URL": musl_repository.url,
-        "IPYDEPS_UPSTREAM": "deny",
-        "IPYDEPS_APK": "never",
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-    })
+    kernel = Kernel(
+        venv / "bin" / "python",
+        tmp_path,
+        {
+            "IPYDEPS_REPOSITORY_URL": musl_repository.url,
+            "IPYDEPS_UPSTREAM": "deny",
+            "IPYDEPS_APK": "never",
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        },
+    )
     try:
-        installed = kernel.run("import ipydeps\nipydeps.pip(['numpy', 'scipy', 'pandas'])",
-                               timeout=600)
+        installed = kernel.run(
+            "import ipydeps\nipydeps.pip(['numpy', 'scipy', 'pandas'])", timeout=600
+        )
         assert installed.error is None, installed.text
         source = musl_repository.url.split("//", 1)[1].rstrip("/")
         for name in ("numpy", "scipy", "pandas"):
-            assert re.search(rf"\b{name} [\d.]+ \(wheel from {re.escape(source)}\)",
-                             installed.text), installed.text
+            assert re.search(
+                rf"\b{name} [\d.]+ \(wheel from {re.escape(source)}\)", installed.text
+            ), installed.text
         computed = kernel.run(
             "import numpy as np, scipy.linalg, pandas as pd\n"
             "x = scipy.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0]))\n"
             "frame = pd.DataFrame({'k': ['a', 'b', 'a', 'b'], 'v': [1, 2, 3, 4]})\n"
             "print(x.round(6).tolist(), frame.groupby('k')['v'].sum().to_dict())\n"
-            "print(np.__file__)")
+            "print(np.__file__)"
+        )
         assert computed.error is None, computed.text
         result, where = computed.stdout.splitlines()
         assert result == "[2.0, 3.0] {'a': 4, 'b': 6}"

@@ -34,8 +34,9 @@ URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/)")
 
 def _api(url: str, method: str = "GET", body: dict[str, object] | None = None) -> object:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Authorization": f"token {TOKEN}"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Authorization": f"token {TOKEN}"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read() or b"null")
 
@@ -54,11 +55,18 @@ def _wait_for_answer(url: str) -> None:
 
 
 def test_the_runtime_venv_is_musl_and_holds_the_runtime(musl_runtime: Path) -> None:
-    code = ("import json, sys, importlib.metadata as m, packaging.tags as t\n"
-            "print(json.dumps([list(t.platform_tags()), sys.implementation._multiarch,"
-            " [m.version(d) for d in ('jupyter-server', 'ipykernel', 'ipydeps-client')]]))")
-    out = subprocess.run([str(musl_runtime / "bin" / "python"), "-c", code], check=True,
-                         capture_output=True, text=True, env=clean_pip_env()).stdout
+    code = (
+        "import json, sys, importlib.metadata as m, packaging.tags as t\n"
+        "print(json.dumps([list(t.platform_tags()), sys.implementation._multiarch,"
+        " [m.version(d) for d in ('jupyter-server', 'ipykernel', 'ipydeps-client')]]))"
+    )
+    out = subprocess.run(
+        [str(musl_runtime / "bin" / "python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+    ).stdout
     platforms, multiarch, versions = json.loads(out)
     assert "musllinux_1_2_x86_64" in platforms, platforms
     assert multiarch == "x86_64-linux-musl"
@@ -66,20 +74,37 @@ def test_the_runtime_venv_is_musl_and_holds_the_runtime(musl_runtime: Path) -> N
 
 
 def test_jupyter_server_starts_a_kernel_on_musl(musl_runtime: Path, tmp_path: Path) -> None:
-    env = clean_pip_env(JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-                        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-                        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-                        IPYTHONDIR=str(tmp_path / "ipython"), JUPYTER_TOKEN=TOKEN)
+    env = clean_pip_env(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        JUPYTER_TOKEN=TOKEN,
+    )
     server = subprocess.Popen(
-        [str(musl_runtime / "bin" / "python"), "-m", "jupyter_server", "--no-browser",
-         "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--ServerApp.port_retries=0",
-         f"--ServerApp.root_dir={tmp_path}", "--allow-root"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            str(musl_runtime / "bin" / "python"),
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port=0",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--allow-root",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert server.stderr is not None
     # Drain the log all along: a full pipe would stall the server.
-    threading.Thread(target=lambda: [lines.put(line) for line in server.stderr],  # type: ignore[union-attr]
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in server.stderr],  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
     try:
         url = None
         while url is None and server.poll() is None:
@@ -94,15 +119,18 @@ def test_jupyter_server_starts_a_kernel_on_musl(musl_runtime: Path, tmp_path: Pa
         assert isinstance(kernel, dict)
         # Talk to the kernel the server started, through its connection file.
         client = BlockingKernelClient(
-            connection_file=str(tmp_path / "runtime" / f"kernel-{kernel['id']}.json"))
+            connection_file=str(tmp_path / "runtime" / f"kernel-{kernel['id']}.json")
+        )
         client.load_connection_file()
         client.start_channels()
         try:
             client.wait_for_ready(timeout=120)
             printed: list[str] = []
             reply = client.execute_interactive(
-                "import sys; print(sys.implementation._multiarch)", timeout=120,
-                output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+                "import sys; print(sys.implementation._multiarch)",
+                timeout=120,
+                output_hook=lambda msg: printed.append(msg["content"].get("text", "")),
+            )
         finally:
             client.stop_channels()
         assert reply["content"]["status"] == "ok"
@@ -112,8 +140,7 @@ def test_jupyter_server_starts_a_kernel_on_musl(musl_runtime: Path, tmp_path: Pa
         server.wait(timeout=60)
 
 
-def test_a_kernel_with_the_ipydeps_extension_runs_cells(musl_runtime: Path,
-                                                       tmp_path: Path) -> None:
+def test_a_kernel_with_the_ipydeps_extension_runs_cells(musl_runtime: Path, tmp_path: Path) -> None:
     kernel = Kernel(musl_runtime / "bin" / "python", tmp_path, {"HOME": str(tmp_path)})
     try:
         loaded = kernel.run("%load_ext ipydeps\nimport sys; print(sys.implementation._multiarch)")

@@ -23,7 +23,7 @@ from ipydeps_repo.apk.pkginfo import PkgInfo
 from ipydeps_repo.apk.verify import verify_index, verify_repository
 from ipydeps_repo.errors import ApkFormatError, SignatureError, ValidationError
 
-from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
 from tests.support.apk import gzip_members, raw_members
 
 

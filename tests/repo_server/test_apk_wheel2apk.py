@@ -348,6 +348,35 @@ def test_tampered_wheel_is_refused(tmp_path: Path, key: SigningKey) -> None:
     assert "'tampered/extra.py' is not listed in RECORD" in _refusal(wheel, key)
 
 
+def test_a_wheel_of_another_wheel_version_is_refused(tmp_path: Path, key: SigningKey) -> None:
+    # What the client refuses to install is not wrapped for apk to install either.
+    source = make_wheel(tmp_path, "future", "1.0")
+    wheel = tmp_path / "next" / source.name
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(source) as original:
+        entries = {info.filename: original.read(info) for info in original.infolist()}
+    dist = "future-1.0.dist-info"
+    entries[f"{dist}/WHEEL"] = entries[f"{dist}/WHEEL"].replace(
+        b"Wheel-Version: 1.0", b"Wheel-Version: 2.0"
+    )
+    digest = base64.urlsafe_b64encode(hashlib.sha256(entries[f"{dist}/WHEEL"]).digest())
+    rows = [
+        row
+        for row in entries[f"{dist}/RECORD"].splitlines(keepends=True)
+        if not row.startswith(f"{dist}/WHEEL,".encode())
+    ]
+    entries[f"{dist}/RECORD"] = (
+        b"".join(rows)
+        + (
+            f"{dist}/WHEEL,sha256={digest.rstrip(b'=').decode()},{len(entries[f'{dist}/WHEEL'])}\n"
+        ).encode()
+    )
+    with zipfile.ZipFile(wheel, "w") as copy:
+        for name, data in entries.items():
+            copy.writestr(name, data)
+    assert "unsupported Wheel-Version '2.0'" in _refusal(wheel, key)
+
+
 def test_unsafe_wheel_path_is_refused(tmp_path: Path, key: SigningKey) -> None:
     wheel = make_wheel(
         tmp_path, "unsafe", "1.0", files={"../../etc/evil": "x", "unsafe/__init__.py": ""}

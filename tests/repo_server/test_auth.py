@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore, hash_token
 from ipydeps_repo.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -14,6 +13,7 @@ from ipydeps_repo.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from ipydeps_repo.web.auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore, hash_token
 
 
 def test_only_the_hash_is_stored(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import StorageFullError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
 from tests.support.sdists import legacy_form
 from tests.support.server import RunningServer, repo_cli, start_server
@@ -127,7 +127,8 @@ def test_the_maintainers_local_publish_on_a_full_disk_is_a_storage_error(
     with pytest.raises(StorageFullError) as caught:
         store.publish_file(wheel)
     assert str(caught.value).startswith(
-        "no space left on device: big-1.0-py3-none-any.whl could not be stored")
+        "no space left on device: big-1.0-py3-none-any.whl could not be stored"
+    )
     assert list(store.layout.tmp.iterdir()) == []
     assert not (store.layout.tree / "files" / "big").exists()
     assert wheel.exists()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ValidationError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
 from tests.support.loopback import Scripted, scripted_server
 from tests.support.sdists import legacy_form, make_sdist

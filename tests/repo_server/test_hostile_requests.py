@@ -115,14 +115,32 @@ def test_publish_command_reports_a_refusal_of_a_large_file(
     big = make_wheel(tmp_path, "big", "1.0")
     with big.open("ab") as stream:
         stream.truncate(200 * 1024 * 1024)
-    result = repo_cli("publish", str(big), "--url", repo_server.url, "--token", "wrong",
-                      data=tmp_path, check=False)
+    result = repo_cli(
+        "publish",
+        str(big),
+        "--url",
+        repo_server.url,
+        "--token",
+        "wrong",
+        data=tmp_path,
+        check=False,
+    )
     assert result.returncode == 1
     assert "error: big-1.0-py3-none-any.whl: invalid token" in result.stderr
-    token = repo_cli("token", "create", "ci", "--no-force",
-                     data=repo_server.data).stdout.splitlines()[-1]
-    result = repo_cli("publish", str(big), "--force", "--url", repo_server.url, "--token", token,
-                      data=tmp_path, check=False)
+    token = repo_cli(
+        "token", "create", "ci", "--no-force", data=repo_server.data
+    ).stdout.splitlines()[-1]
+    result = repo_cli(
+        "publish",
+        str(big),
+        "--force",
+        "--url",
+        repo_server.url,
+        "--token",
+        token,
+        data=tmp_path,
+        check=False,
+    )
     assert result.returncode == 1
     assert "error: big-1.0-py3-none-any.whl: token 'ci' may not force" in result.stderr
     assert temp_files(repo_server) == []
@@ -149,10 +167,23 @@ def test_publish_command_survives_deeply_nested_json(tmp_path: Path) -> None:
     try:
         wheel = make_wheel(tmp_path, "demo", "1.0")
         result = subprocess.run(
-            [sys.executable, "-m", "ipydeps_repo", "publish", str(wheel), "--url",
-             f"http://127.0.0.1:{server.server_address[1]}/", "--token", "t", "--data",
-             str(tmp_path)],
-            capture_output=True, text=True, env=clean_pip_env(), timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "publish",
+                str(wheel),
+                "--url",
+                f"http://127.0.0.1:{server.server_address[1]}/",
+                "--token",
+                "t",
+                "--data",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=clean_pip_env(),
+            timeout=120,
         )
     finally:
         server.shutdown()
@@ -170,16 +201,16 @@ def test_stalled_legacy_upload_is_cut_off_and_leaves_nothing(
     data = wheel.read_bytes()
     boundary = "b0undary"
     form = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; "
-        f"filename=\"{wheel.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+        f'filename="{wheel.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
     ).encode() + data
     credentials = base64.b64encode(f"__token__:{logged_server.token}".encode()).decode()
     request = (
         f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
         f"Content-Length: {len(form) + 100}\r\n\r\n"
-    ).encode() + form[:len(form) // 2]
+    ).encode() + form[: len(form) // 2]
     with socket.create_connection(address(logged_server), timeout=60) as connection:
         connection.sendall(request)
         chunks = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,9 @@ def snapshot(data: Path) -> dict[str, object]:
         if path.is_file() and "locks" not in path.parts
     }
     tokens = json.loads((data / "state" / "tokens.json").read_text())["tokens"]
-    files["state/tokens.json"] = [{key: value for key, value in entry.items()
-                                   if key != "last_used"} for entry in tokens]
+    files["state/tokens.json"] = [
+        {key: value for key, value in entry.items() if key != "last_used"} for entry in tokens
+    ]
     return files
 
 
@@ -66,8 +68,9 @@ def test_member_paths_that_escape_are_refused(
 def test_duplicate_members_are_refused(repo_server: RunningServer, tmp_path: Path) -> None:
     # Two readers of one archive would install different bytes for demo/__init__.py.
     first = member(MODULE, "x = 1\n")
-    wheel = hostile_wheel(tmp_path, [first, member(MODULE, "x = 2\n"),
-                                     member("demo//__init__.py", "x = 3\n")])
+    wheel = hostile_wheel(
+        tmp_path, [first, member(MODULE, "x = 2\n"), member("demo//__init__.py", "x = 3\n")]
+    )
     problems = refused(repo_server, wheel)
     assert f"duplicate member {MODULE!r}" in problems
     assert "duplicate member 'demo//__init__.py'" in problems
@@ -80,6 +83,26 @@ def test_member_that_does_not_match_record_is_refused(
     swapped = replace(member(MODULE, "import os; os.system('id')\n"), record=honest.record)
     wheel = hostile_wheel(tmp_path, [swapped])
     assert f"{MODULE!r} does not match its RECORD hash" in refused(repo_server, wheel)
+
+
+def test_a_record_in_sha512_is_checked_like_sha256(
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    # The wheel spec asks for sha256 or better: the client installs such wheels, so the
+    # server takes them too, and checks their members all the same.
+    honest = make_wheel(tmp_path, "sha512-demo", "1.0", record_algorithm="sha512")
+    status, body = repo_server.upload(honest)
+    assert status == 201, body
+    tampered = make_wheel(tmp_path, "sha512-demo", "1.1", record_algorithm="sha512")
+    with zipfile.ZipFile(tampered) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    entries["sha512_demo/__init__.py"] = b"__version__ = 'evil'\n"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    assert "'sha512_demo/__init__.py' does not match its RECORD hash" in refused(
+        repo_server, tampered
+    )
 
 
 def test_member_missing_from_record_and_row_without_member_are_refused(
@@ -104,19 +127,23 @@ def test_central_directory_that_understates_a_size_is_refused(
     payload = member(MODULE, "x = 1  # and much more than the directory admits\n")
     lying = replace(payload, central_size=4, local_size=4)
     problems = refused(repo_server, hostile_wheel(tmp_path, [lying]))
-    assert (f"member {MODULE!r} inflates to more than the 4 bytes its directory entry says"
-            in problems)
+    assert (
+        f"member {MODULE!r} inflates to more than the 4 bytes its directory entry says" in problems
+    )
 
 
 def test_local_header_that_disagrees_with_the_directory_is_refused(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
     payload = member(MODULE, "x = 1\n")
-    wheel = hostile_wheel(tmp_path, [replace(payload, local_size=4096,
-                                             local_name="demo/other.py")])
+    wheel = hostile_wheel(tmp_path, [replace(payload, local_size=4096, local_name="demo/other.py")])
     problems = refused(repo_server, wheel)
-    assert any(problem.startswith(f"member {MODULE!r}: the local header disagrees") and
-               "'demo/other.py'" in problem and "size 4096" in problem for problem in problems)
+    assert any(
+        problem.startswith(f"member {MODULE!r}: the local header disagrees")
+        and "'demo/other.py'" in problem
+        and "size 4096" in problem
+        for problem in problems
+    )
 
 
 def test_bytes_hidden_between_members_are_refused(
@@ -134,23 +161,30 @@ def test_data_after_the_end_of_a_deflate_stream_is_refused(
     payload = member(MODULE, "x = 1\n")
     trailing = replace(payload, data=payload.data + b"hidden")
     problems = refused(repo_server, hostile_wheel(tmp_path, [trailing]))
-    assert f"member {MODULE!r}: its compressed data has bytes after the end of the stream" \
-        in problems
+    assert (
+        f"member {MODULE!r}: its compressed data has bytes after the end of the stream" in problems
+    )
 
 
 def test_every_problem_is_reported_at_once(repo_server: RunningServer, tmp_path: Path) -> None:
-    swapped = replace(member("demo/util.py", "import os\n"),
-                      record=member("demo/util.py", "pass\n").record)
-    wheel = hostile_wheel(tmp_path, [
-        member(MODULE, "x = 1\n"),
-        member("../evil.py", "evil = 1\n"),
-        member("/abs.py", "evil = 2\n"),
-        member(MODULE, "x = 2\n", method=STORED),
-        swapped,
-    ])
+    swapped = replace(
+        member("demo/util.py", "import os\n"), record=member("demo/util.py", "pass\n").record
+    )
+    wheel = hostile_wheel(
+        tmp_path,
+        [
+            member(MODULE, "x = 1\n"),
+            member("../evil.py", "evil = 1\n"),
+            member("/abs.py", "evil = 2\n"),
+            member(MODULE, "x = 2\n", method=STORED),
+            swapped,
+        ],
+    )
     problems = refused(repo_server, wheel)
     assert problems[:3] == [
-        "unsafe path '../evil.py'", "unsafe path '/abs.py'", f"duplicate member {MODULE!r}"
+        "unsafe path '../evil.py'",
+        "unsafe path '/abs.py'",
+        f"duplicate member {MODULE!r}",
     ]
     assert "'demo/util.py' does not match its RECORD hash" in problems
 
@@ -185,24 +219,27 @@ def test_bomb_that_admits_its_size_is_refused_without_inflating(
 def test_bomb_that_hides_its_size_is_stopped_at_its_declared_size(
     repo_server: RunningServer, tmp_path: Path
 ) -> None:
-    bomb: RawMember = replace(zero_bomb("demo/data.bin", 200), central_size=1000,
-                              local_size=1000)
+    bomb: RawMember = replace(zero_bomb("demo/data.bin", 200), central_size=1000, local_size=1000)
     problems = refused(repo_server, hostile_wheel(tmp_path, [bomb]))
-    assert ("member 'demo/data.bin' inflates to more than the 1000 bytes its directory "
-            "entry says") in problems
+    assert (
+        "member 'demo/data.bin' inflates to more than the 1000 bytes its directory entry says"
+    ) in problems
 
 
 def test_inflate_limits_are_configurable(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--max-member", "100k", "--max-inflated", "150k")
     try:
-        wheel = make_wheel(tmp_path, "big", "1.0",
-                           files={"big/a.bin": bytes(120_000), "big/b.bin": b"\x01" * 90_000})
+        wheel = make_wheel(
+            tmp_path,
+            "big",
+            "1.0",
+            files={"big/a.bin": bytes(120_000), "big/b.bin": b"\x01" * 90_000},
+        )
         problems = refused(server, wheel)
         assert problems == [
             f"member 'big/a.bin' would inflate to 120000 bytes, over the per-member limit "
             f"of {100 * 1024}",
-            f"the wheel would inflate to {sum_sizes(wheel)} bytes, over the limit of "
-            f"{150 * 1024}",
+            f"the wheel would inflate to {sum_sizes(wheel)} bytes, over the limit of {150 * 1024}",
         ]
         small = make_wheel(tmp_path, "small", "1.0", files={"small/a.bin": bytes(90_000)})
         assert server.upload(small)[0] == 201

@@ -44,16 +44,29 @@ def serve_again(old: RunningServer) -> tuple[RunningServer, str]:
     """Start a server on ``old``'s data directory (keys and token kept); return it and its
     output up to the ready line."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(old.data), "--host",
-         "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_pip_env(),
+        [
+            sys.executable,
+            "-m",
+            "ipydeps_repo",
+            "serve",
+            "--data",
+            str(old.data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_pip_env(),
     )
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
         lines.append(line)
         if line.startswith(READY_PREFIX):
-            url = line[len(READY_PREFIX):].strip()
+            url = line[len(READY_PREFIX) :].strip()
             server = RunningServer(url=url, data=old.data, token=old.token, process=process)
             return server, "".join(lines)
     raise AssertionError("the server did not start: " + "".join(lines))
@@ -118,7 +131,7 @@ def test_an_upload_in_progress_on_a_replica_is_left_alone(
         assert "leftover" not in result.stderr
         assert part.exists()
         data = wheel.read_bytes()
-        connection.sendall(data[len(data) // 2:])
+        connection.sendall(data[len(data) // 2 :])
         response = connection.recv(65536)
         assert response.startswith(b"HTTP/1.1 201 ")
     finally:

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
+from ipydeps_repo.upstream.optimize import MARKER_NAME, OptimizeOptions, optimize_wheel
 from packaging.utils import canonicalize_name
 
 import ipydeps
@@ -49,10 +49,15 @@ def upstream_wheels(directory: Path) -> dict[str, Path]:
     wheels = [
         make_wheel(directory, "alpha", "1.0", requires=["beta>=2"]),
         make_wheel(directory, "beta", "1.0"),
-        make_wheel(directory, "beta", "2.0", files={
-            "beta/__init__.py": "VERSION = 2\n",
-            "beta/tests/test_beta.py": "def test_it():\n    pass\n",
-        }),
+        make_wheel(
+            directory,
+            "beta",
+            "2.0",
+            files={
+                "beta/__init__.py": "VERSION = 2\n",
+                "beta/tests/test_beta.py": "def test_it():\n    pass\n",
+            },
+        ),
     ]
     return {wheel.name: wheel for wheel in wheels}
 
@@ -68,21 +73,29 @@ def upstream_routes(wheels: dict[str, Path], *, json_pages: bool = True) -> dict
         routes[f"/files/{name}.metadata"] = Scripted(body=metadata)
         project = canonicalize_name(name.split("-")[0])
         links[project] = links.get(project, "") + (
-            f'<a href="/files/{name}#sha256={hashlib.sha256(data).hexdigest()}">{name}</a>\n')
-        pages.setdefault(project, []).append({
-            "filename": name, "url": f"/files/{name}",
-            "hashes": {"sha256": hashlib.sha256(data).hexdigest()}, "size": len(data),
-            "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()},
-            "upload-time": UPLOADED[name]})
+            f'<a href="/files/{name}#sha256={hashlib.sha256(data).hexdigest()}">{name}</a>\n'
+        )
+        pages.setdefault(project, []).append(
+            {
+                "filename": name,
+                "url": f"/files/{name}",
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "size": len(data),
+                "core-metadata": {"sha256": hashlib.sha256(metadata).hexdigest()},
+                "upload-time": UPLOADED[name],
+            }
+        )
     for project, files in pages.items():
         if json_pages:
             page = {"meta": {"api-version": "1.1"}, "name": project, "files": files}
-            routes[f"/simple/{project}/"] = Scripted(body=json.dumps(page).encode(),
-                                                     content_type=JSON)
+            routes[f"/simple/{project}/"] = Scripted(
+                body=json.dumps(page).encode(), content_type=JSON
+            )
         else:
             routes[f"/simple/{project}/"] = Scripted(
                 body=f"<!DOCTYPE html><html><body>{links[project]}</body></html>".encode(),
-                content_type="text/html")
+                content_type="text/html",
+            )
     return routes
 
 
@@ -93,10 +106,8 @@ def upstream(tmp_path: Path) -> Iterator[tuple[ScriptedServer, dict[str, Path]]]
         yield server, wheels
 
 
-def mirror(server: ScriptedServer, data: Path, *args: str, check: bool = True
-           ) -> tuple[str, str]:
-    done = repo_cli("mirror", *args, "--index-url", f"{server.url}simple/", data=data,
-                    check=check)
+def mirror(server: ScriptedServer, data: Path, *args: str, check: bool = True) -> tuple[str, str]:
+    done = repo_cli("mirror", *args, "--index-url", f"{server.url}simple/", data=data, check=check)
     return done.stdout, done.stderr
 
 
@@ -123,7 +134,11 @@ def test_mirror_keeps_upstreams_files_and_adds_optimized_variants(
     first, _ = mirror(server, data, "alpha")
 
     assert mirrored_wheels(data) == [
-        "alpha-1.0-1ipydeps-py3-none-any.whl", ALPHA, BETA_2_OPTIMIZED, BETA_2]
+        "alpha-1.0-1ipydeps-py3-none-any.whl",
+        ALPHA,
+        BETA_2_OPTIMIZED,
+        BETA_2,
+    ]
     assert "resolved 2 wheel(s): 2 to import, 0 already in the store" in first
     files = data / "tree" / "files" / "beta"
     # Upstream's file: same bytes, so the same sha256 any lock file holds.
@@ -141,8 +156,7 @@ def test_mirror_keeps_upstreams_files_and_adds_optimized_variants(
     assert entries[BETA_2_OPTIMIZED]["upload-time"] == UPLOADED[BETA_2]
     assert page_entries(data, "alpha")[ALPHA]["upload-time"] == UPLOADED[ALPHA]
     # The variant has its PEP 658 metadata and its stored copy (ipydeps' fast path).
-    assert (files / f"{BETA_2_OPTIMIZED}.metadata").read_bytes() == wheel_metadata(
-        wheels[BETA_2])
+    assert (files / f"{BETA_2_OPTIMIZED}.metadata").read_bytes() == wheel_metadata(wheels[BETA_2])
     stored = entries[BETA_2_OPTIMIZED]["_ipydeps-stored"]
     assert isinstance(stored, dict)
     assert stored["hashes"] == {"sha256": sha256(files / f"{BETA_2_OPTIMIZED}.stored")}
@@ -152,15 +166,17 @@ def test_mirror_keeps_upstreams_files_and_adds_optimized_variants(
     html = (data / "tree" / "simple" / "beta" / "index.html").read_text()
     assert f"{BETA_2}#sha256={sha256(wheels[BETA_2])}" in html
     assert "beta-1.0" not in html
-    published = {path.name: path.stat().st_mtime_ns
-                 for path in (data / "tree" / "files").glob("*/*.whl")}
+    published = {
+        path.name: path.stat().st_mtime_ns for path in (data / "tree" / "files").glob("*/*.whl")
+    }
 
     second, _ = mirror(server, data, "alpha")
 
     assert "resolved 2 wheel(s): 0 to import, 2 already in the store" in second
     assert "0 imported" in second
-    assert {path.name: path.stat().st_mtime_ns
-            for path in (data / "tree" / "files").glob("*/*.whl")} == published
+    assert {
+        path.name: path.stat().st_mtime_ns for path in (data / "tree" / "files").glob("*/*.whl")
+    } == published
 
 
 @pytest.fixture
@@ -189,11 +205,21 @@ def installed_optimized(venv: Path, project: str, version: str) -> bool:
 def pip_install(venv: Path, index: str, tmp_path: Path, *args: str) -> list[str]:
     """Install with real pip (machine defaults cleared); return the downloaded file names."""
     report = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
-    done = real_pip(venv / "bin" / "python", "install", "--no-cache-dir", "--index-url", index,
-                    "--report", str(report), *args)
+    done = real_pip(
+        venv / "bin" / "python",
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        index,
+        "--report",
+        str(report),
+        *args,
+    )
     assert done.returncode == 0, done.stderr
-    return [item["download_info"]["url"].rsplit("/", 1)[-1]
-            for item in json.loads(report.read_text())["install"]]
+    return [
+        item["download_info"]["url"].rsplit("/", 1)[-1]
+        for item in json.loads(report.read_text())["install"]
+    ]
 
 
 @pytest.mark.e2e
@@ -213,7 +239,9 @@ def test_pip_takes_upstreams_file_with_hashes_and_the_optimized_one_without(
     free = tmp_path / "free"
     make_venv(free)
     assert pip_install(free, index, tmp_path, "alpha") == [
-        "alpha-1.0-1ipydeps-py3-none-any.whl", BETA_2_OPTIMIZED]
+        "alpha-1.0-1ipydeps-py3-none-any.whl",
+        BETA_2_OPTIMIZED,
+    ]
     assert installed_optimized(free, "beta", "2.0")
 
 
@@ -226,9 +254,23 @@ def uv_binary() -> str:
 
 def uv_install(venv: Path, index: str, *args: str) -> None:
     done = subprocess.run(
-        [uv_binary(), "pip", "install", "--no-cache", "--python", str(venv / "bin" / "python"),
-         "--index-url", index, *args],
-        capture_output=True, text=True, env=clean_pip_env(), timeout=300, check=False)
+        [
+            uv_binary(),
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            str(venv / "bin" / "python"),
+            "--index-url",
+            index,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -266,18 +308,25 @@ def test_uv_takes_upstreams_file_when_hashed_and_respects_upstreams_upload_time(
 
 @pytest.mark.e2e
 def test_ipydeps_installs_the_optimized_variant_from_its_stored_copy(
-    mirrored: tuple[RunningServer, dict[str, Path]], tmp_path: Path,
+    mirrored: tuple[RunningServer, dict[str, Path]],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("IPYDEPS_STORED_COPIES", raising=False)
     repository, _ = mirrored
     make_venv(tmp_path / "env")
-    result = ipydeps.pip(["beta"], index_url=f"{repository.url}simple/", upstream="deny",
-                         prefix=tmp_path / "env", stream=io.StringIO())
+    result = ipydeps.pip(
+        ["beta"],
+        index_url=f"{repository.url}simple/",
+        upstream="deny",
+        prefix=tmp_path / "env",
+        stream=io.StringIO(),
+    )
     assert [step.candidate.filename for step in result.plan.steps] == [BETA_2_OPTIMIZED]
     copy = repository.data / "tree" / "files" / "beta" / f"{BETA_2_OPTIMIZED}.stored"
     assert [(item.name, item.stored_copy, item.bytes) for item in result.installed] == [
-        ("beta", True, copy.stat().st_size)]
+        ("beta", True, copy.stat().st_size)
+    ]
     assert installed_optimized(tmp_path / "env", "beta", "2.0")
 
 
@@ -291,8 +340,9 @@ def test_an_older_stores_optimized_bytes_under_upstreams_name_are_put_right(
     report = optimize_wheel(wheels[BETA_2], tmp_path / "old", OptimizeOptions())
     Store(DataLayout(data)).publish_file(report.output, filename=BETA_2)
     (tmp_path / "own").mkdir()
-    foreign = make_wheel(tmp_path / "own", "alpha", "1.0", requires=["beta>=2"],
-                         summary="our own build")
+    foreign = make_wheel(
+        tmp_path / "own", "alpha", "1.0", requires=["beta>=2"], summary="our own build"
+    )
     Store(DataLayout(data)).publish_file(foreign)
 
     out, _ = mirror(server, data, "alpha")
@@ -340,7 +390,7 @@ def test_no_optimize_publishes_upstreams_files_only_and_a_later_run_adds_variant
 
 @pytest.mark.e2e
 def test_an_old_style_upstream_name_is_stored_in_the_specs_spelling_with_upstreams_bytes(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "up").mkdir()
     made = make_wheel(tmp_path / "up", "Gamma.Pkg", "1.0")
@@ -353,12 +403,15 @@ def test_an_old_style_upstream_name_is_stored_in_the_specs_spelling_with_upstrea
             mirror(up, data, "gamma-pkg")
     finally:
         del UPLOADED[upstream_file.name]
-    assert mirrored_wheels(data) == ["gamma_pkg-1.0-1ipydeps-py3-none-any.whl",
-                                     "gamma_pkg-1.0-py3-none-any.whl"]
+    assert mirrored_wheels(data) == [
+        "gamma_pkg-1.0-1ipydeps-py3-none-any.whl",
+        "gamma_pkg-1.0-py3-none-any.whl",
+    ]
     stored = data / "tree" / "files" / "gamma-pkg" / "gamma_pkg-1.0-py3-none-any.whl"
     assert stored.read_bytes() == upstream_file.read_bytes()
     assert page_entries(data, "gamma-pkg")[stored.name]["upload-time"] == (
-        "2019-05-06T07:08:09.100000Z")
+        "2019-05-06T07:08:09.100000Z"
+    )
 
 
 @pytest.mark.e2e
@@ -366,8 +419,10 @@ def test_an_html_upstream_gives_no_upload_times_and_the_mirror_says_so(tmp_path:
     wheels = upstream_wheels(tmp_path / "upstream-wheels")
     with scripted_server(routes=upstream_routes(wheels, json_pages=False)) as server:
         out, _ = mirror(server, tmp_path / "data", "beta==1.0")
-    assert ("upstream lists no upload time for 1 wheel(s) (an HTML index?): they are listed "
-            "with the time they were mirrored") in out
+    assert (
+        "upstream lists no upload time for 1 wheel(s) (an HTML index?): they are listed "
+        "with the time they were mirrored"
+    ) in out
     assert mirrored_wheels(tmp_path / "data") == ["beta-1.0-1ipydeps-py3-none-any.whl", BETA_1]
 
 
@@ -392,21 +447,32 @@ def test_unknown_project_fails_with_pips_reason(
 ) -> None:
     server, _ = upstream
     data = tmp_path / "mirror-data"
-    failed = repo_cli("mirror", "no-such-project", "--index-url", f"{server.url}simple/",
-                      data=data, check=False)
+    failed = repo_cli(
+        "mirror", "no-such-project", "--index-url", f"{server.url}simple/", data=data, check=False
+    )
     assert failed.returncode == 1
     assert "error: pip could not resolve no-such-project" in failed.stderr
     assert "No matching distribution found for no-such-project" in failed.stderr
-    assert ("hint: check the requirement names, the target and --index-url; only wheels are "
-            "mirrored, never sdists") in failed.stderr
+    assert (
+        "hint: check the requirement names, the target and --index-url; only wheels are "
+        "mirrored, never sdists"
+    ) in failed.stderr
     assert mirrored_wheels(data) == []
 
 
 def test_bad_requirement_strings_are_all_reported_and_nothing_runs(tmp_path: Path) -> None:
     data = tmp_path / "mirror-data"
     # An unreachable index: if pip ran at all, the error would be a pip error instead.
-    failed = repo_cli("mirror", "six>>1", "numpy", "bad req!", "--index-url",
-                      "http://127.0.0.1:9/simple/", data=data, check=False)
+    failed = repo_cli(
+        "mirror",
+        "six>>1",
+        "numpy",
+        "bad req!",
+        "--index-url",
+        "http://127.0.0.1:9/simple/",
+        data=data,
+        check=False,
+    )
     assert failed.returncode == 1
     lines = failed.stderr.splitlines()
     assert lines[0].startswith("error: the requirement list is invalid: 'six>>1': ")
@@ -417,8 +483,7 @@ def test_bad_requirement_strings_are_all_reported_and_nothing_runs(tmp_path: Pat
 
 
 def test_bad_python_version_is_refused(tmp_path: Path) -> None:
-    failed = repo_cli("mirror", "six", "--python-version", "3", data=tmp_path / "data",
-                      check=False)
+    failed = repo_cli("mirror", "six", "--python-version", "3", data=tmp_path / "data", check=False)
     assert failed.returncode == 1
     assert "'3' is not MAJOR.MINOR, e.g. 3.12" in failed.stderr
 
@@ -426,16 +491,33 @@ def test_bad_python_version_is_refused(tmp_path: Path) -> None:
 @pytest.mark.network
 def test_mirror_from_pypi_keeps_pypis_hash_and_upload_time(tmp_path: Path) -> None:
     data = tmp_path / "mirror-data"
-    first = repo_cli("mirror", "six==1.17.0", "--python-version", "3.12",
-                     "--platform", "manylinux_2_28_x86_64", data=data)
+    first = repo_cli(
+        "mirror",
+        "six==1.17.0",
+        "--python-version",
+        "3.12",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        data=data,
+    )
     assert "for cp3.12 manylinux_2_28_x86_64 from https://pypi.org/simple" in first.stdout
-    assert mirrored_wheels(data) == ["six-1.17.0-1ipydeps-py2.py3-none-any.whl",
-                                     "six-1.17.0-py2.py3-none-any.whl"]
+    assert mirrored_wheels(data) == [
+        "six-1.17.0-1ipydeps-py2.py3-none-any.whl",
+        "six-1.17.0-py2.py3-none-any.whl",
+    ]
     entry = page_entries(data, "six")["six-1.17.0-py2.py3-none-any.whl"]
     # PyPI's own values for six 1.17.0 (tests/ipydeps/data/pypi-six.json).
     assert entry["hashes"] == {
-        "sha256": "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"}
+        "sha256": "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+    }
     assert entry["upload-time"] == "2024-12-04T17:35:26.475808Z"
-    second = repo_cli("mirror", "six==1.17.0", "--python-version", "3.12",
-                      "--platform", "manylinux_2_28_x86_64", data=data)
+    second = repo_cli(
+        "mirror",
+        "six==1.17.0",
+        "--python-version",
+        "3.12",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        data=data,
+    )
     assert "0 to import, 1 already in the store" in second.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ipydeps_repo.multipart_stream import (
+from ipydeps_repo.web.multipart import (
     MultipartError,
     MultipartParser,
     PartData,
@@ -42,7 +42,7 @@ def parse(chunks: list[bytes]) -> list[tuple[str, str | None, bytes]]:
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, len(BODY)])
 def test_chunking_does_not_change_the_parts(size: int) -> None:
-    chunks = [BODY[start:start + size] for start in range(0, len(BODY), size)]
+    chunks = [BODY[start : start + size] for start in range(0, len(BODY), size)]
     assert parse(chunks) == [
         (":action", None, b"file_upload"),
         ("content", "a-1.0.tar.gz", CONTENT),

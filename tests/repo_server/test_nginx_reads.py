@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from ipydeps_repo.apk.keys import load_key, load_public_keys
 from ipydeps_repo.apk.verify import verify_index, verify_repository
-from ipydeps_repo.simple_index import choose_format
+from ipydeps_repo.web.negotiation import choose_format
 
-from ipydeps.apkindex import parse_apkindex, read_apkindex_archive
+from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
 from tests.repo_server.test_publish_apk import make_apk
 from tests.support.nginx import NGINX, SHIPPED, RunningNginx, nginx_available, start_nginx
 from tests.support.pipenv import clean_pip_env
@@ -65,8 +65,9 @@ class Front:
     nginx: RunningNginx
     work: Path
 
-    def get(self, base: str, path: str, *, headers: dict[str, str] | None = None,
-            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    def get(
+        self, base: str, path: str, *, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request to ``base`` (a server's URL), not following redirects."""
         url = urllib.parse.urlsplit(base)
         connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
@@ -89,9 +90,16 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     wheels = work / "wheels"
     wheels.mkdir()
     published = [
-        make_wheel(wheels, "ngx-app", "1.0", requires=["ngx-lib>=2"],
-                   files={"ngx_app/__init__.py": "__version__ = '1.0'\n",
-                          "ngx_app/data.bin": bytes(range(256)) * 400}),
+        make_wheel(
+            wheels,
+            "ngx-app",
+            "1.0",
+            requires=["ngx-lib>=2"],
+            files={
+                "ngx_app/__init__.py": "__version__ = '1.0'\n",
+                "ngx_app/data.bin": bytes(range(256)) * 400,
+            },
+        ),
         make_wheel(wheels, "ngx-lib", "1.0"),
         make_wheel(wheels, "ngx-lib", "2.0"),
         make_wheel(wheels, "ngx-lib", "3.0", requires_python=">=3.99"),
@@ -113,10 +121,12 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
 
 # -- negotiation and headers -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("accept", ACCEPT_HEADERS)
 @pytest.mark.parametrize("page", ["/simple/ngx-lib/", "/simple/"])
-def test_nginx_chooses_the_page_the_python_server_chooses(front: Front, page: str,
-                                                           accept: str | None) -> None:
+def test_nginx_chooses_the_page_the_python_server_chooses(
+    front: Front, page: str, accept: str | None
+) -> None:
     headers = {"Accept": accept} if accept is not None else {}
     python = front.get(front.server.url, page, headers=headers)
     nginx = front.get(front.nginx.url, page, headers=headers)
@@ -133,27 +143,34 @@ def test_nginx_chooses_the_page_the_python_server_chooses(front: Front, page: st
 
 @pytest.mark.parametrize("query", ["format=json", "format=html"])
 def test_format_query_overrides_accept(front: Front, query: str) -> None:
-    nginx = front.get(front.nginx.url, f"/simple/ngx-lib/?{query}",
-                      headers={"Accept": "text/html"})
-    python = front.get(front.server.url, f"/simple/ngx-lib/?{query}",
-                       headers={"Accept": "text/html"})
+    nginx = front.get(front.nginx.url, f"/simple/ngx-lib/?{query}", headers={"Accept": "text/html"})
+    python = front.get(
+        front.server.url, f"/simple/ngx-lib/?{query}", headers={"Accept": "text/html"}
+    )
     assert nginx[2] == python[2]
     assert nginx[2].startswith(b"{") == (query == "format=json")
 
 
-@pytest.mark.parametrize("path", ["/simple/NGX_Lib/", "/simple/ngx-lib", "/simple",
-                                  "/simple/ngx.lib/?format=json"])
+@pytest.mark.parametrize(
+    "path", ["/simple/NGX_Lib/", "/simple/ngx-lib", "/simple", "/simple/ngx.lib/?format=json"]
+)
 def test_other_spellings_redirect_like_the_python_server(front: Front, path: str) -> None:
     python = front.get(front.server.url, path)
     nginx = front.get(front.nginx.url, path)
     assert python[0] == nginx[0] == 301
-    assert urllib.parse.urlsplit(nginx[1]["Location"]).path == \
-        urllib.parse.urlsplit(python[1]["Location"]).path
+    assert (
+        urllib.parse.urlsplit(nginx[1]["Location"]).path
+        == urllib.parse.urlsplit(python[1]["Location"]).path
+    )
 
 
 def test_missing_things_are_json_404s(front: Front) -> None:
-    for path in ("/simple/no-such-project/", "/files/ngx-lib/nothing.whl",
-                 f"/{APK_REPO}/missing-1.0-r0.apk", "/keys/none.rsa.pub"):
+    for path in (
+        "/simple/no-such-project/",
+        "/files/ngx-lib/nothing.whl",
+        f"/{APK_REPO}/missing-1.0-r0.apk",
+        "/keys/none.rsa.pub",
+    ):
         status, headers, body = front.get(front.nginx.url, path)
         assert status == 404, path
         assert headers["Content-Type"].startswith("application/json")
@@ -192,11 +209,14 @@ def test_caching_headers_follow_what_can_change(front: Front) -> None:
         # A cache that asks again with the ETag gets a 304 and no body.
         again = front.get(front.nginx.url, path, headers={"If-None-Match": headers["ETag"]})
         assert again[0] == 304 and again[2] == b"", path
-    types = {wheel: "application/octet-stream", wheel + ".stored": "application/octet-stream",
-             wheel + ".metadata": "text/plain; charset=utf-8",
-             f"/{APK_REPO}/APKINDEX.tar.gz": "application/gzip",
-             f"/{APK_REPO}/py3-ngx-one-1.0-r0.apk": "application/octet-stream",
-             f"/keys/{key}": "application/x-pem-file"}
+    types = {
+        wheel: "application/octet-stream",
+        wheel + ".stored": "application/octet-stream",
+        wheel + ".metadata": "text/plain; charset=utf-8",
+        f"/{APK_REPO}/APKINDEX.tar.gz": "application/gzip",
+        f"/{APK_REPO}/py3-ngx-one-1.0-r0.apk": "application/octet-stream",
+        f"/keys/{key}": "application/x-pem-file",
+    }
     for path, content_type in types.items():
         assert front.get(front.nginx.url, path)[1]["Content-Type"] == content_type, path
         assert front.get(front.server.url, path)[1]["Content-Type"] == content_type, path
@@ -218,26 +238,32 @@ def test_range_requests_return_the_bytes_asked_for(front: Front) -> None:
 
 # -- writes go through to the Python server, and show at once ----------------------------------
 
+
 def test_upload_and_yank_through_nginx_show_at_once(front: Front) -> None:
     wheel = make_wheel(front.work / "wheels", "ngx-late", "1.0")
     url = urllib.parse.urlsplit(front.nginx.url)
     connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
-    connection.request("PUT", f"/api/v1/upload/{wheel.name}", body=wheel.read_bytes(),
-                       headers={"Authorization": f"Bearer {front.server.token}"})
+    connection.request(
+        "PUT",
+        f"/api/v1/upload/{wheel.name}",
+        body=wheel.read_bytes(),
+        headers={"Authorization": f"Bearer {front.server.token}"},
+    )
     response = connection.getresponse()
     assert response.status == 201, response.read()
     response.read()
-    page = json.loads(front.get(front.nginx.url, "/simple/ngx-late/",
-                                headers={"Accept": JSON})[2])
+    page = json.loads(front.get(front.nginx.url, "/simple/ngx-late/", headers={"Accept": JSON})[2])
     assert [item["yanked"] for item in page["files"]] == [False]
-    connection.request("POST", "/api/v1/projects/ngx-late/1.0/yank?reason=bad",
-                       headers={"Authorization": f"Bearer {front.server.token}"})
+    connection.request(
+        "POST",
+        "/api/v1/projects/ngx-late/1.0/yank?reason=bad",
+        headers={"Authorization": f"Bearer {front.server.token}"},
+    )
     response = connection.getresponse()
     assert response.status == 200, response.read()
     response.read()
     connection.close()
-    page = json.loads(front.get(front.nginx.url, "/simple/ngx-late/",
-                                headers={"Accept": JSON})[2])
+    page = json.loads(front.get(front.nginx.url, "/simple/ngx-late/", headers={"Accept": JSON})[2])
     assert [item["yanked"] for item in page["files"]] == ["bad"]
 
 
@@ -254,30 +280,64 @@ def test_an_upload_without_a_token_is_refused_through_nginx(front: Front) -> Non
 
 # -- clients install through nginx as through the Python server --------------------------------
 
+
 def _pip(index: str, target: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-         "--index-url", index, "ngx-app"],
-        capture_output=True, text=True, env=clean_pip_env(), timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            "--index-url",
+            index,
+            "ngx-app",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=300,
+    )
 
 
 def _uv(index: str, target: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "uv"), "pip", "install", "--no-cache", "--python",
-         sys.executable, "--target", str(target), "--index-url", index, "ngx-app"],
-        capture_output=True, text=True, env=clean_pip_env(), timeout=300)
+        [
+            str(Path(sys.executable).parent / "uv"),
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            sys.executable,
+            "--target",
+            str(target),
+            "--index-url",
+            index,
+            "ngx-app",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=300,
+    )
 
 
 def _installed(target: Path) -> dict[str, bytes | None]:
     # What the installer wrote, less what names the tool or the source URL.
-    return {path: data for path, data in snapshot(target).items()
-            if not path.endswith(("INSTALLER", "direct_url.json", "REQUESTED"))}
+    return {
+        path: data
+        for path, data in snapshot(target).items()
+        if not path.endswith(("INSTALLER", "direct_url.json", "REQUESTED"))
+    }
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("tool", [_pip, _uv], ids=["pip", "uv"])
-def test_pip_and_uv_install_the_same_through_nginx(front: Front, tmp_path: Path,
-                                                    tool: object) -> None:
+def test_pip_and_uv_install_the_same_through_nginx(
+    front: Front, tmp_path: Path, tool: object
+) -> None:
     assert callable(tool)
     results = {}
     for name, base in (("python", front.server.url), ("nginx", front.nginx.url)):
@@ -297,28 +357,40 @@ print(json.dumps({item.name: item.stored_copy for item in result.installed}))
 
 
 @pytest.mark.e2e
-def test_ipydeps_installs_the_same_through_nginx_from_stored_copies(front: Front,
-                                                                    tmp_path: Path) -> None:
+def test_ipydeps_installs_the_same_through_nginx_from_stored_copies(
+    front: Front, tmp_path: Path
+) -> None:
     results = {}
     for name, base in (("python", front.server.url), ("nginx", front.nginx.url)):
         python = make_venv(tmp_path / name, see_test_packages=True)
         finished = subprocess.run(
-            [str(python), "-c", _IPYDEPS_INSTALL], capture_output=True, text=True, timeout=300,
-            env=clean_pip_env(IPYDEPS_REPOSITORY_URL=base, IPYDEPS_UPSTREAM="deny",
-                              IPYDEPS_APK="never", IPYDEPS_STORED_COPIES="always",
-                              HOME=str(tmp_path / f"home-{name}")))
+            [str(python), "-c", _IPYDEPS_INSTALL],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=clean_pip_env(
+                IPYDEPS_REPOSITORY_URL=base,
+                IPYDEPS_UPSTREAM="deny",
+                IPYDEPS_APK="never",
+                IPYDEPS_STORED_COPIES="always",
+                HOME=str(tmp_path / f"home-{name}"),
+            ),
+        )
         assert finished.returncode == 0, finished.stderr
         # nginx answered the JSON page, so the stored copies were found and used.
-        assert json.loads(finished.stdout.splitlines()[-1]) == {"ngx-app": True,
-                                                               "ngx-lib": True}
+        assert json.loads(finished.stdout.splitlines()[-1]) == {"ngx-app": True, "ngx-lib": True}
         installed = _installed(site_packages(tmp_path / name))
-        results[name] = {path: data for path, data in installed.items()
-                         if not path.startswith("zz-test-packages")}
+        results[name] = {
+            path: data
+            for path, data in installed.items()
+            if not path.startswith("zz-test-packages")
+        }
     assert results["nginx"] == results["python"]
     assert "ngx_app/data.bin" in results["nginx"]
 
 
 # -- the apk repository, as apk reads it ---------------------------------------------------------
+
 
 def test_apk_repository_reads_and_verifies_through_nginx(front: Front, tmp_path: Path) -> None:
     status, _, archive = front.get(front.nginx.url, f"/{APK_REPO}/APKINDEX.tar.gz")
@@ -328,8 +400,11 @@ def test_apk_repository_reads_and_verifies_through_nginx(front: Front, tmp_path:
     _, records = verify_index(archive, trusted)  # signed by a key the repository publishes
     # ipydeps' own reader (the planner's view of the apk route) reads the same index.
     _, text = read_apkindex_archive(archive)
-    assert sorted(record.name for record in parse_apkindex(text)) == \
-        sorted(record.name for record in records) == ["py3-ngx-one", "py3-ngx-two"]
+    assert (
+        sorted(record.name for record in parse_apkindex(text))
+        == sorted(record.name for record in records)
+        == ["py3-ngx-one", "py3-ngx-two"]
+    )
     mirror = tmp_path / "x86_64"
     mirror.mkdir()
     (mirror / "APKINDEX.tar.gz").write_bytes(archive)
@@ -340,8 +415,9 @@ def test_apk_repository_reads_and_verifies_through_nginx(front: Front, tmp_path:
         (mirror / name).write_bytes(data)
     # apk's own checks on the fetched copy: every listed package has the C: checksum and S:
     # size of its index record, and its signature verifies.
-    assert [record.name for record in verify_repository(mirror, trusted)] == \
-        [record.name for record in records]
+    assert [record.name for record in verify_repository(mirror, trusted)] == [
+        record.name for record in records
+    ]
 
 
 def test_the_compose_nginx_conf_is_valid(tmp_path: Path) -> None:
@@ -349,15 +425,21 @@ def test_the_compose_nginx_conf_is_valid(tmp_path: Path) -> None:
     if not nginx_available():
         pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does)")
     shipped = SHIPPED / "nginx.conf"
-    text = (shipped.read_text()
-            .replace("/etc/nginx/ipydeps/", f"{SHIPPED}/")
-            .replace("server repo:8080;", "server 127.0.0.1:9;")
-            .replace("/data/tree", str(tmp_path))
-            .replace("/tmp/", f"{tmp_path}/"))
+    text = (
+        shipped.read_text()
+        .replace("/etc/nginx/ipydeps/", f"{SHIPPED}/")
+        .replace("server repo:8080;", "server 127.0.0.1:9;")
+        .replace("/data/tree", str(tmp_path))
+        .replace("/tmp/", f"{tmp_path}/")
+    )
     assert text.count(str(SHIPPED)) == 2  # both includes found their files
     config = tmp_path / "nginx.conf"
     config.write_text(text)
-    checked = subprocess.run([str(NGINX), "-t", "-e", "stderr", "-p", str(tmp_path), "-c",
-                              str(config)], capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [str(NGINX), "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert checked.returncode == 0, checked.stderr
     assert "syntax is ok" in checked.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ValidationError
-from ipydeps_repo.optimize import (
+from ipydeps_repo.upstream.optimize import (
     MARKER_NAME,
     OptimizeOptions,
     is_optimized,
@@ -77,8 +77,10 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
         wheel_file = optimized.read("fixturepkg-1.0.dist-info/WHEEL").decode().splitlines()
         assert wheel_file[-2:] == ["Build: 1ipydeps", ""]
         assert [line for line in wheel_file if line and not line.startswith("Build:")] == [
-            line for line in upstream.read("fixturepkg-1.0.dist-info/WHEEL").decode().splitlines()
-            if line]
+            line
+            for line in upstream.read("fixturepkg-1.0.dist-info/WHEEL").decode().splitlines()
+            if line
+        ]
         validate_record(report.output.name, optimized, "fixturepkg-1.0.dist-info")
         marker = json.loads(optimized.read(f"fixturepkg-1.0.dist-info/{MARKER_NAME}"))
         assert {info.compress_type for info in optimized.infolist()} == {zipfile.ZIP_DEFLATED}
@@ -90,16 +92,24 @@ def test_optimized_wheel_drops_tests_ships_bytecode_and_keeps_everything_else(
 
 def test_the_variants_build_tag_ranks_above_upstreams() -> None:
     assert optimized_filename("numpy-2.1.0-cp312-cp312-manylinux_2_28_x86_64.whl") == (
-        "numpy-2.1.0-1ipydeps-cp312-cp312-manylinux_2_28_x86_64.whl")
+        "numpy-2.1.0-1ipydeps-cp312-cp312-manylinux_2_28_x86_64.whl"
+    )
     # An upstream build tag is kept and extended, so the variant still sorts after it.
     assert optimized_filename("torch-2.0-2-cp312-none-any.whl") == (
-        "torch-2.0-2ipydeps-cp312-none-any.whl")
+        "torch-2.0-2ipydeps-cp312-none-any.whl"
+    )
     assert optimized_filename("x-1.0-1ipydeps-py3-none-any.whl") == (
-        "x-1.0-1ipydeps-py3-none-any.whl")
-    for upstream in ("x-1.0-py3-none-any.whl", "x-1.0-2-py3-none-any.whl",
-                     "x-1.0-3a-py3-none-any.whl"):
-        assert parse_wheel_filename(optimized_filename(upstream))[2] > parse_wheel_filename(
-            upstream)[2]
+        "x-1.0-1ipydeps-py3-none-any.whl"
+    )
+    for upstream in (
+        "x-1.0-py3-none-any.whl",
+        "x-1.0-2-py3-none-any.whl",
+        "x-1.0-3a-py3-none-any.whl",
+    ):
+        assert (
+            parse_wheel_filename(optimized_filename(upstream))[2]
+            > parse_wheel_filename(upstream)[2]
+        )
     with pytest.raises(ValidationError):
         optimized_filename("not-a-wheel.zip")
 
@@ -117,7 +127,8 @@ def test_shipped_pyc_is_unchecked_hash_bytecode_of_its_source(tmp_path: Path) ->
 def test_other_target_python_gets_no_bytecode(tmp_path: Path) -> None:
     other = (sys.version_info[0], sys.version_info[1] + 1)
     report = optimize_wheel(
-        fixture_wheel(tmp_path / "upstream"), tmp_path / "optimized",
+        fixture_wheel(tmp_path / "upstream"),
+        tmp_path / "optimized",
         OptimizeOptions(target_python=other, compression="stored"),
     )
     assert report.compiled == 0
@@ -143,14 +154,16 @@ def test_corrupted_upstream_wheel_is_refused_with_every_problem(tmp_path: Path) 
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(tampered, "w") as copy:
         for info in original.infolist():
             data = original.read(info)
-            copy.writestr(info, b"def answer():\n    return 0\n" if info.filename ==
-                          "fixturepkg/core.py" else data)
+            copy.writestr(
+                info,
+                b"def answer():\n    return 0\n" if info.filename == "fixturepkg/core.py" else data,
+            )
         copy.writestr("fixturepkg/extra.py", "")
     with pytest.raises(ValidationError) as caught:
         optimize_wheel(tampered, tmp_path / "optimized")
     message = str(caught.value)
-    assert "fixturepkg/core.py: hash does not match RECORD" in message
-    assert "fixturepkg/extra.py is not listed in RECORD" in message
+    assert "'fixturepkg/core.py' does not match its RECORD hash" in message
+    assert "'fixturepkg/extra.py' is not listed in RECORD" in message
     assert not list(tmp_path.glob("optimized/*"))
 
 
@@ -164,22 +177,46 @@ def test_optimized_wheel_installs_with_pip_and_imports_from_shipped_bytecode(
     python = environment / "bin" / "python"
     # --no-compile: the bytecode that is there after install is the bytecode we shipped.
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
-         "--no-compile", "--no-deps", str(report.output)],
-        check=True, env=clean_pip_env(), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-index",
+            "--no-compile",
+            "--no-deps",
+            str(report.output),
+        ],
+        check=True,
+        env=clean_pip_env(),
+        capture_output=True,
+        text=True,
     )
-    site = Path(subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     assert not (site / "fixturepkg" / "tests").exists()
     assert not (site / "fixturepkg" / "sub" / "tests").exists()
     shipped = site / "fixturepkg" / "__pycache__" / f"core.{TAG}.pyc"
     before = shipped.read_bytes()
     # -B would stop Python writing bytecode; with it, an import can only use what is there.
     probe = subprocess.run(
-        [str(python), "-B", "-c",
-         "import fixturepkg.core as c, sys; print(c.answer(), c.__cached__)"],
-        check=True, capture_output=True, text=True,
+        [
+            str(python),
+            "-B",
+            "-c",
+            "import fixturepkg.core as c, sys; print(c.answer(), c.__cached__)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert probe.stdout.split() == ["42", str(shipped)]
     assert shipped.read_bytes() == before
@@ -188,6 +225,9 @@ def test_optimized_wheel_installs_with_pip_and_imports_from_shipped_bytecode(
     # Everything shipped is in RECORD, so uninstalling leaves nothing behind.
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "uninstall", "--yes", "fixturepkg"],
-        check=True, env=clean_pip_env(), capture_output=True, text=True,
+        check=True,
+        env=clean_pip_env(),
+        capture_output=True,
+        text=True,
     )
     assert not (site / "fixturepkg").exists()

@@ -37,7 +37,8 @@ def test_other_spellings_of_a_release_are_refused(
     evil = tmp_path / "evil"
     payload = {"six/__init__.py": "import os  # the attacker's code\n"}
     capitalized = make_wheel(evil, "six", "1.17.0", files=payload).rename(
-        evil / "Six-1.17.0-py3-none-any.whl")
+        evil / "Six-1.17.0-py3-none-any.whl"
+    )
     padded = make_wheel(evil, "six", "1.17.00", files=payload)
     build_tagged = make_wheel(evil, "six", "1.17.0", files=payload, tag="1-py3-none-any")
     other_tag = make_wheel(evil, "six", "1.17.0", files=payload, tag="py2.py3-none-any")
@@ -68,9 +69,21 @@ def test_other_spellings_of_a_release_are_refused(
     # What pip takes for six==1.17.0 is still the maintainer's file.
     download = tmp_path / "download"
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--index-url",
-         f"{repo_server.url}simple/", "-d", str(download), "six==1.17.0"],
-        check=True, capture_output=True, env=clean_pip_env(),
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--index-url",
+            f"{repo_server.url}simple/",
+            "-d",
+            str(download),
+            "six==1.17.0",
+        ],
+        check=True,
+        capture_output=True,
+        env=clean_pip_env(),
     )
     fetched = list(download.iterdir())
     assert [path.read_bytes() for path in fetched] == [original.read_bytes()]
@@ -104,22 +117,30 @@ def test_same_bytes_again_stay_unchanged_for_any_token(
 
 def test_maintainer_paths_publish_canonically_and_may_add_variants(tmp_path: Path) -> None:
     from ipydeps_repo.errors import ConflictError
-    from ipydeps_repo.settings import DataLayout
-    from ipydeps_repo.storage import Store
+    from ipydeps_repo.store.layout import DataLayout
+    from ipydeps_repo.store.store import Store
 
     store = Store(DataLayout(tmp_path / "data"))
     (tmp_path / "up").mkdir()
     upstream = make_wheel(tmp_path / "up", "Jinja2", "3.1.2").rename(
-        tmp_path / "up" / "Jinja2-3.1.2-py3-none-any.whl")
+        tmp_path / "up" / "Jinja2-3.1.2-py3-none-any.whl"
+    )
     result = store.publish_file(upstream)
     assert result.path == "files/jinja2/jinja2-3.1.2-py3-none-any.whl"
     # What the mirror does: an optimized, build-tagged variant beside upstream's file.
-    variant = make_wheel(tmp_path, "jinja2", "3.1.2", tag="1-py3-none-any",
-                         files={"jinja2/__init__.py": "# optimized\n"})
+    variant = make_wheel(
+        tmp_path,
+        "jinja2",
+        "3.1.2",
+        tag="1-py3-none-any",
+        files={"jinja2/__init__.py": "# optimized\n"},
+    )
     assert store.publish_file(variant).status == "created"
     # The store's upload path (what the HTTP API calls) refuses it without the right.
     other = make_wheel(tmp_path, "jinja2", "3.1.2", tag="2-py3-none-any")
     with pytest.raises(ConflictError, match="jinja2 3.1.2 is already published"):
         store.publish(store.stage_copy(other), other.name)
-    assert sorted(path.name for path in (store.layout.tree / "files" / "jinja2").glob("*.whl")) \
-        == ["jinja2-3.1.2-1-py3-none-any.whl", "jinja2-3.1.2-py3-none-any.whl"]
+    assert sorted(path.name for path in (store.layout.tree / "files" / "jinja2").glob("*.whl")) == [
+        "jinja2-3.1.2-1-py3-none-any.whl",
+        "jinja2-3.1.2-py3-none-any.whl",
+    ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ValidationError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
 from tests.support.sdists import make_sdist, zero_sdist
 from tests.support.server import start_server
@@ -25,7 +25,10 @@ def test_sdist_is_listed_with_its_hash_and_requires_python(store: Store, tmp_pat
     sdist = make_sdist(tmp_path, "Src.Pkg", "1.0", requires_python=">=3.9")
     result = store.publish_file(sdist)
     assert (result.kind, result.name, result.path) == (
-        "sdist", "src-pkg", "files/src-pkg/src_pkg-1.0.tar.gz")
+        "sdist",
+        "src-pkg",
+        "files/src-pkg/src_pkg-1.0.tar.gz",
+    )
     page = (store.layout.tree / "simple" / "src-pkg" / "index.html").read_text()
     assert f'href="../../files/src-pkg/src_pkg-1.0.tar.gz#sha256={result.sha256}"' in page
     assert 'data-requires-python="&gt;=3.9"' in page
@@ -35,8 +38,10 @@ def test_sdist_is_listed_with_its_hash_and_requires_python(store: Store, tmp_pat
     # A rebuild from the tree finds it again.
     (store.layout.tree / "simple" / "src-pkg" / "index.html").unlink()
     assert store.rebuild() == []
-    assert "src_pkg-1.0.tar.gz" in (
-        store.layout.tree / "simple" / "src-pkg" / "index.html").read_text()
+    assert (
+        "src_pkg-1.0.tar.gz"
+        in (store.layout.tree / "simple" / "src-pkg" / "index.html").read_text()
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,8 +54,9 @@ def test_sdist_is_listed_with_its_hash_and_requires_python(store: Store, tmp_pat
         ({"extra": {"other-1.0/x.py": b"x"}}, "is not inside the folder 'src_pkg-1.0/'"),
     ],
 )
-def test_bad_sdists_are_refused(store: Store, tmp_path: Path, kwargs: dict[str, object],
-                                problem: str) -> None:
+def test_bad_sdists_are_refused(
+    store: Store, tmp_path: Path, kwargs: dict[str, object], problem: str
+) -> None:
     sdist = make_sdist(tmp_path, "src-pkg", "1.0", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValidationError) as caught:
         store.publish_file(sdist)
@@ -61,8 +67,9 @@ def test_bad_sdists_are_refused(store: Store, tmp_path: Path, kwargs: dict[str, 
 def test_zip_sdist_and_a_truncated_tarball(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "zipped-1.0.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("zipped-1.0/PKG-INFO",
-                         "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n")
+        archive.writestr(
+            "zipped-1.0/PKG-INFO", "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n"
+        )
     assert store.publish_file(path).status == "created"
     good = make_sdist(tmp_path, "cut", "1.0")
     cut = tmp_path / "cut" / "cut-1.0.tar.gz"
@@ -72,8 +79,9 @@ def test_zip_sdist_and_a_truncated_tarball(store: Store, tmp_path: Path) -> None
         store.publish_file(cut)
 
 
-@pytest.mark.parametrize(("target", "ok"), [("../../etc/passwd", False), ("/etc/passwd", False),
-                                            ("../PKG-INFO", True)])
+@pytest.mark.parametrize(
+    ("target", "ok"), [("../../etc/passwd", False), ("/etc/passwd", False), ("../PKG-INFO", True)]
+)
 def test_links_must_stay_inside(store: Store, tmp_path: Path, target: str, ok: bool) -> None:
     path = tmp_path / "linked_ok-1.0.tar.gz"
     pkg_info = b"Metadata-Version: 2.1\nName: linked-ok\nVersion: 1.0\n"
@@ -103,16 +111,19 @@ def test_a_member_that_admits_a_huge_size_is_refused_before_inflating(
     assert sdist.stat().st_size < 4 * 1024**2
     with pytest.raises(ValidationError) as caught:
         store.publish_file(sdist)
-    assert ("member 'zeros-1.0/zeros0.bin' would inflate to 3565158400 bytes, over the "
-            "per-member limit of 1073741824") in caught.value.message
+    assert (
+        "member 'zeros-1.0/zeros0.bin' would inflate to 3565158400 bytes, over the "
+        "per-member limit of 1073741824"
+    ) in caught.value.message
     assert not any((store.layout.tree / "files").rglob("*.tar.gz"))
 
 
 def test_members_past_the_ratio_budget_are_refused(store: Store, tmp_path: Path) -> None:
     # A few KB may inflate to 64 MiB (the floor under the ratio), not to 120 MiB.
     sdist = zero_sdist(tmp_path, "zeros", "1.0", [40, 40, 40])
-    with pytest.raises(ValidationError, match="the archive would inflate to more than "
-                                              "67108864 bytes"):
+    with pytest.raises(
+        ValidationError, match="the archive would inflate to more than 67108864 bytes"
+    ):
         store.publish_file(sdist)
 
 
@@ -125,8 +136,10 @@ def test_zeros_after_the_tar_inside_the_gzip_stream_count_too(
         store.publish_file(sdist)
     # Within the budget, the whole gzip stream is read (its CRC checked) and published.
     (tmp_path / "ok").mkdir()
-    assert store.publish_file(zero_sdist(tmp_path / "ok", "zeros", "1.0", [1],
-                                         trailing_mib=2)).status == "created"
+    assert (
+        store.publish_file(zero_sdist(tmp_path / "ok", "zeros", "1.0", [1], trailing_mib=2)).status
+        == "created"
+    )
 
 
 def test_a_huge_tar_header_is_refused(store: Store, tmp_path: Path) -> None:

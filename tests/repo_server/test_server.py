@@ -147,9 +147,14 @@ def test_range_request_gives_206(repo_server: RunningServer, tmp_path: Path) -> 
 
 
 def test_files_bigger_than_a_read_chunk_are_served_whole_and_by_range(
-        repo_server: RunningServer, tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "bigfile", "1.0", files={
-        "bigfile/__init__.py": "", "bigfile/data.bin": os.urandom(3 * 1024 * 1024 + 17)})
+    repo_server: RunningServer, tmp_path: Path
+) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        "bigfile",
+        "1.0",
+        files={"bigfile/__init__.py": "", "bigfile/data.bin": os.urandom(3 * 1024 * 1024 + 17)},
+    )
     repo_server.upload(wheel)
     copy = repo_server.data / "tree" / "files" / "bigfile" / f"{wheel.name}.stored"
     expected = copy.read_bytes()
@@ -162,7 +167,7 @@ def test_files_bigger_than_a_read_chunk_are_served_whole_and_by_range(
     request.add_header("Range", f"bytes={start}-{end}")
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 206
-        assert response.read() == expected[start:end + 1]
+        assert response.read() == expected[start : end + 1]
 
 
 def test_head_has_length_and_no_body(repo_server: RunningServer, tmp_path: Path) -> None:

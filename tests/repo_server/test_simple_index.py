@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from ipydeps_repo.simple_index import (
-    HTML_TYPE,
-    JSON_TYPE,
+from ipydeps_repo.store.pages import (
+    API_VERSION,
     Project,
     WheelFile,
-    choose_format,
     render_project_html,
     render_project_json,
     render_root_html,
+    render_root_json,
 )
+from ipydeps_repo.web.negotiation import choose_format
+
+from ipydeps.formats.wire import SIMPLE_HTML as HTML_TYPE
+from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
 
 PIP_ACCEPT = f"{JSON_TYPE}, {HTML_TYPE}; q=0.1, text/html; q=0.01"
 
@@ -101,3 +104,12 @@ def test_root_html_escapes_names() -> None:
     page = render_root_html(["b", "a<script>"])
     assert '<a href="a&lt;script&gt;/">a&lt;script&gt;</a>' in page
     assert page.index("a&lt;script") < page.index(">b<")
+
+
+@pytest.mark.parametrize("names", [[], ["one"], ["b-two", "a", 'quo"te', "unicodé", "x\\y"]])
+def test_root_json_is_the_json_module_s_text(names: list[str]) -> None:
+    document = {
+        "meta": {"api-version": API_VERSION},
+        "projects": [{"name": name} for name in sorted(names)],
+    }
+    assert render_root_json(names) == json.dumps(document, indent=1) + "\n"

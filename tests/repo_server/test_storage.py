@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from ipydeps_repo.errors import ConflictError, TooLargeError, ValidationError
-from ipydeps_repo.settings import DataLayout
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.layout import DataLayout
+from ipydeps_repo.store.store import Store
 
+from tests.support.sdists import make_sdist
 from tests.support.wheels import make_wheel
 
 
@@ -131,3 +132,66 @@ def test_listing_matches_the_tree(store: Store, tmp_path: Path) -> None:
     listing = store.listing()
     assert listing["apks"] == {}
     assert [item["filename"] for item in listing["wheels"]["demo"]] == [wheel.name]
+
+
+def _root(store: Store) -> list[str]:
+    document = json.loads((store.layout.tree / "simple/index.json").read_text())
+    return [project["name"] for project in document["projects"]]
+
+
+def test_a_publish_relists_its_own_project_and_the_root_only_when_it_changes(
+    store: Store, tmp_path: Path
+) -> None:
+    store.publish_file(make_wheel(tmp_path, "alpha", "1.0"))
+    # A project dropped into the tree by hand is not looked at by a publish into another
+    # one (publishing costs the same with 10 projects as with 10000); `index` lists it.
+    dropped = store.layout.tree / "files" / "dropped"
+    dropped.mkdir()
+    make_wheel(dropped, "dropped", "1.0")
+    root_page = store.layout.tree / "simple/index.json"
+    written = root_page.stat().st_mtime_ns
+    store.publish_file(make_wheel(tmp_path, "alpha", "2.0"))
+    assert root_page.stat().st_mtime_ns == written  # alpha was listed already
+    store.publish_file(make_wheel(tmp_path, "beta", "1.0"))
+    assert _root(store) == ["alpha", "beta"]
+    assert not (store.layout.tree / "simple/dropped").exists()
+    store.delete_files("beta", "1.0")
+    assert _root(store) == ["alpha"]
+    assert store.rebuild() == []
+    assert _root(store) == ["alpha", "dropped"]
+    assert (store.layout.tree / "simple/dropped/index.json").exists()
+    assert sorted(store.listing()["wheels"]) == ["alpha", "dropped"]
+
+
+def test_a_lost_project_list_is_read_again_from_the_tree(store: Store, tmp_path: Path) -> None:
+    # A store written before the list was kept has none, and a cache may be deleted.
+    store.publish_file(make_wheel(tmp_path, "alpha", "1.0"))
+    store.publish_file(make_wheel(tmp_path, "beta", "1.0"))
+    (store.layout.cache / "projects.json").unlink()
+    store.publish_file(make_wheel(tmp_path, "alpha", "2.0"))
+    assert _root(store) == ["alpha", "beta"]
+    assert sorted(store.listing()["wheels"]) == ["alpha", "beta"]
+    store.publish_file(make_wheel(tmp_path, "gamma", "1.0"))
+    assert _root(store) == ["alpha", "beta", "gamma"]
+    assert json.loads((store.layout.cache / "projects.json").read_text()) == [
+        "alpha",
+        "beta",
+        "gamma",
+    ]
+    for page in ("index.html", "index.json"):
+        (store.layout.tree / "simple" / page).unlink()
+    store.publish_file(make_wheel(tmp_path, "gamma", "2.0"))
+    assert _root(store) == ["alpha", "beta", "gamma"]
+
+
+def test_a_published_file_is_listed_as_a_full_rescan_lists_it(store: Store, tmp_path: Path) -> None:
+    # A publish lists the facts its own check found (nothing is read twice); the full
+    # rescan of `index` finds the same, key for key.
+    store.publish_file(make_wheel(tmp_path, "demo", "1.0", requires_python=">=3.9"))
+    store.publish_file(make_sdist(tmp_path, "demo", "1.0", requires_python=">=3.9"))
+    cache = store.layout.cache / "simple" / "demo.json"
+    page = store.layout.tree / "simple" / "demo" / "index.json"
+    published, published_page = cache.read_text(), page.read_text()
+    assert store.rebuild() == []
+    assert json.loads(cache.read_text()) == json.loads(published)
+    assert page.read_text() == published_page

@@ -23,8 +23,8 @@ from ipydeps_repo.settings import (
     build_settings,
     stored_copies_enabled,
 )
-from ipydeps_repo.simple_index import Project, WheelFile, render_project_html, render_project_json
-from ipydeps_repo.storage import Store
+from ipydeps_repo.store.pages import Project, WheelFile, render_project_html, render_project_json
+from ipydeps_repo.store.store import Store
 
 from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
@@ -123,8 +123,10 @@ def test_a_wheel_stored_already_still_gets_a_copy(tmp_path: Path) -> None:
     store = Store(DataLayout(tmp_path / "data"))
     (tmp_path / "stored").mkdir()
     wheel = restamp_members(
-        demo_wheel(tmp_path), tmp_path / "stored" / "demo-1.0-py3-none-any.whl",
-        compression=zipfile.ZIP_STORED, directories=("demo/empty/",),
+        demo_wheel(tmp_path),
+        tmp_path / "stored" / "demo-1.0-py3-none-any.whl",
+        compression=zipfile.ZIP_STORED,
+        directories=("demo/empty/",),
     )
     store.publish_file(wheel)
     published = store.layout.tree / "files" / "demo" / wheel.name
@@ -134,9 +136,9 @@ def test_a_wheel_stored_already_still_gets_a_copy(tmp_path: Path) -> None:
     assert copy.read_bytes() == wheel.read_bytes()
     assert copy.samefile(published)
     page = json.loads((store.layout.tree / "simple/demo/index.json").read_text())
-    assert page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(
-        copy.read_bytes()
-    ).hexdigest()
+    assert (
+        page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+    )
 
 
 def test_setting_off_makes_no_copy_and_no_key(tmp_path: Path) -> None:
@@ -250,11 +252,13 @@ def test_a_linked_copy_follows_a_forced_replacement(tmp_path: Path) -> None:
     wheels = []
     for folder, body in (("a", "x = 1\n"), ("b", "y = 2\n")):
         (tmp_path / folder / "stored").mkdir(parents=True)
-        wheels.append(restamp_members(
-            demo_wheel(tmp_path / folder, body=body),
-            tmp_path / folder / "stored" / "demo-1.0-py3-none-any.whl",
-            compression=zipfile.ZIP_STORED,
-        ))
+        wheels.append(
+            restamp_members(
+                demo_wheel(tmp_path / folder, body=body),
+                tmp_path / folder / "stored" / "demo-1.0-py3-none-any.whl",
+                compression=zipfile.ZIP_STORED,
+            )
+        )
     first, second = wheels
     published = store.layout.tree / "files" / "demo" / first.name
     copy = published.with_name(f"{first.name}.stored")
@@ -266,9 +270,9 @@ def test_a_linked_copy_follows_a_forced_replacement(tmp_path: Path) -> None:
     assert copy.samefile(published)
     assert copy.read_bytes() == second.read_bytes()
     page = json.loads((store.layout.tree / "simple/demo/index.json").read_text())
-    assert page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(
-        second.read_bytes()
-    ).hexdigest()
+    assert (
+        page["files"][0][KEY]["hashes"]["sha256"] == hashlib.sha256(second.read_bytes()).hexdigest()
+    )
 
 
 def test_a_copy_that_cannot_be_written_leaves_the_wheel_listed(
@@ -352,12 +356,20 @@ def test_copies_of_removed_wheels_are_deleted(tmp_path: Path) -> None:
 
 
 def test_project_json_carries_the_key_only_for_wheels_with_a_copy() -> None:
-    without = WheelFile(filename="x-1.0-py2-none-any.whl",
-                        url="../../files/x/x-1.0-py2-none-any.whl", version="1.0",
-                        sha256="a" * 64, size=10, metadata_sha256="b" * 64)
+    without = WheelFile(
+        filename="x-1.0-py2-none-any.whl",
+        url="../../files/x/x-1.0-py2-none-any.whl",
+        version="1.0",
+        sha256="a" * 64,
+        size=10,
+        metadata_sha256="b" * 64,
+    )
     with_copy = dataclasses.replace(
-        without, filename="x-1.0-py3-none-any.whl", url="../../files/x/x-1.0-py3-none-any.whl",
-        stored_sha256="c" * 64, stored_size=30,
+        without,
+        filename="x-1.0-py3-none-any.whl",
+        url="../../files/x/x-1.0-py3-none-any.whl",
+        stored_sha256="c" * 64,
+        stored_size=30,
     )
     project = Project(name="x", files=(with_copy, without))
     page = json.loads(render_project_json(project))

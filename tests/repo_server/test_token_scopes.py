@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ipydeps_repo.auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore, hash_token
 from ipydeps_repo.errors import PermissionDeniedError, ValidationError
-from ipydeps_repo.token_scope import parse_expiry
-from ipydeps_repo.validation import project_of_filename
+from ipydeps_repo.validation.names import project_of_filename
+from ipydeps_repo.web.auth import SCOPE_FORCE, SCOPE_UPLOAD, TokenStore, hash_token
+from ipydeps_repo.web.token_scope import parse_expiry
 
 from tests.support.sdists import legacy_form, make_sdist
 from tests.support.server import RunningServer, repo_cli

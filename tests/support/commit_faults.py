@@ -18,7 +18,6 @@ import sys
 import threading
 from pathlib import Path
 
-from ipydeps.config import load_config
 from ipydeps.environment import inspect_environment
 from ipydeps.environment_model import PlanPolicy, TargetEnvironment
 from ipydeps.execute import execute_plan
@@ -26,6 +25,7 @@ from ipydeps.fetch import HttpFetcher
 from ipydeps.plan import resolve
 from ipydeps.progress import NullProgress
 from ipydeps.requirements import parse_requirements
+from ipydeps.settings import load_config
 from ipydeps.sources import sources_from_settings
 
 
@@ -64,20 +64,31 @@ class FileStoppingRenamer(StoppingRenamer):
                 pause.wait(0.05)
 
 
-def upgrade(repository: str, prefix: Path, renamer: StoppingRenamer,
-            requirements: list[str]) -> None:
+def upgrade(
+    repository: str, prefix: Path, renamer: StoppingRenamer, requirements: list[str]
+) -> None:
     """Plan and carry out ``requirements`` (upgrading) with the library's own parts."""
-    settings = load_config(overrides={"repository_url": repository, "upstream": "deny",
-                                      "apk": "never"}, environ=os.environ)
+    settings = load_config(
+        overrides={"repository_url": repository, "upstream": "deny", "apk": "never"},
+        environ=os.environ,
+    )
     fetcher = HttpFetcher()
     environment = inspect_environment(prefix, apk=False)
-    plan = resolve(parse_requirements(requirements),
-                   sources=sources_from_settings(settings, fetcher, arch=platform.machine()),
-                   installed=environment.installed,
-                   environment=TargetEnvironment.current(apk_available=False),
-                   policy=PlanPolicy(upgrade=True, upstream_allowed=False, apk_allowed=False))
-    execute_plan(plan, scheme=environment.scheme, fetcher=fetcher, apk_runner=None,
-                 progress=NullProgress(), renamer=renamer)
+    plan = resolve(
+        parse_requirements(requirements),
+        sources=sources_from_settings(settings, fetcher, arch=platform.machine()),
+        installed=environment.installed,
+        environment=TargetEnvironment.current(apk_available=False),
+        policy=PlanPolicy(upgrade=True, upstream_allowed=False, apk_allowed=False),
+    )
+    execute_plan(
+        plan,
+        scheme=environment.scheme,
+        fetcher=fetcher,
+        apk_runner=None,
+        progress=NullProgress(),
+        renamer=renamer,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -101,8 +112,13 @@ def main(argv: list[str]) -> int:
         else:
             upgrade(repository, Path(prefix), renamer, requirements)
     except KeyboardInterrupt as interrupt:
-        print("KeyboardInterrupt", *getattr(interrupt, "__notes__", ()), sep="\n",
-              file=sys.stderr, flush=True)
+        print(
+            "KeyboardInterrupt",
+            *getattr(interrupt, "__notes__", ()),
+            sep="\n",
+            file=sys.stderr,
+            flush=True,
+        )
         return 130
     print(f"renames: {renamer.count}", flush=True)
     return 0

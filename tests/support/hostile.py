@@ -55,8 +55,14 @@ def member(name: str, content: bytes | str, *, method: int = DEFLATED) -> RawMem
     if method == DEFLATED:
         packer = zlib.compressobj(6, zlib.DEFLATED, -15)
         stored = packer.compress(data) + packer.flush()
-    return RawMember(name=name, data=stored, crc=zlib.crc32(data), size=len(data),
-                     record=record_hash_of(data), method=method)
+    return RawMember(
+        name=name,
+        data=stored,
+        crc=zlib.crc32(data),
+        size=len(data),
+        record=record_hash_of(data),
+        method=method,
+    )
 
 
 def zero_bomb(name: str, size_mib: int) -> RawMember:
@@ -76,8 +82,13 @@ def zero_bomb(name: str, size_mib: int) -> RawMember:
         crc = zlib.crc32(chunk, crc)
         digest.update(chunk)
     record = "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-    return RawMember(name=name, data=first + block * (size_mib - 1) + tail, crc=crc,
-                     size=size_mib << 20, record=record)
+    return RawMember(
+        name=name,
+        data=first + block * (size_mib - 1) + tail,
+        crc=crc,
+        size=size_mib << 20,
+        record=record,
+    )
 
 
 def wheel_members(
@@ -89,16 +100,19 @@ def wheel_members(
 ) -> list[RawMember]:
     """Return ``members`` plus METADATA, WHEEL and a RECORD (true rows unless given)."""
     dist = f"{project}-{version}.dist-info"
-    metadata = member(f"{dist}/METADATA",
-                      f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n")
-    wheel = member(f"{dist}/WHEEL",
-                   "Wheel-Version: 1.0\nGenerator: hostile\nRoot-Is-Purelib: true\n"
-                   "Tag: py3-none-any\n")
+    metadata = member(
+        f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
+    )
+    wheel = member(
+        f"{dist}/WHEEL",
+        "Wheel-Version: 1.0\nGenerator: hostile\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    )
     body = [*members, metadata, wheel]
     if record_rows is None:
         record_rows = [f"{item.name},{item.record},{item.size}" for item in body]
-    record = member(f"{dist}/RECORD", "".join(f"{row}\n" for row in
-                                             [*record_rows, f"{dist}/RECORD,,"]))
+    record = member(
+        f"{dist}/RECORD", "".join(f"{row}\n" for row in [*record_rows, f"{dist}/RECORD,,"])
+    )
     return [*body, record]
 
 
@@ -114,16 +128,44 @@ def write_zip(path: Path, members: Sequence[RawMember], *, gap: bytes = b"") -> 
         name = item.name.encode()
         local_size = item.size if item.local_size is None else item.local_size
         central_size = item.size if item.central_size is None else item.central_size
-        out += _LOCAL.pack(0x04034B50, 20, 0x800, item.method, _DOS_TIME, _DOS_DATE, item.crc,
-                           len(item.data), local_size, len(local_name), 0)
+        out += _LOCAL.pack(
+            0x04034B50,
+            20,
+            0x800,
+            item.method,
+            _DOS_TIME,
+            _DOS_DATE,
+            item.crc,
+            len(item.data),
+            local_size,
+            len(local_name),
+            0,
+        )
         out += local_name + item.data
-        central += _CENTRAL.pack(0x02014B50, 0x031E, 20, 0x800, item.method, _DOS_TIME,
-                                 _DOS_DATE, item.crc, len(item.data), central_size, len(name),
-                                 0, 0, 0, 0, 0o100644 << 16, offset)
+        central += _CENTRAL.pack(
+            0x02014B50,
+            0x031E,
+            20,
+            0x800,
+            item.method,
+            _DOS_TIME,
+            _DOS_DATE,
+            item.crc,
+            len(item.data),
+            central_size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0o100644 << 16,
+            offset,
+        )
         central += name
     out += central
-    out += _END.pack(0x06054B50, 0, 0, len(members), len(members), len(central),
-                     len(out) - len(central), 0)
+    out += _END.pack(
+        0x06054B50, 0, 0, len(members), len(members), len(central), len(out) - len(central), 0
+    )
     path.write_bytes(bytes(out))
     return path
 
@@ -137,8 +179,7 @@ def hostile_wheel(
     gap: bytes = b"",
 ) -> Path:
     """Write a demo 1.0 wheel holding ``members`` (and true metadata) as ``filename``."""
-    return write_zip(directory / filename, wheel_members(members, record_rows=record_rows),
-                     gap=gap)
+    return write_zip(directory / filename, wheel_members(members, record_rows=record_rows), gap=gap)
 
 
 __all__ = ["RawMember", "hostile_wheel", "member", "replace", "write_zip", "zero_bomb"]

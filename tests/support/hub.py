@@ -40,9 +40,11 @@ PROXY_PACKAGE = "configurable-http-proxy"
 PROXY_VERSION = "5.3.0"
 HUB_CONFIG = Path(__file__).with_name("hub_config.py")
 RUNNING_LINE = "JupyterHub is now running at "
-INSTALL_NODE = ("configurable-http-proxy, JupyterHub's proxy, is a Node.js program: install "
-                "node and npm, e.g. `sudo apt-get install nodejs npm` on Debian/Ubuntu "
-                "(.ci/run does this on a clean machine)")
+INSTALL_NODE = (
+    "configurable-http-proxy, JupyterHub's proxy, is a Node.js program: install "
+    "node and npm, e.g. `sudo apt-get install nodejs npm` on Debian/Ubuntu "
+    "(.ci/run does this on a clean machine)"
+)
 
 
 class HubSetupError(RuntimeError):
@@ -65,13 +67,27 @@ def proxy_command() -> list[str]:
     if installed != PROXY_VERSION:
         prefix.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund",
-             f"{PROXY_PACKAGE}@{PROXY_VERSION}"],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(prefix),
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                f"{PROXY_PACKAGE}@{PROXY_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
         if result.returncode != 0:
-            raise HubSetupError(f"npm install {PROXY_PACKAGE}@{PROXY_VERSION} failed "
-                                f"({result.returncode}):\n{result.stdout[-2000:]}"
-                                f"\n{result.stderr[-4000:]}")
+            raise HubSetupError(
+                f"npm install {PROXY_PACKAGE}@{PROXY_VERSION} failed "
+                f"({result.returncode}):\n{result.stdout[-2000:]}"
+                f"\n{result.stderr[-4000:]}"
+            )
     return [node, str(package / "bin" / PROXY_PACKAGE)]
 
 
@@ -90,11 +106,17 @@ def host_repository(packages: tuple[str, ...] = ("numpy", "scipy")) -> Path:
             shutil.rmtree(data)
         result = subprocess.run(
             [sys.executable, "-m", "ipydeps_repo", "mirror", *packages, "--data", str(data)],
-            capture_output=True, text=True, env=clean_pip_env(), stdin=subprocess.DEVNULL,
-            timeout=1800)
+            capture_output=True,
+            text=True,
+            env=clean_pip_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=1800,
+        )
         if result.returncode != 0:
-            raise HubSetupError(f"ipydeps-repo mirror {' '.join(packages)} failed:\n"
-                                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise HubSetupError(
+                f"ipydeps-repo mirror {' '.join(packages)} failed:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         done.write_text(request)
     return data
 
@@ -116,8 +138,15 @@ class SpawnProfile:
     environment: dict[str, str]
 
 
-def runtime_profile(runtime: Path, work: Path, *, ui: str, runtime_dir: Path,
-                    kernel_spec_path: Path | None, settings: dict[str, str]) -> SpawnProfile:
+def runtime_profile(
+    runtime: Path,
+    work: Path,
+    *,
+    ui: str,
+    runtime_dir: Path,
+    kernel_spec_path: Path | None,
+    settings: dict[str, str],
+) -> SpawnProfile:
     """The runtime image's start script from the venv ``runtime``, configured like the image.
 
     ``docker/jupyter_server_config.py`` and ``docker/ipython_kernel_config.py`` are the server's
@@ -156,9 +185,15 @@ def write_kernel_spec(path: Path, python: Path) -> Path:
     """Write a ``python3`` kernel spec running ``python`` in ``path``/kernels; return ``path``."""
     spec = path / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipydeps)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipydeps)",
+                "language": "python",
+            }
+        )
+    )
     return path
 
 
@@ -194,8 +229,7 @@ class RunningHub:
         psutil.wait_procs(children, timeout=30)
 
 
-def start_hub(work: Path, profiles: dict[str, SpawnProfile], *,
-              timeout: float = 120) -> RunningHub:
+def start_hub(work: Path, profiles: dict[str, SpawnProfile], *, timeout: float = 120) -> RunningHub:
     """Start JupyterHub and its proxy on 127.0.0.1; return once it says it is running.
 
     Raises ``HubSetupError`` (with the hub's log) when it exits or stays silent until
@@ -205,19 +239,27 @@ def start_hub(work: Path, profiles: dict[str, SpawnProfile], *,
     password = secrets.token_urlsafe(16)
     public = f"http://127.0.0.1:{free_port()}/"
     settings: dict[str, Any] = {
-        "work": str(work), "password": password, "public_url": public,
+        "work": str(work),
+        "password": password,
+        "public_url": public,
         "hub_url": f"http://127.0.0.1:{free_port()}",
         "proxy_api_url": f"http://127.0.0.1:{free_port()}",
         "proxy_command": proxy_command(),
-        "profiles": {name: {"cmd": profile.cmd, "args": profile.args,
-                            "environment": profile.environment}
-                     for name, profile in profiles.items()},
+        "profiles": {
+            name: {"cmd": profile.cmd, "args": profile.args, "environment": profile.environment}
+            for name, profile in profiles.items()
+        },
     }
     (work / "hub-settings.json").write_text(json.dumps(settings, indent=1))
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=work,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=clean_pip_env(IPYDEPS_HUB_SETTINGS=str(work / "hub-settings.json")))
+        [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_pip_env(IPYDEPS_HUB_SETTINGS=str(work / "hub-settings.json")),
+    )
     hub = RunningHub(url=public, password=password, process=process)
     lines: queue.Queue[str | None] = queue.Queue()
     # Drain the log all along (a full pipe would stall the hub) into the hub's log list.
@@ -233,12 +275,13 @@ def start_hub(work: Path, profiles: dict[str, SpawnProfile], *,
         if RUNNING_LINE in line:
             return hub
     hub.stop()
-    raise HubSetupError(f"JupyterHub did not start within {timeout:.0f} s "
-                        f"(exit status {process.poll()}):\n{hub.log_tail()}")
+    raise HubSetupError(
+        f"JupyterHub did not start within {timeout:.0f} s "
+        f"(exit status {process.poll()}):\n{hub.log_tail()}"
+    )
 
 
-def _drain(process: subprocess.Popen[str], log: list[str],
-           lines: queue.Queue[str | None]) -> None:
+def _drain(process: subprocess.Popen[str], log: list[str], lines: queue.Queue[str | None]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
         log.append(line)

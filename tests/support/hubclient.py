@@ -65,15 +65,17 @@ class HubUser:
     def login(cls, hub_url: str, name: str, password: str) -> HubUser:
         """Log in through the hub's login form. Raises ``LoginRefused`` if it is refused."""
         cookies = CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies),
-                                             _NoRedirects())
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(cookies), _NoRedirects()
+        )
         with opener.open(hub_url + "hub/login", timeout=60) as page:
             form = page.read().decode()
         match = XSRF_FIELD.search(form)
         if match is None:
             raise HubError("the hub's login page has no _xsrf field:\n" + form[:2000])
-        data = urllib.parse.urlencode({"username": name, "password": password,
-                                       "_xsrf": match.group(1)}).encode()
+        data = urllib.parse.urlencode(
+            {"username": name, "password": password, "_xsrf": match.group(1)}
+        ).encode()
         try:
             opener.open(urllib.request.Request(hub_url + "hub/login", data=data), timeout=60)
         except urllib.error.HTTPError as error:
@@ -90,15 +92,16 @@ class HubUser:
         """Create an API token for this user with the login cookie; remember and return it."""
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
         request = urllib.request.Request(
-            f"{self.hub_url}hub/api/users/{self.name}/tokens", method="POST",
+            f"{self.hub_url}hub/api/users/{self.name}/tokens",
+            method="POST",
             data=json.dumps({"note": note, "expires_in": 3600}).encode(),
-            headers={"X-XSRFToken": self._xsrf(), "Content-Type": "application/json"})
+            headers={"X-XSRFToken": self._xsrf(), "Content-Type": "application/json"},
+        )
         with opener.open(request, timeout=60) as response:
             self.token = _json(response)["token"]
         return self.token
 
-    def api(self, method: str, path: str, body: Any = None,
-            timeout: float = 60) -> tuple[int, Any]:
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
         """Call the hub's REST API (``path`` after /hub/api/) with the token; (status, JSON)."""
         return _call(f"{self.hub_url}hub/api/{path}", self.token, method, body, timeout)
 
@@ -120,7 +123,8 @@ class HubUser:
             raise HubError(f"starting {self.name}'s server answered {status}: {body}")
         request = urllib.request.Request(
             f"{self.hub_url}hub/api/users/{self.name}/server/progress",
-            headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"})
+            headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"},
+        )
         deadline = time.monotonic() + timeout
         events: list[dict[str, Any]] = []
         # The hub sends a keepalive every 8 s, so a read never waits longer than that.
@@ -128,7 +132,7 @@ class HubUser:
             for raw in stream:
                 line = raw.decode().strip()
                 if line.startswith("data:"):
-                    events.append(json.loads(line[len("data:"):]))
+                    events.append(json.loads(line[len("data:") :]))
                     if events[-1].get("ready"):
                         return self.hub_url + str(events[-1]["url"]).lstrip("/")
                     if events[-1].get("failed"):
@@ -152,8 +156,7 @@ class HubUser:
             time.sleep(0.1)
 
 
-def _call(url: str, token: str | None, method: str, body: Any,
-          timeout: float) -> tuple[int, Any]:
+def _call(url: str, token: str | None, method: str, body: Any, timeout: float) -> tuple[int, Any]:
     headers = {"Authorization": f"token {token}"} if token else {}
     data = json.dumps(body).encode() if body is not None else None
     if data is not None:
@@ -177,10 +180,13 @@ class ServerClient:
     url: str
     token: str | None
 
-    def api(self, method: str, path: str, body: Any = None,
-            timeout: float = 60) -> tuple[int, Any]:
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
         """Call the server's REST API (``path`` after /api/); (status, JSON or text)."""
         return _call(f"{self.url}api/{path}", self.token, method, body, timeout)
+
+    def get(self, path: str, timeout: float = 60) -> tuple[int, Any]:
+        """GET ``path`` under the server's URL with its token; (status, JSON or text)."""
+        return _call(f"{self.url}{path}", self.token, "GET", None, timeout)
 
     def start_kernel(self) -> str:
         """Start a ``python3`` kernel; return its id. Raises ``HubError`` if refused."""
@@ -191,8 +197,11 @@ class ServerClient:
 
     def start_session(self, path: str) -> str:
         """Open ``path`` as a notebook session (as JupyterLab does); return its kernel's id."""
-        status, session = self.api("POST", "sessions", {
-            "path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}})
+        status, session = self.api(
+            "POST",
+            "sessions",
+            {"path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}},
+        )
         if status != 201:
             raise HubError(f"POST api/sessions answered {status}: {session}")
         return str(session["kernel"]["id"])
@@ -222,13 +231,31 @@ class KernelChannel:
     def execute(self, code: str, timeout: float = 300) -> CellRun:
         """Run ``code`` as one cell. Raises ``HubError`` if it does not finish in ``timeout``."""
         msg_id = uuid.uuid4().hex
-        self.socket.send(json.dumps({
-            "channel": "shell", "metadata": {}, "parent_header": {}, "buffers": [],
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "version": "5.3",
-                       "session": self.session, "username": "ipydeps-tests", "date": ""},
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
+        self.socket.send(
+            json.dumps(
+                {
+                    "channel": "shell",
+                    "metadata": {},
+                    "parent_header": {},
+                    "buffers": [],
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                        "session": self.session,
+                        "username": "ipydeps-tests",
+                        "date": "",
+                    },
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
+                }
+            )
+        )
         output = CellOutput()
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:

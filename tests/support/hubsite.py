@@ -81,10 +81,15 @@ class HubSite:
     def healthcheck(self, user: str) -> subprocess.CompletedProcess[str]:
         """The image's HEALTHCHECK command (docker/jupyter-healthcheck) beside user's server."""
         return subprocess.run(
-            [str(self.users[user].runtime / "bin" / "python"),
-             str(ROOT / "docker" / "jupyter-healthcheck")],
-            capture_output=True, text=True, timeout=60,
-            env={"JUPYTER_RUNTIME_DIR": str(self.sockets / user), "PATH": "/usr/bin:/bin"})
+            [
+                str(self.users[user].runtime / "bin" / "python"),
+                str(ROOT / "docker" / "jupyter-healthcheck"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"JUPYTER_RUNTIME_DIR": str(self.sockets / user), "PATH": "/usr/bin:/bin"},
+        )
 
     def close(self) -> None:
         """Stop the hub (with its proxy and servers) and the repository; remove the sockets."""
@@ -95,8 +100,9 @@ class HubSite:
             shutil.rmtree(self.sockets, ignore_errors=True)
 
 
-def open_site(work: Path, users: dict[str, SiteUser], repository: RunningServer,
-              **settings: str) -> HubSite:
+def open_site(
+    work: Path, users: dict[str, SiteUser], repository: RunningServer, **settings: str
+) -> HubSite:
     """Start the hub for ``users`` against ``repository``; ``settings`` add IPYDEPS_* values.
 
     The spawner's environment holds IPYDEPS_REPOSITORY_URL (the repository),
@@ -104,8 +110,13 @@ def open_site(work: Path, users: dict[str, SiteUser], repository: RunningServer,
     activity reports reach the hub within a test). Raises ``HubSetupError`` when the hub or
     its proxy cannot be set up; the repository is stopped then.
     """
-    environment = {"IPYDEPS_REPOSITORY_URL": repository.url, "IPYDEPS_UPSTREAM": "deny",
-                   "IPYDEPS_APK": "never", "JUPYTERHUB_ACTIVITY_INTERVAL": "1", **settings}
+    environment = {
+        "IPYDEPS_REPOSITORY_URL": repository.url,
+        "IPYDEPS_UPSTREAM": "deny",
+        "IPYDEPS_APK": "never",
+        "JUPYTERHUB_ACTIVITY_INTERVAL": "1",
+        **settings,
+    }
     # Kernels' ipc sockets live in the runtime directory: a Unix socket path has at most 107
     # bytes, so a short private directory rather than one under pytest's deep paths.
     sockets = Path(tempfile.mkdtemp(prefix="hub-"))
@@ -113,11 +124,17 @@ def open_site(work: Path, users: dict[str, SiteUser], repository: RunningServer,
     for name, user in users.items():
         specs = None
         if user.installs:
-            specs = write_kernel_spec(work / "kernel-specs" / name,
-                                      _kernel_env(work, name) / "bin" / "python")
-        profiles[name] = runtime_profile(user.runtime, work / "profiles" / name, ui=user.ui,
-                                         runtime_dir=sockets / name, kernel_spec_path=specs,
-                                         settings=environment)
+            specs = write_kernel_spec(
+                work / "kernel-specs" / name, _kernel_env(work, name) / "bin" / "python"
+            )
+        profiles[name] = runtime_profile(
+            user.runtime,
+            work / "profiles" / name,
+            ui=user.ui,
+            runtime_dir=sockets / name,
+            kernel_spec_path=specs,
+            settings=environment,
+        )
     try:
         hub = start_hub(work / "hub", profiles)
     except HubSetupError:

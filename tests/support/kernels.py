@@ -41,10 +41,15 @@ class Kernel:
     def __init__(self, python: Path, workdir: Path, env: dict[str, str]) -> None:
         spec_dir = workdir / "kernels" / "throwaway"
         spec_dir.mkdir(parents=True, exist_ok=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "throwaway", "language": "python",
-        }))
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "throwaway",
+                    "language": "python",
+                }
+            )
+        )
         specs = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")])
         self.manager = KernelManager(kernel_name="throwaway", kernel_spec_manager=specs)
         self.manager.start_kernel(env=clean_pip_env(**env), cwd=str(workdir))

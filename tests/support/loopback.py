@@ -39,9 +39,14 @@ class Scripted:
 class ScriptedServer:
     """Serves ``responses`` in order (the last one repeats) and records request paths."""
 
-    def __init__(self, responses: list[Scripted],
-                 routes: dict[str, Scripted] | None = None, *, host: str = "127.0.0.1",
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        responses: list[Scripted],
+        routes: dict[str, Scripted] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.responses = list(responses)
         self.routes = dict(routes or {})
         self.requests: list[str] = []
@@ -114,7 +119,7 @@ def _trickle(stream: BinaryIO, body: bytes, every: float, stopping: threading.Ev
     """Send ``body`` a byte at a time, one every ``every`` seconds, until done or stopped."""
     for offset in range(len(body)):
         try:
-            stream.write(body[offset:offset + 1])
+            stream.write(body[offset : offset + 1])
             stream.flush()
         except OSError:  # the client went away
             return
@@ -126,7 +131,7 @@ def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
     piece = 16 * 1024
     started = time.monotonic()
     for offset in range(0, len(body), piece):
-        stream.write(body[offset:offset + piece])
+        stream.write(body[offset : offset + piece])
         stream.flush()
         ahead = started + (offset + piece) / pace - time.monotonic()
         if ahead > 0:
@@ -134,9 +139,12 @@ def _paced_write(stream: BinaryIO, body: bytes, pace: float) -> None:
 
 
 @contextmanager
-def scripted_server(*responses: Scripted, routes: dict[str, Scripted] | None = None,
-                    host: str = "127.0.0.1",
-                    tls: ssl.SSLContext | None = None) -> Iterator[ScriptedServer]:
+def scripted_server(
+    *responses: Scripted,
+    routes: dict[str, Scripted] | None = None,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[ScriptedServer]:
     """Run a ``ScriptedServer`` for the duration of a ``with`` block (``routes`` by path first).
 
     ``host`` is the loopback address it listens on (127.0.0.2 plays another host); with

@@ -33,11 +33,19 @@ class MuslHarnessError(RuntimeError):
 
 
 def _run(args: list[str], *, what: str, timeout: float = 1800) -> str:
-    result = subprocess.run(args, capture_output=True, text=True, env=clean_pip_env(),
-                            stdin=subprocess.DEVNULL, timeout=timeout)
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise MuslHarnessError(f"{what} failed ({result.returncode}):\n"
-                               f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise MuslHarnessError(
+            f"{what} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     return result.stdout
 
 
@@ -46,23 +54,38 @@ def harness_python() -> Path:
 
     Raises ``MuslHarnessError`` with the script's output when it cannot be built.
     """
-    out = _run([sys.executable, str(ROOT / "scripts" / "musl_harness.py")],
-               what="scripts/musl_harness.py")
+    out = _run(
+        [sys.executable, str(ROOT / "scripts" / "musl_harness.py")], what="scripts/musl_harness.py"
+    )
     return Path(out.strip().splitlines()[-1])
 
 
 def python_version(python: Path) -> str:
     """The ``X.Y`` of an interpreter."""
-    return _run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                what="python --version").strip()
+    return _run(
+        [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        what="python --version",
+    ).strip()
 
 
 def _ipydeps_wheel(into: Path) -> Path:
     """Build ipydeps from this checkout as a wheel (as the runtime image installs it)."""
     for old in into.glob("ipydeps_client-*.whl"):
         old.unlink()
-    _run([sys.executable, "-m", "pip", "--quiet", "wheel", "--no-deps", "--wheel-dir", str(into),
-          str(ROOT)], what="building the ipydeps wheel")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--quiet",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            str(into),
+            str(ROOT),
+        ],
+        what="building the ipydeps wheel",
+    )
     return next(into.glob("ipydeps_client-*.whl"))
 
 
@@ -81,14 +104,29 @@ def runtime_env(python: Path, env: Path | None = None) -> Path:
         if env.exists():
             shutil.rmtree(env)
         _run([str(python), "-m", "venv", str(env)], what="creating the musl venv")
-        _run([str(venv_python), "-m", "pip", "install", "--quiet", *RUNTIME_PACKAGES],
-             what="pip install jupyter-server ipykernel (musl)")
+        _run(
+            [str(venv_python), "-m", "pip", "install", "--quiet", *RUNTIME_PACKAGES],
+            what="pip install jupyter-server ipykernel (musl)",
+        )
         stamp_file.write_text(stamp)
     wheel = _ipydeps_wheel(CACHE / "wheels")
-    _run([str(venv_python), "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
-          str(wheel)], what="pip install ipydeps (musl)")
-    _run([str(venv_python), "-m", "pip", "install", "--quiet", str(wheel)],
-         what="pip install ipydeps' dependencies (musl)")
+    _run(
+        [
+            str(venv_python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--force-reinstall",
+            "--no-deps",
+            str(wheel),
+        ],
+        what="pip install ipydeps (musl)",
+    )
+    _run(
+        [str(venv_python), "-m", "pip", "install", "--quiet", str(wheel)],
+        what="pip install ipydeps' dependencies (musl)",
+    )
     return env
 
 
@@ -105,9 +143,22 @@ def mirrored_repository(python_version: str) -> Path:
     if not (done.is_file() and done.read_text() == request):
         if data.exists():
             shutil.rmtree(data)
-        _run([sys.executable, "-m", "ipydeps_repo", "mirror", *SCIENCE, "--platform", PLATFORM,
-              "--python-version", python_version, "--data", str(data)],
-             what="ipydeps-repo mirror numpy scipy pandas (musllinux)")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "ipydeps_repo",
+                "mirror",
+                *SCIENCE,
+                "--platform",
+                PLATFORM,
+                "--python-version",
+                python_version,
+                "--data",
+                str(data),
+            ],
+            what="ipydeps-repo mirror numpy scipy pandas (musllinux)",
+        )
         done.write_text(request)
     return data
 

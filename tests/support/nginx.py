@@ -104,8 +104,9 @@ class RunningNginx:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def start_nginx(tree: Path, *, upstream: str | None = None, static: bool = False,
-                workers: int | str = 1) -> RunningNginx:
+def start_nginx(
+    tree: Path, *, upstream: str | None = None, static: bool = False, workers: int | str = 1
+) -> RunningNginx:
     """Start nginx on 127.0.0.1, port chosen by the kernel, serving ``tree``.
 
     ``upstream`` is the repository server's ``host:port`` (the shipped config proxies
@@ -123,21 +124,25 @@ def start_nginx(tree: Path, *, upstream: str | None = None, static: bool = False
     run_dir = Path(tempfile.mkdtemp(prefix="ipydeps-nginx-"))
     listen = f"127.0.0.1:{port}"
     body = (_STATIC_BODY if static else _REPO_BODY).format(
-        shipped=SHIPPED, upstream=upstream, listen=listen, tree=tree)
+        shipped=SHIPPED, upstream=upstream, listen=listen, tree=tree
+    )
     # As root, the workers would run as nobody, who cannot read pytest's private tmp dirs.
     user = "user root;\n" if os.geteuid() == 0 else ""
     config = run_dir / "nginx.conf"
-    config.write_text(_MAIN.format(user=user, workers=workers, run=run_dir, body=body,
-                                   mime_types=_mime_types()))
+    config.write_text(
+        _MAIN.format(user=user, workers=workers, run=run_dir, body=body, mime_types=_mime_types())
+    )
     env = {**os.environ, "NGINX": f"{listener.fileno()};"}
     try:
         process = subprocess.Popen(
             [NGINX, "-e", "stderr", "-p", str(run_dir), "-c", str(config)],
-            env=env, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL)
+            env=env,
+            pass_fds=(listener.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         listener.close()
-    return RunningNginx(url=f"http://{listen}/", process=process, run_dir=run_dir,
-                        config=config)
+    return RunningNginx(url=f"http://{listen}/", process=process, run_dir=run_dir, config=config)
 
 
 def _mime_types() -> str:

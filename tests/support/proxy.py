@@ -51,10 +51,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         target = urllib.parse.urlsplit(self.path)
         host = self.owner.hosts.get(target.hostname or "", target.hostname or "")
         upstream = http.client.HTTPConnection(host, target.port or 80, timeout=30)
-        headers = {name: value for name, value in self.headers.items()
-                   if name.lower() not in ("proxy-authorization", "connection")}
-        upstream.request("GET", target.path + (f"?{target.query}" if target.query else ""),
-                         headers=headers)
+        headers = {
+            name: value
+            for name, value in self.headers.items()
+            if name.lower() not in ("proxy-authorization", "connection")
+        }
+        upstream.request(
+            "GET", target.path + (f"?{target.query}" if target.query else ""), headers=headers
+        )
         response = upstream.getresponse()
         body = response.read()
         self.send_response(response.status)
@@ -70,8 +74,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         if not self._allowed():
             return
         name, _, port = self.path.rpartition(":")
-        upstream = socket.create_connection((self.owner.hosts.get(name, name), int(port)),
-                                            timeout=30)
+        upstream = socket.create_connection(
+            (self.owner.hosts.get(name, name), int(port)), timeout=30
+        )
         self.send_response(200, "Connection established")
         self.end_headers()
         self.wfile.flush()

@@ -81,14 +81,13 @@ def legacy_form(
     boundary = uuid.uuid4().hex
     chunks = []
     for key, value in form.items():
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
-            .encode()
-        )
+        part = f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+        chunks.append(part.encode())
     chunks.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
         f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-        + data + b"\r\n"
+        + data
+        + b"\r\n"
     )
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
@@ -133,8 +132,7 @@ def zero_sdist(
         size += mib << 20
 
     pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    add(_tar_header(f"{stem}/PKG-INFO", len(pkg_info)) + pkg_info
-        + bytes(-len(pkg_info) % 512))
+    add(_tar_header(f"{stem}/PKG-INFO", len(pkg_info)) + pkg_info + bytes(-len(pkg_info) % 512))
     for index, mib in enumerate(members_mib):
         add(_tar_header(f"{stem}/zeros{index}.bin", mib << 20))
         add_zeros(mib)

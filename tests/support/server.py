@@ -91,8 +91,19 @@ def start_server(data: Path, *extra_args: str) -> RunningServer:
     repo_cli("keygen", "--name", "test", "--bits", "2048", data=data)
     token = repo_cli("token", "create", "tests", data=data).stdout.strip().splitlines()[-1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data),
-         "--host", "127.0.0.1", "--port", "0", *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "ipydeps_repo",
+            "serve",
+            "--data",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            *extra_args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -103,8 +114,7 @@ def start_server(data: Path, *extra_args: str) -> RunningServer:
     for line in process.stdout:
         seen.append(line)
         if line.startswith(READY_PREFIX):
-            url = line[len(READY_PREFIX):].strip()
-            return RunningServer(url=url.rstrip("/") + "/", data=data, token=token,
-                                 process=process)
+            url = line[len(READY_PREFIX) :].strip()
+            return RunningServer(url=url.rstrip("/") + "/", data=data, token=token, process=process)
     process.wait()
     raise RuntimeError("repository server exited before listening:\n" + "".join(seen))

@@ -13,8 +13,9 @@ from .pipenv import clean_pip_env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_venv(path: Path, *, see_test_packages: bool = False,
-              system_site_packages: bool = False) -> Path:
+def make_venv(
+    path: Path, *, see_test_packages: bool = False, system_site_packages: bool = False
+) -> Path:
     """Create a venv without pip at ``path``; return its python.
 
     With ``see_test_packages`` a .pth file puts this test venv's site-packages (ipykernel,
@@ -22,8 +23,11 @@ def make_venv(path: Path, *, see_test_packages: bool = False,
     with it can run ipydeps while every install lands in the throwaway venv.
     """
     options = ["--system-site-packages"] if system_site_packages else []
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", *options, str(path)],
-                   check=True, env=clean_pip_env())
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", *options, str(path)],
+        check=True,
+        env=clean_pip_env(),
+    )
     if see_test_packages:
         site = site_packages(path)
         paths = [sysconfig.get_paths()["purelib"], str(ROOT)]
@@ -55,12 +59,23 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 def run_python(python: Path, code: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` with ``python`` in a clean environment; return the finished process."""
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                          env=clean_pip_env(), timeout=120, check=False)
+    return subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=120,
+        check=False,
+    )
 
 
 def real_pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run this machine's real pip against the interpreter ``python``."""
-    return subprocess.run([sys.executable, "-m", "pip", "--python", str(python), *args],
-                          capture_output=True, text=True, env=clean_pip_env(), timeout=300,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), *args],
+        capture_output=True,
+        text=True,
+        env=clean_pip_env(),
+        timeout=300,
+        check=False,
+    )

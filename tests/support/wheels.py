@@ -11,9 +11,9 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return "sha256=" + digest.decode()
+def _record_hash(data: bytes, algorithm: str = "sha256") -> str:
+    digest = base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=")
+    return f"{algorithm}={digest.decode()}"
 
 
 def make_wheel(
@@ -26,11 +26,13 @@ def make_wheel(
     requires_python: str | None = None,
     tag: str = "py3-none-any",
     summary: str = "A fixture package",
+    record_algorithm: str = "sha256",
 ) -> Path:
     """Write ``<name>-<version>-<tag>.whl`` into ``directory`` and return its path.
 
     By default the wheel holds one module, ``<name>/__init__.py``, which sets
-    ``__version__``, so ``import <name>`` proves the install worked.
+    ``__version__``, so ``import <name>`` proves the install worked. RECORD's hashes are
+    made with ``record_algorithm``.
     """
     module = canonicalize_name(name).replace("-", "_")
     dist = f"{module}-{version}"
@@ -53,7 +55,10 @@ def make_wheel(
         f"Wheel-Version: 1.0\nGenerator: ipydeps-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     ).encode()
     record_path = f"{dist}.dist-info/RECORD"
-    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in entries.items())
+    record = "".join(
+        f"{path},{_record_hash(data, record_algorithm)},{len(data)}\n"
+        for path, data in entries.items()
+    )
     record += f"{record_path},,\n"
     entries[record_path] = record.encode()
     path = Path(directory) / f"{module}-{version}-{tag}.whl"

@@ -50,21 +50,44 @@ def walk_local_headers(path: Path) -> ZipWalk:
     offset = 0
     members: list[LocalHeader] = []
     while struct.unpack_from("<I", blob, offset)[0] == _LOCAL:
-        (_, _, flags, method, dos_time, dos_date, crc, compressed, size, name_length,
-         extra_length) = struct.unpack_from(_LOCAL_FORMAT, blob, offset)
+        (
+            _,
+            _,
+            flags,
+            method,
+            dos_time,
+            dos_date,
+            crc,
+            compressed,
+            size,
+            name_length,
+            extra_length,
+        ) = struct.unpack_from(_LOCAL_FORMAT, blob, offset)
         start = offset + struct.calcsize(_LOCAL_FORMAT)
-        name = blob[start:start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
-        extra = blob[start + name_length:start + name_length + extra_length]
+        name = blob[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
+        extra = blob[start + name_length : start + name_length + extra_length]
         data_start = start + name_length + extra_length
         date_time = (
-            (dos_date >> 9) + 1980, (dos_date >> 5) & 0xF, dos_date & 0x1F,
-            dos_time >> 11, (dos_time >> 5) & 0x3F, (dos_time & 0x1F) * 2,
+            (dos_date >> 9) + 1980,
+            (dos_date >> 5) & 0xF,
+            dos_date & 0x1F,
+            dos_time >> 11,
+            (dos_time >> 5) & 0x3F,
+            (dos_time & 0x1F) * 2,
         )
-        members.append(LocalHeader(
-            name=name, flags=flags, method=method, date_time=date_time, crc=crc,
-            compressed_size=compressed, file_size=size, extra=extra,
-            data=blob[data_start:data_start + compressed],
-        ))
+        members.append(
+            LocalHeader(
+                name=name,
+                flags=flags,
+                method=method,
+                date_time=date_time,
+                crc=crc,
+                compressed_size=compressed,
+                file_size=size,
+                extra=extra,
+                data=blob[data_start : data_start + compressed],
+            )
+        )
         offset = data_start + compressed
     if struct.unpack_from("<I", blob, offset)[0] != _CENTRAL:
         raise ValueError(f"{path.name}: no local header or central directory at {offset}")
@@ -76,7 +99,7 @@ def walk_local_headers(path: Path) -> ZipWalk:
     locator = end >= 20 and struct.unpack_from("<I", blob, end - 20)[0] == _ZIP64_LOCATOR
     return ZipWalk(
         members=tuple(members),
-        comment=blob[comment_start:comment_start + comment_length],
+        comment=blob[comment_start : comment_start + comment_length],
         zip64_locator=locator,
     )
 
@@ -104,8 +127,9 @@ def restamp_members(
             info.external_attr = (0o40755 << 16) | 0x10
             out.writestr(info, b"")
         for member in source.infolist():
-            info = zipfile.ZipInfo(member.filename, date_times.get(member.filename,
-                                                                   member.date_time))
+            info = zipfile.ZipInfo(
+                member.filename, date_times.get(member.filename, member.date_time)
+            )
             info.compress_type = compression
             info.external_attr = modes.get(member.filename, 0o100644) << 16
             out.writestr(info, source.read(member))

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
-from ipydeps.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
+from ipydeps.formats.apkindex import ApkIndexError, ApkIndexRecord, render_apkindex
 
 from ..errors import ApkFormatError
 from .archive import (
@@ -80,7 +80,7 @@ def index_records(
     """Return records for an ``arch`` index; ``noarch`` ones get ``A:<arch>``.
 
     apk fetches a package from ``<repo>/<A:>/``, so noarch packages kept in the arch
-    directory must say ``A:<arch>``, like ``apk index --rewrite-arch`` (APK-FORMAT 3.1).
+    directory must say ``A:<arch>``, as ``apk index --rewrite-arch`` writes them.
 
     Raises:
         ApkFormatError: for a package of another architecture, or the same name and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from ipydeps.apkversion import is_valid_apk_version
+from ipydeps.formats.apkversion import is_valid_apk_version
 
 from ..errors import ApkFormatError
 

@@ -11,7 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from ipydeps.apkindex import ApkIndexError, ApkIndexRecord, parse_apkindex
+from ipydeps.formats.apkindex import ApkIndexError, ApkIndexRecord, parse_apkindex
 
 from ..errors import ApkFormatError, SignatureError, ValidationError
 from .archive import q1_checksum, read_tar, split_gzip_members

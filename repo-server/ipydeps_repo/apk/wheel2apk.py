@@ -11,8 +11,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from ipydeps.apknames import apk_name_for
-from ipydeps.apkversion import ApkVersionError, compare_apk_versions, pep440_to_apk
+from ipydeps.formats.apknames import apk_name_for
+from ipydeps.formats.apkversion import ApkVersionError, compare_apk_versions, pep440_to_apk
 
 from ..errors import ValidationError
 from .elf import read_elf
@@ -265,7 +265,7 @@ def wheel_to_apk(
     """Wrap a wheel as a signed apk; return (``<apk name>-<ver>-r<pkgrel>.apk``, bytes).
 
     The apk name, and the name of each Requires-Dist depend, is Alpine's
-    (``ipydeps.apknames.apk_name_for``: ``py3-<name>``, ``py3-dateutil`` for
+    (``ipydeps.formats.apknames.apk_name_for``: ``py3-<name>``, ``py3-dateutil`` for
     python-dateutil), the one the farm's APKBUILDs use; ``name_map`` overrides it.
 
     Pure wheels become ``noarch``; wheels with machine code get ``target.arch``,

@@ -16,9 +16,11 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from ipydeps.formats.wheel import read_wheel_file
+
 from ..errors import ValidationError
-from ..validation import dist_info_problems, read_core_metadata
-from ..wheel_archive import InflateLimits, check_archive
+from ..validation.wheel import dist_info_problems, read_core_metadata
+from ..validation.wheel_archive import InflateLimits, check_archive
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,15 @@ def read_wheel(path: Path | str) -> WheelContents:
         raise ValidationError(subject, list(facts.problems) or ["no .dist-info directory"])
     dist_info = facts.dist_info
     with zipfile.ZipFile(wheel_path) as archive:
-        files = {info.filename: archive.read(info)
-                 for info in archive.infolist() if not info.is_dir()}
+        files = {
+            info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()
+        }
     metadata_bytes = facts.kept["METADATA"]
     metadata = HeaderParser().parsestr(metadata_bytes.decode("utf-8", "replace"))
-    wheel_info = HeaderParser().parsestr(facts.kept["WHEEL"].decode("utf-8", "replace"))
+    wheel_file = read_wheel_file(facts.kept["WHEEL"])
     problems = read_core_metadata("METADATA", metadata_bytes, name, version).problems
     problems += dist_info_problems(dist_info, name, version)
+    problems += [wheel_file.problem] if wheel_file.problem else []
     if problems:
         raise ValidationError(subject, problems)
     return WheelContents(
@@ -84,7 +88,7 @@ def read_wheel(path: Path | str) -> WheelContents:
         version=version,
         tags=frozenset(tags),
         dist_info=dist_info,
-        purelib=str(wheel_info.get("Root-Is-Purelib", "true")).strip().lower() == "true",
+        purelib=wheel_file.root_category == "purelib",
         metadata=metadata,
         files=files,
     )

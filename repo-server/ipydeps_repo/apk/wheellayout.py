@@ -1,41 +1,35 @@
-"""Lay a wheel out as installed files under / (like pypa/installer), with RECORD rewritten."""
+"""Lay a wheel out as installed files under / (like pypa/installer), with RECORD rewritten.
+
+The wheel's rules (where a ``.data`` member goes, entry points and the console-script
+template, ``#!python``, RECORD) are ``ipydeps.formats``', as the client installs them.
+"""
 
 from __future__ import annotations
 
-import configparser
 import posixpath
-import re
+
+from ipydeps.formats.records import UNHASHED_NAMES, record_hash_of, render_record
+from ipydeps.formats.scripts import console_script, parse_entry_points, rewrite_shebang
+from ipydeps.formats.wheel import member_category
 
 from ..errors import ValidationError
-from ..optimize import record_hash
 from .package import ApkEntry
 from .wheelfile import WheelContents
 
 # The installer name pip shows and keeps away from (PEP 376 INSTALLER).
 INSTALLER = b"apk\n"
 # Signatures over the original RECORD are void once RECORD is rewritten.
-_DROPPED = ("RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER")
-_ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*:\s*(?P<attr>[\w.]+)\s*(\[.*\])?")
-_SCRIPT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-# pypa/installer's console-script template, with the interpreter fixed for the target.
-_SCRIPT = """#!{python}
-# -*- coding: utf-8 -*-
-import re
-import sys
-from {module} import {name}
-if __name__ == "__main__":
-    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
-    sys.exit({call}())
-"""
+_DROPPED = (*UNHASHED_NAMES, "INSTALLER")
 
 
 def _destination(wheel: WheelContents, name: str, site: str, python: str) -> str | None:
     """Return the installed path of a wheel member (None for files to drop)."""
     if name.startswith(wheel.dist_info + "/") and name.split("/", 1)[1] in _DROPPED:
         return None
-    if not name.startswith(wheel.data_dir + "/"):
-        return f"{site}/{name}"
-    scheme, _, rest = name[len(wheel.data_dir) + 1 :].partition("/")
+    placed = member_category(name, wheel.data_dir, "purelib")
+    if isinstance(placed, str):
+        raise ValidationError(wheel.filename, [placed])
+    category, relative = placed
     targets = {
         "purelib": site,
         "platlib": site,
@@ -43,49 +37,20 @@ def _destination(wheel: WheelContents, name: str, site: str, python: str) -> str
         "headers": f"usr/include/python{python}/{wheel.name}",
         "data": "usr",
     }
-    if scheme not in targets or not rest:
-        raise ValidationError(wheel.filename, [f"{name!r}: unknown .data scheme {scheme!r}"])
-    return f"{targets[scheme]}/{rest}"
-
-
-def _script(data: bytes, python: str) -> bytes:
-    # Wheels mark scripts to be rewritten with "#!python" (PEP 427 "spread" step).
-    first, newline, rest = data.partition(b"\n")
-    if first.startswith((b"#!python", b"#!pythonw")):
-        return f"#!/usr/bin/python{python}".encode() + newline + rest
-    return data
+    return f"{targets[category]}/{relative.as_posix()}"
 
 
 def _entry_point_scripts(wheel: WheelContents, python: str) -> dict[str, bytes]:
     text = wheel.files.get(f"{wheel.dist_info}/entry_points.txt")
     if text is None:
         return {}
-    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        parser.read_string(text.decode("utf-8"))
-    except (configparser.Error, UnicodeDecodeError) as error:
-        raise ValidationError(wheel.filename, [f"entry_points.txt is invalid: {error}"]) from None
-    scripts: dict[str, bytes] = {}
-    problems: list[str] = []
-    for section in ("console_scripts", "gui_scripts"):
-        if not parser.has_section(section):
-            continue
-        for script, value in parser.items(section):
-            match = _ENTRY_POINT.fullmatch(value.strip())
-            if match is None or not _SCRIPT_NAME.fullmatch(script):
-                problems.append(f"entry point {script!r} = {value!r} is invalid")
-                continue
-            attr = match["attr"]
-            scripts[script] = _SCRIPT.format(
-                python=f"/usr/bin/python{python}",
-                module=match["module"],
-                name=attr.split(".")[0],
-                call=attr,
-            ).encode()
+        entries, problems = parse_entry_points(text.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        problems = [f"entry_points.txt is invalid: {error}"]
     if problems:
         raise ValidationError(wheel.filename, problems)
-    return scripts
+    return {entry.name: console_script(entry, f"/usr/bin/python{python}") for entry in entries}
 
 
 def installed_files(wheel: WheelContents, python: str) -> list[ApkEntry]:
@@ -109,7 +74,7 @@ def installed_files(wheel: WheelContents, python: str) -> list[ApkEntry]:
         if destination is None:
             continue
         if destination.startswith("usr/bin/"):
-            data = _script(data, python)
+            data = rewrite_shebang(data, f"/usr/bin/python{python}")
             executable.add(destination)
         if destination in placed:
             problems.append(f"{name!r} and another file both install to /{destination}")
@@ -125,11 +90,10 @@ def installed_files(wheel: WheelContents, python: str) -> list[ApkEntry]:
     placed[f"{site}/{wheel.dist_info}/INSTALLER"] = INSTALLER
     record_path = f"{site}/{wheel.dist_info}/RECORD"
     rows = [
-        f"{_record_name(path, site)},{record_hash(data)},{len(data)}\n"
+        (_record_name(path, site), record_hash_of(data), str(len(data)))
         for path, data in sorted(placed.items())
     ]
-    rows.append(f"{_record_name(record_path, site)},,\n")
-    placed[record_path] = "".join(rows).encode()
+    placed[record_path] = render_record(rows, _record_name(record_path, site))
     return [
         ApkEntry.file(path, data, mode=0o755 if path in executable else 0o644)
         for path, data in sorted(placed.items())
@@ -137,6 +101,5 @@ def installed_files(wheel: WheelContents, python: str) -> list[ApkEntry]:
 
 
 def _record_name(path: str, site: str) -> str:
-    name = posixpath.relpath("/" + path, "/" + site)
-    # RECORD is CSV: quote paths holding a comma or quote (PEP 376).
-    return f'"{name.replace(chr(34), chr(34) * 2)}"' if ("," in name or '"' in name) else name
+    """Return an installed path as RECORD names it: relative to site-packages."""
+    return posixpath.relpath("/" + path, "/" + site)

@@ -7,15 +7,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import BuildError, ConfigurationError
 from .manifest import Manifest, Target
+from .options import FarmOptions, RecipeResult, log_path
 from .state import Artifact, BuildRecord, FarmState, build_key
 from .upstream import file_sha256
-
-if TYPE_CHECKING:
-    from .driver import FarmOptions, RecipeResult
 
 DOCKERFILE = "docker/builder.Dockerfile"
 BUILDER_HOME = "/home/builder"
@@ -108,8 +105,6 @@ def build_recipe(
         ConfigurationError: no --key, or its .pub file is missing.
         BuildError: abuild fails (the log says why) or produces none of the expected apks.
     """
-    from .driver import RecipeResult, log_path
-
     recipe = manifest.recipes[name]
     sources = "\n".join(f"{sha}  {file}" for file, sha in sorted(recipe.sha512sums.items()))
     key = build_key(

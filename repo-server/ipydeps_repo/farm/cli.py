@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
     """Add the ``farm`` command (with build / order / check-updates) to a subparsers object."""
     farm = subparsers.add_parser("farm", help="build, publish and refresh the scientific stack")
     farm.set_defaults(func=lambda args: _usage(farm))
-    commands = farm.add_subparsers(dest="farm_command", metavar="{build,order,check-updates}")
+    commands = farm.add_subparsers(
+        dest="farm_command", metavar="{build,order,check-updates,musl-gaps}"
+    )
 
     build = commands.add_parser("build", help="build recipes for targets, skip cached, publish")
     _common(build)
@@ -32,6 +34,9 @@ def register(subparsers: Any) -> None:
         "--target", action="append", default=[], help="target name (repeatable; default: host)"
     )
     build.add_argument("--recipe", action="append", default=[], help="recipe (and what it needs)")
+    build.add_argument(
+        "--only", action="store_true", help="build just the --recipe ones, not what they need"
+    )
     build.add_argument("--out", type=Path, default=Path("farm-out"), help="logs and summary.json")
     build.add_argument(
         "--cache",
@@ -40,6 +45,7 @@ def register(subparsers: Any) -> None:
         help="built artifacts and farm-state.json (env IPYDEPS_FARM_CACHE)",
     )
     build.add_argument("--jobs", type=int, default=2, help="compile jobs per build (default 2)")
+    build.add_argument("--nice", type=int, default=19, help="nice level of the builds (19)")
     build.add_argument("--python", default=sys.executable, help="Python the host target builds for")
     build.add_argument("--publish-url", help="repository server base URL to upload to")
     build.add_argument("--token", default=os.environ.get("IPYDEPS_REPO_TOKEN"), help="upload token")
@@ -56,6 +62,9 @@ def register(subparsers: Any) -> None:
         help="host builds use the build Python's own build deps instead of fetching them",
     )
     build.add_argument("--builder-image", default="", help="builder image tag (Alpine targets)")
+    build.add_argument(
+        "--musl-python", type=Path, help="musl CPython the musl target builds on (its X.Y)"
+    )
     build.set_defaults(func=_build)
 
     order = commands.add_parser("order", help="print the build order computed from the recipes")
@@ -69,6 +78,16 @@ def register(subparsers: Any) -> None:
     _common(updates)
     updates.add_argument("--bump", action="store_true", help="rewrite pkgver/pkgrel/sha512sums")
     updates.set_defaults(func=_check_updates)
+
+    gaps = commands.add_parser(
+        "musl-gaps", help="which watched projects lack musllinux wheels (the musl work list)"
+    )
+    _common(gaps)
+    gaps.add_argument("--file", type=Path, help="the table (default: <apkbuilds>/musl-gaps.tsv)")
+    gaps.add_argument("--refresh", action="store_true", help="re-read every project from PyPI")
+    gaps.add_argument("--add", action="append", default=[], help="watch this project too")
+    gaps.add_argument("--python", default="3.12", help="runtime Python to report for (3.12)")
+    gaps.set_defaults(func=_musl_gaps)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -91,8 +110,9 @@ def _say(line: str) -> None:
 def _build(args: argparse.Namespace) -> int:
     from ..settings import stored_copies_enabled
     from .alpine import DockerUnavailableError
-    from .driver import ApkTargetSpec, FarmOptions, run_farm
+    from .driver import run_farm
     from .manifest import load_manifest
+    from .options import SUCCEEDED, ApkTargetSpec, FarmOptions
     from .publish import HttpPublisher, Publisher, StorePublisher
     from .summary import render_table, write_summary
 
@@ -122,6 +142,9 @@ def _build(args: argparse.Namespace) -> int:
             key_path=args.key,
             builder_image=args.builder_image,
             build_isolation=not args.no_build_isolation,
+            musl_python=args.musl_python,
+            nice=args.nice,
+            only=args.only,
         )
         if publisher is None:
             _say("farm: no --publish-url/--data given: building only, nothing is published")
@@ -133,7 +156,7 @@ def _build(args: argparse.Namespace) -> int:
     summary = write_summary(args.out, results)
     _say(render_table(results))
     _say(f"summary: {summary}")
-    return EXIT_OK if all(r.status in ("built", "skipped") for r in results) else EXIT_FAILED
+    return EXIT_OK if all(r.status in SUCCEEDED for r in results) else EXIT_FAILED
 
 
 def _order(args: argparse.Namespace) -> int:
@@ -161,6 +184,25 @@ def _check_updates(args: argparse.Namespace) -> int:
     _say(render_updates(report))
     if any(entry.outdated for entry in report) and not args.bump:
         return EXIT_UPDATES
+    return EXIT_OK
+
+
+def _musl_gaps(args: argparse.Namespace) -> int:
+    from .musl_gaps import load_gaps, refresh, render_gaps, render_report
+
+    path = args.file or args.apkbuilds / "musl-gaps.tsv"
+    try:
+        rows = load_gaps(path)
+        if args.refresh or args.add:
+            projects = sorted({row.project for row in rows} | set(args.add))
+            rows = refresh(projects, api=args.pypi_api)
+            path.write_text(render_gaps(rows), encoding="utf-8")
+            _say(f"farm: refreshed {len(rows)} projects from {args.pypi_api} into {path}")
+    except RepoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    if not rows:
+        return _fail(f"no table at {path}: add projects with --add NAME", EXIT_USAGE)
+    _say(render_report(rows, args.python))
     return EXIT_OK
 
 

@@ -4,86 +4,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BuildError, RepoError
-from . import alpine
+from . import alpine, musl
 from .host import HostBuild, build_wheel, pip_environment
 from .manifest import Manifest, Target
+from .options import ApkTargetSpec, FarmOptions, RecipeResult, log_path
 from .order import build_order, dependencies_of
 from .publish import ApkPlace, Publisher
 from .state import Artifact, BuildRecord, FarmState, build_key
 from .upstream import (
-    DEFAULT_JSON_API,
-    Release,
+    choose_host_release,
     download_sdist,
     fetch_releases,
     file_sha256,
-    newest_release,
 )
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ApkTargetSpec:
-    """``--apk-target v3.22/3.12/x86_64``: also wrap each host wheel as an apk for this place."""
-
-    branch: str
-    python: str
-    arch: str
-
-    @classmethod
-    def parse(cls, text: str) -> ApkTargetSpec:
-        """Parse ``<branch>/<python>/<arch>``.
-
-        Raises:
-            BuildError: the text does not have three non-empty parts.
-        """
-        parts = text.split("/")
-        if len(parts) != 3 or not all(parts):
-            raise BuildError(
-                f"bad --apk-target {text!r}",
-                hint="use <branch>/<python>/<arch>, e.g. v3.22/3.12/x86_64",
-            )
-        return cls(*parts)
-
-
-@dataclass(frozen=True)
-class FarmOptions:
-    """Everything one farm run needs besides the manifest and the publisher."""
-
-    cache_dir: Path
-    out_dir: Path
-    targets: tuple[str, ...]
-    recipes: tuple[str, ...] = ()
-    jobs: int = 2
-    python: str = sys.executable
-    pypi_api: str = DEFAULT_JSON_API
-    apk_targets: tuple[ApkTargetSpec, ...] = ()
-    key_path: Path | None = None
-    builder_image: str = ""
-    build_isolation: bool = True
-
-
-@dataclass(frozen=True)
-class RecipeResult:
-    """The outcome of one recipe on one target, as the summary reports it."""
-
-    recipe: str
-    target: str
-    status: str  # built | skipped | failed | blocked
-    version: str = ""
-    key: str = ""
-    duration_seconds: float = 0.0
-    artifacts: tuple[Artifact, ...] = ()
-    published: dict[str, str] = field(default_factory=dict)
-    log: str = ""
-    message: str = ""
 
 
 def run_farm(
@@ -104,13 +45,22 @@ def run_farm(
         DockerUnavailableError: an Alpine target was asked for and no Docker engine answers.
     """
     order = build_order(manifest.recipes, options.recipes)
+    if options.only:
+        order = [name for name in order if name in options.recipes]
     state = FarmState(options.cache_dir)
     results: list[RecipeResult] = []
     for target in [manifest.target(name) for name in options.targets]:
         if target.kind == "alpine":
             alpine.require_docker()
+        context = musl.prepare(options, target) if target.kind == "musl" else None
         failed: set[str] = set()
         for name in order:
+            reason = target.excluded(name)
+            if reason is not None:
+                # Not a failure: what needs it uses the package from another route (the reason).
+                results.append(RecipeResult(name, target.name, "excluded", message=reason))
+                progress(f"{name}: not built for {target.name}: {reason}")
+                continue
             blockers = [dep for dep in dependencies_of(manifest.recipes, name) if dep in failed]
             if blockers:
                 failed.add(name)
@@ -121,7 +71,19 @@ def run_farm(
                 )
                 continue
             try:
-                result = _run_one(manifest, options, state, target, name, progress)
+                recipe = manifest.recipes[name]
+                if context and context.openblas is None and musl.needs_openblas(recipe):
+                    # The shared OpenBLAS, built once, before the first recipe that links it.
+                    context, openblas = musl.add_openblas(
+                        manifest, options, state, target, context, progress
+                    )
+                    results.append(_publish(openblas, state, publisher, target, manifest, progress))
+                if context is not None:
+                    result = musl.build_recipe(
+                        manifest, options, state, target, name, context, progress
+                    )
+                else:
+                    result = _run_one(manifest, options, state, target, name, progress)
                 result = _publish(result, state, publisher, target, manifest, progress)
             except RepoError as error:
                 failed.add(name)
@@ -130,11 +92,6 @@ def run_farm(
                 progress(f"{name}: FAILED: {error}")
             results.append(result)
     return results
-
-
-def log_path(out_dir: Path, recipe: str, target: str) -> Path:
-    """Return the path of a recipe's build log: ``<out>/logs/<recipe>-<target>.log``."""
-    return out_dir / "logs" / f"{recipe}-{target}.log"
 
 
 def _run_one(
@@ -169,25 +126,6 @@ def host_identity(python: str) -> str:
     except (OSError, subprocess.CalledProcessError) as error:
         raise BuildError(f"cannot run the build Python {python}: {error}") from error
     return f"host-{output[0]}-{output[1]}|{output[2]}"
-
-
-def choose_host_release(releases: list[Release], pkgver: str, python_version: str) -> Release:
-    """Return the release the host builds: the recipe's pkgver if it supports this Python.
-
-    Otherwise the newest final release that does (e.g. NumPy 2.5 needs Python 3.12; a
-    Python 3.11 host builds the newest 2.4.x).
-
-    Raises:
-        BuildError: no release with an sdist supports this Python.
-    """
-    for release in releases:
-        if release.version == pkgver and release.supports_python(python_version):
-            return release
-    fallback = newest_release(releases, python_version=python_version)
-    if fallback is None:
-        project = releases[0].project if releases else "this project"
-        raise BuildError(f"no release of {project} with an sdist supports Python {python_version}")
-    return fallback
 
 
 def _build_host(
@@ -241,6 +179,7 @@ def _build_host(
             setup_args=settings.setup_args,
             python=options.python,
             jobs=options.jobs,
+            nice=options.nice,
             isolation=options.build_isolation,
         ),
         folder,

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ..errors import ValidationError
+from ..errors import UpstreamError, ValidationError
 from .manifest import load_manifest
 from .recipe import load_recipe, parse_assignments, source_filename
 from .upstream import (
     DEFAULT_JSON_API,
     Release,
-    UpstreamError,
     download_sdist,
     fetch_releases,
     file_sha512,

@@ -125,7 +125,7 @@ def build_wheel(
         with log_path.open("w", encoding="utf-8") as log:
             log.write("$ " + " ".join(command) + "\n")
             log.flush()
-            code = _run_logged(command, env, log, build.recipe, started, progress)
+            code = run_logged(command, env, log, build.recipe, started, progress)
         if code != 0:
             raise BuildError(
                 f"{build.recipe}: pip wheel exited with {code}",
@@ -139,7 +139,7 @@ def build_wheel(
     return inspect_wheel(target)
 
 
-def _run_logged(
+def run_logged(
     command: Sequence[str],
     env: Mapping[str, str],
     log: object,
@@ -147,6 +147,10 @@ def _run_logged(
     started: float,
     progress: Callable[[str], None],
 ) -> int:
+    """Run ``command``, copying its output to ``log`` and a progress line to ``progress``.
+
+    Returns the exit code. Ninja's ``[n/total]`` lines feed the progress line.
+    """
     last_report = started
     with subprocess.Popen(
         list(command),

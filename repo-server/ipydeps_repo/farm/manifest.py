@@ -5,25 +5,39 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ConfigurationError, ValidationError
 from .recipe import Recipe, load_recipes
 
-TARGET_KINDS = ("alpine", "host")
-_ALPINE_FIELDS = ("branch", "alpine_version", "python", "arch")
+TargetKind = Literal["alpine", "host", "musl"]
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+_REQUIRED_FIELDS: dict[TargetKind, tuple[str, ...]] = {
+    "alpine": ("branch", "alpine_version", "python", "arch"),
+    "musl": ("branch", "python", "arch"),
+    "host": (),
+}
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a build runs: an Alpine branch/arch in the builder image, or this host."""
+    """Where a build runs: an Alpine branch/arch in the builder image, this host, or musl.
+
+    A ``musl`` target builds on a musl CPython with zig (no Alpine, no Docker); its apks go
+    to ``branch``. ``exclude`` maps a recipe the target cannot build to the reason.
+    """
 
     name: str
-    kind: str
+    kind: TargetKind
     branch: str = ""
     alpine_version: str = ""
     python: str = ""
     arch: str = ""
+    exclude: tuple[tuple[str, str], ...] = ()
+
+    def excluded(self, recipe: str) -> str | None:
+        """Return why this target does not build ``recipe``, or None if it does."""
+        return dict(self.exclude).get(recipe)
 
 
 @dataclass(frozen=True)
@@ -118,11 +132,14 @@ def _parse_targets(entries: list[dict[str, Any]], problems: list[str]) -> dict[s
         if not name or kind not in TARGET_KINDS:
             problems.append(f"target {entry!r} needs a name and a kind in {TARGET_KINDS}")
             continue
-        if kind == "alpine":
-            missing = [key for key in _ALPINE_FIELDS if not entry.get(key)]
-            if missing:
-                problems.append(f"alpine target {name} lacks {', '.join(missing)}")
-                continue
+        missing = [key for key in _REQUIRED_FIELDS[kind] if not entry.get(key)]
+        if missing:
+            problems.append(f"{kind} target {name} lacks {', '.join(missing)}")
+            continue
+        exclude = entry.get("exclude", {})
+        if not isinstance(exclude, dict) or not all(isinstance(v, str) for v in exclude.values()):
+            problems.append(f"target {name}: exclude must map recipe names to reasons")
+            continue
         targets[name] = Target(
             name=name,
             kind=kind,
@@ -130,5 +147,6 @@ def _parse_targets(entries: list[dict[str, Any]], problems: list[str]) -> dict[s
             alpine_version=str(entry.get("alpine_version", "")),
             python=str(entry.get("python", "")),
             arch=str(entry.get("arch", "")),
+            exclude=tuple(sorted(exclude.items())),
         )
     return targets

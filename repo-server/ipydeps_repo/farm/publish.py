@@ -6,11 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .. import publish_client
 from ..errors import BuildError, RepoError
-
-# The file is streamed in one PUT; the server's own size limit decides what is too large.
-UPLOAD_TIMEOUT_SECONDS = 600
+from ..net.publish import publish
 
 
 @dataclass(frozen=True)
@@ -48,20 +45,19 @@ class HttpPublisher:
         return self.base_url
 
     def publish(self, path: Path, place: ApkPlace | None) -> str:
-        """Upload one file through ``publish_client`` (streamed, ``Expect: 100-continue``).
+        """Upload one file through ``net.publish`` (streamed, ``Expect: 100-continue``).
 
         Raises:
             BuildError: the server refuses the file or cannot be reached (its message kept).
         """
         try:
-            reply = publish_client.publish(
+            reply = publish(
                 self.base_url,
                 self.token,
                 path,
                 branch=place.branch if place else None,
                 repo=place.repo if place else None,
                 arch=place.arch if place else None,
-                timeout=UPLOAD_TIMEOUT_SECONDS,
             )
         except RepoError as error:
             raise BuildError(
@@ -78,8 +74,8 @@ class StorePublisher:
         self, data_dir: Path, *, max_upload_bytes: int = 2 << 30, stored_copies: bool = True
     ) -> None:
         # Imported here: the store pulls in the index renderers, which `farm order` never needs.
-        from ..settings import DataLayout
-        from ..storage import Store
+        from ..store.layout import DataLayout
+        from ..store.store import Store
 
         self.data_dir = data_dir
         self.store = Store(

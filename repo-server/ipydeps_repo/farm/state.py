@@ -9,7 +9,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 STATE_FILE = "farm-state.json"
 
@@ -36,7 +36,7 @@ class Artifact:
     filename: str
     sha256: str
     size: int
-    kind: str
+    kind: Literal["wheel", "apk"]
     needed_libraries: tuple[str, ...] = ()
     platform_tag: str = ""
 

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .driver import RecipeResult
+from .options import SUCCEEDED, RecipeResult
 
 SUMMARY_FILE = "summary.json"
 
@@ -25,7 +25,7 @@ def summary_data(results: Sequence[RecipeResult]) -> dict[str, Any]:
         "results": entries,
         "counts": counts,
         "total_build_seconds": round(sum(r.duration_seconds for r in results), 1),
-        "ok": all(result.status in ("built", "skipped") for result in results),
+        "ok": all(result.status in SUCCEEDED for result in results),
     }
 
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +12,13 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from ..errors import BuildError, RepoError
+from .. import jsonsafe
+from ..errors import BuildError, UpstreamError, ValidationError
+from ..fileops import sha256_file
+from ..net.client import HttpClient, HttpError
+from ..net.download import download_verified
 
 DEFAULT_JSON_API = "https://pypi.org/pypi"
-
-
-class UpstreamError(RepoError):
-    """PyPI could not be asked, or had no usable release."""
-
-    status = 502
 
 
 @dataclass(frozen=True)
@@ -95,13 +89,32 @@ def newest_release(
     return None
 
 
+def choose_host_release(releases: list[Release], pkgver: str, python_version: str) -> Release:
+    """Return the release the host builds: the recipe's pkgver if it supports this Python.
+
+    Otherwise the newest final release that does (e.g. NumPy 2.5 needs Python 3.12; a
+    Python 3.11 host builds the newest 2.4.x).
+
+    Raises:
+        BuildError: no release with an sdist supports this Python.
+    """
+    for release in releases:
+        if release.version == pkgver and release.supports_python(python_version):
+            return release
+    fallback = newest_release(releases, python_version=python_version)
+    if fallback is None:
+        project = releases[0].project if releases else "this project"
+        raise BuildError(f"no release of {project} with an sdist supports Python {python_version}")
+    return fallback
+
+
 def project_url(project: str, api: str = DEFAULT_JSON_API) -> str:
     """Return the JSON API URL of ``project``."""
     return f"{api.rstrip('/')}/{urllib.parse.quote(project)}/json"
 
 
 def fetch_releases(
-    project: str, *, api: str = DEFAULT_JSON_API, timeout: float = 60
+    project: str, *, api: str = DEFAULT_JSON_API, client: HttpClient | None = None
 ) -> list[Release]:
     """Ask the JSON API for every release of ``project`` that has an sdist.
 
@@ -109,18 +122,21 @@ def fetch_releases(
         UpstreamError: the API cannot be reached or answers with something else than JSON.
     """
     url = project_url(project, api)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = json.load(response)
-    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
+        body = (client or HttpClient()).get(url, headers={"Accept": "application/json"}).body
+        data = jsonsafe.loads(body)
+    except (HttpError, jsonsafe.JsonInputError) as error:
         raise UpstreamError(
             f"could not read {url}: {error}", hint="check the network, or pass --pypi-api"
-        ) from error
+        ) from None
+    if not isinstance(data, dict):
+        raise UpstreamError(
+            f"could not read {url}: the answer is not a JSON object", hint="check --pypi-api"
+        )
     return parse_releases(project, data, url)
 
 
-def download_sdist(release: Release, directory: Path, *, timeout: float = 300) -> Path:
+def download_sdist(release: Release, directory: Path, *, client: HttpClient | None = None) -> Path:
     """Download ``release``'s sdist into ``directory`` (kept as a cache) and verify its sha256.
 
     A file already there with the right sha256 is reused without downloading.
@@ -128,37 +144,23 @@ def download_sdist(release: Release, directory: Path, *, timeout: float = 300) -
     Raises:
         BuildError: the download fails or its sha256 differs from the one PyPI published.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / release.sdist_filename
-    if target.is_file() and file_sha256(target) == release.sdist_sha256:
-        return target
-    partial = target.with_name(target.name + ".part")
-    digest = hashlib.sha256()
     try:
-        with (
-            urllib.request.urlopen(release.sdist_url, timeout=timeout) as response,
-            partial.open("wb") as out,
-        ):
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-    except (urllib.error.URLError, TimeoutError) as error:
-        partial.unlink(missing_ok=True)
-        raise BuildError(f"could not download {release.sdist_url}: {error}") from error
-    if digest.hexdigest() != release.sdist_sha256:
-        partial.unlink(missing_ok=True)
-        raise BuildError(
-            f"{release.sdist_filename}: sha256 {digest.hexdigest()} differs from PyPI's "
-            f"{release.sdist_sha256}",
-            hint="the download was corrupted or tampered with; retry",
+        return download_verified(
+            client or HttpClient(), release.sdist_url, target, release.sdist_sha256
         )
-    os.replace(partial, target)
-    return target
+    except HttpError as error:
+        raise BuildError(f"could not download {release.sdist_url}: {error.message}") from None
+    except ValidationError as error:
+        raise BuildError(
+            f"{release.sdist_filename}: sha256 differs from PyPI's ({'; '.join(error.problems)})",
+            hint="the download was corrupted or tampered with; retry",
+        ) from None
 
 
 def file_sha256(path: Path) -> str:
     """Return the hex sha256 of a file."""
-    return _file_digest(path, "sha256")
+    return sha256_file(path)
 
 
 def file_sha512(path: Path) -> str:

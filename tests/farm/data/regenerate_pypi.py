@@ -12,7 +12,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-PROJECTS = ("numpy", "scipy", "pandas")
+PROJECTS = ("numpy", "scipy", "pandas", "scikit-learn", "biopython", "ecos")
 HERE = Path(__file__).resolve().parent / "pypi"
 
 

@@ -1,1 +1,0 @@
-"""HTTP handlers of the repository server."""

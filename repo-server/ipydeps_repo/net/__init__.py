@@ -1,0 +1,1 @@
+"""The server side's HTTP client: one client, one verified download, the upload API client."""

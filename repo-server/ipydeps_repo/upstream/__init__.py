@@ -1,0 +1,1 @@
+"""Fetching from upstream indexes: the mirror, upload times, pip as resolver, the optimizer."""

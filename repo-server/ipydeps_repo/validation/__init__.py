@@ -1,0 +1,1 @@
+"""What an uploaded or imported file must pass before the store takes it: names and archives."""
