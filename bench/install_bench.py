@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from ipydeps_repo.store.stored_copy import stored_copy_path
-from ipydeps_repo.upstream.optimize import has_optimized_variant
+from ipydeps_repo.store.variants import has_optimized_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "

@@ -19,7 +19,8 @@ import pytest
 from tests.support.pipenv import clean_pip_env
 from tests.support.server import RunningServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# A from-source build of SciPy alone takes hours on 2 cores: the suite-wide 600 s limit is not it.
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(5 * 3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("IPYDEPS_FARM_CACHE", "/var/cache/ipydeps-farm"))
