@@ -12,6 +12,7 @@ from .auth import TokenStore
 from .base import NotFoundHandler, RedirectHandler
 from .landing import LandingHandler
 from .legacy_upload import LegacyUploadHandler
+from .page_cache import PageCache
 from .releases import ReleaseHandler, YankHandler
 from .static import SimpleHandler, TreeHandler
 from .upload import UploadHandler
@@ -44,7 +45,11 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
             (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
             (r"/simple", RedirectHandler, {"url": "/simple/", "permanent": True}),
-            (r"/simple/(.*)", SimpleHandler, {"path": str(settings.data.tree / "simple")}),
+            (
+                r"/simple/(.*)",
+                SimpleHandler,
+                {"path": str(settings.data.tree / "simple"), "pages": PageCache()},
+            ),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),
         ],
         default_handler_class=NotFoundHandler,

@@ -10,6 +10,7 @@ import tornado.web
 
 from .. import jsonsafe
 from ..errors import RepoError, ValidationError
+from .cache_policy import NO_STORE
 from .request_body import BoundedBody
 
 
@@ -54,6 +55,8 @@ class JsonErrorMixin(BoundedBody):
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="ipydeps-repo"')
         self.clear_header("Content-Disposition")
+        # A file may appear at this URL later; a cache must not keep the error meanwhile.
+        self.set_header("Cache-Control", NO_STORE)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body) + "\n")
 
