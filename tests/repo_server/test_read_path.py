@@ -2,7 +2,8 @@
 
 Pages are served from memory keyed by the file's stat; these tests hold the server to the
 file: the bytes on disk, validators that change when a publish rewrites the page, 304s for
-a cache that asks again, and the same Cache-Control as the shipped nginx config.
+a cache that asks again, and the same Cache-Control as the shipped nginx config. ``serve
+--processes N`` runs N workers on one port that stop together.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import urllib.parse
 from pathlib import Path
 
 from ipydeps_repo.apk.keys import load_key
 
 from tests.repo_server.test_publish_apk import make_apk
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -146,3 +148,61 @@ def test_files_are_immutable_and_indexes_are_asked_again(
     status, headers, _ = request(repo_server, "/alpine/v3.22/sci/x86_64/APKINDEX.tar.gz?v=1")
     assert headers["Cache-Control"] == REVALIDATE and "Expires" not in headers
     assert request(repo_server, "/files/demo/missing.whl")[1]["Cache-Control"] == "no-store"
+
+
+# -- serve --processes N -------------------------------------------------------------------------
+
+
+def workers_of(server: RunningServer) -> list[int]:
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_share_the_port_see_each_publish_and_stop_together(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--processes", "3")
+    try:
+        workers = workers_of(server)
+        assert len(workers) == 3
+        assert server.upload(make_wheel(tmp_path, "demo", "1.0"))[0] == 201
+        # New connections land on any worker; every one must have the page as it is now.
+        for version in ("1.1", "1.2"):
+            pages = {request(server, "/simple/demo/", {"Accept": JSON})[2] for _ in range(24)}
+            assert len(pages) == 1
+            assert server.upload(make_wheel(tmp_path, "demo", version))[0] == 201
+            newer = {request(server, "/simple/demo/", {"Accept": JSON})[2] for _ in range(24)}
+            assert newer == {page_file(server, "/simple/demo/", "json")}
+            assert f"demo-{version}-py3-none-any.whl" in newer.pop().decode()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+        assert not any(is_running(worker) for worker in workers)
+    finally:
+        server.stop()
+
+
+def test_a_worker_that_dies_stops_the_server(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--processes", "2")
+    try:
+        first, second = workers_of(server)
+        os.kill(first, signal.SIGKILL)
+        assert server.process.wait(timeout=30) == 1
+        assert not is_running(second)
+        assert server.process.stdout is not None
+        assert f"worker {first} ended" in server.process.stdout.read()
+    finally:
+        server.stop()
+
+
+def test_a_negative_number_of_processes_is_refused(tmp_path: Path) -> None:
+    result = repo_cli("serve", "--port", "0", "--processes", "-1", data=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "--processes -1 is negative" in result.stderr
+    assert "Traceback" not in result.stderr
