@@ -15,6 +15,7 @@ import signal
 import urllib.parse
 from pathlib import Path
 
+import pytest
 from ipydeps_repo.apk.keys import load_key
 
 from tests.repo_server.test_publish_apk import make_apk
@@ -44,8 +45,10 @@ def page_file(server: RunningServer, page: str, kind: str) -> bytes:
     return (server.data / "tree" / page.strip("/") / f"index.{kind}").read_bytes()
 
 
+# Without a query a page read is answered by the page router; with one, by the handler.
+@pytest.mark.parametrize("query", ["", "?format="], ids=["router", "handler"])
 def test_pages_are_the_files_and_change_with_a_publish(
-    repo_server: RunningServer, tmp_path: Path
+    repo_server: RunningServer, tmp_path: Path, query: str
 ) -> None:
     assert repo_server.upload(make_wheel(tmp_path, "demo", "1.0"))[0] == 201
     cases = [
@@ -54,7 +57,7 @@ def test_pages_are_the_files_and_change_with_a_publish(
         for kind, accept in (("json", JSON), ("html", "text/html"))
     ]
     for number, (page, kind, accept) in enumerate(cases, start=2):
-        status, headers, body = request(repo_server, page, {"Accept": accept})
+        status, headers, body = request(repo_server, page + query, {"Accept": accept})
         assert status == 200, (page, kind)
         assert body == page_file(repo_server, page, kind), (page, kind)
         assert headers["Cache-Control"] == REVALIDATE
@@ -65,13 +68,13 @@ def test_pages_are_the_files_and_change_with_a_publish(
             {"If-None-Match": headers["Etag"]},
             {"If-Modified-Since": headers["Last-Modified"]},
         ):
-            again = request(repo_server, page, {"Accept": accept, **condition})
+            again = request(repo_server, page + query, {"Accept": accept, **condition})
             assert again[0] == 304 and again[2] == b"", (page, kind, condition)
         # A publish rewrites the pages: the old ETag no longer matches, the new bytes come.
         assert repo_server.upload(make_wheel(tmp_path, "demo", f"{number}.0"))[0] == 201
         assert repo_server.upload(make_wheel(tmp_path, f"other-{number}", "1.0"))[0] == 201
         status, new_headers, new_body = request(
-            repo_server, page, {"Accept": accept, "If-None-Match": headers["Etag"]}
+            repo_server, page + query, {"Accept": accept, "If-None-Match": headers["Etag"]}
         )
         assert status == 200 and new_headers["Etag"] != headers["Etag"], (page, kind)
         assert new_body == page_file(repo_server, page, kind), (page, kind)
@@ -100,7 +103,8 @@ def test_a_page_file_replaced_behind_the_servers_back_is_served_new(
 
 def test_head_sends_the_length_and_no_body(repo_server: RunningServer, tmp_path: Path) -> None:
     assert repo_server.upload(make_wheel(tmp_path, "demo", "1.0"))[0] == 201
-    for path in ("/simple/demo/", "/simple/demo/index.json", "/simple/index.html"):
+    paths = ["/simple/demo/", "/simple/demo/index.json", "/simple/index.html"]
+    for path in [*paths, "/simple/demo/?format=json"]:
         status, headers, body = request(repo_server, path, method="HEAD")
         full = request(repo_server, path)[2]
         assert status == 200 and body == b"", path
@@ -148,6 +152,23 @@ def test_files_are_immutable_and_indexes_are_asked_again(
     status, headers, _ = request(repo_server, "/alpine/v3.22/sci/x86_64/APKINDEX.tar.gz?v=1")
     assert headers["Cache-Control"] == REVALIDATE and "Expires" not in headers
     assert request(repo_server, "/files/demo/missing.whl")[1]["Cache-Control"] == "no-store"
+
+
+def test_the_access_log_has_the_page_reads(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--access-log")
+    try:
+        assert server.upload(make_wheel(tmp_path, "demo", "1.0"))[0] == 201
+        assert request(server, "/simple/demo/", {"Accept": JSON})[0] == 200
+        assert request(server, "/simple/demo/?format=json")[0] == 200
+        assert request(server, "/simple/nothing/")[0] == 404
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.stdout is not None
+        log = server.process.stdout.read()
+    finally:
+        server.stop()
+    assert " 200 GET /simple/demo/ " in log
+    assert " 200 GET /simple/demo/?format=json " in log
+    assert " 404 GET /simple/nothing/ " in log
 
 
 # -- serve --processes N -------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from ..store.store import Store
-    from ..web.app import make_app
+    from ..web.app import make_router
     from ..web.request_body import SMALL_BODY_BYTES
 
     settings = build_settings(
@@ -142,11 +142,11 @@ def run_serve(args: argparse.Namespace) -> int:
         say(f"ipydeps-repo serving http://{host}:{port}/")
 
     async def serve(ready: Callable[[], None]) -> None:
-        app = make_app(settings, store)
+        router = make_router(settings, store)
         # Every handler bounds its body itself from the headers (handlers/request_body.py)
         # and lifts this limit for the body it takes; it stays for anything else.
         server = tornado.httpserver.HTTPServer(
-            app, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
+            router, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
         )
         server.add_sockets(sockets)
         ready()

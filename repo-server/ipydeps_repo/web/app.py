@@ -13,12 +13,26 @@ from .base import NotFoundHandler, RedirectHandler
 from .landing import LandingHandler
 from .legacy_upload import LegacyUploadHandler
 from .page_cache import PageCache
+from .page_router import PageRouter
 from .releases import ReleaseHandler, YankHandler
 from .static import SimpleHandler, TreeHandler
 from .upload import UploadHandler
 
 
-def make_app(settings: Settings, store: Store) -> tornado.web.Application:
+def make_router(settings: Settings, store: Store) -> PageRouter:
+    """Return what the HTTP server runs: simple pages from memory, the rest by ``make_app``."""
+    pages = PageCache()
+    return PageRouter(
+        make_app(settings, store, pages),
+        str(settings.data.tree / "simple"),
+        pages,
+        access_log=settings.access_log,
+    )
+
+
+def make_app(
+    settings: Settings, store: Store, pages: PageCache | None = None
+) -> tornado.web.Application:
     """Return the application: static tree, negotiated /simple/, upload and JSON API.
 
     The tree is plain files, so nginx or a CDN can serve the same paths; only
@@ -48,7 +62,7 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             (
                 r"/simple/(.*)",
                 SimpleHandler,
-                {"path": str(settings.data.tree / "simple"), "pages": PageCache()},
+                {"path": str(settings.data.tree / "simple"), "pages": pages or PageCache()},
             ),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),
         ],

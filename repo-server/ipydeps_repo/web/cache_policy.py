@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import os
+import re
 
 REVALIDATE = "max-age=0, must-revalidate"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -30,6 +31,19 @@ def cache_control(tree_path: str) -> str:
 def etag_of(status: os.stat_result) -> str:
     """Return a strong ETag from the file's stat: mtime (ns) and size, like nginx's."""
     return f'"{status.st_mtime_ns:x}-{status.st_size:x}"'
+
+
+_ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Return True if ``If-None-Match`` names ``etag`` or is ``*`` (weak comparison, RFC 9110)."""
+    tags = _ENTITY_TAG.findall(if_none_match)
+    if not tags:
+        return False
+    if tags[0] == "*":
+        return True
+    return etag.removeprefix("W/") in (tag.removeprefix("W/") for tag in tags)
 
 
 def http_date(seconds: float) -> str:
