@@ -112,7 +112,12 @@ def cpu_seconds(root: int) -> float:
 class PythonServer:
     """``ipydeps-repo serve`` on 127.0.0.1, port 0, as a child process."""
 
-    def __init__(self, data: Path, extra: list[str]) -> None:
+    def __init__(self, data: Path, extra: list[str], source: Path | None = None) -> None:
+        env = clean_pip_env()
+        if source is not None:
+            # Another checkout's code in this venv: its packages first on the path.
+            paths = [str(source / "repo-server"), str(source), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -130,7 +135,7 @@ class PythonServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=clean_pip_env(),
+            env=env,
         )
         assert self.process.stdout is not None
         self.url = ""
@@ -208,7 +213,7 @@ def measure(server_pid: int, url: str, case: Case, duration: int, threads: int) 
 # -- main ------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data",
@@ -223,8 +228,38 @@ def main() -> None:
     parser.add_argument("--servers", default="python,nginx", help="comma list: python, nginx")
     parser.add_argument("--workers", default="auto", help="nginx worker_processes")
     parser.add_argument("--serve-args", default="", help="extra 'ipydeps-repo serve' arguments")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="one more Python server named NAME with these serve arguments "
+        "(e.g. p2='--processes 2'); repeatable",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="one more Python server, 'before', running the code of this checkout (a git "
+        "worktree of an earlier commit) in this venv",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def start_pythons(args: argparse.Namespace) -> dict[str, PythonServer]:
+    """The Python servers by name: python, then before and the variants if asked for."""
+    pythons = {"python": PythonServer(args.data, args.serve_args.split())}
+    if args.before is not None:
+        pythons["before"] = PythonServer(args.data, [], source=args.before.absolute())
+    for variant in args.variant:
+        name, _, extra = variant.partition("=")
+        pythons[name] = PythonServer(args.data, extra.split())
+    return pythons
+
+
+def main() -> None:
+    args = parse_arguments()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is not installed (Debian: apt-get install wrk nginx)")
@@ -233,13 +268,12 @@ def main() -> None:
     if args.cases:
         wanted = set(args.cases.split(","))
         chosen = [case for case in chosen if case.name in wanted]
-    servers = args.servers.split(",")
-    python = PythonServer(args.data, args.serve_args.split())
+    pythons = start_pythons(args)
+    servers = [*args.servers.split(","), *(name for name in pythons if name != "python")]
+    python = pythons["python"]
     nginx = start_nginx(tree, upstream=python.url.split("//", 1)[1], workers=args.workers)
-    targets = {
-        "python": (python.process.pid, python.url),
-        "nginx": (nginx.process.pid, nginx.url.rstrip("/")),
-    }
+    targets = {name: (server.process.pid, server.url) for name, server in pythons.items()}
+    targets["nginx"] = (nginx.process.pid, nginx.url.rstrip("/"))
     results: dict[str, dict[str, list[dict[str, float]]]] = {
         case.name: {server: [] for server in servers} for case in chosen
     }
@@ -254,13 +288,15 @@ def main() -> None:
     try:
         for number in range(args.rounds):
             for index, case in enumerate(chosen):
-                order = servers if (number + index) % 2 == 0 else servers[::-1]
+                # Each server first as often as last: the machine's load drifts.
+                shift = (number + index) % len(servers)
+                order = servers[shift:] + servers[:shift]
                 for server in order:
                     pid, url = targets[server]
                     result = measure(pid, url, case, args.duration, args.threads)
                     results[case.name][server].append(result)
                     print(
-                        f"round {number + 1}/{args.rounds} {case.name:16} {server:6} "
+                        f"round {number + 1}/{args.rounds} {case.name:16} {server:7} "
                         f"{result['rps']:9.0f} rps  p99 {1000 * result.get('p99_s', 0):7.1f} ms"
                         f"  cpu/req {result['server_cpu_us_per_request']:7.0f} us"
                         f"  load {result['load_average']:.1f}"
@@ -269,7 +305,8 @@ def main() -> None:
                     )
     finally:
         nginx.stop()
-        python.stop()
+        for server in pythons.values():
+            server.stop()
     print_summary(info, chosen, results, servers)
     if args.json:
         args.json.write_text(
@@ -309,7 +346,14 @@ def print_summary(
             if {"python", "nginx"} <= medians.keys() and medians["nginx"]
             else float("nan")
         )
-        print(line + f" {ratio:6.3f} {statistics.median(loads):5.1f}")
+        faster = ""
+        if medians.get("before"):
+            faster = "  x before: " + ", ".join(
+                f"{name} {medians[name] / medians['before']:.2f}"
+                for name in servers
+                if name not in ("before", "nginx")
+            )
+        print(line + f" {ratio:6.3f} {statistics.median(loads):5.1f}{faster}")
 
 
 def _cpu_model() -> str:
