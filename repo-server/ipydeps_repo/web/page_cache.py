@@ -49,6 +49,11 @@ class PageCache:
         self._pages: OrderedDict[str, tuple[_StatKey, CachedPage]] = OrderedDict()
         self._held = 0
 
+    @property
+    def held_bytes(self) -> int:
+        """Return how many bytes of pages this cache holds now."""
+        return self._held
+
     def read(self, path: str) -> CachedPage | None:
         """Return the page at ``path`` as the file is now; None if it is not a regular file."""
         try:
