@@ -391,6 +391,46 @@ def test_ipydeps_installs_the_same_through_nginx_from_stored_copies(
     assert "ngx_app/data.bin" in results["nginx"]
 
 
+@pytest.mark.e2e
+def test_a_plain_static_host_of_the_tree_serves_pip_uv_and_ipydeps(
+    front: Front, tmp_path: Path
+) -> None:
+    # S3 or a CDN: files by path, a folder's index.html for a URL ending in "/", no Accept
+    # negotiation and no Python server behind. pip and uv read the HTML pages as they are;
+    # ipydeps does too, and takes the wheels, because the stored copies are named in the
+    # JSON pages only.
+    static = start_nginx(front.server.data / "tree", static=True)
+    try:
+        for tool in (_pip, _uv):
+            results = {}
+            for name, base in (("python", front.server.url), ("static", static.url)):
+                target = tmp_path / f"{tool.__name__}-{name}"
+                finished = tool(base + "simple/", target)
+                assert finished.returncode == 0, finished.stdout + finished.stderr
+                results[name] = _installed(target)
+            assert results["static"] == results["python"], tool.__name__
+        python = make_venv(tmp_path / "ipydeps", see_test_packages=True)
+        finished = subprocess.run(
+            [str(python), "-c", _IPYDEPS_INSTALL],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=clean_pip_env(
+                IPYDEPS_REPOSITORY_URL=static.url,
+                IPYDEPS_UPSTREAM="deny",
+                IPYDEPS_APK="never",
+                HOME=str(tmp_path / "home"),
+            ),
+        )
+    finally:
+        static.stop()
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout.splitlines()[-1]) == {"ngx-app": False, "ngx-lib": False}
+    installed = _installed(site_packages(tmp_path / "ipydeps"))
+    assert installed["ngx_app/data.bin"] == bytes(range(256)) * 400
+    assert "ngx_lib-2.0.dist-info/METADATA" in installed
+
+
 # -- the apk repository, as apk reads it ---------------------------------------------------------
 
 
