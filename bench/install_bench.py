@@ -47,6 +47,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = "ipydeps-repo serving "
 IMPORT_CHECK = "import numpy, scipy.linalg, pandas"
 TOOLS = ("ipydeps", "uv", "pip")
+# Floors to measure against (not in the default --tools): "cp" copies the finished tree of
+# the same install (cp -a of a site-packages uv filled, in the same place); "uv-link" and
+# "uv-copy" are uv with a warm cache (filled beforehand, in the same place) that hardlinks
+# or copies from it. None of them downloads a wheel; uv still reads the index pages.
+FLOORS = ("cp", "uv-link", "uv-copy")
 MODES = ("cli", "kernel")
 DRIVER_READY = "ready"
 DRIVER_RESULT = "RESULT "
@@ -89,14 +94,17 @@ try:
         outcome = ipydeps.pip(spec["requirements"], quiet=True, upstream="deny",
                               index_url=spec["index_url"])
         fetched = {"packages": len(outcome.installed),
-                   "stored_copies": sum(item.stored_copy for item in outcome.installed)}
+                   "stored_copies": sum(item.stored_copy for item in outcome.installed),
+                   "fetched_bytes": sum(item.bytes for item in outcome.installed)}
     else:
         subprocess.run(spec["command"], check=True)
     installed = time.perf_counter()
+    install_cpu = cpu() - cpu_before
     exec(spec["import_check"], {})
     done = time.perf_counter()
     result = {"install_s": installed - start, "import_s": done - installed,
-              "total_s": done - start, "cpu_s": cpu() - cpu_before, **fetched}
+              "total_s": done - start, "cpu_s": cpu() - cpu_before,
+              "install_cpu_s": install_cpu, **fetched}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
 except BaseException:
@@ -329,11 +337,79 @@ def build_ipydeps_wheel(directory: Path) -> Path:
     return next(directory.glob("ipydeps_client-*.whl"))
 
 
+class Reference:
+    """Per place: a warm uv cache and the finished tree uv installed from it (for FLOORS)."""
+
+    def __init__(
+        self, root: Path, url: str, uv: str, requirements: list[str], base_python: str
+    ) -> None:
+        work = Path(tempfile.mkdtemp(prefix="bench-reference-", dir=root))
+        KEPT_UNTIL_THE_END.append(work)
+        self.cache = work / "warm-cache"
+        venv = work / "venv"
+        run([base_python, "-m", "venv", "--without-pip", str(venv)])
+        run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--index-url",
+                f"{url}/simple",
+                "--cache-dir",
+                str(self.cache),
+                *requirements,
+            ]
+        )
+        self.site = next((venv / "lib").glob("python3*/site-packages"))
+
+
+REFERENCES: dict[Path, Reference] = {}
+
+
+def prepare_references(
+    tools: list[str],
+    roots: dict[str, Path],
+    url: str,
+    uv: str,
+    requirements: list[str],
+    base_python: str,
+) -> None:
+    """Untimed: a warm uv cache and a finished tree in each place, if a floor is measured."""
+    if not any(tool in FLOORS for tool in tools):
+        return
+    for root in roots.values():
+        REFERENCES[root] = Reference(root, url, uv, requirements, base_python)
+
+
 def timed_command(
     tool: str, venv: Path, url: str, cache: Path, uv: str, requirements: list[str]
 ) -> list[str]:
     # In kernel mode the driver runs this command with sys.executable == VENV/bin/python.
     python = str(venv / "bin" / "python")
+    reference = REFERENCES.get(venv.parents[1])
+    if tool == "cp" and reference is not None:
+        site = next((venv / "lib").glob("python3*/site-packages"))
+        return ["cp", "-a", f"{reference.site}/.", str(site)]
+    if tool in ("uv-link", "uv-copy") and reference is not None:
+        mode = "hardlink" if tool == "uv-link" else "copy"
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--index-url",
+            f"{url}/simple",
+            "--cache-dir",
+            str(reference.cache),
+            "--link-mode",
+            mode,
+            *requirements,
+        ]
     if tool == "pip":
         return [
             sys.executable,
@@ -436,7 +512,16 @@ def run_kernel(
     timing = json.loads(results[-1][len(DRIVER_RESULT) :])
     # For ipydeps also how many packages came from stored copies: under stored_copies=auto
     # it keeps them only while the network outpaces the install, so say what it did.
-    keys = ("install_s", "import_s", "total_s", "cpu_s", "packages", "stored_copies")
+    keys = (
+        "install_s",
+        "import_s",
+        "total_s",
+        "cpu_s",
+        "install_cpu_s",
+        "packages",
+        "stored_copies",
+        "fetched_bytes",
+    )
     return {key: float(timing[key]) for key in keys if key in timing}
 
 
@@ -487,6 +572,7 @@ def one_run(
         start = time.perf_counter()
         run(timed_command(tool, venv, url, cache, uv, requirements), env=env)
         installed = time.perf_counter()
+        install_cpu = child_cpu_seconds() - cpu_before
         run([str(venv / "bin" / "python"), "-c", IMPORT_CHECK], env=env)
         done = time.perf_counter()
         return {
@@ -494,6 +580,7 @@ def one_run(
             "import_s": done - installed,
             "total_s": done - start,
             "cpu_s": child_cpu_seconds() - cpu_before,
+            "install_cpu_s": install_cpu,
         }
     finally:
         if root == ROOTS["disk"]:
@@ -524,7 +611,7 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
             rows = {
                 tool: {
                     key: statistics.median(run[key] for run in runs)
-                    for key in ("install_s", "import_s", "total_s", "cpu_s")
+                    for key in ("install_s", "import_s", "total_s", "cpu_s", "install_cpu_s")
                 }
                 for tool, runs in tools.items()
                 if runs
@@ -532,15 +619,18 @@ def summarize(results: Results) -> dict[str, dict[str, object]]:
             ratios = {}
             paired = {}
             for mine in (tool for tool in rows if tool.startswith("ipydeps")):
-                for other in ("uv", "pip"):
+                for other in ("uv", "pip", *FLOORS):
                     if other in rows:
                         name = f"{mine}/{other}"
                         ratios[name] = rows[mine]["total_s"] / rows[other]["total_s"]
                         # Not strict: a bench stopped part way leaves a tool one run ahead.
                         pairs = list(zip(tools[mine], tools[other], strict=False))
                         per_run = [a["total_s"] / b["total_s"] for a, b in pairs]
+                        install_per_run = [a["install_s"] / b["install_s"] for a, b in pairs]
                         paired[name] = {
                             "per_run": per_run,
+                            "install_ratio": statistics.median(install_per_run),
+                            "install_per_run": install_per_run,
                             "faster_in": sum(ratio < 1 for ratio in per_run),
                             "install_faster_in": sum(
                                 a["install_s"] < b["install_s"] for a, b in pairs
@@ -556,10 +646,11 @@ def print_table(
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
     print(
         f"medians of {runs} run(s), seconds (install + first import = total; cpu = user+sys "
-        "of the timed processes)"
+        "of the timed processes; icpu = the same for the install step alone)"
     )
     print(
-        f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8} {'cpu':>8}"
+        f"{'mode':6} {'where':6} {'tool':13} {'install':>8} {'import':>8} {'total':>8}"
+        f" {'cpu':>8} {'icpu':>8}"
     )
     for mode, places in table.items():
         for where, entry in places.items():
@@ -568,6 +659,7 @@ def print_table(
                 print(
                     f"{mode:6} {where:6} {tool:13} {row['install_s']:8.2f}"
                     f" {row['import_s']:8.2f} {row['total_s']:8.2f} {row['cpu_s']:8.2f}"
+                    f" {row['install_cpu_s']:8.2f}"
                 )
             for name, ratio in entry["ratios"].items():
                 paired = entry["paired"][name]
@@ -576,10 +668,27 @@ def print_table(
                     f"{mode:6} {where:6} ratio {name} (total) = {ratio:.2f}; per run "
                     f"{min(per_run):.2f}-{max(per_run):.2f}, ipydeps faster in "
                     f"{paired['faster_in']} of {len(per_run)} runs (its install step "
-                    f"in {paired['install_faster_in']})"
+                    f"in {paired['install_faster_in']}); install step alone: median of the "
+                    f"per-run ratios {paired['install_ratio']:.2f} "
+                    f"({min(paired['install_per_run']):.2f}-"
+                    f"{max(paired['install_per_run']):.2f})"
                 )
     for note in notes:
         print("note: " + note)
+
+
+def known_tools(parser: argparse.ArgumentParser, option: str) -> list[str]:
+    """Return ``--tools`` as a list; a name that is no tool is a usage error."""
+    tools = [tool for tool in option.split(",") if tool]
+    unknown = [
+        tool for tool in tools if tool not in (*TOOLS, *FLOORS) and not tool.startswith("ipydeps[")
+    ]
+    if unknown:
+        parser.error(
+            f"--tools: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join((*TOOLS, *FLOORS))} or ipydeps[EXTRAS]"
+        )
+    return tools
 
 
 def main() -> None:
@@ -595,7 +704,9 @@ def main() -> None:
     parser.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, pip",
+        help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, "
+        "pip, and the floors cp (cp -a of the finished tree), uv-link, uv-copy (uv "
+        "with a warm cache, hardlinking or copying)",
     )
     parser.add_argument(
         "--data",
@@ -615,7 +726,7 @@ def main() -> None:
     args = parser.parse_args()
     wheres = [where for where in args.where.split(",") if where]
     roots = {where: ROOTS[where] for where in wheres}
-    tools = [tool for tool in args.tools.split(",") if tool]
+    tools = known_tools(parser, args.tools)
     modes = [mode for mode in args.modes.split(",") if mode]
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
@@ -643,6 +754,7 @@ def main() -> None:
     wanted = any(tool.startswith("ipydeps") for tool in tools) or "kernel" in modes
     ipydeps_wheel = build_ipydeps_wheel(scratch) if wanted else None
     server = Server(data)
+    prepare_references(tools, roots, server.url, uv, args.requirements, target.python)
     results: Results = {m: {w: {t: [] for t in tools} for w in wheres} for m in modes}
     try:
         for number in range(args.runs):
@@ -673,7 +785,9 @@ def main() -> None:
                             f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
                             f"install {timing['install_s']:6.2f} s  import "
                             f"{timing['import_s']:5.2f} s  total {timing['total_s']:6.2f} s"
-                            f"  cpu {timing['cpu_s']:6.2f} s{copies}",
+                            f"  cpu {timing['cpu_s']:6.2f} s (install "
+                            f"{timing['install_cpu_s']:.2f}){copies}  load "
+                            f"{os.getloadavg()[0]:.1f}",
                             flush=True,
                         )
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import html
 import importlib
 import logging
 import os
@@ -32,14 +31,24 @@ from .formats.wire import SIMPLE_PATH
 from .installers.apk import ApkRunner, SystemApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import Upgraded, refresh_import_system, restart_warnings
+from .live import (
+    LiveDisplay,
+    NotebookProgress,
+    live_display,
+    make_progress,
+    show_unless_shown,
+    tell_interrupt,
+)
+from .live import show_plan as show_in_live
 from .models import Skipped
 from .notebook_lock import record_install
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .plan_model import Plan
-from .progress import Progress, in_notebook_kernel, make_progress
+from .progress import Progress
 from .protocols import Fetcher, RetryReporting
-from .render import format_size, render_html, render_text
+from .render import format_size
+from .report import report_html, report_text
 from .requirements import parse_requirements
 from .restore import wait_for_restore
 from .retries import RetryNotice
@@ -58,12 +67,13 @@ class Installed:
     version: str
     route: str  # "apk", "wheel" (our repository) or "upstream"
     source: str  # the host the file came from
-    action: str  # "install" or "upgrade"
+    action: str  # "install", "upgrade" or "downgrade"
     replaced: str | None
     bytes: int
     seconds: float
     # True when the repository's stored (uncompressed) copy of the wheel was fetched.
     stored_copy: bool = False
+    on_disk: int | None = None  # bytes of the installed files (None: not known, apks)
 
     @property
     def fetched_from(self) -> str:
@@ -81,6 +91,8 @@ class Result:
     dry_run: bool
     seconds: float
     warnings: tuple[str, ...] = ()
+    # The cell (In[n]) whose live display shows this result; None when none does.
+    shown_in: int | None = dataclasses.field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -100,70 +112,34 @@ class Result:
             for item in self.installed
         )
         total = sum(item.bytes for item in self.installed)
+        disk = [item.on_disk for item in self.installed if item.on_disk is not None]
+        # A total on disk only when every package's is known (an apk's is not).
+        sizes = f"downloaded {format_size(total)}" + (
+            f", {format_size(sum(disk))} on disk" if len(disk) == len(self.installed) else ""
+        )
         also = ", ".join(
             f"{added.name} {added.record.version}" if added.record else added.name
             for added in self.plan.apk_dependencies
         )
-        return f"Installed {names} ({format_size(total)}) in {self.seconds:.2f} s" + (
+        return f"Installed {names} ({sizes}) in {self.seconds:.2f} s" + (
             f"; apk also added {also}" if also else ""
         )
 
     def installed_lines(self) -> list[str]:
-        """One line per installed package: version, what it replaced, route, source, size, time."""
-        lines = []
-        for item in self.installed:
-            replaced = f" (was {item.replaced})" if item.replaced else ""
-            lines.append(
-                f"  {item.name:<24} {item.version:<12}{replaced} {item.route:<8} "
-                f"from {item.fetched_from:<22} {format_size(item.bytes):>9} "
-                f"{item.seconds:6.2f} s"
-            )
-        return lines
+        """Return the table of installed packages (a header, a row each), without the summary."""
+        return report_text("", self.installed, (), ()).splitlines()[1:]
 
     def __repr__(self) -> str:
-        lines = [self.summary(), *self.installed_lines()]
-        lines += [f"  skipped {skip.text}: {skip.describe()}" for skip in self.skipped]
-        lines += [f"  WARNING: {warning}" for warning in self.warnings]
-        return "\n".join(lines)
+        return report_text(self.summary(), self.installed, self.skipped, self.warnings)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(item.name)}</td><td>{html.escape(item.version)}</td>"
-            f"<td>{html.escape(item.replaced or '')}</td><td>{html.escape(item.route)}</td>"
-            f"<td>{html.escape(item.fetched_from)}</td>"
-            f"<td style='text-align:right'>{format_size(item.bytes)}</td>"
-            f"<td style='text-align:right'>{item.seconds:.2f} s</td></tr>"
-            for item in self.installed
+        return report_html(self.summary(), self.installed, self.skipped, self.warnings)
+
+    def _ipython_display_(self) -> None:
+        # The install's live display already shows this in the cell that made it: no Out[n].
+        show_unless_shown(
+            self.shown_in, {"text/plain": repr(self), "text/html": self._repr_html_()}
         )
-        notes = "".join(
-            f"<li>skipped {html.escape(skip.text)}: {html.escape(skip.describe())}</li>"
-            for skip in self.skipped
-        )
-        notes += "".join(f"<li><b>{html.escape(warning)}</b></li>" for warning in self.warnings)
-        table = (
-            (
-                "<table><tr><th>package</th><th>version</th><th>replaced</th><th>route</th>"
-                f"<th>source</th><th>size</th><th>time</th></tr>{rows}</table>"
-            )
-            if rows
-            else ""
-        )
-        return f"<p>{html.escape(self.summary())}</p>{table}" + (
-            f"<ul>{notes}</ul>" if notes else ""
-        )
-
-
-class _PlanView:
-    """Shows a plan as HTML in the notebook and as text elsewhere."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-
-    def __repr__(self) -> str:
-        return render_text(self.plan)
-
-    def _repr_html_(self) -> str:
-        return render_html(self.plan)
 
 
 def repository_base(url: str) -> str:
@@ -279,6 +255,7 @@ def pip(
         upstream_allowed=settings.upstream_allowed,
         apk_allowed=settings.apk_allowed,
     )
+    live = live_display(stream)  # the call's one display in a notebook (shown unless quiet)
     # Wheels the planner reads for their metadata are kept for the install (fetched.py).
     with FetchedWheels() as fetched:
         sources = sources_from_settings(settings, fetcher, arch=platform.machine(), fetched=fetched)
@@ -293,22 +270,26 @@ def pip(
                     jobs=settings.jobs,
                     installed_apks=environment.installed_apks,
                 )
-        except BaseException:
+        except BaseException as error:
             cancel.set()  # an interrupt: the index reads still under way in threads end at once
+            tell_interrupt(error, live)
             raise
         plan = build_request_states(
             plan, settings.repository_url, fetcher, access.headers_for, send=request_build
         )
         planned = time.perf_counter()
         _log.debug("planned %d step(s) in %.2f s", len(plan.steps), planned - started)
-        if not quiet or not plan.ok:
-            _show_plan(plan, out if stream is not None else None, show_plan)
+        if show_plan is not None:
+            # The caller's own words (the command line); it says the problems itself.
+            if not quiet or not plan.ok:
+                show_plan(plan)
+        elif not quiet or (dry_run and not plan.ok):
+            # A plan that cannot be carried out raises below: its problems are said there, once.
+            show_in_live(plan, out if stream is not None else None, live, problems=dry_run)
         if dry_run:
-            return Result(
-                plan, (), plan.skipped, True, time.perf_counter() - started, tuple(warnings)
-            )
+            return _dry_run(plan, time.perf_counter() - started, warnings, live)
         raise_for_unsatisfiable(plan)
-        progress = make_progress(quiet=quiet, stream=stream)
+        progress = make_progress(quiet=quiet, stream=stream, live=live)
         execution = _execute(
             plan,
             settings,
@@ -334,14 +315,31 @@ def pip(
         )
         # A notebook remembers what it installed (pylock.<name>.toml beside it).
         warnings += record_install(plan.steps, execution.wheels, settings, os.environ)
-    result = _result(plan, execution, time.perf_counter() - started, warnings)
+    result = _result(plan, execution, time.perf_counter() - started, warnings, _shown_in(live))
     progress.finish(result.summary())
     if not quiet:
-        for warning in warnings[len(early) :]:  # the early ones were said already
-            print(f"WARNING: {warning}", file=out)
-    if verbose and not quiet:
-        print(repr(result), file=out)
+        # The early warnings were said already.
+        _tell_result(result, live, out, new_warnings=warnings[len(early) :], verbose=verbose)
     return result
+
+
+def _tell_result(
+    result: Result,
+    live: LiveDisplay | None,
+    out: TextIO,
+    *,
+    new_warnings: list[str],
+    verbose: bool,
+) -> None:
+    """Show the result: in place of the progress table in a notebook, else as lines."""
+    if live is not None and live.shown:
+        # With its warnings and the sizes downloaded and on disk: said once, in place.
+        live.show({"text/plain": repr(result), "text/html": result._repr_html_()})
+        return
+    for warning in new_warnings:
+        print(f"WARNING: {warning}", file=out)
+    if verbose:
+        print(repr(result), file=out)
 
 
 def _recover(prefix: Path | None, stream: TextIO | None) -> list[str]:
@@ -386,15 +384,19 @@ def _retries_told(
     return fetcher.reporting_retries(tell)
 
 
-def _show_plan(plan: Plan, stream: TextIO | None, show: Callable[[Plan], None] | None) -> None:
-    if show is not None:
-        show(plan)
-    elif stream is None and in_notebook_kernel():
-        from IPython.display import display
+def _shown_in(live: LiveDisplay | None) -> int | None:
+    """Return the cell whose live display shows the result, if one does."""
+    return live.cell if live is not None and live.shown else None
 
-        display(_PlanView(plan))  # type: ignore[no-untyped-call]
-    else:
-        print(render_text(plan), file=stream or sys.stdout)
+
+def _dry_run(plan: Plan, seconds: float, warnings: list[str], live: LiveDisplay | None) -> Result:
+    """Return a dry run's result; the live display, if any, gets its line below the plan."""
+    result = Result(
+        plan, (), plan.skipped, True, seconds, tuple(warnings), shown_in=_shown_in(live)
+    )
+    if live is not None and live.shown:
+        live.footline(result.summary())
+    return result
 
 
 def _execute(
@@ -427,16 +429,22 @@ def _execute(
             stored_copies=settings.stored_copies,
             fetched=fetched,
         )
-    except KeyboardInterrupt:
-        if here:
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt) and here:
             # The commit may have been finished first (interrupts.py): what it put in place
             # must be importable without a restart.
             importlib.invalidate_caches()
+        if isinstance(progress, NotebookProgress):
+            progress.stop()  # rows left mid-way read "stopped", not a frozen "downloading"
+            tell_interrupt(error, progress.live)
         raise
 
 
-def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str]) -> Result:
+def _result(
+    plan: Plan, execution: Execution, seconds: float, warnings: list[str], shown_in: int | None
+) -> Result:
     removed = {wheel.name: wheel.removed_version for wheel in execution.wheels}
+    written = {wheel.name: wheel.bytes_written for wheel in execution.wheels}
     items = []
     for outcome in execution.outcomes:
         candidate = outcome.step.candidate
@@ -454,6 +462,9 @@ def _result(plan: Plan, execution: Execution, seconds: float, warnings: list[str
                 bytes=outcome.bytes_downloaded,
                 seconds=outcome.seconds,
                 stored_copy=outcome.stored_copy,
+                on_disk=written.get(candidate.name),
             )
         )
-    return Result(plan, tuple(items), plan.skipped, False, seconds, tuple(warnings))
+    return Result(
+        plan, tuple(items), plan.skipped, False, seconds, tuple(warnings), shown_in=shown_in
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from .advice import Hint, Wording
 
 # The base lives in the shared package (its errors are ipydeps errors too); one class.
@@ -135,6 +137,17 @@ class CancelledError(InstallError):
 
     def __init__(self, what: str = "Installation") -> None:
         super().__init__(f"{what} cancelled; nothing was installed")
+
+
+class PipFailedError(IpydepsError):
+    """An install handed to the real pip (with options ipydeps does not take) failed."""
+
+    def __init__(self, command: list[str], returncode: int) -> None:
+        self.command = list(command)
+        self.returncode = returncode
+        super().__init__(
+            f"pip {shlex.join(command)} exited with code {returncode}; its output above says why"
+        )
 
 
 class ApkFailedError(InstallError):

@@ -67,6 +67,7 @@ class _Event(NamedTuple):
     done: int | None = None
     total: int | None = None
     text: str = ""  # a retry: what failed and when it is tried again
+    fetching: str | None = None  # what the bytes are: "wheel" or "stored copy"
 
 
 _log = logging.getLogger(__name__)
@@ -271,6 +272,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
         if kept is not None:
             # Downloaded and checked against the same sha256 while planning.
             size = kept.stat().st_size
+            events.put(_Event("progress", candidate.name, fetching="wheel"))
             report(size, size)
             events.put(_Event("progress", candidate.name, "verified"))
             transaction.stage(kept)
@@ -285,6 +287,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             )
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
+                    events.put(_Event("progress", candidate.name, fetching="stored copy"))
                     try:
                         size = stream_stored_copy(
                             candidate,
@@ -310,6 +313,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
                         )
                 streamed = size is not None
         if size is None:
+            events.put(_Event("progress", candidate.name, fetching="wheel"))
             path = fetcher.download(
                 candidate.url,
                 shared.downloads / candidate.filename,
@@ -398,7 +402,13 @@ def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
         elif event.kind == "retry":
             progress.retrying(event.name, event.text)
         else:
-            progress.update(event.name, state=event.state, done=event.done, total=event.total)
+            progress.update(
+                event.name,
+                state=event.state,
+                done=event.done,
+                total=event.total,
+                fetching=event.fetching,
+            )
 
 
 def _after_apk(error: BaseException, apk_steps: Sequence[Step]) -> BaseException:

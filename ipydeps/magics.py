@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import IpydepsError
+from .errors import PipFailedError
 from .pipargs import parse_install, read_requirement_file, split_command
 
 if TYPE_CHECKING:
@@ -66,37 +66,40 @@ def run_real_pip(args: list[str], environ: Mapping[str, str] | None = None) -> i
 def pip_magic(line: str) -> None:
     """Run ``%pip``: ``install`` through ipydeps, everything else to the real pip.
 
-    An ``IpydepsError`` is shown as its message, without a traceback.
+    A failed install fails the cell, as a failing line of Python does, so "Run All" stops
+    there rather than run the cells that need the package: an ``IpydepsError`` propagates
+    (IPython shows its message alone, ``IpydepsError._render_traceback_``), and an install
+    handed to the real pip that exits non-zero raises ``PipFailedError``. A non-install
+    command of the real pip (``list``, ``show``, ...) that fails only prints pip's output.
     """
-    try:
-        args = split_command(line)
-        install = parse_install(args)
-        requirements = list(install.requirements) if install else []
-        if install is not None:
-            for path in install.requirement_files:
-                lines = read_requirement_file(path)
-                if lines is None:
-                    install = None
-                    break
-                requirements += lines
-        if install is None:
-            handoff = hand_off(args)
-            if handoff.notice:
-                sys.stderr.write(handoff.notice + "\n")
-            run_real_pip(list(handoff.args), handoff.environ)
-            return
-        from .api import pip
+    args = split_command(line)
+    install = parse_install(args)
+    requirements = list(install.requirements) if install else []
+    if install is not None:
+        for path in install.requirement_files:
+            lines = read_requirement_file(path)
+            if lines is None:
+                install = None
+                break
+            requirements += lines
+    if install is None:
+        handoff = hand_off(args)
+        if handoff.notice:
+            sys.stderr.write(handoff.notice + "\n")
+        code = run_real_pip(list(handoff.args), handoff.environ)
+        if code != 0 and args[:1] == ["install"]:
+            raise PipFailedError(args, code)
+        return
+    from .api import pip
 
-        pip(
-            requirements,
-            upgrade=install.upgrade,
-            quiet=install.quiet,
-            verbose=install.verbose,
-            dry_run=install.dry_run,
-            index_url=install.index_url,
-        )
-    except IpydepsError as error:
-        sys.stderr.write(f"ipydeps: {error}\n")
+    pip(
+        requirements,
+        upgrade=install.upgrade,
+        quiet=install.quiet,
+        verbose=install.verbose,
+        dry_run=install.dry_run,
+        index_url=install.index_url,
+    )
 
 
 def hand_off(args: list[str]) -> Handoff:

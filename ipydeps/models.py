@@ -106,7 +106,8 @@ class StepAction(enum.Enum):
     """What a plan step does."""
 
     INSTALL = "install"
-    UPGRADE = "upgrade"  # replaces an installed distribution of another version
+    UPGRADE = "upgrade"  # replaces an installed distribution of an older version
+    DOWNGRADE = "downgrade"  # replaces an installed distribution of a newer version
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,13 @@ def _steps(
             reason = "requested"
         else:
             reason = "dependency of " + ", ".join(parents.get(name, ["?"]))
-        action = StepAction.INSTALL if current is None else StepAction.UPGRADE
+        action = (
+            StepAction.INSTALL
+            if current is None
+            else StepAction.DOWNGRADE
+            if pick.candidate.version < current
+            else StepAction.UPGRADE
+        )
         steps.append(Step(pick.candidate, action, reason, replaces=current))
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(

@@ -1,14 +1,16 @@
-"""Live progress of an install: one display updated in place (notebook) or one line (terminal)."""
+"""Live progress of an install: the states of its packages, and one line on a terminal.
+
+The notebook's display, which the plan, this progress and the summary share, is in live.py.
+"""
 
 from __future__ import annotations
 
-import html
 import sys
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TextIO, get_args
+from typing import Literal, Protocol, TextIO, get_args
 
 PackageState = Literal[
-    "queued", "downloading", "verified", "unpacked", "installing", "installed", "failed"
+    "queued", "downloading", "verified", "unpacked", "installing", "installed", "failed", "stopped"
 ]
 STATES: tuple[PackageState, ...] = get_args(PackageState)
 
@@ -24,6 +26,8 @@ class PackageProgress:
     done: int = 0
     total: int | None = None
     note: str = ""  # the last retry, until the package moves on
+    # What is downloaded: "wheel", or "stored copy" (uncompressed, so bigger; see transfer.py).
+    fetching: str = ""
 
 
 class Progress(Protocol):
@@ -40,8 +44,9 @@ class Progress(Protocol):
         state: PackageState | None = None,
         done: int | None = None,
         total: int | None = None,
+        fetching: str | None = None,
     ) -> None:
-        """Record a change for ``name``."""
+        """Record a change for ``name`` (``fetching``: what its bytes are, wheel or stored copy)."""
         ...
 
     def finish(self, summary: str) -> None:
@@ -66,6 +71,7 @@ class NullProgress:
         state: PackageState | None = None,
         done: int | None = None,
         total: int | None = None,
+        fetching: str | None = None,
     ) -> None:
         """Do nothing."""
 
@@ -76,21 +82,33 @@ class NullProgress:
         """Do nothing."""
 
 
-class _Tracker:
+class ProgressTracker:
+    """The packages of one install and their states, for a display to draw."""
+
     def __init__(self) -> None:
         self.packages: dict[str, PackageProgress] = {}
 
     def start(self, packages: list[PackageProgress]) -> None:
+        """Track ``packages``."""
         self.packages = {package.name: package for package in packages}
 
     def apply(
-        self, name: str, state: PackageState | None, done: int | None, total: int | None
+        self,
+        name: str,
+        state: PackageState | None,
+        done: int | None,
+        total: int | None,
+        fetching: str | None = None,
     ) -> bool:
         """Apply a change; True when it is worth redrawing (state or a 5% step of bytes)."""
         package = self.packages.get(name)
         if package is None:
             return False
         redraw = state is not None and state != package.state
+        if fetching is not None and fetching != package.fetching:
+            package.fetching = fetching
+            package.done = 0  # a stored copy dropped for the wheel starts again
+            redraw = True
         if redraw and package.note:
             package.note = ""  # the retry is over: the package moved on
         if state is not None:
@@ -112,17 +130,19 @@ class _Tracker:
         return True
 
     def totals(self) -> tuple[int, int, int]:
+        """Bytes downloaded, bytes to download, packages installed."""
         done = sum(package.done for package in self.packages.values())
         total = sum(package.total or package.done for package in self.packages.values())
         finished = sum(package.state == "installed" for package in self.packages.values())
         return done, total, finished
 
 
-def _megabytes(count: int) -> str:
+def megabytes(count: int) -> str:
+    """``count`` bytes in MB with one decimal, as progress shows them."""
     return f"{count / 1e6:.1f} MB"
 
 
-class TerminalProgress(_Tracker):
+class TerminalProgress(ProgressTracker):
     """A single progress line on stderr, redrawn with carriage returns."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -140,9 +160,10 @@ class TerminalProgress(_Tracker):
         state: PackageState | None = None,
         done: int | None = None,
         total: int | None = None,
+        fetching: str | None = None,
     ) -> None:
         """Redraw the line when something visible changed."""
-        if self.apply(name, state, done, total) and self._live:
+        if self.apply(name, state, done, total, fetching) and self._live:
             self._draw()
 
     def retrying(self, name: str, text: str) -> None:
@@ -163,7 +184,7 @@ class TerminalProgress(_Tracker):
         fraction = done / total if total else 0.0
         bar = "#" * int(fraction * 20)
         line = (
-            f"[{bar:<20}] {_megabytes(done)}/{_megabytes(total)} "
+            f"[{bar:<20}] {megabytes(done)}/{megabytes(total)} "
             f"{finished}/{len(self.packages)} installed {' '.join(active[:3])}"
         )
         padding = max(self._width - len(line), 0)
@@ -179,101 +200,6 @@ class TerminalProgress(_Tracker):
         self.stream.flush()
 
 
-class NotebookProgress(_Tracker):
-    """One table shown with ``display(display_id=True)`` and updated in place.
-
-    Every display carries text/plain beside text/html, so text clients show words, not
-    ``<IPython.core.display.HTML object>``. They differ in what they do with updates: a
-    notebook (and nbconvert, which keeps the last update) redraws the table in place, while
-    ``jupyter console`` shows only the first display and ignores updates. So the first
-    display's text is a one-line "Installing ..." that never goes stale, the updates' text
-    is the full table, and the summary is printed as ordinary output, which every client
-    shows exactly once.
-    """
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__()
-        self._handle: Any = None
-        self._stream = stream
-
-    def start(self, packages: list[PackageProgress]) -> None:
-        """Show the table."""
-        from IPython.display import display
-
-        super().start(packages)
-        names = ", ".join(f"{p.name} {p.version}" for p in packages)
-        first = {
-            "text/plain": f"Installing {len(packages)} package(s): {names}",
-            "text/html": self._html(),
-        }
-        self._handle = display(
-            first,
-            raw=True,  # type: ignore[no-untyped-call]
-            display_id=True,
-        )
-
-    def update(
-        self,
-        name: str,
-        *,
-        state: PackageState | None = None,
-        done: int | None = None,
-        total: int | None = None,
-    ) -> None:
-        """Update the table when something visible changed."""
-        if self.apply(name, state, done, total) and self._handle is not None:
-            self._handle.update(self._bundle(), raw=True)
-
-    def retrying(self, name: str, text: str) -> None:
-        """Show the retry in the package's row until it moves on."""
-        if self.note(name, text) and self._handle is not None:
-            self._handle.update(self._bundle(), raw=True)
-
-    def finish(self, summary: str) -> None:
-        """Show the final table, then print the summary below it."""
-        if self._handle is not None:
-            self._handle.update(self._bundle(), raw=True)
-        stream = self._stream or sys.stdout
-        stream.write(summary + "\n")
-        stream.flush()
-
-    def _bundle(self) -> dict[str, str]:
-        return {"text/plain": self._text(), "text/html": self._html()}
-
-    def _cells(self) -> list[tuple[str, ...]]:
-        rows: list[tuple[str, ...]] = []
-        for package in self.packages.values():
-            size = _megabytes(package.done)
-            if package.total:
-                size += f" / {_megabytes(package.total)}"
-            state = f"{package.state}: {package.note}" if package.note else package.state
-            rows.append((package.name, package.version, package.route, state, size))
-        return rows
-
-    def _text(self) -> str:
-        rows: list[tuple[str, ...]] = [
-            ("package", "version", "route", "state", "bytes"),
-            *self._cells(),
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        return "\n".join(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows
-        )
-
-    def _html(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{html.escape(version)}</td>"
-            f"<td>{html.escape(route)}</td><td>{html.escape(state)}</td>"
-            f"<td style='text-align:right'>{size}</td></tr>"
-            for name, version, route, state, size in self._cells()
-        )
-        return (
-            "<table><tr><th>package</th><th>version</th><th>route</th><th>state</th>"
-            f"<th>bytes</th></tr>{rows}</table>"
-        )
-
-
 def in_notebook_kernel() -> bool:
     """Tell whether we run inside a Jupyter kernel (where rich display reaches the notebook)."""
     module = sys.modules.get("IPython")
@@ -281,12 +207,3 @@ def in_notebook_kernel() -> bool:
         return False
     shell = module.get_ipython()
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def make_progress(*, quiet: bool, stream: TextIO | None = None) -> Progress:
-    """Choose the progress display: nothing, a notebook table, or a terminal line."""
-    if quiet:
-        return NullProgress()
-    if stream is None and in_notebook_kernel():
-        return NotebookProgress()
-    return TerminalProgress(stream)

@@ -54,7 +54,10 @@ class ShownPlan(Protocol):
         ...
 
 
-_HEADERS = ("package", "version", "route", "source", "size", "reason")
+# "download": the wheel's size; where the repository offers a stored copy (its members
+# uncompressed, bigger but written to disk as they arrive), its size too, since a near
+# repository's copy is what is fetched (transfer.py).
+_HEADERS = ("package", "version", "route", "source", "download", "reason")
 
 
 def format_size(size: int | None) -> str:
@@ -75,6 +78,13 @@ def _version(step: Step) -> str:
     if step.replaces is not None:
         text += f" (replaces {step.replaces})"
     return text
+
+
+def _download(step: Step) -> str:
+    """Return the wheel's size, and the stored copy's when the repository offers one."""
+    size = format_size(step.candidate.size)
+    stored = step.candidate.stored
+    return f"{size} (stored copy {format_size(stored.size)})" if stored else size
 
 
 def _source(step: Step) -> str:
@@ -110,7 +120,7 @@ def _rows(plan: ShownPlan) -> list[tuple[str, ...]]:
             _version(step),
             f"{step.action.value} {step.candidate.route.value}",
             _source(step),
-            format_size(step.candidate.size),
+            _download(step),
             step.reason,
         )
         for step in plan.steps
@@ -155,8 +165,11 @@ def render_text(
     return "\n".join(lines)
 
 
-def render_html(plan: ShownPlan) -> str:
-    """Render the plan as an HTML fragment for notebooks; every value from an index is escaped."""
+def render_html(plan: ShownPlan, *, problems: bool = True) -> str:
+    """Render the plan as an HTML fragment for notebooks; every value from an index is escaped.
+
+    ``problems=False`` leaves the problems out, as in ``render_text``.
+    """
     parts = ['<div class="ipydeps-plan">']
     rows = _rows(plan)
     if rows:
@@ -175,7 +188,7 @@ def render_html(plan: ShownPlan) -> str:
             for item in plan.skipped
         ]
         parts.append("</ul>")
-    if plan.unsatisfiable:
+    if plan.unsatisfiable and problems:
         parts.append(
             "<p><strong>Cannot install</strong> (nothing will be installed):</p>"
             '<ul class="ipydeps-unsatisfiable">'

@@ -24,6 +24,14 @@ class IpydepsError(Exception):
         self.hint = hint
         super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
 
+    def _render_traceback_(self) -> list[str]:
+        """Return what IPython shows for this error in place of a traceback: the message.
+
+        The cell still fails (its ``error`` reply keeps the class name), so a notebook's
+        "Run All" stops here as at any failing cell.
+        """
+        return f"{type(self).__name__}: {self}".splitlines()
+
 
 class FormatError(IpydepsError):
     """Bytes or text that break the rules of a format (an APKINDEX, an apk version, a ZIP)."""

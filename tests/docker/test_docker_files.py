@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 RUNTIME = DOCKER / "runtime.Dockerfile"
 REPO = DOCKER / "repo.Dockerfile"
+WEB = DOCKER / "web.Dockerfile"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -74,7 +75,7 @@ def tool(name: str) -> str:
 
 
 @pytest.mark.static
-@pytest.mark.parametrize("dockerfile", [RUNTIME, REPO], ids=lambda path: path.name)
+@pytest.mark.parametrize("dockerfile", [RUNTIME, REPO, WEB], ids=lambda path: path.name)
 def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
     result = subprocess.run(
         [tool("hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
@@ -389,18 +390,44 @@ def test_healthcheck_fails_without_a_server_and_passes_against_a_real_one(tmp_pa
 # ------------------------------------------------------------------------------ compose
 
 
-def test_compose_wires_the_runtime_to_the_repository_service() -> None:
+def test_compose_wires_the_runtime_to_the_repository_through_nginx() -> None:
     services = compose()["services"]
     runtime = services["runtime"]
-    assert "IPYDEPS_REPOSITORY_URL=http://repo:8080/" in runtime["environment"]
-    assert runtime["build"]["args"]["IPYDEPS_REPOSITORY_URL"] == "http://repo:8080/"
+    assert "IPYDEPS_REPOSITORY_URL=http://web:8080/" in runtime["environment"]
+    assert runtime["build"]["args"]["IPYDEPS_REPOSITORY_URL"] == "http://web:8080/"
     assert runtime["build"]["dockerfile"] == "docker/runtime.Dockerfile"
-    assert runtime["depends_on"]["repo"]["condition"] == "service_healthy"
+    assert runtime["depends_on"]["web"]["condition"] == "service_healthy"
     assert runtime["depends_on"]["apk-keys"]["condition"] == "service_completed_successfully"
-    # The repository serves on the port the URL names.
+    # The repository serves on the port nginx's upstream names; nginx listens on the URL's.
     repo_command = [rest for keyword, rest in final_stage(REPO) if keyword == "CMD"][0]
     assert '"--port", "8080"' in repo_command
     assert services["repo"]["build"]["dockerfile"] == "docker/repo.Dockerfile"
+    nginx_conf = (DOCKER / "nginx" / "nginx.conf").read_text()
+    assert "server repo:8080;" in nginx_conf and "listen 8080;" in nginx_conf
+    # Only nginx is published: every read and write goes through it.
+    assert "ports" not in services["repo"]
+    web = services["web"]
+    assert web["build"]["dockerfile"] == "docker/web.Dockerfile"
+    assert web["depends_on"]["repo"]["condition"] == "service_healthy"
+    assert web["ports"] == ["127.0.0.1:${IPYDEPS_REPO_PORT:-8080}:8080"]
+
+
+def test_nginx_reads_the_tree_read_only_as_an_unprivileged_user() -> None:
+    web = compose()["services"]["web"]
+    assert web["volumes"] == ["repo-data:/data:ro"]
+    assert "root /data/tree;" in (DOCKER / "nginx" / "nginx.conf").read_text()
+    stage = final_stage(WEB)
+    assert [rest for keyword, rest in stage if keyword == "USER"] == ["nginx"]
+    assert [rest for keyword, rest in stage if keyword == "ENTRYPOINT"] == ['["/sbin/tini", "--"]']
+    copied = " ".join(rest for keyword, rest in stage if keyword == "COPY")
+    for name in ("nginx.conf", "ipydeps-repo-http.conf", "ipydeps-repo-locations.conf"):
+        assert f"docker/nginx/{name}" in copied
+    defaults = arg_defaults(WEB)
+    assert DIGEST.fullmatch(defaults["ALPINE_DIGEST"])
+    assert defaults["ALPINE_DIGEST"] == arg_defaults(REPO)["ALPINE_DIGEST"]
+    assert [rest for keyword, rest in stage if keyword == "FROM"] == [
+        "alpine:${ALPINE_VERSION}@${ALPINE_DIGEST} AS web"
+    ]
 
 
 def test_compose_shares_the_repository_key_read_only() -> None:
@@ -416,6 +443,7 @@ def test_compose_shares_the_repository_key_read_only() -> None:
 def test_compose_has_healthchecks_and_never_switches_token_auth_off() -> None:
     services = compose()["services"]
     assert services["repo"]["healthcheck"]["test"][-1].endswith("/api/v1/health")
+    assert services["web"]["healthcheck"]["test"][-1].endswith("/simple/")
     assert services["runtime"]["healthcheck"]["test"] == ["CMD", "jupyter-healthcheck"]
     # Passed through only when set: an empty default would turn authentication off.
     assert "JUPYTER_TOKEN" in services["runtime"]["environment"]

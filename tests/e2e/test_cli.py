@@ -180,7 +180,19 @@ def test_install_prints_its_summary_once(terminal: Terminal) -> None:
         output = done.stdout + done.stderr
         assert output.count(f"Installed {requirement} 1.0") == 1, output
     # -v adds the per-package line (with its timing) below the summary, not a second summary.
-    assert "once-verbose             1.0" in done.stdout, done.stdout
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert any(row[:3] == ["once-verbose", "1.0", "install"] and row[-1] == "s" for row in rows), (
+        done.stdout
+    )
+
+
+def test_an_install_that_cannot_be_met_says_so_once(terminal: Terminal) -> None:
+    done = terminal.run("install", "nowhere-else-pkg")
+    assert done.returncode == 1, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    # The error on stderr, not the plan's problems block on stdout as well.
+    assert output.count("nowhere-else-pkg is not in our repository") == 1, output
+    assert done.stderr.startswith("ipydeps: Cannot install 'nowhere-else-pkg'"), output
 
 
 def test_unsatisfiable_dry_run_and_plan_exit_1_with_the_reason(terminal: Terminal) -> None:

@@ -68,6 +68,7 @@ class RecordingProgress:
         state: str | None = None,
         done: int | None = None,
         total: int | None = None,
+        fetching: str | None = None,
     ) -> None:
         if state is not None and self.states[name][-1] != state:
             self.states[name].append(state)
@@ -318,10 +319,11 @@ class FailingCommitProgress(RecordingProgress):
         state: str | None = None,
         done: int | None = None,
         total: int | None = None,
+        fetching: str | None = None,
     ) -> None:
         if name == self.wheel and state == "installing":
             raise self.error
-        super().update(name, state=state, done=done, total=total)
+        super().update(name, state=state, done=done, total=total, fetching=fetching)
 
 
 def _mixed_plan(server: RunningServer, environment: object) -> object:

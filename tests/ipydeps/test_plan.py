@@ -20,6 +20,7 @@ from ipydeps.errors import (
 from ipydeps.models import Candidate, Route, StepAction
 from ipydeps.plan import raise_for_unsatisfiable, resolve
 from ipydeps.plan_model import Plan
+from ipydeps.render import render_text
 from ipydeps.requirements import parse_requirements
 
 MUSL = TargetEnvironment.simulated(
@@ -342,6 +343,19 @@ def test_upgrade_takes_the_newest_and_never_downgrades() -> None:
     assert up_to_date.skipped[0].hint is None  # -U was given: no hint to give it
     # Without upgrade the installed version stays.
     assert plan("numpy", apks, pypi, installed={"numpy": "2.0.0"}).steps == ()
+
+
+def test_an_older_pin_than_the_installed_version_is_a_downgrade() -> None:
+    ours = FakeSource(Route.WHEEL, [wheel("numpy", "2.4.6"), wheel("numpy", "2.4.5")])
+    [step] = plan("numpy==2.4.5", ours, installed={"numpy": "2.4.6"}).steps
+    assert (step.action, step.replaces, step.candidate.version) == (
+        StepAction.DOWNGRADE,
+        Version("2.4.6"),
+        Version("2.4.5"),
+    )
+    assert "2.4.5 (replaces 2.4.6)  downgrade wheel" in render_text(
+        plan("numpy==2.4.5", ours, installed={"numpy": "2.4.6"})
+    )
 
 
 def test_upgrade_applies_to_requested_names_only() -> None:

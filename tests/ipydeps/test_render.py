@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from html.parser import HTMLParser
 
 from packaging.version import Version
@@ -39,9 +40,9 @@ PLAN = Plan(
 )
 
 
-def test_text_table_lists_package_version_route_source_size_reason() -> None:
+def test_text_table_lists_package_version_route_source_download_reason() -> None:
     lines = render_text(PLAN).splitlines()
-    assert lines[0].split() == ["package", "version", "route", "source", "size", "reason"]
+    assert lines[0].split() == ["package", "version", "route", "source", "download", "reason"]
     assert set(lines[1]) == {"-", " "}
     assert lines[2].split() == [
         "py3-numpy",
@@ -286,3 +287,88 @@ def test_dry_run_summary_counts_what_apk_adds() -> None:
         .summary()
         .endswith("in 0.50 s; apk also added openblas")
     )
+
+
+def test_the_download_column_names_a_stored_copy_beside_the_wheel() -> None:
+    from ipydeps.models import StoredCopy
+
+    numpy = Candidate(
+        name="numpy",
+        version=Version("2.4.6"),
+        route=Route.WHEEL,  # type: ignore[arg-type]
+        url="http://127.0.0.1:8080/files/numpy/numpy-2.4.6-cp311-cp311-musllinux_1_2_x86_64.whl",
+        filename="numpy-2.4.6-cp311-cp311-musllinux_1_2_x86_64.whl",
+        size=17_200_000,
+        stored=StoredCopy("http://127.0.0.1:8080/files/numpy/x.whl.stored", "0" * 64, 56_000_000),
+    )
+    plan = Plan(
+        steps=(
+            Step(numpy, StepAction.INSTALL, "requested"),
+            Step(SIX, StepAction.INSTALL, "requested"),
+        )
+    )
+    lines = render_text(plan).splitlines()
+    assert "download" in lines[0].split()
+    assert "17.2 MB (stored copy 56.0 MB)" in lines[2]
+    assert "11.1 kB" in lines[3] and "stored copy" not in lines[3]
+    assert "17.2 MB (stored copy 56.0 MB)" in render_html(plan)
+
+
+def test_a_plan_whose_error_is_raised_leaves_its_problems_to_the_error() -> None:
+    plan = Plan(
+        steps=(Step(SIX, StepAction.INSTALL, "dependency of python-dateutil"),),
+        unsatisfiable=(
+            Unsatisfiable("nope-pkg", "nope-pkg is not in our repository", Hint.of("try -U")),
+        ),
+    )
+    assert "Cannot install" in render_text(plan) and "Cannot install" in render_html(plan)
+    for shown in (render_text(plan, problems=False), render_html(plan, problems=False)):
+        assert "six" in shown
+        assert "Cannot install" not in shown and "nope-pkg" not in shown
+
+
+def test_the_result_names_what_was_downloaded_and_what_is_on_disk() -> None:
+    from ipydeps.api import Installed, Result
+
+    installed = Installed(
+        name="numpy",
+        version="2.4.5",
+        route="wheel",
+        source="127.0.0.1:8080",
+        action="downgrade",
+        replaced="2.4.6",
+        bytes=56_000_000,
+        seconds=0.5,
+        stored_copy=True,
+        on_disk=55_900_000,
+    )
+    result = Result(Plan(steps=()), (installed,), (), False, 0.7, ("a <b>warning</b>",))
+    assert result.summary() == (
+        "Installed numpy 2.4.5 (wheel from 127.0.0.1:8080) "
+        "(downloaded 56.0 MB, 55.9 MB on disk) in 0.70 s"
+    )
+    header, row = repr(result).splitlines()[1:3]
+    assert header.split() == [
+        "package",
+        "version",
+        "action",
+        "route",
+        "from",
+        "downloaded",
+        "on",
+        "disk",
+        "time",
+    ]
+    assert row.split() == [
+        "numpy", "2.4.5", "downgrade", "from", "2.4.6", "wheel", "127.0.0.1:8080", "(stored",
+        "copy)", "56.0", "MB", "55.9", "MB", "0.50", "s",
+    ]  # fmt: skip
+    assert repr(result).splitlines()[-1] == "  WARNING: a <b>warning</b>"
+    html = result._repr_html_()
+    assert "<th>downloaded</th><th>on disk</th>" in html
+    # What an apk takes on disk is not known: no total that would leave it out.
+    apk = dataclasses.replace(installed, name="py3-x", route="apk", on_disk=None)
+    both = Result(Plan(steps=()), (installed, apk), (), False, 0.7)
+    assert "(downloaded 112.0 MB) in 0.70 s" in both.summary()
+    assert repr(both).splitlines()[3].split()[-3:] == ["?", "0.50", "s"]
+    assert "a &lt;b&gt;warning&lt;/b&gt;" in html and "<b>warning</b>" not in html

@@ -228,8 +228,8 @@ class KernelChannel:
         self.socket = socket
         self.session = uuid.uuid4().hex
 
-    def execute(self, code: str, timeout: float = 300) -> CellRun:
-        """Run ``code`` as one cell. Raises ``HubError`` if it does not finish in ``timeout``."""
+    def send_execute(self, code: str, *, stop_on_error: bool = True) -> str:
+        """Send an ``execute_request`` as JupyterLab does; return its msg_id."""
         msg_id = uuid.uuid4().hex
         self.socket.send(
             json.dumps(
@@ -252,10 +252,35 @@ class KernelChannel:
                         "store_history": True,
                         "user_expressions": {},
                         "allow_stdin": False,
+                        "stop_on_error": stop_on_error,
                     },
                 }
             )
         )
+        return msg_id
+
+    def run_all(self, cells: list[str], timeout: float = 300) -> list[str]:
+        """Send every cell at once with ``stop_on_error``, as JupyterLab's "Run All" does.
+
+        Returns each reply's status: ``ok``, ``error``, or ``aborted`` for a cell the
+        kernel skipped because one before it failed.
+        """
+        ids = [self.send_execute(code) for code in cells]
+        statuses: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        while len(statuses) < len(ids):
+            self.socket.settimeout(max(deadline - time.monotonic(), 0.1))
+            message = json.loads(self.socket.recv())
+            parent = message.get("parent_header", {}).get("msg_id")
+            if message["msg_type"] == "execute_reply" and parent in ids:
+                statuses[parent] = message["content"]["status"]
+            if time.monotonic() > deadline:
+                raise HubError(f"no reply to every cell within {timeout} s: {statuses}")
+        return [statuses[msg_id] for msg_id in ids]
+
+    def execute(self, code: str, timeout: float = 300) -> CellRun:
+        """Run ``code`` as one cell. Raises ``HubError`` if it does not finish in ``timeout``."""
+        msg_id = self.send_execute(code)
         output = CellOutput()
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..store.build_requests import DEFAULT_MAX_OPEN
 from ..store.layout import DataLayout
 from .arguments import add_inflate_arguments, add_stored_copies_argument
 from .console import say, warn
+from .workers import cores, run_workers
 
 
 def register(subparsers: Any) -> None:
@@ -84,6 +86,14 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"open entries the build-request queue may hold (default {DEFAULT_MAX_OPEN})",
     )
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port, to use N cores for reads (0 = one per core; "
+        "default 1)",
+    )
     add_stored_copies_argument(serve)
     add_inflate_arguments(serve)
     serve.set_defaults(func=run_serve)
@@ -119,7 +129,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from ..store.store import Store
-    from ..web.app import make_app
+    from ..web.app import make_router
     from ..web.request_body import SMALL_BODY_BYTES
 
     settings = build_settings(
@@ -153,25 +163,34 @@ def run_serve(args: argparse.Namespace) -> int:
     removed = store.remove_leftovers()
     if removed.paths:
         warn(removed.describe())
+    if args.processes < 0:
+        raise ConfigurationError(
+            f"--processes {args.processes} is negative",
+            hint="give a number of workers, or 0 for one per core",
+        )
+    processes = args.processes or cores()
+    try:
+        sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot listen on {settings.host}:{settings.port}: {error.strerror}",
+            hint="choose another --port, or 0 for any free port",
+        ) from None
+    port = sockets[0].getsockname()[1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
 
-    async def serve() -> None:
-        app = make_app(settings, store)
+    def announce() -> None:
+        say(f"ipydeps-repo serving http://{host}:{port}/")
+
+    async def serve(ready: Callable[[], None]) -> None:
+        router = make_router(settings, store)
         # Every handler bounds its body itself from the headers (handlers/request_body.py)
         # and lifts this limit for the body it takes; it stays for anything else.
         server = tornado.httpserver.HTTPServer(
-            app, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
+            router, max_body_size=SMALL_BODY_BYTES, idle_connection_timeout=300
         )
-        try:
-            sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
-        except OSError as error:
-            raise ConfigurationError(
-                f"cannot listen on {settings.host}:{settings.port}: {error.strerror}",
-                hint="choose another --port, or 0 for any free port",
-            ) from None
         server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        say(f"ipydeps-repo serving http://{host}:{port}/")
+        ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -180,8 +199,10 @@ def run_serve(args: argparse.Namespace) -> int:
         server.stop()
         await server.close_all_connections()
 
-    asyncio.run(serve())
-    return 0
+    if processes == 1:
+        asyncio.run(serve(announce))
+        return 0
+    return run_workers(processes, lambda: asyncio.run(serve(lambda: None)), announce)
 
 
 def run_keygen(args: argparse.Namespace) -> int:

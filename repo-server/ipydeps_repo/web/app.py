@@ -14,13 +14,28 @@ from .base import NotFoundHandler, RedirectHandler
 from .build_requests import BuildRequestHandler, BuildRequestStateHandler
 from .landing import LandingHandler
 from .legacy_upload import LegacyUploadHandler
+from .page_cache import PageCache
+from .page_router import PageRouter
 from .rate_limit import BuildRequestLimits
 from .releases import ReleaseHandler, YankHandler
 from .static import SimpleHandler, TreeHandler
 from .upload import UploadHandler
 
 
-def make_app(settings: Settings, store: Store) -> tornado.web.Application:
+def make_router(settings: Settings, store: Store) -> PageRouter:
+    """Return what the HTTP server runs: simple pages from memory, the rest by ``make_app``."""
+    pages = PageCache()
+    return PageRouter(
+        make_app(settings, store, pages),
+        str(settings.data.tree / "simple"),
+        pages,
+        access_log=settings.access_log,
+    )
+
+
+def make_app(
+    settings: Settings, store: Store, pages: PageCache | None = None
+) -> tornado.web.Application:
     """Return the application: static tree, negotiated /simple/, upload and JSON API.
 
     The tree is plain files, so nginx or a CDN can serve the same paths; only
@@ -56,7 +71,11 @@ def make_app(settings: Settings, store: Store) -> tornado.web.Application:
             # PyPI's upload URL is /legacy/; twine and flit post to the URL as configured.
             (r"/legacy/?", LegacyUploadHandler, {"store": store, "tokens": tokens}),
             (r"/simple", RedirectHandler, {"url": "/simple/", "permanent": True}),
-            (r"/simple/(.*)", SimpleHandler, {"path": str(settings.data.tree / "simple")}),
+            (
+                r"/simple/(.*)",
+                SimpleHandler,
+                {"path": str(settings.data.tree / "simple"), "pages": pages or PageCache()},
+            ),
             (r"/((?:keys|alpine|files)/.+)", TreeHandler, {"path": tree}),
         ],
         default_handler_class=NotFoundHandler,

@@ -10,6 +10,7 @@ import tornado.web
 
 from .. import jsonsafe
 from ..errors import RepoError, TooManyRequestsError, ValidationError
+from .cache_policy import NO_STORE
 from .request_body import BoundedBody
 
 
@@ -56,6 +57,8 @@ class JsonErrorMixin(BoundedBody):
         if isinstance(error, TooManyRequestsError):
             self.set_header("Retry-After", str(error.retry_after))
         self.clear_header("Content-Disposition")
+        # A file may appear at this URL later; a cache must not keep the error meanwhile.
+        self.set_header("Cache-Control", NO_STORE)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body) + "\n")
 

@@ -1,9 +1,15 @@
-"""Serve the static tree (ETag, Last-Modified, Range, HEAD), and /simple/ by content negotiation."""
+"""Serve the static tree (ETag, Last-Modified, Range, HEAD), and /simple/ by content negotiation.
+
+The caching headers are the shipped nginx config's (``cache_policy.py``). Simple pages, the
+most frequent reads by far (every install asks for one per project), come from memory
+(``page_cache.py``): one stat per request instead of tornado's static file machinery.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from typing import Any
 
 import tornado.web
 from packaging.utils import canonicalize_name
@@ -11,7 +17,9 @@ from packaging.utils import canonicalize_name
 from ipydeps.formats.wire import SIMPLE_JSON as JSON_TYPE
 
 from .base import JsonErrorMixin
+from .cache_policy import REVALIDATE, cache_control, etag_of, not_modified_since
 from .negotiation import Negotiated, choose_format
+from .page_cache import PageCache
 
 _TYPES = {
     ".apk": "application/octet-stream",
@@ -77,14 +85,27 @@ class TreeHandler(JsonErrorMixin, tornado.web.StaticFileHandler):
         """
         if self.absolute_path is None:
             return None
-        stat = os.stat(self.absolute_path)
-        return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        return etag_of(os.stat(self.absolute_path))
+
+    @classmethod
+    def get_cache_time(cls, path: str, modified: Any, mime_type: str) -> int:
+        """Send no Expires or max-age of tornado's own (its ``?v=`` gives ten years)."""
+        return 0
+
+    def set_extra_headers(self, path: str) -> None:
+        """Say what caches may keep: the files are immutable, the indexes are asked again."""
+        self.set_header("Cache-Control", cache_control(path))
 
 
 class SimpleHandler(TreeHandler):
     """``/simple/`` and ``/simple/<project>/``: index.json or index.html by ``Accept``."""
 
     _negotiated = Negotiated("html", "text/html")
+
+    def initialize(self, path: str, pages: PageCache) -> None:  # type: ignore[override]
+        """Take the simple tree's root and the process's page cache."""
+        super().initialize(path)
+        self.pages = pages
 
     async def get(self, path: str, include_body: bool = True) -> None:
         """Map the page to its JSON or HTML file, chosen from Accept or ``?format=``.
@@ -108,15 +129,43 @@ class SimpleHandler(TreeHandler):
             query = f"?{self.request.query}" if self.request.query else ""
             self.redirect(target + query, permanent=True)
             return
+        negotiated = not rest
         if rest in _PAGE_FILES:
             self._negotiated = _PAGE_FILES[rest]
-            await super().get(path, include_body)
+        elif rest:
+            raise tornado.web.HTTPError(404)
+        page = rest or ("index.json" if self._negotiated.kind == "json" else "index.html")
+        if "Range" in self.request.headers:
+            # Rare for a page: tornado's handler knows every form of Range.
+            await super().get(f"{canonical}/{page}" if canonical else page, include_body)
             return
-        page = "index.json" if self._negotiated.kind == "json" else "index.html"
-        await super().get(path + page, include_body)
+        self._send_page(os.path.join(self.root, canonical, page), negotiated, include_body)
+
+    def _send_page(self, file: str, negotiated: bool, include_body: bool) -> None:
+        cached = self.pages.read(file)
+        if cached is None:
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", self.get_content_type())
+        self.set_header("Cache-Control", REVALIDATE)
+        if negotiated:
+            self.set_header("Vary", "Accept")
+        self.set_header("Etag", cached.etag)
+        self.set_header("Last-Modified", cached.last_modified)
+        if_none_match = self.request.headers.get("If-None-Match")
+        if (
+            self.check_etag_header()
+            if if_none_match
+            else not_modified_since(self.request.headers.get("If-Modified-Since"), cached.mtime)
+        ):
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Length", len(cached.body))
+        self.finish(cached.body if include_body else None)
 
     def set_extra_headers(self, path: str) -> None:
         """One URL, two representations: caches must key on Accept (PEP 691)."""
+        self.set_header("Cache-Control", REVALIDATE)
         self.set_header("Vary", "Accept")
 
     def get_content_type(self) -> str:
