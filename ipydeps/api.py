@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from .build_requests import build_request_states
 from .cancel import CancelEvent
 from .connections import system_proxies
-from .credentials import redact, repository_access
+from .credentials import origin, redact, repository_access
 from .environment import Environment, compiler_available, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
@@ -142,6 +142,22 @@ class Result:
         )
 
 
+def _token_for(settings: Settings, index_url: str | None, config: str | None) -> str | None:
+    """Return the configured token if it belongs to the repository this call reads.
+
+    A token configured beside a repository URL is that repository's: an ``index_url`` of
+    another origin (``-i``) does not get it, or one ``%pip install -i`` would hand it to any
+    host. A token configured with no repository URL is for the one ``index_url`` names.
+    """
+    token = settings.repository_token
+    if not token or not index_url or settings.repository_url is None:
+        return token
+    configured = load_config(name=config, environ=os.environ).repository_url
+    if configured is not None and origin(configured) != origin(settings.repository_url):
+        return None
+    return token
+
+
 def repository_base(url: str) -> str:
     """Return the repository root for a pip-style index URL (``http://host/simple/`` -> ``http://host/``)."""
     return url.rstrip("/").removesuffix(f"/{SIMPLE_PATH}") + "/"
@@ -209,7 +225,9 @@ def pip(
     )
     # The repository URL loses its credentials here; only the fetcher holds them.
     access = repository_access(
-        settings.repository_url, token=settings.repository_token, environ=os.environ
+        settings.repository_url,
+        token=_token_for(settings, index_url, config),
+        environ=os.environ,
     )
     settings = dataclasses.replace(settings, repository_url=access.url)
     if not quiet:

@@ -181,6 +181,22 @@ def test_a_token_is_sent_as_bearer_and_hidden_in_the_config(
     assert "repository_token = '***'" in " ".join(settings.describe().split())
 
 
+def test_the_configured_repositorys_token_never_follows_an_index_url_elsewhere(
+    private: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A token configured for our repository; one install names another host with -i.
+    monkeypatch.setenv("IPYDEPS_REPOSITORY_TOKEN", TOKEN)
+    with gate(private.url, f"Bearer {TOKEN}") as ours, gate(private.url) as elsewhere:
+        monkeypatch.setenv("IPYDEPS_REPOSITORY_URL", ours.url)
+        result, _ = install(elsewhere.url, tmp_path)
+        assert result.ok and len(result.installed) == 2
+        assert elsewhere.seen and set(elsewhere.credentials_seen) == {None}
+        # The same origin given with -i (another path) still gets it.
+        result, _ = install(ours.url + "simple/", tmp_path)
+        assert result.ok
+        assert set(ours.credentials_seen) == {f"Bearer {TOKEN}"}
+
+
 def test_netrc_supplies_basic_credentials_for_the_repository_host(
     private: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
