@@ -20,8 +20,8 @@ from .render import render_text
 from .settings_values import DEFAULTS, UpstreamPolicy
 
 if TYPE_CHECKING:
-    from .api import Result
     from .plan_model import Plan
+    from .result import Result
 
 
 _PROFILE_HELP = (
