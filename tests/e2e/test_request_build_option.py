@@ -90,6 +90,9 @@ def test_the_command_line_asks_for_a_build_and_the_plan_says_it_is_queued(setup:
     before = setup.cli("plan", "cli-ext")
     assert before.returncode == 1, before.stderr
     assert plan_line(before.stderr, "cli-ext").endswith("build request: none")
+    # Its hint names the flag this command takes, not the Python call.
+    assert "; or --request-build asks our repository's farm to build it" in before.stderr
+    assert "ipydeps.request_build" not in before.stderr
     asked = setup.cli("plan", "--request-build", "cli-ext")
     assert asked.returncode == 1, asked.stderr  # the build is missing still: the plan fails
     assert plan_line(asked.stderr, "cli-ext").endswith(QUEUED), asked.stderr
@@ -112,6 +115,8 @@ def test_the_command_line_asks_for_a_build_and_the_plan_says_it_is_queued(setup:
 
 def test_the_pip_shim_takes_it_and_never_hands_it_to_the_real_pip(setup: Setup) -> None:
     setup.publish_sdist("shim-ext")
+    hinted = setup.cli("pip", "install", "shim-ext")
+    assert "; or --request-build asks our repository's farm" in hinted.stderr, hinted.stderr
     asked = setup.cli("pip", "install", "--request-build", "shim-ext")
     assert asked.returncode == 1, asked.stderr
     assert plan_line(asked.stderr, "shim-ext").endswith(QUEUED), asked.stderr
