@@ -8,9 +8,10 @@ reads any ``TYPE_CHECKING`` name as true.
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .api import Result, config, pip
+    from .api import config, pip
     from .build_requests import request_build
     from .magics import load_ipython_extension, unload_ipython_extension
+    from .result import Result
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     """Load a public name's module on first use and keep the name here (PEP 562)."""
-    if name in ("Result", "config", "pip"):
+    if name in ("config", "pip"):
         from . import api as home
+    elif name == "Result":
+        from . import result as home  # type: ignore[no-redef]
     elif name == "request_build":
         from . import build_requests as home  # type: ignore[no-redef]
     elif name in ("load_ipython_extension", "unload_ipython_extension"):

@@ -20,8 +20,8 @@ from .render import render_text
 from .settings_values import DEFAULTS, UpstreamPolicy
 
 if TYPE_CHECKING:
-    from .api import Result
     from .plan_model import Plan
+    from .result import Result
 
 
 _PROFILE_HELP = (
@@ -142,6 +142,14 @@ def _add_plan_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--prefix", metavar="DIR", help="install into this environment (default: this one)"
     )
+    command.add_argument(
+        "--request-build",
+        action="store_true",
+        help="ask our repository's farm to build each requirement that has no prebuilt "
+        "build for this platform; the plan then says the request is queued (needs "
+        "repository_token with the 'request' right; default: off, the plan only says "
+        "where a request stands)",
+    )
 
 
 def _say(text: str) -> None:
@@ -195,6 +203,7 @@ def pip_command(args: list[str]) -> int:
         quiet=install.quiet,
         dry_run=install.dry_run,
         index_url=install.index_url,
+        request_build=install.request_build,
         show_plan=_plan_shower(quiet=install.quiet, wording=pip_flags),
     )
     return _report(result, verbose=install.verbose, quiet=install.quiet, wording=pip_flags)
@@ -276,6 +285,7 @@ def _run(options: argparse.Namespace) -> int:
         upstream=options.upstream,
         index_url=options.index_url,
         prefix=options.prefix,
+        request_build=options.request_build,
         show_plan=_plan_shower(quiet=options.quiet),
     )
     return _report(result, verbose=options.verbose, quiet=options.quiet)

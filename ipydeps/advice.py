@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 # The settings a hint may ask for: each is a keyword of ipydeps.pip() and a flag of
-# ``python -m ipydeps install|plan``.
-HintedSetting = Literal["upgrade", "upstream"]
+# ``python -m ipydeps install|plan``. A build request's value is the project to build.
+HintedSetting = Literal["upgrade", "upstream", "request_build"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,12 @@ Wording = Callable[[SettingChange], str]
 
 
 def python_keywords(change: SettingChange) -> str:
-    """Word ``change`` as the keyword argument of ``ipydeps.pip()``: ``upstream="allow"``."""
+    """Word ``change`` as the keyword argument of ``ipydeps.pip()``: ``upstream="allow"``.
+
+    A build request is its own call in a cell: ``ipydeps.request_build('scikit-learn')``.
+    """
+    if change.setting == "request_build":
+        return f"ipydeps.request_build({change.value!r})"
     value = repr(change.value) if isinstance(change.value, bool) else f'"{change.value}"'
     return f"{change.setting}={value}"
 
@@ -57,13 +62,20 @@ def command_flags(change: SettingChange) -> str:
     """Word ``change`` as the flag of ``python -m ipydeps install|plan``: ``--upstream allow``."""
     if change.setting == "upgrade":
         return "-U"  # the only upgrade a hint asks for is upgrade=True
+    if change.setting == "request_build":
+        return "--request-build"
     return f"--{change.setting} {change.value}"
 
 
 def pip_flags(change: SettingChange) -> str:
-    """Word ``change`` for the pip shim (``pip install``): pip's ``-U``, else the environment."""
+    """Word ``change`` for the pip shim (``pip install``): a flag it takes, else the environment.
+
+    The shim takes pip's ``-U`` and ipydeps' own ``--request-build``; pip has no upstream flag.
+    """
     if change.setting == "upgrade":
         return "-U"
+    if change.setting == "request_build":
+        return "--request-build"
     return f"{ENVIRONMENT_PREFIX}{change.setting.upper()}={change.value}"
 
 

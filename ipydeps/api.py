@@ -13,14 +13,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from .build_requests import build_request_states
 from .cancel import CancelEvent
 from .connections import system_proxies
-from .credentials import origin, redact, repository_access
+from .credentials import redact, repository_access, token_for
 from .environment import Environment, compiler_available, inspect_environment, install_scheme
 from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import ConfigError
@@ -36,126 +35,26 @@ from .live import (
     NotebookProgress,
     live_display,
     make_progress,
-    show_unless_shown,
     tell_interrupt,
 )
 from .live import show_plan as show_in_live
-from .models import Skipped
 from .notebook_lock import record_install
 from .notices import no_repository, say_once
 from .plan import raise_for_unsatisfiable, resolve
 from .plan_model import Plan
 from .progress import Progress
 from .protocols import Fetcher, RetryReporting
-from .render import format_size
-from .report import report_html, report_text
 from .requirements import parse_requirements
 from .restore import wait_for_restore
+from .result import Installed, Result
 from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
 from .sources import sources_from_settings
 
+__all__ = ["Installed", "Result", "config", "pip", "repository_base"]
+
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Installed:
-    """One package installed by ``pip()``: what, from where, how big, how long."""
-
-    name: str
-    version: str
-    route: str  # "apk", "wheel" (our repository) or "upstream"
-    source: str  # the host the file came from
-    action: str  # "install", "upgrade" or "downgrade"
-    replaced: str | None
-    bytes: int
-    seconds: float
-    # True when the repository's stored (uncompressed) copy of the wheel was fetched.
-    stored_copy: bool = False
-    on_disk: int | None = None  # bytes of the installed files (None: not known, apks)
-
-    @property
-    def fetched_from(self) -> str:
-        """The host, and "stored copy" when that is what came from it."""
-        return self.source + (" (stored copy)" if self.stored_copy else "")
-
-
-@dataclass(frozen=True)
-class Result:
-    """The outcome of ``ipydeps.pip()``; shown as a table in the notebook."""
-
-    plan: Plan
-    installed: tuple[Installed, ...]
-    skipped: tuple[Skipped, ...]
-    dry_run: bool
-    seconds: float
-    warnings: tuple[str, ...] = ()
-    # The cell (In[n]) whose live display shows this result; None when none does.
-    shown_in: int | None = dataclasses.field(default=None, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        """True when every requirement was (or, in a dry run, can be) satisfied."""
-        return self.plan.ok
-
-    def summary(self) -> str:
-        """One line: what was installed (or would be), and how long it took."""
-        if self.dry_run:
-            # apk installs the apks' own dependencies too: count what will really be added.
-            count = len(self.plan.steps) + len(self.plan.apk_dependencies)
-            return f"Dry run: {count} package(s) would be installed; nothing was changed"
-        if not self.installed:
-            return "Nothing to install: all requirements are already satisfied"
-        names = ", ".join(
-            f"{item.name} {item.version} ({item.route} from {item.source})"
-            for item in self.installed
-        )
-        total = sum(item.bytes for item in self.installed)
-        disk = [item.on_disk for item in self.installed if item.on_disk is not None]
-        # A total on disk only when every package's is known (an apk's is not).
-        sizes = f"downloaded {format_size(total)}" + (
-            f", {format_size(sum(disk))} on disk" if len(disk) == len(self.installed) else ""
-        )
-        also = ", ".join(
-            f"{added.name} {added.record.version}" if added.record else added.name
-            for added in self.plan.apk_dependencies
-        )
-        return f"Installed {names} ({sizes}) in {self.seconds:.2f} s" + (
-            f"; apk also added {also}" if also else ""
-        )
-
-    def installed_lines(self) -> list[str]:
-        """Return the table of installed packages (a header, a row each), without the summary."""
-        return report_text("", self.installed, (), ()).splitlines()[1:]
-
-    def __repr__(self) -> str:
-        return report_text(self.summary(), self.installed, self.skipped, self.warnings)
-
-    def _repr_html_(self) -> str:
-        return report_html(self.summary(), self.installed, self.skipped, self.warnings)
-
-    def _ipython_display_(self) -> None:
-        # The install's live display already shows this in the cell that made it: no Out[n].
-        show_unless_shown(
-            self.shown_in, {"text/plain": repr(self), "text/html": self._repr_html_()}
-        )
-
-
-def _token_for(settings: Settings, index_url: str | None, config: str | None) -> str | None:
-    """Return the configured token if it belongs to the repository this call reads.
-
-    A token configured beside a repository URL is that repository's: an ``index_url`` of
-    another origin (``-i``) does not get it, or one ``%pip install -i`` would hand it to any
-    host. A token configured with no repository URL is for the one ``index_url`` names.
-    """
-    token = settings.repository_token
-    if not token or not index_url or settings.repository_url is None:
-        return token
-    configured = load_config(name=config, environ=os.environ).repository_url
-    if configured is not None and origin(configured) != origin(settings.repository_url):
-        return None
-    return token
 
 
 def repository_base(url: str) -> str:
@@ -226,7 +125,16 @@ def pip(
     # The repository URL loses its credentials here; only the fetcher holds them.
     access = repository_access(
         settings.repository_url,
-        token=_token_for(settings, index_url, config),
+        token=token_for(
+            settings.repository_token,
+            settings.repository_url,
+            # Read only when a token meets an index_url: whose token is it?
+            configured=(
+                load_config(name=config, environ=os.environ).repository_url
+                if index_url and settings.repository_token
+                else settings.repository_url
+            ),
+        ),
         environ=os.environ,
     )
     settings = dataclasses.replace(settings, repository_url=access.url)

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # What a 401/403 from a repository should make people try.
-__all__ = ["CREDENTIALS_HINT", "RepositoryAccess", "origin", "redact", "repository_access"]
+__all__ = [
+    "CREDENTIALS_HINT",
+    "RepositoryAccess",
+    "origin",
+    "redact",
+    "repository_access",
+    "token_for",
+]
 
 CREDENTIALS_HINT = (
     "the repository wants credentials: put them in its URL "
@@ -91,6 +98,19 @@ def _from_netrc(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None
         return None
     login, _, password = entry
     return login or "", password or ""
+
+
+def token_for(token: str | None, url: str | None, *, configured: str | None) -> str | None:
+    """Return ``token`` if it belongs to the repository at ``url``.
+
+    A token configured beside a repository URL (``configured``) is that repository's: a
+    ``url`` of another origin (``-i``, ``index_url``) does not get it, or one
+    ``%pip install -i`` would hand it to any host. A token configured with no repository
+    URL is for the one ``url`` names.
+    """
+    if token and url and configured and origin(configured) != origin(url):
+        return None
+    return token
 
 
 def repository_access(

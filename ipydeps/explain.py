@@ -48,7 +48,7 @@ def _unbuilt(
     provider: Provider, items: Sequence[Wanted], files: Sequence[Candidate], why: str, ask: str
 ) -> Explanation:
     reason, request_hint, build = unbuilt_reason(provider, items, files, why)
-    return reason, Hint.of(f"{ask}; or {request_hint}"), build
+    return reason, Hint.of(f"{ask}; or ", *request_hint.parts), build
 
 
 def _explain_nothing_fits(

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import PipFailedError
-from .pipargs import parse_install, read_requirement_file, split_command
+from .pipargs import parse_install, read_requirement_file, refuse_own_options, split_command
 
 if TYPE_CHECKING:
     from .handoff import Handoff
@@ -99,14 +99,17 @@ def pip_magic(line: str) -> None:
         verbose=install.verbose,
         dry_run=install.dry_run,
         index_url=install.index_url,
+        request_build=install.request_build,
     )
 
 
 def hand_off(args: list[str]) -> Handoff:
     """Return how the real pip runs ``args`` under this process's configuration.
 
-    Raises ``AirGapError`` (upstream off, another source named) or ``ConfigError``.
+    Raises ``OwnOptionError`` (``--request-build``: the real pip does not know it),
+    ``AirGapError`` (upstream off, another source named) or ``ConfigError``.
     """
+    refuse_own_options(args)
     from .handoff import plan_handoff
     from .settings import load_config
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .credentials import redact
 from .errors import IpydepsError
 
 # pip install options ipydeps understands; anything else goes to the real pip unchanged.
@@ -18,7 +19,10 @@ _FLAGS = {
     "--dry-run": "dry_run",
     "-v": "verbose",
     "--verbose": "verbose",
+    "--request-build": "request_build",  # ipydeps' own: the real pip never sees it
 }
+# Options only ipydeps takes: a command handed to the real pip must not carry them.
+OWN_OPTIONS = ("--request-build",)
 _VALUED = {
     "-i": "index_url",
     "--index-url": "index_url",
@@ -36,6 +40,7 @@ class InstallArgs:
     quiet: bool = False
     verbose: bool = False
     dry_run: bool = False
+    request_build: bool = False  # ask our repository's farm for each missing build
     index_url: str | None = None
     requirement_files: tuple[str, ...] = field(default=())
 
@@ -98,7 +103,32 @@ def parse_install(args: list[str]) -> InstallArgs | None:
         quiet=bool(values.get("quiet")),
         verbose=bool(values.get("verbose")),
         dry_run=bool(values.get("dry_run")),
+        request_build=bool(values.get("request_build")),
         index_url=index_url if isinstance(index_url := values.get("index_url"), str) else None,
+    )
+
+
+class OwnOptionError(IpydepsError):
+    """A command the real pip runs carries an option only ipydeps takes."""
+
+
+def refuse_own_options(args: list[str]) -> None:
+    """Raise ``OwnOptionError`` when ``args``, bound for the real pip, hold ipydeps' options.
+
+    ``pip install --request-build --no-deps x`` cannot be carried out by ipydeps (it does
+    not take ``--no-deps``), and the real pip does not know ``--request-build``: running
+    it without the option would drop the build request unsaid, so nothing runs.
+    """
+    own = [word for word in args if word in OWN_OPTIONS]
+    if not own:
+        return
+    command = redact(shlex.join(["pip", *args]))  # an index URL may carry a token
+    raise OwnOptionError(
+        f"Refused `{command}`: {', '.join(dict.fromkeys(own))} is ipydeps' own option, but "
+        "this command runs the real pip (it has a subcommand, an option or a requirements "
+        "file line ipydeps does not take), which does not know it; nothing was run",
+        hint="ask for the build on its own (pip install --request-build NAME, or "
+        "ipydeps.request_build('NAME')), then run this command without --request-build",
     )
 
 

@@ -20,7 +20,7 @@ _HEADERS = ("package", "version", "action", "route", "from", "downloaded", "on d
 
 
 class ShownInstall(Protocol):
-    """What the report reads of one installed package (``api.Installed`` is one)."""
+    """What the report reads of one installed package (``result.Installed`` is one)."""
 
     @property
     def name(self) -> str:

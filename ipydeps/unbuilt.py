@@ -15,15 +15,20 @@ from collections.abc import Iterable, Sequence
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .advice import Hint, SettingChange
 from .models import Candidate, Route, UnbuiltBuild
 from .provider import Provider, Wanted
 
-__all__ = ["REQUEST_HINT", "unbuilt_build", "unbuilt_reason"]
+__all__ = ["request_hint", "unbuilt_build", "unbuilt_reason"]
 
-REQUEST_HINT = (
-    "ipydeps.request_build({name!r}) asks our repository's farm to build it "
-    "(needs a repository_token with the 'request' right)"
-)
+
+def request_hint(project: str) -> Hint:
+    """How to ask for the build, worded by the edge that shows it (``--request-build`` ...)."""
+    return Hint.of(
+        SettingChange("request_build", project),
+        " asks our repository's farm to build it (needs a repository_token with the "
+        "'request' right)",
+    )
 
 
 def _newest(versions: Iterable[Version]) -> Version | None:
@@ -79,7 +84,7 @@ def _target_of(candidate: Candidate) -> str:
 
 def unbuilt_reason(
     provider: Provider, items: Sequence[Wanted], files: Sequence[Candidate], why: str
-) -> tuple[str, str, UnbuiltBuild]:
+) -> tuple[str, Hint, UnbuiltBuild]:
     """Return the one-line reason, the hint and the missing build.
 
     ``why`` is what upstream has (e.g. "only a source distribution of X exists (1.1)").
@@ -91,4 +96,4 @@ def unbuilt_reason(
         f"cp{build.python}; {_compiler_text(provider.environment.compiler_available)} "
         f"({why}); {_ours_text(provider, items[0].name, files)}; build request: none"
     )
-    return reason, REQUEST_HINT.format(name=build.project), build
+    return reason, request_hint(build.project), build

@@ -285,9 +285,10 @@ def test_install_and_plan_help_explain_every_option(terminal: Terminal) -> None:
         done = terminal.run(command, "--help", COLUMNS="200")
         assert done.returncode == 0, done.stderr
         texts = option_texts(done.stdout)
-        assert {"-r", "-U", "-q", "-v", "-i", "--profile", "--upstream", "--prefix"} <= set(texts)
+        options = ("-U", "-q", "-v", "-i", "--profile", "--upstream", "--prefix", "--request-build")
+        assert {"-r", *options} <= set(texts)
         assert all(texts.values()), texts  # no option without a word about it
-        for option in ("-U", "-q", "-v", "-i", "--profile", "--upstream", "--prefix"):
+        for option in options:
             assert "default" in texts[option], (command, option, texts[option])
         assert "else allow" in texts["--upstream"]
         assert ("--dry-run" in texts) == (command == "install")

@@ -88,6 +88,13 @@ def test_import_ipydeps_loads_nothing_until_a_name_is_used() -> None:
     assert set(loaded_after("import ipydeps")) - set(loaded_after("pass")) == {"ipydeps"}
 
 
+def test_the_result_type_loads_no_install_machinery() -> None:
+    # ``ipydeps.Result`` (for an annotation, an isinstance check) is plain data and its display.
+    loaded = loaded_after("import ipydeps\nipydeps.Result")
+    assert "ipydeps.result" in loaded
+    assert "ipydeps.api" not in loaded and "resolvelib" not in loaded
+
+
 PUBLIC_NAMES = r"""
 import ipydeps, ipydeps.settings
 from ipydeps import pip
@@ -95,6 +102,9 @@ import ipydeps.api
 assert callable(ipydeps.config) and ipydeps.config is ipydeps.api.config
 assert ipydeps.pip is pip is ipydeps.api.pip
 assert ipydeps.Result is ipydeps.api.Result
+import ipydeps.result
+assert ipydeps.Result is ipydeps.result.Result
+assert ipydeps.api.Installed is ipydeps.result.Installed
 assert ipydeps.__version__ == "0.1.0"
 import ipydeps.magics
 assert ipydeps.load_ipython_extension is ipydeps.magics.load_ipython_extension

@@ -8,7 +8,13 @@ import pytest
 
 from ipydeps.errors import IpydepsError
 from ipydeps.magics import rewrite_shell_pip
-from ipydeps.pipargs import parse_install, read_requirement_file, split_command
+from ipydeps.pipargs import (
+    OwnOptionError,
+    parse_install,
+    read_requirement_file,
+    refuse_own_options,
+    split_command,
+)
 
 
 def test_install_options_ipydeps_understands() -> None:
@@ -28,6 +34,37 @@ def test_install_options_ipydeps_understands() -> None:
     assert parsed.upgrade and parsed.quiet and parsed.dry_run
     assert parsed.index_url == "http://127.0.0.1:1/simple/"
     assert parsed.requirement_files == ("reqs.txt",)
+
+
+def test_request_build_is_ipydeps_own_install_option() -> None:
+    parsed = parse_install(["install", "--request-build", "--dry-run", "scikit-learn"])
+    assert parsed is not None and parsed.request_build and parsed.dry_run
+    assert parsed.requirements == ("scikit-learn",)
+    plain = parse_install(["install", "scikit-learn"])
+    assert plain is not None and not plain.request_build
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["install", "--request-build", "--no-deps", "x"],
+        ["install", "-e", ".", "--request-build"],
+        ["download", "--request-build", "x"],
+        ["--request-build", "install", "x"],
+    ],
+)
+def test_a_command_for_the_real_pip_may_not_carry_request_build(args: list[str]) -> None:
+    with pytest.raises(OwnOptionError, match="--request-build is ipydeps' own option") as error:
+        refuse_own_options(args)
+    assert error.value.hint is not None and "request_build" in error.value.hint
+    refuse_own_options([word for word in args if word != "--request-build"])  # the rest: as before
+
+
+def test_a_refused_command_line_shows_no_credentials() -> None:
+    args = ["install", "--request-build", "--no-deps", "-i", "https://me:s3cret@127.0.0.1/", "x"]
+    with pytest.raises(OwnOptionError) as error:
+        refuse_own_options(args)
+    assert "s3cret" not in str(error.value) and "me:***@127.0.0.1" in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ The pure planner, on a simulated musl target without a compiler: no musl harness
 
 from __future__ import annotations
 
+from ipydeps.advice import command_flags, pip_flags
 from ipydeps.environment_model import TargetEnvironment
 from ipydeps.models import Route, UnbuiltBuild
 from ipydeps.plan_model import Plan
@@ -45,6 +46,11 @@ def test_wheels_for_other_platforms_only_say_it_in_one_line() -> None:
     assert "our repository has no build of scikit-learn" in reason
     assert reason.endswith("build request: none")
     assert hint is not None and "ipydeps.request_build('scikit-learn')" in str(hint)
+    # A terminal and the pip shim name the flag they take instead.
+    for wording in (command_flags, pip_flags):
+        worded = hint.worded(wording)
+        assert "; or --request-build asks our repository's farm to build it" in worded
+        assert "ipydeps.request_build" not in worded
     assert unbuilt == UnbuiltBuild("scikit-learn", "1.9.1", "musllinux_1_2_x86_64", "3.12")
 
 
