@@ -34,8 +34,13 @@ def scratch_directory(parent: str | None) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
     descriptor = -1
     try:
-        descriptor = os.open(path / _LOCK, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        # Locked under another name, then renamed: a sweeper that finds the lock file finds
+        # it locked. Made and locked in place, the instant between the two let another
+        # install's sweep take the lock and remove a live download (seen with 50 at once).
+        unready = path / f"{_LOCK}.new"
+        descriptor = os.open(unready, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         _lock(descriptor)
+        os.rename(unready, path / _LOCK)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
