@@ -28,6 +28,7 @@ from .errors import DownloadError, HashMismatchError, NotFoundError, RepositoryE
 from .formats.wire import APK_INDEX_NAME, APK_PATH, SIMPLE_ACCEPT, SIMPLE_PATH
 from .index import apk_candidates, parse_project_page
 from .models import Candidate, Route
+from .project_pages import ProjectPageReader
 from .protocols import Fetcher, Page, PageFetcher
 
 if TYPE_CHECKING:
@@ -168,7 +169,9 @@ class SimpleIndexSource:
     """A PEP 503/691 simple index at ``index_url`` (ending in ``/simple/``).
 
     ``fetched``, if given, keeps the wheels read for their metadata (no PEP 658 file), so
-    that the install does not download them again.
+    that the install does not download them again. ``json_page_by_name`` (our repository's
+    layout) reads ``<project>/index.json`` by name where the index answers a JSON
+    ``Accept`` with HTML.
     """
 
     def __init__(
@@ -178,11 +181,14 @@ class SimpleIndexSource:
         *,
         route: Route,
         fetched: FetchedWheels | None = None,
+        json_page_by_name: bool = False,
     ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self._fetcher = fetcher
         self._route = route
         self._fetched = fetched
+        # Our tree's layout: on a static host (no negotiation) the JSON page by its name.
+        self._pages = ProjectPageReader(self._read_project_page) if json_page_by_name else None
         self._candidates: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._requires: dict[str, tuple[str, ...]] = {}
         # One lock per file: the planner's read-ahead thread and the resolver may ask for
@@ -205,7 +211,7 @@ class SimpleIndexSource:
         name = canonicalize_name(name)
         if name not in self._candidates:
             url = f"{self.index_url}{name}/"
-            page = _read_page(self._fetcher, url, accept=SIMPLE_ACCEPT, what="the package index")
+            page = self._read_project_page(url) if self._pages is None else self._pages.read(url)
             # Links resolve against the URL that answered: after a redirect to another
             # host, its files are there (and our credentials do not go with them).
             found = (
@@ -215,6 +221,9 @@ class SimpleIndexSource:
             )
             self._candidates[name] = tuple(c for c in found if c.name == name)
         return self._candidates[name]
+
+    def _read_project_page(self, url: str) -> Page | None:
+        return _read_page(self._fetcher, url, accept=SIMPLE_ACCEPT, what="the package index")
 
     def requires_dist(self, candidate: Candidate) -> tuple[str, ...]:
         """Requires-Dist from PEP 658 metadata, else from the wheel itself, both checked by sha256.
@@ -268,13 +277,21 @@ class SimpleIndexSource:
 
 
 class RepositorySource(SimpleIndexSource):
-    """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL)."""
+    """Our repository's wheel index, ``<base_url>/simple/`` (Route.WHEEL).
+
+    Its tree may be served by a static host without negotiation; the JSON pages are then
+    read by name (``ipydeps.project_pages``), so the stored copies are found there too.
+    """
 
     def __init__(
         self, base_url: str, fetcher: Fetcher, *, fetched: FetchedWheels | None = None
     ) -> None:
         super().__init__(
-            f"{base_url.rstrip('/')}/{SIMPLE_PATH}/", fetcher, route=Route.WHEEL, fetched=fetched
+            f"{base_url.rstrip('/')}/{SIMPLE_PATH}/",
+            fetcher,
+            route=Route.WHEEL,
+            fetched=fetched,
+            json_page_by_name=True,
         )
 
 

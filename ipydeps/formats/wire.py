@@ -12,6 +12,8 @@ __all__ = [
     "APK_PATH",
     "SIMPLE_ACCEPT",
     "SIMPLE_HTML",
+    "SIMPLE_HTML_PAGE",
+    "SIMPLE_JSON_PAGE",
     "SIMPLE_JSON",
     "SIMPLE_LATEST_HTML",
     "SIMPLE_LATEST_JSON",
@@ -34,5 +36,9 @@ STORED_COPY_KEY = "_ipydeps-stored"
 # A repository at <base>/ serves its wheel index at <base>/simple/ and its apk repositories
 # at <base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz.
 SIMPLE_PATH = "simple"
+# Each project's folder <base>/simple/<project>/ holds both pages as files, which a
+# negotiating server chooses between; a static host of the tree serves them by these names.
+SIMPLE_JSON_PAGE = "index.json"
+SIMPLE_HTML_PAGE = "index.html"
 APK_PATH = "alpine"
 APK_INDEX_NAME = "APKINDEX.tar.gz"

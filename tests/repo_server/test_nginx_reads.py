@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,11 @@ import pytest
 from ipydeps_repo.apk.keys import load_key, load_public_keys
 from ipydeps_repo.apk.verify import verify_index, verify_repository
 from ipydeps_repo.web.negotiation import choose_format
+from packaging.utils import canonicalize_name
 
+from ipydeps.fetch import HttpFetcher, RetryPolicy
 from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
+from ipydeps.sources import RepositorySource
 from tests.repo_server.test_publish_apk import make_apk
 from tests.support.nginx import NGINX, SHIPPED, RunningNginx, nginx_available, start_nginx
 from tests.support.pipenv import clean_pip_env
@@ -397,8 +401,8 @@ def test_a_plain_static_host_of_the_tree_serves_pip_uv_and_ipydeps(
 ) -> None:
     # S3 or a CDN: files by path, a folder's index.html for a URL ending in "/", no Accept
     # negotiation and no Python server behind. pip and uv read the HTML pages as they are;
-    # ipydeps does too, and takes the wheels, because the stored copies are named in the
-    # JSON pages only.
+    # ipydeps gets HTML for its JSON Accept, reads index.json by name, and so finds and
+    # installs the stored copies, as through the negotiating server.
     static = start_nginx(front.server.data / "tree", static=True)
     try:
         for tool in (_pip, _uv):
@@ -419,16 +423,104 @@ def test_a_plain_static_host_of_the_tree_serves_pip_uv_and_ipydeps(
                 IPYDEPS_REPOSITORY_URL=static.url,
                 IPYDEPS_UPSTREAM="deny",
                 IPYDEPS_APK="never",
+                IPYDEPS_STORED_COPIES="always",
                 HOME=str(tmp_path / "home"),
             ),
         )
     finally:
         static.stop()
     assert finished.returncode == 0, finished.stderr
-    assert json.loads(finished.stdout.splitlines()[-1]) == {"ngx-app": False, "ngx-lib": False}
+    assert json.loads(finished.stdout.splitlines()[-1]) == {"ngx-app": True, "ngx-lib": True}
     installed = _installed(site_packages(tmp_path / "ipydeps"))
     assert installed["ngx_app/data.bin"] == bytes(range(256)) * 400
     assert "ngx_lib-2.0.dist-info/METADATA" in installed
+
+
+class _RecordingFetcher:
+    """ipydeps' real fetcher, remembering each URL it read: the requests the host got."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
+        self.urls.append(url)
+        return _FETCHER.get_bytes(url, accept=accept)
+
+    def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        sha256: str | None,
+        progress: Callable[[int, int | None], None] | None = None,
+        size: int | None = None,
+    ) -> Path:
+        raise AssertionError("reading pages downloads nothing")
+
+
+_FETCHER = HttpFetcher(retry=RetryPolicy(attempts=1, initial_delay=0.0, timeout=30.0))
+
+
+def test_ipydeps_reads_json_pages_by_name_only_where_the_host_does_not_negotiate(
+    front: Front, tmp_path: Path
+) -> None:
+    # A tree written before the JSON pages existed: its static host has only index.html.
+    old_tree = tmp_path / "old-tree"
+    shutil.copytree(front.server.data / "tree", old_tree)
+    for page in (old_tree / "simple").rglob("index.json"):
+        page.unlink()
+    static = start_nginx(front.server.data / "tree", static=True)
+    old = start_nginx(old_tree, static=True)
+    requests: dict[str, list[str]] = {}
+    pages: dict[str, list[list[tuple[object, ...]]]] = {}
+    try:
+        hosts = {
+            "python": front.server.url,
+            "nginx": front.nginx.url,
+            "static": static.url,
+            "old": old.url,
+        }
+        for name, base in hosts.items():
+            fetcher = _RecordingFetcher()
+            source = RepositorySource(base, fetcher)
+            pages[name] = [
+                [
+                    (
+                        c.filename,
+                        c.sha256,
+                        c.url.removeprefix(base),
+                        c.stored and (c.stored.sha256, c.stored.url.removeprefix(base)),
+                    )
+                    for c in source.candidates(canonicalize_name(project))
+                ]
+                for project in ("ngx-app", "ngx-lib", "no-such-project")
+            ]
+            requests[name] = [url.removeprefix(base) for url in fetcher.urls]
+    finally:
+        static.stop()
+        old.stop()
+    # Where the host negotiates, one request a page: nothing extra.
+    folders = ["simple/ngx-app/", "simple/ngx-lib/", "simple/no-such-project/"]
+    assert requests["python"] == requests["nginx"] == folders
+    # A static host of the tree: HTML at the folder, so index.json by name from then on.
+    assert requests["static"] == [
+        "simple/ngx-app/",
+        "simple/ngx-app/index.json",
+        "simple/ngx-lib/index.json",
+        "simple/no-such-project/index.json",
+    ]
+    # An old tree: asked once, then the HTML pages as before.
+    assert requests["old"] == [
+        "simple/ngx-app/",
+        "simple/ngx-app/index.json",
+        "simple/ngx-lib/",
+        "simple/no-such-project/",
+    ]
+    # The same files, hashes and stored copies as through negotiation; the old tree's HTML
+    # pages have the same files and hashes, without stored copies.
+    assert pages["static"] == pages["nginx"] == pages["python"]
+    assert all(entry[3] for entry in pages["python"][0] + pages["python"][1])
+    assert pages["old"] == [[(*entry[:3], None) for entry in page] for page in pages["python"]]
 
 
 # -- the apk repository, as apk reads it ---------------------------------------------------------
