@@ -197,18 +197,20 @@ def test_a_restarted_server_starts_from_the_images_environment(site: HubSite) ->
         assert status == 200 and saved["type"] == "notebook"
         channel = server.channel(server.start_session("analysis.ipynb"))
         try:
-            # ISSUE 18 (per-notebook lock files) extends this: once a new kernel for
-            # analysis.ipynb restores pylock.analysis.toml, scipy is back here without
-            # another ipydeps.pip(). Then replace the ModuleNotFoundError assertions with
-            # `assert restored.output.error is None`, run SOLVE, and check that the lock
-            # file sits beside the notebook and that the wheels came from the repository.
-            restored = channel.execute("import scipy")
-            assert restored.output.error is not None
-            assert restored.output.error["ename"] == "ModuleNotFoundError"
-            # The repository settings came back with the server (from the spawner).
-            again = channel.execute(INSTALL, timeout=600)
-            assert again.output.error is None, again.output.text
-            assert channel.execute(SOLVE).output.stdout.startswith("[2.0, 3.0]\n")
+            # The kernel environment is the image's again, and the notebook carries its own:
+            # a new kernel for analysis.ipynb restores pylock.analysis.toml (written beside
+            # it by the install above) in the background, so scipy is back without another
+            # ipydeps.pip(), from the repository, and the import waits for it.
+            restored = channel.execute(SOLVE, timeout=600)
+            assert restored.output.error is None, restored.output.text
+            assert restored.output.stdout.startswith("[2.0, 3.0]\n"), restored.output.text
+            assert "restored pylock.analysis.toml: installed" in restored.output.text, (
+                restored.output.text
+            )
+            status, lock = server.api("GET", "contents/pylock.analysis.toml?type=file")
+            assert status == 200, lock
+            source = site.repository.url.split("//", 1)[1].rstrip("/")
+            assert 'name = "scipy"' in lock["content"] and source in lock["content"]
         finally:
             channel.close()
     finally:

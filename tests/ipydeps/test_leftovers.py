@@ -157,7 +157,6 @@ def test_a_live_install_s_scratch_directory_is_left_alone(tmp_path: Path) -> Non
     assert not live_dir.exists()  # its owner removed it on the way out
 
 
-@pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
 def _sweep_until(parent: str, stop: multiprocessing.synchronize.Event) -> None:
     while not stop.is_set():
         remove_orphans([parent])
@@ -187,6 +186,7 @@ def test_installs_starting_at_once_never_sweep_each_others_live_scratch(tmp_path
     assert lost == 0
 
 
+@pytest.mark.parametrize("fetched", ["wheel", "stored copy"])
 def test_a_wheel_that_ships_a_journal_is_refused(
     tmp_path: Path, fetched: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
