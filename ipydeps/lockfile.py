@@ -74,7 +74,8 @@ class LockedApk:
 
     ``checksum`` is the record's ``C:`` field (``Q1`` + base64 SHA-1 of the control
     member, which holds the sha256 of the data): apk checks the package against it.
-    ``repository`` is the apk repository it came from (``<base>/alpine/<branch>/<repo>``).
+    ``repository`` is the apk repository it came from (``<base>/alpine/<branch>/<repo>``);
+    ``top_level`` the importable names of the Python project it carries, if any.
     """
 
     name: str
@@ -82,6 +83,7 @@ class LockedApk:
     checksum: str
     repository: str
     arch: str
+    top_level: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,9 @@ class NotebookLock:
 
     @property
     def top_level(self) -> frozenset[str]:
-        """Every importable top-level name the locked packages provide."""
-        return frozenset(name for package in self.packages for name in package.top_level)
+        """Every importable top-level name the locked packages and apks provide."""
+        packages = (name for package in self.packages for name in package.top_level)
+        return frozenset((*packages, *(name for apk in self.apks for name in apk.top_level)))
 
 
 # Anything but letters, digits, "_" and "-" in a notebook's name becomes "-": PEP 751 allows
@@ -169,6 +172,7 @@ def to_document(lock: NotebookLock) -> dict[str, Any]:
                 "checksum": apk.checksum,
                 "repository": apk.repository,
                 "arch": apk.arch,
+                "top-level": list(apk.top_level),
             }
             for apk in lock.apks
         ]
@@ -301,7 +305,14 @@ def _apks(value: Any, *, where: str, hint: str) -> tuple[LockedApk, ...]:
                 f"checksum, repository, arch: {item!r}"[:300],
                 hint=hint,
             )
-        apks.append(LockedApk(*fields))
+        top_level = table.get("top-level")
+        names = (
+            tuple(name for name in top_level if _is_module_name(name))
+            if isinstance(top_level, list)
+            else ()
+        )
+        name, version, checksum, repository, arch = fields
+        apks.append(LockedApk(name, version, checksum, repository, arch, names))
     return tuple(apks)
 
 

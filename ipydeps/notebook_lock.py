@@ -8,6 +8,7 @@ sessions that are not ``.ipynb`` notebooks get no lock.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import stat
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .formats.wire import SIMPLE_PATH
+from .index import project_for_apk
 from .installers.transaction import InstalledWheel
 from .lockfile import (
     LockedApk,
@@ -125,7 +127,7 @@ def record_install(
     ]
     apks = [
         *(_locked_apk_step(step.candidate) for step in steps if step.candidate.route is Route.APK),
-        *(_locked_apk_addition(addition) for addition in apk_dependencies),
+        *(_locked_apk_addition(addition, settings) for addition in apk_dependencies),
     ]
     known_apks = [apk for apk in apks if apk is not None]
     if not installed and not known_apks:
@@ -150,18 +152,47 @@ def _locked_apk_step(candidate: Candidate) -> LockedApk | None:
         return None
     repository, arch, _file = _public(candidate.url).rsplit("/", 2)
     return LockedApk(
-        candidate.apk_name, candidate.apk_version, candidate.apk_checksum, repository, arch
+        candidate.apk_name,
+        candidate.apk_version,
+        candidate.apk_checksum,
+        repository,
+        arch,
+        _installed_top_level(candidate.name),
     )
 
 
-def _locked_apk_addition(addition: ApkAddition) -> LockedApk | None:
+def _locked_apk_addition(addition: ApkAddition, settings: Settings) -> LockedApk | None:
     """Lock an apk ``apk add`` pulled in from our index (None: from another repository)."""
     record = addition.record
     if record is None or not record.checksum or not addition.location:
         return None
+    project = project_for_apk(record.name, settings.apk_map)
     return LockedApk(
-        record.name, record.version, record.checksum, _public(addition.location), record.arch
+        record.name,
+        record.version,
+        record.checksum,
+        _public(addition.location),
+        record.arch,
+        _installed_top_level(project) if project else (),
     )
+
+
+def _installed_top_level(project: str) -> tuple[str, ...]:
+    """Return the importable names of ``project`` as apk installed it (a restore's waits)."""
+    try:
+        distribution = importlib.metadata.distribution(project)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return ()
+    listed = distribution.read_text("top_level.txt")
+    if listed:
+        names = {line.strip() for line in listed.splitlines()}
+    else:
+        names = {
+            file.parts[0].removesuffix(".py")
+            for file in distribution.files or ()
+            if not file.parts[0].endswith((".dist-info", ".data")) and file.parts[0] != ".."
+        }
+    return tuple(sorted(name for name in names if name.isidentifier()))
 
 
 def _locked(candidate: Candidate, settings: Settings, top_level: tuple[str, ...]) -> LockedPackage:

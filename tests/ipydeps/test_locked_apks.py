@@ -20,12 +20,16 @@ from ipydeps_repo.apk.keys import load_key
 from ipydeps_repo.apk.package import ApkEntry, build_apk
 from ipydeps_repo.apk.pkginfo import PkgInfo
 from packaging.pylock import Pylock
+from packaging.version import Version
 
+from ipydeps.apkclosure import InstalledApks
 from ipydeps.fetch import HttpFetcher, RetryPolicy
+from ipydeps.formats.apkindex import ApkIndexRecord
 from ipydeps.installers.apk import ApkOutcome
 from ipydeps.locked import LockMismatchError
+from ipydeps.locked_apks import plan_locked_apks
 from ipydeps.lockfile import LockedApk, NotebookLock, lock_path_for, parse_lock, render_lock
-from ipydeps.restore import install_lock, restore_wanted
+from ipydeps.restore import ImportWait, Restore, install_lock, restore_wanted
 from ipydeps.settings import Settings, load_config
 from ipydeps.sources import ApkRepositorySource
 from tests.support.pipenv import clean_pip_env
@@ -97,14 +101,22 @@ def settings_for(server: RunningServer) -> Settings:
 
 
 # An install from a notebook, in its own interpreter (prefix None: what records a lock).
+# The fake apk puts py3-apkdemo's Python project in place as the real apk would.
 INSTALL_FROM_NOTEBOOK = """
-import io, json, os
+import io, json, os, pathlib, sysconfig
 from ipydeps.installers.apk import ApkOutcome
 os.environ["JPY_SESSION_NAME"] = {notebook!r}
 class Runner:
     calls = []
     def add(self, specs):
         self.calls.append(list(specs))
+        site = pathlib.Path(sysconfig.get_paths()["purelib"])
+        (site / "apkdemo").mkdir()
+        (site / "apkdemo" / "__init__.py").write_text("")
+        info = site / "apkdemo-1.5.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\\nName: apkdemo\\nVersion: 1.5\\n")
+        (info / "RECORD").write_text("apkdemo/__init__.py,,\\n")
         return ApkOutcome(0, "OK")
 runner = Runner()
 import ipydeps
@@ -142,6 +154,7 @@ def test_an_install_from_a_notebook_locks_the_apks_it_added(
             "checksum": checksums["libapkdemo-1.0-r0"],
             "repository": repository,
             "arch": ARCH,
+            "top-level": [],
         },
         {
             "name": "py3-apkdemo",
@@ -149,10 +162,13 @@ def test_an_install_from_a_notebook_locks_the_apks_it_added(
             "checksum": checksums["py3-apkdemo-1.5-r0"],
             "repository": repository,
             "arch": ARCH,
+            "top-level": ["apkdemo"],  # what it installed: an import of it waits for a restore
         },
     ]
     assert checksums["libapkdemo-1.0-r0"].startswith("Q1")
-    assert parse_lock(text, where="x").apks[0].checksum.startswith("Q1")
+    lock = parse_lock(text, where="x")
+    waits = ImportWait(Restore(lock_path_for(notebook), lock, settings_for(published)))
+    assert waits.names == {"apkdemo", "uses_apkdemo"}
     # uv reads past the tool table and installs the wheels part.
     if UV is not None:
         fresh = make_venv(tmp_path / "fresh")
@@ -274,3 +290,26 @@ def test_a_lock_entry_of_apks_missing_a_field_is_a_clear_error(
     broken = text.replace('checksum = "', 'sum = "')
     with pytest.raises(Exception, match="lacks one of name, version, checksum"):
         parse_lock(broken, where="x")
+
+
+def test_a_locked_apk_installed_at_its_version_is_not_added_again_but_still_counts() -> None:
+    records = [
+        ApkIndexRecord("Q1" + "B" * 27 + "=", "py3-apkdemo", "1.5-r0", ARCH, depends=("libx",)),
+        ApkIndexRecord("Q1" + "C" * 27 + "=", "libx", "1.0-r0", ARCH),
+    ]
+    apks = [
+        LockedApk(record.name, record.version, record.checksum, "http://127.0.0.1:9/a", ARCH)
+        for record in records
+    ]
+    plan = plan_locked_apks(
+        apks,
+        records,
+        repository_url="http://127.0.0.1:9/alpine/v3.22/sci",
+        arch=ARCH,
+        installed=InstalledApks({"py3-apkdemo": "1.5-r0", "libx": "0.9-r0"}),
+        apk_map={},
+    )
+    assert [(s.candidate.apk_name, s.candidate.apk_version) for s in plan.steps] == [
+        ("libx", "1.0-r0")
+    ]
+    assert plan.provided == {"apkdemo": Version("1.5")}
