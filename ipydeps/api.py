@@ -240,7 +240,9 @@ def pip(
             if wheel.removed_version is not None and wheel.removed_version != wheel.version
         )
         # A notebook remembers what it installed (pylock.<name>.toml beside it).
-        warnings += record_install(plan.steps, execution.wheels, settings, os.environ)
+        warnings += record_install(
+            plan.steps, execution.wheels, settings, os.environ, plan.apk_dependencies
+        )
     result = _result(plan, execution, time.perf_counter() - started, warnings, _shown_in(live))
     progress.finish(result.summary())
     if not quiet:

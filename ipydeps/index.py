@@ -275,6 +275,11 @@ class ApkRecord(Protocol):
     """The fields of an APKINDEX record this module reads (``formats.apkindex.ApkIndexRecord``)."""
 
     @property
+    def checksum(self) -> str:
+        """C: ``Q1`` + base64 of the SHA-1 of the package's control member."""
+        ...
+
+    @property
     def name(self) -> str:
         """P: the apk name."""
         ...
@@ -405,6 +410,7 @@ def apk_candidates(
                 apk_name=record.name,
                 apk_version=record.version,
                 apk_python=apk_python_version(record.depends),
+                apk_checksum=record.checksum or None,
             )
         )
     return candidates

@@ -4,9 +4,12 @@ The lock is the union of what a notebook installed: per project, the version las
 installed and the wheel files it came from (URL, size, sha256), the index they came
 from, and in ``[packages.tool.ipydeps]`` the importable top-level names and the
 repository's stored copies (their own sha256). ``[tool.ipydeps]`` says which repository
-wrote it and whether a kernel restores it (``restore = false`` turns that off for this
-notebook). Every document written is validated with ``packaging.pylock`` first, so uv
-(``uv pip install -r pylock.x.toml``) and any other PEP 751 reader can install it too.
+wrote it, whether a kernel restores it (``restore = false`` turns that off for this
+notebook), and in ``apks`` the apks an install added (``LockedApk``: the requested ones and
+those apk pulled in from our index), which only ipydeps restores: other PEP 751 installers
+ignore tool tables and install the wheels part. Every document written is validated with
+``packaging.pylock`` first, so uv (``uv pip install -r pylock.x.toml``) and any other PEP 751
+reader can install it too.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .errors import IpydepsError
 
 __all__ = [
     "LockFileError",
+    "LockedApk",
     "LockedFile",
     "LockedPackage",
     "NotebookLock",
@@ -65,12 +69,31 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
+class LockedApk:
+    """One apk an install added from our apk repository, as its APKINDEX record says.
+
+    ``checksum`` is the record's ``C:`` field (``Q1`` + base64 SHA-1 of the control
+    member, which holds the sha256 of the data): apk checks the package against it.
+    ``repository`` is the apk repository it came from (``<base>/alpine/<branch>/<repo>``);
+    ``top_level`` the importable names of the Python project it carries, if any.
+    """
+
+    name: str
+    version: str
+    checksum: str
+    repository: str
+    arch: str
+    top_level: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NotebookLock:
     """What a notebook installed; ``restore`` False: kernels do not restore it."""
 
     packages: tuple[LockedPackage, ...]
     repository: str | None = None
     restore: bool = True
+    apks: tuple[LockedApk, ...] = ()
 
     def package(self, name: str) -> LockedPackage | None:
         """Return the locked package of project ``name`` (any spelling), or None."""
@@ -79,8 +102,9 @@ class NotebookLock:
 
     @property
     def top_level(self) -> frozenset[str]:
-        """Every importable top-level name the locked packages provide."""
-        return frozenset(name for package in self.packages for name in package.top_level)
+        """Every importable top-level name the locked packages and apks provide."""
+        packages = (name for package in self.packages for name in package.top_level)
+        return frozenset((*packages, *(name for apk in self.apks for name in apk.top_level)))
 
 
 # Anything but letters, digits, "_" and "-" in a notebook's name becomes "-": PEP 751 allows
@@ -97,13 +121,20 @@ def lock_path_for(notebook: Path) -> Path:
 
 
 def merge_lock(
-    old: NotebookLock | None, installed: Iterable[LockedPackage], *, repository: str | None
+    old: NotebookLock | None,
+    installed: Iterable[LockedPackage],
+    *,
+    repository: str | None,
+    apks: Iterable[LockedApk] = (),
 ) -> NotebookLock:
     """Add what an install put in place to ``old``: the newest install of a project wins.
 
     The same version gains the new files (another platform's wheel); another version
     replaces the package. The order stays that of the first install (dependencies first).
+    An apk replaces the locked apk of its name.
     """
+    locked_apks = {apk.name: apk for apk in (old.apks if old else ())}
+    locked_apks.update((apk.name, apk) for apk in apks)
     packages = {package.name: package for package in (old.packages if old else ())}
     for package in installed:
         before = packages.get(package.name)
@@ -119,6 +150,7 @@ def merge_lock(
         tuple(packages.values()),
         repository=repository or (old.repository if old else None),
         restore=old.restore if old else True,
+        apks=tuple(locked_apks.values()),
     )
 
 
@@ -132,6 +164,18 @@ def to_document(lock: NotebookLock) -> dict[str, Any]:
     tool: dict[str, Any] = {"restore": lock.restore}
     if lock.repository:
         tool["repository"] = lock.repository
+    if lock.apks:
+        tool["apks"] = [
+            {
+                "name": apk.name,
+                "version": apk.version,
+                "checksum": apk.checksum,
+                "repository": apk.repository,
+                "arch": apk.arch,
+                "top-level": list(apk.top_level),
+            }
+            for apk in lock.apks
+        ]
     return {
         "lock-version": "1.0",
         "created-by": CREATED_BY,
@@ -168,6 +212,8 @@ def render_lock(lock: NotebookLock) -> str:
     except PylockValidationError as error:
         raise LockFileError(f"the lock would not be valid PEP 751: {error}") from error
     lines = [f"{key} = {_value(document[key])}" for key in ("lock-version", "created-by")]
+    if not document["packages"]:
+        lines.append("packages = []")  # required; an install of apks only locks no wheel
     for package in document["packages"]:
         lines += ["", "[[packages]]"]
         lines += [f"{key} = {_value(value)}" for key, value in package.items() if key != "tool"]
@@ -234,7 +280,40 @@ def parse_lock(text: str, *, where: str) -> NotebookLock:
         tuple(packages),
         repository=repository if isinstance(repository, str) else None,
         restore=tool.get("restore", True) is not False,
+        apks=_apks(tool.get("apks"), where=where, hint=hint),
     )
+
+
+def _apks(value: Any, *, where: str, hint: str) -> tuple[LockedApk, ...]:
+    """Read ``[tool.ipydeps] apks``; an entry without every field as a string is refused.
+
+    Refused rather than skipped: a restore that left out an apk the notebook needs would
+    install a different environment than the lock says.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise LockFileError(f"{where}: [tool.ipydeps] apks is not a list", hint=hint)
+    apks = []
+    for item in value:
+        table = _table(item)
+        keys = ("name", "version", "checksum", "repository", "arch")
+        fields = [field for key in keys if isinstance(field := table.get(key), str) and field]
+        if len(fields) != len(keys):
+            raise LockFileError(
+                f"{where}: an entry of [tool.ipydeps] apks lacks one of name, version, "
+                f"checksum, repository, arch: {item!r}"[:300],
+                hint=hint,
+            )
+        top_level = table.get("top-level")
+        names = (
+            tuple(name for name in top_level if _is_module_name(name))
+            if isinstance(top_level, list)
+            else ()
+        )
+        name, version, checksum, repository, arch = fields
+        apks.append(LockedApk(name, version, checksum, repository, arch, names))
+    return tuple(apks)
 
 
 def _table(value: Any) -> Mapping[str, Any]:

@@ -68,6 +68,8 @@ class Candidate:
     # apk only: the Python (X.Y) the apk is built for, from its ``python3~X.Y`` dependency;
     # its modules sit in /usr/lib/pythonX.Y, which no other Python imports from.
     apk_python: str | None = None
+    # apk only: the APKINDEX ``C:`` checksum of that package (what a notebook's lock records).
+    apk_checksum: str | None = None
     # Wheels only: the wheel's tags are checked against the interpreter when listing.
     yanked: bool = False
     # Wheels only: the repository's stored copy of this wheel, when it offers one.

@@ -8,6 +8,7 @@ sessions that are not ``.ipynb`` notebooks get no lock.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import stat
@@ -15,10 +16,13 @@ import tempfile
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .formats.wire import SIMPLE_PATH
+from .index import project_for_apk
 from .installers.transaction import InstalledWheel
 from .lockfile import (
+    LockedApk,
     LockedFile,
     LockedPackage,
     LockFileError,
@@ -30,6 +34,9 @@ from .lockfile import (
 )
 from .models import Candidate, Route, Step
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .apkclosure import ApkAddition
 
 __all__ = ["SESSION_VARIABLE", "notebook_path", "read_lock", "record_install", "write_lock"]
 
@@ -98,12 +105,15 @@ def record_install(
     wheels: Iterable[InstalledWheel],
     settings: Settings,
     environ: Mapping[str, str],
+    apk_dependencies: Iterable[ApkAddition] = (),
 ) -> list[str]:
     """Merge what an install put in place into its notebook's lock; return warnings.
 
-    Does nothing outside a notebook. Only wheels are locked (an apk is no PEP 751 file,
-    and no other installer could use it). A lock that cannot be written is a warning:
-    the install itself succeeded.
+    Does nothing outside a notebook. Wheels are PEP 751 packages; apks (the apk steps,
+    and ``apk_dependencies``: what apk added for them from our index) go in
+    ``[tool.ipydeps] apks``, which only ipydeps reads. A dependency apk took from another
+    repository (no index record of ours) is not locked: only apk knew its version. A
+    lock that cannot be written is a warning: the install itself succeeded.
     """
     notebook = notebook_path(environ)
     if notebook is None:
@@ -115,17 +125,74 @@ def record_install(
         for step in steps
         if step.candidate.route is not Route.APK and step.candidate.sha256
     ]
-    if not installed:
+    apks = [
+        *(_locked_apk_step(step.candidate) for step in steps if step.candidate.route is Route.APK),
+        *(_locked_apk_addition(addition, settings) for addition in apk_dependencies),
+    ]
+    known_apks = [apk for apk in apks if apk is not None]
+    if not installed and not known_apks:
         return []
     try:
         lock = merge_lock(
-            read_lock(path), installed, repository=_public(settings.repository_url or "") or None
+            read_lock(path),
+            installed,
+            repository=_public(settings.repository_url or "") or None,
+            apks=known_apks,
         )
         write_lock(path, lock)
     except (LockFileError, OSError) as error:
         return [f"{path.name} was not updated: {error}"]
-    _log.debug("recorded %d package(s) in %s", len(installed), path)
+    _log.debug("recorded %d package(s), %d apk(s) in %s", len(installed), len(known_apks), path)
     return []
+
+
+def _locked_apk_step(candidate: Candidate) -> LockedApk | None:
+    """Lock the apk of an apk step; its URL is ``<repository>/<arch>/<file>`` (index.py)."""
+    if not (candidate.apk_name and candidate.apk_version and candidate.apk_checksum):
+        return None
+    repository, arch, _file = _public(candidate.url).rsplit("/", 2)
+    return LockedApk(
+        candidate.apk_name,
+        candidate.apk_version,
+        candidate.apk_checksum,
+        repository,
+        arch,
+        _installed_top_level(candidate.name),
+    )
+
+
+def _locked_apk_addition(addition: ApkAddition, settings: Settings) -> LockedApk | None:
+    """Lock an apk ``apk add`` pulled in from our index (None: from another repository)."""
+    record = addition.record
+    if record is None or not record.checksum or not addition.location:
+        return None
+    project = project_for_apk(record.name, settings.apk_map)
+    return LockedApk(
+        record.name,
+        record.version,
+        record.checksum,
+        _public(addition.location),
+        record.arch,
+        _installed_top_level(project) if project else (),
+    )
+
+
+def _installed_top_level(project: str) -> tuple[str, ...]:
+    """Return the importable names of ``project`` as apk installed it (a restore's waits)."""
+    try:
+        distribution = importlib.metadata.distribution(project)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return ()
+    listed = distribution.read_text("top_level.txt")
+    if listed:
+        names = {line.strip() for line in listed.splitlines()}
+    else:
+        names = {
+            file.parts[0].removesuffix(".py")
+            for file in distribution.files or ()
+            if not file.parts[0].endswith((".dist-info", ".data")) and file.parts[0] != ".."
+        }
+    return tuple(sorted(name for name in names if name.isidentifier()))
 
 
 def _locked(candidate: Candidate, settings: Settings, top_level: tuple[str, ...]) -> LockedPackage:

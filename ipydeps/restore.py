@@ -5,8 +5,9 @@ has a lock (``pylock.<name>.toml``, see notebook_lock.py) that neither the runti
 (``restore_lock = false``, ``IPYDEPS_RESTORE_LOCK=0``) nor the notebook (``[tool.ipydeps]
 restore = false`` in the lock) turns off, a background thread installs exactly the locked
 files: it plans the locked versions through sources that offer only the files whose
-sha256 the lock lists (locked.py), then carries the plan out as ``pip()`` does, all or
-nothing. Meanwhile an ``import`` of a top-level name the lock provides waits for it
+sha256 the lock lists (locked.py), adds the lock's apks once our APKINDEX confirms their
+versions and checksums (locked_apks.py), then carries the plan out as ``pip()`` does, all
+or nothing. Meanwhile an ``import`` of a top-level name the lock provides waits for it
 (``ImportWait``), and the first cell shows one line that ends as the outcome.
 """
 
@@ -34,9 +35,11 @@ from .environment_model import PlanPolicy, TargetEnvironment
 from .errors import IpydepsError
 from .execute import execute_plan
 from .fetch import HttpFetcher, RetryPolicy
+from .installers.apk import ApkRunner
 from .installers.journal import recover_interrupted
 from .kernel import refresh_import_system
 from .locked import LockedSources
+from .locked_apks import locked_apk_runner, read_locked_apks
 from .lockfile import LockFileError, NotebookLock, lock_path_for
 from .notebook_lock import notebook_path, read_lock
 from .plan import resolve
@@ -64,8 +67,10 @@ class Restore:
         self.settings = settings
         self.done = threading.Event()
         self.ok = False
-        count = len(lock.packages)
-        self.line = f"ipydeps: restoring {path.name} ({count} package(s)) ..."
+        count = f"{len(lock.packages)} package(s)" + (
+            f", {len(lock.apks)} apk(s)" if lock.apks else ""
+        )
+        self.line = f"ipydeps: restoring {path.name} ({count}) ..."
         self.thread = threading.Thread(target=self._run, name="ipydeps-restore", daemon=True)
         self._listeners: list[Any] = []
         self._lock = threading.Lock()
@@ -123,21 +128,35 @@ def _log_line(line: str) -> None:
         stream.flush()
 
 
-def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
+def install_lock(
+    lock: NotebookLock,
+    settings: Settings,
+    *,
+    apk_runner: ApkRunner | None = None,
+    prefix: Path | None = None,
+) -> list[str]:
     """Install exactly the files ``lock`` lists, all or nothing; return ``name version`` each.
 
-    Raises an ``IpydepsError`` (nothing installed) when the repository does not offer a
-    locked file with its locked sha256, or the install fails.
+    The lock's apks go through one ``apk add`` of their locked versions (``apk_runner``,
+    else the system's apk), before the wheels are moved into place, as in any mixed plan.
+    ``prefix`` installs into another environment (tests). Raises an ``IpydepsError``
+    (nothing installed) when the repository does not offer a locked file with its locked
+    sha256 or a locked apk with its locked checksum, or the install fails.
     """
     access = repository_access(
         settings.repository_url, token=settings.repository_token, environ=os.environ
     )
-    # Wheels only (the lock holds wheels), and from our repository only: a notebook and its
-    # lock may come from anyone, and opening it must not fetch from the open index.
+    environment = inspect_environment(
+        prefix, apk=(True if apk_runner is not None else None) if lock.apks else False
+    )
+    apk_runner = locked_apk_runner(lock.apks, settings, environment, apk_runner)
+    apk_repository = dataclasses.replace(settings, repository_url=access.url)
+    # The wheels are planned without apk (the lock's apks are planned from the lock), and
+    # from our repository only: a notebook and its lock may come from anyone, and opening
+    # it must not fetch from the open index.
     settings = dataclasses.replace(
         settings, repository_url=access.url, apk="never", upstream="deny"
     )
-    environment = inspect_environment(None, apk=False)
     recover_interrupted(environment.scheme.purelib, set(environment.scheme.roots().values()))
     cancel = CancelEvent()
     fetcher = HttpFetcher(
@@ -150,11 +169,12 @@ def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
         max_download_bytes=settings.max_download_bytes,
         credentials=access.headers_for,
     )
+    apks = read_locked_apks(lock.apks, apk_repository, fetcher, environment, platform.machine())
     locked = LockedSources(lock, sources_from_settings(settings, fetcher, arch=platform.machine()))
     plan = resolve(
         parse_requirements([f"{package.name}=={package.version}" for package in lock.packages]),
         sources=locked.sources,
-        installed=environment.installed,
+        installed={**environment.installed, **apks.provided},
         environment=TargetEnvironment.current(apk_available=False),
         policy=PlanPolicy(
             upgrade=False, upstream_allowed=settings.upstream_allowed, apk_allowed=False
@@ -162,21 +182,26 @@ def install_lock(lock: NotebookLock, settings: Settings) -> list[str]:
         jobs=settings.jobs,
     )
     locked.raise_for(plan)
+    plan = dataclasses.replace(plan, steps=apks.steps + plan.steps)
     execution = execute_plan(
         plan,
         scheme=environment.scheme,
         fetcher=fetcher,
-        apk_runner=None,
+        apk_runner=apk_runner if apks.steps else None,
         progress=NullProgress(),
         jobs=settings.jobs,
         unpack_workers=max(os.cpu_count() or 2, 2),
         cancel=cancel,
         stored_copies=settings.stored_copies,
     )
-    refresh_import_system(
-        environment.site_dirs, [pth for wheel in execution.wheels for pth in wheel.pth_files]
-    )
-    return [f"{wheel.name} {wheel.version}" for wheel in execution.wheels]
+    if prefix is None:
+        refresh_import_system(
+            environment.site_dirs, [pth for wheel in execution.wheels for pth in wheel.pth_files]
+        )
+    return [
+        *(f"{step.candidate.apk_name} {step.candidate.apk_version}" for step in apks.steps),
+        *(f"{wheel.name} {wheel.version}" for wheel in execution.wheels),
+    ]
 
 
 class ImportWait(importlib.abc.MetaPathFinder):
@@ -273,7 +298,7 @@ def restore_wanted(
         lock = read_lock(path)
     except LockFileError as error:
         return path, error
-    if lock is None or not lock.restore or not lock.packages:
+    if lock is None or not lock.restore or not (lock.packages or lock.apks):
         return None
     return path, lock
 
