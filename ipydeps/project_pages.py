@@ -12,7 +12,9 @@ keeps reading the HTML pages, as before. Both pages come from the same repositor
 the same sha256 of every file, so nothing is trusted that negotiation would not have given.
 An index that negotiates answers JSON at once and never sees the extra request.
 
-The reader remembers what it found for as long as its source lives (one install or plan).
+A page that a redirect brought from another host is that host's HTML, not our tree: no
+``index.json`` is asked for it. The reader remembers what it found for as long as its
+source lives (one install or plan).
 Two threads reading the first pages at once may both ask once; that costs a request, no more.
 """
 
@@ -22,7 +24,7 @@ import enum
 import logging
 from collections.abc import Callable
 
-from .credentials import redact
+from .credentials import origin, redact
 from .errors import RepositoryError
 from .formats.wire import SIMPLE_JSON_PAGE
 from .protocols import Page
@@ -66,6 +68,10 @@ class ProjectPageReader:
             return self._read(folder_url + SIMPLE_JSON_PAGE)
         page = self._read(folder_url)
         if page is None or self._way is _Way.HTML or is_json_page(page.body):
+            return page
+        if origin(page.url) != origin(folder_url):
+            # Redirected to another host: its HTML is that host's, not our tree on a static
+            # host; our repository has no index.json of it to offer.
             return page
         return self._try_json_file(folder_url, page)
 
