@@ -559,12 +559,13 @@ def test_the_compose_nginx_conf_is_valid(tmp_path: Path) -> None:
     if not nginx_available():
         pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does)")
     shipped = SHIPPED / "nginx.conf"
+    # The container's /tmp/ first: this host's paths put in below may themselves be in /tmp.
     text = (
         shipped.read_text()
+        .replace("/tmp/", f"{tmp_path}/")
         .replace("/etc/nginx/ipydeps/", f"{SHIPPED}/")
         .replace("server repo:8080;", "server 127.0.0.1:9;")
         .replace("/data/tree", str(tmp_path))
-        .replace("/tmp/", f"{tmp_path}/")
     )
     assert text.count(str(SHIPPED)) == 2  # both includes found their files
     config = tmp_path / "nginx.conf"
