@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,9 @@ from ipydeps_repo.apk.verify import verify_index, verify_repository
 from ipydeps_repo.web.negotiation import choose_format
 from packaging.utils import canonicalize_name
 
-from ipydeps.fetch import HttpFetcher, RetryPolicy
 from ipydeps.formats.apkindex import parse_apkindex, read_apkindex_archive
 from ipydeps.sources import RepositorySource
+from tests.ipydeps.test_sources import RecordingFetcher
 from tests.repo_server.test_publish_apk import make_apk
 from tests.support.nginx import NGINX, SHIPPED, RunningNginx, nginx_available, start_nginx
 from tests.support.pipenv import clean_pip_env
@@ -436,31 +436,6 @@ def test_a_plain_static_host_of_the_tree_serves_pip_uv_and_ipydeps(
     assert "ngx_lib-2.0.dist-info/METADATA" in installed
 
 
-class _RecordingFetcher:
-    """ipydeps' real fetcher, remembering each URL it read: the requests the host got."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def get_bytes(self, url: str, *, accept: str | None = None) -> bytes:
-        self.urls.append(url)
-        return _FETCHER.get_bytes(url, accept=accept)
-
-    def download(
-        self,
-        url: str,
-        destination: Path,
-        *,
-        sha256: str | None,
-        progress: Callable[[int, int | None], None] | None = None,
-        size: int | None = None,
-    ) -> Path:
-        raise AssertionError("reading pages downloads nothing")
-
-
-_FETCHER = HttpFetcher(retry=RetryPolicy(attempts=1, initial_delay=0.0, timeout=30.0))
-
-
 def test_ipydeps_reads_json_pages_by_name_only_where_the_host_does_not_negotiate(
     front: Front, tmp_path: Path
 ) -> None:
@@ -481,7 +456,7 @@ def test_ipydeps_reads_json_pages_by_name_only_where_the_host_does_not_negotiate
             "old": old.url,
         }
         for name, base in hosts.items():
-            fetcher = _RecordingFetcher()
+            fetcher = RecordingFetcher()
             source = RepositorySource(base, fetcher)
             pages[name] = [
                 [
