@@ -13,10 +13,10 @@ from ..errors import BuildError, RepoError
 from . import alpine, musl
 from .host import HostBuild, build_wheel, pip_environment
 from .manifest import Manifest, Target
-from .options import ApkTargetSpec, FarmOptions, RecipeResult, log_path
+from .options import ApkTargetSpec, FarmOptions, RecipeResult, built_result, cached_result, log_path
 from .order import build_order, dependencies_of
 from .publish import ApkPlace, Publisher
-from .state import Artifact, BuildRecord, FarmState, build_key
+from .state import Artifact, FarmState, build_key
 from .upstream import (
     choose_host_release,
     download_sdist,
@@ -157,17 +157,7 @@ def _build_host(
     cached = state.finished(key)
     if cached is not None:
         progress(f"{name}: {release.version} cached for {identity} (key {key[:12]}), skipped")
-        return RecipeResult(
-            name,
-            target.name,
-            "skipped",
-            release.version,
-            key,
-            0.0,
-            cached.artifacts,
-            log=str(log),
-            message=f"cached build (took {cached.duration_seconds:.0f}s)",
-        )
+        return cached_result(name, target.name, release.version, key, cached, log)
     sdist = download_sdist(release, options.cache_dir / "sdists")
     started = time.monotonic()
     folder = state.artifact_dir(key)
@@ -198,13 +188,10 @@ def _build_host(
         )
     ]
     artifacts += [_wrap_apk(wheel.path, spec, options, folder) for spec in options.apk_targets]
-    duration = round(time.monotonic() - started, 1)
-    record = BuildRecord(key, name, target.name, release.version, duration, tuple(artifacts))
-    state.record(record)
-    progress(f"{name}: built {wheel.path.name} in {duration:.0f}s, needs {wheel.needed_libraries}")
-    return RecipeResult(
-        name, target.name, "built", release.version, key, duration, record.artifacts, log=str(log)
-    )
+    result = built_result(state, key, name, target.name, release.version, started, log, artifacts)
+    took = f"{result.duration_seconds:.0f}s"
+    progress(f"{name}: built {wheel.path.name} in {took}, needs {wheel.needed_libraries}")
+    return result
 
 
 def _wrap_apk(wheel: Path, spec: ApkTargetSpec, options: FarmOptions, folder: Path) -> Artifact:

@@ -39,9 +39,9 @@ from .musl_toolchain import (
     prepare_toolchain,
 )
 from .musl_wheels import check_links, musllinux_platform, retag_wheel, strip_wheel
-from .options import FarmOptions, RecipeResult, log_path
+from .options import FarmOptions, RecipeResult, built_result, cached_result, log_path
 from .recipe import Recipe
-from .state import Artifact, BuildRecord, FarmState, build_key
+from .state import Artifact, FarmState, build_key
 from .upstream import (
     choose_host_release,
     download_sdist,
@@ -157,29 +157,17 @@ def add_openblas(
     cached = state.finished(key)
     if cached is not None:
         progress(f"{OPENBLAS}: {release.version} cached for {target.name} (key {key[:12]})")
-        return context, RecipeResult(
-            OPENBLAS,
-            target.name,
-            "skipped",
-            release.version,
-            key,
-            0.0,
-            cached.artifacts,
-            log=str(log),
-            message=f"cached build (took {cached.duration_seconds:.0f}s)",
-        )
+        return context, cached_result(OPENBLAS, target.name, release.version, key, cached, log)
     filename, data = openblas_apk(openblas, context.apk_target, context.key, strip=find_strip())
     folder = state.artifact_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_bytes(data)
     artifact = _artifact(folder / filename, "apk", f"{target.branch}/{target.arch}")
-    duration = round(time.monotonic() - started, 1)
-    record = BuildRecord(key, OPENBLAS, target.name, release.version, duration, (artifact,))
-    state.record(record)
-    progress(f"{OPENBLAS}: built {filename} in {duration:.0f}s")
-    return context, RecipeResult(
-        OPENBLAS, target.name, "built", release.version, key, duration, (artifact,), log=str(log)
+    result = built_result(
+        state, key, OPENBLAS, target.name, release.version, started, log, (artifact,)
     )
+    progress(f"{OPENBLAS}: built {filename} in {result.duration_seconds:.0f}s")
+    return context, result
 
 
 def build_recipe(
@@ -217,17 +205,7 @@ def build_recipe(
     cached = state.finished(key)
     if cached is not None:
         progress(f"{name}: {release.version} cached for {target.name} (key {key[:12]}), skipped")
-        return RecipeResult(
-            name,
-            target.name,
-            "skipped",
-            release.version,
-            key,
-            0.0,
-            cached.artifacts,
-            log=str(log),
-            message=f"cached build (took {cached.duration_seconds:.0f}s)",
-        )
+        return cached_result(name, target.name, release.version, key, cached, log)
     sdist = download_sdist(release, options.cache_dir / "sdists")
     started = time.monotonic()
     folder = state.artifact_dir(key)
@@ -253,13 +231,10 @@ def build_recipe(
         progress=progress,
     )
     artifacts = _package(built.path, context, target, folder)
-    duration = round(time.monotonic() - started, 1)
-    record = BuildRecord(key, name, target.name, release.version, duration, tuple(artifacts))
-    state.record(record)
-    progress(f"{name}: built {', '.join(a.filename for a in artifacts)} in {duration:.0f}s")
-    return RecipeResult(
-        name, target.name, "built", release.version, key, duration, record.artifacts, log=str(log)
-    )
+    result = built_result(state, key, name, target.name, release.version, started, log, artifacts)
+    made = ", ".join(artifact.filename for artifact in artifacts)
+    progress(f"{name}: built {made} in {result.duration_seconds:.0f}s")
+    return result
 
 
 def _package(wheel: Path, context: MuslContext, target: Target, folder: Path) -> list[Artifact]:

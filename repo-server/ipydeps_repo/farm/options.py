@@ -7,12 +7,13 @@ they live here so neither imports the other for them.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ..errors import BuildError
-from .state import Artifact
+from .state import Artifact, BuildRecord, FarmState
 from .upstream import DEFAULT_JSON_API
 
 # built and skipped (a cached build) count as success, and so does excluded (the target cannot
@@ -81,6 +82,41 @@ class RecipeResult:
     published: dict[str, str] = field(default_factory=dict)
     log: str = ""
     message: str = ""
+
+
+def cached_result(
+    recipe: str, target: str, version: str, key: str, record: BuildRecord, log: Path
+) -> RecipeResult:
+    """Return the result of a recipe whose build under ``key`` is cached as ``record``."""
+    return RecipeResult(
+        recipe,
+        target,
+        "skipped",
+        version,
+        key,
+        0.0,
+        record.artifacts,
+        log=str(log),
+        message=f"cached build (took {record.duration_seconds:.0f}s)",
+    )
+
+
+def built_result(
+    state: FarmState,
+    key: str,
+    recipe: str,
+    target: str,
+    version: str,
+    started: float,
+    log: Path,
+    artifacts: list[Artifact] | tuple[Artifact, ...],
+) -> RecipeResult:
+    """Record a finished build in ``state`` (its duration from ``started``, a monotonic time)."""
+    duration = round(time.monotonic() - started, 1)
+    state.record(BuildRecord(key, recipe, target, version, duration, tuple(artifacts)))
+    return RecipeResult(
+        recipe, target, "built", version, key, duration, tuple(artifacts), log=str(log)
+    )
 
 
 def log_path(out_dir: Path, recipe: str, target: str) -> Path:
