@@ -390,7 +390,7 @@ def _result(
                 bytes=outcome.bytes_downloaded,
                 seconds=outcome.seconds,
                 stored_copy=outcome.stored_copy,
-                on_disk=written.get(candidate.name),
+                on_disk=written.get(candidate.name, candidate.apk_installed_size),
             )
         )
     return Result(

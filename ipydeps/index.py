@@ -300,6 +300,11 @@ class ApkRecord(Protocol):
         ...
 
     @property
+    def installed_size(self) -> int:
+        """I: what the package takes once installed (0 when unknown)."""
+        ...
+
+    @property
     def depends(self) -> tuple[str, ...]:
         """D: the dependencies."""
         ...
@@ -411,6 +416,7 @@ def apk_candidates(
                 apk_version=record.version,
                 apk_python=apk_python_version(record.depends),
                 apk_checksum=record.checksum or None,
+                apk_installed_size=record.installed_size or None,
             )
         )
     return candidates

@@ -107,6 +107,7 @@ def _library_candidate(record: ApkIndexRecord, *, repository_url: str, arch: str
         apk_name=record.name,
         apk_version=record.version,
         apk_checksum=record.checksum,
+        apk_installed_size=record.installed_size or None,
     )
 
 

@@ -70,6 +70,8 @@ class Candidate:
     apk_python: str | None = None
     # apk only: the APKINDEX ``C:`` checksum of that package (what a notebook's lock records).
     apk_checksum: str | None = None
+    # apk only: what the package takes once installed (APKINDEX ``I:``), when the index says.
+    apk_installed_size: int | None = None
     # Wheels only: the wheel's tags are checked against the interpreter when listing.
     yanked: bool = False
     # Wheels only: the repository's stored copy of this wheel, when it offers one.

@@ -33,7 +33,8 @@ class Installed:
     seconds: float
     # True when the repository's stored (uncompressed) copy of the wheel was fetched.
     stored_copy: bool = False
-    on_disk: int | None = None  # bytes of the installed files (None: not known, apks)
+    # Bytes of the installed files; an apk's from its index (I:); None: not known.
+    on_disk: int | None = None
 
     @property
     def fetched_from(self) -> str:
@@ -73,7 +74,7 @@ class Result:
         )
         total = sum(item.bytes for item in self.installed)
         disk = [item.on_disk for item in self.installed if item.on_disk is not None]
-        # A total on disk only when every package's is known (an apk's is not).
+        # A total on disk only when every package's is known (an index may not say an apk's).
         sizes = f"downloaded {format_size(total)}" + (
             f", {format_size(sum(disk))} on disk" if len(disk) == len(self.installed) else ""
         )

@@ -92,6 +92,13 @@ def index_checksums(server: RunningServer) -> dict[str, str]:
     return {f"{r.name}-{r.version}": r.checksum for r in source.index_records()}
 
 
+def index_installed_sizes(server: RunningServer) -> dict[str, int]:
+    """``name-version`` -> the installed size (``I:``) our APKINDEX gives."""
+    fetcher = HttpFetcher(retry=RetryPolicy(attempts=1))
+    source = ApkRepositorySource(server.url, fetcher, branch="v3.22", repo="sci", arch=ARCH)
+    return {f"{r.name}-{r.version}": r.installed_size for r in source.index_records()}
+
+
 def settings_for(server: RunningServer) -> Settings:
     return load_config(
         environ={"IPYDEPS_REPOSITORY_URL": server.url, "IPYDEPS_UPSTREAM": "deny"},
@@ -123,7 +130,9 @@ import ipydeps
 result = ipydeps.pip(["uses-apkdemo"], index_url={url!r}, upstream="deny", apk_runner=runner,
                      stream=io.StringIO())
 print(json.dumps({{"calls": runner.calls,
-                   "routes": {{item.name: item.route for item in result.installed}}}}))
+                   "routes": {{item.name: item.route for item in result.installed}},
+                   "on_disk": {{item.name: item.on_disk for item in result.installed}},
+                   "summary": result.summary()}}))
 """
 
 
@@ -140,6 +149,10 @@ def test_an_install_from_a_notebook_locks_the_apks_it_added(
     outcome = json.loads(ran.stdout.splitlines()[-1])
     assert outcome["calls"] == [["py3-apkdemo=1.5-r0"]]  # apk adds libapkdemo itself
     assert outcome["routes"] == {"apkdemo": "apk", "uses-apkdemo": "wheel"}
+    # What the apk takes on disk is its index's installed size (I:), so the total is said.
+    sizes = index_installed_sizes(published)
+    assert outcome["on_disk"]["apkdemo"] == sizes["py3-apkdemo-1.5-r0"] > 0
+    assert " on disk)" in outcome["summary"], outcome["summary"]
     text = lock_path_for(notebook).read_text()
     document = tomllib.loads(text)
     Pylock.from_dict(document)  # still valid PEP 751
