@@ -19,7 +19,7 @@ from ipydeps.errors import HashMismatchError
 from ipydeps.formats.outline import outline_sha256
 from ipydeps.installers.transaction import WheelTransaction
 from tests.repo_server.test_stored_copy import KEY, demo_wheel, file_entries
-from tests.support.server import RunningServer, repo_cli
+from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.venvs import make_venv, run_python, snapshot
 
 
@@ -181,3 +181,22 @@ def test_a_copy_without_an_outline_is_listed_without_the_key(tmp_path: Path) -> 
     assert page["files"][0][KEY]["hashes"]["sha256"] == entry["stored_sha256"]
     assert "outline_sha256" not in page["files"][0][KEY]
     assert json.loads(cache_path.read_text())[wheel.name]["stored_outline_sha256"] is None
+
+
+def test_a_server_started_on_an_older_store_publishes_the_outlines(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = Store(DataLayout(data))
+    wheel = demo_wheel(tmp_path)
+    store.publish_file(wheel)
+    _forget_outlines(store, "demo")
+    copy = copy_of(data, wheel)
+    before = copy.stat()
+    server = start_server(data)
+    try:
+        (entry,) = file_entries(server, "demo")
+    finally:
+        server.stop()
+    assert entry[KEY]["outline_sha256"] == outline_sha256(copy)
+    after = copy.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not store.add_outlines()  # once: a second start has nothing to do

@@ -117,6 +117,15 @@ class ProjectListing:
             return {}
         return document if isinstance(document, dict) else {}
 
+    def lacks_outlines(self, project: str) -> bool:
+        """Tell whether the cache lists a stored copy without its outline (an older store)."""
+        return any(
+            isinstance(entry, dict)
+            and entry.get("stored_sha256")
+            and "stored_outline_sha256" not in entry
+            for entry in self.cached(project).values()
+        )
+
     def cached_sha256(self, project: str, path: Path) -> str | None:
         """Return the sha256 the cache holds for ``path``, if its size and mtime still match."""
         entry = self.cached(project).get(path.name)
