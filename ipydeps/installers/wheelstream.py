@@ -67,7 +67,7 @@ class StreamingUnsupported(Exception):
     """Raised for an archive that cannot be installed in stream order: use the wheel."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Member:
     name: str
     offset: int  # stream offset of its local header
@@ -83,6 +83,7 @@ class _Member:
     parts: list[bytes] = field(default_factory=list)
     # The sha256 of its bytes as they are written: the installed RECORD says what is on disk.
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    record: str = ""  # ``digest`` in RECORD's form, once worked out
 
 
 class WheelStreamStager:
@@ -125,6 +126,7 @@ class WheelStreamStager:
         # Pure wheels say Root-Is-Purelib: true, the others false; checked against WHEEL.
         self._lib = "purelib" if all(tag.platform == "any" for tag in tags) else "platlib"
         self.destination = self._new_destination()
+        self._signature_step = self._on_signature  # one bound method: compared with ``is``
         self._reset()
 
     @property
@@ -179,7 +181,7 @@ class WheelStreamStager:
         self._position = 0  # stream offset of the next byte
         self._need = 4
         self._pending = bytearray()
-        self._on_full: Callable[[bytes], None] = self._on_signature
+        self._on_full: Callable[[bytes], None] = self._signature_step
         self._current: _Member | None = None
         self._members: list[_Member] = []
         self._kept: dict[str, bytes] = {}
@@ -234,6 +236,25 @@ class WheelStreamStager:
                 if member.written == member.size:
                     self._member_done(member)
                 continue
+            if (
+                not self._pending
+                and self._on_full is self._signature_step
+                and len(view) >= LOCAL_HEADER.size
+                and view[:4] == LOCAL_SIGNATURE
+            ):
+                # The common case, a whole local header and name in this chunk: read in
+                # place (thousands of members, under the GIL), no buffering.
+                header = LocalHeader._make(LOCAL_HEADER.unpack_from(view))
+                whole = header.length
+                if len(view) >= whole:
+                    self._check_stored(header)
+                    self._outline.frame(view[:whole])
+                    offset = self._position
+                    self._position += whole
+                    name = bytes(view[LOCAL_HEADER.size : LOCAL_HEADER.size + header.name_length])
+                    view = view[whole:]
+                    self._start_member(name, header, offset)
+                    continue
             take = min(len(view), self._need - len(self._pending))
             self._pending += view[:take]
             self._position += take
@@ -257,9 +278,7 @@ class WheelStreamStager:
 
     def _on_local_header(self, rest: bytes) -> None:
         header = LocalHeader._make(LOCAL_HEADER.unpack(LOCAL_SIGNATURE + rest))
-        problem = stored_member_problem(header)
-        if problem is not None:  # the walk's rules (formats/outline.py): not a stored copy
-            raise StreamingUnsupported(problem)
+        self._check_stored(header)
         offset = self._position - LOCAL_HEADER.size
 
         def on_name(block: bytes) -> None:
@@ -271,9 +290,16 @@ class WheelStreamStager:
         else:
             on_name(b"")
 
+    @staticmethod
+    def _check_stored(header: LocalHeader) -> None:
+        problem = stored_member_problem(header)
+        if problem is not None:  # the walk's rules (formats/outline.py): not a stored copy
+            raise StreamingUnsupported(problem)
+
     # -- members ----------------------------------------------------------------------------
 
     def _start_member(self, names: bytes, header: LocalHeader, offset: int) -> None:
+        """Start the member whose header (name first in ``names``) began at ``offset``."""
         member = _Member("", offset, header.crc, header.size, None, False)
         self._members.append(member)
         if self._problem is None:
@@ -290,7 +316,7 @@ class WheelStreamStager:
                     )
             except Exception as problem:  # noqa: BLE001 - raised by finish(), once verified
                 self._hold(problem)
-        self._expect(4, self._on_signature)
+        self._expect(4, self._signature_step)
         self._current = member
         if not header.size:
             self._member_done(member)
@@ -420,7 +446,7 @@ class WheelStreamStager:
                 scripts.append((member.script.name, self._kept[member.name]))
             elif member.destination is not None:
                 self.destination.add_record(
-                    member.installed, record_hash(member.digest), member.size
+                    member.installed, member.record or record_hash(member.digest), member.size
                 )
         self.destination.write_scripts(scripts, self._kept.get(f"{dist_info}/entry_points.txt"))
         self._described = self._describe()
@@ -493,6 +519,8 @@ class WheelStreamStager:
             algorithm = expected.partition("=")[0]
             digest = member.digest if algorithm == "sha256" else self._rehash(member, algorithm)
             actual = record_hash(digest)
+            if digest is member.digest:
+                member.record = actual
             if actual != expected:
                 raise RecordMismatchError(self.filename, member.name, expected, actual)
             problem = record.size_problem(member.name, member.size)
