@@ -1,0 +1,195 @@
+"""Fill the shared cache (``ipydeps.sharedcache``) with wheels an install just committed.
+
+Only wheels installed from our repository's stored copies are kept, and only once the
+install has committed: their bytes were verified against the index on the way in, and
+the stager knows each file's sha256 and the copy's outline. For each, every object not
+there yet is written, then the outline (a reader looks for the outline first, so it
+never finds one whose objects are still being written).
+
+Each file is written to a temporary name in its own directory, then linked to its final
+name: the name appears whole or not at all, and a filler that dies leaves only a
+``.tmp-`` file, which a later filler removes once it is an hour old. Two fillers of the
+same content are harmless: a name is its content's sha256, so the second one's link
+finds the name taken and drops its copy. Nothing is synced to disk: a cache lost in a
+crash is refilled, and a torn file is refused by every reader's check.
+
+Objects are copied from the installed files, never hard-linked to them: a link would
+share the inode with a file in someone's environment, which its owner can edit or
+chmod, while an object must stay read-only (0444) and the bytes its name says.
+
+Filling must never fail or slow an install: every ``OSError`` (read-only mount, full
+disk, permissions) is logged at debug and the rest of the fill is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .sharedcache import SharedCache
+
+__all__ = ["FillJob", "fill"]
+
+_log = logging.getLogger(__name__)
+
+_TEMP_PREFIX = ".tmp-"
+_STALE_SECONDS = 3600  # a temporary file this old belongs to a filler that died
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PIECE = 8 << 20
+
+
+@dataclass(frozen=True)
+class FillJob:
+    """One committed wheel's stored copy, as the cache keeps it."""
+
+    filename: str
+    outline: bytes
+    outline_sha256: str
+    files: tuple[tuple[Path, str, int], ...]  # (installed file, its sha256 hex, its size)
+    # Replace what is there: the entry was found unusable (a neighbour changed it) and
+    # these bytes were just verified, so they put it right.
+    repair: bool = False
+
+
+def fill(cache: SharedCache, jobs: Sequence[FillJob]) -> int:
+    """Keep every job's files and outline in ``cache``; return how many wheels were added.
+
+    Never raises ``OSError``: a cache that cannot be written is logged and left.
+    """
+    filled = 0
+    started = time.perf_counter()
+    swept: set[Path] = set()
+    for job in jobs:
+        try:
+            if _fill_one(cache, job, swept):
+                filled += 1
+        except OSError as error:
+            _log.debug(
+                "shared cache %s: %s not kept (%s)", cache.root, job.filename, error.strerror
+            )
+            if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+                break  # the next wheels would meet the same wall
+    if jobs:
+        _log.debug(
+            "shared cache %s: %d of %d wheel(s) added in %.2f s",
+            cache.root,
+            filled,
+            len(jobs),
+            time.perf_counter() - started,
+        )
+    return filled
+
+
+def _fill_one(cache: SharedCache, job: FillJob, swept: set[Path]) -> bool:
+    outline_path = cache.outline_path(job.outline_sha256)
+    if not job.repair and os.path.lexists(outline_path):
+        return False
+    for source, sha256_hex, size in job.files:
+        target = cache.object_path(sha256_hex)
+        if not job.repair and os.path.lexists(target):
+            continue
+        _prepare(target.parent, swept)
+        temporary = _temporary(target.parent)
+        try:
+            _copy(source, temporary, size)
+            _publish(temporary, target, replace=job.repair)
+        finally:
+            _unlink_quietly(temporary)
+    _prepare(outline_path.parent, swept)
+    temporary = _temporary(outline_path.parent)
+    try:
+        handle = os.open(temporary, _WRITE_FLAGS, 0o444)
+        try:
+            view = memoryview(job.outline)
+            while view:
+                view = view[os.write(handle, view) :]
+            os.fchmod(handle, 0o444)
+        finally:
+            os.close(handle)
+        _publish(temporary, outline_path, replace=job.repair)
+    finally:
+        _unlink_quietly(temporary)
+    return True
+
+
+def _prepare(directory: Path, swept: set[Path]) -> None:
+    """Make ``directory``; the first time in this fill, remove its stale temporary files."""
+    if directory in swept:
+        return
+    os.makedirs(directory, exist_ok=True)
+    swept.add(directory)
+    now = time.time()
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.startswith(_TEMP_PREFIX):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS:
+                    os.unlink(entry.path)
+            except OSError:
+                continue  # another filler swept it first, or it is not ours to remove
+
+
+def _temporary(directory: Path) -> Path:
+    return directory / f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def _copy(source: Path, temporary: Path, size: int) -> None:
+    """Copy the installed ``source`` (``size`` bytes, else refused) into a new 0444 file."""
+    reader = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(reader).st_size != size:
+            # Changed since it was installed: its bytes are no longer the ones verified.
+            raise OSError(errno.ESTALE, f"{source.name} changed since it was installed")
+        writer = os.open(temporary, _WRITE_FLAGS, 0o444)
+        try:
+            _send(reader, writer, size)
+            os.fchmod(writer, 0o444)
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+
+
+def _send(reader: int, writer: int, size: int) -> None:
+    """Copy ``size`` bytes in the kernel when it can (sendfile), else through a buffer."""
+    offset = 0
+    try:
+        while offset < size:
+            sent = os.sendfile(writer, reader, offset, min(size - offset, _PIECE))
+            if not sent:
+                raise OSError(errno.ESTALE, "the file was cut short while it was copied")
+            offset += sent
+        return
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or offset:
+            raise
+    while offset < size:
+        piece = os.pread(reader, min(size - offset, _PIECE), offset)
+        if not piece:
+            raise OSError(errno.ESTALE, "the file was cut short while it was copied")
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(writer, view) :]
+        offset += len(piece)
+
+
+def _publish(temporary: Path, target: Path, *, replace: bool) -> None:
+    """Give ``temporary`` its final name; a name already taken keeps what it has."""
+    if replace:
+        os.replace(temporary, target)
+        return
+    # A name already taken: another filler was first, and same name means same bytes.
+    with contextlib.suppress(FileExistsError):
+        os.link(temporary, target)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
