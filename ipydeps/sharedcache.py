@@ -73,6 +73,11 @@ class SharedCache:
 
     root: Path
 
+    @classmethod
+    def from_setting(cls, value: str | None) -> SharedCache | None:
+        """The cache the ``shared_cache`` setting names; None when it is off."""
+        return cls(Path(value)) if value else None
+
     @property
     def base(self) -> Path:
         """The directory of this layout version."""
