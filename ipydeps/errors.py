@@ -98,12 +98,13 @@ class FileMissingError(DownloadError):
 class HashMismatchError(IpydepsError):
     """A downloaded file does not have the sha256 the index promised: it was refused."""
 
-    def __init__(self, url: str, expected: str, actual: str) -> None:
+    def __init__(self, url: str, expected: str, actual: str, *, kind: str = "sha256") -> None:
+        """``kind`` names the hash: a stored copy may be checked by its "outline sha256"."""
         self.url = url
         self.expected = expected
         self.actual = actual
         super().__init__(
-            f"Refused {url}: its sha256 is {actual}, the index says {expected}. "
+            f"Refused {url}: its {kind} is {actual}, the index says {expected}. "
             "The file was corrupted or tampered with; nothing was installed.",
             hint="retry; if it persists, tell the repository maintainer",
         )

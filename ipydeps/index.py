@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from .errors import RepositoryError
 from .formats import apknames
 from .formats.apkversion import ApkVersionError, apk_to_pep440
-from .formats.wire import STORED_COPY_KEY
+from .formats.wire import OUTLINE_KEY, STORED_COPY_KEY
 from .models import Candidate, Route, StoredCopy
 
 __all__ = [
@@ -124,7 +124,10 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # fullmatch: "$" also matches before a
 
 
 def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
-    """Return the entry's stored copy; None when absent or malformed (the wheel is used)."""
+    """Return the entry's stored copy; None when absent or malformed (the wheel is used).
+
+    A malformed outline sha256 is left out: the copy is then checked as a whole file.
+    """
     value = entry.get(STORED_COPY_KEY)
     if not isinstance(value, dict):
         return None
@@ -139,7 +142,15 @@ def _stored_copy(entry: Mapping[str, Any], page_url: str) -> StoredCopy | None:
         or size <= 0
     ):
         return None
-    return StoredCopy(url=_absolute(page_url, url), sha256=sha256.lower(), size=size)
+    outline = value.get(OUTLINE_KEY)
+    return StoredCopy(
+        url=_absolute(page_url, url),
+        sha256=sha256.lower(),
+        size=size,
+        outline_sha256=outline.lower()
+        if isinstance(outline, str) and _SHA256.fullmatch(outline)
+        else None,
+    )
 
 
 def parse_project_json(body: bytes | str, *, page_url: str, route: Route) -> list[Candidate]:

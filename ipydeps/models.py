@@ -31,12 +31,15 @@ class StoredCopy:
 
     Offered beside a wheel by our repository server (the ``_ipydeps-stored`` key of its
     PEP 691 page): bigger to download, but its files go to disk as they arrive, with no
-    inflating. ``sha256`` comes from the same index page as the wheel's own.
+    inflating. ``sha256`` comes from the same index page as the wheel's own, and so does
+    ``outline_sha256`` (``ipydeps.formats.outline``) when the server gives it: then the
+    copy is checked by its outline, each byte hashed once, instead of by ``sha256``.
     """
 
     url: str
     sha256: str
     size: int
+    outline_sha256: str | None = None
 
 
 @dataclass(frozen=True)

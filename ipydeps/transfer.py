@@ -190,7 +190,9 @@ def stream_stored_copy(
 ) -> int | None:
     """Install ``candidate`` from its stored copy as it downloads; return the bytes fetched.
 
-    ``report`` hears the bytes as they come, ``verified`` once the sha256 matched. Returns
+    ``report`` hears the bytes as they come, ``verified`` once the copy is verified: by
+    its outline sha256 when the index gives one (the stager checks it, and the fetcher
+    hashes nothing: each byte is hashed once), else by the whole file's sha256. Returns
     None when the candidate has no stored copy, when the copy turns out to be something
     wheelstream.py does not take, or, on ``trial``, when the network turns out slower than
     the install (before or while this copy downloads): what it staged is gone, and the
@@ -207,18 +209,25 @@ def stream_stored_copy(
         )
         return None
     listener = trial.backlog_listener() if trial is not None and trial.verdict is None else None
-    stager = transaction.stream_stager(candidate.filename, stored.size)
+    outline = stored.outline_sha256
+    stager = transaction.stream_stager(
+        candidate.filename, stored.size, expected_outline=outline, url=stored.url
+    )
     try:
         size = fetcher.stream(
             stored.url,
-            sha256=stored.sha256,
+            sha256=None if outline else stored.sha256,
             open_sink=stager.restart,
             progress=report,
             backlog=listener,
             size=stored.size,
         )
-        verified()
-        transaction.add(stager.finish())
+        if outline is None:
+            verified()
+        staged = stager.finish()  # checks the outline first, when there is one
+        if outline is not None:
+            verified()
+        transaction.add(staged)
     except (StreamingUnsupported, _NotWorthIt) as reason:
         stager.discard()
         _log.debug(

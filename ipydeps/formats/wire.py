@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "APK_INDEX_NAME",
     "APK_PATH",
+    "OUTLINE_KEY",
     "SIMPLE_ACCEPT",
     "SIMPLE_HTML",
     "SIMPLE_HTML_PAGE",
@@ -31,8 +32,11 @@ TEXT_HTML = "text/html"  # PEP 503 pages as older indexes serve them
 # What the client asks for: JSON first, HTML from indexes that have nothing else.
 SIMPLE_ACCEPT = f"{SIMPLE_JSON}, {SIMPLE_HTML};q=0.2, {TEXT_HTML};q=0.1"
 # PEP 691 leaves keys starting with "_" to each index (pip and uv ignore them): ours holds a
-# wheel's stored copy, {"url", "hashes": {"sha256"}, "size"}.
+# wheel's stored copy, {"url", "hashes": {"sha256"}, "size", "outline_sha256"}.
 STORED_COPY_KEY = "_ipydeps-stored"
+# Inside it: the copy's outline sha256 (``ipydeps.formats.outline``), which lets a client
+# hash each byte once. Older servers leave it out: clients then check the whole file.
+OUTLINE_KEY = "outline_sha256"
 # A repository at <base>/ serves its wheel index at <base>/simple/ and its apk repositories
 # at <base>/alpine/<branch>/<repo>/<arch>/APKINDEX.tar.gz.
 SIMPLE_PATH = "simple"

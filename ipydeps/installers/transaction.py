@@ -103,13 +103,30 @@ class WheelTransaction:
         self.add(staged)
         return staged
 
-    def stream_stager(self, filename: str, size: int | None = None) -> WheelStreamStager:
+    def stream_stager(
+        self,
+        filename: str,
+        size: int | None = None,
+        *,
+        expected_outline: str | None = None,
+        url: str | None = None,
+    ) -> WheelStreamStager:
         """Return a stager that installs a stored copy of ``filename`` as it downloads.
 
-        ``size`` is the copy's size from the index (more bytes are refused). ``add``
-        what its ``finish`` returns to include the wheel in this transaction.
+        ``size`` is the copy's size from the index (more bytes are refused);
+        ``expected_outline`` its outline sha256 from the index, which ``finish`` checks
+        (``url`` names the copy in a mismatch). ``add`` what its ``finish`` returns to
+        include the wheel in this transaction.
         """
-        return WheelStreamStager(filename, self.scheme, self.name, cancel=self.cancel, size=size)
+        return WheelStreamStager(
+            filename,
+            self.scheme,
+            self.name,
+            cancel=self.cancel,
+            size=size,
+            expected_outline=expected_outline,
+            url=url,
+        )
 
     def add(self, staged: StagedWheel) -> None:
         """Include a wheel staged by a ``stream_stager`` in this transaction."""

@@ -10,8 +10,14 @@ anything else an install does.
 
 Nothing here is trusted before the end. Files go into this wheel's staging directories
 only (wheel.py), every path is checked before anything is written, and a problem found in
-the content (unsafe path, corrupt member) is held back until the fetcher has checked the
-download's sha256, so tampering is reported as a hash mismatch, not as its symptom. When
+the content (unsafe path, corrupt member) is held back until the download is verified, so
+tampering is reported as a hash mismatch, not as its symptom. The download is verified
+one of two ways. When the index gives the copy's outline sha256 (``formats/outline.py``),
+the stager checks it in ``finish``, before anything else: every data byte is hashed once,
+for RECORD and the outline both, and the fetcher hashes nothing. Otherwise the fetcher
+checks the whole file's sha256, and the stager's outline is only exposed (for a cache).
+After a content problem the stager still walks the rest of the stream, writing nothing,
+so that the outline is complete when it is checked. When
 the stream ends, the central directory must list exactly the members that were written, at
 the offsets where they were and with the same sizes and CRCs: installers that read the
 central directory (pip, uv, ``zipfile``) would install the same files.
@@ -34,25 +40,19 @@ from pathlib import PurePosixPath
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..environment import InstallScheme
-from ..errors import CancelledError, InvalidWheelError, RecordMismatchError
+from ..errors import CancelledError, HashMismatchError, InvalidWheelError, RecordMismatchError
 from ..formats.errors import FormatError
+from ..formats.outline import TAIL_SIGNATURES, OutlineHasher, stored_member_problem
 from ..formats.records import UNHASHED_NAMES, RecordFile, parse_record, record_hash
 from ..formats.wheel import find_dist_info, read_wheel_file
 from ..formats.ziplayout import (
-    CENTRAL_SIGNATURE,
-    END_SIGNATURE,
-    FLAG_DATA_DESCRIPTOR,
-    FLAG_ENCRYPTED,
     LOCAL_HEADER,
     LOCAL_SIGNATURE,
-    METHOD_STORED,
-    ZIP64_END_SIGNATURE,
-    ZIP64_LIMIT,
     DamagedZipError,
+    LocalHeader,
     Zip64Error,
     decode_name,
     read_central_directory,
-    read_local_header,
 )
 from .members import INFLATER, MAX_IN_MEMORY
 from .staging import StagedWheel, StagingDestination
@@ -89,8 +89,11 @@ class WheelStreamStager:
     """Consumes one stored copy's bytes in order and stages the wheel it holds.
 
     ``restart()`` (called by the fetcher before each attempt) returns the function that
-    takes the bytes; once the fetcher has verified the sha256, ``finish()`` returns the
-    ``StagedWheel``. ``discard()`` removes whatever was staged.
+    takes the bytes; ``finish()`` returns the ``StagedWheel`` once the download is
+    verified: by the fetcher's whole-file sha256 before it is called or, given
+    ``expected_outline`` (the index's outline sha256), by ``finish`` itself.
+    ``discard()`` removes whatever was staged. After ``finish`` returned,
+    ``outline_bytes``, ``outline_sha256`` and ``written_members`` describe the copy.
     """
 
     def __init__(
@@ -101,7 +104,10 @@ class WheelStreamStager:
         *,
         cancel: threading.Event,
         size: int | None = None,
+        expected_outline: str | None = None,
+        url: str | None = None,
     ) -> None:
+        """``url`` names the copy in a hash mismatch (the file name when not given)."""
         try:
             name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as error:
@@ -111,6 +117,9 @@ class WheelStreamStager:
         self.staging_name = staging_name
         self.cancel = cancel
         self._size = size  # what the index announced: more is refused at once
+        self._expected_outline = expected_outline.lower() if expected_outline else None
+        self._url = url or filename
+        self._described: tuple[bytes, str, tuple[tuple[str, str, int], ...]] | None = None
         self._project = name
         self._version = str(version)
         # Pure wheels say Root-Is-Purelib: true, the others false; checked against WHEEL.
@@ -122,6 +131,30 @@ class WheelStreamStager:
     def staged(self) -> StagedWheel:
         """The wheel staged so far (complete once ``finish`` returned it)."""
         return self.destination.staged
+
+    @property
+    def outline_bytes(self) -> bytes:
+        """The copy's outline (``formats/outline.py``); once ``finish`` returned."""
+        return self._description()[0]
+
+    @property
+    def outline_sha256(self) -> str:
+        """The hex sha256 of ``outline_bytes``; once ``finish`` returned."""
+        return self._description()[1]
+
+    @property
+    def written_members(self) -> tuple[tuple[str, str, int], ...]:
+        """``(installed path, hex sha256, size)`` of each member written to a staged file.
+
+        The installed path is the member's path in the installed RECORD (scripts, written
+        by ``finish`` with a new shebang, are not among them). Once ``finish`` returned.
+        """
+        return self._description()[2]
+
+    def _description(self) -> tuple[bytes, str, tuple[tuple[str, str, int], ...]]:
+        if self._described is None:
+            raise RuntimeError("the stager describes the copy only once finish() returned")
+        return self._described
 
     # -- the byte stream --------------------------------------------------------------------
 
@@ -152,13 +185,14 @@ class WheelStreamStager:
         self._kept: dict[str, bytes] = {}
         self._tail = bytearray()
         self._tail_offset: int | None = None
-        self._problem: BaseException | None = None
+        self._problem: BaseException | None = None  # held back until verified
+        self._lost = False  # the stream broke the stored-copy rules: no outline to check
+        self._outline = OutlineHasher(keep=True)
+        self._described = None
         self._data_dir: str | None = None
         self._made: set[str] = set()
 
     def _feed(self, chunk: bytes) -> None:
-        if self._problem is not None:
-            return  # keep reading (the fetcher hashes everything), stop writing
         if self.cancel.is_set():
             raise CancelledError()
         if self._size is not None and self._position + len(chunk) > self._size:
@@ -168,15 +202,26 @@ class WheelStreamStager:
                 "its index announced",
                 hint="the repository is misconfigured or tampered with",
             )
+        if self._lost:
+            self._position += len(chunk)
+            return  # keep reading (the fetcher may hash everything), stop walking
         try:
             self._consume(memoryview(chunk))
         except Exception as problem:  # noqa: BLE001 - raised by finish(), after the hash check
+            # Only the walk itself raises here (content problems are held where found).
+            self._hold(problem)
+            self._lost = True
+
+    def _hold(self, problem: BaseException) -> None:
+        """Keep the first problem for ``finish``; write nothing more from now on."""
+        if self._problem is None:
             self._problem = problem
-            self._close_current()
+        self._close_current()
 
     def _consume(self, view: memoryview) -> None:
         while view:
             if self._tail_offset is not None:
+                self._outline.frame(view)
                 self._tail += view
                 self._position += len(view)
                 return
@@ -195,6 +240,7 @@ class WheelStreamStager:
             view = view[take:]
             if len(self._pending) == self._need:
                 block, self._pending = bytes(self._pending), bytearray()
+                self._outline.frame(block)
                 self._on_full(block)
 
     def _expect(self, count: int, then: Callable[[bytes], None]) -> None:
@@ -203,43 +249,50 @@ class WheelStreamStager:
     def _on_signature(self, signature: bytes) -> None:
         if signature == LOCAL_SIGNATURE:
             self._expect(LOCAL_HEADER.size - len(LOCAL_SIGNATURE), self._on_local_header)
-        elif signature in (CENTRAL_SIGNATURE, END_SIGNATURE, ZIP64_END_SIGNATURE):
+        elif signature in TAIL_SIGNATURES:
             self._tail_offset = self._position - 4
             self._tail += signature
         else:
             raise StreamingUnsupported(f"unexpected bytes at offset {self._position - 4}")
 
     def _on_local_header(self, rest: bytes) -> None:
-        header = read_local_header(LOCAL_SIGNATURE + rest)
-        if header is None:  # cannot happen: the signature was just read
-            raise StreamingUnsupported("a local header is cut off")
-        if header.method != METHOD_STORED or header.compressed_size != header.size:
-            raise StreamingUnsupported("a member is compressed: not a stored copy")
-        if header.flags & (FLAG_ENCRYPTED | FLAG_DATA_DESCRIPTOR) or header.size == ZIP64_LIMIT:
-            raise StreamingUnsupported("a member's sizes are not in its local header")
-        if not header.name_length:
-            raise InvalidWheelError(f"{self.filename}: a member has no name")
+        header = LocalHeader._make(LOCAL_HEADER.unpack(LOCAL_SIGNATURE + rest))
+        problem = stored_member_problem(header)
+        if problem is not None:  # the walk's rules (formats/outline.py): not a stored copy
+            raise StreamingUnsupported(problem)
         offset = self._position - LOCAL_HEADER.size
 
         def on_name(block: bytes) -> None:
-            name = decode_name(block[: header.name_length], header.flags)
-            self._start_member(name, offset, header.crc, header.size)
+            self._start_member(block, header, offset)
 
-        self._expect(header.name_length + header.extra_length, on_name)
+        names = header.name_length + header.extra_length
+        if names:
+            self._expect(names, on_name)
+        else:
+            on_name(b"")
 
     # -- members ----------------------------------------------------------------------------
 
-    def _start_member(self, name: str, offset: int, crc: int, size: int) -> None:
-        member = _Member(name, offset, crc, size, None, False)
+    def _start_member(self, names: bytes, header: LocalHeader, offset: int) -> None:
+        member = _Member("", offset, header.crc, header.size, None, False)
         self._members.append(member)
-        self._plan(member)
-        if member.destination is not None:
-            member.handle = os.open(
-                member.destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
+        if self._problem is None:
+            try:
+                if not header.name_length:
+                    raise InvalidWheelError(f"{self.filename}: a member has no name")
+                member.name = decode_name(names[: header.name_length], header.flags)
+                self._plan(member)
+                if member.destination is not None:
+                    member.handle = os.open(
+                        member.destination,
+                        os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                        0o644,
+                    )
+            except Exception as problem:  # noqa: BLE001 - raised by finish(), once verified
+                self._hold(problem)
         self._expect(4, self._on_signature)
         self._current = member
-        if not size:
+        if not header.size:
             self._member_done(member)
 
     def _plan(self, member: _Member) -> None:
@@ -299,21 +352,32 @@ class WheelStreamStager:
         return InvalidWheelError(f"Refused {self.filename}: {reason}", hint=_HOSTILE)
 
     def _take(self, member: _Member, data: memoryview) -> None:
-        member.running_crc = INFLATER.crc32(data, member.running_crc)
+        # The one sha256 of these bytes: for RECORD, the installed RECORD and the outline.
         member.digest.update(data)
         member.written += len(data)
+        if self._problem is not None:
+            return  # only the outline is still wanted
+        member.running_crc = INFLATER.crc32(data, member.running_crc)
         if member.keep:
             member.parts.append(bytes(data))
         if member.handle >= 0:
-            while data:
-                data = data[os.write(member.handle, data) :]
+            try:
+                while data:
+                    data = data[os.write(member.handle, data) :]
+            except OSError as problem:
+                self._hold(problem)
 
     def _member_done(self, member: _Member) -> None:
         self._current = None
+        self._outline.member(member.digest.digest())
+        if self._problem is not None:
+            return
         self._close_current(member)
         if member.running_crc != member.crc:
-            raise InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt (CRC mismatch)")
-        if member.keep:
+            self._hold(
+                InvalidWheelError(f"{self.filename}: {member.name!r} is corrupt (CRC mismatch)")
+            )
+        elif member.keep:
             self._kept[member.name] = b"".join(member.parts)
             member.parts = []
 
@@ -328,13 +392,18 @@ class WheelStreamStager:
     def finish(self) -> StagedWheel:
         """Return the staged wheel, once everything is written and checks out.
 
-        Call only after the download's sha256 matched. Raises ``InvalidWheelError``
-        for an archive that breaks the wheel spec, ``StreamingUnsupported`` for one to
-        install from the wheel itself, and ``OSError`` when a file could not be written.
+        Call once every byte was fed; without an expected outline, only after the
+        fetcher's whole-file sha256 matched. Raises ``HashMismatchError`` (first, before
+        any other check) when the outline sha256 is not the expected one,
+        ``InvalidWheelError`` for an archive that breaks the wheel spec,
+        ``StreamingUnsupported`` for one to install from the wheel itself, and
+        ``OSError`` when a file could not be written.
         """
+        ended = not self._lost and self._current is None and self._tail_offset is not None
+        self._check_outline(ended)
         if self._problem is not None:
             raise self._problem
-        if self._current is not None or self._tail_offset is None:
+        if not ended:
             raise InvalidWheelError(f"{self.filename}: the archive ends in the middle")
         executable = self._check_central_directory()
         dist_info = self._check_metadata()
@@ -354,9 +423,32 @@ class WheelStreamStager:
                     member.installed, record_hash(member.digest), member.size
                 )
         self.destination.write_scripts(scripts, self._kept.get(f"{dist_info}/entry_points.txt"))
+        self._described = self._describe()
         return self.destination.finish(
             sum(member.size for member in self._members if member.destination is not None)
         )
+
+    def _check_outline(self, ended: bool) -> None:
+        """Raise ``HashMismatchError`` unless the outline is the expected one (if any)."""
+        if self._expected_outline is None:
+            return
+        actual = self._outline.hexdigest()
+        if not ended or actual != self._expected_outline:
+            # A stream the walk could not finish is not the copy the index outlined.
+            raise HashMismatchError(
+                self._url,
+                self._expected_outline,
+                actual if ended else f"{actual} (an unfinished walk)",
+                kind="outline sha256",
+            )
+
+    def _describe(self) -> tuple[bytes, str, tuple[tuple[str, str, int], ...]]:
+        written = tuple(
+            (member.installed, member.digest.hexdigest(), member.size)
+            for member in self._members
+            if member.destination is not None
+        )
+        return self._outline.outline(), self._outline.hexdigest(), written
 
     def discard(self) -> None:
         """Remove everything staged for this wheel (after a failure, or before a fallback)."""
