@@ -52,6 +52,9 @@ class FillJob:
     outline: bytes
     outline_sha256: str
     files: tuple[tuple[Path, str, int], ...]  # (installed file, its sha256 hex, its size)
+    # Members not installed as they are (the wheel's RECORD, scripts, empty entries): their
+    # bytes, kept in memory by the stager, by sha256 hex.
+    blobs: tuple[tuple[str, bytes], ...] = ()
     # Replace what is there: the entry was found unusable (a neighbour changed it) and
     # these bytes were just verified, so they put it right.
     repair: bool = False
@@ -101,21 +104,32 @@ def _fill_one(cache: SharedCache, job: FillJob, swept: set[Path]) -> bool:
             _publish(temporary, target, replace=job.repair)
         finally:
             _unlink_quietly(temporary)
+    for sha256_hex, data in job.blobs:
+        target = cache.object_path(sha256_hex)
+        if job.repair or not os.path.lexists(target):
+            _prepare(target.parent, swept)
+            _write(target, data, replace=job.repair)
+    # Last: a reader finds the entry only once every object is in place.
     _prepare(outline_path.parent, swept)
-    temporary = _temporary(outline_path.parent)
+    _write(outline_path, job.outline, replace=job.repair)
+    return True
+
+
+def _write(target: Path, data: bytes, *, replace: bool) -> None:
+    """Write ``data`` (0444) to a temporary file beside ``target``, then publish it."""
+    temporary = _temporary(target.parent)
     try:
         handle = os.open(temporary, _WRITE_FLAGS, 0o444)
         try:
-            view = memoryview(job.outline)
+            view = memoryview(data)
             while view:
                 view = view[os.write(handle, view) :]
             os.fchmod(handle, 0o444)
         finally:
             os.close(handle)
-        _publish(temporary, outline_path, replace=job.repair)
+        _publish(temporary, target, replace=replace)
     finally:
         _unlink_quietly(temporary)
-    return True
 
 
 def _prepare(directory: Path, swept: set[Path]) -> None:
