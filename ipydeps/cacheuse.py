@@ -10,6 +10,7 @@ failure leaves nothing staged and the download goes ahead (see ``ipydeps.sharedc
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -20,11 +21,12 @@ from .errors import CancelledError, IpydepsError
 from .installers.transaction import WheelTransaction
 from .installers.wheelstream import StreamingUnsupported
 from .models import Candidate, Step
-from .sharedcache import SharedCache, UnusableEntry, replay
+from .sharedcache import SharedCache, UnusableEntry, outline_members, replay
 
 __all__ = ["CacheUse", "fill_jobs", "take_from_cache"]
 
 _log = logging.getLogger(__name__)
+_EMPTY = hashlib.sha256(b"").hexdigest()  # the object of every empty member
 
 
 class CacheUse(enum.Enum):
@@ -122,8 +124,18 @@ def fill_jobs(
             (Path(os.path.normpath(lib / installed)), sha256_hex, size)
             for installed, sha256_hex, size in stager.written_members
         )
+        blobs = (*stager.kept_members, (_EMPTY, b""))
+        outline = stager.outline_bytes
+        wanted_objects = {member.digest.hex() for member in outline_members(outline)[0]}
+        missing = wanted_objects - {item[1] for item in files} - {item[0] for item in blobs}
+        if missing:
+            # A member neither installed nor kept (a RECORD signature file): its bytes are
+            # gone, and an entry without them could never be used.
+            _log.debug(
+                "%s: not kept in the shared cache: not all its members are at hand",
+                candidate.name,
+            )
+            continue
         repair = uses.get(candidate.name) is CacheUse.UNUSABLE
-        jobs.append(
-            FillJob(stager.filename, stager.outline_bytes, stager.outline_sha256, files, repair)
-        )
+        jobs.append(FillJob(stager.filename, outline, stager.outline_sha256, files, blobs, repair))
     return jobs

@@ -14,6 +14,8 @@ import os
 import stat
 import subprocess
 import sys
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +43,7 @@ def _plain_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 class Repository:
     """Two numpy-like wheels (subpackages, a 1 MiB blob, an empty file, repeated content)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, unhashed: str | None = None) -> None:
         directory.mkdir()
         self.wheels = [
             make_wheel(
@@ -69,6 +71,8 @@ class Repository:
                 },
             ),
         ]
+        if unhashed is not None:
+            _without_record_hash(self.wheels[0], unhashed)
         self.copies = {wheel.name: stored_copy(wheel) for wheel in self.wheels}
         self.outlines: dict[str, str] = {}
         for wheel in self.wheels:
@@ -352,3 +356,73 @@ def test_a_read_only_cache_changes_nothing_and_says_nothing(
     assert list(read_only.iterdir()) == []
     python = tmp_path / "env" / "bin" / "python"
     assert run_python(python, "import framelike; print(framelike.ROWS)").stdout.strip() == "43"
+
+
+def _forge_crc(data: bytes, changed_at: int, patch_at: int) -> bytes:
+    """Return ``data`` with the byte at ``changed_at`` changed and 4 bytes at ``patch_at``
+    chosen so that the CRC-32 (and the size) stay the same: what a neighbour can do.
+
+    CRC-32 is affine over GF(2): flipping bits changes it by a fixed linear map of them,
+    so the 32 bits to flip are found by Gaussian elimination.
+    """
+    evil = bytearray(data)
+    evil[changed_at] ^= 0xFF
+    length, zero = len(data), zlib.crc32(bytes(len(data)))
+
+    def effect(bit: int) -> int:
+        delta = bytearray(length)
+        delta[patch_at + bit // 8] = 1 << (bit % 8)
+        return zlib.crc32(delta) ^ zero
+
+    basis: list[tuple[int, int]] = []  # (crc effect, which bits flipped), reduced
+    for bit in range(32):
+        value, combo = effect(bit), 1 << bit
+        for pivot_value, pivot_combo in basis:
+            if value ^ pivot_value < value:
+                value, combo = value ^ pivot_value, combo ^ pivot_combo
+        if value:
+            basis.append((value, combo))
+            basis.sort(reverse=True)
+    need, flips = zlib.crc32(evil) ^ zlib.crc32(data), 0
+    for pivot_value, pivot_combo in basis:
+        if need ^ pivot_value < need:
+            need, flips = need ^ pivot_value, flips ^ pivot_combo
+    assert need == 0
+    for index in range(4):
+        evil[patch_at + index] ^= (flips >> (8 * index)) & 0xFF
+    assert zlib.crc32(evil) == zlib.crc32(data) and len(evil) == len(data) and evil != data
+    return bytes(evil)
+
+
+def _without_record_hash(wheel: Path, member: str) -> None:
+    """Rewrite ``wheel`` so that its RECORD gives no hash for ``member`` (the spec allows it)."""
+    with zipfile.ZipFile(wheel) as source:
+        items = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in items:
+            if info.filename.endswith(".dist-info/RECORD"):
+                lines = data.decode().splitlines()
+                data = (
+                    "\n".join(
+                        f"{member},," if line.startswith(member + ",") else line for line in lines
+                    ).encode()
+                    + b"\n"
+                )
+            target.writestr(info, data)
+
+
+def test_an_object_forged_past_every_other_check_is_caught_by_the_outline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A member its RECORD gives no hash for, and a forged object of the same size and CRC:
+    # only the outline sha256 from the index tells the two apart.
+    repository = Repository(tmp_path / "wheels", unhashed="numlike/core/_multiarray.bin")
+    cache = tmp_path / "cache"
+    with scripted_server(routes=repository.routes()) as server:
+        install(server, tmp_path / "first", cache, monkeypatch)
+        os.chmod(_object(cache, BLOB), 0o644)
+        _object(cache, BLOB).write_bytes(_forge_crc(BLOB, 1000, 2000))
+        second = install(server, tmp_path / "second", cache, monkeypatch)
+    assert sources(second)["numlike"][0] is False
+    installed = site_packages(tmp_path / "second") / "numlike" / "core" / "_multiarray.bin"
+    assert installed.read_bytes() == BLOB
