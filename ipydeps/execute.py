@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from .cachefill import fill
+from .cacheuse import CacheUse, fill_jobs, take_from_cache
 from .environment import InstallScheme
 from .errors import (
     CancelledError,
@@ -24,8 +26,6 @@ from .errors import (
     IpydepsError,
     PartialInstallError,
 )
-from .cachefill import fill
-from .cacheuse import CacheUse, fill_jobs, take_from_cache
 from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.journal import Renamer
@@ -259,8 +259,7 @@ def _execute(
         _log.debug("committed %d wheel(s) in %.2f s", len(wheels), time.perf_counter() - committing)
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
-        if shared_cache is not None:
-            fill(shared_cache, fill_jobs(transaction, wheel_steps, shared.cache_uses))
+        _keep_in_cache(shared_cache, transaction, wheel_steps, shared.cache_uses)
     for step in apk_steps:
         outcomes[step.candidate.name] = StepOutcome(step, step.candidate.size or 0, 0.0)
     ordered = tuple(
@@ -368,6 +367,17 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     return StepOutcome(
         step, size, seconds, stored_copy=streamed, from_shared_cache=from_cache, note=note
     )
+
+
+def _keep_in_cache(
+    cache: SharedCache | None,
+    transaction: WheelTransaction,
+    steps: Sequence[Step],
+    uses: dict[str, CacheUse],
+) -> None:
+    """Once committed: add the wheels installed from downloaded stored copies to the cache."""
+    if cache is not None:
+        fill(cache, fill_jobs(transaction, steps, uses))
 
 
 def _taken_from_cache(step: Step, shared: _Job) -> bool:

@@ -102,7 +102,7 @@ def _check_apk_map(key: str, value: Any) -> tuple[Any, str | None]:
 
 
 def _check_directory(key: str, value: Any) -> tuple[Any, str | None]:
-    """An absolute directory path, or nothing (None or "": the feature is off)."""
+    """Accept an absolute directory path, or nothing (None or "": the feature is off)."""
     if value in (None, ""):
         return None, None
     if not isinstance(value, str) or not value.startswith("/") or "\0" in value:

@@ -75,7 +75,7 @@ class SharedCache:
 
     @classmethod
     def from_setting(cls, value: str | None) -> SharedCache | None:
-        """The cache the ``shared_cache`` setting names; None when it is off."""
+        """Return the cache the ``shared_cache`` setting names; None when it is off."""
         return cls(Path(value)) if value else None
 
     @property

@@ -133,7 +133,7 @@ class WheelTransaction:
         return stager
 
     def committed_stagers(self) -> list[WheelStreamStager]:
-        """The stream stagers whose wheel this transaction committed (none before ``commit``).
+        """Return the stream stagers whose wheel this transaction committed (none before it).
 
         Their outline and written members describe files now in place (the shared cache
         keeps them: see ``ipydeps.cachefill``).
