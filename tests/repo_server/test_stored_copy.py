@@ -26,6 +26,7 @@ from ipydeps_repo.settings import (
 from ipydeps_repo.store.pages import Project, WheelFile, render_project_html, render_project_json
 from ipydeps_repo.store.store import Store
 
+from ipydeps.formats.outline import outline_sha256
 from tests.support.server import RunningServer, repo_cli, start_server
 from tests.support.wheels import make_wheel
 from tests.support.zips import restamp_members, walk_local_headers
@@ -106,6 +107,7 @@ def test_publish_writes_the_copy_the_json_page_advertises(
         "url": f"../../files/demo/{wheel.name}.stored",
         "hashes": {"sha256": hashlib.sha256(copy_bytes).hexdigest()},
         "size": len(copy_bytes),
+        "outline_sha256": outline_sha256(copy),
     }
     stored = entry[KEY]
     assert stored["url"] == f"{entry['url']}.stored"
@@ -370,6 +372,7 @@ def test_project_json_carries_the_key_only_for_wheels_with_a_copy() -> None:
         url="../../files/x/x-1.0-py3-none-any.whl",
         stored_sha256="c" * 64,
         stored_size=30,
+        stored_outline_sha256="d" * 64,
     )
     project = Project(name="x", files=(with_copy, without))
     page = json.loads(render_project_json(project))
@@ -378,7 +381,12 @@ def test_project_json_carries_the_key_only_for_wheels_with_a_copy() -> None:
         "url": "../../files/x/x-1.0-py3-none-any.whl.stored",
         "hashes": {"sha256": "c" * 64},
         "size": 30,
+        "outline_sha256": "d" * 64,
     }
     assert KEY not in by_name[without.filename]
     assert len(page["files"]) == 2
     assert ".stored" not in render_project_html(project)
+    # A copy without an outline (zip64) is listed without the key: checked as a whole file.
+    no_outline = dataclasses.replace(with_copy, stored_outline_sha256=None)
+    page = json.loads(render_project_json(Project(name="x", files=(no_outline,))))
+    assert "outline_sha256" not in page["files"][0][KEY]

@@ -163,6 +163,9 @@ def run_serve(args: argparse.Namespace) -> int:
     removed = store.remove_leftovers()
     if removed.paths:
         warn(removed.describe())
+    outlined = store.add_outlines()
+    if outlined:
+        say(f"added the outline sha256 of the stored copies of {len(outlined)} project(s)")
     if args.processes < 0:
         raise ConfigurationError(
             f"--processes {args.processes} is negative",

@@ -190,6 +190,20 @@ class DistributionRepository:
             self.index.update(project, listed=scan.has_files)
         return scan
 
+    def add_outlines(self) -> list[str]:
+        """Relist each project whose cache lists stored copies without their outline.
+
+        The caller holds the lock. Returns those projects. A store written before outlines
+        gets them here once (see ``listing._with_outline``), so its pages carry them
+        without waiting for the next publish to each project.
+        """
+        if not self.listing.stored_copies:
+            return []
+        outlined = [name for name in self.index.names() if self.listing.lacks_outlines(name)]
+        for project in outlined:
+            self.relist(project)
+        return outlined
+
     def project_folders(self) -> list[str]:
         """Return every folder under ``files/``, also those whose last file was removed."""
         return project_folders(self.files)

@@ -27,12 +27,12 @@ from ..validation.wheel_archive import InflateLimits
 from .layout import DataLayout
 from .pages import Project, WheelFile, render_project_html, render_project_json
 from .project_index import distribution_files
-from .stored_copy import STORED_SUFFIX, stored_copy_path, write_stored_copy
+from .stored_copy import STORED_SUFFIX, copy_outline, stored_copy_path, write_stored_copy
 from .variants import has_optimized_variant
 from .yank_marks import YankMarks
 
 Entry = dict[str, Any]
-STORED_KEYS = ("stored_sha256", "stored_size")
+STORED_KEYS = ("stored_sha256", "stored_size", "stored_outline_sha256")
 
 
 def wheel_entry(facts: WheelFacts, sha256: str, size: int) -> Entry:
@@ -116,6 +116,15 @@ class ProjectListing:
         except (FileNotFoundError, jsonsafe.JsonInputError):
             return {}
         return document if isinstance(document, dict) else {}
+
+    def lacks_outlines(self, project: str) -> bool:
+        """Tell whether the cache lists a stored copy without its outline (an older store)."""
+        return any(
+            isinstance(entry, dict)
+            and entry.get("stored_sha256")
+            and "stored_outline_sha256" not in entry
+            for entry in self.cached(project).values()
+        )
 
     def cached_sha256(self, project: str, path: Path) -> str | None:
         """Return the sha256 the cache holds for ``path``, if its size and mtime still match."""
@@ -201,6 +210,7 @@ class ProjectListing:
                 upload_time=entry.get("upload_time"),
                 stored_sha256=entry.get("stored_sha256"),
                 stored_size=entry.get("stored_size"),
+                stored_outline_sha256=entry.get("stored_outline_sha256"),
                 yanked=yanks.get(name),
             )
             for name, entry in fresh.items()
@@ -221,8 +231,9 @@ class ProjectListing:
     def entries(self, project: str) -> list[dict[str, Any]]:
         """Return the project's files as the packages API lists them (from the cache).
 
-        ``stored_sha256`` and ``stored_size`` describe the wheel's ``.stored`` copy (at
-        ``url`` + ``.stored``), or are null when it has none.
+        ``stored_sha256``, ``stored_size`` and ``stored_outline_sha256`` describe the
+        wheel's ``.stored`` copy (at ``url`` + ``.stored``), or are null when it has none
+        (the outline alone is null for a copy that has none, see ``stored_copy.py``).
         """
         yanks = self.marks.load(project)
         return [
@@ -234,6 +245,7 @@ class ProjectListing:
                 "url": f"files/{project}/{name}",
                 "stored_sha256": entry.get("stored_sha256"),
                 "stored_size": entry.get("stored_size"),
+                "stored_outline_sha256": entry.get("stored_outline_sha256"),
                 "yanked": yanks.get(name),
             }
             for name, entry in sorted(self.cached(project).items())
@@ -260,6 +272,8 @@ def _with_stored_copy(path: Path, entry: Entry, warnings: list[str]) -> Entry:
 
     An entry without them (just computed, from an older version, or a failed copy) or
     whose copy is gone gets a new copy, so upgrading a store fills them in at the next scan.
+    An entry from before outlines (no ``stored_outline_sha256`` key) gets its copy's
+    outline, computed once from the copy as it is, see ``_with_outline``.
     """
     copy_path = stored_copy_path(path)
     if (
@@ -267,14 +281,39 @@ def _with_stored_copy(path: Path, entry: Entry, warnings: list[str]) -> Entry:
         and copy_path.is_file()
         and copy_path.stat().st_size == entry.get("stored_size")
     ):
-        return entry
+        if "stored_outline_sha256" in entry:
+            return entry
+        described = _with_outline(copy_path, entry)
+        if described is not None:
+            return described
     bare = {key: value for key, value in entry.items() if key not in STORED_KEYS}
     try:
         copy = write_stored_copy(path)
     except StoredCopyError as error:
         warnings.append(f"files/{path.parent.name}/{error.message}")
         return bare
-    return {**bare, "stored_sha256": copy.sha256, "stored_size": copy.size}
+    return {
+        **bare,
+        "stored_sha256": copy.sha256,
+        "stored_size": copy.size,
+        "stored_outline_sha256": copy.outline_sha256,
+    }
+
+
+def _with_outline(copy_path: Path, entry: Entry) -> Entry | None:
+    """Return ``entry`` with the outline of the copy it lists; None to make the copy again.
+
+    The outline vouches for the copy in place of its sha256, so it is computed only from
+    a copy that still has the sha256 the entry lists: a copy changed on disk since then
+    is made again (None) rather than outlined as it is now.
+    """
+    try:
+        if sha256_file(copy_path) != entry["stored_sha256"]:
+            return None
+        outline = copy_outline(copy_path)
+    except OSError:
+        return None
+    return {**entry, "stored_outline_sha256": outline}
 
 
 def _remove_unlisted_copies(folder: Path, fresh: dict[str, Entry]) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from ipydeps.formats.wire import OUTLINE_KEY
 from ipydeps.formats.wire import STORED_COPY_KEY as STORED_KEY
 
 from .stored_copy import STORED_SUFFIX
@@ -22,7 +23,8 @@ class WheelFile:
 
     ``metadata_sha256`` is the hash of its PEP 658 ``.metadata`` file (None for sdists,
     which have none). ``stored_sha256`` and ``stored_size`` describe its stored copy
-    (``url`` + ``.stored``), or are None when it has none. ``yanked`` is None, or the
+    (``url`` + ``.stored``), or are None when it has none; ``stored_outline_sha256`` is
+    that copy's outline sha256 (None for a copy without one). ``yanked`` is None, or the
     PEP 592 reason ("" when none was given).
     """
 
@@ -37,6 +39,7 @@ class WheelFile:
     stored_sha256: str | None = None
     stored_size: int | None = None
     yanked: str | None = None
+    stored_outline_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,9 @@ def render_project_html(project: Project) -> str:
 def render_project_json(project: Project) -> str:
     """Return the PEP 691 (API 1.1) JSON page of one project.
 
-    A wheel with a stored copy also gets ``"_ipydeps-stored": {"url", "hashes", "size"}``;
-    the copy is never listed as a file of its own.
+    A wheel with a stored copy also gets ``"_ipydeps-stored": {"url", "hashes", "size",
+    "outline_sha256"}`` (the outline when the copy has one); the copy is never listed as a
+    file of its own.
     """
     files = []
     for item in sorted(project.files, key=lambda f: (version_sort_key(f.version), f.filename)):
@@ -112,11 +116,14 @@ def render_project_json(project: Project) -> str:
         if item.upload_time:
             entry["upload-time"] = item.upload_time
         if item.stored_sha256 is not None and item.stored_size is not None:
-            entry[STORED_KEY] = {
+            stored: dict[str, object] = {
                 "url": item.url + STORED_SUFFIX,
                 "hashes": {"sha256": item.stored_sha256},
                 "size": item.stored_size,
             }
+            if item.stored_outline_sha256 is not None:
+                stored[OUTLINE_KEY] = item.stored_outline_sha256
+            entry[STORED_KEY] = stored
         files.append(entry)
     document = {
         "meta": {"api-version": API_VERSION},

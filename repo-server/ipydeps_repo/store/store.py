@@ -314,6 +314,14 @@ class Store:
                 step(str(directory.relative_to(self.layout.tree)) + "/")
         return skipped
 
+    def add_outlines(self) -> list[str]:
+        """Give the stored copies of an older store their outline sha256, once.
+
+        Returns the projects whose pages were rewritten (none once every copy has it).
+        """
+        with self.lock():
+            return self.distributions.add_outlines()
+
     def remove_leftovers(self) -> Removed:
         """Remove what killed writers left behind; see ``leftovers.remove_leftovers``."""
         return remove_leftovers(self.layout, self.lock)

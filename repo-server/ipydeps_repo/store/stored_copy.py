@@ -5,6 +5,11 @@ unpack to about 208 MB). From a copy whose members are all ZIP_STORED, with CRC 
 in each local header, a client writes every file to disk as the bytes arrive: no inflate,
 no temp file. The copy is about 3x larger on the wire, so the client chooses; pip and uv
 never see it (PEP 691 reserves ``_``-prefixed keys for index implementations).
+
+Beside the copy's sha256 the page gives its outline sha256 (``ipydeps.formats.outline``):
+the copy with each member's data replaced by that data's sha256. A client checks the
+outline with the member digests it computes anyway for RECORD, so it hashes each byte
+once instead of twice.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ipydeps.formats.outline import NotAStoredCopyError, outline_sha256
+
 from ..errors import StoredCopyError
 from ..fileops import sha256_file
 
@@ -28,10 +35,26 @@ _CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredCopy:
-    """The written copy: its hex sha256 and its size in bytes."""
+    """The written copy: its hex sha256, its size in bytes and its hex outline sha256.
+
+    ``outline_sha256`` is None for a copy that cannot be walked front to back (zip64,
+    past 2 GiB): clients check such a copy as a whole file.
+    """
 
     sha256: str
     size: int
+    outline_sha256: str | None
+
+
+def copy_outline(copy: Path) -> str | None:
+    """Return the outline sha256 of the stored copy at ``copy``; None when it has none.
+
+    Raises ``OSError`` when the file cannot be read.
+    """
+    try:
+        return outline_sha256(copy)
+    except NotAStoredCopyError:
+        return None
 
 
 def stored_copy_path(wheel: Path) -> Path:
@@ -63,7 +86,9 @@ def write_stored_copy(wheel: Path) -> StoredCopy:
             _copy_members(wheel, stream)
             stream.flush()
             os.fsync(stream.fileno())
-        copy = StoredCopy(sha256=sha256_file(temp), size=temp.stat().st_size)
+        copy = StoredCopy(
+            sha256=sha256_file(temp), size=temp.stat().st_size, outline_sha256=copy_outline(temp)
+        )
         _share_the_wheels_bytes(wheel, temp)
         os.replace(temp, target)
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as error:
