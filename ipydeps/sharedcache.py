@@ -122,7 +122,8 @@ class SharedCache:
         Raises ``UnusableEntry`` for a missing object, a symlink (``O_NOFOLLOW``), a FIFO or
         device (opened without blocking, refused by ``fstat``) or a file of another size.
         """
-        path = self.object_path(sha256_hex)
+        # A string, not a Path: this runs for each of thousands of members.
+        path = f"{self.root}/{LAYOUT_VERSION}/objects/{sha256_hex[:2]}/{sha256_hex}"
         try:
             handle = os.open(path, _READ_FLAGS)
         except OSError as error:
