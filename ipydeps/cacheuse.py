@@ -33,7 +33,8 @@ class CacheUse(enum.Enum):
     """What the shared cache did for one wheel."""
 
     TAKEN = "taken"  # staged from the cache: nothing is downloaded
-    ABSENT = "absent"  # no entry (or no outline on the index): downloaded, then kept
+    ABSENT = "absent"  # no entry: downloaded, then kept
+    UNCACHEABLE = "uncacheable"  # the index gives no outline sha256 to check an entry by
     UNUSABLE = "unusable"  # an entry that failed its checks: downloaded, then put right
 
 
@@ -47,7 +48,7 @@ def take_from_cache(
     """
     stored = candidate.stored
     if stored is None or not stored.outline_sha256:
-        return CacheUse.ABSENT
+        return CacheUse.UNCACHEABLE
     outline_hex = stored.outline_sha256
     try:
         # An outline holds at most about twice the copy's bytes (32 for each member of

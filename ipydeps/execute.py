@@ -303,6 +303,16 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
                 shared.stored_copies,
                 describe_choice(choice),
             )
+            if choice is CopyChoice.TRIAL and shared.cache_uses.get(candidate.name) in (
+                CacheUse.ABSENT,
+                CacheUse.UNUSABLE,
+            ):
+                # Only a stored copy can fill the shared cache: one download of it, for
+                # every later runtime of the host, is worth more than the trial's saving.
+                choice = CopyChoice.STORED
+                _log.debug(
+                    "%s: the stored copy after all, to fill the shared cache", candidate.name
+                )
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     events.put(_Event("progress", candidate.name, fetching="stored copy"))

@@ -23,6 +23,8 @@ import pytest
 
 import ipydeps
 from ipydeps.formats.outline import outline_sha256
+from tests.ipydeps.test_stored_copies import big_package, routes_for
+from tests.ipydeps.test_stored_copies import install as stored_install
 from tests.ipydeps.test_wheelstream import stored_copy
 from tests.support.loopback import Scripted, ScriptedServer, scripted_server
 from tests.support.venvs import make_venv, run_python, site_packages, snapshot
@@ -426,3 +428,33 @@ def test_an_object_forged_past_every_other_check_is_caught_by_the_outline(
     assert sources(second)["numlike"][0] is False
     installed = site_packages(tmp_path / "second") / "numlike" / "core" / "_multiarray.bin"
     assert installed.read_bytes() == BLOB
+
+
+def test_over_a_slow_network_a_cache_miss_still_fetches_the_copy_to_fill_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a cache, stored_copies = "auto" takes the wheel at 20 MB/s
+    # (test_stored_copies.py); only a copy can fill the cache for the host's next runtimes.
+    wheel = big_package(tmp_path / "wheels")
+    copy = stored_copy(wheel)
+    (tmp_path / "copy").write_bytes(copy)
+    key = {
+        "url": f"/files/{wheel.name}.stored",
+        "hashes": {"sha256": hashlib.sha256(copy).hexdigest()},
+        "size": len(copy),
+        "outline_sha256": outline_sha256(tmp_path / "copy"),
+    }
+    routes = routes_for(wheel, copy, key=key)
+    routes[f"/files/{wheel.name}.stored"].pace = 20e6
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IPYDEPS_SHARED_CACHE", str(cache))
+    with scripted_server(routes=routes) as server:
+        make_venv(tmp_path / "first")
+        first = stored_install(server, tmp_path / "first")
+        assert first.installed[0].stored_copy
+        assert f"/files/{wheel.name}" not in server.requests
+        server.requests.clear()
+        make_venv(tmp_path / "second")
+        second = stored_install(server, tmp_path / "second")
+    assert second.installed[0].from_shared_cache
+    assert copies_fetched(server) == [] and f"/files/{wheel.name}" not in server.requests
