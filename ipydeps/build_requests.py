@@ -17,7 +17,6 @@ import os
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -126,6 +125,9 @@ class RepositoryBuildQueue:
             "python": build.python,
             **({"version": build.version} if build.version else {}),
         }
+        # Only here (a build request is rare): urllib.request adds to every start-up.
+        import urllib.request
+
         request = urllib.request.Request(
             self.base_url + ENDPOINT,
             data=json.dumps(body).encode(),

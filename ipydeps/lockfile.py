@@ -20,9 +20,9 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from packaging.pylock import Pylock, PylockValidationError, is_valid_pylock_path
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import IpydepsError
@@ -112,10 +112,23 @@ class NotebookLock:
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+def _pylock() -> ModuleType:
+    """Return ``packaging.pylock``, imported when a lock is first read or written.
+
+    It costs about 10 ms, and most installs (the command line, a kernel outside a
+    notebook) never touch a lock.
+    """
+    import packaging.pylock
+
+    return packaging.pylock
+
+
 def lock_path_for(notebook: Path) -> Path:
     """``analysis.v2.ipynb`` -> ``pylock.analysis-v2.toml`` beside it."""
     name = _UNSAFE_IN_NAME.sub("-", notebook.stem).strip("-") or "notebook"
     path = notebook.with_name(f"pylock.{name}.toml")
+    from packaging.pylock import is_valid_pylock_path  # see _pylock
+
     assert is_valid_pylock_path(path), path  # the rule above keeps every name valid
     return path
 
@@ -207,9 +220,10 @@ def _file_table(item: LockedFile) -> dict[str, Any]:
 def render_lock(lock: NotebookLock) -> str:
     """Return the lock as TOML, checked with ``packaging.pylock`` (else ``LockFileError``)."""
     document = to_document(lock)
+    pylock = _pylock()
     try:
-        Pylock.from_dict(document)
-    except PylockValidationError as error:
+        pylock.Pylock.from_dict(document)
+    except pylock.PylockValidationError as error:
         raise LockFileError(f"the lock would not be valid PEP 751: {error}") from error
     lines = [f"{key} = {_value(document[key])}" for key in ("lock-version", "created-by")]
     if not document["packages"]:
@@ -250,10 +264,11 @@ def parse_lock(text: str, *, where: str) -> NotebookLock:
     are kept (what ipydeps can restore), with the ``[tool.ipydeps]`` additions if present.
     """
     hint = "fix the file or delete it; the next install from the notebook writes a new one"
+    pylock = _pylock()
     try:
         document = tomllib.loads(text)
-        Pylock.from_dict(document)
-    except (tomllib.TOMLDecodeError, PylockValidationError) as error:
+        pylock.Pylock.from_dict(document)
+    except (tomllib.TOMLDecodeError, pylock.PylockValidationError) as error:
         raise LockFileError(f"{where} is not a valid PEP 751 lock: {error}", hint=hint) from error
     except RecursionError as error:
         raise LockFileError(f"{where} is nested too deeply to be read", hint=hint) from error

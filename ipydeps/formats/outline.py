@@ -60,19 +60,22 @@ class NotAStoredCopyError(FormatError):
 class OutlineHasher:
     """Hashes an outline as it is walked: frame bytes as they are, members by their digest.
 
-    With ``keep`` the outline bytes are kept too (about 100 bytes a member), for
-    ``outline()``.
+    With ``keep`` the outline bytes are kept (about 100 bytes a member) for ``outline()``,
+    and hashed once, when asked: a stream's thousands of small frames then cost an append
+    each rather than a call into the hash.
     """
 
     def __init__(self, *, keep: bool = False) -> None:
-        self._hash = hashlib.sha256()
         self._kept: bytearray | None = bytearray() if keep else None
+        self._hash = None if keep else hashlib.sha256()
 
     def frame(self, data: bytes | memoryview) -> None:
         """Add bytes that are not member data (headers, names, extra fields, the tail)."""
-        self._hash.update(data)
         if self._kept is not None:
             self._kept += data
+        else:
+            assert self._hash is not None
+            self._hash.update(data)
 
     def member(self, digest: bytes) -> None:
         """Add one member's data, as the 32-byte binary sha256 ``digest`` of it."""
@@ -82,6 +85,9 @@ class OutlineHasher:
 
     def hexdigest(self) -> str:
         """Return the hex sha256 of the outline so far."""
+        if self._kept is not None:
+            return hashlib.sha256(self._kept).hexdigest()
+        assert self._hash is not None
         return self._hash.hexdigest()
 
     def outline(self) -> bytes:

@@ -110,6 +110,8 @@ def decode_name(raw: bytes, flags: int, errors: str = "strict") -> str:
 
     ``errors`` is ``bytes.decode``'s: "replace" to compare a hostile name, not read it.
     """
+    if raw.isascii():  # both encodings agree on ASCII, and its codec is C, cp437's Python
+        return raw.decode("ascii")
     return raw.decode("utf-8" if flags & FLAG_UTF8 else "cp437", errors)
 
 

@@ -29,60 +29,32 @@ zip64, a ``.data`` or lib layout it did not expect) raises ``StreamingUnsupporte
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..environment import InstallScheme
-from ..errors import CancelledError, HashMismatchError, InvalidWheelError, RecordMismatchError
-from ..formats.errors import FormatError
+from ..errors import CancelledError, HashMismatchError, InvalidWheelError
 from ..formats.outline import TAIL_SIGNATURES, OutlineHasher, stored_member_problem
-from ..formats.records import UNHASHED_NAMES, RecordFile, parse_record, record_hash
-from ..formats.wheel import find_dist_info, read_wheel_file
-from ..formats.ziplayout import (
-    LOCAL_HEADER,
-    LOCAL_SIGNATURE,
-    DamagedZipError,
-    LocalHeader,
-    Zip64Error,
-    decode_name,
-    read_central_directory,
-)
+from ..formats.records import UNHASHED_NAMES, parse_record, record_hash
+from ..formats.ziplayout import LOCAL_HEADER, LOCAL_SIGNATURE, LocalHeader, decode_name
 from .members import INFLATER, MAX_IN_MEMORY
 from .staging import StagedWheel, StagingDestination
+from .streamed import (
+    StreamingUnsupported,
+    StreamMember,
+    check_central_directory,
+    check_metadata,
+    check_record,
+    refused,
+)
 
 __all__ = ["StreamingUnsupported", "WheelStreamStager"]
 
 _KEPT_IN_DIST_INFO = ("WHEEL", "entry_points.txt")  # read at the end, and written too
-_HOSTILE = "the wheel is malformed or hostile; tell its publisher"
-
-
-class StreamingUnsupported(Exception):
-    """Raised for an archive that cannot be installed in stream order: use the wheel."""
-
-
-@dataclass
-class _Member:
-    name: str
-    offset: int  # stream offset of its local header
-    crc: int
-    size: int
-    destination: str | None  # written to this file as it arrives
-    keep: bool  # also kept in memory: WHEEL, entry_points.txt, RECORD, scripts
-    installed: str = ""  # its path in the installed RECORD
-    script: PurePosixPath | None = None  # a script: its path in the scripts directory
-    handle: int = -1
-    written: int = 0
-    running_crc: int = 0
-    parts: list[bytes] = field(default_factory=list)
-    # The sha256 of its bytes as they are written: the installed RECORD says what is on disk.
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
 
 class WheelStreamStager:
@@ -125,6 +97,7 @@ class WheelStreamStager:
         # Pure wheels say Root-Is-Purelib: true, the others false; checked against WHEEL.
         self._lib = "purelib" if all(tag.platform == "any" for tag in tags) else "platlib"
         self.destination = self._new_destination()
+        self._signature_step = self._on_signature  # one bound method: compared with ``is``
         self._reset()
 
     @property
@@ -194,9 +167,9 @@ class WheelStreamStager:
         self._position = 0  # stream offset of the next byte
         self._need = 4
         self._pending = bytearray()
-        self._on_full: Callable[[bytes], None] = self._on_signature
-        self._current: _Member | None = None
-        self._members: list[_Member] = []
+        self._on_full: Callable[[bytes], None] = self._signature_step
+        self._current: StreamMember | None = None
+        self._members: list[StreamMember] = []
         self._kept: dict[str, bytes] = {}
         self._tail = bytearray()
         self._tail_offset: int | None = None
@@ -249,6 +222,25 @@ class WheelStreamStager:
                 if member.written == member.size:
                     self._member_done(member)
                 continue
+            if (
+                not self._pending
+                and self._on_full is self._signature_step
+                and len(view) >= LOCAL_HEADER.size
+                and view[:4] == LOCAL_SIGNATURE
+            ):
+                # The common case, a whole local header and name in this chunk: read in
+                # place (thousands of members, under the GIL), no buffering.
+                header = LocalHeader._make(LOCAL_HEADER.unpack_from(view))
+                whole = header.length
+                if len(view) >= whole:
+                    self._check_stored(header)
+                    self._outline.frame(view[:whole])
+                    offset = self._position
+                    self._position += whole
+                    name = bytes(view[LOCAL_HEADER.size : LOCAL_HEADER.size + header.name_length])
+                    view = view[whole:]
+                    self._start_member(name, header, offset)
+                    continue
             take = min(len(view), self._need - len(self._pending))
             self._pending += view[:take]
             self._position += take
@@ -272,9 +264,7 @@ class WheelStreamStager:
 
     def _on_local_header(self, rest: bytes) -> None:
         header = LocalHeader._make(LOCAL_HEADER.unpack(LOCAL_SIGNATURE + rest))
-        problem = stored_member_problem(header)
-        if problem is not None:  # the walk's rules (formats/outline.py): not a stored copy
-            raise StreamingUnsupported(problem)
+        self._check_stored(header)
         offset = self._position - LOCAL_HEADER.size
 
         def on_name(block: bytes) -> None:
@@ -286,10 +276,17 @@ class WheelStreamStager:
         else:
             on_name(b"")
 
+    @staticmethod
+    def _check_stored(header: LocalHeader) -> None:
+        problem = stored_member_problem(header)
+        if problem is not None:  # the walk's rules (formats/outline.py): not a stored copy
+            raise StreamingUnsupported(problem)
+
     # -- members ----------------------------------------------------------------------------
 
     def _start_member(self, names: bytes, header: LocalHeader, offset: int) -> None:
-        member = _Member("", offset, header.crc, header.size, None, False)
+        """Start the member whose header (name first in ``names``) began at ``offset``."""
+        member = StreamMember("", offset, header.crc, header.size, None, False)
         self._members.append(member)
         if self._problem is None:
             try:
@@ -305,12 +302,12 @@ class WheelStreamStager:
                     )
             except Exception as problem:  # noqa: BLE001 - raised by finish(), once verified
                 self._hold(problem)
-        self._expect(4, self._on_signature)
+        self._expect(4, self._signature_step)
         self._current = member
         if not header.size:
             self._member_done(member)
 
-    def _plan(self, member: _Member) -> None:
+    def _plan(self, member: StreamMember) -> None:
         """Decide where ``member`` goes (or that it is only kept); refuse unsafe paths."""
         self._plan_place(member)
         if member.keep and member.size > MAX_IN_MEMORY:
@@ -319,7 +316,7 @@ class WheelStreamStager:
                 f"{MAX_IN_MEMORY} a metadata file or script may hold"
             )
 
-    def _plan_place(self, member: _Member) -> None:
+    def _plan_place(self, member: StreamMember) -> None:
         name = member.name
         if name.endswith("/"):
             return  # a directory entry: directories are made for the files inside them
@@ -352,7 +349,7 @@ class WheelStreamStager:
             raise self._refused(problem)
         return self.destination.lib_path(name)
 
-    def _data_destination(self, member: _Member, data_dir: str) -> str | None:
+    def _data_destination(self, member: StreamMember, data_dir: str) -> str | None:
         placed = self.destination.place(member.name, data_dir)
         if isinstance(placed, str):
             raise self._refused(placed)
@@ -364,9 +361,9 @@ class WheelStreamStager:
         return str(placed.path)
 
     def _refused(self, reason: str) -> InvalidWheelError:
-        return InvalidWheelError(f"Refused {self.filename}: {reason}", hint=_HOSTILE)
+        return refused(self.filename, reason)
 
-    def _take(self, member: _Member, data: memoryview) -> None:
+    def _take(self, member: StreamMember, data: memoryview) -> None:
         # The one sha256 of these bytes: for RECORD, the installed RECORD and the outline.
         member.digest.update(data)
         member.written += len(data)
@@ -382,7 +379,7 @@ class WheelStreamStager:
             except OSError as problem:
                 self._hold(problem)
 
-    def _member_done(self, member: _Member) -> None:
+    def _member_done(self, member: StreamMember) -> None:
         self._current = None
         self._outline.member(member.digest.digest())
         if self._problem is not None:
@@ -396,7 +393,7 @@ class WheelStreamStager:
             self._kept[member.name] = b"".join(member.parts)
             member.parts = []
 
-    def _close_current(self, member: _Member | None = None) -> None:
+    def _close_current(self, member: StreamMember | None = None) -> None:
         member = member or self._current
         if member is not None and member.handle >= 0:
             os.close(member.handle)
@@ -420,22 +417,31 @@ class WheelStreamStager:
             raise self._problem
         if not ended:
             raise InvalidWheelError(f"{self.filename}: the archive ends in the middle")
-        executable = self._check_central_directory()
-        dist_info = self._check_metadata()
+        executable = check_central_directory(
+            self.filename, bytes(self._tail), self._tail_offset, self._members
+        )
+        dist_info = check_metadata(
+            self.filename,
+            self._members,
+            self._kept,
+            self.destination,
+            data_dir=self._data_dir,
+            lib=self._lib if self.scheme.purelib != self.scheme.platlib else None,
+        )
         for member in self._members:
             if member.destination is not None and member.name in executable:
                 os.chmod(member.destination, 0o755)
         record = self._kept.get(f"{dist_info}/RECORD")
         if record is None:
             raise self._refused(f"it has no {dist_info}/RECORD")
-        self._check_record(parse_record(record, dist_info))
+        check_record(self.filename, parse_record(record, dist_info), self._members, self._kept)
         scripts: list[tuple[str, bytes]] = []
         for member in self._members:
             if member.script is not None:
                 scripts.append((member.script.name, self._kept[member.name]))
             elif member.destination is not None:
                 self.destination.add_record(
-                    member.installed, record_hash(member.digest), member.size
+                    member.installed, member.record or record_hash(member.digest), member.size
                 )
         self.destination.write_scripts(scripts, self._kept.get(f"{dist_info}/entry_points.txt"))
         self._described = self._describe()
@@ -470,76 +476,3 @@ class WheelStreamStager:
         self._close_current()
         for stage_dir in list(self.staged.anchors):
             shutil.rmtree(stage_dir, ignore_errors=True)
-
-    def _check_central_directory(self) -> set[str]:
-        """Return the members marked executable, once the central directory is checked.
-
-        It must describe exactly the members written, at the offsets where they were.
-        """
-        try:
-            entries = read_central_directory(bytes(self._tail), self._tail_offset or 0)
-        except Zip64Error as error:
-            raise StreamingUnsupported(str(error)) from None
-        except DamagedZipError as error:
-            raise InvalidWheelError(f"{self.filename}: {error.message}") from None
-        listed = sorted(
-            (e.name, e.header_offset, e.crc, e.compressed_size, e.size) for e in entries
-        )
-        seen = [(m.name, m.offset, m.crc, m.size, m.size) for m in self._members]
-        if listed != sorted(seen) or len({m.name for m in self._members}) != len(seen):
-            raise InvalidWheelError(
-                f"Refused {self.filename}: its central directory does not match its members",
-                hint=_HOSTILE,
-            )
-        return {entry.name for entry in entries if entry.executable}
-
-    def _check_record(self, record: RecordFile) -> None:
-        """Refuse a member whose bytes do not have the hash and size its RECORD gives.
-
-        RECORD's rules are ``ipydeps.formats.records``': a member it leaves out is
-        installed (the installed RECORD gets the hash of what was written).
-        """
-        if record.problems:
-            raise self._refused("; ".join(record.problems))
-        for member in self._members:
-            expected = record.hash_of(member.name)
-            if not expected or (member.destination is None and member.script is None):
-                continue
-            algorithm = expected.partition("=")[0]
-            digest = member.digest if algorithm == "sha256" else self._rehash(member, algorithm)
-            actual = record_hash(digest)
-            if actual != expected:
-                raise RecordMismatchError(self.filename, member.name, expected, actual)
-            problem = record.size_problem(member.name, member.size)
-            if problem is not None:
-                raise self._refused(problem)
-
-    def _rehash(self, member: _Member, algorithm: str) -> hashlib._Hash:
-        """Hash a member again with another algorithm (rare: RECORDs use sha256)."""
-        digest = hashlib.new(algorithm)
-        if member.destination is None:
-            digest.update(self._kept.get(member.name, b""))
-            return digest
-        with open(member.destination, "rb") as handle:
-            while piece := handle.read(1 << 20):
-                digest.update(piece)
-        return digest
-
-    def _check_metadata(self) -> str:
-        """Return the wheel's .dist-info folder, once it and WHEEL check out."""
-        try:
-            dist_info = find_dist_info((m.name for m in self._members), self.filename)
-        except FormatError as error:
-            raise self._refused(error.message) from None
-        self.destination.staged.dist_info = dist_info.folder
-        if self._data_dir is not None and self._data_dir != dist_info.data_dir:
-            raise StreamingUnsupported("a .data directory that is not the wheel's own")
-        wheel_file = self._kept.get(f"{dist_info.folder}/WHEEL")
-        if wheel_file is None:
-            raise InvalidWheelError(f"{self.filename}: no {dist_info.folder}/WHEEL")
-        facts = read_wheel_file(wheel_file)
-        if facts.problem is not None:
-            raise InvalidWheelError(f"{self.filename}: {facts.problem}")
-        if facts.root_category != self._lib and self.scheme.purelib != self.scheme.platlib:
-            raise StreamingUnsupported("Root-Is-Purelib differs from the wheel's tags")
-        return dist_info.folder

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ipydeps.formats.outline import outline_sha256
 from tests.support.server import RunningServer
 from tests.support.wheels import make_wheel, wheel_metadata
 
@@ -235,6 +236,7 @@ def test_health_and_packages_listing(repo_server: RunningServer, tmp_path: Path)
             "url": f"files/demo/{wheel.name}",
             "stored_sha256": hashlib.sha256(stored.read_bytes()).hexdigest(),
             "stored_size": stored.stat().st_size,
+            "stored_outline_sha256": outline_sha256(stored),
             "yanked": None,
         }
     ]
