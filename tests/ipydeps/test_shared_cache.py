@@ -23,6 +23,7 @@ import pytest
 
 import ipydeps
 from ipydeps.formats.outline import outline_sha256
+from ipydeps.sharedcache import SharedCache, UnusableEntry, replay
 from tests.ipydeps.test_stored_copies import big_package, routes_for
 from tests.ipydeps.test_stored_copies import install as stored_install
 from tests.ipydeps.test_wheelstream import stored_copy
@@ -458,3 +459,27 @@ def test_over_a_slow_network_a_cache_miss_still_fetches_the_copy_to_fill_the_cac
         second = stored_install(server, tmp_path / "second")
     assert second.installed[0].from_shared_cache
     assert copies_fetched(server) == [] and f"/files/{wheel.name}" not in server.requests
+
+
+def test_outlines_that_are_links_absurdly_big_or_not_outlines_are_refused_unread(
+    tmp_path: Path, repository: Repository
+) -> None:
+    cache = SharedCache(tmp_path / "cache")
+    good = next(iter(repository.outlines.values()))
+    assert cache.read_outline(good, bound=1 << 20) is None  # no entry: a plain miss
+    path = cache.outline_path(good)
+    path.parent.mkdir(parents=True)
+    (tmp_path / "elsewhere").write_bytes(b"x")
+    path.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnusableEntry, match="cannot be opened"):
+        cache.read_outline(good, bound=1 << 20)
+    path.unlink()
+    path.write_bytes(b"\0" * 4096)
+    with pytest.raises(UnusableEntry, match="absurd"):
+        cache.read_outline(good, bound=1000)
+    with pytest.raises(UnusableEntry, match="does not have the sha256"):
+        cache.read_outline(good, bound=1 << 20)
+    # Bytes that hash right but are no outline stop the replay before any object is read.
+    junk = b"not an outline at all"
+    with pytest.raises(UnusableEntry, match="unexpected bytes"):
+        replay(junk, cache, lambda data: None)
