@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from .cachefill import fill
+from .cachefill import fill_in_background, wait_for_fills
 from .cacheuse import CacheUse, fill_jobs, take_from_cache
 from .environment import InstallScheme
 from .errors import (
@@ -129,10 +129,12 @@ def execute_plan(
     ``renamer`` does the commit's renames (tests pass one that stops at a chosen rename).
     With a ``shared_cache`` (``ipydeps.sharedcache``), a wheel whose stored copy is there
     and checks out against the index is staged from it instead of downloaded, and once the
-    commit is done the wheels installed from downloaded stored copies are added to it.
+    commit is done the wheels installed from downloaded stored copies are added to it, in
+    a thread of its own (``cachefill.fill_in_background``: the call does not wait for it).
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
+    wait_for_fills()  # an earlier install's cache fill may still be copying files
     with _collector_paused():
         return _execute(
             plan,
@@ -387,7 +389,7 @@ def _keep_in_cache(
 ) -> None:
     """Once committed: add the wheels installed from downloaded stored copies to the cache."""
     if cache is not None:
-        fill(cache, fill_jobs(transaction, steps, uses))
+        fill_in_background(cache, fill_jobs(transaction, steps, uses))
 
 
 def _taken_from_cache(step: Step, shared: _Job) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import ipydeps
+from ipydeps.cachefill import wait_for_fills
 from ipydeps.formats.outline import outline_sha256
 from ipydeps.sharedcache import SharedCache, UnusableEntry, replay
 from tests.ipydeps.test_stored_copies import big_package, routes_for
@@ -135,13 +136,15 @@ def install(
         monkeypatch.setenv("IPYDEPS_SHARED_CACHE", str(cache))
     make_venv(env)
     server.requests.clear()
-    return ipydeps.pip(
+    result = ipydeps.pip(
         ["framelike"],
         index_url=server.url + "simple/",
         upstream="deny",
         prefix=env,
         stream=io.StringIO(),
     )
+    wait_for_fills()  # the fill runs after pip() returned, in a thread of its own
+    return result
 
 
 def copies_fetched(server: ScriptedServer) -> list[str]:
@@ -452,6 +455,7 @@ def test_over_a_slow_network_a_cache_miss_still_fetches_the_copy_to_fill_the_cac
     with scripted_server(routes=routes) as server:
         make_venv(tmp_path / "first")
         first = stored_install(server, tmp_path / "first")
+        wait_for_fills()
         assert first.installed[0].stored_copy
         assert f"/files/{wheel.name}" not in server.requests
         server.requests.clear()
