@@ -487,3 +487,27 @@ def test_outlines_that_are_links_absurdly_big_or_not_outlines_are_refused_unread
     junk = b"not an outline at all"
     with pytest.raises(UnusableEntry, match="unexpected bytes"):
         replay(junk, cache, lambda data: None)
+
+
+def test_an_entry_another_install_is_adding_is_left_to_it_until_its_claim_is_stale(
+    tmp_path: Path,
+    server: ScriptedServer,
+    repository: Repository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = tmp_path / "cache"
+    outlines = cache / "v1" / "outlines"
+    outlines.mkdir(parents=True)
+    numlike = repository.outline_of("numlike")
+    claim = outlines / f".tmp-claim-{numlike}"
+    claim.write_bytes(b"")  # another runtime, copying numlike right now
+    install(server, tmp_path / "first", cache, monkeypatch)
+    assert not (outlines / numlike).exists()  # left to the claim's holder
+    assert (outlines / repository.outline_of("framelike")).is_file()
+    assert claim.exists()  # not ours to remove
+
+    os.utime(claim, (1, 1))  # its holder died long ago
+    install(server, tmp_path / "second", cache, monkeypatch)
+    assert (outlines / numlike).is_file() and not claim.exists()
+    third = install(server, tmp_path / "third", cache, monkeypatch)
+    assert all(used for used, _, _ in sources(third).values())
