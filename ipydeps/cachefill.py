@@ -12,8 +12,9 @@ name: the name appears whole or not at all, and a filler that dies leaves only a
 same content are harmless: a name is its content's sha256, so the second one's link
 finds the name taken and drops its copy. To spare the work, a filler first claims the
 entry (``.tmp-claim-<outline sha256>``, made with ``O_EXCL``): runtimes started together
-leave each entry to the first of them, and a claim ten minutes old is taken over. Nothing is synced to disk: a cache lost in a
-crash is refilled, and a torn file is refused by every reader's check.
+leave each entry to the first of them, and a claim ten minutes old is taken over.
+Nothing is synced to disk: a cache lost in a crash is refilled, and a torn file is
+refused by every reader's check.
 
 Objects are copied from the installed files, never hard-linked to them: a link would
 make the environment's file the cache's inode, which anyone who can write the cache
