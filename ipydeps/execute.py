@@ -75,6 +75,9 @@ class _Event(NamedTuple):
 
 
 _log = logging.getLogger(__name__)
+# How often a download tells its bytes to the display (seconds): one event per read made
+# the main thread wake for each megabyte.
+_PROGRESS_INTERVAL = 0.05
 
 
 @dataclass
@@ -276,8 +279,15 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     candidate = step.candidate
     started = time.perf_counter()
 
+    last = [-_PROGRESS_INTERVAL]
+
     def report(done: int, total: int | None) -> None:
-        events.put(_Event("progress", candidate.name, done=done, total=total))
+        # Called for every read: each event wakes the main thread, and a display needs a
+        # few a second. The last bytes always count.
+        now = time.monotonic()
+        if done == total or now - last[0] >= _PROGRESS_INTERVAL:
+            last[0] = now
+            events.put(_Event("progress", candidate.name, done=done, total=total))
 
     events.put(_Event("progress", candidate.name, "downloading"))
     stored = candidate.stored

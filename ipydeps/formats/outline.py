@@ -67,14 +67,13 @@ class OutlineHasher:
 
     def __init__(self, *, keep: bool = False) -> None:
         self._kept: bytearray | None = bytearray() if keep else None
-        self._hash = None if keep else hashlib.sha256()
+        self._hash = hashlib.sha256()  # fed only when the outline is not kept
 
     def frame(self, data: bytes | memoryview) -> None:
         """Add bytes that are not member data (headers, names, extra fields, the tail)."""
         if self._kept is not None:
             self._kept += data
         else:
-            assert self._hash is not None
             self._hash.update(data)
 
     def member(self, digest: bytes) -> None:
@@ -87,7 +86,6 @@ class OutlineHasher:
         """Return the hex sha256 of the outline so far."""
         if self._kept is not None:
             return hashlib.sha256(self._kept).hexdigest()
-        assert self._hash is not None
         return self._hash.hexdigest()
 
     def outline(self) -> bytes:

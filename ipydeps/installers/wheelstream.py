@@ -17,10 +17,10 @@ the stager checks it in ``finish``, before anything else: every data byte is has
 for RECORD and the outline both, and the fetcher hashes nothing. Otherwise the fetcher
 checks the whole file's sha256, and the stager's outline is only exposed (for a cache).
 After a content problem the stager still walks the rest of the stream, writing nothing,
-so that the outline is complete when it is checked. When
-the stream ends, the central directory must list exactly the members that were written, at
-the offsets where they were and with the same sizes and CRCs: installers that read the
-central directory (pip, uv, ``zipfile``) would install the same files.
+so that the outline is complete when it is checked. When the stream ends, the central
+directory must list exactly the members that were written, at the offsets where they were
+and with the same sizes and CRCs: installers that read the central directory (pip, uv,
+``zipfile``) would install the same files (``streamed.py``).
 
 An archive this reader does not take (a compressed member, sizes in a data descriptor,
 zip64, a ``.data`` or lib layout it did not expect) raises ``StreamingUnsupported`` from
