@@ -308,23 +308,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             from_cache = True
             size = 0
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
-            choice = stored_copy_choice(stored.url, shared.stored_copies)
-            _log.debug(
-                "%s: the repository offers a stored copy; stored_copies = %s: %s",
-                candidate.name,
-                shared.stored_copies,
-                describe_choice(choice),
-            )
-            if choice is CopyChoice.TRIAL and shared.cache_uses.get(candidate.name) in (
-                CacheUse.ABSENT,
-                CacheUse.UNUSABLE,
-            ):
-                # Only a stored copy can fill the shared cache: one download of it, for
-                # every later runtime of the host, is worth more than the trial's saving.
-                choice = CopyChoice.STORED
-                _log.debug(
-                    "%s: the stored copy after all, to fill the shared cache", candidate.name
-                )
+            choice = _copy_choice(candidate.name, stored.url, shared)
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     events.put(_Event("progress", candidate.name, fetching="stored copy"))
@@ -400,6 +384,26 @@ def _keep_in_cache(
     """Once committed: add the wheels installed from downloaded stored copies to the cache."""
     if cache is not None:
         fill_in_background(cache, fill_jobs(transaction, steps, uses))
+
+
+def _copy_choice(name: str, url: str, shared: _Job) -> CopyChoice:
+    """Decide what to fetch for a wheel whose stored copy is at ``url`` (see transfer.py)."""
+    choice = stored_copy_choice(url, shared.stored_copies)
+    _log.debug(
+        "%s: the repository offers a stored copy; stored_copies = %s: %s",
+        name,
+        shared.stored_copies,
+        describe_choice(choice),
+    )
+    if choice is CopyChoice.TRIAL and shared.cache_uses.get(name) in (
+        CacheUse.ABSENT,
+        CacheUse.UNUSABLE,
+    ):
+        # Only a stored copy can fill the shared cache: one download of it, for every
+        # later runtime of the host, is worth more than the trial's saving.
+        _log.debug("%s: the stored copy after all, to fill the shared cache", name)
+        return CopyChoice.STORED
+    return choice
 
 
 def _taken_from_cache(step: Step, shared: _Job) -> bool:
