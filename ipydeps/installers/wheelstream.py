@@ -337,7 +337,13 @@ class WheelStreamStager:
             return
         parent = destination.rpartition("/")[0]
         if parent not in self._made:
-            os.makedirs(parent, exist_ok=True)
+            # Its parent is usually made already: one mkdir, not makedirs' walk up the path.
+            try:
+                os.mkdir(parent)
+            except FileNotFoundError:
+                os.makedirs(parent, exist_ok=True)
+            except FileExistsError:
+                pass  # a file in the way: opening the member fails and says so
             self._made.add(parent)
         member.destination = destination
 
