@@ -6,7 +6,8 @@ imported, waiting for a go line). Once all N are waiting, all are told to go at 
 moment; each runs ``ipydeps.pip([...])`` then ``import numpy, scipy.linalg, pandas`` and
 reports. The figure is the time from go until the last environment is ready, with the
 median and slowest environment, the CPU the repository's processes used, the CPU all the
-environments used, and the bytes they fetched.
+environments used, the bytes they fetched, and how many packages (summed over the
+environments) were taken from the shared cache instead of downloaded.
 
 Variants (``--variants``), each with a fresh set of environments:
 
@@ -279,7 +280,8 @@ def main() -> None:
                         f"{figures['all_ready_s']:6.1f} s  median "
                         f"{figures['median_ready_s']:5.1f} s  server cpu "
                         f"{figures['server_cpu_s']:5.1f} s  fetched {figures['fetched_mb']:7.0f}"
-                        f" MB  load {figures['load_average']:.1f}",
+                        f" MB  from cache {figures['from_cache']:4.0f}  load "
+                        f"{figures['load_average']:.1f}",
                         flush=True,
                     )
     finally:
@@ -295,10 +297,13 @@ def print_summary(
     info: dict[str, str], results: dict[str, dict[str, list[dict[str, float]]]]
 ) -> None:
     print("\nmachine: " + "; ".join(f"{key}={value}" for key, value in info.items()))
-    print("medians over rounds; seconds from go; server cpu = the repository's processes")
+    print(
+        "medians over rounds; seconds from go; server cpu = the repository's processes; "
+        "from cache = packages taken from the shared cache, summed over the environments"
+    )
     print(
         f"{'N':>3} {'variant':13} {'all ready':>9} {'median':>7} {'slowest':>7} "
-        f"{'server cpu':>10} {'envs cpu':>8} {'fetched MB':>10} {'load':>5}"
+        f"{'server cpu':>10} {'envs cpu':>8} {'fetched MB':>10} {'from cache':>10} {'load':>5}"
     )
     for size, variants in results.items():
         for variant, runs in variants.items():
@@ -310,7 +315,8 @@ def print_summary(
                 f"{size:>3} {variant:13} {median('all_ready_s'):9.1f} "
                 f"{median('median_ready_s'):7.1f} {median('slowest_ready_s'):7.1f} "
                 f"{median('server_cpu_s'):10.1f} {median('environments_cpu_s'):8.1f} "
-                f"{median('fetched_mb'):10.0f} {median('load_average'):5.1f}"
+                f"{median('fetched_mb'):10.0f} {median('from_cache'):10.0f} "
+                f"{median('load_average'):5.1f}"
             )
 
 

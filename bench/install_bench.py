@@ -52,6 +52,10 @@ TOOLS = ("ipydeps", "uv", "pip")
 # "uv-copy" are uv with a warm cache (filled beforehand, in the same place) that hardlinks
 # or copies from it. None of them downloads a wheel; uv still reads the index pages.
 FLOORS = ("cp", "uv-link", "uv-copy")
+# ipydeps with a warm shared cache (IPYDEPS_SHARED_CACHE, filled beforehand by one ipydeps
+# install in the same place): it reads the index pages, then replays every stored copy from
+# the cache, each byte checked against the index as a download's are. Compare with uv-link.
+WARM = ("ipydeps-warm",)
 MODES = ("cli", "kernel")
 DRIVER_READY = "ready"
 DRIVER_RESULT = "RESULT "
@@ -95,6 +99,8 @@ try:
                               index_url=spec["index_url"])
         fetched = {"packages": len(outcome.installed),
                    "stored_copies": sum(item.stored_copy for item in outcome.installed),
+                   "from_shared_cache": sum(item.from_shared_cache
+                                            for item in outcome.installed),
                    "fetched_bytes": sum(item.bytes for item in outcome.installed)}
     else:
         subprocess.run(spec["command"], check=True)
@@ -338,10 +344,20 @@ def build_ipydeps_wheel(directory: Path) -> Path:
 
 
 class Reference:
-    """Per place: a warm uv cache and the finished tree uv installed from it (for FLOORS)."""
+    """Per place: a warm uv cache and the finished tree uv installed from it (for FLOORS).
+
+    With ``ipydeps_wheel``, also an ipydeps shared cache filled by one install (for WARM).
+    """
 
     def __init__(
-        self, root: Path, url: str, uv: str, requirements: list[str], base_python: str
+        self,
+        root: Path,
+        url: str,
+        uv: str,
+        requirements: list[str],
+        base_python: str,
+        ipydeps_wheel: Path | None = None,
+        setup_cache: Path | None = None,
     ) -> None:
         work = Path(tempfile.mkdtemp(prefix="bench-reference-", dir=root))
         KEPT_UNTIL_THE_END.append(work)
@@ -364,6 +380,45 @@ class Reference:
             ]
         )
         self.site = next((venv / "lib").glob("python3*/site-packages"))
+        self.shared_cache = work / "shared-cache"
+        if ipydeps_wheel is not None and setup_cache is not None:
+            self._fill_shared_cache(
+                work, url, uv, requirements, base_python, ipydeps_wheel, setup_cache
+            )
+
+    def _fill_shared_cache(
+        self,
+        work: Path,
+        url: str,
+        uv: str,
+        requirements: list[str],
+        base_python: str,
+        ipydeps_wheel: Path,
+        setup_cache: Path,
+    ) -> None:
+        venv = work / "ipydeps-venv"
+        run([base_python, "-m", "venv", "--without-pip", str(venv)])
+        python = str(venv / "bin" / "python")
+        run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                python,
+                "--cache-dir",
+                str(setup_cache),
+                str(ipydeps_wheel),
+            ]
+        )
+        home = work / "ipydeps-home"
+        home.mkdir()
+        env = clean_env(HOME=str(home), IPYDEPS_SHARED_CACHE=str(self.shared_cache))
+        command = [python, "-m", "ipydeps", "install", "--quiet", "--upstream", "deny"]
+        run([*command, "--index-url", f"{url}/simple", *requirements], env=env)
+        if not (self.shared_cache / "v1" / "outlines").is_dir():
+            raise SystemExit("the ipydeps install that should fill the shared cache did not")
 
 
 REFERENCES: dict[Path, Reference] = {}
@@ -376,12 +431,26 @@ def prepare_references(
     uv: str,
     requirements: list[str],
     base_python: str,
+    ipydeps_wheel: Path | None = None,
+    setup_cache: Path | None = None,
 ) -> None:
-    """Untimed: a warm uv cache and a finished tree in each place, if a floor is measured."""
-    if not any(tool in FLOORS for tool in tools):
+    """Untimed: a warm uv cache and a finished tree in each place, if a floor is measured.
+
+    With a WARM tool, also a shared cache filled by one ipydeps install.
+    """
+    if not any(tool in (*FLOORS, *WARM) for tool in tools):
         return
+    warm = any(tool in WARM for tool in tools)
     for root in roots.values():
-        REFERENCES[root] = Reference(root, url, uv, requirements, base_python)
+        REFERENCES[root] = Reference(
+            root,
+            url,
+            uv,
+            requirements,
+            base_python,
+            ipydeps_wheel if warm else None,
+            setup_cache,
+        )
 
 
 def timed_command(
@@ -521,6 +590,7 @@ def run_kernel(
         "packages",
         "stored_copies",
         "fetched_bytes",
+        "from_shared_cache",
     )
     return {key: float(timing[key]) for key in keys if key in timing}
 
@@ -565,6 +635,8 @@ def one_run(
                 ]
             )
         env = clean_env(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(cache))
+        if tool in WARM:
+            env["IPYDEPS_SHARED_CACHE"] = str(REFERENCES[root].shared_cache)
         if mode == "kernel":
             return run_kernel(tool, venv, url, cache, uv, requirements, env)
         os.sync()  # no tool pays for the writeback of the previous tool's files
@@ -677,16 +749,28 @@ def print_table(
         print("note: " + note)
 
 
+def describe_sources(timing: dict[str, float]) -> str:
+    """For an ipydeps run: how many packages came from stored copies and the shared cache."""
+    if "packages" not in timing:
+        return ""
+    text = f"  stored copies {timing['stored_copies']:.0f} of {timing['packages']:.0f}"
+    if "from_shared_cache" in timing:
+        text += f"  from the shared cache {timing['from_shared_cache']:.0f}"
+    return text
+
+
 def known_tools(parser: argparse.ArgumentParser, option: str) -> list[str]:
     """Return ``--tools`` as a list; a name that is no tool is a usage error."""
     tools = [tool for tool in option.split(",") if tool]
     unknown = [
-        tool for tool in tools if tool not in (*TOOLS, *FLOORS) and not tool.startswith("ipydeps[")
+        tool
+        for tool in tools
+        if tool not in (*TOOLS, *FLOORS, *WARM) and not tool.startswith("ipydeps[")
     ]
     if unknown:
         parser.error(
             f"--tools: unknown {', '.join(unknown)}; choose from "
-            f"{', '.join((*TOOLS, *FLOORS))} or ipydeps[EXTRAS]"
+            f"{', '.join((*TOOLS, *FLOORS, *WARM))} or ipydeps[EXTRAS]"
         )
     return tools
 
@@ -706,7 +790,8 @@ def main() -> None:
         default=",".join(TOOLS),
         help="comma list of ipydeps, ipydeps[EXTRAS] (e.g. ipydeps[fast]), uv, "
         "pip, and the floors cp (cp -a of the finished tree), uv-link, uv-copy (uv "
-        "with a warm cache, hardlinking or copying)",
+        "with a warm cache, hardlinking or copying), and ipydeps-warm (ipydeps with a "
+        "shared cache filled beforehand)",
     )
     parser.add_argument(
         "--data",
@@ -754,7 +839,16 @@ def main() -> None:
     wanted = any(tool.startswith("ipydeps") for tool in tools) or "kernel" in modes
     ipydeps_wheel = build_ipydeps_wheel(scratch) if wanted else None
     server = Server(data)
-    prepare_references(tools, roots, server.url, uv, args.requirements, target.python)
+    prepare_references(
+        tools,
+        roots,
+        server.url,
+        uv,
+        args.requirements,
+        target.python,
+        ipydeps_wheel,
+        scratch / "setup-cache",
+    )
     results: Results = {m: {w: {t: [] for t in tools} for w in wheres} for m in modes}
     try:
         for number in range(args.runs):
@@ -775,12 +869,7 @@ def main() -> None:
                             target.python,
                         )
                         results[mode][where][tool].append(timing)
-                        copies = (
-                            f"  stored copies {timing['stored_copies']:.0f} of "
-                            f"{timing['packages']:.0f}"
-                            if "packages" in timing
-                            else ""
-                        )
+                        copies = describe_sources(timing)
                         print(
                             f"run {number + 1}/{args.runs} {mode:6} {where:5} {tool:13} "
                             f"install {timing['install_s']:6.2f} s  import "

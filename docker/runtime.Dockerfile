@@ -104,6 +104,9 @@ ENV HOME=/home/${NB_USER} \
     PATH=/usr/local/bin:/opt/kernel/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/kernel
 
+# /var/cache/ipydeps-shared: where compose mounts the host's shared cache of installed
+# wheels (IPYDEPS_SHARED_CACHE, unset here: off unless the runtime is started with it). A new
+# named volume mounted there takes this directory's owner, the notebook user.
 # hadolint ignore=DL3018
 RUN set -eux; \
     apk add --no-cache \
@@ -116,6 +119,7 @@ RUN set -eux; \
     addgroup -g "$NB_UID" "$NB_USER"; \
     adduser -D -u "$NB_UID" -G "$NB_USER" -h "/home/$NB_USER" -s /bin/sh "$NB_USER"; \
     mkdir -p /etc/ipydeps; \
+    install -d -m 0755 -o "$NB_USER" -g "$NB_USER" /var/cache/ipydeps-shared; \
     if [ -n "$IPYDEPS_REPOSITORY_URL" ]; then \
         echo "${IPYDEPS_REPOSITORY_URL%/}/alpine/${IPYDEPS_APK_REPOSITORY}" >> /etc/apk/repositories; \
         printf '[global]\nindex-url = %s/simple/\n' "${IPYDEPS_REPOSITORY_URL%/}" > /etc/pip.conf; \

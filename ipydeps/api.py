@@ -50,6 +50,7 @@ from .result import Installed, Result
 from .retries import RetryNotice
 from .settings import Settings, load_config
 from .settings_values import UpstreamPolicy
+from .sharedcache import SharedCache
 from .sources import sources_from_settings
 
 __all__ = ["Installed", "Result", "config", "pip", "repository_base"]
@@ -154,12 +155,13 @@ def pip(
         apk_available=environment.apk_available, compiler_available=compiler_available()
     )
     _log.debug(
-        "repository %s; upstream %s; apk %s (%s); stored copies %s; %d jobs",
+        "repository %s; upstream %s; apk %s (%s); stored copies %s; shared cache %s; %d jobs",
         settings.repository_url or "none",
         settings.upstream,
         settings.apk,
         environment.apk_reason or ("usable" if environment.apk_available else "not usable"),
         settings.stored_copies,
+        settings.shared_cache or "off",
         settings.jobs,
     )
     # One cancel event for the whole call: an interrupt sets it, which stops the fetcher's
@@ -356,6 +358,7 @@ def _execute(
             cancel=cancel,
             stored_copies=settings.stored_copies,
             fetched=fetched,
+            shared_cache=SharedCache.from_setting(settings.shared_cache),
         )
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt) and here:
@@ -390,6 +393,7 @@ def _result(
                 bytes=outcome.bytes_downloaded,
                 seconds=outcome.seconds,
                 stored_copy=outcome.stored_copy,
+                from_shared_cache=outcome.from_shared_cache,
                 on_disk=written.get(candidate.name, candidate.apk_installed_size),
             )
         )

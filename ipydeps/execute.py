@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from .cachefill import fill_in_background, wait_for_fills
+from .cacheuse import CacheUse, fill_jobs, take_from_cache
 from .environment import InstallScheme
 from .errors import (
     CancelledError,
@@ -35,6 +37,7 @@ from .protocols import Fetcher, RetryReporting, StreamingFetcher
 from .retries import RetryNotice
 from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
 from .settings_values import StoredCopies
+from .sharedcache import SharedCache
 from .transfer import CopyChoice, Trial, describe_choice, stored_copy_choice, stream_stored_copy
 
 
@@ -46,6 +49,7 @@ class StepOutcome:
     bytes_downloaded: int
     seconds: float
     stored_copy: bool = False  # the repository's stored copy was fetched, not the wheel
+    from_shared_cache: bool = False  # staged from the shared cache: nothing was fetched
     note: str = ""  # something the user should hear about, though the step succeeded
 
 
@@ -90,6 +94,9 @@ class _Job:
     stream_slots: threading.BoundedSemaphore
     trial: Trial
     fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
+    shared_cache: SharedCache | None = None
+    # What the shared cache did for each wheel that has a stored copy (by project name).
+    cache_uses: dict[str, CacheUse] = field(default_factory=dict)
 
 
 def execute_plan(
@@ -105,6 +112,7 @@ def execute_plan(
     stored_copies: StoredCopies = "auto",
     fetched: FetchedWheels | None = None,
     renamer: Renamer | None = None,
+    shared_cache: SharedCache | None = None,
 ) -> Execution:
     """Install every step of ``plan`` or none of them.
 
@@ -122,9 +130,14 @@ def execute_plan(
     type, with a note saying so). A wheel that planning already downloaded and verified
     (``fetched``: read for its metadata) is taken from there, not downloaded again.
     ``renamer`` does the commit's renames (tests pass one that stops at a chosen rename).
+    With a ``shared_cache`` (``ipydeps.sharedcache``), a wheel whose stored copy is there
+    and checks out against the index is staged from it instead of downloaded, and once the
+    commit is done the wheels installed from downloaded stored copies are added to it, in
+    a thread of its own (``cachefill.fill_in_background``: the call does not wait for it).
     """
     _check_executable(plan, apk_runner)
     cancel = cancel or threading.Event()
+    wait_for_fills()  # an earlier install's cache fill may still be copying files
     with _collector_paused():
         return _execute(
             plan,
@@ -138,6 +151,7 @@ def execute_plan(
             stored_copies,
             fetched,
             renamer,
+            shared_cache,
         )
 
 
@@ -170,6 +184,7 @@ def _execute(
     stored_copies: StoredCopies,
     fetched: FetchedWheels | None,
     renamer: Renamer | None,
+    shared_cache: SharedCache | None,
 ) -> Execution:
     wheel_steps = [step for step in plan.steps if step.candidate.route is not Route.APK]
     apk_steps = [step for step in plan.steps if step.candidate.route is Route.APK]
@@ -204,6 +219,7 @@ def _execute(
             threading.BoundedSemaphore(max(os.cpu_count() or 1, 1)),
             Trial(),
             fetched,
+            shared_cache,
         )
 
         def job(step: Step) -> None:
@@ -248,6 +264,7 @@ def _execute(
         _log.debug("committed %d wheel(s) in %.2f s", len(wheels), time.perf_counter() - committing)
         for wheel in wheels:
             progress.update(wheel.name, state="installed")
+        _keep_in_cache(shared_cache, transaction, wheel_steps, shared.cache_uses)
     for step in apk_steps:
         outcomes[step.candidate.name] = StepOutcome(step, step.candidate.size or 0, 0.0)
     ordered = tuple(
@@ -275,7 +292,7 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
     events.put(_Event("progress", candidate.name, "downloading"))
     stored = candidate.stored
     size: int | None = None
-    streamed = False
+    streamed = from_cache = False
     note = ""
     kept = shared.fetched.take(candidate.url, candidate.sha256) if shared.fetched else None
     try:
@@ -287,14 +304,11 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
             events.put(_Event("progress", candidate.name, "verified"))
             transaction.stage(kept)
             kept.unlink()
+        elif stored is not None and _taken_from_cache(step, shared):
+            from_cache = True
+            size = 0
         elif stored is not None and isinstance(fetcher, StreamingFetcher):
-            choice = stored_copy_choice(stored.url, shared.stored_copies)
-            _log.debug(
-                "%s: the repository offers a stored copy; stored_copies = %s: %s",
-                candidate.name,
-                shared.stored_copies,
-                describe_choice(choice),
-            )
+            choice = _copy_choice(candidate.name, stored.url, shared)
             if choice is not CopyChoice.WHEEL:
                 with shared.stream_slots:
                     events.put(_Event("progress", candidate.name, fetching="stored copy"))
@@ -349,12 +363,63 @@ def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
         size,
         "the stored copy"
         if streamed
+        else "the shared cache"
+        if from_cache
         else "kept from planning"
         if kept is not None
         else "the wheel",
         seconds,
     )
-    return StepOutcome(step, size, seconds, stored_copy=streamed, note=note)
+    return StepOutcome(
+        step, size, seconds, stored_copy=streamed, from_shared_cache=from_cache, note=note
+    )
+
+
+def _keep_in_cache(
+    cache: SharedCache | None,
+    transaction: WheelTransaction,
+    steps: Sequence[Step],
+    uses: dict[str, CacheUse],
+) -> None:
+    """Once committed: add the wheels installed from downloaded stored copies to the cache."""
+    if cache is not None:
+        fill_in_background(cache, fill_jobs(transaction, steps, uses))
+
+
+def _copy_choice(name: str, url: str, shared: _Job) -> CopyChoice:
+    """Decide what to fetch for a wheel whose stored copy is at ``url`` (see transfer.py)."""
+    choice = stored_copy_choice(url, shared.stored_copies)
+    _log.debug(
+        "%s: the repository offers a stored copy; stored_copies = %s: %s",
+        name,
+        shared.stored_copies,
+        describe_choice(choice),
+    )
+    if choice is CopyChoice.TRIAL and shared.cache_uses.get(name) in (
+        CacheUse.ABSENT,
+        CacheUse.UNUSABLE,
+    ):
+        # Only a stored copy can fill the shared cache: one download of it, for every
+        # later runtime of the host, is worth more than the trial's saving.
+        _log.debug("%s: the stored copy after all, to fill the shared cache", name)
+        return CopyChoice.STORED
+    return choice
+
+
+def _taken_from_cache(step: Step, shared: _Job) -> bool:
+    """Stage ``step``'s wheel from the shared cache, if there is one and its entry checks out."""
+    if shared.shared_cache is None:
+        return False
+    candidate = step.candidate
+    # Replaying is CPU-bound like streaming a copy: it takes one of the same slots.
+    with shared.stream_slots:
+        use = take_from_cache(shared.shared_cache, candidate, shared.transaction)
+    shared.cache_uses[candidate.name] = use
+    if use is not CacheUse.TAKEN:
+        return False
+    shared.events.put(_Event("progress", candidate.name, fetching="shared cache"))
+    shared.events.put(_Event("progress", candidate.name, "verified"))
+    return True
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:

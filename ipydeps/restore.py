@@ -46,6 +46,7 @@ from .plan import resolve
 from .progress import NullProgress
 from .requirements import parse_requirements
 from .settings import Settings, load_config
+from .sharedcache import SharedCache
 from .sources import sources_from_settings
 
 __all__ = ["IMPORT_WAIT_SECONDS", "ImportWait", "Restore", "start_restore", "wait_for_restore"]
@@ -193,6 +194,7 @@ def install_lock(
         unpack_workers=max(os.cpu_count() or 2, 2),
         cancel=cancel,
         stored_copies=settings.stored_copies,
+        shared_cache=SharedCache.from_setting(settings.shared_cache),
     )
     if prefix is None:
         refresh_import_system(

@@ -35,10 +35,15 @@ class Installed:
     stored_copy: bool = False
     # Bytes of the installed files; an apk's from its index (I:); None: not known.
     on_disk: int | None = None
+    # True when the wheel was staged from the shared cache (checked against the index's
+    # outline sha256): nothing was downloaded for it.
+    from_shared_cache: bool = False
 
     @property
     def fetched_from(self) -> str:
-        """The host, and "stored copy" when that is what came from it."""
+        """The host, and "stored copy" or "shared cache" when that is where it came from."""
+        if self.from_shared_cache:
+            return self.source + " (shared cache)"
         return self.source + (" (stored copy)" if self.stored_copy else "")
 
 

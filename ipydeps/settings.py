@@ -16,7 +16,9 @@ wheel, see ``ipydeps.transfer``), max_page_bytes (the most an index page, metada
 APKINDEX may hold), max_download_bytes (the most a wheel whose index gives no size may hold),
 repository_token (sent as ``Authorization: Bearer`` to the repository only, see
 ``ipydeps.credentials``; never shown), restore_lock (a kernel started for a notebook
-restores the notebook's lock file; ``IPYDEPS_RESTORE_LOCK=0`` turns it off).
+restores the notebook's lock file; ``IPYDEPS_RESTORE_LOCK=0`` turns it off), shared_cache
+(a directory of verified installed trees shared by a host's runtimes, see
+``ipydeps.sharedcache``; unset: off).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ ENVIRONMENT_VARIABLES = {
     "max_download_bytes": "IPYDEPS_MAX_DOWNLOAD_BYTES",
     "repository_token": "IPYDEPS_REPOSITORY_TOKEN",
     "restore_lock": "IPYDEPS_RESTORE_LOCK",
+    "shared_cache": "IPYDEPS_SHARED_CACHE",
 }
 CONFIG_VARIABLE = "IPYDEPS_CONFIG"
 
@@ -100,6 +103,10 @@ class Settings:
     # Sent as "Authorization: Bearer" to the repository's origin only (ipydeps.credentials).
     repository_token: str | None = None
     restore_lock: bool = True
+    # A directory shared by the runtimes of one host: wheels installed from stored copies
+    # are kept there by content, and taken from there once checked against the index's
+    # outline sha256 (ipydeps.sharedcache). None: off.
+    shared_cache: str | None = None
     profile: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "repository_token": None,
     # A kernel started for a notebook with a lock restores it (ipydeps/restore.py).
     "restore_lock": True,
+    # A directory of verified installed trees shared by the runtimes of one host (None: off).
+    "shared_cache": None,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -99,6 +101,15 @@ def _check_apk_map(key: str, value: Any) -> tuple[Any, str | None]:
     return {}, f'{key} must map project names to apk names, e.g. {{numpy = "py3-numpy"}}'
 
 
+def _check_directory(key: str, value: Any) -> tuple[Any, str | None]:
+    """Accept an absolute directory path, or nothing (None or "": the feature is off)."""
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        return None, f"{key} must be an absolute directory path (or empty: off), got {value!r}"
+    return value, None
+
+
 def _check_path(key: str, value: Any) -> tuple[Any, str | None]:
     if value in (None, ""):
         return None, None
@@ -155,6 +166,7 @@ _CHECKS = {
     "max_download_bytes": _check_number,
     "repository_token": _check_secret,
     "restore_lock": _check_flag,
+    "shared_cache": _check_directory,
 }
 
 

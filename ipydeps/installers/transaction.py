@@ -76,6 +76,7 @@ class WheelTransaction:
         )
         self._lock = threading.Lock()
         self._staged: list[StagedWheel] = []
+        self._stagers: list[WheelStreamStager] = []  # made by stream_stager, for the cache
         # Set when a rollback could not undo everything: the journal and the staging
         # directories (the only copies of what was moved aside) then stay for recovery.
         self._unsettled = False
@@ -118,7 +119,7 @@ class WheelTransaction:
         (``url`` names the copy in a mismatch). ``add`` what its ``finish`` returns to
         include the wheel in this transaction.
         """
-        return WheelStreamStager(
+        stager = WheelStreamStager(
             filename,
             self.scheme,
             self.name,
@@ -127,6 +128,21 @@ class WheelTransaction:
             expected_outline=expected_outline,
             url=url,
         )
+        with self._lock:
+            self._stagers.append(stager)
+        return stager
+
+    def committed_stagers(self) -> list[WheelStreamStager]:
+        """Return the stream stagers whose wheel this transaction committed (none before it).
+
+        Their outline and written members describe files now in place (the shared cache
+        keeps them: see ``ipydeps.cachefill``).
+        """
+        if not self.committed:
+            return []
+        with self._lock:
+            staged = {id(wheel) for wheel in self._staged}
+            return [stager for stager in self._stagers if id(stager.staged) in staged]
 
     def add(self, staged: StagedWheel) -> None:
         """Include a wheel staged by a ``stream_stager`` in this transaction."""

@@ -124,6 +124,21 @@ class WheelStreamStager:
         """
         return self._description()[2]
 
+    @property
+    def kept_members(self) -> tuple[tuple[str, bytes], ...]:
+        """``(hex sha256, bytes)`` of each member kept in memory but not written to a file.
+
+        The wheel's own RECORD and its scripts (whose installed files differ from them): with
+        ``written_members`` all a shared cache needs to give the copy back (ipydeps.cachefill).
+        Once ``finish`` returned.
+        """
+        self._description()
+        return tuple(
+            (member.digest.hexdigest(), self._kept[member.name])
+            for member in self._members
+            if member.destination is None and member.name in self._kept
+        )
+
     def _description(self) -> tuple[bytes, str, tuple[tuple[str, str, int], ...]]:
         if self._described is None:
             raise RuntimeError("the stager describes the copy only once finish() returned")

@@ -519,3 +519,16 @@ def test_completion_still_works_in_a_pruned_venv(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(site)], env=env, check=True, capture_output=True, text=True
     ).stdout
     assert "load" in out and "loads" in out and "safe_load" in out, out
+
+
+def test_compose_mounts_one_shared_cache_volume_where_the_runtime_looks_for_it() -> None:
+    data = compose()
+    runtime = data["services"]["runtime"]
+    assert "IPYDEPS_SHARED_CACHE=/var/cache/ipydeps-shared" in runtime["environment"]
+    assert "ipydeps-shared:/var/cache/ipydeps-shared" in runtime["volumes"]
+    assert "ipydeps-shared" in data["volumes"]
+    # The image makes the directory for the notebook user (a new named volume copies its
+    # owner) and leaves the cache off unless the runtime is started with the variable.
+    text = RUNTIME.read_text()
+    assert 'install -d -m 0755 -o "$NB_USER" -g "$NB_USER" /var/cache/ipydeps-shared' in text
+    assert "IPYDEPS_SHARED_CACHE=" not in text

@@ -296,3 +296,29 @@ def test_restore_lock_from_the_config_file_and_a_bad_value(files: tuple[Path, Pa
     assert load_config(environ={}, system_path=system, user_path=user).restore_lock is False
     with pytest.raises(ConfigError, match="restore_lock must be true or false"):
         load_config(environ={"IPYDEPS_RESTORE_LOCK": "maybe"}, system_path=system, user_path=user)
+
+
+def test_shared_cache_is_off_by_default_and_a_directory_from_env_or_file(
+    files: tuple[Path, Path],
+) -> None:
+    system, user = files
+    assert load_config(environ={}, system_path=system, user_path=user).shared_cache is None
+    settings = load_config(
+        environ={"IPYDEPS_SHARED_CACHE": "/var/cache/ipydeps-shared"},
+        system_path=system,
+        user_path=user,
+    )
+    assert settings.shared_cache == "/var/cache/ipydeps-shared"
+    assert "shared_cache       = '/var/cache/ipydeps-shared'" in settings.describe()
+    assert "(env IPYDEPS_SHARED_CACHE)" in settings.describe()
+    # Empty means off, as unset does (compose files pass variables through that way).
+    off = load_config(environ={"IPYDEPS_SHARED_CACHE": ""}, system_path=system, user_path=user)
+    assert off.shared_cache is None
+    write(user, 'shared_cache = "/srv/cache"\n')
+    assert load_config(environ={}, system_path=system, user_path=user).shared_cache == "/srv/cache"
+
+
+def test_a_relative_shared_cache_is_refused_with_what_to_write(files: tuple[Path, Path]) -> None:
+    system, user = files
+    with pytest.raises(ConfigError, match="shared_cache must be an absolute directory path"):
+        load_config(environ={"IPYDEPS_SHARED_CACHE": "cache"}, system_path=system, user_path=user)
