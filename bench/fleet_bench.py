@@ -132,6 +132,7 @@ def prepare(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=bench.OUTSIDE,
         )
         environments.append(Environment(work, process))
     for environment in environments:

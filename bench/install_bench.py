@@ -128,9 +128,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Every tool runs from here, not from the checkout: ``python -c`` and ``python -m`` put their
+# working folder first on sys.path, and from the checkout's root ``import ipydeps`` would load
+# its sources (compiled afresh each run) instead of the wheel installed in the venv.
+OUTSIDE = tempfile.gettempdir()
+
+
 def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     finished = subprocess.run(
-        command, capture_output=True, text=True, env=clean_env() if env is None else env
+        command,
+        capture_output=True,
+        text=True,
+        env=clean_env() if env is None else env,
+        cwd=OUTSIDE,
     )
     if finished.returncode != 0:
         sys.stderr.write(f"command failed: {' '.join(command)}\n{finished.stdout}{finished.stderr}")
@@ -554,6 +564,7 @@ def run_kernel(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        cwd=OUTSIDE,
     )
     assert process.stdin is not None and process.stdout is not None
     early: list[str] = []

@@ -135,6 +135,7 @@ def record_kernel(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        cwd=bench.OUTSIDE,
     )
     assert process.stdin is not None and process.stdout is not None
     if process.stdout.readline().strip() != bench.DRIVER_READY:
@@ -202,7 +203,7 @@ def record_cli(
         *requirements,
     ]
     server_before = cpu_seconds(server_pid)
-    finished = subprocess.run(command, capture_output=True, text=True, env=env)
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, cwd=bench.OUTSIDE)
     if finished.returncode != 0:
         raise SystemExit(f"the install failed:\n{finished.stdout}{finished.stderr}")
     return cpu_seconds(server_pid) - server_before

@@ -37,7 +37,7 @@ def test_the_log_says_why_the_wheel_was_taken_instead_of_the_stored_copy(
     said = [record.getMessage() for record in caplog.records]
     assert any(
         line.startswith(f"repository {server.url}; upstream deny; apk ")
-        and line.endswith("; stored copies auto; 4 jobs")
+        and line.endswith("; stored copies auto; shared cache off; 4 jobs")
         for line in said
     ), said
     # The apk route was there but could not serve: not usable here (the first line says
