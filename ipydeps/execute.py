@@ -12,45 +12,31 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
 
 from .cachefill import fill_in_background, wait_for_fills
-from .cacheuse import CacheUse, fill_jobs, take_from_cache
+from .cacheuse import CacheUse, fill_jobs
 from .environment import InstallScheme
 from .errors import (
     CancelledError,
-    FileMissingError,
     InstallError,
     IpydepsError,
     PartialInstallError,
 )
+from .fetch_job import Event, Job, StepOutcome, fetch_and_stage
 from .fetched import FetchedWheels
 from .installers.apk import ApkRunner, apk_specs, install_apks
 from .installers.journal import Renamer
 from .installers.transaction import InstalledWheel, WheelTransaction
 from .models import Route, Step
 from .plan_model import Plan
-from .progress import PackageProgress, PackageState, Progress
-from .protocols import Fetcher, RetryReporting, StreamingFetcher
+from .progress import PackageProgress, Progress
+from .protocols import Fetcher, RetryReporting
 from .retries import RetryNotice
 from .scratch import MEMORY_SCRATCH, remove_orphans, scratch_directory, scratch_parent
 from .settings_values import StoredCopies
 from .sharedcache import SharedCache
-from .transfer import CopyChoice, Trial, describe_choice, stored_copy_choice, stream_stored_copy
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """How one step went: bytes fetched and the seconds it took (download + unpack)."""
-
-    step: Step
-    bytes_downloaded: int
-    seconds: float
-    stored_copy: bool = False  # the repository's stored copy was fetched, not the wheel
-    from_shared_cache: bool = False  # staged from the shared cache: nothing was fetched
-    note: str = ""  # something the user should hear about, though the step succeeded
+from .transfer import Trial
 
 
 @dataclass(frozen=True)
@@ -62,41 +48,7 @@ class Execution:
     apk_output: str = ""
 
 
-class _Event(NamedTuple):
-    """What a download thread tells the thread that shows progress."""
-
-    kind: Literal["progress", "done", "error", "retry"]
-    name: str
-    state: PackageState | None = None
-    done: int | None = None
-    total: int | None = None
-    text: str = ""  # a retry: what failed and when it is tried again
-    fetching: str | None = None  # what the bytes are: "wheel" or "stored copy"
-
-
 _log = logging.getLogger(__name__)
-# How often a download tells its bytes to the display (seconds): one event per read made
-# the main thread wake for each megabyte.
-_PROGRESS_INTERVAL = 0.05
-
-
-@dataclass
-class _Job:
-    """What every download thread of one execution shares."""
-
-    fetcher: Fetcher
-    downloads: Path
-    transaction: WheelTransaction
-    events: queue.Queue[_Event]
-    stored_copies: StoredCopies
-    # Stored copies are written as they arrive, CPU-bound and mostly under the GIL: more
-    # of them at once than cores only hand the GIL around (measured: 2 beat 4 on 2 cores).
-    stream_slots: threading.BoundedSemaphore
-    trial: Trial
-    fetched: FetchedWheels | None  # wheels planning downloaded already (no PEP 658 file)
-    shared_cache: SharedCache | None = None
-    # What the shared cache did for each wheel that has a stored copy (by project name).
-    cache_uses: dict[str, CacheUse] = field(default_factory=dict)
 
 
 def execute_plan(
@@ -199,7 +151,7 @@ def _execute(
             for step in plan.steps
         ]
     )
-    events: queue.Queue[_Event] = queue.Queue()
+    events: queue.Queue[Event] = queue.Queue()
     outcomes: dict[str, StepOutcome] = {}
     # Scratch directories of installs killed outright (kill -9) go first: see scratch.py.
     remove_orphans({str(MEMORY_SCRATCH), tempfile.gettempdir()})
@@ -210,7 +162,7 @@ def _execute(
             scheme, workers=unpack_workers, cancel=cancel, renamer=renamer
         ) as transaction,
     ):
-        shared = _Job(
+        shared = Job(
             fetcher,
             downloads,
             transaction,
@@ -224,13 +176,13 @@ def _execute(
 
         def job(step: Step) -> None:
             try:
-                outcomes[step.candidate.name] = _fetch_and_stage(step, shared)
+                outcomes[step.candidate.name] = fetch_and_stage(step, shared)
             except BaseException as error:  # reported to the main thread, which re-raises it
                 errors.append(error)  # before cancelling: the other downloads' errors follow
                 cancel.set()
-                events.put(_Event("error", step.candidate.name))
+                events.put(Event("error", step.candidate.name))
             finally:
-                events.put(_Event("done", step.candidate.name))
+                events.put(Event("done", step.candidate.name))
 
         errors: list[BaseException] = []
         pool = ThreadPoolExecutor(max_workers=max(jobs, 1), thread_name_prefix="ipydeps-fetch")
@@ -273,108 +225,6 @@ def _execute(
     return Execution(outcomes=ordered, wheels=tuple(wheels), apk_output=apk_output)
 
 
-def _fetch_and_stage(step: Step, shared: _Job) -> StepOutcome:
-    """Download one wheel (verified), unpack it into staging, and report as it goes."""
-    fetcher, transaction, events = shared.fetcher, shared.transaction, shared.events
-    candidate = step.candidate
-    started = time.perf_counter()
-
-    last = [-_PROGRESS_INTERVAL]
-
-    def report(done: int, total: int | None) -> None:
-        # Called for every read: each event wakes the main thread, and a display needs a
-        # few a second. The last bytes always count.
-        now = time.monotonic()
-        if done == total or now - last[0] >= _PROGRESS_INTERVAL:
-            last[0] = now
-            events.put(_Event("progress", candidate.name, done=done, total=total))
-
-    events.put(_Event("progress", candidate.name, "downloading"))
-    stored = candidate.stored
-    size: int | None = None
-    streamed = from_cache = False
-    note = ""
-    kept = shared.fetched.take(candidate.url, candidate.sha256) if shared.fetched else None
-    try:
-        if kept is not None:
-            # Downloaded and checked against the same sha256 while planning.
-            size = kept.stat().st_size
-            events.put(_Event("progress", candidate.name, fetching="wheel"))
-            report(size, size)
-            events.put(_Event("progress", candidate.name, "verified"))
-            transaction.stage(kept)
-            kept.unlink()
-        elif stored is not None and _taken_from_cache(step, shared):
-            from_cache = True
-            size = 0
-        elif stored is not None and isinstance(fetcher, StreamingFetcher):
-            choice = _copy_choice(candidate.name, stored.url, shared)
-            if choice is not CopyChoice.WHEEL:
-                with shared.stream_slots:
-                    events.put(_Event("progress", candidate.name, fetching="stored copy"))
-                    try:
-                        size = stream_stored_copy(
-                            candidate,
-                            fetcher,
-                            transaction,
-                            report,
-                            lambda: events.put(_Event("progress", candidate.name, "verified")),
-                            trial=shared.trial if choice is CopyChoice.TRIAL else None,
-                        )
-                    except FileMissingError:
-                        # The copy only saves CPU: without it the wheel does the job, and
-                        # its own sha256 vouches for it. A copy with the wrong bytes is
-                        # another matter (HashMismatchError), never a reason to fall back.
-                        _log.debug(
-                            "%s: the stored copy is missing (HTTP 404): the wheel instead",
-                            candidate.name,
-                        )
-                        note = (
-                            f"the repository lists a stored copy of {candidate.filename} "
-                            "but does not have it (HTTP 404), so the wheel was "
-                            "installed; its maintainer can make the copies again with "
-                            "'ipydeps-repo index'"
-                        )
-                streamed = size is not None
-        if size is None:
-            events.put(_Event("progress", candidate.name, fetching="wheel"))
-            path = fetcher.download(
-                candidate.url,
-                shared.downloads / candidate.filename,
-                sha256=candidate.sha256,
-                progress=report,
-                size=candidate.size,
-            )
-            events.put(_Event("progress", candidate.name, "verified"))
-            size = path.stat().st_size
-            transaction.stage(path)
-            path.unlink()
-    except OSError as error:
-        raise InstallError(
-            f"Could not unpack {candidate.filename}: {error.strerror or error}",
-            hint=f"check free space and that {transaction.scheme.purelib} is writable "
-            "(a venv owned by you avoids both problems)",
-        ) from None
-    events.put(_Event("progress", candidate.name, "unpacked"))
-    seconds = time.perf_counter() - started
-    _log.debug(
-        "%s: %d bytes (%s) fetched and staged in %.2f s",
-        candidate.name,
-        size,
-        "the stored copy"
-        if streamed
-        else "the shared cache"
-        if from_cache
-        else "kept from planning"
-        if kept is not None
-        else "the wheel",
-        seconds,
-    )
-    return StepOutcome(
-        step, size, seconds, stored_copy=streamed, from_shared_cache=from_cache, note=note
-    )
-
-
 def _keep_in_cache(
     cache: SharedCache | None,
     transaction: WheelTransaction,
@@ -384,42 +234,6 @@ def _keep_in_cache(
     """Once committed: add the wheels installed from downloaded stored copies to the cache."""
     if cache is not None:
         fill_in_background(cache, fill_jobs(transaction, steps, uses))
-
-
-def _copy_choice(name: str, url: str, shared: _Job) -> CopyChoice:
-    """Decide what to fetch for a wheel whose stored copy is at ``url`` (see transfer.py)."""
-    choice = stored_copy_choice(url, shared.stored_copies)
-    _log.debug(
-        "%s: the repository offers a stored copy; stored_copies = %s: %s",
-        name,
-        shared.stored_copies,
-        describe_choice(choice),
-    )
-    if choice is CopyChoice.TRIAL and shared.cache_uses.get(name) in (
-        CacheUse.ABSENT,
-        CacheUse.UNUSABLE,
-    ):
-        # Only a stored copy can fill the shared cache: one download of it, for every
-        # later runtime of the host, is worth more than the trial's saving.
-        _log.debug("%s: the stored copy after all, to fill the shared cache", name)
-        return CopyChoice.STORED
-    return choice
-
-
-def _taken_from_cache(step: Step, shared: _Job) -> bool:
-    """Stage ``step``'s wheel from the shared cache, if there is one and its entry checks out."""
-    if shared.shared_cache is None:
-        return False
-    candidate = step.candidate
-    # Replaying is CPU-bound like streaming a copy: it takes one of the same slots.
-    with shared.stream_slots:
-        use = take_from_cache(shared.shared_cache, candidate, shared.transaction)
-    shared.cache_uses[candidate.name] = use
-    if use is not CacheUse.TAKEN:
-        return False
-    shared.events.put(_Event("progress", candidate.name, fetching="shared cache"))
-    shared.events.put(_Event("progress", candidate.name, "verified"))
-    return True
 
 
 def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
@@ -444,7 +258,7 @@ def _check_executable(plan: Plan, apk_runner: ApkRunner | None) -> None:
 
 
 def _retries_shown(
-    fetcher: Fetcher, steps: Sequence[Step], events: queue.Queue[_Event]
+    fetcher: Fetcher, steps: Sequence[Step], events: queue.Queue[Event]
 ) -> contextlib.AbstractContextManager[None]:
     """While the block runs, show each retried download in its package's progress row."""
     if not isinstance(fetcher, RetryReporting):
@@ -460,12 +274,12 @@ def _retries_shown(
 
     def show(notice: RetryNotice) -> None:  # in a download thread: the pump shows it
         if notice.url in names:
-            events.put(_Event("retry", names[notice.url], text=notice.describe()))
+            events.put(Event("retry", names[notice.url], text=notice.describe()))
 
     return fetcher.reporting_retries(show)
 
 
-def _pump(events: queue.Queue[_Event], progress: Progress, jobs: int) -> None:
+def _pump(events: queue.Queue[Event], progress: Progress, jobs: int) -> None:
     """Feed worker events to ``progress`` on this thread until every job has finished."""
     remaining = jobs
     while remaining:
