@@ -36,15 +36,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from bench_server import RepositoryServer
 from ipydeps_repo.store.stored_copy import stored_copy_path
 from ipydeps_repo.store.variants import has_optimized_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-READY = "ipydeps-repo serving "
 IMPORT_CHECK = "import numpy, scipy.linalg, pandas"
 TOOLS = ("ipydeps", "uv", "pip")
 # Floors to measure against (not in the default --tools): "cp" copies the finished tree of
@@ -281,42 +280,11 @@ def seed(
 KEPT_UNTIL_THE_END: list[Path] = []
 
 
-class Server:
-    """The repository server as a child process on 127.0.0.1, port chosen by the kernel."""
+class Server(RepositoryServer):
+    """The repository server with this machine's pip and uv settings cleared."""
 
     def __init__(self, data: Path) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ipydeps_repo",
-                "serve",
-                "--data",
-                str(data),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=clean_env(),
-        )
-        assert self.process.stdout is not None
-        self.url = ""
-        for line in self.process.stdout:
-            if line.startswith(READY):
-                self.url = line[len(READY) :].strip().rstrip("/")
-                break
-        if not self.url:
-            raise SystemExit("the repository server exited before listening")
-        # Keep reading its log so a full pipe never blocks the server.
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        super().__init__(data, env=clean_env())
 
 
 # -- tools -------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_server import RepositoryServer  # noqa: E402
+
 from tests.support.nginx import start_nginx  # noqa: E402
 from tests.support.pipenv import clean_pip_env  # noqa: E402
 
-READY = "ipydeps-repo serving "
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
     "q=0.1, text/html; q=0.01"
@@ -109,47 +109,14 @@ def cpu_seconds(root: int) -> float:
     return total / ticks
 
 
-class PythonServer:
-    """``ipydeps-repo serve`` on 127.0.0.1, port 0, as a child process."""
-
-    def __init__(self, data: Path, extra: list[str], source: Path | None = None) -> None:
-        env = clean_pip_env()
-        if source is not None:
-            # Another checkout's code in this venv: its packages first on the path.
-            paths = [str(source / "repo-server"), str(source), env.get("PYTHONPATH", "")]
-            env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ipydeps_repo",
-                "serve",
-                "--data",
-                str(data),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        self.url = ""
-        for line in self.process.stdout:
-            if line.startswith(READY):
-                self.url = line[len(READY) :].strip().rstrip("/")
-                break
-        if not self.url:
-            raise SystemExit("the repository server exited before listening")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def python_server(data: Path, extra: list[str], source: Path | None = None) -> RepositoryServer:
+    """``ipydeps-repo serve`` with ``extra``; ``source``: another checkout's code instead."""
+    env = clean_pip_env()
+    if source is not None:
+        # Another checkout's code in this venv: its packages first on the path.
+        paths = [str(source / "repo-server"), str(source), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    return RepositoryServer(data, extra, env=env)
 
 
 # -- wrk -------------------------------------------------------------------------------------
@@ -247,14 +214,14 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def start_pythons(args: argparse.Namespace) -> dict[str, PythonServer]:
+def start_pythons(args: argparse.Namespace) -> dict[str, RepositoryServer]:
     """The Python servers by name: python, then before and the variants if asked for."""
-    pythons = {"python": PythonServer(args.data, args.serve_args.split())}
+    pythons = {"python": python_server(args.data, args.serve_args.split())}
     if args.before is not None:
-        pythons["before"] = PythonServer(args.data, [], source=args.before.absolute())
+        pythons["before"] = python_server(args.data, [], source=args.before.absolute())
     for variant in args.variant:
         name, _, extra = variant.partition("=")
-        pythons[name] = PythonServer(args.data, extra.split())
+        pythons[name] = python_server(args.data, extra.split())
     return pythons
 
 

@@ -28,53 +28,24 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from bench_server import RepositoryServer  # noqa: E402
+
 from tests.support.kernels import Kernel  # noqa: E402
 from tests.support.pipenv import clean_pip_env  # noqa: E402
-from tests.support.server import READY_PREFIX  # noqa: E402
 from tests.support.venvs import make_venv  # noqa: E402
 
 PLACES = {"tmpfs": Path("/dev/shm"), "disk": Path("/var/tmp")}
 NOTEBOOK = ROOT / "examples" / "scipy-in-seconds.ipynb"
 DEFAULT_DATA = Path.home() / ".cache" / "ipydeps-bench" / "data-deflated"
 MODES = ("restore", "by hand", "no install")
-
-
-class Server:
-    """``ipydeps-repo serve`` on 127.0.0.1, port chosen by the kernel, for ``data``."""
-
-    def __init__(self, data: Path) -> None:
-        command = [sys.executable, "-m", "ipydeps_repo", "serve", "--data", str(data)]
-        self.process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=clean_pip_env(),
-        )
-        assert self.process.stdout is not None
-        self.url = ""
-        for line in self.process.stdout:
-            if line.startswith(READY_PREFIX):
-                self.url = line[len(READY_PREFIX) :].strip().rstrip("/") + "/"
-                break
-        if not self.url:
-            raise SystemExit("the repository server exited before listening")
-        # Keep reading its log so a full pipe never blocks the server.
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 def cpu_model() -> str:
@@ -154,8 +125,8 @@ def main() -> None:
     options = parser.parse_args()
     if not any(options.data.glob("tree/files/scipy/*.whl")):
         raise SystemExit(f"{options.data} holds no scipy: run bench/install_bench.py once first")
-    server = Server(options.data)
-    url = server.url
+    server = RepositoryServer(options.data, env=clean_pip_env())
+    url = server.url + "/"
     places = [place.strip() for place in options.where.split(",")]
     results: dict[tuple[str, str], list[float]] = {}
     loads: list[float] = []
