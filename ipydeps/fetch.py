@@ -8,6 +8,7 @@ import http.client
 import logging
 import os
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -175,7 +176,7 @@ class HttpFetcher:
         sha256: str | None,
         open_sink: Callable[[], Callable[[bytes], None]],
         progress: Callable[[int, int | None], None] | None = None,
-        backlog: Callable[[float], None] | None = None,
+        backlog: Callable[[float, float], None] | None = None,
         size: int | None = None,
     ) -> int:
         """Feed the body of ``url`` to a sink as it arrives; verify ``sha256`` at the end.
@@ -186,7 +187,8 @@ class HttpFetcher:
         ``FileMissingError``, a subclass, for a 404) and ``HashMismatchError`` once every
         byte has been fed; an exception from the sink ends the download at once and
         propagates unchanged. ``backlog``, if given, is told after each read how many
-        reads' worth of bytes were already waiting in the socket (where the system says);
+        reads' worth of bytes were already waiting in the socket (where the system says)
+        and the read's pace: the seconds it took over the seconds the sink took with it;
         an exception from it ends the download like one from the sink. A body bigger
         than ``size`` (or ``max_download_bytes`` when None) is refused before the sink
         gets more than that. With ``sha256`` None nothing is hashed: the sink verifies.
@@ -388,7 +390,7 @@ class HttpFetcher:
         accept: str | None,
         sink: Callable[[bytes], None],
         total_box: list[int | None] | None = None,
-        backlog: Callable[[float], None] | None = None,
+        backlog: Callable[[float, float], None] | None = None,
         *,
         limit: int,
         clock: Deadline,
@@ -406,7 +408,9 @@ class HttpFetcher:
         if total_box is not None:
             total_box[:] = [total]
         received = 0
+        read_started = time.perf_counter()
         while chunk := self._read(response, min(_CHUNK, limit + 1 - received), connection, clock):
+            sink_started = time.perf_counter()
             clock.moved()
             received += len(chunk)
             if received > limit:  # one byte past the limit is enough to tell
@@ -416,7 +420,9 @@ class HttpFetcher:
             if backlog is not None and connection is not None and received != total:
                 waiting = waiting_bytes(connection)
                 if waiting is not None:
-                    backlog(waiting / _CHUNK)
+                    sunk = max(time.perf_counter() - sink_started, 1e-9)
+                    backlog(waiting / _CHUNK, (sink_started - read_started) / sunk)
+            read_started = time.perf_counter()
         if total is not None and received != total:
             raise TransientError(f"connection closed after {received} of {total} bytes")
         if not response.isclosed():

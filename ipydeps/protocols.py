@@ -51,13 +51,14 @@ class StreamingFetcher(Fetcher, Protocol):
         sha256: str | None,
         open_sink: Callable[[], Callable[[bytes], None]],
         progress: Callable[[int, int | None], None] | None = None,
-        backlog: Callable[[float], None] | None = None,
+        backlog: Callable[[float, float], None] | None = None,
         size: int | None = None,
     ) -> int:
         """Feed ``url`` to the sink ``open_sink()`` returns, then verify ``sha256``.
 
         ``open_sink`` is called again before a retried attempt. ``backlog`` hears after
-        each read how many reads' worth of bytes already wait (``transfer.BacklogProbe``).
+        each read how many reads' worth of bytes already wait, and how long the read took
+        over how long the sink took with it (``transfer.BacklogProbe``).
         Returns the byte count; raises like ``download``.
         """
         ...

@@ -53,6 +53,26 @@ def test_slow_start_is_left_out_and_a_few_outliers_do_not_decide() -> None:
     assert feed(BacklogProbe(), [0.0, 0.0, 1.5, 0.1, 1.4, 1.6, 0.2, 1.5])[-1] is True
 
 
+# Read after read through nginx on 127.0.0.1 (2 cores): reads' worth waiting, then the
+# seconds of the read over the seconds of writing it out.
+NGINX_UNSHAPED = [(0.2, 0.29), (0.06, 0.22), (0.06, 0.44), (0.19, 0.19), (0.05, 0.87)]
+NGINX_UNSHAPED += [(0.05, 0.85), (0.19, 0.29), (0.05, 0.55)]
+NGINX_1_GBIT = [(0.33, 1.53), (0.6, 1.4), (0.14, 7.7), (0.51, 0.84), (0.19, 2.6)]
+NGINX_1_GBIT += [(0.06, 10.9), (0.12, 3.5), (0.12, 6.9)]
+
+
+def test_reads_quicker_than_the_writing_keep_the_copy_whatever_the_buffer_holds() -> None:
+    probe = BacklogProbe()
+    assert [probe.add(*sample) for sample in NGINX_UNSHAPED] == [None] * 7 + [True]
+    # The backlog alone read nginx on loopback as a slow network.
+    assert feed(BacklogProbe(), [ahead for ahead, _ in NGINX_UNSHAPED])[-1] is False
+
+
+def test_reads_that_wait_longer_than_the_writing_give_the_wheel() -> None:
+    probe = BacklogProbe()
+    assert [probe.add(*sample) for sample in NGINX_1_GBIT] == [None] * 7 + [False]
+
+
 def test_the_verdict_stays_once_given() -> None:
     probe = BacklogProbe(skipped=0, window=2)
     assert feed(probe, [0.9, 0.9, 0.0, 0.0, 0.0]) == [None, True, True, True, True]
