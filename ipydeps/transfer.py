@@ -111,8 +111,8 @@ class BacklogProbe:
     of 6 installs through it, 2-2.5x slower. So also ``pace``: the seconds the read took
     over the seconds the install took to write it out. A read that waits on a slower
     network takes longer than the writing; one the network keeps ahead of returns sooner,
-    whatever the buffer holds. Measured the same way: 0.1-0.7 unshaped (nginx and the
-    Python server), medians 0.8-1.2 at 3 Gbit/s, 0.7-11 with medians of 2.5-3 at 1 Gbit/s.
+    whatever the buffer holds. Measured the same way: 0.1-0.9 unshaped (nginx and the
+    Python server), medians 0.8-1.3 at 3 Gbit/s, 0.7-11 with medians of 3.0-3.2 at 1 Gbit/s.
 
     A read counts as ahead when ``ahead`` reaches ``threshold`` or ``pace`` is under
     ``pace_limit``; the copy is kept when at least half of the ``window`` reads after the

@@ -405,7 +405,7 @@ def test_on_loopback_auto_keeps_the_stored_copy_through_nginx_and_the_python_ser
     # stored_copies = "auto" judges the network from a copy's first megabytes. nginx's
     # sendfile leaves little waiting in the socket, so on the backlog alone ipydeps took
     # the wheels through nginx in 5 of 6 installs on loopback, 2-2.5x slower; a copy of
-    # 16 MB gives the probe the ten reads it needs.
+    # 16 MB gives the probe the eight reads it needs.
     monkeypatch.delenv("IPYDEPS_STORED_COPIES", raising=False)
     wheel = make_wheel(
         tmp_path,
